@@ -1,0 +1,1 @@
+"""Loopback fakes of SchedulerX, OSS and DingTalk speaking the real wire protocols."""
