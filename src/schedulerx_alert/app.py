@@ -1,0 +1,160 @@
+"""Wiring: config + credentials + FC context -> edges -> one tick -> JSON summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .config import Config, ConfigError, load_config
+from .credentials import Credentials, resolve_credentials
+from .dingtalk import DingTalkReceiver, Receiver
+from .redact import Redactor
+from .render import Renderer
+from .schedulerx import SchedulerXClient
+from .store import open_store
+from .tick import Edges, TickSummary, run_tick
+
+log = logging.getLogger("schedulerx_alert")
+CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"
+DEFAULT_TIMEOUT = 60.0
+
+
+def config_path(default_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    value = env.get(CONFIG_ENV)
+    return Path(value) if value else default_dir / "config.yaml"
+
+
+def secrets_of(config: Config | None, credentials: Credentials | None) -> list[str | None]:
+    secrets: list[str | None] = []
+    if credentials is not None:
+        secrets += [
+            credentials.access_key_id,
+            credentials.access_key_secret,
+            credentials.security_token,
+        ]
+    if config is not None:
+        for receiver in config.receivers.values():
+            secrets.append(receiver.secret)
+            secrets += parse_qs(urlsplit(receiver.webhook).query).get("access_token", [])
+    return secrets
+
+
+def build_edges(
+    config: Config,
+    credentials: Credentials | None,
+    timeout: float = DEFAULT_TIMEOUT,
+    owner: str = "local",
+) -> Edges:
+    store, key = open_store(config.state.url, config.state.endpoint, config.region, credentials)
+    client = None
+    problem = None
+    if credentials is None:
+        problem = (
+            "no credentials: give the function a role (FC passes STS credentials) "
+            "or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+        )
+    else:
+        client = SchedulerXClient(
+            config.schedulerx.endpoint,
+            config.region,
+            credentials,
+            config.zone,
+            config.schedulerx.timeout_seconds,
+        )
+    receivers: dict[str, Receiver] = {
+        name: DingTalkReceiver(
+            rc, config.dingtalk.timeout_seconds, max_per_minute=config.dingtalk.max_per_minute
+        )
+        for name, rc in config.receivers.items()
+    }
+    renderer = Renderer(
+        config.templates.language,
+        config.region,
+        config.templates.alert,
+        config.templates.summary,
+    )
+    return Edges(
+        store=store,
+        state_key=key,
+        schedulerx=client,
+        receivers=receivers,
+        renderer=renderer,
+        owner=owner,
+        timeout=timeout,
+        credentials_problem=problem,
+    )
+
+
+def parse_event(event: Any) -> dict[str, Any]:
+    """Options from an invocation payload; a timer event nests its payload as a string."""
+    if isinstance(event, bytes | bytearray):
+        event = event.decode("utf-8", "replace")
+    if isinstance(event, str):
+        try:
+            event = json.loads(event) if event.strip() else {}
+        except ValueError:
+            return {}
+    if not isinstance(event, dict):
+        return {}
+    payload = event.get("payload")
+    if isinstance(payload, str) and "triggerTime" in event:
+        return parse_event(payload)
+    return event
+
+
+def run(
+    config: Config,
+    credentials: Credentials | None,
+    *,
+    dry_run: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    owner: str = "local",
+) -> tuple[TickSummary, Redactor]:
+    redactor = Redactor(secrets_of(config, credentials))
+    _install(redactor)
+    edges = build_edges(config, credentials, timeout, owner)
+    summary = run_tick(config, edges, dry_run=dry_run)
+    return summary, redactor
+
+
+def handle(event: Any, context: Any, default_dir: Path) -> str:
+    """The FC handler's body. Raises only for a config that cannot work."""
+    options = parse_event(event)
+    credentials = resolve_credentials(context)
+    # Scrub credentials even from config errors' log lines.
+    _install(Redactor(secrets_of(None, credentials)))
+    try:
+        config = load_config(config_path(default_dir))
+    except ConfigError as exc:
+        log.error("config rejected: %s", exc)
+        raise
+    function = getattr(context, "function", None)
+    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
+    owner = str(getattr(context, "request_id", "") or "local")
+    summary, redactor = run(
+        config,
+        credentials,
+        dry_run=bool(options.get("dry_run")),
+        timeout=timeout,
+        owner=owner,
+    )
+    line = redactor(json.dumps(summary.as_dict(), ensure_ascii=False))
+    log.info("%s", line)
+    return line
+
+
+def _install(redactor: Redactor) -> None:
+    log.setLevel(logging.INFO)
+    for old in [f for f in log.filters if isinstance(f, Redactor)]:
+        log.removeFilter(old)
+    log.addFilter(redactor)
+    if not logging.getLogger().handlers and not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        log.addHandler(handler)

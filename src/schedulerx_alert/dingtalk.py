@@ -1,0 +1,162 @@
+"""DingTalk custom group robots: signing, limits, and what each errcode means."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from urllib.parse import quote_plus
+
+import requests
+
+from .config import ReceiverConfig, redact_url
+from .render import Message
+
+
+class Failure(enum.Enum):
+    RETRY = "retry"  # the service or network failed; try again later
+    THROTTLED = "throttled"  # DingTalk blocks this robot for ten minutes
+    CONFIG = "config"  # token, secret, keyword or IP allowlist is wrong
+    TOO_LARGE = "too_large"  # the body is over the size limit
+    BAD_MESSAGE = "bad_message"  # DingTalk refuses this body as such
+
+
+class TransportError(Exception):
+    """A message that was not delivered; `permanent` means resending it as is cannot help."""
+
+    def __init__(self, message: str, failure: Failure, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.errcode = errcode
+
+    @property
+    def permanent(self) -> bool:
+        return self.failure in (Failure.CONFIG, Failure.TOO_LARGE, Failure.BAD_MESSAGE)
+
+
+# errcode -> what it means for delivery (FACTS.md; DingTalk's robot docs).
+ERRCODES: dict[int, Failure] = {
+    -1: Failure.RETRY,
+    130101: Failure.THROTTLED,
+    310000: Failure.CONFIG,
+    300001: Failure.CONFIG,
+    300005: Failure.CONFIG,
+    460101: Failure.TOO_LARGE,
+    43004: Failure.BAD_MESSAGE,
+}
+
+
+class Receiver(ABC):
+    """A channel alerts are delivered to; declares its own limits."""
+
+    name: str
+    max_bytes: int
+    max_per_minute: int
+
+    @property
+    @abstractmethod
+    def redacted_url(self) -> str:
+        """The destination, fit for logs."""
+
+    @abstractmethod
+    def size(self, message: Message) -> int:
+        """Bytes the message takes on the wire, to compare with max_bytes."""
+
+    @abstractmethod
+    def send(self, message: Message) -> None:
+        """Deliver or raise TransportError."""
+
+
+class DingTalkReceiver(Receiver):
+    # DingTalk refuses bodies over 20000 bytes; keep a margin for framing.
+    max_bytes = 19_500
+    max_per_minute = 20
+    block_seconds = 600
+
+    def __init__(
+        self,
+        config: ReceiverConfig,
+        timeout: float = 5.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        max_per_minute: int = 20,
+    ) -> None:
+        self.name = config.name
+        self.config = config
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.clock = clock
+        self.max_per_minute = max_per_minute
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_url(self.config.webhook)
+
+    def payload(self, message: Message) -> dict[str, object]:
+        text = message.text
+        keyword = self.config.keyword
+        if keyword and keyword not in text and keyword not in message.title:
+            text = f"{text}\n\n{keyword}"
+        for mobile in message.at_mobiles:
+            # DingTalk only notifies a mobile that also appears in markdown text.
+            if f"@{mobile}" not in text:
+                text = f"{text} @{mobile}"
+        return {
+            "msgtype": "markdown",
+            "markdown": {"title": message.title, "text": text},
+            "at": {"atMobiles": list(message.at_mobiles), "isAtAll": False},
+        }
+
+    def body(self, message: Message) -> bytes:
+        return json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
+
+    def size(self, message: Message) -> int:
+        return len(self.body(message))
+
+    def signed_url(self) -> str:
+        url = self.config.webhook
+        secret = self.config.secret
+        if not secret:
+            return url
+        timestamp = str(int(self.clock() * 1000))
+        digest = hmac.new(
+            secret.encode("utf-8"), f"{timestamp}\n{secret}".encode(), hashlib.sha256
+        ).digest()
+        sign = quote_plus(base64.b64encode(digest).decode("ascii"))
+        return f"{url}&timestamp={timestamp}&sign={sign}"
+
+    def send(self, message: Message) -> None:
+        body = self.body(message)
+        if len(body) > self.max_bytes:
+            raise TransportError(
+                f"message is {len(body)} bytes, over {self.max_bytes}", Failure.TOO_LARGE
+            )
+        try:
+            response = self.session.post(
+                self.signed_url(),
+                data=body,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=self.timeout,
+            )
+        except requests.Timeout:
+            raise TransportError("DingTalk timed out", Failure.RETRY) from None
+        except requests.RequestException as exc:
+            # The exception text would contain the URL and so the token.
+            raise TransportError(f"network error ({type(exc).__name__})", Failure.RETRY) from None
+        if response.status_code != 200:
+            raise TransportError(f"DingTalk answered HTTP {response.status_code}", Failure.RETRY)
+        try:
+            answer = response.json()
+            errcode = int(answer.get("errcode", -1))
+            errmsg = str(answer.get("errmsg", ""))[:200]
+        except (ValueError, AttributeError, TypeError):
+            raise TransportError("DingTalk answer is not JSON", Failure.RETRY) from None
+        if errcode == 0:
+            return
+        failure = ERRCODES.get(errcode, Failure.RETRY)
+        raise TransportError(f"DingTalk errcode {errcode}: {errmsg}", failure, errcode)

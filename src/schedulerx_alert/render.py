@@ -1,0 +1,204 @@
+"""Alert text: Jinja2 templates in a sandbox, DingTalk markdown out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .model import InstanceStatus, TriggerType
+from .state import Alert
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+CONSOLE_URL = "https://schedulerx2.console.aliyun.com/{region}/InstanceList?namespace={namespace}&source=schedulerx"
+RESULT_LIMIT = 1500
+
+STATUS_WORDS = {
+    "zh-CN": {
+        InstanceStatus.UNKNOWN: "未知",
+        InstanceStatus.WAITING: "等待",
+        InstanceStatus.READY: "就绪",
+        InstanceStatus.RUNNING: "运行中",
+        InstanceStatus.SUCCESS: "成功",
+        InstanceStatus.FAILED: "失败",
+        InstanceStatus.KILLED: "已终止",
+        InstanceStatus.PAUSED: "暂停",
+        InstanceStatus.SUBMITTED: "已提交",
+        InstanceStatus.REJECTED: "被拒绝",
+        InstanceStatus.ACCEPTED: "已接收",
+        InstanceStatus.PARTIAL_FAILED: "部分失败",
+        InstanceStatus.SKIPPED: "已跳过",
+        InstanceStatus.REMOVED: "已删除",
+    },
+    "en": {s: s.label.replace("_", " ") for s in InstanceStatus},
+}
+TRIGGER_WORDS = {
+    "zh-CN": {
+        TriggerType.SCHEDULED: "定时调度",
+        TriggerType.DATA_RERUN: "数据重刷",
+        TriggerType.API: "API 触发",
+        TriggerType.MANUAL_RERUN: "手动重跑",
+        TriggerType.SYSTEM_RETRY: "系统重试",
+    },
+    "en": {
+        TriggerType.SCHEDULED: "scheduled",
+        TriggerType.DATA_RERUN: "data re-run",
+        TriggerType.API: "API call",
+        TriggerType.MANUAL_RERUN: "manual re-run",
+        TriggerType.SYSTEM_RETRY: "system retry",
+    },
+}
+
+
+class RenderError(Exception):
+    """A template that cannot be loaded or rendered; names the template."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A DingTalk markdown message, before any channel-specific framing."""
+
+    title: str
+    text: str
+    at_mobiles: tuple[str, ...] = ()
+
+
+def md_escape(value: Any) -> str:
+    """Neutralise the markdown DingTalk interprets in text we do not control."""
+    text = "" if value is None else str(value)
+    for char in ("\\", "*", "_", "`", "#", "[", "]", "<", ">", "|"):
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def quote_block(value: Any, limit: int = RESULT_LIMIT) -> str:
+    """Error text as a markdown quote, truncated so one run cannot fill a message."""
+    text = "" if value is None else str(value).strip()
+    if len(text) > limit:
+        text = text[:limit].rstrip() + " …"
+    lines = [md_escape(line) for line in text.splitlines() if line.strip()]
+    return "\n".join(f"> {line}  " for line in lines)
+
+
+class Renderer:
+    def __init__(
+        self,
+        language: str = "zh-CN",
+        region: str = "cn-hangzhou",
+        alert_template: str | None = None,
+        summary_template: str | None = None,
+    ) -> None:
+        self.language = language
+        self.region = region
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(TEMPLATE_DIR / language)),
+            undefined=StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["md"] = md_escape
+        self.env.filters["quote"] = quote_block
+        self.alert_template = self._load(alert_template, "alert.md.j2")
+        self.summary_template = self._load(summary_template, "summary.md.j2")
+
+    def _load(self, path: str | None, default: str) -> Template:
+        try:
+            if path is None:
+                return self.env.get_template(default)
+            return self.env.from_string(Path(path).read_text(encoding="utf-8"))
+        except (OSError, TemplateError) as exc:
+            raise RenderError(f"template {path or default}: {exc}") from None
+
+    def context(self, alert: Alert, result_limit: int = RESULT_LIMIT) -> dict[str, Any]:
+        inst = alert.instance
+        status = inst.status
+        words = STATUS_WORDS[self.language]
+        status_words = words[status] if status is not None else f"{inst.status_code}"
+        trigger = None
+        if inst.trigger_type is not None:
+            try:
+                trigger = TRIGGER_WORDS[self.language][TriggerType(inst.trigger_type)]
+            except ValueError:
+                trigger = str(inst.trigger_type)
+        duration = None
+        if inst.start_time and inst.end_time and inst.end_time >= inst.start_time:
+            duration = _duration(inst.end_time - inst.start_time)
+        return {
+            "kind": alert.kind,
+            "job_id": inst.job.job_id,
+            "job_name": alert.job_name,
+            "job_label": f"{alert.job_name} ({inst.job.job_id})"
+            if alert.job_name
+            else str(inst.job.job_id),
+            "namespace": inst.job.namespace,
+            "group": inst.job.group,
+            "instance_id": inst.instance_id,
+            "status": status_words,
+            "status_code": inst.status_code,
+            "trigger": trigger,
+            "schedule_time": _fmt(inst.schedule_time),
+            "start_time": _fmt(inst.start_time),
+            "end_time": _fmt(inst.end_time),
+            "duration": duration,
+            "worker": inst.work_addr or None,
+            "executor": inst.executor or None,
+            "result": quote_block(inst.result, result_limit) if inst.result else "",
+            "result_text": inst.result,
+            "attempts": alert.attempts,
+            "console_url": CONSOLE_URL.format(
+                region=quote(self.region), namespace=quote(inst.job.namespace)
+            ),
+        }
+
+    def alert(
+        self, alert: Alert, at_mobiles: Sequence[str] = (), result_limit: int = RESULT_LIMIT
+    ) -> Message:
+        ctx = self.context(alert, result_limit)
+        ctx["at_mobiles"] = list(at_mobiles)
+        return self._render(self.alert_template, ctx, at_mobiles)
+
+    def summary(
+        self, alerts: Sequence[Alert], at_mobiles: Sequence[str] = (), more: int = 0
+    ) -> Message:
+        items = [self.context(a, result_limit=120) for a in alerts]
+        ctx = {
+            "items": items,
+            "count": len(items),
+            "more": more,
+            "at_mobiles": list(at_mobiles),
+            "console_url": items[0]["console_url"] if items else "",
+        }
+        return self._render(self.summary_template, ctx, at_mobiles)
+
+    def _render(
+        self, template: Template, ctx: dict[str, Any], at_mobiles: Sequence[str]
+    ) -> Message:
+        try:
+            text = template.render(ctx)
+        except TemplateError as exc:
+            raise RenderError(f"template {template.name or '(user)'}: {exc}") from None
+        title = text.strip().partition("\n")[0].lstrip("#").strip() or "SchedulerX"
+        return Message(title=title, text=text.strip(), at_mobiles=tuple(at_mobiles))
+
+
+def _fmt(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def _duration(delta: Any) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{seconds:02d}s"
+    if minutes:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{seconds}s"

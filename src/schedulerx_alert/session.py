@@ -1,0 +1,205 @@
+"""One tick's exclusive hold on the state: a lease built on create-only writes.
+
+OSS has no compare-and-swap, but it refuses to create an object that exists.
+Leases are numbered: the state records the generation of the last tick that
+committed, and a tick takes generation N+1 by creating `<state>.lease.<N+1>`.
+Only one creator wins a number. A lease expires when the function's timeout
+has passed since it was taken (FC has killed its holder by then), and the next
+tick takes the next number. After winning, the tick reads the state again,
+so what it works on is never older than its lease.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .state import State, StateFormatError, StateVersionError, dump_state, load_state
+from .store import StateStore, StoreError
+
+log = logging.getLogger("schedulerx_alert")
+MAX_TAKEOVERS = 8
+
+
+class LeaseHeld(Exception):
+    """Another tick holds the state; this one must not announce anything."""
+
+
+class LeaseLost(Exception):
+    """Our lease expired before the commit; another tick may own the state now."""
+
+
+class StateRefused(Exception):
+    """The stored state cannot be used or replaced (e.g. a newer schema)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    generation: int
+    owner: str
+    taken_at: float
+    expires_at: float
+
+    def to_json(self) -> bytes:
+        return json.dumps(
+            {"owner": self.owner, "taken_at": self.taken_at, "expires_at": self.expires_at}
+        ).encode()
+
+
+class StateSession:
+    def __init__(
+        self,
+        store: StateStore,
+        key: str,
+        owner: str,
+        ttl: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.owner = owner
+        self.ttl = ttl
+        self.clock = clock
+        self.lease: Lease | None = None
+        self.notes: list[str] = []
+        self.first_generation = 1
+        self.taken_at = 0.0
+
+    def lease_key(self, generation: int) -> str:
+        return f"{self.key}.lease.{generation:012d}"
+
+    # -- reading -------------------------------------------------------------
+
+    def peek(self) -> State:
+        """The state without taking the lease (dry runs)."""
+        data = self.store.read(self.key)
+        if data is None:
+            return State()
+        try:
+            return load_state(data)
+        except StateVersionError as exc:
+            raise StateRefused(f"{self.store.location}{self.key}: {exc}") from None
+        except StateFormatError:
+            return State()
+
+    def _load(self) -> State:
+        data = self.store.read(self.key)
+        if data is None:
+            self.notes.append("no state yet: first run")
+            return State()
+        try:
+            return load_state(data)
+        except StateVersionError as exc:
+            raise StateRefused(
+                f"{self.store.location}{self.key}: {exc}; refusing to overwrite it "
+                "(deploy the newer version, or move the object away to start afresh)"
+            ) from None
+        except StateFormatError as exc:
+            aside = (
+                f"{self.key}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(self.clock()))}"
+            )
+            self.store.write(aside, data)
+            message = (
+                f"state {self.store.location}{self.key} is corrupt ({exc}); "
+                f"kept aside as {aside}, starting as on a first run"
+            )
+            log.error(message)
+            self.notes.append(message)
+            return State()
+
+    # -- the lease -----------------------------------------------------------
+
+    def begin(self) -> State:
+        """Take the lease and return the state as of that moment."""
+        hint = self.peek_generation()
+        self.first_generation = generation = hint + 1
+        for _ in range(MAX_TAKEOVERS):
+            generation = self._acquire(generation)
+            state = self._load()
+            if state.lease_generation < generation:
+                self.lease = Lease(generation, self.owner, self.taken_at, self.taken_at + self.ttl)
+                return state
+            # Someone committed a later generation since our first read:
+            # our number is spent, try the next one.
+            self.store.delete(self.lease_key(generation))
+            generation = state.lease_generation + 1
+        raise LeaseHeld("state keeps changing under us; giving this tick up")
+
+    def peek_generation(self) -> int:
+        data = self.store.read(self.key)
+        if data is None:
+            return 0
+        try:
+            return load_state(data).lease_generation
+        except StateVersionError as exc:
+            raise StateRefused(f"{self.store.location}{self.key}: {exc}") from None
+        except StateFormatError:
+            return 0
+
+    def _acquire(self, generation: int) -> int:
+        for _ in range(MAX_TAKEOVERS):
+            self.taken_at = self.clock()
+            lease = Lease(generation, self.owner, self.taken_at, self.taken_at + self.ttl)
+            if self.store.create(self.lease_key(generation), lease.to_json()):
+                return generation
+            holder = self._read_lease(generation)
+            if holder is None:
+                continue  # released between our create and read: try it again
+            if holder.expires_at > self.clock():
+                remaining = holder.expires_at - self.clock()
+                raise LeaseHeld(
+                    f"tick {holder.owner} holds the state (lease {generation}, "
+                    f"{remaining:.0f}s left)"
+                )
+            self.notes.append(
+                f"took over from tick {holder.owner}, whose lease {generation} expired"
+            )
+            generation += 1
+        raise LeaseHeld("too many expired leases in a row")
+
+    def _read_lease(self, generation: int) -> Lease | None:
+        data = self.store.read(self.lease_key(generation))
+        if data is None:
+            return None
+        try:
+            raw = json.loads(data)
+            return Lease(
+                generation, str(raw["owner"]), float(raw["taken_at"]), float(raw["expires_at"])
+            )
+        except (ValueError, KeyError, TypeError):
+            # An unreadable lease protects nothing; treat it as long expired.
+            return Lease(generation, "unknown", 0.0, 0.0)
+
+    # -- committing ----------------------------------------------------------
+
+    def commit(self, state: State, margin: float = 1.0) -> None:
+        lease = self.lease
+        if lease is None:
+            raise LeaseLost("commit without a lease")
+        if self.clock() > lease.expires_at - margin:
+            raise LeaseLost(
+                f"lease {lease.generation} expired before the commit; "
+                "leaving the state to the tick that took over"
+            )
+        state = state.with_updates(lease_generation=lease.generation, updated_at=self.clock())
+        self.store.write(self.key, dump_state(state))
+        self.release()
+        for stale in range(self.first_generation, lease.generation):
+            # Expired leases we stepped over; their holders are gone.
+            self._quietly_delete(stale)
+
+    def release(self) -> None:
+        """Give the lease back early so the next tick need not wait for expiry."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            self._quietly_delete(lease.generation)
+
+    def _quietly_delete(self, generation: int) -> None:
+        try:
+            self.store.delete(self.lease_key(generation))
+        except StoreError as exc:
+            # An unreleased lease only delays the next tick until it expires.
+            log.warning("could not release lease %s: %s", generation, exc)

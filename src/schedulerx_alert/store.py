@@ -1,0 +1,235 @@
+"""Where the state lives: a tiny blob-store interface with interchangeable backends.
+
+Everything above this layer (state documents, the lease) is written against
+`StateStore`; OSS and the local file system are just two backends. The one
+primitive that makes concurrency control possible is `create`, a write that
+fails when the key exists: OSS offers it (x-oss-forbid-overwrite) where it
+offers no compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .credentials import Credentials
+
+
+class StoreError(Exception):
+    """The store could not be read or written (network, permission, server)."""
+
+
+class StateStore(ABC):
+    """A flat namespace of small objects, addressed by key."""
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the objects live, for log lines (no secrets)."""
+
+    @abstractmethod
+    def read(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+
+    @abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Create or replace an object."""
+
+    @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Create an object only if the key is free; False when it exists."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object; absent objects are fine."""
+
+
+class FileStateStore(StateStore):
+    """Objects as files in one directory, for local runs and tests."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def location(self) -> str:
+        return f"file://{self.directory}"
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read {self._path(key)}: {exc.strerror}") from exc
+
+    def _temp(self, data: bytes) -> str:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        return temp
+
+    def write(self, key: str, data: bytes) -> None:
+        try:
+            # Rename is atomic, so a reader never sees half a state file.
+            os.replace(self._temp(data), self._path(key))
+        except OSError as exc:
+            raise StoreError(f"cannot write {self._path(key)}: {exc.strerror}") from exc
+
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            temp = self._temp(data)
+        except OSError as exc:
+            raise StoreError(f"cannot write in {self.directory}: {exc.strerror}") from exc
+        try:
+            # link() fails if the target exists: create-only, with full content.
+            os.link(temp, self._path(key))
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot create {self._path(key)}: {exc.strerror}") from exc
+        finally:
+            os.unlink(temp)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot delete {self._path(key)}: {exc.strerror}") from exc
+
+
+class OssStateStore(StateStore):
+    """Objects in an OSS bucket under one prefix, through oss2."""
+
+    def __init__(self, bucket: Any, prefix: str = "") -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @classmethod
+    def connect(
+        cls,
+        bucket_name: str,
+        prefix: str,
+        endpoint: str,
+        region: str,
+        credentials: Credentials,
+        timeout: float = 5.0,
+    ) -> OssStateStore:
+        import oss2
+
+        auth: Any
+        if hasattr(oss2, "ProviderAuthV4"):
+            from oss2.credentials import StaticCredentialsProvider
+
+            provider = StaticCredentialsProvider(
+                credentials.access_key_id,
+                credentials.access_key_secret,
+                credentials.security_token or "",
+            )
+            auth = oss2.ProviderAuthV4(provider)
+            bucket = oss2.Bucket(
+                auth, endpoint, bucket_name, connect_timeout=timeout, region=region
+            )
+        else:
+            # FC's python3.10 runtime ships oss2 2.16, which predates V4 signing.
+            if credentials.security_token:
+                auth = oss2.StsAuth(
+                    credentials.access_key_id,
+                    credentials.access_key_secret,
+                    credentials.security_token,
+                )
+            else:
+                auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+            bucket = oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout)
+        return cls(bucket, prefix)
+
+    @property
+    def location(self) -> str:
+        return f"oss://{self.bucket.bucket_name}/{self.prefix}"
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def read(self, key: str) -> bytes | None:
+        import oss2
+
+        try:
+            data: bytes = self.bucket.get_object(self._key(key)).read()
+            return data
+        except oss2.exceptions.NoSuchKey:
+            return None
+        except oss2.exceptions.OssError as exc:
+            raise StoreError(_describe(exc, "read", self._key(key))) from None
+
+    def write(self, key: str, data: bytes) -> None:
+        import oss2
+
+        try:
+            self.bucket.put_object(self._key(key), data)
+        except oss2.exceptions.OssError as exc:
+            raise StoreError(_describe(exc, "write", self._key(key))) from None
+
+    def create(self, key: str, data: bytes) -> bool:
+        import oss2
+
+        try:
+            self.bucket.put_object(self._key(key), data, headers={"x-oss-forbid-overwrite": "true"})
+            return True
+        except oss2.exceptions.OssError as exc:
+            if exc.status == 409:
+                return False
+            raise StoreError(_describe(exc, "create", self._key(key))) from None
+
+    def delete(self, key: str) -> None:
+        import oss2
+
+        try:
+            self.bucket.delete_object(self._key(key))
+        except oss2.exceptions.OssError as exc:
+            raise StoreError(_describe(exc, "delete", self._key(key))) from None
+
+
+def _describe(exc: Any, verb: str, key: str) -> str:
+    # oss2's own str() includes request headers; build a line without them.
+    status = getattr(exc, "status", "?")
+    code = getattr(exc, "code", "") or type(exc).__name__
+    message = getattr(exc, "message", "") or ""
+    request_id = getattr(exc, "request_id", "") or ""
+    if status == -2:
+        code = "network error or timeout"
+    line = f"OSS {verb} {key}: HTTP {status} {code}"
+    if message:
+        line += f": {message}"
+    if request_id:
+        line += f" (RequestId {request_id})"
+    return line
+
+
+def open_store(
+    url: str, endpoint: str | None, region: str, credentials: Credentials | None
+) -> tuple[StateStore, str]:
+    """The store and the state object's key for a `state.url`."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(parts.path)
+        return FileStateStore(path.parent), path.name
+    if parts.scheme == "oss":
+        if credentials is None:
+            raise StoreError("OSS state needs credentials, and none were found")
+        prefix, _, name = parts.path.lstrip("/").rpartition("/")
+        endpoint = endpoint or f"https://oss-{region}-internal.aliyuncs.com"
+        store = OssStateStore.connect(
+            parts.netloc, f"{prefix}/" if prefix else "", endpoint, region, credentials
+        )
+        return store, name
+    raise StoreError(f"unsupported state url scheme {parts.scheme!r}")
