@@ -98,6 +98,7 @@ class RecordedRequest:
 
     method: str
     path: str
+    raw_query: str  # as sent, to replay a request exactly
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
@@ -369,6 +370,7 @@ class FakeServer:
         entry = RecordedRequest(
             method=request.method,
             path=request.path,
+            raw_query=request.raw_query,
             query=dict(request.query),
             headers=dict(request.headers),
             body=request.body,
