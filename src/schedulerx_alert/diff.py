@@ -90,7 +90,10 @@ def _diff_job(
     records: dict[int, InstanceRecord] = {}
     for inst in instances:
         before = known.get(inst.instance_id)
+        ended = inst.end_time.timestamp() if inst.end_time else None
         alerted = before.alerted if before else ()
+        if before is not None and before.ended is not None and ended != before.ended:
+            alerted = ()  # re-run of the same instance: a new attempt
         kind = inst.status_label
         status = inst.status
         if (
@@ -107,7 +110,7 @@ def _diff_job(
                     Alert(kind, receiver, inst, target.job_name, now)
                     for receiver in target.receivers
                 )
-        records[inst.instance_id] = InstanceRecord(inst.status_code, now, alerted)
+        records[inst.instance_id] = InstanceRecord(inst.status_code, now, alerted, ended)
 
     for iid, record in known.items():
         if iid not in records and now - record.seen < RETENTION_SECONDS:

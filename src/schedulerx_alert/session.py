@@ -81,9 +81,19 @@ class StateSession:
         try:
             return load_state(data)
         except StateVersionError as exc:
-            raise StateRefused(f"{self.store.location}{self.key}: {exc}") from None
+            raise self._refuse(exc) from None
         except StateFormatError:
             return State()
+
+    def _refuse(self, exc: StateVersionError) -> StateRefused:
+        return StateRefused(
+            f"{self.where}: {exc}; refusing to overwrite it "
+            "(deploy the newer version, or move the object away to start afresh)"
+        )
+
+    @property
+    def where(self) -> str:
+        return self.store.describe(self.key)
 
     def _load(self) -> State:
         data = self.store.read(self.key)
@@ -93,17 +103,14 @@ class StateSession:
         try:
             return load_state(data)
         except StateVersionError as exc:
-            raise StateRefused(
-                f"{self.store.location}{self.key}: {exc}; refusing to overwrite it "
-                "(deploy the newer version, or move the object away to start afresh)"
-            ) from None
+            raise self._refuse(exc) from None
         except StateFormatError as exc:
             aside = (
                 f"{self.key}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(self.clock()))}"
             )
             self.store.write(aside, data)
             message = (
-                f"state {self.store.location}{self.key} is corrupt ({exc}); "
+                f"state {self.where} is corrupt ({exc}); "
                 f"kept aside as {aside}, starting as on a first run"
             )
             log.error(message)
@@ -129,15 +136,7 @@ class StateSession:
         raise LeaseHeld("state keeps changing under us; giving this tick up")
 
     def peek_generation(self) -> int:
-        data = self.store.read(self.key)
-        if data is None:
-            return 0
-        try:
-            return load_state(data).lease_generation
-        except StateVersionError as exc:
-            raise StateRefused(f"{self.store.location}{self.key}: {exc}") from None
-        except StateFormatError:
-            return 0
+        return self.peek().lease_generation
 
     def _acquire(self, generation: int) -> int:
         for _ in range(MAX_TAKEOVERS):

@@ -32,8 +32,11 @@ class InstanceRecord:
     status: int
     # Epoch seconds when this instance was last listed by SchedulerX.
     seen: float
-    # Alert kinds (status labels) already raised for this instance.
+    # Alert kinds (status labels) already raised for this attempt.
     alerted: tuple[str, ...] = ()
+    # End time (epoch) of the attempt the record describes: a re-run of the
+    # same instance ends at another time and is a new attempt to announce.
+    ended: float | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,9 @@ class Alert:
 
     @property
     def key(self) -> str:
-        return f"{self.receiver}:{self.instance.job}:{self.instance.instance_id}:{self.kind}"
+        inst = self.instance
+        ended = int(inst.end_time.timestamp()) if inst.end_time else 0
+        return f"{self.receiver}:{inst.job}:{inst.instance_id}:{self.kind}:{ended}"
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,12 @@ def dump_state(state: State) -> bytes:
             str(key): {
                 "polled_at": record.polled_at,
                 "instances": {
-                    str(iid): {"status": r.status, "seen": r.seen, "alerted": list(r.alerted)}
+                    str(iid): {
+                        "status": r.status,
+                        "seen": r.seen,
+                        "alerted": list(r.alerted),
+                        "ended": r.ended,
+                    }
                     for iid, r in sorted(record.instances.items())
                 },
             }
@@ -220,6 +230,7 @@ def _from_doc(doc: dict[str, Any]) -> State:
                     status=int(r["status"]),
                     seen=float(r["seen"]),
                     alerted=tuple(str(k) for k in r.get("alerted", ())),
+                    ended=r.get("ended"),
                 )
                 for iid, r in raw["instances"].items()
             },

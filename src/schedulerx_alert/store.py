@@ -26,10 +26,9 @@ class StoreError(Exception):
 class StateStore(ABC):
     """A flat namespace of small objects, addressed by key."""
 
-    @property
     @abstractmethod
-    def location(self) -> str:
-        """Where the objects live, for log lines (no secrets)."""
+    def describe(self, key: str) -> str:
+        """Where an object lives, for log lines (no secrets)."""
 
     @abstractmethod
     def read(self, key: str) -> bytes | None:
@@ -54,9 +53,8 @@ class FileStateStore(StateStore):
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
 
-    @property
-    def location(self) -> str:
-        return f"file://{self.directory}"
+    def describe(self, key: str) -> str:
+        return str(self._path(key))
 
     def _path(self, key: str) -> Path:
         return self.directory / key
@@ -153,9 +151,8 @@ class OssStateStore(StateStore):
             bucket = oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout)
         return cls(bucket, prefix)
 
-    @property
-    def location(self) -> str:
-        return f"oss://{self.bucket.bucket_name}/{self.prefix}"
+    def describe(self, key: str) -> str:
+        return f"oss://{self.bucket.bucket_name}/{self._key(key)}"
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"

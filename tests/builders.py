@@ -1,0 +1,53 @@
+"""Small constructors for domain records used across tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from schedulerx_alert.diff import Target
+from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey
+from schedulerx_alert.state import Alert
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NS = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"
+GROUP = "testSchedulerx.defaultGroup"
+T0 = datetime(2026, 11, 25, 10, 0, 0, tzinfo=SHANGHAI).timestamp()
+
+
+def job(job_id: int = 92583) -> JobKey:
+    return JobKey(NS, GROUP, job_id)
+
+
+def instance(
+    instance_id: int,
+    status: int = InstanceStatus.FAILED,
+    job_id: int = 92583,
+    ended: float | None = T0,
+    result: str = "",
+) -> JobInstance:
+    end = datetime.fromtimestamp(ended, SHANGHAI) if ended is not None else None
+    return JobInstance(
+        job=job(job_id),
+        instance_id=instance_id,
+        status_code=int(status),
+        result=result,
+        schedule_time=end - timedelta(seconds=30) if end else None,
+        start_time=end - timedelta(seconds=20) if end else None,
+        end_time=end,
+        trigger_type=1,
+        time_type=1,
+        work_addr="10.0.0.5:16888",
+    )
+
+
+def target(*receivers: str, name: str | None = None) -> Target:
+    return Target(
+        job_name=name,
+        receivers=receivers or ("ops",),
+        alert_on=frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED}),
+    )
+
+
+def alert(instance_id: int, receiver: str = "ops", job_id: int = 92583, result: str = "") -> Alert:
+    return Alert("failed", receiver, instance(instance_id, job_id=job_id, result=result), None, T0)

@@ -1,0 +1,128 @@
+"""The pure core: what gets announced, once, and what is remembered."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schedulerx_alert.diff import diff
+from schedulerx_alert.model import InstanceStatus, JobInstance
+from schedulerx_alert.state import State, dump_state, load_state
+from tests.builders import T0, instance, job, target
+
+LOOKBACK = 15 * 60
+S = InstanceStatus
+
+
+def test_first_run_announces_recent_failures_and_records_old_ones_as_history() -> None:
+    recent = instance(1, S.FAILED, ended=T0 - 60)
+    old = instance(2, S.FAILED, ended=T0 - 3600)
+    ok = instance(3, S.SUCCESS, ended=T0 - 60)
+    result = diff(State(), {job(): [recent, old, ok]}, {job(): target()}, T0, LOOKBACK)
+    assert [a.instance.instance_id for a in result.alerts] == [1]
+    assert [i.instance_id for i in result.history] == [2]
+    # The old failure is remembered, so a later tick does not announce it either.
+    again = diff(result.state, {job(): [recent, old, ok]}, {job(): target()}, T0 + 60, LOOKBACK)
+    assert again.alerts == ()
+
+
+def test_an_instance_seen_running_alerts_when_it_fails_even_if_long_after() -> None:
+    running = instance(7, S.RUNNING, ended=None)
+    first = diff(State(), {job(): [running]}, {job(): target()}, T0, LOOKBACK)
+    assert first.alerts == ()
+    failed = instance(7, S.FAILED, ended=T0 + 7200)
+    later = diff(first.state, {job(): [failed]}, {job(): target()}, T0 + 7200, LOOKBACK)
+    assert [(a.instance.instance_id, a.kind) for a in later.alerts] == [(7, "failed")]
+
+
+def test_known_job_announces_a_failure_it_never_saw_running_whatever_its_age() -> None:
+    first = diff(State(), {job(): []}, {job(): target()}, T0, LOOKBACK)
+    late = instance(8, S.FAILED, ended=T0 - 86_000)
+    result = diff(first.state, {job(): [late]}, {job(): target()}, T0 + 60, LOOKBACK)
+    assert len(result.alerts) == 1
+
+
+def test_one_alert_per_receiver_and_rejected_counts_by_default() -> None:
+    rejected = instance(9, S.REJECTED, ended=T0)
+    result = diff(State(), {job(): [rejected]}, {job(): target("ops", "dba")}, T0, LOOKBACK)
+    assert sorted(a.receiver for a in result.alerts) == ["dba", "ops"]
+    assert {a.kind for a in result.alerts} == {"rejected"}
+
+
+def test_unknown_status_codes_are_kept_and_never_alert() -> None:
+    odd = instance(10, 42, ended=T0)
+    result = diff(State(), {job(): [odd]}, {job(): target()}, T0, LOOKBACK)
+    assert result.alerts == ()
+    assert result.state.jobs[job()].instances[10].status == 42
+
+
+def test_a_job_whose_call_failed_keeps_its_records() -> None:
+    first = diff(State(), {job(): [instance(1, S.RUNNING, ended=None)]}, {job(): target()}, T0, 900)
+    result = diff(first.state, {}, {job(): target()}, T0 + 60, LOOKBACK)
+    assert result.state.jobs[job()] == first.state.jobs[job()]
+
+
+def test_pending_alerts_for_receivers_no_longer_configured_are_dropped_and_reported() -> None:
+    first = diff(State(), {job(): [instance(1)]}, {job(): target("gone")}, T0, LOOKBACK)
+    result = diff(first.state, {job(): []}, {job(): target("ops")}, T0 + 60, LOOKBACK)
+    assert [a.receiver for a in result.dropped] == ["gone"]
+    assert result.state.outbox == ()
+
+
+# -- properties ------------------------------------------------------------------
+
+statuses = st.sampled_from([1, 3, 4, 5, 6, 9, 11, 12, 42])
+listing = st.lists(st.tuples(st.integers(1, 12), statuses, st.integers(-7200, 600)), max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(polls=st.lists(st.tuples(st.booleans(), listing), min_size=1, max_size=8))
+def test_every_alertable_run_is_announced_once_per_receiver(
+    polls: list[tuple[bool, list[tuple[int, int, int]]]],
+) -> None:
+    """Over any sequence of listings (some calls failing), no attempt is
+    announced twice, and every failed/rejected attempt listed after the job's
+    first poll, or ended within the lookback at its first poll, is announced.
+    An attempt is an instance id with its end time: re-runs end later."""
+    state = State()
+    announced: list[tuple[int, str, float, str]] = []
+    must: set[tuple[int, str, float]] = set()
+    first_poll_done = False
+    for tick, (call_ok, items) in enumerate(polls):
+        now = T0 + 60 * tick
+        # One run per id per listing, as SchedulerX lists them.
+        runs = {iid: instance(iid, code, ended=now + age) for iid, code, age in items}
+        listing_ = list(runs.values())
+        result = diff(
+            state, {job(): listing_} if call_ok else {}, {job(): target("a", "b")}, now, LOOKBACK
+        )
+        announced += [
+            (a.instance.instance_id, a.kind, _end(a.instance), a.receiver) for a in result.alerts
+        ]
+        if call_ok:
+            for inst in listing_:
+                if inst.status in (S.FAILED, S.REJECTED):
+                    recent = inst.finished_at and inst.finished_at.timestamp() >= now - LOOKBACK
+                    if first_poll_done or recent:
+                        must.add((inst.instance_id, inst.status_label, _end(inst)))
+            first_poll_done = True
+        # Whatever survives a save and a load behaves the same.
+        state = load_state(dump_state(result.state))
+    assert len(announced) == len(set(announced))
+    for iid, kind, end in must:
+        assert (iid, kind, end, "a") in announced
+        assert (iid, kind, end, "b") in announced
+
+
+def _end(inst: JobInstance) -> float:
+    return inst.end_time.timestamp() if inst.end_time else 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=listing)
+def test_diff_does_not_mutate_its_input(items: list[tuple[int, int, int]]) -> None:
+    state = load_state(dump_state(State()))
+    runs = {iid: instance(iid, code, ended=T0 + age) for iid, code, age in items}
+    before = dump_state(state)
+    diff(state, {job(): list(runs.values())}, {job(): target()}, T0, LOOKBACK)
+    assert dump_state(state) == before

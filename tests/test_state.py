@@ -1,0 +1,125 @@
+"""The state document and the lease that guards it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schedulerx_alert.diff import diff
+from schedulerx_alert.session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from schedulerx_alert.state import (
+    STATE_VERSION,
+    State,
+    StateFormatError,
+    StateVersionError,
+    dump_state,
+    load_state,
+)
+from schedulerx_alert.store import FileStateStore
+from tests.builders import T0, instance, job, target
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_round_trip_keeps_everything() -> None:
+    result = diff(State(), {job(): [instance(1, result="boom")]}, {job(): target()}, T0, 900)
+    state = result.state
+    assert load_state(dump_state(state)) == state
+
+
+def test_newer_versions_and_garbage_are_refused() -> None:
+    with pytest.raises(StateVersionError):
+        load_state(b'{"version": %d}' % (STATE_VERSION + 1))
+    for garbage in (b"{", b"[]", b'{"jobs": {}}', b'{"version": 1, "jobs": {"x": 1}}', b"\xff"):
+        with pytest.raises(StateFormatError):
+            load_state(garbage)
+
+
+def test_create_only_writes_on_files(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path)
+    assert store.create("a", b"1") is True
+    assert store.create("a", b"2") is False
+    assert store.read("a") == b"1"
+    store.delete("a")
+    store.delete("a")
+    assert store.read("a") is None
+
+
+def test_a_second_tick_is_turned_away_while_the_first_holds_the_lease(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    first = StateSession(store, "state.json", "tick-1", ttl=60, clock=clock)
+    second = StateSession(store, "state.json", "tick-2", ttl=60, clock=clock)
+    first.begin()
+    with pytest.raises(LeaseHeld, match="tick-1 holds the state"):
+        second.begin()
+    first.commit(State())
+    # Released at commit: the next tick does not wait for expiry.
+    second.begin()
+    assert second.lease is not None and second.lease.generation == 2
+
+
+def test_a_dead_ticks_lease_is_taken_over_after_the_timeout(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    StateSession(store, "state.json", "dead", ttl=60, clock=clock).begin()
+    clock.now += 61
+    survivor = StateSession(store, "state.json", "next", ttl=60, clock=clock)
+    survivor.begin()
+    assert any("took over from tick dead" in n for n in survivor.notes)
+    survivor.commit(State())
+    assert load_state(store.read("state.json") or b"").lease_generation == 2
+    # The dead tick's lease object is cleaned up once a later one committed.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_a_tick_whose_lease_expired_does_not_overwrite_the_state(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    slow = StateSession(store, "state.json", "slow", ttl=60, clock=clock)
+    slow.begin()
+    clock.now += 61
+    with pytest.raises(LeaseLost):
+        slow.commit(State())
+    assert store.read("state.json") is None
+
+
+def test_a_stale_read_cannot_reuse_a_spent_generation(tmp_path: Path) -> None:
+    """A tick that read generation g before another committed g+1 must not
+    work on the old state after winning the (deleted) lease g+1."""
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    fast = StateSession(store, "state.json", "fast", ttl=60, clock=clock)
+    fast.begin()
+    fast.commit(State(api_calls=(T0,)))
+    late = StateSession(store, "state.json", "late", ttl=60, clock=clock)
+    late.peek_generation = lambda: 0  # type: ignore[method-assign]  # as if read before
+    state = late.begin()
+    assert state.api_calls == (T0,)
+    assert late.lease is not None and late.lease.generation == 2
+
+
+def test_corrupt_state_is_kept_aside_and_treated_as_a_first_run(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path)
+    store.write("state.json", b"{not json")
+    session = StateSession(store, "state.json", "t", ttl=60, clock=Clock())
+    assert session.begin() == State()
+    aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes() == b"{not json"
+    assert any("corrupt" in n for n in session.notes)
+
+
+def test_state_from_a_newer_version_is_refused_not_overwritten(tmp_path: Path) -> None:
+    store = FileStateStore(tmp_path)
+    newer = b'{"version": %d, "jobs": {}}' % (STATE_VERSION + 1)
+    store.write("state.json", newer)
+    with pytest.raises(StateRefused, match="refusing to overwrite"):
+        StateSession(store, "state.json", "t", ttl=60, clock=Clock()).begin()
+    assert store.read("state.json") == newer
