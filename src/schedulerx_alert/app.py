@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +51,8 @@ def build_edges(
     credentials: Credentials | None,
     timeout: float = DEFAULT_TIMEOUT,
     owner: str = "local",
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Edges:
     store, key = open_store(config.state.url, config.state.endpoint, config.region, credentials)
     client = None
@@ -66,10 +69,14 @@ def build_edges(
             credentials,
             config.zone,
             config.schedulerx.timeout_seconds,
+            clock=clock,
         )
     receivers: dict[str, Receiver] = {
         name: DingTalkReceiver(
-            rc, config.dingtalk.timeout_seconds, max_per_minute=config.dingtalk.max_per_minute
+            rc,
+            config.dingtalk.timeout_seconds,
+            clock=clock,
+            max_per_minute=config.dingtalk.max_per_minute,
         )
         for name, rc in config.receivers.items()
     }
@@ -87,6 +94,8 @@ def build_edges(
         renderer=renderer,
         owner=owner,
         timeout=timeout,
+        clock=clock,
+        sleep=sleep,
         credentials_problem=problem,
     )
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import datetime
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -63,6 +64,7 @@ class SchedulerXClient:
         zone: ZoneInfo,
         timeout: float = 5.0,
         session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
         self.base_url = f"{parts.scheme}://{parts.netloc}/"
@@ -72,6 +74,7 @@ class SchedulerXClient:
         self.zone = zone
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.clock = clock
 
     def call(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """One signed GET; the parsed body of a successful answer."""
@@ -85,6 +88,7 @@ class SchedulerXClient:
             access_key_id=self.credentials.access_key_id,
             access_key_secret=self.credentials.access_key_secret,
             security_token=self.credentials.security_token,
+            now=datetime.fromtimestamp(self.clock(), timezone.utc),
         )
         try:
             response = self.session.get(
