@@ -159,11 +159,18 @@ def handle(event: Any, context: Any, default_dir: Path) -> str:
 
 
 def _install(redactor: Redactor) -> None:
+    """Scrub secrets from every record any logger emits, ours or a library's."""
     log.setLevel(logging.INFO)
-    for old in [f for f in log.filters if isinstance(f, Redactor)]:
-        log.removeFilter(old)
-    log.addFilter(redactor)
-    if not logging.getLogger().handlers and not log.handlers:
+    # urllib3 logs request lines, and a webhook's request line carries its token.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    root = logging.getLogger()
+    if not root.handlers and not log.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
         log.addHandler(handler)
+    # Logger filters do not see records propagated from other loggers;
+    # handler filters see everything that is written out.
+    for target in (log, *root.handlers, *log.handlers):
+        for old in [f for f in target.filters if isinstance(f, Redactor)]:
+            target.removeFilter(old)
+        target.addFilter(redactor)

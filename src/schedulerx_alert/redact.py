@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Iterable
 
-_TOKEN_PARAMS = re.compile(r"(access_token|sign|SecurityToken|Signature)=([^&\s\"']+)")
+_TOKEN_PARAMS = re.compile(r"(access_token|sign|SecurityToken|Signature)=([^&\s\"'(),;]+)")
 
 
 class Redactor(logging.Filter):

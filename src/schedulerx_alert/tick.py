@@ -238,8 +238,10 @@ def _watch_health(
         config.health.impaired_after,
         edges.credentials_problem,
     )
-    if health.reason:
-        summary.problems.append(f"alerting impaired: {health.reason}")
+    if health.reason and health.reason not in summary.problems:
+        summary.problems.append(
+            f"monitor broken for {health.broken_ticks} tick(s): {health.reason}"
+        )
     name = config.health.receiver
     receiver = edges.receivers.get(name) if name else None
     if announce is not None and receiver is not None:
