@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 import textwrap
+import time
 from pathlib import Path
 
 from schedulerx_alert.tick import TickSummary
@@ -41,55 +41,49 @@ def show_tick(number: int, story: str, summary: TickSummary, seen: int, world: W
 
 
 def main() -> int:
-    with tempfile.TemporaryDirectory(prefix="schedulerx-alert-demo-") as tmp:
-        with World(Path(tmp), jobs=tuple(JOBS), real_time=True) as world:
-            world.raw["watch"][0]["jobs"] = [{"id": i, "name": n} for i, n in JOBS.items()]
-            print(
-                textwrap.dedent(
-                    f"""\
-                    schedulerx-alert demo: SchedulerX simulator at {world.sx.url},
-                    DingTalk robot at {world.dt.url} (signed, 20 messages/minute),
-                    state in {world.state_path}. Watching {", ".join(JOBS.values())}."""
-                )
+    with (
+        tempfile.TemporaryDirectory(prefix="schedulerx-alert-demo-") as tmp,
+        World(Path(tmp), jobs=tuple(JOBS), real_time=True) as world,
+    ):
+        world.raw["watch"][0]["jobs"] = [{"id": i, "name": n} for i, n in JOBS.items()]
+        print(
+            textwrap.dedent(
+                f"""\
+                schedulerx-alert demo: SchedulerX simulator at {world.sx.url},
+                DingTalk robot at {world.dt.url} (signed, 20 messages/minute),
+                state in {world.state_path}. Watching {", ".join(JOBS.values())}."""
             )
-            seen = 0
-            now = time.time()
-            etl = world.sx.add_instance(
-                92583, status=3, schedule_time=now - 95, start_time=now - 94
-            )
-            world.sx.add_instance(92585, status=4, schedule_time=now - 40, start_time=now - 39)
-            summary = world.tick()
-            seen = show_tick(
-                1, "nightly-etl is running, hourly-sync succeeded", summary, seen, world
-            )
+        )
+        seen = 0
+        now = time.time()
+        etl = world.sx.add_instance(92583, status=3, schedule_time=now - 95, start_time=now - 94)
+        world.sx.add_instance(92585, status=4, schedule_time=now - 40, start_time=now - 39)
+        summary = world.tick()
+        seen = show_tick(1, "nightly-etl is running, hourly-sync succeeded", summary, seen, world)
 
-            world.sx.set_status(etl, 5, result=TRACE)
-            world.sx.add_instance(
-                92584, status=9, result="no available worker in group", schedule_time=now - 2
-            )
-            summary = world.tick()
-            seen = show_tick(
-                2, "nightly-etl fails, report-export is rejected", summary, seen, world
-            )
+        world.sx.set_status(etl, 5, result=TRACE)
+        world.sx.add_instance(
+            92584, status=9, result="no available worker in group", schedule_time=now - 2
+        )
+        summary = world.tick()
+        seen = show_tick(2, "nightly-etl fails, report-export is rejected", summary, seen, world)
 
-            summary = world.tick()
-            seen = show_tick(3, "nothing new: nothing is announced twice", summary, seen, world)
+        summary = world.tick()
+        seen = show_tick(3, "nothing new: nothing is announced twice", summary, seen, world)
 
-            world.dt.set_down(True)
-            world.sx.add_instance(
-                92585,
-                status=5,
-                result="HTTP 502 from payments API",
-                schedule_time=now - 12,
-                start_time=now - 11,
-            )
-            summary = world.tick()
-            seen = show_tick(4, "hourly-sync fails while DingTalk is down", summary, seen, world)
-            world.dt.set_down(False)
-            summary = world.tick()
-            seen = show_tick(
-                5, "DingTalk is back: the pending alert goes out", summary, seen, world
-            )
+        world.dt.set_down(True)
+        world.sx.add_instance(
+            92585,
+            status=5,
+            result="HTTP 502 from payments API",
+            schedule_time=now - 12,
+            start_time=now - 11,
+        )
+        summary = world.tick()
+        seen = show_tick(4, "hourly-sync fails while DingTalk is down", summary, seen, world)
+        world.dt.set_down(False)
+        summary = world.tick()
+        seen = show_tick(5, "DingTalk is back: the pending alert goes out", summary, seen, world)
     print("\nDone. Run `make test` for the full suite.")
     return 0
 
