@@ -167,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
     """Turns raw HTTP into :class:`Request` objects and hands them to the owning fake."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; without TCP_NODELAY each response on a
+    # kept-alive connection can stall ~40 ms on Nagle + delayed ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
@@ -267,7 +270,7 @@ class FakeServer:
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"{type(self).__name__}:{self.port}",
             daemon=True,
         )
@@ -348,13 +351,16 @@ class FakeServer:
         self._observe(request)
         fault = self.faults.take(self._context(request))
         if fault is not None and fault.kind == "timeout":
-            # Stall on an Event rather than time.sleep so that stop() never waits for it.
-            self._stopping.wait(fault.seconds)
             if fault.then == "drop":
+                # Logged before stalling: the client has usually given up before we wake.
                 response = Response.dropped("fault:timeout")
-            else:
-                response = self._handle(request)
-                response.verdict = f"fault:timeout+{response.verdict}"
+                self._record(request, response)
+                # Stall on an Event rather than time.sleep so that stop() never waits for it.
+                self._stopping.wait(fault.seconds)
+                return response
+            self._stopping.wait(fault.seconds)
+            response = self._handle(request)
+            response.verdict = f"fault:timeout+{response.verdict}"
         elif fault is not None:
             response = self._fault_response(fault, request)
             response.verdict = f"fault:{fault.kind}"

@@ -137,10 +137,13 @@ class FakeDingTalk(FakeServer):
         *,
         rate_limit: int = 20,
         mute_seconds: float = 600.0,
+        max_skew_ms: int | None = TIMESTAMP_TTL_MS,
     ) -> None:
         """``rate_limit`` messages per robot per 60 s; the next one mutes the robot for
-        ``mute_seconds`` (every message then gets errcode 130101)."""
+        ``mute_seconds`` (every message then gets errcode 130101). ``max_skew_ms``: how far
+        a signed request's timestamp may be from ``clock`` (None: unchecked)."""
         super().__init__(clock)
+        self.max_skew_ms = max_skew_ms
         self.rate_limit = rate_limit
         self.mute_seconds = mute_seconds
         self._robots: dict[str, Robot] = {}
@@ -287,7 +290,8 @@ class FakeDingTalk(FakeServer):
         if not raw_timestamp.isdigit():
             raise _Refusal(310000, f"sign not match, more: [{SECURITY_DOC}]")
         timestamp = int(raw_timestamp)
-        if abs(self.clock() * 1000 - timestamp) > TIMESTAMP_TTL_MS:
+        skew = abs(self.clock() * 1000 - timestamp)
+        if self.max_skew_ms is not None and skew > self.max_skew_ms:
             raise _Refusal(310000, f"invalid timestamp, more: [{SECURITY_DOC}]")
         expected = dingtalk_sign(secret, timestamp)
         if not hmac.compare_digest(expected, request.query.get("sign", "")):

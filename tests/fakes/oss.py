@@ -115,7 +115,9 @@ class _OssAuthenticator:
         security_token: str | None,
         region: str,
         clock: Clock,
+        max_skew: float | None,
     ) -> None:
+        self.max_skew = max_skew
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.security_token = security_token
@@ -212,7 +214,7 @@ class _OssAuthenticator:
             )
 
     def _check_skew(self, signed_at: float) -> None:
-        if abs(signed_at - self.clock()) > MAX_SKEW:
+        if self.max_skew is not None and abs(signed_at - self.clock()) > self.max_skew:
             raise OssError(
                 403,
                 "RequestTimeTooSkewed",
@@ -245,16 +247,18 @@ class FakeOss(FakeServer):
         *,
         buckets: tuple[str, ...] = ("bucket",),
         region: str = "cn-hangzhou",
+        max_skew: float | None = MAX_SKEW,
     ) -> None:
         """``buckets``: the buckets that exist (the first is the default for helpers).
-        ``region``: the region V4 signatures must be scoped to."""
+        ``region``: the region V4 signatures must be scoped to.
+        ``max_skew``: seconds Date/x-oss-date may differ from ``clock`` (None: unchecked)."""
         super().__init__(clock)
         if not buckets:
             raise ValueError("at least one bucket")
         self.default_bucket = buckets[0]
         self.region = region
         self._auth = _OssAuthenticator(
-            access_key_id, access_key_secret, security_token, region, clock
+            access_key_id, access_key_secret, security_token, region, clock, max_skew
         )
         self._buckets: dict[str, dict[str, StoredObject]] = {name: {} for name in buckets}
 

@@ -191,12 +191,18 @@ class _PopAuthenticator:
     """Checks one request's credentials and signature; raises :class:`ApiError` if wrong."""
 
     def __init__(
-        self, access_key_id: str, access_key_secret: str, security_token: str | None, clock: Clock
+        self,
+        access_key_id: str,
+        access_key_secret: str,
+        security_token: str | None,
+        clock: Clock,
+        max_skew: float | None,
     ) -> None:
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.security_token = security_token
         self.clock = clock
+        self.max_skew = max_skew
         self._nonces = _NonceBook()
 
     def authenticate(self, request: Request, call: _Call) -> str:
@@ -318,7 +324,7 @@ class _PopAuthenticator:
                 "InvalidTimeStamp.Format",
                 "Specified time stamp or date value is not well formatted.",
             ) from None
-        if abs(signed_at.timestamp() - self.clock()) > SIGNATURE_TTL:
+        if self.max_skew is not None and abs(signed_at.timestamp() - self.clock()) > self.max_skew:
             raise ApiError(
                 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
             )
@@ -353,6 +359,7 @@ class FakeSchedulerX(FakeServer):
         rate_limit: int = 100,
         tz: str = "Asia/Shanghai",
         modern_params: bool = False,
+        max_skew: float | None = SIGNATURE_TTL,
     ) -> None:
         """
         ``rate_limit``: calls per API per trailing 60 s before ``Throttling.User``.
@@ -361,6 +368,8 @@ class FakeSchedulerX(FakeServer):
         ``modern_params``: honour the newer GetJobInstanceList parameters (Status,
         StartTimestamp/EndTimestamp in ms, PageNum, PageSize). Off by default, as in the
         API page the project started from: "returns only the latest 10 instances".
+        ``max_skew``: seconds a signed timestamp may differ from ``clock``; None turns the
+        check off for tests whose fake clock runs far from the client's real one.
         """
         super().__init__(clock)
         self.access_key_id = access_key_id
@@ -369,7 +378,9 @@ class FakeSchedulerX(FakeServer):
         self.rate_limit = rate_limit
         self.tz = ZoneInfo(tz)
         self.modern_params = modern_params
-        self._auth = _PopAuthenticator(access_key_id, access_key_secret, security_token, clock)
+        self._auth = _PopAuthenticator(
+            access_key_id, access_key_secret, security_token, clock, max_skew
+        )
         self._jobs: dict[int, Job] = {}
         self._instances: dict[int, JobInstance] = {}
         self._instance_ids = itertools.count(1_700_000_000_001)
