@@ -17,6 +17,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -664,6 +665,16 @@ def test_dingtalk_rate_limit_mutes_the_robot_for_ten_minutes() -> None:
         clock.advance(600 - 61 + 1)
         assert post(url, markdown("t", "back"))["errcode"] == 0
         assert len(dt.messages("busy")) == 21
+
+
+def test_dingtalk_rate_limit_holds_under_concurrent_senders() -> None:
+    with FakeDingTalk(clock=ManualClock()) as dt:
+        url = dt.add_robot("tok")
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(lambda i: post(url, markdown("t", str(i))), range(30)))
+        codes = sorted(a["errcode"] for a in answers)
+        assert codes == [0] * 20 + [130101] * 10
+        assert len(dt.messages("tok")) == 20
 
 
 @pytest.mark.parametrize("errcode", [-1, 130101, 310000, 300001, 460101])

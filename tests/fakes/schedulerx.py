@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -152,16 +153,18 @@ class _NonceBook:
 
     def __init__(self) -> None:
         self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()  # check-and-record must be atomic across handler threads
 
     def use(self, nonce: str, now: float) -> bool:
         """Record ``nonce``; False if it was already used."""
-        if len(self._seen) > 10_000:
-            horizon = now - 2 * SIGNATURE_TTL
-            self._seen = {n: t for n, t in self._seen.items() if t > horizon}
-        if nonce in self._seen:
-            return False
-        self._seen[nonce] = now
-        return True
+        with self._lock:
+            if len(self._seen) > 10_000:
+                horizon = now - 2 * SIGNATURE_TTL
+                self._seen = {n: t for n, t in self._seen.items() if t > horizon}
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = now
+            return True
 
 
 @dataclass(frozen=True)
@@ -504,7 +507,8 @@ class FakeSchedulerX(FakeServer):
     # -- quota accounting ------------------------------------------------------------------
 
     def calls(self, action: str) -> int:
-        """Requests received for ``action`` so far, whatever the answer was."""
+        """Requests received for ``action`` so far, whatever the answer was (refused and
+        throttled calls count too, also towards the quota, as the gateway's do)."""
         with self._lock:
             window = self._calls.get(action)
             return window.total() if window else 0
