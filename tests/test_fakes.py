@@ -148,6 +148,7 @@ def test_lifecycle_endpoint_and_request_log() -> None:
             {"access_token": "x"},
         )
         assert entry.verdict == "errcode=43002"
+        assert json.loads(entry.response_text)["errcode"] == 43002
     finally:
         fake.stop()
     fake.stop()  # idempotent

@@ -105,10 +105,15 @@ class RecordedRequest:
     received_at: float
     status: int  # 0 when the connection was dropped
     verdict: str
+    response_body: bytes = b""
 
     @property
     def ok(self) -> bool:
         return self.verdict == "ok"
+
+    @property
+    def response_text(self) -> str:
+        return self.response_body.decode("utf-8", errors="replace")
 
 
 @dataclass
@@ -386,6 +391,7 @@ class FakeServer:
             received_at=request.received_at,
             status=response.status,
             verdict=response.verdict,
+            response_body=response.body,
         )
         with self._lock:
             self._log.append(entry)
