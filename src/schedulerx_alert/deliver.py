@@ -37,6 +37,8 @@ class DeliveryReport:
     messages: int = 0
     # One line per receiver that needs a human: wrong token, secret, keyword.
     problems: list[str] = field(default_factory=list)
+    # Receivers that must not be sent anything more this tick.
+    unusable: set[str] = field(default_factory=set)
 
 
 class Planner:
@@ -174,6 +176,7 @@ def _deliver_to(
     attempted: set[str] = set()
 
     if blocked_until is not None:
+        report.unusable.add(receiver.name)
         until = time.strftime("%H:%M:%S", time.gmtime(blocked_until))
         error = f"robot throttled by DingTalk (130101) until {until} UTC"
         queue: deque[Batch] = deque()
@@ -206,8 +209,10 @@ def _deliver_to(
                 continue
             if exc.failure is Failure.THROTTLED:
                 blocked_until = clock() + getattr(receiver, "block_seconds", 600)
+                report.unusable.add(receiver.name)
                 break
             if exc.failure is Failure.CONFIG:
+                report.unusable.add(receiver.name)
                 report.problems.append(
                     f"receiver {receiver.name} ({receiver.redacted_url}): {exc}; "
                     "check the robot's token, secret and keyword; alerts stay pending"

@@ -244,6 +244,12 @@ def _watch_health(
         )
     name = config.health.receiver
     receiver = edges.receivers.get(name) if name else None
+    if name in report.unusable:
+        # Telling a robot that refuses messages would only hammer it; the
+        # summary line carries the problem, and the announcement waits.
+        receiver = None
+        if announce is not None:
+            health = replace(health, impaired_announced=state.health.impaired_announced)
     if announce is not None and receiver is not None:
         message: Message = health_message(announce, health, config.templates.language)
         try:
