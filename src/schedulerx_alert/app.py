@@ -54,7 +54,13 @@ def build_edges(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Edges:
-    store, key = open_store(config.state.url, config.state.endpoint, config.region, credentials)
+    store, key = open_store(
+        config.state.url,
+        config.state.endpoint,
+        config.region,
+        credentials,
+        config.state.timeout_seconds,
+    )
     client = None
     problem = None
     if credentials is None:

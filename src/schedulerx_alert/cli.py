@@ -1,4 +1,4 @@
-"""`schedulerx-alert`: validate a config, run a tick from a laptop."""
+"""`schedulerx-alert`: validate a config, run a tick from a laptop, invoke the deployment."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .config import ConfigError, load_config
 from .credentials import resolve_credentials
@@ -27,7 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
     check.add_argument("--timeout", type=float, default=60.0, help="time budget in seconds")
+    _add_invoke_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "invoke":
+        return _invoke(args)
 
     try:
         config = load_config(args.config)
@@ -51,6 +55,99 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(redactor(f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"))
     print(redactor(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2)))
     return 0 if summary.status in ("ok", "skipped") else 1
+
+
+def _add_invoke_parser(commands: Any) -> None:
+    invoke = commands.add_parser(
+        "invoke",
+        help="call the deployed function once through the FC API and print its summary",
+        description=(
+            "Calls the deployed function synchronously (FC 3.0 InvokeFunction, or FC 2.0 "
+            "with --service) with credentials from ALIBABA_CLOUD_* variables, and prints "
+            'the JSON summary it returns. --dry-run sends {"dry_run": true}: the function '
+            "renders and reports, and sends and saves nothing."
+        ),
+    )
+    invoke.add_argument(
+        "--dry-run", action="store_true", help="the function sends nothing, saves nothing"
+    )
+    invoke.add_argument("--function-name", default="schedulerx-alert")
+    invoke.add_argument(
+        "--region", help="e.g. cn-hangzhou (default: ALIBABA_CLOUD_REGION_ID or FC_REGION)"
+    )
+    invoke.add_argument(
+        "--account-id",
+        help="Alibaba Cloud account id, for the account endpoint "
+        "(default: ALIBABA_CLOUD_ACCOUNT_ID or FC_ACCOUNT_ID)",
+    )
+    invoke.add_argument(
+        "--endpoint",
+        help="FC API endpoint (default: https://ACCOUNT.REGION.fc.aliyuncs.com, "
+        "or https://fcv3.REGION.aliyuncs.com without an account id)",
+    )
+    invoke.add_argument(
+        "--service", help="FC 2.0 service holding the function (FC 3.0 functions have none)"
+    )
+    invoke.add_argument("--qualifier", help="version or alias (default: LATEST)")
+    invoke.add_argument(
+        "--timeout", type=float, default=90.0, help="seconds to wait for the function"
+    )
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from .invoke import (
+        InvokeError,
+        account_id_from_env,
+        invoke,
+        region_from_env,
+    )
+    from .redact import Redactor
+
+    credentials = resolve_credentials(None)
+    if credentials is None:
+        print(
+            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+            "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+            file=sys.stderr,
+        )
+        return 2
+    region = args.region or region_from_env()
+    if not region and not args.endpoint:
+        print("no region: pass --region or set ALIBABA_CLOUD_REGION_ID", file=sys.stderr)
+        return 2
+    redact = Redactor(
+        [credentials.access_key_id, credentials.access_key_secret, credentials.security_token]
+    )
+    try:
+        result = invoke(
+            function_name=args.function_name,
+            region=region or "",
+            credentials=credentials,
+            dry_run=args.dry_run,
+            account_id=args.account_id or account_id_from_env(),
+            endpoint=args.endpoint,
+            service=args.service,
+            qualifier=args.qualifier,
+            timeout=args.timeout,
+        )
+    except InvokeError as exc:
+        print(redact(str(exc)), file=sys.stderr)
+        return 2
+    if result.error_type:
+        print(
+            redact(f"the function raised ({result.error_type}, RequestId {result.request_id}):"),
+            file=sys.stderr,
+        )
+        print(redact(result.text), file=sys.stderr)
+        return 1
+    try:
+        summary = result.json()
+    except ValueError:
+        print(redact(result.text))
+        return 1
+    print(redact(json.dumps(summary, ensure_ascii=False, indent=2)))
+    status = summary.get("status") if isinstance(summary, dict) else None
+    return 0 if status in ("ok", "skipped") else 1
 
 
 if __name__ == "__main__":

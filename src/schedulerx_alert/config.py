@@ -79,6 +79,7 @@ class SchedulerXConfig:
 class StateConfig:
     url: str
     endpoint: str | None = None
+    timeout_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ class _Parser:
 
     def state(self, raw: Mapping[str, Any]) -> StateConfig:
         path = "state"
-        self.unknown_keys(raw, {"url", "endpoint"}, path)
+        self.unknown_keys(raw, {"url", "endpoint", "timeout_seconds"}, path)
         url = self.string(raw, "url", path) or ""
         parts = urlsplit(url)
         if url and parts.scheme == "oss":
@@ -313,7 +314,11 @@ class _Parser:
                 self.fail(f"{path}.url", f"must be file:///ABSOLUTE/PATH, not {url!r}")
         elif url:
             self.fail(f"{path}.url", f"must start with oss:// or file://, not {url!r}")
-        return StateConfig(url=url, endpoint=self.optional_string(raw, "endpoint", path))
+        return StateConfig(
+            url=url,
+            endpoint=self.optional_string(raw, "endpoint", path),
+            timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 30),
+        )
 
     def dingtalk(self, raw: Mapping[str, Any]) -> DingTalkConfig:
         path = "dingtalk"

@@ -174,17 +174,35 @@ class StateSession:
 
     # -- committing ----------------------------------------------------------
 
-    def commit(self, state: State, margin: float = 1.0) -> None:
+    def commit(
+        self,
+        state: State,
+        margin: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Write the state while the lease holds, retrying: alerts were sent on
+        the strength of this write, and losing it would send them again."""
         lease = self.lease
         if lease is None:
             raise LeaseLost("commit without a lease")
-        if self.clock() > lease.expires_at - margin:
-            raise LeaseLost(
-                f"lease {lease.generation} expired before the commit; "
-                "leaving the state to the tick that took over"
-            )
         state = state.with_updates(lease_generation=lease.generation, updated_at=self.clock())
-        self.store.write(self.key, dump_state(state))
+        data = dump_state(state)
+        delay = 0.5
+        while True:
+            if self.clock() > lease.expires_at - margin:
+                raise LeaseLost(
+                    f"lease {lease.generation} expired before the commit; "
+                    "leaving the state to the tick that took over"
+                )
+            try:
+                self.store.write(self.key, data)
+                break
+            except StoreError as exc:
+                if self.clock() + delay > lease.expires_at - margin:
+                    raise
+                log.warning("state write failed, retrying in %.1fs: %s", delay, exc)
+                sleep(delay)
+                delay *= 2
         self.release()
         for stale in range(self.first_generation, lease.generation):
             # Expired leases we stepped over; their holders are gone.

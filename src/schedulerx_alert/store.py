@@ -213,7 +213,11 @@ def _describe(exc: Any, verb: str, key: str) -> str:
 
 
 def open_store(
-    url: str, endpoint: str | None, region: str, credentials: Credentials | None
+    url: str,
+    endpoint: str | None,
+    region: str,
+    credentials: Credentials | None,
+    timeout: float = 5.0,
 ) -> tuple[StateStore, str]:
     """The store and the state object's key for a `state.url`."""
     parts = urlsplit(url)
@@ -226,7 +230,7 @@ def open_store(
         prefix, _, name = parts.path.lstrip("/").rpartition("/")
         endpoint = endpoint or f"https://oss-{region}-internal.aliyuncs.com"
         store = OssStateStore.connect(
-            parts.netloc, f"{prefix}/" if prefix else "", endpoint, region, credentials
+            parts.netloc, f"{prefix}/" if prefix else "", endpoint, region, credentials, timeout
         )
         return store, name
     raise StoreError(f"unsupported state url scheme {parts.scheme!r}")

@@ -96,8 +96,10 @@ def poll_order(targets: Mapping[JobKey, Target], state: State) -> list[JobKey]:
 def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary:
     clock = edges.clock
     started = clock()
-    # Stop starting work early enough to commit before FC kills the function.
+    # Stop starting work early enough to commit before FC kills the function,
+    # and stop polling early enough that what was found can still be sent.
     deadline = started + edges.timeout - max(3.0, edges.timeout * 0.15)
+    poll_deadline = deadline - min(15.0, edges.timeout * 0.25)
     summary = TickSummary(dry_run=dry_run)
     targets = targets_of(config)
     summary.jobs = len(targets)
@@ -115,7 +117,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     summary.notes.extend(session.notes)
 
     try:
-        fetched, api_calls = _fetch(config, edges, targets, state, deadline, summary)
+        fetched, api_calls = _fetch(config, edges, targets, state, poll_deadline, summary)
         result = diff(
             state,
             fetched.polls,
@@ -153,7 +155,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             api_calls=api_calls,
         )
         new_state = _watch_health(config, edges, new_state, fetched, report, summary)
-        session.commit(new_state)
+        session.commit(new_state, sleep=edges.sleep)
     except LeaseLost as exc:
         summary.problems.append(str(exc))
     except StoreError as exc:
