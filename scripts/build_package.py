@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Build the code package Function Compute runs: dist/code/ and a zip of it.
+
+    python scripts/build_package.py [--python-version 3.10] [--config config.yaml]
+
+What goes in:
+  * src/index.py (the handler, `index.handler`) and the schedulerx_alert package with
+    its default templates;
+  * the runtime dependencies from pyproject.toml as manylinux wheels for the target
+    Python (pip --platform manylinux2014_x86_64 --only-binary=:all: --target), so
+    that every compiled module matches the runtime's ABI;
+  * the config file, as config.yaml, when --config is given (it holds ${VAR}
+    references, never secrets: those come from the function's environment);
+  * bytecode (__pycache__/*.cpython-3XX.pyc) compiled by an interpreter of the target
+    version when one is found (--bytecode auto, the default) or given: FC's /code is
+    read-only, so without it every cold start compiles every module from source
+    (about twice the import time). The .pyc files are "checked-hash": valid whatever
+    the unzipped files' mtimes, and ignored for any source edited after the build.
+
+What stays out, and why (see RUNTIME_PROVIDED / NOT_NEEDED):
+  * oss2 and its dependency tree (pycryptodome, crcmod, aliyun-python-sdk-core,
+    aliyun-python-sdk-kms, cryptography, ...): FC's python3.10 runtime ships oss2 2.16
+    and python3.12 ships 2.18.6, both built for their runtime. oss2, crcmod and
+    aliyun-python-sdk-core publish no wheels at all, so they could not be fetched
+    for another platform with --only-binary anyway.
+  * aliyun-fc2: only the `schedulerx-alert invoke` command line uses it.
+  * tests, caches, __pycache__, console scripts.
+
+Downloaded wheels are kept in build/wheels/py<version>/ and reused while the
+requirement list is unchanged, so a rebuild needs no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLATFORM = "manylinux2014_x86_64"
+# Provided by FC's Python runtimes (python3.10: oss2 2.16; python3.12: oss2 2.18.6).
+RUNTIME_PROVIDED = frozenset({"oss2"})
+# Declared for the command line, never imported by the function.
+NOT_NEEDED = frozenset({"aliyun-fc2"})
+# 1980-01-01, the earliest time a zip entry can carry: the zip is reproducible.
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def project_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """The [project] dependencies, read without a TOML library (3.10 has none)."""
+    text = pyproject.read_text(encoding="utf-8")
+    project = text.split("[project]", 1)[1]
+    block = re.search(r"^dependencies\s*=\s*\[(.*?)^\]", project, re.S | re.M)
+    if block is None:
+        raise SystemExit(f"{pyproject}: no [project] dependencies list")
+    return re.findall(r"\"([^\"]+)\"", block.group(1))
+
+
+def shipped_requirements(dependencies: list[str]) -> list[str]:
+    left_out = {normalise(n) for n in RUNTIME_PROVIDED | NOT_NEEDED}
+    shipped = []
+    for requirement in dependencies:
+        match = _NAME.match(requirement)
+        if match and normalise(match.group(1)) not in left_out:
+            shipped.append(requirement)
+    return shipped
+
+
+def runtime_python_version(s_yaml: Path = ROOT / "s.yaml") -> str:
+    """The Python version of the runtime s.yaml deploys (vars.runtime or props.runtime)."""
+    text = s_yaml.read_text(encoding="utf-8")
+    found = re.findall(r"^\s*runtime:\s*['\"]?python(3\.\d+)", text, re.M)
+    if not found:
+        raise SystemExit(f"{s_yaml}: no `runtime: python3.X` found")
+    return found[0]
+
+
+def _pip(*args: str) -> None:
+    command = [sys.executable, "-m", "pip", *args]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"pip failed: {' '.join(args[:2])} ... (exit {result.returncode})")
+
+
+def fetch_wheels(requirements: list[str], python_version: str, cache: Path) -> Path:
+    """Wheels for the target Python in cache/py<version>/, downloaded once per requirement set."""
+    wheels = cache / f"py{python_version}"
+    key = hashlib.sha256("\n".join([PLATFORM, python_version, *requirements]).encode())
+    stamp = wheels / ".requirements"
+    if stamp.is_file() and stamp.read_text() == key.hexdigest():
+        return wheels
+    shutil.rmtree(wheels, ignore_errors=True)
+    wheels.mkdir(parents=True)
+    _pip(
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--dest",
+        str(wheels),
+        "--platform",
+        PLATFORM,
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        *requirements,
+    )
+    stamp.write_text(key.hexdigest())
+    return wheels
+
+
+def install_wheels(
+    requirements: list[str], python_version: str, wheels: Path, target: Path
+) -> None:
+    _pip(
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        str(wheels),
+        "--target",
+        str(target),
+        "--platform",
+        PLATFORM,
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        "--no-compile",
+        *requirements,
+    )
+
+
+def _interpreter_version(python: str) -> str | None:
+    try:
+        result = subprocess.run(  # noqa: S603
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def find_interpreter(python_version: str) -> str | None:
+    """An interpreter of the target version: this one, pythonX.Y on PATH, or pyenv's."""
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == python_version:
+        return sys.executable
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = [shutil.which(f"python{python_version}")]
+    candidates += sorted(
+        glob.glob(f"{pyenv}/versions/{python_version}.*/bin/python{python_version}")
+    )
+    for candidate in candidates:
+        if candidate and _interpreter_version(candidate) == python_version:
+            return candidate
+    return None
+
+
+def compile_bytecode(target: Path, python: str) -> None:
+    result = subprocess.run(  # noqa: S603
+        [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "checked-hash",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"compileall with {python} failed")
+
+
+def copy_sources(target: Path) -> None:
+    src = ROOT / "src"
+    shutil.copy2(src / "index.py", target / "index.py")
+    shutil.copytree(
+        src / "schedulerx_alert",
+        target / "schedulerx_alert",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "py.typed"),
+    )
+
+
+def prune(target: Path) -> None:
+    """Drop what FC never runs: console scripts, bytecode caches, bundled tests."""
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for path in sorted(target.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in ("__pycache__", "tests", "testing"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in (".pyc", ".pyo"):
+            path.unlink()
+
+
+def write_zip(source: Path, archive: Path) -> None:
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    temp = archive.with_suffix(".tmp")
+    with zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                info = zipfile.ZipInfo(path.relative_to(source).as_posix(), ZIP_TIME)
+                info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+    temp.replace(archive)
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def build(
+    python_version: str,
+    out: Path,
+    archive: Path | None,
+    config: Path | None,
+    cache: Path,
+    bytecode_python: str | None = None,
+) -> None:
+    requirements = shipped_requirements(project_dependencies())
+    wheels = fetch_wheels(requirements, python_version, cache)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    install_wheels(requirements, python_version, wheels, out)
+    copy_sources(out)
+    if config is not None:
+        shutil.copy2(config, out / "config.yaml")
+    prune(out)
+    if bytecode_python is not None:
+        compile_bytecode(out, bytecode_python)
+    if archive is not None:
+        write_zip(out, archive)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--python-version", help="target Python, e.g. 3.10 (default: the runtime in s.yaml)"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "dist" / "code")
+    parser.add_argument("--zip", type=Path, default=ROOT / "dist" / "schedulerx-alert.zip")
+    parser.add_argument("--no-zip", action="store_true")
+    parser.add_argument("--config", type=Path, help="config file to ship as config.yaml")
+    parser.add_argument("--cache", type=Path, default=ROOT / "build" / "wheels")
+    parser.add_argument(
+        "--bytecode",
+        default="auto",
+        help="auto (default: compile .pyc if an interpreter of the target version is found), "
+        "none, or the path of such an interpreter",
+    )
+    parser.add_argument(
+        "--print-python-version",
+        action="store_true",
+        help="print the runtime's Python version from s.yaml and exit",
+    )
+    args = parser.parse_args(argv)
+    if args.print_python_version:
+        print(runtime_python_version())
+        return 0
+    version = args.python_version or runtime_python_version()
+    if not re.fullmatch(r"3\.\d+", version):
+        parser.error(f"--python-version must look like 3.10, not {version!r}")
+    if args.config is not None and not args.config.is_file():
+        parser.error(
+            f"no config file {str(args.config)!r}: copy config.example.yaml to config.yaml "
+            "and edit it, or pass CONFIG=path"
+        )
+    archive = None if args.no_zip else args.zip
+    bytecode: str | None = None
+    if args.bytecode == "auto":
+        bytecode = find_interpreter(version)
+        if bytecode is None:
+            print(f"no python{version} found: no bytecode (slower cold starts)", file=sys.stderr)
+    elif args.bytecode != "none":
+        if _interpreter_version(args.bytecode) != version:
+            parser.error(f"--bytecode {args.bytecode} is not a python{version}")
+        bytecode = args.bytecode
+    build(version, args.out, archive, args.config, args.cache, bytecode)
+    line = f"{args.out}: python{version}, {tree_size(args.out) / 1e6:.1f} MB unpacked"
+    line += ", with bytecode" if bytecode else ", no bytecode"
+    if archive is not None:
+        line += f"; {archive}: {archive.stat().st_size / 1e6:.1f} MB"
+    print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""The code package, as FC runs it: `make package` (scripts/build_package.py).
+
+FC unpacks the zip into /code, puts /code first on sys.path and calls
+index.handler; everything else on sys.path is the runtime's own (the standard
+library and the modules FC ships, oss2 among them). The tests rebuild exactly
+that: a package for this machine's Python, unzipped into a fresh directory and
+run by `python -I -S` with nothing but the standard library, the package and a
+stand-in for FC's built-in oss2 on sys.path, against the loopback servers.
+
+Wheels are cached in build/wheels/py<version>/ (shared with `make package`), so
+only the first run downloads anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from tests.world import AK, ROBOT, SK, STS, World
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "scripts" / "build_package.py"
+CACHE = ROOT / "build" / "wheels"
+LOCAL = f"{sys.version_info.major}.{sys.version_info.minor}"
+# What FC's Python runtimes ship and the package therefore leaves out: oss2 and the
+# modules it imports (checked below against what `import oss2` really loads).
+RUNTIME_OSS2 = (
+    "oss2",
+    "crcmod",
+    "Crypto",
+    "aliyunsdkcore",
+    "aliyunsdkkms",
+    "cryptography",
+    "cffi",
+    "_cffi_backend",
+    "pycparser",
+    "jmespath",
+    "six",
+)
+
+
+def _load_build_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("build_package", BUILD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_package = _load_build_script()
+
+
+def build(tmp: Path, python_version: str) -> tuple[Path, Path]:
+    out, archive = tmp / "code", tmp / "schedulerx-alert.zip"
+    config = ROOT / "config.example.yaml"
+    subprocess.run(
+        [
+            sys.executable,
+            str(BUILD),
+            "--python-version",
+            python_version,
+            "--out",
+            str(out),
+            "--zip",
+            str(archive),
+            "--cache",
+            str(CACHE),
+            "--config",
+            str(config),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out, archive
+
+
+@pytest.fixture(scope="module")
+def local_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A package for this machine's Python, unpacked from its zip like FC does."""
+    tmp = tmp_path_factory.mktemp("local")
+    _, archive = build(tmp, LOCAL)
+    code = tmp / "unzipped"
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(code)
+    return code
+
+
+@pytest.fixture(scope="module")
+def target_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A package for the runtime s.yaml deploys."""
+    out, _ = build(tmp_path_factory.mktemp("target"), runtime_python())
+    return out
+
+
+@pytest.fixture(scope="module")
+def fc_runtime_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stand-in for FC's built-in oss2: links to this venv's oss2 and what it imports."""
+    runtime = tmp_path_factory.mktemp("fc-runtime")
+    for name in RUNTIME_OSS2:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin, name
+        origin = Path(spec.origin)
+        source = origin.parent if spec.submodule_search_locations else origin
+        (runtime / source.name).symlink_to(source)
+    return runtime
+
+
+def runtime_python() -> str:
+    result = subprocess.run(
+        [sys.executable, str(BUILD), "--print-python-version"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+def files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+# -- contents ---------------------------------------------------------------------------------
+
+
+def test_the_package_holds_the_handler_templates_config_and_dependencies(
+    local_package: Path,
+) -> None:
+    names = files(local_package)
+    assert {"index.py", "config.yaml", "schedulerx_alert/app.py"} <= names
+    for language in ("zh-CN", "en"):
+        for template in ("alert", "summary"):
+            assert f"schedulerx_alert/templates/{language}/{template}.md.j2" in names
+    tops = {name.split("/")[0] for name in names}
+    assert {"requests", "urllib3", "jinja2", "markupsafe", "yaml", "tzdata"} <= tops
+
+
+def test_the_package_leaves_out_the_runtimes_modules_the_cli_and_stray_files(
+    local_package: Path,
+) -> None:
+    names = files(local_package)
+    tops = {name.split("/")[0].split("-")[0].lower() for name in names}
+    assert not tops & {"oss2", "fc2", "aliyun_fc2", "websocket", "cryptography", "crypto"}
+    assert not [n for n in names if "/tests/" in n or n.startswith(("tests/", "bin/"))]
+    assert "schedulerx_alert/py.typed" not in names
+    # Bytecode only for the target Python, next to a source file, and hash-checked:
+    # valid whatever the unzipped files' mtimes, never trusted for an edited source.
+    tag = f"cpython-{LOCAL.replace('.', '')}"
+    bytecode = [n for n in names if n.endswith((".pyc", ".pyo"))]
+    assert bytecode and all("__pycache__/" in n and f".{tag}." in n for n in bytecode)
+    for name in bytecode:
+        header = (local_package / name).read_bytes()[:8]
+        assert int.from_bytes(header[4:8], "little") == 0b11, name  # checked-hash
+        folder, _, file = name.rpartition("__pycache__/")
+        assert f"{folder}{file.split('.')[0]}.py" in names
+
+
+def test_runtime_stand_in_covers_everything_oss2_imports() -> None:
+    """The list above is what `import oss2` loads beyond the stdlib and the package's deps."""
+    script = textwrap.dedent(
+        """
+        import sys, json
+        before = set(sys.modules)
+        import oss2
+        from oss2.credentials import StaticCredentialsProvider
+        print(json.dumps(sorted({
+            name.split(".")[0] for name, module in list(sys.modules.items())
+            if name not in before
+            and "site-packages" in (getattr(module, "__file__", None) or "")
+        })))
+        """
+    )
+    third_party = set(
+        json.loads(subprocess.check_output([sys.executable, "-c", script], text=True))
+    )
+    shipped = {"requests", "urllib3", "idna", "certifi", "charset_normalizer"}
+    assert third_party - shipped <= set(RUNTIME_OSS2)
+
+
+def test_every_compiled_module_carries_the_target_runtimes_abi(target_package: Path) -> None:
+    version = runtime_python().replace(".", "")
+    compiled = [p for p in target_package.rglob("*") if p.suffix == ".so" or ".so." in p.name]
+    assert compiled, "expected compiled modules (PyYAML, MarkupSafe, charset-normalizer)"
+    wrong = [
+        p.relative_to(target_package).as_posix()
+        for p in compiled
+        if f".cpython-{version}-x86_64-linux-gnu." not in p.name and ".abi3." not in p.name
+    ]
+    assert wrong == []
+
+
+def test_the_zip_holds_exactly_the_directory(tmp_path: Path) -> None:
+    out, archive = build(tmp_path, LOCAL)
+    with zipfile.ZipFile(archive) as zf:
+        assert set(zf.namelist()) == files(out)
+        assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+# -- what FC does with it ---------------------------------------------------------------------
+
+
+def test_index_imports_with_nothing_but_the_stdlib_and_the_package(local_package: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, json
+        import index, requests, jinja2, yaml
+        print(json.dumps({
+            "path": sys.path,
+            "modules": {m.__name__: m.__file__ for m in (index, requests, jinja2, yaml)},
+            "oss2_loaded": "oss2" in sys.modules,
+        }))
+        """
+    )
+    prelude = f"import sys; sys.path.insert(0, {str(local_package)!r})\n"
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", prelude + script],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    report = json.loads(result.stdout)
+    assert all(str(local_package) in file for file in report["modules"].values())
+    assert not [p for p in report["path"] if "site-packages" in p]
+    # oss2 is imported on the first OSS call, not at cold start.
+    assert report["oss2_loaded"] is False
+
+
+def test_one_tick_from_the_unzipped_package_against_loopback_servers(
+    local_package: Path, fc_runtime_modules: Path, tmp_path: Path
+) -> None:
+    with World(tmp_path, state="oss", real_time=True) as world:
+        assert world.oss is not None
+        raw = dict(world.raw)
+        webhook = world.dt.webhook("TOKEN").replace("TOKEN", "${DT_TOKEN}")
+        raw["receivers"] = [{"name": "ops", "webhook": webhook, "secret": "${DT_SECRET}"}]
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        env = {
+            "SCHEDULERX_ALERT_CONFIG": str(config),
+            "DT_TOKEN": ROBOT,
+            "DT_SECRET": world.raw["receivers"][0]["secret"],
+            "PATH": "/usr/bin:/bin",
+        }
+        # python3.10's FC context: STS credentials on context.credentials.
+        script = textwrap.dedent(
+            f"""
+            import sys
+            sys.path[:0] = [{str(local_package)!r}, {str(fc_runtime_modules)!r}]
+            from types import SimpleNamespace as NS
+            import index
+            context = NS(
+                request_id="1-local",
+                function=NS(name="schedulerx-alert", timeout=60, memory=128),
+                credentials=NS(access_key_id={AK!r}, access_key_secret={SK!r},
+                               security_token={STS!r}),
+            )
+            event = b'{{"triggerTime": "2026-11-25T02:00:00Z", "triggerName": "every-minute",'
+            event += b' "payload": ""}}'
+            print(index.handler(event, context))
+            import oss2
+            assert oss2.__file__.startswith({str(fc_runtime_modules)!r}), oss2.__file__
+            """
+        )
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+
+        def tick() -> dict[str, object]:
+            result = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", script],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+            summary: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+            return summary
+
+        first = tick()
+        assert (first["status"], first["alerts_sent"]) == ("ok", 1)
+        assert "schedulerx-alert/state.json" in world.oss.objects
+        assert tick()["alerts_sent"] == 0  # the state in OSS remembers the announcement
+        assert len(world.texts()) == 1
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.12"])
+def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
+    version: str, tmp_path: Path
+) -> None:
+    """With the runtime's own Python (when this machine has it): compiled modules load.
+
+    The state lives in a file here: oss2 for that Python is the runtime's, not ours.
+    """
+    python = build_package.find_interpreter(version)
+    if python is None:
+        pytest.skip(f"no python{version} on this machine")
+    code, _ = build(tmp_path / "build", version)
+    with World(tmp_path / "world", real_time=True) as world:
+        raw = dict(world.raw)
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        # python3.12's FC context has no credentials: they come from the environment.
+        script = textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(code)!r})
+            from types import SimpleNamespace as NS
+            import index, yaml, markupsafe, charset_normalizer
+            assert yaml.__with_libyaml__ and markupsafe._speedups
+            print(index.handler(b'{{}}', NS(request_id="1-target", function=NS(timeout=60))))
+            """
+        )
+        env = {
+            "SCHEDULERX_ALERT_CONFIG": str(config),
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": AK,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK,
+            "ALIBABA_CLOUD_SECURITY_TOKEN": STS,
+            "PATH": os.defpath,
+        }
+        result = subprocess.run(
+            [python, "-I", "-S", "-B", "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        assert (summary["status"], summary["alerts_sent"]) == ("ok", 1)
+        assert len(world.texts()) == 1
