@@ -37,12 +37,16 @@ def sign_request(
     access_key_secret: str,
     security_token: str | None = None,
     body: bytes = b"",
+    path: str = "/",
+    headers: Mapping[str, str] | None = None,
     now: datetime | None = None,
     nonce: str | None = None,
 ) -> dict[str, str]:
-    """The headers that authenticate one RPC-style request."""
+    """The headers that authenticate one request, RPC style (path "/", parameters
+    in the query) or ROA style (a resource path; every header passed is signed)."""
     now = now or datetime.now(timezone.utc)
     headers = {
+        **{name.lower(): value for name, value in (headers or {}).items()},
         "host": host,
         "x-acs-action": action,
         "x-acs-version": version,
@@ -58,7 +62,7 @@ def sign_request(
     canonical_request = "\n".join(
         [
             method.upper(),
-            "/",
+            path,
             canonical_query(query),
             canonical_headers,
             signed_headers,

@@ -19,26 +19,23 @@ included) is silenced for the call.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import os
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
+from .acs3 import sign_request
 from .credentials import Credentials
 from .redact import Redactor
 
 FC3_API_VERSION = "2023-03-30"
 FC2_API_VERSION = "2016-08-15"
-ALGORITHM = "ACS3-HMAC-SHA256"
 # A synchronous call waits for the function; its timeout is 60 s (s.yaml, template.yml).
 DEFAULT_TIMEOUT = 90.0
 
@@ -112,42 +109,22 @@ def sign_fc3(
     nonce: str | None = None,
 ) -> dict[str, str]:
     """Headers for one ROA-style FC 3.0 call, signed V3 over every header sent."""
-    now = now or datetime.now(timezone.utc)
-    signed = {k.lower(): v for k, v in headers.items()}
-    signed.update(
-        {
-            "host": host,
-            "x-acs-action": action,
-            "x-acs-version": FC3_API_VERSION,
-            "x-acs-date": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
-            "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
-        }
+    signed = sign_request(
+        method=method,
+        host=host,
+        action=action,
+        version=FC3_API_VERSION,
+        query=query,
+        access_key_id=credentials.access_key_id,
+        access_key_secret=credentials.access_key_secret,
+        security_token=credentials.security_token,
+        body=body,
+        path=path,
+        headers=headers,
+        now=now,
+        nonce=nonce,
     )
-    if credentials.security_token:
-        signed["x-acs-security-token"] = credentials.security_token
-    names = sorted(signed)
-    canonical_query = "&".join(
-        f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(query.items())
-    )
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            path,
-            canonical_query,
-            "".join(f"{name}:{signed[name].strip()}\n" for name in names),
-            ";".join(names),
-            signed["x-acs-content-sha256"],
-        ]
-    )
-    digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-    signature = hmac.new(
-        credentials.access_key_secret.encode(), f"{ALGORITHM}\n{digest}".encode(), hashlib.sha256
-    ).hexdigest()
-    signed["authorization"] = (
-        f"{ALGORITHM} Credential={credentials.access_key_id},"
-        f"SignedHeaders={';'.join(names)},Signature={signature}"
-    )
+    signed["authorization"] = signed.pop("Authorization")
     return signed
 
 
