@@ -607,28 +607,7 @@ def allowed_duplicates(o: Outcome) -> set[int]:
     return set()
 
 
-# The product commits the state once per tick, after the last message: the window in
-# which a kill re-announces a message runs from its acceptance to the end of the tick.
-PER_TICK_COMMIT = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "product gap: run_tick (tick.py) writes the state once, after deliver() has sent "
-        "every message of the tick, so a kill while sending a later message or during the "
-        "final write re-announces every message already accepted in the tick, not only the "
-        "one DingTalk had just accepted"
-    ),
-)
-# The kills that fall after a message of the tick was accepted and more was sent after it.
-AFTER_MORE_WAS_SENT = (Case(Point.POSTING, 2), Case(Point.ACCEPTED, 2), Case(Point.WRITING))
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, id=c.id, marks=PER_TICK_COMMIT if c in AFTER_MORE_WAS_SENT else ())
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
 def test_a_kill_re_announces_only_the_message_dingtalk_had_just_accepted(case: Case) -> None:
     o = outcome(case)
     assert o.returncode == -signal.SIGKILL, f"the tick was not killed {case.step}"

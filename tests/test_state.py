@@ -123,3 +123,18 @@ def test_state_from_a_newer_version_is_refused_not_overwritten(tmp_path: Path) -
     with pytest.raises(StateRefused, match="refusing to overwrite"):
         StateSession(store, "state.json", "t", ttl=60, clock=Clock()).begin()
     assert store.read("state.json") == newer
+
+
+def test_a_checkpoint_saves_progress_but_keeps_the_lease(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    first = StateSession(store, "state.json", "tick-1", ttl=60, clock=clock)
+    first.begin()
+    assert first.checkpoint(State(api_calls=(T0,)))
+    saved = load_state(store.read("state.json") or b"")
+    assert saved.api_calls == (T0,) and saved.lease_generation == 0
+    with pytest.raises(LeaseHeld):
+        StateSession(store, "state.json", "tick-2", ttl=60, clock=clock).begin()
+    clock.now += 61
+    # Past the lease, no more checkpoints: the state may belong to someone else.
+    assert not first.checkpoint(State())

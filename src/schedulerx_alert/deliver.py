@@ -128,7 +128,10 @@ def deliver(
     threshold: int = 3,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    on_delivered: Callable[[DeliveryReport], None] | None = None,
 ) -> DeliveryReport:
+    """Send what is owed. `on_delivered` is called after every accepted
+    message, so the caller can record it before sending the next one."""
     report = DeliveryReport()
     by_receiver: dict[str, list[Alert]] = {}
     for alert in outbox:
@@ -146,7 +149,18 @@ def deliver(
         if receiver is None:
             report.pending.extend(alerts)
             continue
-        _deliver_to(receiver, alerts, renderer, record, deadline, threshold, clock, sleep, report)
+        _deliver_to(
+            receiver,
+            alerts,
+            renderer,
+            record,
+            deadline,
+            threshold,
+            clock,
+            sleep,
+            report,
+            on_delivered,
+        )
     return report
 
 
@@ -166,6 +180,7 @@ def _deliver_to(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     report: DeliveryReport,
+    on_delivered: Callable[[DeliveryReport], None] | None = None,
 ) -> None:
     now = clock()
     record = _trim(record, now)
@@ -227,6 +242,9 @@ def _deliver_to(
             break
         delivered.update(a.key for a in batch.alerts)
         report.delivered.extend(batch.alerts)
+        report.robots[receiver.name] = RobotRecord(tuple(sent), blocked_until)
+        if on_delivered is not None:
+            on_delivered(report)
 
     for alert in alerts:
         if alert.key in delivered:

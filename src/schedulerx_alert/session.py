@@ -66,6 +66,7 @@ class StateSession:
         self.lease: Lease | None = None
         self.notes: list[str] = []
         self.first_generation = 1
+        self.base_generation = 0
         self.taken_at = 0.0
 
     def lease_key(self, generation: int) -> str:
@@ -126,6 +127,7 @@ class StateSession:
         for _ in range(MAX_TAKEOVERS):
             generation = self._acquire(generation)
             state = self._load()
+            self.base_generation = state.lease_generation
             if state.lease_generation < generation:
                 self.lease = Lease(generation, self.owner, self.taken_at, self.taken_at + self.ttl)
                 return state
@@ -173,6 +175,24 @@ class StateSession:
             return Lease(generation, "unknown", 0.0, 0.0)
 
     # -- committing ----------------------------------------------------------
+
+    def checkpoint(self, state: State, margin: float = 1.0) -> bool:
+        """Save progress mid-tick (alerts DingTalk just accepted), keeping the lease.
+
+        The saved generation stays the last committed one, so a tick that finds
+        this state still waits for our lease: a checkpoint is not a release.
+        """
+        lease = self.lease
+        if lease is None or self.clock() > lease.expires_at - margin:
+            return False
+        state = state.with_updates(lease_generation=self.base_generation, updated_at=self.clock())
+        try:
+            self.store.write(self.key, dump_state(state))
+        except StoreError as exc:
+            # The commit at the end of the tick tries again.
+            log.warning("checkpoint not saved: %s", exc)
+            return False
+        return True
 
     def commit(
         self,

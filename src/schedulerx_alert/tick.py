@@ -134,6 +134,18 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             _preview(result.state, edges, config, summary)
             return _finish(summary, started, clock)
 
+        def checkpoint(progress: DeliveryReport) -> None:
+            # Record each accepted message before sending the next, so a crash
+            # re-announces at most the message DingTalk had just accepted.
+            sent = {a.key for a in progress.delivered}
+            session.checkpoint(
+                result.state.with_updates(
+                    outbox=tuple(a for a in result.state.outbox if a.key not in sent),
+                    robots={**result.state.robots, **progress.robots},
+                    api_calls=api_calls,
+                )
+            )
+
         report = deliver(
             result.state.outbox,
             edges.receivers,
@@ -143,6 +155,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             config.dingtalk.summary_threshold,
             clock,
             edges.sleep,
+            on_delivered=checkpoint,
         )
         summary.alerts_sent = len(report.delivered)
         summary.alerts_pending = len(report.pending)
