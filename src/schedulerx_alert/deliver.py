@@ -48,7 +48,7 @@ class Planner:
         self.renderer = renderer
         self.receiver = receiver
         self.threshold = threshold
-        self.mobiles = getattr(getattr(receiver, "config", None), "at_mobiles", ())
+        self.mobiles = receiver.at_mobiles
 
     def fits(self, message: Message) -> bool:
         return self.receiver.size(message) <= self.receiver.max_bytes
@@ -206,7 +206,7 @@ def _deliver_to(
         if len(sent) >= receiver.max_per_minute:
             error = error or "rate budget for this minute used up"
             break
-        if now + getattr(receiver, "timeout", 5.0) > deadline:
+        if now + receiver.timeout > deadline:
             error = error or "no time left in this tick"
             break
         sent.append(now)
@@ -223,7 +223,7 @@ def _deliver_to(
                 # This body is refused as such; the others may still go.
                 continue
             if exc.failure is Failure.THROTTLED:
-                blocked_until = clock() + getattr(receiver, "block_seconds", 600)
+                blocked_until = clock() + receiver.block_seconds
                 report.unusable.add(receiver.name)
                 break
             if exc.failure is Failure.CONFIG:

@@ -57,6 +57,12 @@ class Receiver(ABC):
     name: str
     max_bytes: int
     max_per_minute: int
+    # How long one send may take, to judge whether another fits the tick.
+    timeout: float
+    # How long the channel refuses everything once it says "too fast".
+    block_seconds: float
+    # Who is @-mentioned in every message to this channel.
+    at_mobiles: tuple[str, ...] = ()
 
     @property
     @abstractmethod
@@ -76,7 +82,7 @@ class DingTalkReceiver(Receiver):
     # DingTalk refuses bodies over 20000 bytes; keep a margin for framing.
     max_bytes = 19_500
     max_per_minute = 20
-    block_seconds = 600
+    block_seconds = 600.0
 
     def __init__(
         self,
@@ -88,6 +94,7 @@ class DingTalkReceiver(Receiver):
     ) -> None:
         self.name = config.name
         self.config = config
+        self.at_mobiles = config.at_mobiles
         self.timeout = timeout
         self.session = session or requests.Session()
         self.clock = clock
