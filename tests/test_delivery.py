@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from schedulerx_alert.state import load_state
 from tests.world import ROBOT, World
 
@@ -103,15 +105,20 @@ def test_sent_too_fast_pauses_the_robot_for_ten_minutes_and_keeps_alerts(world: 
     assert world.tick().alerts_sent == 1
 
 
-def test_wrong_secret_is_reported_loudly_once_per_tick_and_alerts_wait(world: World) -> None:
+@pytest.mark.parametrize(
+    ("errcode", "errmsg"), [(310000, "sign not match"), (300001, "token is not exist")]
+)
+def test_robot_misconfiguration_is_reported_loudly_once_per_tick_and_alerts_wait(
+    world: World, errcode: int, errmsg: str
+) -> None:
     world.sx.add_instance(92583, status=5)
     world.sx.add_instance(92584, status=5)
-    world.dt.fail_next(310000, times=3, errmsg="sign not match")
+    world.dt.fail_next(errcode, times=3, errmsg=errmsg)
     for _ in range(3):
         summary = world.tick()
         assert summary.alerts_pending == 2
         [problem] = [p for p in summary.problems if p.startswith("receiver ops")]
-        assert "310000" in problem and "access_token=***" in problem
+        assert str(errcode) in problem and errmsg in problem and "access_token=***" in problem
         world.advance(60)
     # One request per tick: a misconfigured robot is not hammered.
     assert len(world.dt.requests) == 3

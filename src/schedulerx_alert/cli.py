@@ -39,6 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     if args.command == "validate":
+        from .render import Renderer, RenderError
+
+        try:
+            # Compiling the templates catches a broken user template offline too.
+            Renderer(
+                config.templates.language,
+                config.region,
+                config.templates.alert,
+                config.templates.summary,
+            )
+        except RenderError as exc:
+            print(f"{args.config}: {exc}", file=sys.stderr)
+            return 2
         rules = len(config.watch)
         print(
             f"{args.config}: ok ({config.job_count} jobs in {rules} watch rule(s), "
