@@ -35,7 +35,8 @@ import yaml
 from schedulerx_alert.schedulerx import RAM_ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = ROOT.parent / "shared" / "reference" / "fc3-schema.json"
+# The fc3 component's JSON schema (MIT), kept here so the repo tests itself.
+SCHEMA = ROOT / "tests" / "data" / "fc3-schema.json"
 STORE = ROOT / "src" / "schedulerx_alert" / "store.py"
 ROS_CDK = ("ros-cdk-fc3", "ros-cdk-ram", "ros-cdk-sls")
 ROS_CDK_VERSION = "1.15.0"
