@@ -151,3 +151,13 @@ def test_an_overlapping_tick_announces_nothing(world: World) -> None:
     assert world.tick().alerts_sent == 1
     saved = load_state(world.state_path.read_bytes())
     assert saved.lease_generation == 2
+
+
+def test_a_message_refused_as_malformed_is_reshaped_and_delivered(world: World) -> None:
+    world.sx.add_instance(92583, status=5, result="stack trace DingTalk dislikes")
+    world.dt.fail_next(43004, errmsg="invalid markdown")
+    summary = world.tick()
+    assert (summary.alerts_sent, summary.alerts_pending) == (1, 0)
+    [text] = world.texts()
+    # Re-rendered with a shorter excerpt, then accepted.
+    assert "92583" in text

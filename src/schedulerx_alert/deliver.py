@@ -216,11 +216,16 @@ def _deliver_to(
             receiver.send(batch.message)
         except TransportError as exc:
             error = str(exc)
-            if exc.failure is Failure.TOO_LARGE:
-                queue.extendleft(reversed(planner.split(batch)))
-                continue
-            if exc.failure is Failure.BAD_MESSAGE:
-                # This body is refused as such; the others may still go.
+            if exc.failure in (Failure.TOO_LARGE, Failure.BAD_MESSAGE):
+                # Refused as such: smaller batches and shorter excerpts isolate
+                # and strip whatever DingTalk objects to; the others still go.
+                smaller = planner.split(batch)
+                if not smaller:
+                    report.problems.append(
+                        f"receiver {receiver.name}: DingTalk refuses even the shortest "
+                        f"message for {batch.alerts[0].key} ({exc}); it stays pending"
+                    )
+                queue.extendleft(reversed(smaller))
                 continue
             if exc.failure is Failure.THROTTLED:
                 blocked_until = clock() + receiver.block_seconds
@@ -234,7 +239,7 @@ def _deliver_to(
                 )
                 break
             # Transient: one quick retry in this tick, then leave it for the next.
-            if not retried and clock() + 1.0 + 5.0 < deadline:
+            if not retried and clock() + 1.0 + receiver.timeout < deadline:
                 retried = True
                 sleep(1.0)
                 queue.appendleft(batch)

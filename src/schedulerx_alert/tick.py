@@ -278,4 +278,7 @@ def _watch_health(
 
 def _finish(summary: TickSummary, started: float, clock: Callable[[], float]) -> TickSummary:
     summary.duration_ms = int((clock() - started) * 1000)
+    # One ERROR line per problem, so a log alert can key on the level alone.
+    for problem in summary.problems:
+        log.error("%s", problem)
     return summary
