@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(config.receivers)} receiver(s), state at {config.state.url})"
         )
         return 0
+    # Imported late so that `validate` stays fast and never touches the network stack.
     from .app import run
 
     summary, redactor = run(
@@ -108,6 +109,7 @@ def _add_invoke_parser(commands: Any) -> None:
 
 
 def _invoke(args: argparse.Namespace) -> int:
+    # Only this command needs the FC client code.
     from .invoke import (
         InvokeError,
         account_id_from_env,

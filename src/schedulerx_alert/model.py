@@ -61,15 +61,6 @@ class TriggerType(IntEnum):
     SYSTEM_RETRY = 5
 
 
-class TimeType(IntEnum):
-    NONE = -1
-    CRON = 1
-    FIXED_RATE = 3
-    SECOND_DELAY = 4
-    ONE_TIME = 5
-    API = 100
-
-
 @dataclass(frozen=True, order=True)
 class JobKey:
     """A job is only unique within its namespace and application group."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Config
-from .deliver import DeliveryReport, deliver
+from .deliver import DeliveryReport, Planner, deliver
 from .diff import Target, diff
 from .dingtalk import Receiver, TransportError
 from .fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
@@ -220,8 +220,6 @@ def _fetch(
 
 def _preview(state: State, edges: Edges, config: Config, summary: TickSummary) -> None:
     """Render what would be sent, send nothing."""
-    from .deliver import Planner
-
     by_receiver: dict[str, list[Any]] = {}
     for alert in state.outbox:
         by_receiver.setdefault(alert.receiver, []).append(alert)
