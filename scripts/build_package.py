@@ -95,6 +95,19 @@ def _pip(*args: str) -> None:
         raise SystemExit(f"pip failed: {' '.join(args[:2])} ... (exit {result.returncode})")
 
 
+def _target_flags(python_version: str) -> list[str]:
+    """pip options that pick wheels for FC's platform and Python, not this machine's."""
+    return [
+        "--platform",
+        PLATFORM,
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+    ]
+
+
 def fetch_wheels(requirements: list[str], python_version: str, cache: Path) -> Path:
     """Wheels for the target Python in cache/py<version>/, downloaded once per requirement set."""
     wheels = cache / f"py{python_version}"
@@ -110,13 +123,7 @@ def fetch_wheels(requirements: list[str], python_version: str, cache: Path) -> P
         "--disable-pip-version-check",
         "--dest",
         str(wheels),
-        "--platform",
-        PLATFORM,
-        "--python-version",
-        python_version,
-        "--implementation",
-        "cp",
-        "--only-binary=:all:",
+        *_target_flags(python_version),
         *requirements,
     )
     stamp.write_text(key.hexdigest())
@@ -135,13 +142,7 @@ def install_wheels(
         str(wheels),
         "--target",
         str(target),
-        "--platform",
-        PLATFORM,
-        "--python-version",
-        python_version,
-        "--implementation",
-        "cp",
-        "--only-binary=:all:",
+        *_target_flags(python_version),
         "--no-compile",
         *requirements,
     )
