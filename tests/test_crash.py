@@ -225,16 +225,31 @@ def serve_with(fake: FakeServer, handler: type[_Handler]) -> None:
     server.RequestHandlerClass = handler
 
 
-class CrashingSchedulerX(FakeSchedulerX):
-    def __init__(self, killer: Killer, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+class _Crashing(FakeServer):
+    """What the three crashing fakes share: a killer, and silence once it fired.
+
+    Listed before the concrete fake, so `_answer` is that fake's own answer."""
+
+    def __init__(self, killer: Killer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.killer = killer
 
     def _handle(self, request: Request) -> Response:
         blocked = self.killer.blocked()
         if blocked is not None:
             return blocked
-        response = super()._handle(request)
+        return self._handle_alive(request)
+
+    def _handle_alive(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def _answer(self, request: Request) -> Response:
+        return super()._handle(request)
+
+
+class CrashingSchedulerX(_Crashing, FakeSchedulerX):
+    def _handle_alive(self, request: Request) -> Response:
+        response = self._answer(request)
         if self.killer.at(Point.FETCHED) and self.killer.count("answers") == self.killer.fetches:
             # The process may act on these answers, and on nothing else.
             self.killer.fire("after the last GetJobInstanceList was answered")
@@ -247,18 +262,11 @@ class CrashingSchedulerX(FakeSchedulerX):
             self.killer.kill()
 
 
-class CrashingOss(FakeOss):
-    def __init__(self, killer: Killer, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.killer = killer
-
-    def _handle(self, request: Request) -> Response:
-        blocked = self.killer.blocked()
-        if blocked is not None:
-            return blocked
+class CrashingOss(_Crashing, FakeOss):
+    def _handle_alive(self, request: Request) -> Response:
         key = unquote(request.path).lstrip("/").partition("/")[2]
         if request.method == "PUT" and ".lease." in key and self.killer.at(Point.CLAIMED):
-            response = super()._handle(request)
+            response = self._answer(request)
             if response.status == 200:
                 self.killer.fire(f"after {key} was stored, before OSS answered")
                 self.killer.kill()
@@ -270,21 +278,14 @@ class CrashingOss(FakeOss):
             self.killer.fire(f"while OSS received the PUT of {key}, before storing it")
             self.killer.kill()
             return Response.dropped("killed before storing")
-        return super()._handle(request)
+        return self._answer(request)
 
 
-class CrashingDingTalk(FakeDingTalk):
-    def __init__(self, killer: Killer, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.killer = killer
-
-    def _handle(self, request: Request) -> Response:
-        blocked = self.killer.blocked()
-        if blocked is not None:
-            return blocked
+class CrashingDingTalk(_Crashing, FakeDingTalk):
+    def _handle_alive(self, request: Request) -> Response:
         case = self.killer.case
         if case is None or request.path != "/robot/send":
-            return super()._handle(request)
+            return self._answer(request)
         number = self.killer.count("posts")
         for point in (Point.POSTING, Point.ACCEPTED):
             if not self.killer.at(point) or number != case.message:
@@ -293,12 +294,12 @@ class CrashingDingTalk(FakeDingTalk):
                 self.killer.fire(f"while DingTalk received message {number}, before accepting it")
                 self.killer.kill()
                 return Response.dropped("killed before accepting")
-            response = super()._handle(request)
+            response = self._answer(request)
             verdict = "accepted" if response.verdict == "ok" else f"refused ({response.verdict})"
             self.killer.fire(f"after DingTalk {verdict} message {number}, before answering")
             self.killer.kill()
             return Response.dropped("killed before answering")
-        return super()._handle(request)
+        return self._answer(request)
 
 
 # -- the world -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -209,6 +210,21 @@ def test_the_zip_holds_exactly_the_directory(tmp_path: Path) -> None:
 # -- what FC does with it ---------------------------------------------------------------------
 
 
+def run_isolated(python: str, script: str, env: dict[str, str], *flags: str) -> dict[str, Any]:
+    """Run a script as FC runs the handler: no site-packages, only `env`; its last line as JSON."""
+    result = subprocess.run(
+        [python, "-I", "-S", *flags, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return summary
+
+
 def test_index_imports_with_nothing_but_the_stdlib_and_the_package(local_package: Path) -> None:
     script = textwrap.dedent(
         """
@@ -273,18 +289,8 @@ def test_one_tick_from_the_unzipped_package_against_loopback_servers(
         )
         world.sx.add_instance(92583, status=5, result="NullPointerException")
 
-        def tick() -> dict[str, object]:
-            result = subprocess.run(
-                [sys.executable, "-I", "-S", "-c", script],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=60,
-            )
-            assert result.returncode == 0, result.stderr
-            summary: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-            return summary
+        def tick() -> dict[str, Any]:
+            return run_isolated(sys.executable, script, env)
 
         first = tick()
         assert (first["status"], first["alerts_sent"]) == ("ok", 1)
@@ -329,15 +335,6 @@ def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
             "ALIBABA_CLOUD_SECURITY_TOKEN": STS,
             "PATH": os.defpath,
         }
-        result = subprocess.run(
-            [python, "-I", "-S", "-B", "-c", script],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        summary = run_isolated(python, script, env, "-B")
         assert (summary["status"], summary["alerts_sent"]) == ("ok", 1)
         assert len(world.texts()) == 1
