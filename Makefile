@@ -45,3 +45,26 @@ BYTECODE ?= auto
 package: $(STAMP)
 	$(BIN)/python scripts/build_package.py --python-version $(PYTHON_VERSION) --config $(CONFIG) \
 		--bytecode $(BYTECODE)
+
+# Serverless Devs' own s.yaml parser for tests/test_s_yaml_resolved.py: the version pinned in
+# tests/deploy/package-lock.json, installed into tests/deploy/node_modules/ (git ignores it).
+# node and npm come from Debian's packages when they are missing and we may install them.
+DEPLOY_TOOLS := tests/deploy/node_modules/.installed
+
+.PHONY: deploy-tools
+deploy-tools: $(DEPLOY_TOOLS)
+
+$(DEPLOY_TOOLS): tests/deploy/package.json tests/deploy/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; \
+		else \
+			echo "make deploy-tools: node and npm are missing; install them first," \
+				"e.g. sudo apt-get install nodejs npm" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	npm ci --prefix tests/deploy --no-audit --no-fund --loglevel=error
+	touch $@
+
+unit: $(DEPLOY_TOOLS)
