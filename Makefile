@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.tick
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache tests/deploy/node_modules
 
 # The code package FC runs: dist/code/ and dist/schedulerx-alert.zip (scripts/build_package.py).
 # PYTHON_VERSION defaults to the runtime in s.yaml; CONFIG is shipped as /code/config.yaml;
