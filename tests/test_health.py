@@ -35,11 +35,17 @@ def test_every_job_failing_counts_as_broken_after_the_configured_ticks(world: Wo
     assert "已连续 2 次" in text
 
 
-def test_one_failing_job_is_not_a_broken_monitor(world: World) -> None:
-    world.raw["health"] = {"receiver": "ops", "impaired_after": 1}
+def test_one_job_that_cannot_be_listed_is_a_monitor_deaf_to_it(world: World) -> None:
+    # Its failures go unannounced as surely as if every job failed: it counts.
+    world.raw["health"] = {"receiver": "ops", "impaired_after": 2}
     world.sx.fail_next("5xx", times=100, job_id=92584)
-    summary = world.tick()
-    assert summary.status == "degraded" and world.texts() == []
+    first = world.tick()
+    assert first.status == "degraded" and world.texts() == []
+    world.advance(60)
+    second = world.tick()
+    assert second.status == "degraded" and second.broken_ticks == 2
+    [text] = world.texts()
+    assert "1 of 2 job(s) could not be listed" in text and "92584" in text
 
 
 def test_no_credentials_at_all_is_explained(world: World) -> None:

@@ -145,4 +145,6 @@ def test_a_hundred_jobs_stay_under_the_api_quota_and_none_is_starved(tmp_path: o
         state = load_state(world.state_path.read_bytes())
         assert all(record.polled_at for record in state.jobs.values())
         assert len(state.jobs) == 100
-        assert len(world.texts()) == 1
+        # One alert; and, every tick having left jobs unpolled, the group is told.
+        alert, impaired = world.texts()
+        assert "1099" in alert and "max_calls_per_minute" in impaired

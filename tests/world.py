@@ -94,7 +94,9 @@ class World:
     ) -> TickSummary:
         config = self.config(**changes)
         sleep = self.clock.advance if isinstance(self.clock, ManualClock) else time.sleep
-        edges = build_edges(config, self.credentials, timeout, owner, self.clock, sleep)
+        edges = build_edges(
+            config, self.credentials, timeout, owner, self.clock, sleep, self.root / "local"
+        )
         return run_tick(config, edges, dry_run=dry_run)
 
     def advance(self, seconds: float) -> None:

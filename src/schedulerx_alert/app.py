@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,11 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 from .config import Config, ConfigError, load_config
 from .credentials import Credentials, resolve_credentials
 from .dingtalk import DingTalkReceiver, Receiver
+from .fallback import LocalHealthFile
 from .redact import Redactor
 from .render import Renderer
 from .schedulerx import SchedulerXClient
-from .store import open_store
+from .store import StateStore, StoreError, open_store
 from .tick import Edges, TickSummary, run_tick
+from .timing import Timing
 
 log = logging.getLogger("schedulerx_alert")
 CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"
@@ -53,14 +56,26 @@ def build_edges(
     owner: str = "local",
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    local_dir: Path | None = None,
 ) -> Edges:
-    store, key = open_store(
-        config.state.url,
-        config.state.endpoint,
-        config.region,
-        credentials,
-        config.state.timeout_seconds,
-    )
+    """The tick's edges; never raises for a missing credential (the tick reports it).
+
+    `local_dir` keeps the per-instance health record (default: the system's
+    temp dir, which FC keeps across warm invocations)."""
+    timing = Timing.of(config, timeout)
+    store: StateStore | None = None
+    key = ""
+    store_problem = None
+    try:
+        store, key = open_store(
+            config.state.url,
+            config.state.endpoint,
+            config.region,
+            credentials,
+            timing.store_call,
+        )
+    except StoreError as exc:
+        store_problem = str(exc)
     client = None
     problem = None
     if credentials is None:
@@ -74,13 +89,13 @@ def build_edges(
             config.region,
             credentials,
             config.zone,
-            config.schedulerx.timeout_seconds,
+            timing.schedulerx_call,
             clock=clock,
         )
     receivers: dict[str, Receiver] = {
         name: DingTalkReceiver(
             rc,
-            config.dingtalk.timeout_seconds,
+            timing.dingtalk_call,
             clock=clock,
             max_per_minute=config.dingtalk.max_per_minute,
         )
@@ -91,6 +106,10 @@ def build_edges(
         config.region,
         config.templates.alert,
         config.templates.summary,
+    )
+    local = LocalHealthFile(
+        local_dir or Path(tempfile.gettempdir()),
+        f"{config.state.url} {config.state.endpoint or ''}",
     )
     return Edges(
         store=store,
@@ -103,6 +122,9 @@ def build_edges(
         clock=clock,
         sleep=sleep,
         credentials_problem=problem,
+        store_problem=store_problem,
+        timing=timing,
+        local_health=local,
     )
 
 

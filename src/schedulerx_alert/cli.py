@@ -20,6 +20,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check a config file offline")
     validate.add_argument("--config", "-c", required=True)
+    validate.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="the function's timeout in seconds (as deployed: 60); refuses settings "
+        "under which a tick of that length cannot poll a single job",
+    )
     check = commands.add_parser(
         "check", help="run one tick now with credentials from ALIBABA_CLOUD_* variables"
     )
@@ -51,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except RenderError as exc:
             print(f"{args.config}: {exc}", file=sys.stderr)
+            return 2
+        from .timing import Timing
+
+        problems = Timing.of(config, args.timeout).problems()
+        for problem in problems:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        if problems:
             return 2
         rules = len(config.watch)
         print(

@@ -3,6 +3,10 @@
 Separate from the diff (which decides what is owed) and from the commit
 (which records what was delivered), as in Alertmanager's pipeline. Nothing
 here forgets an alert: whatever is not confirmed delivered comes back pending.
+
+Budgets belong to robots, not receivers: DingTalk counts a robot's messages
+however many receivers point at it, and mutes the robot, not the receiver.
+Every message, alert or notice about the monitor itself, spends the same one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from .state import Alert, RobotRecord
 WINDOW_SECONDS = 60.0
 # Result excerpts tried, longest first, when one alert will not fit a message.
 RESULT_LIMITS = (1500, 400, 0)
+# Alerts waiting only for the robot's rate budget are normal after a burst and
+# drain by themselves (18 messages a minute carry thousands of runs in
+# summaries); a backlog older than this is not draining and is a problem.
+BACKLOG_SECONDS = 600.0
+# Pause before the one quick retry of a message that failed transiently.
+RETRY_PAUSE = 1.0
 
 
 @dataclass(frozen=True)
@@ -29,16 +39,99 @@ class Batch:
     shrink: int = 0
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A message about the monitor itself, with no run behind it.
+
+    It goes to the first of `receivers` whose robot takes it this tick, within
+    the same per-robot budget as alerts. It is not kept pending: whoever asked
+    for it asks again next tick."""
+
+    message: Message
+    receivers: tuple[str, ...]
+
+
 @dataclass
 class DeliveryReport:
     delivered: list[Alert] = field(default_factory=list)
     pending: list[Alert] = field(default_factory=list)
+    # Send history by robot (Receiver.robot), for the state.
     robots: dict[str, RobotRecord] = field(default_factory=dict)
     messages: int = 0
-    # One line per receiver that needs a human: wrong token, secret, keyword.
+    # One line per receiver whose alerts could not all go this tick (robot
+    # down, muted, misconfigured, out of time, a backlog that does not drain).
     problems: list[str] = field(default_factory=list)
-    # Receivers that must not be sent anything more this tick.
-    unusable: set[str] = field(default_factory=set)
+    # Alerts that merely wait for the next minute's rate budget.
+    notes: list[str] = field(default_factory=list)
+    # Notices sent, with the receiver that took each; and those no one took, with why.
+    announced: list[tuple[Notice, str]] = field(default_factory=list)
+    unannounced: list[tuple[Notice, str]] = field(default_factory=list)
+
+
+class _Robot:
+    """One robot during this tick: its sends in the last minute, its mute, its outage."""
+
+    def __init__(self, record: RobotRecord, now: float) -> None:
+        self.sent = [t for t in record.sent if now - t < WINDOW_SECONDS]
+        self.blocked_until = record.blocked_until if (record.blocked_until or 0) > now else None
+        # Why the robot failed this tick (DingTalk down, timed out): not tried again.
+        self.down: str | None = None
+
+    def merge(self, record: RobotRecord, now: float) -> None:
+        other = _Robot(record, now)
+        self.sent = sorted({*self.sent, *other.sent})
+        if other.blocked_until is not None:
+            self.blocked_until = max(self.blocked_until or 0.0, other.blocked_until)
+
+    def room(self, limit: int, now: float) -> int:
+        self.sent = [t for t in self.sent if now - t < WINDOW_SECONDS]
+        return limit - len(self.sent)
+
+    def active(self, now: float) -> bool:
+        return self.room(0, now) < 0 or self.muted(now)
+
+    def muted(self, now: float) -> bool:
+        return self.blocked_until is not None and self.blocked_until > now
+
+    def record(self) -> RobotRecord:
+        return RobotRecord(tuple(self.sent), self.blocked_until)
+
+
+class _Ledger:
+    """Every robot's budget this tick, shared by all the receivers on it."""
+
+    def __init__(
+        self,
+        records: Mapping[str, RobotRecord],
+        receivers: Mapping[str, Receiver],
+        clock: Callable[[], float],
+    ) -> None:
+        self.clock = clock
+        now = clock()
+        self.robots: dict[str, _Robot] = {}
+        legacy = {r.name: r.robot for r in receivers.values() if r.name != r.robot}
+        for key, record in records.items():
+            # States from before robots were keyed by robot kept them by receiver name.
+            key = legacy.get(key, key)
+            if key in self.robots:
+                self.robots[key].merge(record, now)
+            else:
+                self.robots[key] = _Robot(record, now)
+        # Receivers whose own settings (secret, keyword) DingTalk refused, and why.
+        self.refused: dict[str, str] = {}
+
+    def of(self, receiver: Receiver) -> _Robot:
+        robot = self.robots.get(receiver.robot)
+        if robot is None:
+            robot = self.robots[receiver.robot] = _Robot(RobotRecord(), self.clock())
+        return robot
+
+    def records(self) -> dict[str, RobotRecord]:
+        """The records still worth keeping: sends inside the window, mutes not over."""
+        now = self.clock()
+        return {
+            key: robot.record() for key, robot in sorted(self.robots.items()) if robot.active(now)
+        }
 
 
 class Planner:
@@ -119,6 +212,65 @@ class Planner:
         return []
 
 
+class Delivery:
+    """One tick's sending: alerts, then notices, all spending one ledger of robot budgets.
+
+    A robot that failed, was muted or refused a receiver's settings earlier in
+    the tick is not tried again for a later message."""
+
+    def __init__(
+        self,
+        receivers: Mapping[str, Receiver],
+        renderer: Renderer,
+        robots: Mapping[str, RobotRecord],
+        deadline: float,
+        threshold: int = 3,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        settle: float = 0.0,
+    ) -> None:
+        """`settle`: how long recording an accepted message takes (the caller's
+        checkpoint), so that it too fits before `deadline`."""
+        self.receivers = receivers
+        self.renderer = renderer
+        self.threshold = threshold
+        self.report = DeliveryReport()
+        self.ledger = _Ledger(robots, receivers, clock)
+        self.report.robots = self.ledger.records()
+        self._sender = _Sender(self.ledger, deadline, settle, clock, sleep, self.report)
+
+    def alerts(
+        self,
+        outbox: Sequence[Alert],
+        on_delivered: Callable[[DeliveryReport], None] | None = None,
+    ) -> DeliveryReport:
+        """Send what is owed. `on_delivered` is called after every accepted
+        message, so the caller can record it before sending the next one."""
+        report = self.report
+        by_receiver: dict[str, list[Alert]] = {}
+        for alert in outbox:
+            by_receiver.setdefault(alert.receiver, []).append(alert)
+        for name, alerts in by_receiver.items():
+            receiver = self.receivers.get(name)
+            if receiver is None:
+                report.pending.extend(alerts)
+                report.problems.append(
+                    f"{len(alerts)} alert(s) for receiver {name!r}, which is not configured, "
+                    "stay pending"
+                )
+                continue
+            planner = Planner(self.renderer, receiver, self.threshold)
+            _deliver_to(receiver, alerts, planner, self._sender, on_delivered)
+        report.robots = self.ledger.records()
+        return report
+
+    def notice(self, notice: Notice) -> str | None:
+        """Send a notice; the receiver that took it, or None (why: report.unannounced)."""
+        taken = _announce(notice, self.receivers, self._sender)
+        self.report.robots = self.ledger.records()
+        return taken
+
+
 def deliver(
     outbox: Sequence[Alert],
     receivers: Mapping[str, Receiver],
@@ -129,91 +281,105 @@ def deliver(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     on_delivered: Callable[[DeliveryReport], None] | None = None,
+    settle: float = 0.0,
 ) -> DeliveryReport:
-    """Send what is owed. `on_delivered` is called after every accepted
-    message, so the caller can record it before sending the next one."""
-    report = DeliveryReport()
-    by_receiver: dict[str, list[Alert]] = {}
-    for alert in outbox:
-        by_receiver.setdefault(alert.receiver, []).append(alert)
-    now = clock()
-    for name, record in robots.items():
-        # Keep records of idle robots only while they still matter.
-        if name not in by_receiver and (
-            any(now - t < WINDOW_SECONDS for t in record.sent) or (record.blocked_until or 0) > now
-        ):
-            report.robots[name] = _trim(record, now)
-    for name, alerts in by_receiver.items():
-        receiver = receivers.get(name)
-        record = robots.get(name, RobotRecord())
-        if receiver is None:
-            report.pending.extend(alerts)
-            continue
-        _deliver_to(
-            receiver,
-            alerts,
-            renderer,
-            record,
-            deadline,
-            threshold,
-            clock,
-            sleep,
-            report,
-            on_delivered,
-        )
-    return report
+    """Send what is owed (see Delivery)."""
+    delivery = Delivery(receivers, renderer, robots, deadline, threshold, clock, sleep, settle)
+    return delivery.alerts(outbox, on_delivered)
 
 
-def _trim(record: RobotRecord, now: float) -> RobotRecord:
-    sent = tuple(t for t in record.sent if now - t < WINDOW_SECONDS)
-    blocked = record.blocked_until if (record.blocked_until or 0) > now else None
-    return RobotRecord(sent, blocked)
+class _Stop:
+    """Why a receiver's alerts stopped going out this tick."""
+
+    BUDGET = "budget"
+    TIME = "time"
+    MUTED = "muted"
+    DOWN = "down"
+    CONFIG = "config"
+
+
+@dataclass
+class _Sender:
+    """Sends one message within its robot's budget and the tick's time, and books it."""
+
+    ledger: _Ledger
+    deadline: float
+    settle: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    report: DeliveryReport
+
+    def blocked(self, receiver: Receiver) -> tuple[str, str] | None:
+        """Why nothing may be sent to this receiver now (a _Stop and a reason), or None."""
+        robot = self.ledger.of(receiver)
+        now = self.clock()
+        if robot.muted(now):
+            until = time.strftime("%H:%M:%S", time.gmtime(robot.blocked_until or 0))
+            return _Stop.MUTED, f"DingTalk mutes the robot (130101) until {until} UTC"
+        if robot.down is not None:
+            return _Stop.DOWN, robot.down
+        if receiver.name in self.ledger.refused:
+            return _Stop.CONFIG, self.ledger.refused[receiver.name]
+        if robot.room(receiver.max_per_minute, now) <= 0:
+            return _Stop.BUDGET, "rate budget for this minute used up"
+        if now + receiver.timeout + self.settle > self.deadline:
+            return _Stop.TIME, "no time left in this tick"
+        return None
+
+    def send(self, receiver: Receiver, message: Message) -> None:
+        """Send, counting the attempt against the robot; raises TransportError.
+
+        A 130101 answer mutes the robot in the ledger, whatever was sent."""
+        robot = self.ledger.of(receiver)
+        robot.sent.append(self.clock())
+        self.report.messages += 1
+        try:
+            receiver.send(message)
+        except TransportError as exc:
+            if exc.failure is Failure.THROTTLED:
+                robot.blocked_until = self.clock() + receiver.block_seconds
+            elif exc.failure is Failure.CONFIG:
+                self.ledger.refused[receiver.name] = str(exc)
+            raise
+
+    def mark_down(self, receiver: Receiver, reason: str) -> None:
+        self.ledger.of(receiver).down = reason
+
+    def can_retry(self, receiver: Receiver) -> bool:
+        return self.clock() + RETRY_PAUSE + receiver.timeout + self.settle <= self.deadline
 
 
 def _deliver_to(
     receiver: Receiver,
     alerts: list[Alert],
-    renderer: Renderer,
-    record: RobotRecord,
-    deadline: float,
-    threshold: int,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-    report: DeliveryReport,
-    on_delivered: Callable[[DeliveryReport], None] | None = None,
+    planner: Planner,
+    send: _Sender,
+    on_delivered: Callable[[DeliveryReport], None] | None,
 ) -> None:
-    now = clock()
-    record = _trim(record, now)
-    sent = list(record.sent)
-    blocked_until = record.blocked_until
+    report = send.report
     delivered: set[str] = set()
-    error: str | None = None
     attempted: set[str] = set()
-
-    if blocked_until is not None:
-        report.unusable.add(receiver.name)
-        until = time.strftime("%H:%M:%S", time.gmtime(blocked_until))
-        error = f"robot throttled by DingTalk (130101) until {until} UTC"
-        queue: deque[Batch] = deque()
+    refused: set[str] = set()
+    error: str | None = None
+    stop: str | None = None
+    blocked = send.blocked(receiver)
+    queue: deque[Batch] = deque()
+    if blocked is not None:
+        stop, error = blocked
     else:
-        planner = Planner(renderer, receiver, threshold)
-        queue = deque(planner.plan(alerts, receiver.max_per_minute - len(sent)))
+        room = send.ledger.of(receiver).room(receiver.max_per_minute, send.clock())
+        queue.extend(planner.plan(alerts, room))
     retried = False
-    while queue:
+    while queue and stop is None:
+        blocked = send.blocked(receiver)
+        if blocked is not None:
+            stop = blocked[0]
+            error = error or blocked[1]
+            break
         batch = queue.popleft()
-        now = clock()
-        sent = [t for t in sent if now - t < WINDOW_SECONDS]
-        if len(sent) >= receiver.max_per_minute:
-            error = error or "rate budget for this minute used up"
-            break
-        if now + receiver.timeout > deadline:
-            error = error or "no time left in this tick"
-            break
-        sent.append(now)
         attempted.update(a.key for a in batch.alerts)
-        report.messages += 1
         try:
-            receiver.send(batch.message)
+            send.send(receiver, batch.message)
         except TransportError as exc:
             error = str(exc)
             if exc.failure in (Failure.TOO_LARGE, Failure.BAD_MESSAGE):
@@ -221,6 +387,7 @@ def _deliver_to(
                 # and strip whatever DingTalk objects to; the others still go.
                 smaller = planner.split(batch)
                 if not smaller:
+                    refused.add(batch.alerts[0].key)
                     report.problems.append(
                         f"receiver {receiver.name}: DingTalk refuses even the shortest "
                         f"message for {batch.alerts[0].key} ({exc}); it stays pending"
@@ -228,33 +395,91 @@ def _deliver_to(
                 queue.extendleft(reversed(smaller))
                 continue
             if exc.failure is Failure.THROTTLED:
-                blocked_until = clock() + receiver.block_seconds
-                report.unusable.add(receiver.name)
-                break
-            if exc.failure is Failure.CONFIG:
-                report.unusable.add(receiver.name)
-                report.problems.append(
-                    f"receiver {receiver.name} ({receiver.redacted_url}): {exc}; "
-                    "check the robot's token, secret and keyword; alerts stay pending"
-                )
-                break
-            # Transient: one quick retry in this tick, then leave it for the next.
-            if not retried and clock() + 1.0 + receiver.timeout < deadline:
+                stop = _Stop.MUTED
+            elif exc.failure is Failure.CONFIG:
+                stop = _Stop.CONFIG
+            elif not retried and send.can_retry(receiver):
+                # Transient: one quick retry in this tick, then leave it for the next.
                 retried = True
-                sleep(1.0)
+                send.sleep(RETRY_PAUSE)
                 queue.appendleft(batch)
-                continue
-            break
+            else:
+                stop = _Stop.DOWN
+                send.mark_down(receiver, error)
+            continue
         delivered.update(a.key for a in batch.alerts)
         report.delivered.extend(batch.alerts)
-        report.robots[receiver.name] = RobotRecord(tuple(sent), blocked_until)
         if on_delivered is not None:
+            report.robots = send.ledger.records()
             on_delivered(report)
 
+    muted = stop == _Stop.MUTED
+    left: list[Alert] = []
     for alert in alerts:
         if alert.key in delivered:
             continue
-        if alert.key in attempted or blocked_until is not None:
+        if alert.key in attempted or muted:
             alert = replace(alert, attempts=alert.attempts + 1, last_error=error)
-        report.pending.append(alert)
-    report.robots[receiver.name] = RobotRecord(tuple(sent), blocked_until)
+        left.append(alert)
+    report.pending.extend(left)
+    waiting = [a for a in left if a.key not in refused]
+    if waiting:
+        _account(receiver, waiting, stop or _Stop.BUDGET, error, send, delivered)
+
+
+def _account(
+    receiver: Receiver,
+    waiting: list[Alert],
+    stop: str,
+    error: str | None,
+    send: _Sender,
+    delivered: set[str],
+) -> None:
+    """One line on why a receiver's alerts wait: a problem, or a note for a draining backlog."""
+    report = send.report
+    where = f"receiver {receiver.name} ({receiver.redacted_url})"
+    count = f"{len(waiting)} alert(s)"
+    if stop == _Stop.CONFIG:
+        report.problems.append(
+            f"{where}: {error}; check the robot's token, secret and keyword; {count} stay pending"
+        )
+    elif stop == _Stop.MUTED:
+        report.problems.append(f"{where}: {error}; {count} wait")
+    elif stop == _Stop.DOWN:
+        report.problems.append(f"{where}: {error}; {count} stay pending for the next tick")
+    elif stop == _Stop.TIME:
+        report.problems.append(f"{where}: no time left in this tick; {count} stay pending")
+    else:
+        age = send.clock() - min(a.created_at for a in waiting)
+        budget = f"the robot's rate budget ({receiver.max_per_minute} a minute)"
+        if age > BACKLOG_SECONDS:
+            report.problems.append(
+                f"{where}: {count} have waited {age / 60:.0f} min for {budget}; "
+                "the backlog is not draining"
+            )
+        else:
+            sent = f" after {len(delivered)} sent" if delivered else ""
+            report.notes.append(f"{where}: {count} wait for {budget}{sent}")
+
+
+def _announce(notice: Notice, receivers: Mapping[str, Receiver], send: _Sender) -> str | None:
+    why: list[str] = []
+    for name in notice.receivers:
+        receiver = receivers.get(name)
+        if receiver is None:
+            continue
+        blocked = send.blocked(receiver)
+        if blocked is not None:
+            why.append(f"{name}: {blocked[1]}")
+            continue
+        try:
+            send.send(receiver, notice.message)
+        except TransportError as exc:
+            if exc.failure is Failure.RETRY:
+                send.mark_down(receiver, str(exc))
+            why.append(f"{name}: {exc}")
+            continue
+        send.report.announced.append((notice, name))
+        return name
+    send.report.unannounced.append((notice, "; ".join(why) or "no receiver to tell"))
+    return None

@@ -10,7 +10,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from urllib.parse import quote_plus
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import requests
 
@@ -51,6 +51,15 @@ ERRCODES: dict[int, Failure] = {
 }
 
 
+def robot_id(webhook: str) -> str:
+    """A robot's name in the state: the same for every receiver on the robot, and
+    no use to whoever reads the state (a short hash, never the access_token)."""
+    parts = urlsplit(webhook)
+    token = parse_qs(parts.query).get("access_token", [""])[0]
+    where = f"{parts.hostname}:{parts.port or ''}{parts.path}"
+    return "robot-" + hashlib.sha256(f"{where}\n{token}".encode()).hexdigest()[:12]
+
+
 class Receiver(ABC):
     """A channel alerts are delivered to; declares its own limits."""
 
@@ -63,6 +72,11 @@ class Receiver(ABC):
     block_seconds: float
     # Who is @-mentioned in every message to this channel.
     at_mobiles: tuple[str, ...] = ()
+
+    @property
+    def robot(self) -> str:
+        """Whose rate budget this channel spends: receivers on one robot share it."""
+        return self.name
 
     @property
     @abstractmethod
@@ -99,6 +113,10 @@ class DingTalkReceiver(Receiver):
         self.session = session or requests.Session()
         self.clock = clock
         self.max_per_minute = max_per_minute
+
+    @property
+    def robot(self) -> str:
+        return robot_id(self.config.webhook)
 
     @property
     def redacted_url(self) -> str:

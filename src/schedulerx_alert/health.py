@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from .deliver import DeliveryReport
-from .fetch import FetchResult
 from .render import Message
 from .state import HealthRecord
 
@@ -14,28 +13,18 @@ RECOVERED = "recovered"
 
 
 def assess(
-    previous: HealthRecord,
-    jobs: int,
-    fetched: FetchResult,
-    report: DeliveryReport,
-    impaired_after: int,
-    credentials_problem: str | None = None,
+    previous: HealthRecord, reasons: Sequence[str], impaired_after: int
 ) -> tuple[HealthRecord, str | None]:
-    """The new health record and what to announce (IMPAIRED, RECOVERED or None)."""
-    reason: str | None = None
-    if credentials_problem:
-        reason = credentials_problem
-    elif jobs and not fetched.polls and fetched.errors:
-        first = next(iter(fetched.errors.values()))
-        if fetched.auth_errors == len(fetched.errors):
-            reason = f"SchedulerX rejects the function's credentials: {first}"
-        else:
-            reason = f"every job's listing failed ({len(fetched.errors)}), e.g. {first}"
-    elif report.problems:
-        reason = report.problems[0]
-    if reason is None:
+    """The new health record and what to announce (IMPAIRED, RECOVERED or None).
+
+    `reasons` are this tick's problems, most fundamental first: anything that
+    left the monitor deaf to some job or mute towards some group (a job not
+    polled, a listing that failed, an alert that could not go out). A tick
+    with none is healthy."""
+    if not reasons:
         announce = RECOVERED if previous.impaired_announced else None
         return HealthRecord(0, False, None), announce
+    reason = reasons[0]
     count = previous.broken_ticks + 1
     if count >= impaired_after and not previous.impaired_announced:
         return HealthRecord(count, True, reason), IMPAIRED

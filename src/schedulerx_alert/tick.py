@@ -13,17 +13,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Config
-from .deliver import DeliveryReport, Planner, deliver
+from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .diff import Target, diff
-from .dingtalk import Receiver, TransportError
+from .dingtalk import Receiver
+from .fallback import LocalHealth, LocalHealthFile, fold
 from .fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
-from .health import assess, health_message
+from .health import IMPAIRED, assess, health_message
 from .model import JobKey
-from .render import Message, Renderer
+from .render import Renderer
 from .schedulerx import SchedulerXClient
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
-from .state import State
+from .state import HealthRecord, State
 from .store import StateStore, StoreError
+from .timing import Timing
 
 log = logging.getLogger("schedulerx_alert")
 
@@ -32,7 +34,8 @@ log = logging.getLogger("schedulerx_alert")
 class Edges:
     """Everything a tick talks to, built by the caller."""
 
-    store: StateStore
+    # None when no store could be opened; `store_problem` says why.
+    store: StateStore | None
     state_key: str
     schedulerx: SchedulerXClient | None
     receivers: Mapping[str, Receiver]
@@ -44,6 +47,11 @@ class Edges:
     sleep: Callable[[float], None] = time.sleep
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     credentials_problem: str | None = None
+    store_problem: str | None = None
+    # Per-call timeouts and reserves; derived from `timeout` when not given.
+    timing: Timing | None = None
+    # Counts broken ticks while the state cannot be read.
+    local_health: LocalHealthFile | None = None
 
 
 @dataclass
@@ -59,6 +67,8 @@ class TickSummary:
     alerts_pending: int = 0
     messages: int = 0
     history: int = 0
+    # Consecutive ticks, this one included, that were degraded or failed.
+    broken_ticks: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -96,28 +106,41 @@ def poll_order(targets: Mapping[JobKey, Target], state: State) -> list[JobKey]:
 def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary:
     clock = edges.clock
     started = clock()
+    timing = edges.timing or Timing.of(config, edges.timeout)
     # Stop starting work early enough to commit before FC kills the function,
     # and stop polling early enough that what was found can still be sent.
-    deadline = started + edges.timeout - max(3.0, edges.timeout * 0.15)
-    poll_deadline = deadline - min(15.0, edges.timeout * 0.25)
+    deadline = started + timing.send_until
+    poll_deadline = started + timing.poll_until
     summary = TickSummary(dry_run=dry_run)
     targets = targets_of(config)
     summary.jobs = len(targets)
+    # Most fundamental first: the first problem is the reason the health record keeps.
+    if edges.credentials_problem:
+        summary.problems.append(edges.credentials_problem)
+    summary.problems.extend(timing.problems())
+    if edges.store is None:
+        return _unreadable(config, edges, summary, f"{edges.store_problem}", deadline, started)
     session = StateSession(edges.store, edges.state_key, edges.owner, edges.timeout, clock)
     try:
         state = session.peek() if dry_run else session.begin()
     except LeaseHeld as exc:
+        summary.problems.clear()
         summary.status = "skipped"
         summary.notes.append(str(exc))
         return _finish(summary, started, clock)
     except (StoreError, StateRefused) as exc:
-        summary.status = "failed"
-        summary.problems.append(f"state unusable: {exc}")
-        return _finish(summary, started, clock)
+        return _unreadable(config, edges, summary, str(exc), deadline, started)
     summary.notes.extend(session.notes)
+    local = None if dry_run or edges.local_health is None else edges.local_health.load()
+    if local is not None:
+        state = fold(state, local)
+        summary.notes.append(
+            f"folded in {local.health.broken_ticks} broken tick(s) counted on this instance "
+            "while the state could not be read"
+        )
 
     try:
-        fetched, api_calls = _fetch(config, edges, targets, state, poll_deadline, summary)
+        fetched, api_calls = _fetch(config, edges, targets, state, poll_deadline, timing, summary)
         result = diff(
             state,
             fetched.polls,
@@ -141,13 +164,13 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             session.checkpoint(
                 result.state.with_updates(
                     outbox=tuple(a for a in result.state.outbox if a.key not in sent),
-                    robots={**result.state.robots, **progress.robots},
+                    robots=progress.robots,
                     api_calls=api_calls,
-                )
+                ),
+                margin=timing.commit_margin,
             )
 
-        report = deliver(
-            result.state.outbox,
+        delivery = Delivery(
             edges.receivers,
             edges.renderer,
             result.state.robots,
@@ -155,20 +178,24 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             config.dingtalk.summary_threshold,
             clock,
             edges.sleep,
-            on_delivered=checkpoint,
+            settle=timing.store_call,
         )
+        report = delivery.alerts(result.state.outbox, on_delivered=checkpoint)
         summary.alerts_sent = len(report.delivered)
         summary.alerts_pending = len(report.pending)
         summary.messages = report.messages
         summary.problems.extend(report.problems)
+        summary.notes.extend(report.notes)
 
         new_state = result.state.with_updates(
             outbox=tuple(report.pending),
             robots=report.robots,
             api_calls=api_calls,
         )
-        new_state = _watch_health(config, edges, new_state, fetched, report, summary)
-        session.commit(new_state, sleep=edges.sleep)
+        new_state = _watch_health(config, delivery, new_state, summary)
+        session.commit(new_state, margin=timing.commit_margin, sleep=edges.sleep)
+        if local is not None and edges.local_health is not None:
+            edges.local_health.clear()
     except LeaseLost as exc:
         summary.problems.append(str(exc))
     except StoreError as exc:
@@ -177,8 +204,9 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     except BaseException:
         session.release()
         raise
-    if summary.problems or summary.errors:
-        summary.status = "degraded" if summary.polled else "failed"
+    if summary.problems:
+        # A tick that polled or delivered something was of some use.
+        summary.status = "degraded" if summary.polled or summary.alerts_sent else "failed"
     return _finish(summary, started, clock)
 
 
@@ -188,6 +216,7 @@ def _fetch(
     targets: Mapping[JobKey, Target],
     state: State,
     deadline: float,
+    timing: Timing,
     summary: TickSummary,
 ) -> tuple[FetchResult, tuple[float, ...]]:
     """Poll the jobs; also the API call times to keep for the next tick's quota."""
@@ -211,11 +240,41 @@ def _fetch(
     for job, error in sorted(result.errors.items()):
         summary.errors.append({"job": str(job), "error": error})
         log.warning("job %s: %s", job, error)
-    if result.deferred:
-        summary.notes.append(
-            f"{len(result.deferred)} job(s) deferred to the next tick (quota or time)"
-        )
+    summary.problems.extend(_fetch_problems(config, timing, summary.jobs, result, budget))
     return result, budget.recent()
+
+
+def _fetch_problems(
+    config: Config, timing: Timing, jobs: int, result: FetchResult, budget: CallBudget
+) -> list[str]:
+    """One line per way this tick failed to see a job: each leaves the monitor deaf to it."""
+    problems = []
+    if result.errors:
+        job, first = sorted(result.errors.items())[0]
+        if not result.polls and result.auth_errors == len(result.errors):
+            problems.append(f"SchedulerX rejects the function's credentials: {first}")
+        elif not result.polls:
+            problems.append(f"every job's listing failed ({len(result.errors)}), e.g. {first}")
+        else:
+            problems.append(
+                f"{len(result.errors)} of {jobs} job(s) could not be listed, e.g. {job}: {first}"
+            )
+    if result.deferred:
+        if len(budget.recent()) >= budget.limit:
+            why = (
+                f"the SchedulerX quota of {budget.limit} calls a minute "
+                "(schedulerx.max_calls_per_minute) is used up"
+            )
+        else:
+            why = (
+                f"no time left: polling stops {timing.poll_until:.3g}s into the "
+                f"{timing.function_timeout:g}s function timeout"
+            )
+        problems.append(
+            f"{len(result.deferred)} of {jobs} job(s) not polled this tick ({why}); "
+            "they go first next tick"
+        )
+    return problems
 
 
 def _preview(state: State, edges: Edges, config: Config, summary: TickSummary) -> None:
@@ -235,43 +294,85 @@ def _preview(state: State, edges: Edges, config: Config, summary: TickSummary) -
     summary.alerts_pending = len(state.outbox)
 
 
-def _watch_health(
+def _health_notice(config: Config, announce: str, health: HealthRecord) -> Notice | None:
+    """The notice for the health receiver, or another receiver when it cannot take it."""
+    name = config.health.receiver
+    if name is None:
+        return None
+    others = tuple(r for r in config.receivers if r != name)
+    message = health_message(announce, health, config.templates.language)
+    return Notice(message, (name, *others))
+
+
+def _announce(
+    config: Config,
+    delivery: Delivery,
+    announce: str,
+    health: HealthRecord,
+    summary: TickSummary,
+) -> bool:
+    """Send a health notice within the robots' budgets; whether it went."""
+    notice = _health_notice(config, announce, health)
+    if notice is None:
+        return True
+    before = delivery.report.messages
+    taken = delivery.notice(notice)
+    summary.messages += delivery.report.messages - before
+    what = "alerting is impaired" if announce == IMPAIRED else "alerting works again"
+    if taken is not None:
+        summary.notes.append(f"told {taken} that {what}")
+        return True
+    why = delivery.report.unannounced[-1][1]
+    summary.problems.append(f"could not tell anyone that {what} ({why}); trying again next tick")
+    return False
+
+
+def _watch_health(config: Config, delivery: Delivery, state: State, summary: TickSummary) -> State:
+    # Every problem so far left the monitor deaf to a job or mute towards a group.
+    health, announce = assess(state.health, summary.problems, config.health.impaired_after)
+    summary.broken_ticks = health.broken_ticks
+    if announce is not None and not _announce(config, delivery, announce, health, summary):
+        # Not announced after all: try again on the next tick.
+        health = replace(health, impaired_announced=state.health.impaired_announced)
+    return state.with_updates(health=health, robots=delivery.report.robots)
+
+
+def _unreadable(
     config: Config,
     edges: Edges,
-    state: State,
-    fetched: FetchResult,
-    report: DeliveryReport,
     summary: TickSummary,
-) -> State:
-    health, announce = assess(
-        state.health,
-        summary.jobs,
-        fetched,
-        report,
-        config.health.impaired_after,
-        edges.credentials_problem,
-    )
-    if health.reason and health.reason not in summary.problems:
-        summary.problems.append(
-            f"monitor broken for {health.broken_ticks} tick(s): {health.reason}"
-        )
-    name = config.health.receiver
-    receiver = edges.receivers.get(name) if name else None
-    if name in report.unusable:
-        # Telling a robot that refuses messages would only hammer it; the
-        # summary line carries the problem, and the announcement waits.
-        receiver = None
-        if announce is not None:
-            health = replace(health, impaired_announced=state.health.impaired_announced)
-    if announce is not None and receiver is not None:
-        message: Message = health_message(announce, health, config.templates.language)
-        try:
-            receiver.send(message)
-        except TransportError as exc:
-            summary.problems.append(f"could not tell {name} about monitor health: {exc}")
-            # Not announced after all: try again on the next tick.
-            health = replace(health, impaired_announced=state.health.impaired_announced)
-    return state.with_updates(health=health)
+    problem: str,
+    deadline: float,
+    started: float,
+) -> TickSummary:
+    """A tick without a state: nothing is polled or sent, and the broken tick is
+    counted on this instance (see fallback.py) so the group still hears of it."""
+    summary.status = "failed"
+    summary.problems.insert(0, f"state unusable: {problem}")
+    local = edges.local_health
+    if summary.dry_run or local is None:
+        return _finish(summary, started, edges.clock)
+    now = edges.clock()
+    previous = local.load() or LocalHealth(HealthRecord(), since=now, last=now)
+    health, announce = assess(previous.health, summary.problems, config.health.impaired_after)
+    summary.broken_ticks = health.broken_ticks
+    summary.notes.append("broken ticks counted on this FC instance: the state cannot be read")
+    robots = previous.robots
+    if announce is not None:
+        if now - previous.since < WINDOW_SECONDS:
+            # The robots' sends of the last minute are in the state we cannot read.
+            told = False
+            summary.notes.append("the health notice waits until the robots' last minute is over")
+        else:
+            delivery = Delivery(
+                edges.receivers, edges.renderer, robots, deadline, clock=edges.clock
+            )
+            told = _announce(config, delivery, announce, health, summary)
+            robots = delivery.report.robots
+        if not told:
+            health = replace(health, impaired_announced=previous.health.impaired_announced)
+    local.save(LocalHealth(health, previous.since, now, robots))
+    return _finish(summary, started, edges.clock)
 
 
 def _finish(summary: TickSummary, started: float, clock: Callable[[], float]) -> TickSummary:
