@@ -314,7 +314,7 @@ class _Sender:
         robot = self.ledger.of(receiver)
         now = self.clock()
         if robot.muted(now):
-            until = time.strftime("%H:%M:%S", time.gmtime(robot.blocked_until or 0))
+            until = _utc(robot.blocked_until or 0.0)
             return _Stop.MUTED, f"DingTalk mutes the robot (130101) until {until} UTC"
         if robot.down is not None:
             return _Stop.DOWN, robot.down
@@ -444,7 +444,10 @@ def _account(
             f"{where}: {error}; check the robot's token, secret and keyword; {count} stay pending"
         )
     elif stop == _Stop.MUTED:
-        report.problems.append(f"{where}: {error}; {count} wait")
+        until = _utc(send.ledger.of(receiver).blocked_until or 0.0)
+        report.problems.append(
+            f"{where}: DingTalk mutes the robot (130101) until {until} UTC; {count} wait"
+        )
     elif stop == _Stop.DOWN:
         report.problems.append(f"{where}: {error}; {count} stay pending for the next tick")
     elif stop == _Stop.TIME:
@@ -483,3 +486,7 @@ def _announce(notice: Notice, receivers: Mapping[str, Receiver], send: _Sender) 
         return name
     send.report.unannounced.append((notice, "; ".join(why) or "no receiver to tell"))
     return None
+
+
+def _utc(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(when))

@@ -262,8 +262,8 @@ def _fetch_problems(
     if result.deferred:
         if len(budget.recent()) >= budget.limit:
             why = (
-                f"the SchedulerX quota of {budget.limit} calls a minute "
-                "(schedulerx.max_calls_per_minute) is used up"
+                f"SchedulerX quota used up: {budget.limit} calls a minute, "
+                "schedulerx.max_calls_per_minute"
             )
         else:
             why = (

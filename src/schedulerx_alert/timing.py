@@ -82,7 +82,7 @@ class Timing:
             f"(schedulerx.timeout_seconds), {_s(self.send_reserve)} are kept for one "
             "message and its record (dingtalk.timeout_seconds, state.timeout_seconds) and "
             f"{_s(self.commit_reserve)} for the state write, which leaves "
-            f"{_s(max(0.0, self.poll_until))}; lower those timeouts or raise the function's"
+            f"{_s(max(0.0, self.poll_until))}; lower those timeouts or raise the function's timeout"
         ]
 
 
