@@ -199,6 +199,26 @@ def test_when_the_ops_robot_is_down_another_receiver_hears_that_alerting_is_impa
     assert "92583" in alert and RECOVERED in recovered
 
 
+def test_a_rate_limit_backlog_is_a_note_while_it_drains_and_a_problem_after_ten_minutes(
+    world: World,
+) -> None:
+    world.raw["dingtalk"] = {
+        "allowed_hosts": ["127.0.0.1"],
+        "max_per_minute": 1,
+        "summary_threshold": 20,
+    }
+    failing_jobs(world, 13)
+    for minute in range(11):
+        summary = world.tick()
+        assert (summary.status, summary.alerts_sent) == ("ok", 1), minute
+        assert any("wait for the robot's rate budget (1 a minute)" in n for n in summary.notes)
+        world.advance(60)
+    late = world.tick()
+    assert (late.status, late.alerts_sent, late.alerts_pending) == ("degraded", 1, 1)
+    assert "1 alert(s) have waited 11 min" in late.problems[0]
+    assert "not draining" in late.problems[0]
+
+
 # -- 3. the health notice spends the robot's budget ---------------------------------------
 
 
