@@ -68,3 +68,32 @@ $(DEPLOY_TOOLS): tests/deploy/package.json tests/deploy/package-lock.json
 	touch $@
 
 unit: $(DEPLOY_TOOLS)
+
+# What `schedulerx-alert render --preview out.png` needs (tests/test_render_cmd.py, make previews):
+# Debian's headless Chromium and CJK fonts, installed when missing and we may install them.
+# Without them the PNG test skips and `render --preview out.html` still works.
+.PHONY: preview-tools previews
+preview-tools:
+	@missing=""; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; \
+	else \
+		echo "make preview-tools: missing$$missing; PNG previews need them," \
+			"e.g. sudo apt-get install$$missing" >&2; \
+	fi
+
+# The pictures in README.md: each default message kind in zh-CN, drawn by `render --preview`.
+PREVIEW_KINDS := failed rejected summary health recovered
+previews: $(STAMP) preview-tools
+	mkdir -p docs/previews
+	for kind in $(PREVIEW_KINDS); do \
+		$(BIN)/schedulerx-alert render --kind $$kind --lang zh-CN \
+			--preview docs/previews/$$kind.png >/dev/null || exit 1; \
+	done
+
+unit: preview-tools

@@ -36,9 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     check.add_argument("--timeout", type=float, default=60.0, help="time budget in seconds")
     _add_invoke_parser(commands)
+    from .ops import render_cmd
+
+    render_cmd.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         return _invoke(args)
+    if args.command == "render":
+        return render_cmd.run(args)
 
     try:
         config = load_config(args.config)

@@ -1,0 +1,1 @@
+"""Tools for the people who run schedulerx-alert; never imported by the function itself."""
