@@ -96,6 +96,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     receiver = DingTalkReceiver(receiver_config)
     body = receiver.body(message)
+    if args.preview is not None:
+        from .preview import PreviewError, write
+
+        # Drawn before anything is printed: a failed preview leaves no half-done output.
+        try:
+            write(json.loads(body), args.preview, language)
+        except (PreviewError, OSError) as exc:
+            print(f"render: preview: {exc}", file=sys.stderr)
+            return 2
+        print(f"render: preview written to {args.preview}", file=sys.stderr)
     sys.stdout.flush()
     sys.stdout.buffer.write(body + b"\n")
     sys.stdout.buffer.flush()
@@ -107,15 +117,6 @@ def run(args: argparse.Namespace) -> int:
             "take; a tick would shorten or split it",
             file=sys.stderr,
         )
-    if args.preview is not None:
-        from .preview import PreviewError, write
-
-        try:
-            write(json.loads(body), args.preview, language)
-        except (PreviewError, OSError) as exc:
-            print(f"render: preview: {exc}", file=sys.stderr)
-            return 2
-        print(f"render: preview written to {args.preview}", file=sys.stderr)
     return 0
 
 

@@ -51,14 +51,14 @@ FAILED = JobInstance(
     executor="A",
 )
 
-# The same run refused by its worker: it never started.
+# The same run refused by its worker.
 REJECTED = replace(
     FAILED,
     status_code=InstanceStatus.REJECTED,
     result="worker 192.168.0.0:16 rejected the instance: the previous instance "
     "11111110 is still running (max concurrency 1)",
     progress="",
-    start_time=None,
+    end_time=_at(11, 52, 10),
     trigger_type=TriggerType.SCHEDULED,
 )
 
@@ -85,7 +85,19 @@ def summary_alerts() -> list[Alert]:
     """Several runs of one morning: what a summary message lists."""
     nightly = JobKey(NAMESPACE, GROUP, 92584)
     report = JobKey(NAMESPACE, GROUP, 92585)
+    # In the order a tick lists them: job by job, each job's newest run first.
     return [
+        alert(
+            replace(
+                FAILED,
+                instance_id=11111170,
+                result="java.net.SocketTimeoutException: Read timed out",
+                schedule_time=_at(11, 55, 10),
+                start_time=_at(11, 55, 10),
+                end_time=_at(11, 56, 10),
+                trigger_type=TriggerType.SYSTEM_RETRY,
+            )
+        ),
         alert(FAILED),
         alert(
             replace(
@@ -100,17 +112,6 @@ def summary_alerts() -> list[Alert]:
             job_name="nightly-etl",
         ),
         alert(replace(REJECTED, job=report, instance_id=11111162, end_time=_at(11, 54, 0))),
-        alert(
-            replace(
-                FAILED,
-                instance_id=11111170,
-                result="java.net.SocketTimeoutException: Read timed out",
-                schedule_time=_at(11, 55, 10),
-                start_time=_at(11, 55, 10),
-                end_time=_at(11, 56, 10),
-                trigger_type=TriggerType.SYSTEM_RETRY,
-            )
-        ),
     ]
 
 
