@@ -304,8 +304,8 @@ def test_the_html_preview_shows_the_markdown_as_dingtalk_does(
     page = out_file.read_text(encoding="utf-8")
     title = body_of(out)["markdown"]["title"]
     assert f"<title>{title}</title>" in page
-    assert "<h3>SchedulerX 任务失败：92583</h3>" in page
-    assert "<li><strong>实例</strong>：11111111（失败，API 触发）</li>" in page
+    assert f"<h3>{title}</h3>" in page
+    assert "<li><strong>实例</strong>：11111111" in page
     # Escaped markdown comes out as the characters the job wrote.
     assert "adcfc35d-e2fe-4fe9-bbaa-20e90ffc****" in page
     assert "<blockquote>\n<p>java.lang.IllegalStateException" in page
