@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import logs
 from .config import Config, ConfigError, load_config
 from .credentials import Credentials, resolve_credentials
 from .dingtalk import DingTalkReceiver, Receiver
@@ -182,23 +183,10 @@ def handle(event: Any, context: Any, default_dir: Path) -> str:
         owner=owner,
     )
     line = redactor(json.dumps(summary.as_dict(), ensure_ascii=False))
-    log.info("%s", line)
+    log.info("tick", extra=logs.fields(summary.as_dict()))
     return line
 
 
 def _install(redactor: Redactor) -> None:
-    """Scrub secrets from every record any logger emits, ours or a library's."""
-    log.setLevel(logging.INFO)
-    # urllib3 logs request lines, and a webhook's request line carries its token.
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
-    root = logging.getLogger()
-    if not root.handlers and not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-        log.addHandler(handler)
-    # Logger filters do not see records propagated from other loggers;
-    # handler filters see everything that is written out.
-    for target in (log, *root.handlers, *log.handlers):
-        for old in [f for f in target.filters if isinstance(f, Redactor)]:
-            target.removeFilter(old)
-        target.addFilter(redactor)
+    """Scrub secrets from every line that leaves the process, in the chosen format."""
+    logs.install(redactor)

@@ -35,6 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
     check.add_argument("--timeout", type=float, default=60.0, help="time budget in seconds")
+    check.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines on stderr: text (default on a terminal) or json (as in FC); "
+        "also SCHEDULERX_ALERT_LOG_FORMAT",
+    )
     _add_invoke_parser(commands)
     from .ops import render_cmd
 
@@ -78,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     # Imported late so that `validate` stays fast and never touches the network stack.
+    from . import logs
     from .app import run
+
+    logs.choose_format(args.log_format)
 
     summary, redactor = run(
         config, resolve_credentials(None), dry_run=args.dry_run, timeout=args.timeout

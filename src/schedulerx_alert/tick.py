@@ -19,6 +19,7 @@ from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
 from .fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
 from .health import IMPAIRED, assess, health_message
+from .logs import Progress, progress_reporter
 from .model import JobKey
 from .render import Renderer
 from .schedulerx import SchedulerXClient
@@ -52,6 +53,7 @@ class Edges:
     timing: Timing | None = None
     # Counts broken ticks while the state cannot be read.
     local_health: LocalHealthFile | None = None
+    progress: Progress = field(default_factory=progress_reporter)  # e.g. ("jobs polled", 4, 9)
 
 
 @dataclass
