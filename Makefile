@@ -3,15 +3,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install lock test lint typecheck unit demo bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The venv holds exactly the locked versions, each checked against its hash, so the
+# tests run what `make package` ships (requirements/dev.txt, exported from uv.lock).
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: resolve them again from PyPI into
+# uv.lock, export requirements/dev.txt and requirements/package.txt, reinstall.
+# Commit all three; tests/test_lock.py fails while they disagree with pyproject.toml.
+lock: $(STAMP)
+	UV_PYTHON_DOWNLOADS=never UV_PYTHON=$(BIN)/python $(BIN)/python -m uv lock
+	$(BIN)/python scripts/build_package.py --export-requirements
+	$(MAKE) install
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts

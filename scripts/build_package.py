@@ -6,9 +6,11 @@
 What goes in:
   * src/index.py (the handler, `index.handler`) and the schedulerx_alert package with
     its default templates;
-  * the runtime dependencies from pyproject.toml as manylinux wheels for the target
-    Python (pip --platform manylinux2014_x86_64 --only-binary=:all: --target), so
-    that every compiled module matches the runtime's ABI;
+  * the runtime dependencies at exactly the versions of the lock (requirements/package.txt,
+    exported from uv.lock by `make lock`), each wheel checked against the lock's sha256
+    hashes, as manylinux wheels for the target Python (pip --require-hashes --platform
+    manylinux2014_x86_64 --only-binary=:all: --target), so that every compiled module
+    matches the runtime's ABI and what ships is what the tests ran;
   * the config file, as config.yaml, when --config is given (it holds ${VAR}
     references, never secrets: those come from the function's environment);
   * bytecode (__pycache__/*.cpython-3XX.pyc) compiled by an interpreter of the target
@@ -27,7 +29,12 @@ What stays out, and why (see RUNTIME_PROVIDED / NOT_NEEDED):
   * tests, caches, __pycache__, console scripts.
 
 Downloaded wheels are kept in build/wheels/py<version>/ and reused while the
-requirement list is unchanged, so a rebuild needs no network.
+locked list is unchanged, so a rebuild needs no network.
+
+    python scripts/build_package.py --export-requirements
+
+writes requirements/package.txt and requirements/dev.txt (the development venv's, for
+`make install`) from uv.lock; `make lock` runs it after `uv lock`.
 """
 
 from __future__ import annotations
@@ -44,38 +51,95 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM = "manylinux2014_x86_64"
+MACHINE = "x86_64"
+PLATFORM = f"manylinux2014_{MACHINE}"
 # Provided by FC's Python runtimes (python3.10: oss2 2.16; python3.12: oss2 2.18.6).
 RUNTIME_PROVIDED = frozenset({"oss2"})
 # Declared for the command line, never imported by the function.
 NOT_NEEDED = frozenset({"aliyun-fc2"})
+REQUIREMENTS = ROOT / "requirements"
+# requirements/<file>: what `uv export` writes there from uv.lock.
+EXPORT_FORMAT = ("--format", "requirements-txt", "--no-emit-project")
+EXPORTS = {
+    # The code package: the runtime dependencies, less what FC ships or only the CLI
+    # uses, and whatever only those need (--prune).
+    "package.txt": (
+        "--no-dev",
+        *(f"--prune={name}" for name in sorted(RUNTIME_PROVIDED | NOT_NEEDED)),
+    ),
+    # The development venv (`make install`): the product and every tool the tests use.
+    "dev.txt": ("--all-extras",),
+}
+EXPORT_HEADER = "# Exported from uv.lock by `make lock`; do not edit.\n"
 # 1980-01-01, the earliest time a zip entry can carry: the zip is reproducible.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def uv(*args: str) -> str:
+    """Run the uv that `make install` put beside this Python; its output."""
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PYTHON": sys.executable}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "uv", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        raise SystemExit(f"uv {args[0]} failed (exit {result.returncode})")
+    return result.stdout
 
 
-def project_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
-    """The [project] dependencies, read without a TOML library (3.10 has none)."""
-    text = pyproject.read_text(encoding="utf-8")
-    project = text.split("[project]", 1)[1]
-    block = re.search(r"^dependencies\s*=\s*\[(.*?)^\]", project, re.S | re.M)
-    if block is None:
-        raise SystemExit(f"{pyproject}: no [project] dependencies list")
-    return re.findall(r"\"([^\"]+)\"", block.group(1))
+def exported_requirements(name: str) -> str:
+    """requirements/<name> as `uv export` derives it from uv.lock now (offline)."""
+    options = EXPORTS[name]
+    body = uv("export", "--frozen", "--offline", "--no-header", *EXPORT_FORMAT, *options)
+    return EXPORT_HEADER + body
 
 
-def shipped_requirements(dependencies: list[str]) -> list[str]:
-    left_out = {normalise(n) for n in RUNTIME_PROVIDED | NOT_NEEDED}
-    shipped = []
-    for requirement in dependencies:
-        match = _NAME.match(requirement)
-        if match and normalise(match.group(1)) not in left_out:
-            shipped.append(requirement)
-    return shipped
+def write_exported_requirements() -> None:
+    REQUIREMENTS.mkdir(exist_ok=True)
+    for name in EXPORTS:
+        (REQUIREMENTS / name).write_text(exported_requirements(name), encoding="utf-8")
+
+
+def target_requirements(locked: str, python_version: str) -> str:
+    """The locked entries that apply to FC's platform and Python, markers dropped.
+
+    pip judges a requirement's marker by the interpreter running it, not by
+    --python-version, so the build resolves markers for the target itself.
+    """
+    kept = []
+    for entry in re.split(r"\n(?=\S)", locked.strip()):
+        first, _, rest = entry.partition("\n")
+        if first.startswith("#"):
+            continue
+        requirement, _, marker = first.rstrip(" \\").partition(";")
+        if marker.strip() and not _marker_holds(marker.strip(), python_version):
+            continue
+        if "--hash=sha256:" not in rest:
+            raise SystemExit(f"{requirement.strip()}: no hash in the lock; run `make lock`")
+        kept.append(f"{requirement.strip()} \\\n{rest}")
+    return "\n".join(kept) + "\n"
+
+
+def _marker_holds(marker: str, python_version: str) -> bool:
+    from packaging.markers import Marker  # only a lock with markers needs it
+
+    return Marker(marker).evaluate(
+        {
+            "python_version": python_version,
+            "python_full_version": f"{python_version}.0",
+            "sys_platform": "linux",
+            "platform_system": "Linux",
+            "platform_machine": MACHINE,
+            "os_name": "posix",
+            "implementation_name": "cpython",
+            "platform_python_implementation": "CPython",
+        }
+    )
 
 
 def runtime_python_version(s_yaml: Path = ROOT / "s.yaml") -> str:
@@ -108,15 +172,17 @@ def _target_flags(python_version: str) -> list[str]:
     ]
 
 
-def fetch_wheels(requirements: list[str], python_version: str, cache: Path) -> Path:
-    """Wheels for the target Python in cache/py<version>/, downloaded once per requirement set."""
+def fetch_wheels(requirements: str, python_version: str, cache: Path) -> Path:
+    """Wheels for the target Python in cache/py<version>/, downloaded once per locked list,
+    each checked against its locked hash; the list is kept there as requirements.txt."""
     wheels = cache / f"py{python_version}"
-    key = hashlib.sha256("\n".join([PLATFORM, python_version, *requirements]).encode())
+    key = hashlib.sha256("\n".join([PLATFORM, python_version, requirements]).encode())
     stamp = wheels / ".requirements"
     if stamp.is_file() and stamp.read_text() == key.hexdigest():
         return wheels
     shutil.rmtree(wheels, ignore_errors=True)
     wheels.mkdir(parents=True)
+    (wheels / "requirements.txt").write_text(requirements, encoding="utf-8")
     _pip(
         "download",
         "--quiet",
@@ -124,15 +190,13 @@ def fetch_wheels(requirements: list[str], python_version: str, cache: Path) -> P
         "--dest",
         str(wheels),
         *_target_flags(python_version),
-        *requirements,
+        *_locked(wheels / "requirements.txt"),
     )
     stamp.write_text(key.hexdigest())
     return wheels
 
 
-def install_wheels(
-    requirements: list[str], python_version: str, wheels: Path, target: Path
-) -> None:
+def install_wheels(requirements: Path, python_version: str, wheels: Path, target: Path) -> None:
     _pip(
         "install",
         "--quiet",
@@ -144,8 +208,13 @@ def install_wheels(
         str(target),
         *_target_flags(python_version),
         "--no-compile",
-        *requirements,
+        *_locked(requirements),
     )
+
+
+def _locked(requirements: Path) -> list[str]:
+    """pip options that take exactly the listed versions, each file matching its hash."""
+    return ["--require-hashes", "--no-deps", "--requirement", str(requirements)]
 
 
 def _interpreter_version(python: str) -> str | None:
@@ -244,11 +313,11 @@ def build(
     cache: Path,
     bytecode_python: str | None = None,
 ) -> None:
-    requirements = shipped_requirements(project_dependencies())
-    wheels = fetch_wheels(requirements, python_version, cache)
+    locked = (REQUIREMENTS / "package.txt").read_text(encoding="utf-8")
+    wheels = fetch_wheels(target_requirements(locked, python_version), python_version, cache)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    install_wheels(requirements, python_version, wheels, out)
+    install_wheels(wheels / "requirements.txt", python_version, wheels, out)
     copy_sources(out)
     if config is not None:
         shutil.copy2(config, out / "config.yaml")
@@ -276,11 +345,19 @@ def main(argv: list[str] | None = None) -> int:
         "none, or the path of such an interpreter",
     )
     parser.add_argument(
+        "--export-requirements",
+        action="store_true",
+        help="write requirements/*.txt from uv.lock and exit (`make lock`)",
+    )
+    parser.add_argument(
         "--print-python-version",
         action="store_true",
         help="print the runtime's Python version from s.yaml and exit",
     )
     args = parser.parse_args(argv)
+    if args.export_requirements:
+        write_exported_requirements()
+        return 0
     if args.print_python_version:
         print(runtime_python_version())
         return 0
