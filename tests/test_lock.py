@@ -136,6 +136,9 @@ def test_markers_are_judged_for_fc_s_python_not_the_builder_s() -> None:
         "idna==3.10 \\\n"
         "    --hash=sha256:" + "c" * 64 + "\n"
     )
-    names = lambda text: [r.split("==")[0] for r, _ in entries(text)]  # noqa: E731
+
+    def names(text: str) -> list[str]:
+        return [requirement.split("==")[0] for requirement, _ in entries(text)]
+
     assert names(build_package.target_requirements(locked, "3.10")) == ["exceptiongroup", "idna"]
     assert names(build_package.target_requirements(locked, "3.12")) == ["idna"]

@@ -293,14 +293,28 @@ class Ticker:
         return self.now
 
 
+def read_all(leader: int) -> str:
+    """Everything written to a pseudo-terminal whose other end is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the other end is closed and all was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
 def test_progress_shows_on_a_terminal_and_ends_with_a_newline() -> None:
     leader, follower = os.openpty()
     with os.fdopen(follower, "w") as terminal:
         report = progress_reporter(terminal, env={}, clock=Ticker())
         for done in range(1, 11):
             report("jobs polled", done, 10)
-    shown = os.read(leader, 4096).decode()
-    os.close(leader)
+    shown = read_all(leader)
     assert "jobs polled 1/10" in shown and shown.endswith("jobs polled 10/10\r\n")
     # Throttled: not every step rewrites the line.
     assert shown.count("jobs polled") < 10
