@@ -251,13 +251,15 @@ def test_the_command_line_logs_readable_lines_unless_told_or_in_fc(
         process_env, "-m", "schedulerx_alert.cli", "check", "-c", str(config), *flags
     )
     assert result.returncode == 1, result.stderr  # a job could not be polled
-    [warning] = [line for line in result.stderr.splitlines() if "92584" in line]
+    # The failed job is logged as a warning, and the problem it makes as an error.
+    lines = [line for line in result.stderr.splitlines() if "92584" in line]
     if expect_json:
-        record = json.loads(warning)
-        assert (record["level"], record["event"]) == ("WARNING", "log")
+        records = [json.loads(line) for line in lines]
+        assert {(r["level"], r["event"]) for r in records} == {("WARNING", "log"), ("ERROR", "log")}
     else:
-        assert not warning.startswith("{")
-        assert " WARNING job " in warning
+        assert not [line for line in lines if line.startswith("{")]
+        assert any(" WARNING job " in line for line in lines)
+        assert any(" ERROR   " in line for line in lines)
     assert json.loads(result.stdout)["status"] == "degraded"  # the command's own output
 
 
