@@ -103,7 +103,8 @@ def test_state_from_a_newer_schema_is_left_alone_and_reported(oss: World) -> Non
     summary = oss.tick()
     assert summary.status == "failed"
     assert (
-        "schema version 2" in summary.problems[0] and "refusing to overwrite" in summary.problems[0]
+        f"schema version {STATE_VERSION + 1}" in summary.problems[0]
+        and "refusing to overwrite" in summary.problems[0]
     )
     assert oss.oss.objects_in("alert-bucket")[OSS_KEY] == newer
     assert oss.texts() == []

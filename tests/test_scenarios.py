@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from schedulerx_alert.state import load_state
+from schedulerx_alert.state import STATE_VERSION, load_state
 from tests.world import GROUP, NS, START, World
 
 
@@ -112,7 +112,7 @@ def test_state_in_oss_survives_ticks_and_leaves_no_lease_behind(oss_world: World
     keys = sorted(oss_world.oss.objects_in("alert-bucket"))
     assert keys == ["schedulerx-alert/state.json"]
     doc = json.loads(oss_world.oss.objects_in("alert-bucket")[keys[0]])
-    assert doc["version"] == 1 and doc["lease_generation"] == 2
+    assert doc["version"] == STATE_VERSION and doc["lease_generation"] == 2
     assert len(oss_world.texts()) == 1
 
 

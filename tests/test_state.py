@@ -10,14 +10,16 @@ from schedulerx_alert.diff import diff
 from schedulerx_alert.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from schedulerx_alert.state import (
     STATE_VERSION,
+    RobotRecord,
     State,
     StateFormatError,
     StateVersionError,
     dump_state,
+    load_journal,
     load_state,
 )
 from schedulerx_alert.store import FileStateStore
-from tests.builders import T0, instance, job, target
+from tests.builders import T0, alert, instance, job, target
 
 
 class Clock:
@@ -125,16 +127,84 @@ def test_state_from_a_newer_version_is_refused_not_overwritten(tmp_path: Path) -
     assert store.read("state.json") == newer
 
 
-def test_a_checkpoint_saves_progress_but_keeps_the_lease(tmp_path: Path) -> None:
+def test_a_checkpoint_is_a_journal_beside_the_state_and_keeps_the_lease(tmp_path: Path) -> None:
     clock = Clock()
     store = FileStateStore(tmp_path)
+    owed = (alert(1), alert(2), alert(3))
+    store.write("state.json", dump_state(State(outbox=owed)))
     first = StateSession(store, "state.json", "tick-1", ttl=60, clock=clock)
     first.begin()
-    assert first.checkpoint(State(api_calls=(T0,)))
-    saved = load_state(store.read("state.json") or b"")
-    assert saved.api_calls == (T0,) and saved.lease_generation == 0
+    robots = {"ops": RobotRecord(sent=(T0,))}
+    assert first.checkpoint(owed[:1], robots, api_calls=(T0,))
+    assert first.checkpoint(owed[:2], robots, api_calls=(T0,))
+    # The state object is untouched; each journal names only what is new.
+    assert load_state(store.read("state.json") or b"").outbox == owed
+    journals = sorted(p.name for p in tmp_path.iterdir() if ".sent." in p.name)
+    assert journals == [
+        "state.json.sent.000000000001.000001",
+        "state.json.sent.000000000001.000002",
+    ]
+    assert load_journal(store.read(journals[1]) or b"").delivered == (owed[1].key,)
     with pytest.raises(LeaseHeld):
         StateSession(store, "state.json", "tick-2", ttl=60, clock=clock).begin()
     clock.now += 61
     # Past the lease, no more checkpoints: the state may belong to someone else.
-    assert not first.checkpoint(State())
+    assert not first.checkpoint(owed, robots)
+
+    # The next tick takes over and starts from what the dead one delivered.
+    survivor = StateSession(store, "state.json", "tick-2", ttl=60, clock=clock)
+    state = survivor.begin()
+    assert state.outbox == owed[2:]
+    assert (state.robots, state.api_calls) == (robots, (T0,))
+    survivor.commit(state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_a_journal_names_alerts_the_state_never_held_so_the_diff_skips_them(
+    tmp_path: Path,
+) -> None:
+    """A tick that diffed a new failure, told one of two receivers and died: the
+    next tick owes it to the other receiver only."""
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    dying = StateSession(store, "state.json", "dying", ttl=60, clock=clock)
+    stored = dying.begin()
+    targets = {job(): target("ops", "dba")}
+    listing = {job(): [instance(1)]}
+    result = diff(stored, listing, targets, T0, 900)
+    told_ops = [a for a in result.alerts if a.receiver == "ops"]
+    assert dying.checkpoint(told_ops, {})
+    clock.now += 61
+
+    state = StateSession(store, "state.json", "next", ttl=60, clock=clock).begin()
+    again = diff(state, listing, targets, clock.now, 900)
+    assert [a.receiver for a in again.alerts] == ["dba"]
+    assert again.state.delivered == {}
+
+
+def test_a_failed_checkpoint_is_carried_by_the_next_one(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    session = StateSession(store, "state.json", "t", ttl=60, clock=clock)
+    session.begin()
+    (tmp_path / "state.json.sent.000000000001.000001").mkdir()  # the write fails
+    assert not session.checkpoint([alert(1)], {})
+    (tmp_path / "state.json.sent.000000000001.000001").rmdir()
+    assert session.checkpoint([alert(1), alert(2)], {})
+    data = store.read("state.json.sent.000000000001.000001") or b""
+    assert load_journal(data).delivered == (alert(1).key, alert(2).key)
+
+
+def test_an_unreadable_journal_is_reported_and_the_others_still_apply(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileStateStore(tmp_path)
+    store.write("state.json", dump_state(State(outbox=(alert(1), alert(2)))))
+    dying = StateSession(store, "state.json", "dying", ttl=60, clock=clock)
+    dying.begin()
+    dying.checkpoint([alert(1)], {})
+    dying.checkpoint([alert(1), alert(2)], {})
+    store.write("state.json.sent.000000000001.000001", b'{"version": 2, "at": NaN}')
+    clock.now += 61
+    survivor = StateSession(store, "state.json", "next", ttl=60, clock=clock)
+    assert survivor.begin().outbox == (alert(1),)
+    assert any("journal" in n and "ignored" in n for n in survivor.notes)

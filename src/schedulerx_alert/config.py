@@ -118,6 +118,7 @@ class Config:
     templates: TemplateConfig = TemplateConfig()
     health: HealthConfig = HealthConfig()
     first_run_lookback: timedelta = timedelta(minutes=15)
+    pending_max_age: timedelta = timedelta(hours=24)
     base_dir: Path = Path(".")
 
     @property
@@ -256,6 +257,7 @@ class _Parser:
                 "templates",
                 "health",
                 "first_run_lookback_minutes",
+                "pending_max_age_hours",
             },
             "",
         )
@@ -270,6 +272,7 @@ class _Parser:
         watch = self.watch(top.get("watch"), receivers)
         health = self.health(self.mapping(top.get("health"), "health"), receivers)
         lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
+        max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
         config = Config(
             region=region,
             timezone=timezone,
@@ -281,6 +284,7 @@ class _Parser:
             templates=self.templates(self.mapping(top.get("templates"), "templates"), base_dir),
             health=health,
             first_run_lookback=timedelta(minutes=lookback),
+            pending_max_age=timedelta(hours=max_age),
             base_dir=base_dir,
         )
         return config

@@ -37,6 +37,8 @@ class Batch:
     message: Message
     # How far this batch has been shrunk after DingTalk refused it as too large.
     shrink: int = 0
+    # Expired alerts the message counts (the first summary to a receiver says so).
+    expired: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class DeliveryReport:
     # Notices sent, with the receiver that took each; and those no one took, with why.
     announced: list[tuple[Notice, str]] = field(default_factory=list)
     unannounced: list[tuple[Notice, str]] = field(default_factory=list)
+    # Per receiver: expired alerts a delivered message counted.
+    mentioned: dict[str, int] = field(default_factory=dict)
 
 
 class _Robot:
@@ -137,11 +141,14 @@ class _Ledger:
 class Planner:
     """Packs a receiver's alerts into as few messages as its limits allow."""
 
-    def __init__(self, renderer: Renderer, receiver: Receiver, threshold: int) -> None:
+    def __init__(
+        self, renderer: Renderer, receiver: Receiver, threshold: int, expired: int = 0
+    ) -> None:
         self.renderer = renderer
         self.receiver = receiver
         self.threshold = threshold
         self.mobiles = receiver.at_mobiles
+        self.expired = expired
 
     def fits(self, message: Message) -> bool:
         return self.receiver.size(message) <= self.receiver.max_bytes
@@ -153,37 +160,41 @@ class Planner:
                 return Batch((alert,), message, level)
         raise AssertionError("unreachable")
 
-    def summary(self, alerts: Sequence[Alert], more: int = 0) -> Message:
-        return self.renderer.summary(alerts, self.mobiles, more)
+    def summary(self, alerts: Sequence[Alert], more: int = 0, expired: int = 0) -> Message:
+        return self.renderer.summary(alerts, self.mobiles, more, expired=expired)
 
     def plan(self, alerts: Sequence[Alert], budget: int) -> list[Batch]:
         if budget <= 0 or not alerts:
             return []
-        if len(alerts) <= self.threshold:
+        # Expired alerts are counted in a summary, so their receiver gets one.
+        if len(alerts) <= self.threshold and not self.expired:
             return [self.single(a) for a in alerts[:budget]]
         batches: list[Batch] = []
         start = 0
         while start < len(alerts) and len(batches) < budget:
-            end = self._largest_fit(alerts, start)
-            batches.append(Batch(tuple(alerts[start:end]), self.summary(alerts[start:end])))
+            note = 0 if batches else self.expired
+            end = self._largest_fit(alerts, start, note)
+            part = tuple(alerts[start:end])
+            batches.append(Batch(part, self.summary(part, expired=note), expired=note))
             start = end
         if start < len(alerts):
             # Out of messages for this minute: say how many follow, making
             # room for that line by moving items out of the last message.
-            last = list(batches.pop().alerts)
-            message = self.summary(last, more=len(alerts) - start)
+            popped = batches.pop()
+            last, note = list(popped.alerts), popped.expired
+            message = self.summary(last, len(alerts) - start, note)
             while not self.fits(message) and len(last) > 1:
                 last.pop()
                 start -= 1
-                message = self.summary(last, more=len(alerts) - start)
-            batches.append(Batch(tuple(last), message))
+                message = self.summary(last, len(alerts) - start, note)
+            batches.append(Batch(tuple(last), message, expired=note))
         return batches
 
-    def _largest_fit(self, alerts: Sequence[Alert], start: int) -> int:
+    def _largest_fit(self, alerts: Sequence[Alert], start: int, expired: int = 0) -> int:
         """The largest end such that alerts[start:end] fit one summary (at least one)."""
 
         def ok(end: int) -> bool:
-            return self.fits(self.summary(alerts[start:end]))
+            return self.fits(self.summary(alerts[start:end], expired=expired))
 
         # Gallop, then bisect: O(log n) renders per message, not O(n).
         low, step, high = start + 1, 1, len(alerts) + 1
@@ -243,10 +254,14 @@ class Delivery:
         self,
         outbox: Sequence[Alert],
         on_delivered: Callable[[DeliveryReport], None] | None = None,
+        expired: Mapping[str, int] | None = None,
     ) -> DeliveryReport:
         """Send what is owed. `on_delivered` is called after every accepted
-        message, so the caller can record it before sending the next one."""
+        message, so the caller can record it before sending the next one.
+        `expired` counts, per receiver, alerts dropped for their age: the first
+        summary to that receiver says how many."""
         report = self.report
+        expired = expired or {}
         by_receiver: dict[str, list[Alert]] = {}
         for alert in outbox:
             by_receiver.setdefault(alert.receiver, []).append(alert)
@@ -259,7 +274,7 @@ class Delivery:
                     "stay pending"
                 )
                 continue
-            planner = Planner(self.renderer, receiver, self.threshold)
+            planner = Planner(self.renderer, receiver, self.threshold, expired.get(name, 0))
             _deliver_to(receiver, alerts, planner, self._sender, on_delivered)
         report.robots = self.ledger.records()
         return report
@@ -282,10 +297,11 @@ def deliver(
     sleep: Callable[[float], None] = time.sleep,
     on_delivered: Callable[[DeliveryReport], None] | None = None,
     settle: float = 0.0,
+    expired: Mapping[str, int] | None = None,
 ) -> DeliveryReport:
     """Send what is owed (see Delivery)."""
     delivery = Delivery(receivers, renderer, robots, deadline, threshold, clock, sleep, settle)
-    return delivery.alerts(outbox, on_delivered)
+    return delivery.alerts(outbox, on_delivered, expired)
 
 
 class _Stop:
@@ -409,6 +425,8 @@ def _deliver_to(
             continue
         delivered.update(a.key for a in batch.alerts)
         report.delivered.extend(batch.alerts)
+        if batch.expired:
+            report.mentioned[receiver.name] = batch.expired
         if on_delivered is not None:
             report.robots = send.ledger.records()
             on_delivered(report)

@@ -7,16 +7,28 @@ thresholds, stuck runs) grow here as further rules over the same records.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .model import InstanceStatus, JobInstance, JobKey
-from .state import Alert, InstanceRecord, JobRecord, State
+from .state import (
+    RESULT_KEEP,
+    Alert,
+    InstanceRecord,
+    JobRecord,
+    State,
+    attempt_of,
+    clip,
+)
 
 # An instance SchedulerX stopped listing is forgotten after this long; until
 # then a flaky listing that drops and re-adds it cannot announce it twice.
 RETENTION_SECONDS = 24 * 3600
-# Bound per job even for jobs that run every second.
-MAX_INSTANCES_PER_JOB = 200
+# Bound on the records of runs SchedulerX no longer lists, per job, even for
+# jobs that run every second. Listed runs are always kept: forgetting one
+# would announce it again.
+MAX_UNLISTED_PER_JOB = 200
+# An alert still undelivered after this long is dropped (and counted).
+PENDING_MAX_AGE_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,8 @@ class DiffResult:
     history: tuple[JobInstance, ...] = ()
     # Pending alerts whose receiver or job is no longer configured.
     dropped: tuple[Alert, ...] = field(default=())
+    # Pending alerts older than the maximum age, dropped undelivered.
+    expired: tuple[Alert, ...] = field(default=())
 
 
 def diff(
@@ -44,6 +58,8 @@ def diff(
     targets: Mapping[JobKey, Target],
     now: float,
     first_run_lookback: float,
+    pending_max_age: float = PENDING_MAX_AGE_SECONDS,
+    max_unlisted: int = MAX_UNLISTED_PER_JOB,
 ) -> DiffResult:
     """Compare this tick's listings with the state.
 
@@ -51,8 +67,7 @@ def diff(
     records are carried over untouched, so a failed call never forgets or
     re-announces anything.
     """
-    alerts: list[Alert] = []
-    history: list[JobInstance] = []
+    rule = _Rule(now, first_run_lookback, max_unlisted, dict(state.delivered))
     jobs: dict[JobKey, JobRecord] = {}
     for key, target in targets.items():
         previous = state.jobs.get(key)
@@ -60,65 +75,103 @@ def diff(
             if previous is not None:
                 jobs[key] = previous
             continue
-        jobs[key] = _diff_job(
-            previous, polls[key], target, now, first_run_lookback, alerts, history
-        )
+        jobs[key] = rule.job(previous, polls[key], target)
 
     receivers = {r for t in targets.values() for r in t.receivers}
     kept: list[Alert] = []
     dropped: list[Alert] = []
+    expired: list[Alert] = []
     for alert in state.outbox:
-        wanted = alert.instance.job in targets and alert.receiver in receivers
-        (kept if wanted else dropped).append(alert)
-    new_state = state.with_updates(jobs=jobs, outbox=(*kept, *alerts))
-    return DiffResult(new_state, tuple(alerts), tuple(history), tuple(dropped))
+        if alert.instance.job not in targets or alert.receiver not in receivers:
+            dropped.append(alert)
+        elif now - alert.created_at > pending_max_age:
+            expired.append(alert)
+        else:
+            kept.append(alert)
+    counts = dict(state.expired)
+    for alert in expired:
+        counts[alert.receiver] = counts.get(alert.receiver, 0) + 1
+    delivered = {k: t for k, t in rule.delivered.items() if now - t < RETENTION_SECONDS}
+    new_state = state.with_updates(
+        jobs=jobs, outbox=(*kept, *rule.alerts), expired=counts, delivered=delivered
+    )
+    return DiffResult(
+        new_state, tuple(rule.alerts), tuple(rule.history), tuple(dropped), tuple(expired)
+    )
 
 
-def _diff_job(
-    previous: JobRecord | None,
-    instances: Sequence[JobInstance],
-    target: Target,
-    now: float,
-    first_run_lookback: float,
-    alerts: list[Alert],
-    history: list[JobInstance],
-) -> JobRecord:
-    # A job we have never polled has a past we did not watch: announce only
-    # what ended recently, and keep the rest as already seen.
-    first_poll = previous is None
-    known = previous.instances if previous else {}
-    records: dict[int, InstanceRecord] = {}
-    for inst in instances:
-        before = known.get(inst.instance_id)
+@dataclass
+class _Rule:
+    now: float
+    first_run_lookback: float
+    max_unlisted: int
+    # Keys a dead tick delivered; consumed as the runs are seen again.
+    delivered: dict[str, float]
+    alerts: list[Alert] = field(default_factory=list)
+    history: list[JobInstance] = field(default_factory=list)
+
+    def job(
+        self, previous: JobRecord | None, instances: Sequence[JobInstance], target: Target
+    ) -> JobRecord:
+        # A job we have never polled has a past we did not watch: announce only
+        # what ended recently, and keep the rest as already seen.
+        first_poll = previous is None
+        known = previous.instances if previous else {}
+        records: dict[int, InstanceRecord] = {}
+        for inst in instances:
+            before = known.get(inst.instance_id)
+            alerted = before.alerted if before else ()
+            if before is not None and _new_attempt(before, inst):
+                alerted = ()  # re-run of the same instance: a new attempt
+            kind = inst.status_label
+            status = inst.status
+            if (
+                inst.terminal
+                and status is not None
+                and status in target.alert_on
+                and kind not in alerted
+            ):
+                alerted = (*alerted, kind)
+                if first_poll and before is None and _ended_before(inst, self.cutoff):
+                    self.history.append(inst)
+                else:
+                    self.announce(inst, kind, target)
+            records[inst.instance_id] = InstanceRecord(
+                inst.status_code, self.now, alerted, attempt_of(inst)
+            )
+
+        unlisted = sorted(
+            (
+                (record.seen, iid)
+                for iid, record in known.items()
+                if iid not in records and self.now - record.seen < RETENTION_SECONDS
+            ),
+            reverse=True,
+        )
+        for _, iid in unlisted[: self.max_unlisted]:
+            records[iid] = known[iid]
+        return JobRecord(instances=records, polled_at=self.now)
+
+    @property
+    def cutoff(self) -> float:
+        return self.now - self.first_run_lookback
+
+    def announce(self, inst: JobInstance, kind: str, target: Target) -> None:
+        # The stored alert keeps what a message can show of the error text.
+        trimmed = replace(inst, result=clip(inst.result, RESULT_KEEP))
+        for receiver in target.receivers:
+            alert = Alert(kind, receiver, trimmed, target.job_name, self.now)
+            if self.delivered.pop(alert.key, None) is None:
+                self.alerts.append(alert)
+
+
+def _new_attempt(before: InstanceRecord, inst: JobInstance) -> bool:
+    if before.end is not None:
+        return attempt_of(inst) != before.end
+    if before.end_v1 is not None:
         ended = inst.end_time.timestamp() if inst.end_time else None
-        alerted = before.alerted if before else ()
-        if before is not None and before.ended is not None and ended != before.ended:
-            alerted = ()  # re-run of the same instance: a new attempt
-        kind = inst.status_label
-        status = inst.status
-        if (
-            inst.terminal
-            and status is not None
-            and status in target.alert_on
-            and kind not in alerted
-        ):
-            alerted = (*alerted, kind)
-            if first_poll and before is None and _ended_before(inst, now - first_run_lookback):
-                history.append(inst)
-            else:
-                alerts.extend(
-                    Alert(kind, receiver, inst, target.job_name, now)
-                    for receiver in target.receivers
-                )
-        records[inst.instance_id] = InstanceRecord(inst.status_code, now, alerted, ended)
-
-    for iid, record in known.items():
-        if iid not in records and now - record.seen < RETENTION_SECONDS:
-            records[iid] = record
-    if len(records) > MAX_INSTANCES_PER_JOB:
-        newest = sorted(records, key=lambda i: (records[i].seen, i))[-MAX_INSTANCES_PER_JOB:]
-        records = {i: records[i] for i in newest}
-    return JobRecord(instances=records, polled_at=now)
+        return ended != before.end_v1
+    return False
 
 
 def _ended_before(inst: JobInstance, cutoff: float) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from urllib.parse import quote, unquote
 
 
 class InstanceStatus(IntEnum):
@@ -72,10 +73,34 @@ class JobKey:
     def __str__(self) -> str:
         return f"{self.namespace}/{self.group}/{self.job_id}"
 
+    def encode(self) -> str:
+        """The key's form in the state: percent-encoded parts, so that any namespace or
+        group (a `/` included) comes back intact; common names read as `__str__`."""
+        return "/".join((_quote(self.namespace), _quote(self.group), str(self.job_id)))
+
+    @classmethod
+    def decode(cls, text: str) -> JobKey:
+        """The inverse of `encode`; ValueError for anything it could not have written."""
+        namespace, group, job_id = text.split("/")
+        key = cls(_unquote(namespace), _unquote(group), int(job_id))
+        if key.encode() != text:
+            raise ValueError(f"not a job key: {text!r}")
+        return key
+
     @classmethod
     def parse(cls, text: str) -> JobKey:
+        """A key as schema version 1 wrote it (unencoded, split at the last two `/`)."""
         namespace, group, job_id = text.rsplit("/", 2)
         return cls(namespace, group, int(job_id))
+
+
+def _quote(text: str) -> str:
+    # surrogatepass: SchedulerX's JSON may carry lone surrogates, which must round-trip.
+    return quote(text, safe="", errors="surrogatepass")
+
+
+def _unquote(text: str) -> str:
+    return unquote(text, errors="surrogatepass")
 
 
 @dataclass(frozen=True)

@@ -166,13 +166,19 @@ class Renderer:
         return self._render(self.alert_template, ctx, at_mobiles)
 
     def summary(
-        self, alerts: Sequence[Alert], at_mobiles: Sequence[str] = (), more: int = 0
+        self,
+        alerts: Sequence[Alert],
+        at_mobiles: Sequence[str] = (),
+        more: int = 0,
+        expired: int = 0,
     ) -> Message:
         items = [self.context(a, result_limit=120) for a in alerts]
         ctx = {
             "items": items,
             "count": len(items),
             "more": more,
+            # Earlier alerts to this receiver dropped undelivered for their age.
+            "expired": expired,
             "at_mobiles": list(at_mobiles),
             "console_url": items[0]["console_url"] if items else "",
         }

@@ -7,21 +7,47 @@ Only one creator wins a number. A lease expires when the function's timeout
 has passed since it was taken (FC has killed its holder by then), and the next
 tick takes the next number. After winning, the tick reads the state again,
 so what it works on is never older than its lease.
+
+Progress inside a tick is checkpointed without rewriting the state: after each
+message DingTalk accepts, the lease holder writes a small journal object
+`<state>.sent.<generation>.<n>` naming the alerts it delivered. A tick that
+takes over after a crash applies the journals of the generations between the
+last commit and its own, and its commit removes them. A checkpoint costs the
+size of the message it records, not of the state.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .state import State, StateFormatError, StateVersionError, dump_state, load_state
+from .state import (
+    Alert,
+    Journal,
+    RobotRecord,
+    State,
+    StateFormatError,
+    StateVersionError,
+    apply_journals,
+    dump_journal,
+    dump_state,
+    load_journal,
+    load_state,
+)
 from .store import StateStore, StoreError
 
 log = logging.getLogger("schedulerx_alert")
 MAX_TAKEOVERS = 8
+# No FC function runs longer than a day: a lease claiming more is not one.
+MAX_LEASE_SECONDS = 24 * 3600
+# Generations before ours whose journals a tick applies; more dead ticks in a
+# row than this cannot happen without MAX_TAKEOVERS being exceeded many times.
+MAX_JOURNAL_GENERATIONS = 16
+MAX_JOURNALS = 100_000
 
 
 class LeaseHeld(Exception):
@@ -68,9 +94,18 @@ class StateSession:
         self.first_generation = 1
         self.base_generation = 0
         self.taken_at = 0.0
+        # Journal objects to remove once the commit has made them redundant.
+        self.journals: list[str] = []
+        self._unjournaled: list[Alert] = []
+        self._journaled = 0
+        self._written = 0
+        self._calls_journaled = False
 
     def lease_key(self, generation: int) -> str:
         return f"{self.key}.lease.{generation:012d}"
+
+    def journal_key(self, generation: int, number: int) -> str:
+        return f"{self.key}.sent.{generation:012d}.{number:06d}"
 
     # -- reading -------------------------------------------------------------
 
@@ -130,7 +165,7 @@ class StateSession:
             self.base_generation = state.lease_generation
             if state.lease_generation < generation:
                 self.lease = Lease(generation, self.owner, self.taken_at, self.taken_at + self.ttl)
-                return state
+                return self._replay(state, generation)
             # Someone committed a later generation since our first read:
             # our number is spent, try the next one.
             self.store.delete(self.lease_key(generation))
@@ -165,33 +200,89 @@ class StateSession:
         data = self.store.read(self.lease_key(generation))
         if data is None:
             return None
+        # An unreadable lease protects nothing; treat it as long expired.
+        unreadable = Lease(generation, "unknown", 0.0, 0.0)
         try:
             raw = json.loads(data)
-            return Lease(
-                generation, str(raw["owner"]), float(raw["taken_at"]), float(raw["expires_at"])
+        except (ValueError, RecursionError):
+            return unreadable
+        if not isinstance(raw, dict):
+            return unreadable
+        owner, taken, expires = (
+            raw.get("owner"),
+            _finite(raw.get("taken_at")),
+            _finite(raw.get("expires_at")),
+        )
+        if not isinstance(owner, str) or taken is None or expires is None:
+            return unreadable
+        if not 0 <= expires - taken <= MAX_LEASE_SECONDS:
+            return unreadable
+        if expires > self.clock() + MAX_LEASE_SECONDS:
+            return unreadable
+        return Lease(generation, owner[:200], taken, expires)
+
+    # -- journals --------------------------------------------------------------
+
+    def _replay(self, state: State, generation: int) -> State:
+        """The state with the journals of ticks that died since its commit applied."""
+        journals: list[Journal] = []
+        first = max(state.lease_generation + 1, generation - MAX_JOURNAL_GENERATIONS)
+        for dead in range(first, generation):
+            for number in range(1, MAX_JOURNALS):
+                key = self.journal_key(dead, number)
+                data = self.store.read(key)
+                if data is None:
+                    break
+                self.journals.append(key)
+                try:
+                    journals.append(load_journal(data))
+                except StateFormatError as exc:
+                    message = f"journal {self.store.describe(key)} ignored: {exc}"
+                    log.warning(message)
+                    self.notes.append(message)
+        if journals:
+            self.notes.append(
+                f"applied {len(journals)} checkpoint(s) of tick(s) that did not commit"
             )
-        except (ValueError, KeyError, TypeError):
-            # An unreadable lease protects nothing; treat it as long expired.
-            return Lease(generation, "unknown", 0.0, 0.0)
+        return apply_journals(state, journals)
 
     # -- committing ----------------------------------------------------------
 
-    def checkpoint(self, state: State, margin: float = 1.0) -> bool:
-        """Save progress mid-tick (alerts DingTalk just accepted), keeping the lease.
-
-        The saved generation stays the last committed one, so a tick that finds
-        this state still waits for our lease: a checkpoint is not a release.
-        """
+    def checkpoint(
+        self,
+        delivered: Sequence[Alert],
+        robots: Mapping[str, RobotRecord],
+        api_calls: tuple[float, ...] | None = None,
+        margin: float = 1.0,
+    ) -> bool:
+        """Record mid-tick the alerts delivered so far (`delivered` grows), with
+        the robots' recent send times, keeping the lease: one journal object
+        for what is new since the last one, so a crash re-announces at most the
+        message DingTalk had just accepted."""
+        self._unjournaled.extend(delivered[self._journaled :])
+        self._journaled = len(delivered)
         lease = self.lease
         if lease is None or self.clock() > lease.expires_at - margin:
             return False
-        state = state.with_updates(lease_generation=self.base_generation, updated_at=self.clock())
+        journal = Journal(
+            at=self.clock(),
+            delivered=tuple(a.key for a in self._unjournaled),
+            # Only robots active in the last minute: at most 20 send times each.
+            robots=dict(robots),
+            api_calls=None if self._calls_journaled else api_calls,
+        )
+        # Numbered without gaps: a reader stops at the first missing number.
+        key = self.journal_key(lease.generation, self._written + 1)
         try:
-            self.store.write(self.key, dump_state(state))
+            self.store.write(key, dump_journal(journal))
         except StoreError as exc:
-            # The commit at the end of the tick tries again.
+            # The next checkpoint carries these alerts too; the commit records all.
             log.warning("checkpoint not saved: %s", exc)
             return False
+        self.journals.append(key)
+        self._written += 1
+        self._unjournaled.clear()
+        self._calls_journaled = self._calls_journaled or api_calls is not None
         return True
 
     def commit(
@@ -227,6 +318,11 @@ class StateSession:
         for stale in range(self.first_generation, lease.generation):
             # Expired leases we stepped over; their holders are gone.
             self._quietly_delete(stale)
+        # The state now holds what the journals said; unremoved ones are never
+        # read again (they belong to generations up to the committed one).
+        for key in self.journals:
+            self._quietly_remove(key)
+        self.journals.clear()
 
     def release(self) -> None:
         """Give the lease back early so the next tick need not wait for expiry."""
@@ -240,3 +336,15 @@ class StateSession:
         except StoreError as exc:
             # An unreleased lease only delays the next tick until it expires.
             log.warning("could not release lease %s: %s", generation, exc)
+
+    def _quietly_remove(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        except StoreError as exc:
+            log.warning("could not remove journal %s: %s", key, exc)
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

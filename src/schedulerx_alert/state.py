@@ -1,22 +1,45 @@
 """The state document: what the previous ticks saw, announced and still owe.
 
 It is one JSON object with a schema version. A reader refuses a newer
-version (a newer deployment wrote it; overwriting would lose its data) and
-treats an unparsable one as corrupt. Everything in it is bounded: instances
-are pruned once SchedulerX no longer lists them and they are old, send
-times once they leave the rate window.
+version (a newer deployment wrote it; overwriting would lose its data),
+migrates an older one, and treats anything else it cannot decode, in any
+field, as corrupt: decoding is total, so a stored document can stop nothing
+but itself. Everything in it is bounded: instances are pruned once
+SchedulerX no longer lists them and they are old, send times once they
+leave the rate window, pending alerts after a maximum age, error texts to
+what a message can show.
+
+Times are epoch seconds (or ISO strings with an offset inside a pending
+alert's run), never local times; the one exception is an attempt's identity,
+which is SchedulerX's own zone-free EndTime string, so that correcting the
+configured `timezone` cannot make a known attempt look new.
+
+Mid-tick checkpoints are `Journal` objects beside the state (see session.py):
+small, one per message DingTalk accepted, applied by the next loader.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 from .model import JobInstance, JobKey
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+# Characters of a run's error text kept in a pending alert: more than any
+# message shows (render's longest excerpt is 1500), so trimming changes no text.
+RESULT_KEEP = 2000
+ERROR_KEEP = 500
+TRIMMED = " …"
+# Epoch seconds a stored time may take (up to the year 5138).
+MAX_TIME = 1e11
+# Lease generations stay exact in any JSON reader.
+MAX_GENERATION = 2**53
 
 
 class StateFormatError(Exception):
@@ -34,15 +57,31 @@ class InstanceRecord:
     seen: float
     # Alert kinds (status labels) already raised for this attempt.
     alerted: tuple[str, ...] = ()
-    # End time (epoch) of the attempt the record describes: a re-run of the
-    # same instance ends at another time and is a new attempt to announce.
-    ended: float | None = None
+    # The attempt the record describes, by its EndTime as SchedulerX wrote it
+    # (zone-free, see `attempt_of`): a re-run of the same instance ends at
+    # another time and is a new attempt to announce.
+    end: str | None = None
+    # Schema version 1 knew the attempt only as an epoch computed in the zone
+    # configured then; compared as such until the run is listed again.
+    end_v1: float | None = None
 
 
 @dataclass(frozen=True)
 class JobRecord:
     instances: dict[int, InstanceRecord] = field(default_factory=dict)
     polled_at: float | None = None
+
+
+def attempt_of(inst: JobInstance) -> str | None:
+    """An attempt's identity: its end as SchedulerX's wall clock showed it, whatever
+    zone the config reads it in."""
+    if inst.end_time is None:
+        return None
+    return inst.end_time.replace(tzinfo=None).isoformat(sep=" ")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + TRIMMED
 
 
 @dataclass(frozen=True)
@@ -59,9 +98,14 @@ class Alert:
 
     @property
     def key(self) -> str:
+        # Every part before the attempt is free of ':' (percent-encoded or a
+        # status label), so two different alerts never share a key.
         inst = self.instance
-        ended = int(inst.end_time.timestamp()) if inst.end_time else 0
-        return f"{self.receiver}:{inst.job}:{inst.instance_id}:{self.kind}:{ended}"
+        receiver = quote(self.receiver, safe="", errors="surrogatepass")
+        return (
+            f"{receiver}:{inst.job.encode()}:{inst.instance_id}:{self.kind}:"
+            f"{attempt_of(inst) or ''}"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,28 +134,97 @@ class State:
     # Generation of the lease held by the tick that wrote this state.
     lease_generation: int = 0
     updated_at: float | None = None
+    # Pending alerts dropped for their age, per receiver, until a message to
+    # that receiver has said how many.
+    expired: dict[str, int] = field(default_factory=dict)
+    # Alerts a tick that died had delivered (its journal says so) but whose
+    # runs the state does not mark as announced yet: key -> when delivered.
+    # The diff raises none of them again.
+    delivered: dict[str, float] = field(default_factory=dict)
 
     def with_updates(self, **changes: Any) -> State:
         return replace(self, **changes)
 
+    def mentioned(self, counts: Mapping[str, int]) -> State:
+        """The state after messages told receivers of `counts` expired alerts."""
+        expired = {
+            name: left
+            for name, count in self.expired.items()
+            if (left := count - counts.get(name, 0)) > 0
+        }
+        return replace(self, expired=expired)
 
-# -- JSON codec ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Journal:
+    """A checkpoint: what one tick recorded after a message DingTalk accepted."""
+
+    at: float
+    delivered: tuple[str, ...]
+    robots: dict[str, RobotRecord] = field(default_factory=dict)
+    # The tick's recent SchedulerX calls, in the first journal of a tick only.
+    api_calls: tuple[float, ...] | None = None
+
+
+def apply_journals(state: State, journals: Iterable[Journal]) -> State:
+    """The state as the ticks that wrote `journals` (oldest first) left it."""
+    outbox = list(state.outbox)
+    delivered = dict(state.delivered)
+    robots = dict(state.robots)
+    api_calls = state.api_calls
+    for journal in journals:
+        keys = set(journal.delivered)
+        remaining = [a for a in outbox if a.key not in keys]
+        found = {a.key for a in outbox} - {a.key for a in remaining}
+        outbox = remaining
+        delivered.update((k, journal.at) for k in journal.delivered if k not in found)
+        # A journal's robot records and call times grew from the state it
+        # was loaded with, so they replace what the state holds.
+        robots.update(journal.robots)
+        if journal.api_calls is not None:
+            api_calls = journal.api_calls
+    return replace(
+        state, outbox=tuple(outbox), delivered=delivered, robots=robots, api_calls=api_calls
+    )
+
+
+# -- JSON codec ---------------------------------------------------------------------
+#
+# Writing: surrogates that JSON let into a string (SchedulerX's answers, an
+# old state) are written as JSON escapes, which read back as the same text.
+# Reading: every field is checked for its type and range, and the first
+# mismatch is a StateFormatError naming where it is.
+
+
+def _to_bytes(doc: Any) -> bytes:
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _from_bytes(data: bytes) -> Any:
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not a number JSON allows")
+
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=no_constants)
+    except UnicodeDecodeError as exc:
+        raise StateFormatError(f"not UTF-8: {exc}") from None
+    except RecursionError:
+        raise StateFormatError("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, ints of 4300+ digits
+        raise StateFormatError(f"not JSON: {exc}") from None
 
 
 def _dt(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _parse_dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def instance_to_dict(inst: JobInstance) -> dict[str, Any]:
     return {
-        "job": str(inst.job),
+        "job": inst.job.encode(),
         "id": inst.instance_id,
         "status": inst.status_code,
-        "result": inst.result,
+        "result": clip(inst.result, RESULT_KEEP),
         "progress": inst.progress,
         "schedule_time": _dt(inst.schedule_time),
         "start_time": _dt(inst.start_time),
@@ -124,24 +237,6 @@ def instance_to_dict(inst: JobInstance) -> dict[str, Any]:
     }
 
 
-def instance_from_dict(raw: dict[str, Any]) -> JobInstance:
-    return JobInstance(
-        job=JobKey.parse(raw["job"]),
-        instance_id=int(raw["id"]),
-        status_code=int(raw["status"]),
-        result=str(raw.get("result") or ""),
-        progress=str(raw.get("progress") or ""),
-        schedule_time=_parse_dt(raw.get("schedule_time")),
-        start_time=_parse_dt(raw.get("start_time")),
-        end_time=_parse_dt(raw.get("end_time")),
-        data_time=_parse_dt(raw.get("data_time")),
-        time_type=raw.get("time_type"),
-        trigger_type=raw.get("trigger_type"),
-        work_addr=str(raw.get("work_addr") or ""),
-        executor=str(raw.get("executor") or ""),
-    )
-
-
 def alert_to_dict(alert: Alert) -> dict[str, Any]:
     return {
         "kind": alert.kind,
@@ -150,20 +245,24 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "job_name": alert.job_name,
         "created_at": alert.created_at,
         "attempts": alert.attempts,
-        "last_error": alert.last_error,
+        "last_error": None if alert.last_error is None else clip(alert.last_error, ERROR_KEEP),
     }
 
 
-def alert_from_dict(raw: dict[str, Any]) -> Alert:
-    return Alert(
-        kind=str(raw["kind"]),
-        receiver=str(raw["receiver"]),
-        instance=instance_from_dict(raw["instance"]),
-        job_name=raw.get("job_name"),
-        created_at=float(raw["created_at"]),
-        attempts=int(raw.get("attempts", 0)),
-        last_error=raw.get("last_error"),
-    )
+def _robot_to_dict(record: RobotRecord) -> dict[str, Any]:
+    return {"sent": list(record.sent), "blocked_until": record.blocked_until}
+
+
+def _record_to_dict(record: InstanceRecord) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "status": record.status,
+        "seen": record.seen,
+        "alerted": list(record.alerted),
+        "end": record.end,
+    }
+    if record.end_v1 is not None:
+        raw["end_v1"] = record.end_v1
+    return raw
 
 
 def dump_state(state: State) -> bytes:
@@ -172,90 +271,287 @@ def dump_state(state: State) -> bytes:
         "updated_at": state.updated_at,
         "lease_generation": state.lease_generation,
         "jobs": {
-            str(key): {
+            key.encode(): {
                 "polled_at": record.polled_at,
                 "instances": {
-                    str(iid): {
-                        "status": r.status,
-                        "seen": r.seen,
-                        "alerted": list(r.alerted),
-                        "ended": r.ended,
-                    }
-                    for iid, r in sorted(record.instances.items())
+                    str(iid): _record_to_dict(r) for iid, r in sorted(record.instances.items())
                 },
             }
             for key, record in sorted(state.jobs.items())
         },
         "outbox": [alert_to_dict(a) for a in state.outbox],
-        "robots": {
-            name: {"sent": list(r.sent), "blocked_until": r.blocked_until}
-            for name, r in sorted(state.robots.items())
-        },
+        "robots": {name: _robot_to_dict(r) for name, r in sorted(state.robots.items())},
         "api_calls": list(state.api_calls),
         "health": {
             "broken_ticks": state.health.broken_ticks,
             "impaired_announced": state.health.impaired_announced,
             "reason": state.health.reason,
         },
+        "expired": dict(sorted(state.expired.items())),
+        "delivered": dict(sorted(state.delivered.items())),
     }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _to_bytes(doc)
+
+
+def dump_journal(journal: Journal) -> bytes:
+    doc: dict[str, Any] = {
+        "version": STATE_VERSION,
+        "at": journal.at,
+        "delivered": list(journal.delivered),
+        "robots": {name: _robot_to_dict(r) for name, r in sorted(journal.robots.items())},
+    }
+    if journal.api_calls is not None:
+        doc["api_calls"] = list(journal.api_calls)
+    return _to_bytes(doc)
 
 
 def load_state(data: bytes) -> State:
     """Parse a stored document; StateVersionError / StateFormatError when unusable."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateFormatError(f"not JSON: {exc}") from None
+    doc = _from_bytes(data)
     if not isinstance(doc, dict):
         raise StateFormatError("not a JSON object")
     version = doc.get("version")
-    if not isinstance(version, int):
+    if type(version) is not int or version < 1:
         raise StateFormatError("no schema version")
     if version > STATE_VERSION:
         raise StateVersionError(
             f"written by schema version {version}; this deployment reads up to {STATE_VERSION}"
         )
-    try:
-        return _from_doc(doc)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise StateFormatError(f"malformed document: {type(exc).__name__}: {exc}") from None
+    return _Reader(version).state(doc)
 
 
-def _from_doc(doc: dict[str, Any]) -> State:
-    jobs = {
-        JobKey.parse(key): JobRecord(
-            instances={
-                int(iid): InstanceRecord(
-                    status=int(r["status"]),
-                    seen=float(r["seen"]),
-                    alerted=tuple(str(k) for k in r.get("alerted", ())),
-                    ended=r.get("ended"),
-                )
-                for iid, r in raw["instances"].items()
-            },
-            polled_at=raw.get("polled_at"),
-        )
-        for key, raw in doc.get("jobs", {}).items()
-    }
-    robots = {
-        str(name): RobotRecord(
-            sent=tuple(float(t) for t in raw.get("sent", ())),
-            blocked_until=raw.get("blocked_until"),
-        )
-        for name, raw in doc.get("robots", {}).items()
-    }
-    health_raw = doc.get("health") or {}
-    return State(
-        jobs=jobs,
-        outbox=tuple(alert_from_dict(a) for a in doc.get("outbox", ())),
-        robots=robots,
-        api_calls=tuple(float(t) for t in doc.get("api_calls", ())),
-        health=HealthRecord(
-            broken_ticks=int(health_raw.get("broken_ticks", 0)),
-            impaired_announced=bool(health_raw.get("impaired_announced", False)),
-            reason=health_raw.get("reason"),
+def load_journal(data: bytes) -> Journal:
+    doc = _from_bytes(data)
+    r = _Reader(STATE_VERSION)
+    raw = r.obj(doc, "journal")
+    if raw.get("version") != STATE_VERSION:
+        raise StateFormatError("journal of another schema version")
+    calls = raw.get("api_calls")
+    return Journal(
+        at=r.time(raw.get("at"), "at"),
+        delivered=tuple(
+            r.str_(k, "delivered[]") for k in r.list_(raw.get("delivered"), "delivered")
         ),
-        lease_generation=int(doc.get("lease_generation", 0)),
-        updated_at=doc.get("updated_at"),
+        robots=r.robots(raw.get("robots"), "robots"),
+        api_calls=None if calls is None else r.times(calls, "api_calls"),
+    )
+
+
+T = TypeVar("T")
+
+
+class _Reader:
+    """Typed reads from a parsed document of one schema version."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+    @staticmethod
+    def fail(where: str, what: str) -> StateFormatError:
+        return StateFormatError(f"{where}: {what}")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"not an object but {_kind(value)}")
+        return value
+
+    def list_(self, value: Any, where: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, f"not a list but {_kind(value)}")
+        return value
+
+    def int_(self, value: Any, where: str, low: int, high: int) -> int:
+        if type(value) is not int:
+            raise self.fail(where, f"not an integer but {_kind(value)}")
+        if not low <= value <= high:
+            raise self.fail(where, f"{value} is out of range [{low}, {high}]")
+        return value
+
+    def opt_int(self, value: Any, where: str) -> int | None:
+        return None if value is None else self.int_(value, where, -(2**31), 2**31 - 1)
+
+    def time(self, value: Any, where: str) -> float:
+        if type(value) not in (int, float):
+            raise self.fail(where, f"not a number but {_kind(value)}")
+        if not (math.isfinite(value) and 0 <= value <= MAX_TIME):
+            raise self.fail(where, f"{value!r} is not a time in epoch seconds")
+        return float(value)
+
+    def opt_time(self, value: Any, where: str) -> float | None:
+        return None if value is None else self.time(value, where)
+
+    def times(self, value: Any, where: str) -> tuple[float, ...]:
+        return tuple(self.time(t, f"{where}[]") for t in self.list_(value, where))
+
+    def str_(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(where, f"not a string but {_kind(value)}")
+        return value
+
+    def opt_str(self, value: Any, where: str) -> str | None:
+        return None if value is None else self.str_(value, where)
+
+    def bool_(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(where, f"not true or false but {_kind(value)}")
+        return value
+
+    def when(self, value: Any, where: str) -> datetime | None:
+        """A run's time: an ISO string with an offset (naive ones cannot be compared)."""
+        if value is None or value == "":
+            return None
+        text = self.str_(value, where)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise self.fail(where, f"{text[:40]!r} is not an ISO time") from None
+        if parsed.utcoffset() is None:
+            raise self.fail(where, f"{text[:40]!r} has no UTC offset")
+        self.time(parsed.timestamp(), where)
+        return parsed
+
+    def mapping(
+        self, value: Any, where: str, read: Callable[[str, Any, str], tuple[Any, T]]
+    ) -> dict[Any, T]:
+        raw = {} if value is None else self.obj(value, where)
+        out: dict[Any, T] = {}
+        for name, item in raw.items():
+            here = f"{where}[{name[:80]!r}]"
+            key, decoded = read(name, item, here)
+            out[key] = decoded
+        return out
+
+    def job_key(self, text: Any, where: str) -> JobKey:
+        text = self.str_(text, where)
+        try:
+            key = JobKey.decode(text) if self.version >= 2 else JobKey.parse(text)
+        except ValueError:
+            raise self.fail(where, "not a job key (namespace/group/job id)") from None
+        self.int_(key.job_id, where, -(2**63), 2**63 - 1)
+        return key
+
+    # -- records ------------------------------------------------------------------
+
+    def state(self, doc: dict[str, Any]) -> State:
+        health_raw = doc.get("health")
+        health = {} if health_raw is None else self.obj(health_raw, "health")
+        return State(
+            jobs=self.mapping(doc.get("jobs"), "jobs", self.job),
+            outbox=tuple(
+                self.alert(a, f"outbox[{i}]")
+                for i, a in enumerate(self.list_(doc.get("outbox", []), "outbox"))
+            ),
+            robots=self.robots(doc.get("robots"), "robots"),
+            api_calls=self.times(doc.get("api_calls", []), "api_calls"),
+            health=HealthRecord(
+                broken_ticks=self.int_(
+                    health.get("broken_ticks", 0), "health.broken_ticks", 0, 10**9
+                ),
+                impaired_announced=self.bool_(
+                    health.get("impaired_announced", False), "health.impaired_announced"
+                ),
+                reason=self.opt_str(health.get("reason"), "health.reason"),
+            ),
+            lease_generation=self.int_(
+                doc.get("lease_generation", 0), "lease_generation", 0, MAX_GENERATION
+            ),
+            updated_at=self.opt_time(doc.get("updated_at"), "updated_at"),
+            expired={
+                name: n
+                for name, n in self.mapping(
+                    doc.get("expired"),
+                    "expired",
+                    lambda name, n, where: (name, self.int_(n, where, 0, 10**9)),
+                ).items()
+                if n
+            },
+            delivered=self.mapping(
+                doc.get("delivered"),
+                "delivered",
+                lambda key, t, where: (key, self.time(t, where)),
+            ),
+        )
+
+    def job(self, name: str, value: Any, where: str) -> tuple[JobKey, JobRecord]:
+        raw = self.obj(value, where)
+        return self.job_key(name, where), JobRecord(
+            instances=self.mapping(raw.get("instances"), f"{where}.instances", self.record),
+            polled_at=self.opt_time(raw.get("polled_at"), f"{where}.polled_at"),
+        )
+
+    def instance_id(self, text: str, where: str) -> int:
+        if not (text.isascii() and text.isdigit()) or str(int(text)) != text:
+            raise self.fail(where, "not an instance id")
+        return self.int_(int(text), where, 0, 2**63 - 1)
+
+    def record(self, name: str, value: Any, where: str) -> tuple[int, InstanceRecord]:
+        raw = self.obj(value, where)
+        alerted = tuple(
+            self.str_(k, f"{where}.alerted[]")
+            for k in self.list_(raw.get("alerted", []), f"{where}.alerted")
+        )
+        if self.version == 1:
+            end, end_v1 = None, self.opt_time(raw.get("ended"), f"{where}.ended")
+        else:
+            end = self.opt_str(raw.get("end"), f"{where}.end")
+            end_v1 = self.opt_time(raw.get("end_v1"), f"{where}.end_v1")
+        return self.instance_id(name, where), InstanceRecord(
+            status=self.int_(raw.get("status"), f"{where}.status", -(2**31), 2**31 - 1),
+            seen=self.time(raw.get("seen"), f"{where}.seen"),
+            alerted=alerted,
+            end=end,
+            end_v1=end_v1,
+        )
+
+    def robots(self, value: Any, where: str) -> dict[str, RobotRecord]:
+        def robot(name: str, item: Any, here: str) -> tuple[str, RobotRecord]:
+            raw = self.obj(item, here)
+            return name, RobotRecord(
+                sent=self.times(raw.get("sent", []), f"{here}.sent"),
+                blocked_until=self.opt_time(raw.get("blocked_until"), f"{here}.blocked_until"),
+            )
+
+        return self.mapping(value, where, robot)
+
+    def alert(self, value: Any, where: str) -> Alert:
+        raw = self.obj(value, where)
+        last_error = self.opt_str(raw.get("last_error"), f"{where}.last_error")
+        return Alert(
+            kind=self.str_(raw.get("kind"), f"{where}.kind"),
+            receiver=self.str_(raw.get("receiver"), f"{where}.receiver"),
+            instance=self.instance(raw.get("instance"), f"{where}.instance"),
+            job_name=self.opt_str(raw.get("job_name"), f"{where}.job_name"),
+            created_at=self.time(raw.get("created_at"), f"{where}.created_at"),
+            attempts=self.int_(raw.get("attempts", 0), f"{where}.attempts", 0, 10**9),
+            last_error=None if last_error is None else clip(last_error, ERROR_KEEP),
+        )
+
+    def instance(self, value: Any, where: str) -> JobInstance:
+        raw = self.obj(value, where)
+
+        def text(name: str) -> str:
+            return self.opt_str(raw.get(name), f"{where}.{name}") or ""
+
+        return JobInstance(
+            job=self.job_key(raw.get("job"), f"{where}.job"),
+            instance_id=self.int_(raw.get("id"), f"{where}.id", 0, 2**63 - 1),
+            status_code=self.int_(raw.get("status"), f"{where}.status", -(2**31), 2**31 - 1),
+            result=clip(text("result"), RESULT_KEEP),
+            progress=text("progress"),
+            schedule_time=self.when(raw.get("schedule_time"), f"{where}.schedule_time"),
+            start_time=self.when(raw.get("start_time"), f"{where}.start_time"),
+            end_time=self.when(raw.get("end_time"), f"{where}.end_time"),
+            data_time=self.when(raw.get("data_time"), f"{where}.data_time"),
+            time_type=self.opt_int(raw.get("time_type"), f"{where}.time_type"),
+            trigger_type=self.opt_int(raw.get("trigger_type"), f"{where}.trigger_type"),
+            work_addr=text("work_addr"),
+            executor=text("executor"),
+        )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
     )

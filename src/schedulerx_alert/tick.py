@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Config
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
-from .diff import Target, diff
+from .diff import DiffResult, Target, diff
 from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
 from .fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
@@ -149,11 +150,11 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             targets,
             clock(),
             config.first_run_lookback.total_seconds(),
+            config.pending_max_age.total_seconds(),
         )
         summary.alerts_new = len(result.alerts)
         summary.history = len(result.history)
-        for alert in result.dropped:
-            summary.notes.append(f"dropped pending alert {alert.key}: no longer configured")
+        _report_dropped(result, config, summary)
 
         if dry_run:
             _preview(result.state, edges, config, summary)
@@ -162,14 +163,8 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         def checkpoint(progress: DeliveryReport) -> None:
             # Record each accepted message before sending the next, so a crash
             # re-announces at most the message DingTalk had just accepted.
-            sent = {a.key for a in progress.delivered}
             session.checkpoint(
-                result.state.with_updates(
-                    outbox=tuple(a for a in result.state.outbox if a.key not in sent),
-                    robots=progress.robots,
-                    api_calls=api_calls,
-                ),
-                margin=timing.commit_margin,
+                progress.delivered, progress.robots, api_calls, margin=timing.commit_margin
             )
 
         delivery = Delivery(
@@ -182,14 +177,14 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             edges.sleep,
             settle=timing.store_call,
         )
-        report = delivery.alerts(result.state.outbox, on_delivered=checkpoint)
+        report = delivery.alerts(result.state.outbox, checkpoint, result.state.expired)
         summary.alerts_sent = len(report.delivered)
         summary.alerts_pending = len(report.pending)
         summary.messages = report.messages
         summary.problems.extend(report.problems)
         summary.notes.extend(report.notes)
 
-        new_state = result.state.with_updates(
+        new_state = result.state.mentioned(report.mentioned).with_updates(
             outbox=tuple(report.pending),
             robots=report.robots,
             api_calls=api_calls,
@@ -210,6 +205,22 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         # A tick that polled or delivered something was of some use.
         summary.status = "degraded" if summary.polled or summary.alerts_sent else "failed"
     return _finish(summary, started, clock)
+
+
+def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) -> None:
+    """One line each for alerts no longer configured and alerts owed too long."""
+    if result.dropped:
+        summary.notes.append(
+            f"dropped {len(result.dropped)} pending alert(s): receiver or job no longer configured"
+        )
+    if result.expired:
+        hours = config.pending_max_age.total_seconds() / 3600
+        by_receiver = Counter(a.receiver for a in result.expired)
+        who = ", ".join(f"{name}: {n}" for name, n in sorted(by_receiver.items()))
+        summary.problems.append(
+            f"dropped {len(result.expired)} pending alert(s) undelivered for more than "
+            f"{hours:g} h ({who}); the next summary to each receiver gives the count"
+        )
 
 
 def _fetch(
