@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from schedulerx_alert.diff import diff
 from schedulerx_alert.model import InstanceStatus, JobInstance
-from schedulerx_alert.state import State, dump_state, load_state
+from schedulerx_alert.state import InstanceRecord, JobRecord, State, dump_state, load_state
 from tests.builders import T0, instance, job, target
 
 LOOKBACK = 15 * 60
@@ -126,3 +126,44 @@ def test_diff_does_not_mutate_its_input(items: list[tuple[int, int, int]]) -> No
     before = dump_state(state)
     diff(state, {job(): list(runs.values())}, {job(): target()}, T0, LOOKBACK)
     assert dump_state(state) == before
+
+
+# -- bounds ----------------------------------------------------------------------------
+
+
+def test_pending_alerts_older_than_the_maximum_age_are_dropped_and_counted_per_receiver() -> None:
+    first = diff(State(), {job(): [instance(1)]}, {job(): target("ops", "dba")}, T0, LOOKBACK)
+    kept = diff(first.state, {}, {job(): target("ops", "dba")}, T0 + 3600, LOOKBACK, 3600)
+    assert (kept.expired, len(kept.state.outbox)) == ((), 2)
+    late = diff(kept.state, {}, {job(): target("ops", "dba")}, T0 + 3601, LOOKBACK, 3600)
+    assert sorted(a.receiver for a in late.expired) == ["dba", "ops"]
+    assert (late.state.outbox, late.state.expired) == ((), {"dba": 1, "ops": 1})
+    assert late.state.mentioned({"ops": 1}).expired == {"dba": 1}
+
+
+def test_a_listed_run_is_never_pruned_however_many_are_listed() -> None:
+    many = [instance(i, S.SUCCESS) for i in range(1, 251)]
+    first = diff(State(), {job(): many}, {job(): target()}, T0, LOOKBACK)
+    assert len(first.state.jobs[job()].instances) == 250
+    # Listed again next to a new failure: the 250 stay, the unlisted are capped.
+    later = [instance(i, S.SUCCESS) for i in range(300, 310)]
+    again = diff(first.state, {job(): later}, {job(): target()}, T0 + 60, LOOKBACK, max_unlisted=5)
+    assert sorted(again.state.jobs[job()].instances) == [246, 247, 248, 249, 250, *range(300, 310)]
+
+
+def test_an_alert_keeps_what_a_message_can_show_of_a_huge_error_text() -> None:
+    huge = instance(1, result="OutOfMemoryError " + "x" * 5_000_000)
+    [alert] = diff(State(), {job(): [huge]}, {job(): target()}, T0, LOOKBACK).alerts
+    assert alert.instance.result.startswith("OutOfMemoryError ")
+    assert len(alert.instance.result) < 2100
+
+
+def test_a_version_1_record_knows_its_attempt_by_epoch_until_listed_again() -> None:
+    """Version 1 stored an attempt's end as an epoch, in the zone configured then."""
+    failed = instance(1, ended=T0)
+    v1 = State(jobs={job(): JobRecord({1: InstanceRecord(5, T0, ("failed",), end_v1=T0)})})
+    same = diff(v1, {job(): [failed]}, {job(): target()}, T0 + 60, LOOKBACK)
+    assert same.alerts == ()
+    assert same.state.jobs[job()].instances[1].end == "2026-11-25 10:00:00"
+    rerun = diff(v1, {job(): [instance(1, ended=T0 + 30)]}, {job(): target()}, T0 + 60, LOOKBACK)
+    assert len(rerun.alerts) == 1

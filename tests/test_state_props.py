@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedulerx_alert.diff import diff
-from schedulerx_alert.model import InstanceStatus, JobInstance
+from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.state import (
+    JobRecord,
     State,
     StateFormatError,
     StateVersionError,
@@ -280,3 +281,12 @@ def test_a_known_failure_is_never_announced_again_when_the_zone_changes(
         announced += [(a.instance.instance_id, a.kind) for a in result.alerts]
         state = load_state(dump_state(result.state))
     assert len(announced) == len(set(announced))
+
+
+@settings(max_examples=300, deadline=None)
+@given(namespace=st.text(), group=st.text(), job_id=st.integers(-(2**63), 2**63 - 1))
+def test_a_job_key_of_any_names_survives_the_state(namespace: str, group: str, job_id: int) -> None:
+    key = JobKey(namespace, group, job_id)
+    assert JobKey.decode(key.encode()) == key
+    state = State(jobs={key: JobRecord(polled_at=T0)})
+    assert load_state(dump_state(state)).jobs == state.jobs

@@ -98,7 +98,7 @@ def test_text_that_is_not_valid_unicode_survives_a_save_and_a_load(world: World)
     summary = world.tick()
 
     assert (summary.alerts_sent, summary.problems) == (1, [])
-    assert load_state(world.state_path.read_bytes()).robots.keys() >= {"ops"}
+    assert "ops\ud800" in load_state(world.state_path.read_bytes()).robots
 
 
 @pytest.mark.parametrize(
@@ -240,6 +240,18 @@ def test_an_alert_pending_for_a_day_is_dropped_with_one_error_and_counted_in_the
     world.sx.add_instance(92584, status=5, result="another")
     world.tick()
     assert "2 条" not in world.texts()[-1]  # counted once
+
+
+def test_the_age_limit_of_pending_alerts_is_configurable(world: World) -> None:
+    world.dt.set_down(True)
+    world.sx.add_instance(92583, status=5)
+    world.tick(pending_max_age_hours=2)
+    world.advance(3600)
+    assert world.tick(pending_max_age_hours=2).alerts_pending == 1
+    world.advance(3601)
+    late = world.tick(pending_max_age_hours=2)
+    assert late.alerts_pending == 0 and late.status == "degraded"
+    assert sum("more than 2 h" in p for p in late.problems) == 1
 
 
 def test_a_ten_megabyte_error_text_does_not_make_a_ten_megabyte_state(world: World) -> None:
