@@ -42,14 +42,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "also SCHEDULERX_ALERT_LOG_FORMAT",
     )
     _add_invoke_parser(commands)
-    from .ops import render_cmd
+    from .ops import render_cmd, routes_cmd, silence_cmd
 
     render_cmd.add_parser(commands)
+    silence_cmd.add_parser(commands)
+    routes_cmd.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         return _invoke(args)
     if args.command == "render":
         return render_cmd.run(args)
+    if args.command == "silence":
+        return silence_cmd.run(args)
+    if args.command == "routes":
+        return routes_cmd.run(args)
 
     try:
         config = load_config(args.config)

@@ -134,17 +134,27 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """Read, substitute and validate a config file; raises ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
+    return parse_config(
+        read_yaml(data, str(path)), os.environ if env is None else env, str(path), path.parent
+    )
+
+
+def read_yaml(data: bytes | str, source: str = "config") -> Any:
+    """YAML text -> plain values; raises ConfigError naming the line."""
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise ConfigError(["not UTF-8 text"], source) from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{where}{problem}"], str(path)) from None
-    return parse_config(raw, os.environ if env is None else env, str(path), path.parent)
+        raise ConfigError([f"{where}{problem}"], source) from None
 
 
 def parse_config(

@@ -1,0 +1,1 @@
+"""Where messages go: routing findings to receivers, rendering, the outbox, the channels."""
