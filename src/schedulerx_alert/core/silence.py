@@ -284,7 +284,11 @@ def parse_matcher(raw: Any, path: str, problems: list[str]) -> Matcher:
     if not isinstance(raw, dict):
         problems.append(f"{path}: must be a mapping, not {_type(raw)}")
         return Matcher()
-    fields: dict[str, Any] = {}
+    texts: dict[str, str | None] = {}
+    job_ids: list[int] = []
+    globs: list[str] = []
+    kinds: list[str] = []
+    triggers: list[str] = []
     seen: dict[str, str] = {}
     for key, value in raw.items():
         here = f"{path}.{key}"
@@ -300,19 +304,26 @@ def parse_matcher(raw: Any, path: str, problems: list[str]) -> Matcher:
             problems.append(f"{here}: is empty; leave it out to match any {name.rstrip('s')}")
             continue
         if name in ("namespace", "group"):
-            fields[name] = _text(value, here, problems)
+            texts[name] = _text(value, here, problems)
         elif name == "jobs":
-            fields[name] = frozenset(_job_ids(value, here, problems))
+            job_ids = _job_ids(value, here, problems)
         elif name == "job_names":
             globs = [g for g in (_text(v, here, problems) for v in _items(value)) if g]
             if len(globs) > MAX_GLOBS:
                 problems.append(f"{here}: at most {MAX_GLOBS} globs, not {len(globs)}")
-            fields[name] = tuple(globs[:MAX_GLOBS])
+                globs = []
         elif name == "kinds":
-            fields[name] = frozenset(_names(value, here, problems, KINDS, "kind"))
+            kinds = _names(value, here, problems, KINDS, "kind")
         else:
-            fields[name] = frozenset(_triggers(value, here, problems))
-    return Matcher(**fields)
+            triggers = _triggers(value, here, problems)
+    return Matcher(
+        namespace=texts.get("namespace"),
+        group=texts.get("group"),
+        job_ids=frozenset(job_ids),
+        job_names=tuple(dict.fromkeys(globs)),
+        kinds=frozenset(kinds),
+        trigger_types=frozenset(triggers),
+    )
 
 
 def parse_silence(raw: Any, where: str, problems: list[str], source: str = "oss") -> Silence | None:

@@ -139,7 +139,8 @@ def _print(entry: dict[str, Any]) -> None:
                 quiet = f"  [quiet hours {receiver['quiet_hours']}: {state}]"
             print(f"    -> {receiver['receiver']}  because {receiver['reason']}{quiet}")
         for step in decision["routes"]:
-            why = f": {step['why']}" if step["why"] else ""
+            sep = ", " if step["outcome"] == "matched" else ": "
+            why = f"{sep}{step['why']}" if step["why"] else ""
             print(f"       {step['route']}: {step['outcome']}{why}")
         if decision["silenced_by"]:
             print(f"    held back now by the config's {decision['silenced_by']}")

@@ -58,6 +58,7 @@ HOLES = 2
 MAX_RACE = 32  # numbers one writer tries before giving up
 KEEP_ENDED = 7 * 24 * 3600  # ended silences stay listable (`silence list --all`) this long
 MAX_KEPT_ENDED = 200
+FIRST = 1  # the first record number: silence ids start at 1, as people count
 
 SnapshotStatus = Literal["absent", "ok", "unreadable"]
 
@@ -97,7 +98,7 @@ class Compaction:
 
 @dataclass
 class _Snapshot:
-    next: int = 0
+    next: int = FIRST
     silences: list[Silence] = field(default_factory=list)
     uids: dict[str, str] = field(default_factory=dict)  # silence id -> uid of its record
 
@@ -200,7 +201,7 @@ class SilenceBook:
         if (
             isinstance(next_number, bool)
             or not isinstance(next_number, int)
-            or not 0 <= next_number < 2**53
+            or not FIRST <= next_number < 2**53
             or not isinstance(entries, list)
         ):
             problems.append(f"{where}: no valid `next` or `silences`; its silences are not applied")
