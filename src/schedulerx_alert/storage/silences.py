@@ -60,7 +60,8 @@ KEEP_ENDED = 7 * 24 * 3600  # ended silences stay listable (`silence list --all`
 MAX_KEPT_ENDED = 200
 FIRST = 1  # the first record number: silence ids start at 1, as people count
 
-SnapshotStatus = Literal["absent", "ok", "unreadable"]
+# "newer": written by a later version of this code, which this one must not overwrite.
+SnapshotStatus = Literal["absent", "ok", "unreadable", "newer"]
 
 
 class SilenceBookError(Exception):
@@ -79,6 +80,7 @@ class BookView:
     reads: int  # objects read, absent ones included
     snapshot: SnapshotStatus = "absent"
     truncated: bool = False  # stopped at MAX_SCAN records
+    newer: bool = False  # something in it was written by a later version
     # The random uid of each silence's add record: how a writer whose record a
     # compaction folded finds it in the snapshot.
     uids: Mapping[str, str] = field(default_factory=dict)
@@ -127,6 +129,7 @@ class SilenceBook:
         uids = dict(snapshot.uids)
         expiries: list[tuple[int, dict[str, Any]]] = []
         numbers: list[int] = []
+        newer = [status == "newer"]
         number, missing = snapshot.next, 0
         while missing <= HOLES and len(numbers) < MAX_SCAN:
             data = self.store.read(self.record_key(number))
@@ -135,13 +138,14 @@ class SilenceBook:
                 missing += 1
             else:
                 if missing:
+                    gap = f"{number - missing}" + (f"-{number - 1}" if missing > 1 else "")
                     problems.append(
-                        f"silence record(s) {number - missing}-{number - 1} missing "
-                        f"({self._where(number - missing)}); read on past them"
+                        f"silence record {gap} missing ({self._where(number - missing)}); "
+                        "read on past it"
                     )
                 missing = 0
                 numbers.append(number)
-                self._take(number, data, silences, uids, expiries, problems)
+                newer.append(self._take(number, data, silences, uids, expiries, problems))
             number += 1
         truncated = len(numbers) >= MAX_SCAN
         if truncated:
@@ -167,6 +171,7 @@ class SilenceBook:
             reads=reads,
             snapshot=status,
             truncated=truncated,
+            newer=any(newer),
             uids={sid: uid for sid, uid in uids.items() if sid in silences},
         )
 
@@ -189,8 +194,14 @@ class SilenceBook:
         if problem:
             problems.append(f"{where}: {problem}; its silences are not applied")
             return "unreadable", _Snapshot()
-        if not isinstance(doc, dict) or doc.get("v") != VERSION:
-            version = doc.get("v") if isinstance(doc, dict) else None
+        version = doc.get("v") if isinstance(doc, dict) else None
+        if _is_newer(version):
+            problems.append(
+                f"{where}: written by a newer version of schedulerx-alert (v={version}); "
+                "its silences are not applied"
+            )
+            return "newer", _Snapshot()
+        if not isinstance(doc, dict) or version != VERSION:
             problems.append(
                 f"{where}: not a version {VERSION} snapshot (v={version!r}); "
                 "its silences are not applied"
@@ -225,15 +236,16 @@ class SilenceBook:
         uids: dict[str, str],
         expiries: list[tuple[int, dict[str, Any]]],
         problems: list[str],
-    ) -> None:
+    ) -> bool:
+        """Apply one record; True when a later version wrote it."""
         where = f"silence record {number} ({self._where(number)})"
         record, problem = _decode_record(data)
         if record is None:
             problems.append(f"{where}: {problem}; skipped")
-            return
+            return problem.startswith(_NEWER)
         if record["op"] == "expire":
             expiries.append((number, record))
-            return
+            return False
         silence_id = str(number)
         found: list[str] = []
         silence = parse_silence({**record, "id": silence_id}, where, found)
@@ -244,6 +256,7 @@ class SilenceBook:
         else:
             silences[silence_id] = silence
             uids[silence_id] = record["uid"]
+        return False
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -387,6 +400,12 @@ class SilenceBook:
         """
         if view is None:
             view = self.read()
+        if view.newer:
+            # Its records and snapshot would be folded away unread: leave the book to it.
+            return Compaction(
+                changed=False,
+                notes=("the silence book holds records of a newer version; not compacted",),
+            )
         keep = [s for s in view.silences if s.until > now - keep_ended]
         ended = sorted((s for s in keep if s.until <= now), key=lambda s: s.until, reverse=True)
         let_go = {s.id for s in ended[MAX_KEPT_ENDED:]}
@@ -454,6 +473,8 @@ def _decode_record(data: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, problem
     if not isinstance(record, dict):
         return None, "not a JSON object"
+    if _is_newer(record.get("v")):
+        return None, f"{_NEWER} (v={record['v']})"
     if record.get("v") != VERSION:
         return None, f"not a version {VERSION} record (v={record.get('v')!r})"
     if not isinstance(record.get("uid"), str):
@@ -469,6 +490,13 @@ def _decode_record(data: bytes) -> tuple[dict[str, Any] | None, str]:
             return None, "an expire record needs `at` in epoch seconds"
         return {**record, "at": float(at)}, ""
     return None, f"unknown op {str(op)[:40]!r}"
+
+
+_NEWER = "written by a newer version of schedulerx-alert"
+
+
+def _is_newer(version: Any) -> bool:
+    return isinstance(version, int) and not isinstance(version, bool) and version > VERSION
 
 
 def _load_json(data: bytes) -> tuple[Any, str]:
