@@ -19,7 +19,7 @@ def test_english_messages_carry_everything_needed_to_act() -> None:
         "Instance**: 11 (failed, scheduled)",
         "took 20s",
         "10.0.0.5:16888",
-        r"OOM \*killed\*",
+        "OOM ＊killed＊",
         "Open in console",
         "@13800000000",
     ):

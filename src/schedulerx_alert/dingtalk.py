@@ -10,12 +10,18 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from urllib.parse import parse_qs, quote_plus, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 
 import requests
 
 from .config import ReceiverConfig, redact_url
+from .neutralise import fold
+from .redact import Redactor
 from .render import Message
+
+# DingTalk's errmsg is text we do not control: it may echo the request (token,
+# sign) or anything else, and it ends up in the state and in health messages.
+ERRMSG_CAP = 200
 
 
 class Failure(enum.Enum):
@@ -161,9 +167,10 @@ class DingTalkReceiver(Receiver):
             raise TransportError(
                 f"message is {len(body)} bytes, over {self.max_bytes}", Failure.TOO_LARGE
             )
+        url = self.signed_url()
         try:
             response = self.session.post(
-                self.signed_url(),
+                url,
                 data=body,
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=self.timeout,
@@ -178,10 +185,21 @@ class DingTalkReceiver(Receiver):
         try:
             answer = response.json()
             errcode = int(answer.get("errcode", -1))
-            errmsg = str(answer.get("errmsg", ""))[:200]
+            errmsg: object = answer.get("errmsg", "")
         except (ValueError, AttributeError, TypeError):
             raise TransportError("DingTalk answer is not JSON", Failure.RETRY) from None
         if errcode == 0:
             return
         failure = ERRCODES.get(errcode, Failure.RETRY)
-        raise TransportError(f"DingTalk errcode {errcode}: {errmsg}", failure, errcode)
+        raise TransportError(
+            f"DingTalk errcode {errcode}: {self._errmsg(errmsg, url)}", failure, errcode
+        )
+
+    def _errmsg(self, errmsg: object, url: str) -> str:
+        """DingTalk's errmsg without the robot's secrets, on one line, capped."""
+        secrets: list[str | None] = [self.config.secret]
+        for query in (urlsplit(url).query, urlsplit(self.config.webhook).query):
+            for name, value in parse_qsl(query):
+                if name in ("access_token", "sign"):
+                    secrets += [value, quote_plus(value)]
+        return fold(Redactor(secrets)(str(errmsg)), ERRMSG_CAP)

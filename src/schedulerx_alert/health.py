@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from .neutralise import line
 from .render import Message
 from .state import HealthRecord
 
 IMPAIRED = "impaired"
 RECOVERED = "recovered"
+# A reason quotes answers from SchedulerX and DingTalk, and through them job text.
+REASON_CAP = 300
 
 
 def assess(
@@ -32,12 +35,13 @@ def assess(
 
 
 def health_message(announce: str, health: HealthRecord, language: str) -> Message:
+    reason = line(health.reason, REASON_CAP)
     if language == "en":
         if announce == IMPAIRED:
             title = "schedulerx-alert: alerting is impaired"
             text = (
                 f"### {title}\n\nFor {health.broken_ticks} ticks in a row failed runs may "
-                f"not be announced.\n\n> {health.reason}"
+                f"not be announced.\n\n> {reason}"
             )
         else:
             title = "schedulerx-alert: alerting works again"
@@ -46,7 +50,7 @@ def health_message(announce: str, health: HealthRecord, language: str) -> Messag
         title = "schedulerx-alert：告警功能异常"
         text = (
             f"### {title}\n\n已连续 {health.broken_ticks} 次无法正常检查，"
-            f"任务失败可能不会被通知。\n\n> {health.reason}"
+            f"任务失败可能不会被通知。\n\n> {reason}"
         )
     else:
         title = "schedulerx-alert：告警功能已恢复"

@@ -1,4 +1,13 @@
-"""Alert text: Jinja2 templates in a sandbox, DingTalk markdown out."""
+"""Alert text: Jinja2 templates in a sandbox, DingTalk markdown out.
+
+Every value in a template's context that comes from SchedulerX, a job or the
+configuration (names, group, namespace, worker, executor, Result) has already
+been through `neutralise`, so a template, ours or a user's, can print it raw and
+still produce no link, image, heading, list, emphasis, HTML or @-mention. The
+`md` and `quote` filters stay for user templates: they are the same neutraliser,
+idempotent, so applying them to a context value changes nothing, and they make
+any other text (a `replace`d or concatenated string) safe the same way.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +22,16 @@ from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .model import InstanceStatus, TriggerType
+from .neutralise import BLOCK_CAP, SINGLE_LINE_CAP, block, line
 from .state import Alert
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 CONSOLE_URL = "https://schedulerx2.console.aliyun.com/{region}/InstanceList?namespace={namespace}&source=schedulerx"
-RESULT_LIMIT = 1500
+RESULT_LIMIT = BLOCK_CAP
+# Host:port and executor class names are short; anything longer is not one.
+FIELD_CAP = 100
+# A summary lists many runs: one short line of each one's Result.
+SUMMARY_RESULT_LIMIT = 80
 
 STATUS_WORDS = {
     "zh-CN": {
@@ -69,21 +83,18 @@ class Message:
     at_mobiles: tuple[str, ...] = ()
 
 
-def md_escape(value: Any) -> str:
-    """Neutralise the markdown DingTalk interprets in text we do not control."""
-    text = "" if value is None else str(value)
-    for char in ("\\", "*", "_", "`", "#", "[", "]", "<", ">", "|"):
-        text = text.replace(char, "\\" + char)
-    return text
+def md_escape(value: Any, cap: int = SINGLE_LINE_CAP) -> str:
+    """The `md` filter: any value as one line of plain text, capped."""
+    return line(value, cap)
 
 
 def quote_block(value: Any, limit: int = RESULT_LIMIT) -> str:
-    """Error text as a markdown quote, truncated so one run cannot fill a message."""
-    text = "" if value is None else str(value).strip()
-    if len(text) > limit:
-        text = text[:limit].rstrip() + " …"
-    lines = [md_escape(line) for line in text.splitlines() if line.strip()]
-    return "\n".join(f"> {line}  " for line in lines)
+    """The `quote` filter: multi-line text as a markdown quote of plain lines, capped.
+
+    Each line is neutralised on its own, so none can open a heading, list or
+    nested quote; if a client shows no quotes, the reader sees "> " and text.
+    """
+    return "\n".join(f"> {text}  " for text in block(value, limit))
 
 
 class Renderer:
@@ -131,15 +142,14 @@ class Renderer:
         duration = None
         if inst.start_time and inst.end_time and inst.end_time >= inst.start_time:
             duration = _duration(inst.end_time - inst.start_time)
+        name = line(alert.job_name) if alert.job_name else None
         return {
             "kind": alert.kind,
             "job_id": inst.job.job_id,
-            "job_name": alert.job_name,
-            "job_label": f"{alert.job_name} ({inst.job.job_id})"
-            if alert.job_name
-            else str(inst.job.job_id),
-            "namespace": inst.job.namespace,
-            "group": inst.job.group,
+            "job_name": name,
+            "job_label": f"{name} ({inst.job.job_id})" if name else str(inst.job.job_id),
+            "namespace": line(inst.job.namespace),
+            "group": line(inst.job.group),
             "instance_id": inst.instance_id,
             "status": status_words,
             "status_code": inst.status_code,
@@ -148,13 +158,15 @@ class Renderer:
             "start_time": _fmt(inst.start_time),
             "end_time": _fmt(inst.end_time),
             "duration": duration,
-            "worker": inst.work_addr or None,
-            "executor": inst.executor or None,
-            "result": quote_block(inst.result, result_limit) if inst.result else "",
-            "result_text": inst.result,
+            "worker": line(inst.work_addr, FIELD_CAP) or None,
+            "executor": line(inst.executor, FIELD_CAP) or None,
+            # Pre-rendered quote; `result_lines` for templates that format it their own way.
+            "result": quote_block(inst.result, result_limit),
+            "result_lines": list(block(inst.result, result_limit)),
+            "result_text": line(inst.result, result_limit),
             "attempts": alert.attempts,
             "console_url": CONSOLE_URL.format(
-                region=quote(self.region), namespace=quote(inst.job.namespace)
+                region=quote(self.region, safe=""), namespace=quote(inst.job.namespace, safe="")
             ),
         }
 
@@ -172,7 +184,7 @@ class Renderer:
         more: int = 0,
         expired: int = 0,
     ) -> Message:
-        items = [self.context(a, result_limit=120) for a in alerts]
+        items = [self.context(a, result_limit=SUMMARY_RESULT_LIMIT) for a in alerts]
         ctx = {
             "items": items,
             "count": len(items),

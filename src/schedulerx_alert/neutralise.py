@@ -1,0 +1,208 @@
+"""Text we do not control, made plain: nothing a job, SchedulerX or DingTalk says becomes markup.
+
+DingTalk's markdown is not CommonMark and documents no backslash escapes, so escaping
+would rely on a renderer we cannot see. Instead the characters markdown, HTML and
+@-mentions are built from are swapped for their full-width lookalikes
+(［］＜＞＊＿｀～｜＃＠＼＆), which no renderer treats as syntax and every reader
+still reads; URLs and host names are defanged (``hxxps://evil［.］example``) so that
+no linkifier can make them clickable; line breaks, control, zero-width and bidi
+characters cannot smuggle a line of their own into a single-line field; and every
+value is capped, marking the cut with "…", so one field can never make a message
+undeliverable.
+
+Both functions are pure and idempotent: neutral text passes through unchanged, so
+a template may apply them again to a value that already went through them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .tlds import TLDS
+
+SINGLE_LINE_CAP = 200
+BLOCK_CAP = 1500
+BLOCK_LINES = 40
+CUT = "…"
+
+_SWAP = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "<": "＜",
+        ">": "＞",
+        "*": "＊",
+        "_": "＿",
+        "`": "｀",
+        "~": "～",
+        "|": "｜",
+        "#": "＃",
+        "@": "＠",
+        "\\": "＼",
+        "&": "＆",
+    }
+)
+# Markers that open a list item or a setext heading only at the start of a line.
+_LINE_START = str.maketrans({"-": "－", "+": "＋", "=": "＝"})
+_ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
+_DOT = "［.］"
+# IDNA maps these to "." in host names, so a linkifier may too.
+_DOTS = ".\u3002\uff0e\uff61"
+_HOST_RUN = re.compile(rf"(?<![\w-])[\w-]+(?:[{_DOTS}][\w-]+)+")
+_DOT_SPLIT = re.compile(rf"([{_DOTS}])")
+# Schemes a client opens from a bare "scheme:thing", with or without "//".
+_OPENABLE = (
+    "https?|ftps?|javascript|vbscript|data|mailto|tel|sms|file|dingtalk|intent|market|weixin"
+)
+_URL = re.compile(
+    rf"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<host>[^\s/?#]*)"
+    rf"|(?<![A-Za-z0-9+.-])(?P<bare>{_OPENABLE}):(?=\S)",
+    re.IGNORECASE,
+)
+_DEFANGED = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ftps": "fxps"}
+_ALREADY_DEFANGED = frozenset(_DEFANGED.values())
+
+
+def line(value: object, cap: int = SINGLE_LINE_CAP) -> str:
+    """One line of plain text, at most `cap` characters: for names, addresses, reasons."""
+    text, cut = _bounded(value, cap)
+    out = _markup_free(_plain(text))
+    return _cap(_mark(out) if cut else out, cap)
+
+
+def block(value: object, cap: int = BLOCK_CAP, max_lines: int = BLOCK_LINES) -> tuple[str, ...]:
+    """Lines of plain text for a multi-line value such as a run's Result.
+
+    Blank lines are dropped (one would end a quote); indentation is kept as
+    no-break spaces, which no markdown reads as a code block. At most `max_lines`
+    lines and `cap` characters in all; a cut ends the last line with "…".
+    """
+    if cap <= 0 or max_lines <= 0:
+        return ()
+    text, cut = _bounded(value, cap + 64 * max_lines)
+    out: list[str] = []
+    room = cap
+    for raw in text.splitlines():
+        body = _markup_free(_plain(raw))
+        if not body:
+            continue
+        if len(out) == max_lines or room <= 0:
+            cut = True
+            break
+        piece = "\u00a0" * min(8, _indent(raw)) + body
+        if len(piece) > room:
+            head = piece[:room].rstrip()
+            if head:
+                out.append(head)
+            cut = True
+            break
+        out.append(piece)
+        room -= len(piece)
+    if cut and out:
+        last = out[-1]
+        out[-1] = _mark(last) if room >= 2 else _cap(_mark(last), len(last))
+    return tuple(out)
+
+
+def fold(value: object, cap: int = SINGLE_LINE_CAP) -> str:
+    """One line without control characters, at most `cap` characters; markup untouched.
+
+    For text that goes to logs and error strings, which are no markdown; whatever
+    of it reaches a message goes through `line` there.
+    """
+    text, cut = _bounded(value, cap)
+    out = _plain(text)
+    return _cap(_mark(out) if cut else out, cap)
+
+
+def _bounded(value: object, cap: int) -> tuple[str, bool]:
+    """The part of a value worth neutralising: enough for `cap`, not a megabyte of it."""
+    text = "" if value is None else str(value)
+    limit = 4 * max(cap, 0) + 256
+    return (text[:limit], True) if len(text) > limit else (text, False)
+
+
+def _plain(value: object) -> str:
+    """Line breaks and controls as spaces, invisible format characters dropped, spaces folded."""
+    text = "" if value is None else str(value)
+    chars: list[str] = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Zl", "Zp"):
+            chars.append(" ")
+        elif category == "Cf":
+            # Zero-width and bidi controls: they hide or reorder what the reader sees.
+            continue
+        elif category == "Cs":
+            # A lone surrogate cannot be encoded as UTF-8: the body could not be sent.
+            chars.append("\ufffd")
+        else:
+            chars.append(char)
+    return " ".join("".join(chars).split())
+
+
+def _markup_free(text: str) -> str:
+    """Defang links, swap markup characters, and disarm what only counts at a line's start."""
+    text = text.translate(_SWAP)
+    text = _URL.sub(_defang_url, text)
+    text = _HOST_RUN.sub(_defang_host, text)
+    if text:
+        text = text[0].translate(_LINE_START) + text[1:]
+        text = _ORDERED.sub(lambda m: m.group(1) + ("．" if m.group(2) == "." else "）"), text)
+    return text
+
+
+def _defang_url(match: re.Match[str]) -> str:
+    bare = match.group("bare")
+    if bare is not None:
+        lowered = bare.lower()
+        if lowered in _DEFANGED:
+            return _DEFANGED[lowered] + ":"
+        return bare + "［:］"
+    scheme = match.group("scheme") or ""
+    host = re.sub(f"[{_DOTS}]", _DOT, match.group("host"))
+    lowered = scheme.lower()
+    if lowered in _DEFANGED:
+        return f"{_DEFANGED[lowered]}://{host}"
+    if lowered in _ALREADY_DEFANGED:
+        return f"{scheme}://{host}"
+    return f"{scheme}［:］//{host}"
+
+
+def _defang_host(match: re.Match[str]) -> str:
+    """Break every dot a linkifier could end a host name at: before a TLD, or after www."""
+    parts = _DOT_SPLIT.split(match.group(0))
+    labels = parts[0::2]
+    everywhere = labels[0].casefold() == "www"
+    out = [labels[0]]
+    for dot, label in zip(parts[1::2], labels[1:], strict=True):
+        folded = label.casefold()
+        tld = folded in TLDS or folded.startswith("xn--")
+        out.append(_DOT if everywhere or tld else dot)
+        out.append(label)
+    return "".join(out)
+
+
+def _mark(text: str) -> str:
+    return f"{text} {CUT}" if text else CUT
+
+
+def _indent(raw: str) -> int:
+    width = 0
+    for char in raw:
+        if char == "\t":
+            width += 4
+        elif char.isspace():
+            width += 1
+        else:
+            break
+    return width
+
+
+def _cap(text: str, cap: int) -> str:
+    if cap <= 0:
+        return ""
+    if len(text) <= cap:
+        return text
+    return text[: cap - 1].rstrip() + CUT
