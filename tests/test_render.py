@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from schedulerx_alert.cli import main
-from schedulerx_alert.render import Renderer, RenderError
+from schedulerx_alert.neutralise import SINGLE_LINE_CAP
+from schedulerx_alert.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
 from tests.builders import alert
 from tests.world import World
 
@@ -57,3 +59,72 @@ def test_validate_compiles_user_templates(
     config.write_text(yaml.safe_dump(world.raw))
     assert main(["validate", "--config", str(config)]) == 2
     assert "broken.md.j2" in capsys.readouterr().err
+
+
+def test_links_and_host_names_are_defanged_and_class_names_stay_readable() -> None:
+    text = (
+        Renderer("en")
+        .alert(
+            alert(
+                1,
+                result="see https://evil.example/path, www.evil.example and mailto:a@evil.com\n"
+                "java.lang.NullPointerException at com.acme.Job.run(Job.java:42)",
+            )
+        )
+        .text
+    )
+    for part in (
+        "hxxps://evil［.］example/path",
+        "www［.］evil［.］example",
+        "mailto［:］a＠evil［.］com",
+        "java.lang.NullPointerException at com.acme.Job［.］run(Job［.］java:42)",
+        "**Group**: testSchedulerx.defaultGroup",
+        "**Worker**: 10.0.0.5:16888",
+    ):
+        assert part in text
+
+
+def test_every_field_is_capped_and_the_cut_is_marked() -> None:
+    base = alert(1, result="E" * 10_000)
+    inst = replace(
+        base.instance,
+        work_addr="10.0.0.5:16888," * 2000,
+        job=replace(base.instance.job, group="g" * 5000, namespace="n" * 5000),
+    )
+    context = Renderer("en").context(replace(base, instance=inst, job_name="j" * 5000))
+    assert len(context["worker"]) == FIELD_CAP and context["worker"].endswith("…")
+    for name in ("job_name", "group", "namespace"):
+        assert len(context[name]) == SINGLE_LINE_CAP and context[name].endswith("…")
+    assert sum(len(line) for line in context["result_lines"]) <= RESULT_LIMIT
+    assert context["result_lines"][-1].endswith("…")
+    assert len(Renderer("en").alert(replace(base, instance=inst)).text.encode()) < 8000
+
+
+def test_md_and_quote_filters_change_nothing_in_neutral_values(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.md.j2"
+    raw.write_text("### {{ job_label }}\n{{ worker }} {{ result_text }}\n\n{{ result }}")
+    filtered = tmp_path / "filtered.md.j2"
+    filtered.write_text(
+        "### {{ job_label | md }}\n{{ worker | md }} {{ result_text | md }}\n\n"
+        "{{ result_lines | join('\\n') | quote }}"
+    )
+    hostile = alert(1, result="OOM *killed* [x](https://evil.example)\n# Resolved\n@all")
+    rendered = {
+        str(path): Renderer("en", alert_template=str(path)).alert(hostile).text
+        for path in (raw, filtered)
+    }
+    assert rendered[str(raw)] == rendered[str(filtered)]
+    assert "OOM ＊killed＊ ［x］(hxxps://evil［.］example)" in rendered[str(raw)]
+    assert "> ＃ Resolved  \n> ＠all" in rendered[str(raw)]
+
+
+def test_a_user_template_may_format_the_result_lines_itself(tmp_path: Path) -> None:
+    template = tmp_path / "lines.md.j2"
+    template.write_text(
+        "### {{ job_label }}\n{% for line in result_lines %}{{ loop.index }}: {{ line }}\n"
+        "{% endfor %}"
+    )
+    message = Renderer("en", alert_template=str(template)).alert(
+        alert(1, result="first\n\n- second\n")
+    )
+    assert message.text == "### 92583\n1: first\n2: － second"

@@ -50,16 +50,15 @@ _DOT = "［.］"
 # IDNA maps these to "." in host names, so a linkifier may too.
 _DOTS = ".\u3002\uff0e\uff61"
 _HOST_RUN = re.compile(rf"(?<![\w-])[\w-]+(?:[{_DOTS}][\w-]+)+")
+_WWW = re.compile(rf"(?<![^\W_])(www)[{_DOTS}]", re.IGNORECASE)
+_BARE_DOT = re.compile(rf"(?<!［)[{_DOTS}](?!］)")
 _DOT_SPLIT = re.compile(rf"([{_DOTS}])")
 # Schemes a client opens from a bare "scheme:thing", with or without "//".
 _OPENABLE = (
     "https?|ftps?|javascript|vbscript|data|mailto|tel|sms|file|dingtalk|intent|market|weixin"
 )
-_URL = re.compile(
-    rf"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<host>[^\s/?#]*)"
-    rf"|(?<![A-Za-z0-9+.-])(?P<bare>{_OPENABLE}):(?=\S)",
-    re.IGNORECASE,
-)
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<host>[^\s/?#:]*)")
+_BARE_SCHEME = re.compile(rf"(?<![A-Za-z0-9])({_OPENABLE}):(?=\S)", re.IGNORECASE)
 _DEFANGED = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ftps": "fxps"}
 _ALREADY_DEFANGED = frozenset(_DEFANGED.values())
 
@@ -95,6 +94,7 @@ def block(value: object, cap: int = BLOCK_CAP, max_lines: int = BLOCK_LINES) -> 
             head = piece[:room].rstrip()
             if head:
                 out.append(head)
+                room -= len(head)
             cut = True
             break
         out.append(piece)
@@ -143,25 +143,26 @@ def _plain(value: object) -> str:
 
 
 def _markup_free(text: str) -> str:
-    """Defang links, swap markup characters, and disarm what only counts at a line's start."""
+    """Swap markup characters, disarm what counts only at a line's start, defang links."""
     text = text.translate(_SWAP)
-    text = _URL.sub(_defang_url, text)
-    text = _HOST_RUN.sub(_defang_host, text)
     if text:
         text = text[0].translate(_LINE_START) + text[1:]
         text = _ORDERED.sub(lambda m: m.group(1) + ("．" if m.group(2) == "." else "）"), text)
-    return text
+    text = _URL.sub(_defang_url, text)
+    text = _BARE_SCHEME.sub(_defang_scheme, text)
+    text = _HOST_RUN.sub(_defang_host, text)
+    return _WWW.sub(rf"\1{_DOT}", text)
+
+
+def _defang_scheme(match: re.Match[str]) -> str:
+    scheme = match.group(1)
+    lowered = scheme.lower()
+    return _DEFANGED[lowered] + ":" if lowered in _DEFANGED else scheme + "［:］"
 
 
 def _defang_url(match: re.Match[str]) -> str:
-    bare = match.group("bare")
-    if bare is not None:
-        lowered = bare.lower()
-        if lowered in _DEFANGED:
-            return _DEFANGED[lowered] + ":"
-        return bare + "［:］"
     scheme = match.group("scheme") or ""
-    host = re.sub(f"[{_DOTS}]", _DOT, match.group("host"))
+    host = _BARE_DOT.sub(_DOT, match.group("host"))
     lowered = scheme.lower()
     if lowered in _DEFANGED:
         return f"{_DEFANGED[lowered]}://{host}"

@@ -166,7 +166,8 @@ class Renderer:
             "result_text": line(inst.result, result_limit),
             "attempts": alert.attempts,
             "console_url": CONSOLE_URL.format(
-                region=quote(self.region, safe=""), namespace=quote(inst.job.namespace, safe="")
+                region=quote(self.region, safe=""),
+                namespace=quote(inst.job.namespace, safe="", errors="replace"),
             ),
         }
 

@@ -1,0 +1,143 @@
+"""Properties of the neutraliser and of every message built on it, over random and hostile text."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schedulerx_alert.health import IMPAIRED, health_message
+from schedulerx_alert.neutralise import CUT, block, fold, line
+from schedulerx_alert.render import Renderer
+from schedulerx_alert.state import Alert, HealthRecord
+from tests.builders import alert
+from tests.markup import MARKUP_CHARS, violations
+
+PIECES = [
+    *"[]()!<>*_`~|#@\\&=+-.:/ \t\n\r\x0b\x0c\x1c\x85\u2028\u2029\u200b\u200d\u202e\u2066\ufeff",
+    *"。．｡＠［",
+    "\ud800",
+    "](",
+    "![x](",
+    "http://",
+    "HTTPS://",
+    "hxxps://",
+    "javascript:",
+    "mailto:",
+    "www.",
+    "evil",
+    "example",
+    "com",
+    "Job",
+    "java",
+    "xn--p1ai",
+    "中国",
+    "1.",
+    "10)",
+    "###",
+    "---",
+    "===",
+    "> ",
+    "    ",
+    "&#64;",
+    "&lt;",
+    "<img src=x>",
+    "@all",
+    "@13800000000",
+    "Resolved, no action needed",
+]
+hostile = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
+mixed = st.lists(hostile | st.text(), max_size=4).map("".join)
+text = st.one_of(st.text(max_size=300), hostile, mixed)
+caps = st.integers(min_value=0, max_value=400)
+FAST = settings(max_examples=300, deadline=None)
+RENDERS = settings(max_examples=100, deadline=None)
+
+
+def _plain_chars(value: str) -> bool:
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") for c in value)
+
+
+@FAST
+@given(text, caps)
+def test_a_line_is_one_short_line_of_plain_text_and_a_fixed_point(value: str, cap: int) -> None:
+    out = line(value, cap)
+    assert len(out) <= cap
+    assert _plain_chars(out) and out == out.strip()
+    assert not any(c in out for c in MARKUP_CHARS)
+    assert line(out, cap) == out
+    assert violations(f"### t\n- **Field**: {out}\n\n> {out}  \n{out}") == []
+
+
+@FAST
+@given(text, caps, st.integers(min_value=0, max_value=50))
+def test_a_block_is_capped_plain_lines_and_a_fixed_point(
+    value: str, cap: int, max_lines: int
+) -> None:
+    lines = block(value, cap, max_lines)
+    assert sum(map(len, lines)) <= cap and len(lines) <= max_lines
+    for each in lines:
+        assert each and each == each.rstrip() and _plain_chars(each)
+        assert not any(c in each for c in MARKUP_CHARS)
+    assert block("\n".join(lines), cap, max_lines) == lines
+    quoted = "\n".join(f"> {each}  " for each in lines)
+    assert violations("### t\n\n" + quoted) == []
+
+
+@FAST
+@given(text, st.integers(min_value=1, max_value=400))
+def test_a_cut_is_marked(value: str, cap: int) -> None:
+    # A cap of 0 asks for nothing at all (the shortest form of an alert).
+    out = line(value, cap)
+    whole = line(value, 10_000)
+    assert out == whole or out.endswith(CUT)
+
+
+@FAST
+@given(text, caps)
+def test_fold_keeps_markup_but_no_line_breaks(value: str, cap: int) -> None:
+    out = fold(value, cap)
+    assert len(out) <= cap and _plain_chars(out) and fold(out, cap) == out
+
+
+def _hostile_alert(
+    result: str, worker: str, executor: str, group: str, namespace: str, name: str
+) -> Alert:
+    base = alert(1, result=result)
+    job = replace(base.instance.job, group=group, namespace=namespace)
+    inst = replace(base.instance, job=job, work_addr=worker, executor=executor)
+    return replace(base, instance=inst, job_name=name or None)
+
+
+fields = st.tuples(text, text, text, text, text, text)
+languages = st.sampled_from(["en", "zh-CN"])
+
+
+@RENDERS
+@given(fields, languages)
+def test_an_alert_shows_job_text_without_obeying_it(values: tuple[str, ...], language: str) -> None:
+    message = Renderer(language).alert(_hostile_alert(*values), at_mobiles=["13800000000"])
+    assert violations(message.text, mobiles=["13800000000"]) == []
+    # Every field is capped: no job text can push a message past DingTalk's limit.
+    assert len(message.text.encode()) < 12_000
+
+
+@RENDERS
+@given(st.lists(fields, min_size=1, max_size=6), languages, st.integers(0, 50))
+def test_a_summary_shows_job_text_without_obeying_it(
+    many: list[tuple[str, ...]], language: str, more: int
+) -> None:
+    alerts = [_hostile_alert(*values) for values in many]
+    message = Renderer(language).summary(alerts, more=more)
+    assert violations(message.text) == []
+
+
+@RENDERS
+@given(text, languages)
+def test_the_impaired_message_shows_its_reason_without_obeying_it(
+    reason: str, language: str
+) -> None:
+    message = health_message(IMPAIRED, HealthRecord(3, True, reason), language)
+    assert violations(message.text) == []
