@@ -23,7 +23,7 @@ CONSOLE_LINK = re.compile(
 BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
 MARKUP_CHARS = "[]<>*_`~|#@\\"
 BARE_URL = re.compile(
-    r"(?i)(?:\b(?:https?|ftps?|javascript|vbscript|data|mailto|tel|sms|file|dingtalk):(?=\S)"
+    r"(?i)(?:\b(?:https?|ftps?|javascript|vbscript|data|mailto|tel|sms|file|dingtalk):(?=[^\s…])"
     r"|(?<!hxxp)(?<!hxxps)(?<!fxp)(?<!fxps)://|\bwww\.)"
 )
 DOTS = ".\u3002\uff0e\uff61"

@@ -17,7 +17,6 @@ a template may apply them again to a value that already went through them.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from .tlds import TLDS
 
@@ -26,6 +25,16 @@ BLOCK_CAP = 1500
 BLOCK_LINES = 40
 CUT = "…"
 
+# Unicode categories Cc, Zl and Zp: anything a renderer may take for a line break.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Category Cf as of Unicode 15.1 (a superset of older runtimes' tables).
+_FORMAT = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SWAP = str.maketrans(
     {
         "[": "［",
@@ -49,6 +58,7 @@ _ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
 _DOT = "［.］"
 # IDNA maps these to "." in host names, so a linkifier may too.
 _DOTS = ".\u3002\uff0e\uff61"
+_ANY_DOT = re.compile(f"[{_DOTS}]")
 _HOST_RUN = re.compile(rf"(?<![\w-])[\w-]+(?:[{_DOTS}][\w-]+)+")
 _WWW = re.compile(rf"(?<![^\W_])(www)[{_DOTS}]", re.IGNORECASE)
 _BARE_DOT = re.compile(rf"(?<!［)[{_DOTS}](?!］)")
@@ -57,8 +67,12 @@ _DOT_SPLIT = re.compile(rf"([{_DOTS}])")
 _OPENABLE = (
     "https?|ftps?|javascript|vbscript|data|mailto|tel|sms|file|dingtalk|intent|market|weixin"
 )
-_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)?://(?P<host>[^\s/?#:]*)")
-_BARE_SCHEME = re.compile(rf"(?<![A-Za-z0-9])({_OPENABLE}):(?=\S)", re.IGNORECASE)
+# Found from the "://" backwards: a regex that starts with the scheme backtracks
+# through every word of the text and takes quadratic time.
+_SEPARATOR = re.compile(r"://(?P<host>[^\s/?#:]*)")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+# "mailto:" with nothing after it (or only our cut mark) opens nothing.
+_BARE_SCHEME = re.compile(rf"(?<![A-Za-z0-9])({_OPENABLE}):(?=[^\s…])", re.IGNORECASE)
 _DEFANGED = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ftps": "fxps"}
 _ALREADY_DEFANGED = frozenset(_DEFANGED.values())
 
@@ -83,14 +97,18 @@ def block(value: object, cap: int = BLOCK_CAP, max_lines: int = BLOCK_LINES) -> 
     out: list[str] = []
     room = cap
     for raw in text.splitlines():
-        body = _markup_free(_plain(raw))
+        if len(out) == max_lines or room <= 0:
+            if _plain(raw):
+                cut = True
+                break
+            continue
+        # Enough of a long line to fill the room; what is left of it is cut.
+        long = len(raw) > 2 * room + 64
+        body = _markup_free(_plain(raw[: 2 * room + 64] if long else raw))
         if not body:
             continue
-        if len(out) == max_lines or room <= 0:
-            cut = True
-            break
         piece = "\u00a0" * min(8, _indent(raw)) + body
-        if len(piece) > room:
+        if long or len(piece) > room:
             head = piece[:room].rstrip()
             if head:
                 out.append(head)
@@ -119,39 +137,38 @@ def fold(value: object, cap: int = SINGLE_LINE_CAP) -> str:
 def _bounded(value: object, cap: int) -> tuple[str, bool]:
     """The part of a value worth neutralising: enough for `cap`, not a megabyte of it."""
     text = "" if value is None else str(value)
-    limit = 4 * max(cap, 0) + 256
+    limit = 2 * max(cap, 0) + 64
     return (text[:limit], True) if len(text) > limit else (text, False)
 
 
 def _plain(value: object) -> str:
     """Line breaks and controls as spaces, invisible format characters dropped, spaces folded."""
     text = "" if value is None else str(value)
-    chars: list[str] = []
-    for char in text:
-        category = unicodedata.category(char)
-        if category in ("Cc", "Zl", "Zp"):
-            chars.append(" ")
-        elif category == "Cf":
-            # Zero-width and bidi controls: they hide or reorder what the reader sees.
-            continue
-        elif category == "Cs":
-            # A lone surrogate cannot be encoded as UTF-8: the body could not be sent.
-            chars.append("\ufffd")
-        else:
-            chars.append(char)
-    return " ".join("".join(chars).split())
+    if not text.isprintable():
+        text = _BREAKS.sub(" ", text)
+        # Zero-width and bidi controls hide or reorder what the reader sees.
+        text = _FORMAT.sub("", text)
+        # A lone surrogate cannot be encoded as UTF-8: the body could not be sent.
+        text = _SURROGATE.sub("\ufffd", text)
+    return " ".join(text.split())
 
 
 def _markup_free(text: str) -> str:
     """Swap markup characters, disarm what counts only at a line's start, defang links."""
+    if not text:
+        return text
     text = text.translate(_SWAP)
-    if text:
-        text = text[0].translate(_LINE_START) + text[1:]
+    text = text[0].translate(_LINE_START) + text[1:]
+    if text[0].isdigit():
         text = _ORDERED.sub(lambda m: m.group(1) + ("．" if m.group(2) == "." else "）"), text)
-    text = _URL.sub(_defang_url, text)
-    text = _BARE_SCHEME.sub(_defang_scheme, text)
-    text = _HOST_RUN.sub(_defang_host, text)
-    return _WWW.sub(rf"\1{_DOT}", text)
+    # The checks before each pass only skip work: most lines have no URL or host name.
+    if ":" in text:
+        text = _defang_urls(text) if "://" in text else text
+        text = _BARE_SCHEME.sub(_defang_scheme, text)
+    if _ANY_DOT.search(text):
+        text = _HOST_RUN.sub(_defang_host, text)
+        text = _WWW.sub(rf"\1{_DOT}", text)
+    return text
 
 
 def _defang_scheme(match: re.Match[str]) -> str:
@@ -160,15 +177,31 @@ def _defang_scheme(match: re.Match[str]) -> str:
     return _DEFANGED[lowered] + ":" if lowered in _DEFANGED else scheme + "［:］"
 
 
-def _defang_url(match: re.Match[str]) -> str:
-    scheme = match.group("scheme") or ""
-    host = _BARE_DOT.sub(_DOT, match.group("host"))
-    lowered = scheme.lower()
-    if lowered in _DEFANGED:
-        return f"{_DEFANGED[lowered]}://{host}"
-    if lowered in _ALREADY_DEFANGED:
-        return f"{scheme}://{host}"
-    return f"{scheme}［:］//{host}"
+def _defang_urls(text: str) -> str:
+    """Every "scheme://host": http(s) as hxxp(s), any other scheme's colon broken, host dots."""
+    out: list[str] = []
+    done = 0
+    for match in _SEPARATOR.finditer(text):
+        start = match.start()
+        first = start
+        while first > done and text[first - 1] in _SCHEME_CHARS:
+            first -= 1
+        # A scheme starts with a letter; digits and signs before it stay text.
+        while first < start and not text[first].isalpha():
+            first += 1
+        scheme = text[first:start]
+        host = _BARE_DOT.sub(_DOT, match.group("host"))
+        lowered = scheme.lower()
+        if lowered in _DEFANGED:
+            url = f"{_DEFANGED[lowered]}://{host}"
+        elif lowered in _ALREADY_DEFANGED:
+            url = f"{scheme}://{host}"
+        else:
+            url = f"{scheme}［:］//{host}"
+        out += [text[done:first], url]
+        done = match.end()
+    out.append(text[done:])
+    return "".join(out)
 
 
 def _defang_host(match: re.Match[str]) -> str:

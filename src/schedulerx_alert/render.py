@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -94,7 +95,11 @@ def quote_block(value: Any, limit: int = RESULT_LIMIT) -> str:
     Each line is neutralised on its own, so none can open a heading, list or
     nested quote; if a client shows no quotes, the reader sees "> " and text.
     """
-    return "\n".join(f"> {text}  " for text in block(value, limit))
+    return _quote(block(value, limit))
+
+
+def _quote(lines: Sequence[str]) -> str:
+    return "\n".join(f"> {text}  " for text in lines)
 
 
 class Renderer:
@@ -142,14 +147,23 @@ class Renderer:
         duration = None
         if inst.start_time and inst.end_time and inst.end_time >= inst.start_time:
             duration = _duration(inst.end_time - inst.start_time)
-        name = line(alert.job_name) if alert.job_name else None
+        text = _neutral(
+            alert.job_name,
+            inst.job.namespace,
+            inst.job.group,
+            inst.work_addr,
+            inst.executor,
+            inst.result,
+            result_limit,
+        )
+        name = text.job_name
         return {
             "kind": alert.kind,
             "job_id": inst.job.job_id,
             "job_name": name,
             "job_label": f"{name} ({inst.job.job_id})" if name else str(inst.job.job_id),
-            "namespace": line(inst.job.namespace),
-            "group": line(inst.job.group),
+            "namespace": text.namespace,
+            "group": text.group,
             "instance_id": inst.instance_id,
             "status": status_words,
             "status_code": inst.status_code,
@@ -158,12 +172,12 @@ class Renderer:
             "start_time": _fmt(inst.start_time),
             "end_time": _fmt(inst.end_time),
             "duration": duration,
-            "worker": line(inst.work_addr, FIELD_CAP) or None,
-            "executor": line(inst.executor, FIELD_CAP) or None,
+            "worker": text.worker,
+            "executor": text.executor,
             # Pre-rendered quote; `result_lines` for templates that format it their own way.
-            "result": quote_block(inst.result, result_limit),
-            "result_lines": list(block(inst.result, result_limit)),
-            "result_text": line(inst.result, result_limit),
+            "result": _quote(text.result_lines),
+            "result_lines": list(text.result_lines),
+            "result_text": text.result_text,
             "attempts": alert.attempts,
             "console_url": CONSOLE_URL.format(
                 region=quote(self.region, safe=""),
@@ -206,6 +220,39 @@ class Renderer:
             raise RenderError(f"template {template.name or '(user)'}: {exc}") from None
         title = text.strip().partition("\n")[0].lstrip("#").strip() or "SchedulerX"
         return Message(title=title, text=text.strip(), at_mobiles=tuple(at_mobiles))
+
+
+@dataclass(frozen=True)
+class _Neutral:
+    job_name: str | None
+    namespace: str
+    group: str
+    worker: str | None
+    executor: str | None
+    result_lines: tuple[str, ...]
+    result_text: str
+
+
+@lru_cache(maxsize=512)
+def _neutral(
+    job_name: str | None,
+    namespace: str,
+    group: str,
+    work_addr: str,
+    executor: str,
+    result: str,
+    result_limit: int,
+) -> _Neutral:
+    """The job's text, neutralised once: packing a summary renders the same alerts many times."""
+    return _Neutral(
+        job_name=line(job_name) if job_name else None,
+        namespace=line(namespace),
+        group=line(group),
+        worker=line(work_addr, FIELD_CAP) or None,
+        executor=line(executor, FIELD_CAP) or None,
+        result_lines=block(result, result_limit),
+        result_text=line(result, result_limit),
+    )
 
 
 def _fmt(value: datetime | None) -> str | None:
