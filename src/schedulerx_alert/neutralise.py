@@ -10,7 +10,7 @@ characters cannot smuggle a line of their own into a single-line field; and ever
 value is capped, marking the cut with "…", so one field can never make a message
 undeliverable.
 
-Both functions are pure and idempotent: neutral text passes through unchanged, so
+All three functions are pure and idempotent: neutral text passes through unchanged, so
 a template may apply them again to a value that already went through them.
 """
 
