@@ -21,7 +21,9 @@ CONSOLE_LINK = re.compile(
     r"\[(?:Open in console|在控制台查看)\]\(https://schedulerx2\.console\.aliyun\.com/[^)\s]*\)"
 )
 BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
-MARKUP_CHARS = "[]<>*_`~|#@\\"
+MARKUP_CHARS = "[]<>*`~|#@\\"
+# "_" opens emphasis unless it sits between two letters or digits (CommonMark, GFM).
+LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 BARE_URL = re.compile(
     r"(?i)(?:\b(?:https?|ftps?|javascript|vbscript|data|mailto|tel|sms|file|dingtalk):(?=[^\s…])"
     r"|(?<!hxxp)(?<!hxxps)(?<!fxp)(?<!fxps)://|\bwww\.)"
@@ -72,6 +74,7 @@ def violations(text: str, mobiles: Iterable[str] = (), forbidden: Iterable[str] 
     for mobile in mobiles:
         rest = rest.replace(f"@{mobile}", " ")
     found += [f"markup character {c!r}" for c in MARKUP_CHARS if c in rest]
+    found += [f"emphasis underscore at {m.start()}" for m in LOOSE_UNDERSCORE.finditer(rest)]
     found += [f"URL or scheme {m.group(0)!r}" for m in BARE_URL.finditer(rest)]
     for run in HOST.finditer(rest):
         labels = re.split(f"[{DOTS}]", run.group(0))

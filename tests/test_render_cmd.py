@@ -306,8 +306,8 @@ def test_the_html_preview_shows_the_markdown_as_dingtalk_does(
     assert f"<title>{title}</title>" in page
     assert f"<h3>{title}</h3>" in page
     assert "<li><strong>实例</strong>：11111111" in page
-    # Escaped markdown comes out as the characters the job wrote.
-    assert "adcfc35d-e2fe-4fe9-bbaa-20e90ffc****" in page
+    # Markup characters the job wrote come out as their full-width lookalikes.
+    assert "adcfc35d-e2fe-4fe9-bbaa-20e90ffc＊＊＊＊" in page
     assert "<blockquote>\n<p>java.lang.IllegalStateException" in page
     assert '<a href="https://schedulerx2.console.aliyun.com/cn-hangzhou/InstanceList?' in page
     # Self-contained: nothing to fetch, nothing to run.

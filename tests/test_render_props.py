@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import replace
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from schedulerx_alert.health import IMPAIRED, health_message
@@ -62,6 +62,11 @@ def _plain_chars(value: str) -> bool:
 
 @FAST
 @given(text, caps)
+# Cuts that make what was none a host name, a mailto: or a loose underscore.
+@example("see evil.comX", 13)
+@example("000.EXAMPLE00", 12)
+@example("-MAILTO:0", 9)
+@example("max_calls", 5)
 def test_a_line_is_one_short_line_of_plain_text_and_a_fixed_point(value: str, cap: int) -> None:
     out = line(value, cap)
     assert len(out) <= cap

@@ -4,14 +4,15 @@ DingTalk's markdown is not CommonMark and documents no backslash escapes, so esc
 would rely on a renderer we cannot see. Instead the characters markdown, HTML and
 @-mentions are built from are swapped for their full-width lookalikes
 (［］＜＞＊＿｀～｜＃＠＼＆), which no renderer treats as syntax and every reader
-still reads; URLs and host names are defanged (``hxxps://evil［.］example``) so that
-no linkifier can make them clickable; line breaks, control, zero-width and bidi
-characters cannot smuggle a line of their own into a single-line field; and every
-value is capped, marking the cut with "…", so one field can never make a message
+still reads (an underscore inside a word stays, so identifiers stay searchable).
+URLs and host names are defanged (``hxxps://evil［.］example``) so that no linkifier
+can make them clickable. Line breaks, control, zero-width and bidi characters
+cannot smuggle a line of their own into a single-line field. Every value is
+capped, marking the cut with "…", so one field can never make a message
 undeliverable.
 
-All three functions are pure and idempotent: neutral text passes through unchanged, so
-a template may apply them again to a value that already went through them.
+All three functions are pure and idempotent: neutral text passes through unchanged,
+so a template may apply them again to a value that already went through them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ _SWAP = str.maketrans(
         "<": "＜",
         ">": "＞",
         "*": "＊",
-        "_": "＿",
         "`": "｀",
         "~": "～",
         "|": "｜",
@@ -52,6 +52,10 @@ _SWAP = str.maketrans(
         "&": "＆",
     }
 )
+# "_" between two letters or digits opens no emphasis in CommonMark or GFM, and
+# identifiers (job, group and config names) must stay searchable and copyable;
+# every other "_" could open or close emphasis.
+_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
 # Markers that open a list item or a setext heading only at the start of a line.
 _LINE_START = str.maketrans({"-": "－", "+": "＋", "=": "＝"})
 _ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
@@ -81,7 +85,7 @@ def line(value: object, cap: int = SINGLE_LINE_CAP) -> str:
     """One line of plain text, at most `cap` characters: for names, addresses, reasons."""
     text, cut = _bounded(value, cap)
     out = _markup_free(_plain(text))
-    return _cap(_mark(out) if cut else out, cap)
+    return _cap_neutral(_mark(out) if cut else out, cap)
 
 
 def block(value: object, cap: int = BLOCK_CAP, max_lines: int = BLOCK_LINES) -> tuple[str, ...]:
@@ -109,7 +113,7 @@ def block(value: object, cap: int = BLOCK_CAP, max_lines: int = BLOCK_LINES) -> 
             continue
         piece = "\u00a0" * min(8, _indent(raw)) + body
         if long or len(piece) > room:
-            head = piece[:room].rstrip()
+            head = _fit(piece, room)
             if head:
                 out.append(head)
                 room -= len(head)
@@ -119,7 +123,7 @@ def block(value: object, cap: int = BLOCK_CAP, max_lines: int = BLOCK_LINES) -> 
         room -= len(piece)
     if cut and out:
         last = out[-1]
-        out[-1] = _mark(last) if room >= 2 else _cap(_mark(last), len(last))
+        out[-1] = _mark(last) if room >= 2 else _cap_neutral(_mark(last), len(last))
     return tuple(out)
 
 
@@ -158,6 +162,8 @@ def _markup_free(text: str) -> str:
     if not text:
         return text
     text = text.translate(_SWAP)
+    if "_" in text:
+        text = _UNDERSCORE.sub("＿", text)
     text = text[0].translate(_LINE_START) + text[1:]
     if text[0].isdigit():
         text = _ORDERED.sub(lambda m: m.group(1) + ("．" if m.group(2) == "." else "）"), text)
@@ -220,6 +226,27 @@ def _defang_host(match: re.Match[str]) -> str:
 
 def _mark(text: str) -> str:
     return f"{text} {CUT}" if text else CUT
+
+
+def _cap_neutral(text: str, cap: int) -> str:
+    if cap <= 0:
+        return ""
+    return text if len(text) <= cap else _fit(text, cap - 1) + CUT
+
+
+def _fit(text: str, room: int) -> str:
+    """Neutral text cut to at most `room` characters, and still neutral.
+
+    A cut can make what was none a host name ("evil.comX" -> "evil.com") or leave
+    an underscore at the end of a word, so the head is neutralised again; that
+    may lengthen it, so it is cut shorter until it fits.
+    """
+    size = room
+    while True:
+        head = _markup_free(text[:size].rstrip())
+        if len(head) <= room:
+            return head
+        size -= len(head) - room
 
 
 def _indent(raw: str) -> int:
