@@ -75,6 +75,19 @@ class Lease:
         ).encode()
 
 
+@dataclass(frozen=True)
+class Inspection:
+    state: State
+    exists: bool
+    # Why the stored state is unusable; the next tick keeps it aside and starts afresh.
+    corrupt: str | None
+    # Leases from the last committed generation on: a running tick's, or dead ones'.
+    leases: tuple[Lease, ...]
+    # Checkpoint objects applied.
+    journals: int
+    notes: tuple[str, ...]
+
+
 class StateSession:
     def __init__(
         self,
@@ -111,15 +124,44 @@ class StateSession:
 
     def peek(self) -> State:
         """The state without taking the lease (dry runs)."""
+        return self._peek()[1]
+
+    def _peek(self) -> tuple[bool, State, str | None]:
+        """Whether the state exists, the state, and why it is unusable when it is
+        corrupt (a tick would then start afresh, as from the empty state returned)."""
         data = self.store.read(self.key)
         if data is None:
-            return State()
+            return False, State(), None
         try:
-            return load_state(data)
+            return True, load_state(data), None
         except StateVersionError as exc:
             raise self._refuse(exc) from None
-        except StateFormatError:
-            return State()
+        except StateFormatError as exc:
+            return True, State(), str(exc)
+
+    def inspect(self) -> Inspection:
+        """The state as the next tick will see it, checkpoints of ticks that have
+        not committed applied, without taking the lease; and the leases held or
+        left behind since the last commit."""
+        exists, state, corrupt = self._peek()
+        leases: list[Lease] = []
+        generation = state.lease_generation + 1
+        while len(leases) < MAX_JOURNAL_GENERATIONS:
+            lease = self._read_lease(generation)
+            if lease is None:
+                break
+            leases.append(lease)
+            generation += 1
+        # The next tick takes the first free generation and applies what came before it.
+        state = self._replay(state, generation)
+        return Inspection(
+            state=state,
+            exists=exists,
+            corrupt=corrupt,
+            leases=tuple(leases),
+            journals=len(self.journals),
+            notes=tuple(self.notes),
+        )
 
     def _refuse(self, exc: StateVersionError) -> StateRefused:
         return StateRefused(

@@ -16,6 +16,10 @@ configured `timezone` cannot make a known attempt look new.
 
 Mid-tick checkpoints are `Journal` objects beside the state (see session.py):
 small, one per message DingTalk accepted, applied by the next loader.
+
+`last_tick` (for `state show`) is optional and was added within version 2:
+a reader that predates it ignores the key, as every reader ignores keys it
+does not know, so adding it needed no new version.
 """
 
 from __future__ import annotations
@@ -123,6 +127,32 @@ class HealthRecord:
     reason: str | None = None
 
 
+# Characters kept of the last tick's first problem: one line of a status page.
+PROBLEM_KEEP = 300
+STATUS_KEEP = 40
+OWNER_KEEP = 200
+
+
+@dataclass(frozen=True)
+class TickRecord:
+    """A compact summary of the last tick that committed, for `state show`."""
+
+    status: str
+    # Epoch seconds when the tick started.
+    at: float
+    duration_ms: int
+    # Who ran it: the FC request id (the lease's owner).
+    owner: str
+    jobs: int
+    polled: int
+    alerts_new: int
+    alerts_sent: int
+    alerts_pending: int
+    problems: int
+    # The first problem, which is the most fundamental one (see tick.py).
+    problem: str | None = None
+
+
 @dataclass(frozen=True)
 class State:
     jobs: dict[JobKey, JobRecord] = field(default_factory=dict)
@@ -141,6 +171,8 @@ class State:
     # runs the state does not mark as announced yet: key -> when delivered.
     # The diff raises none of them again.
     delivered: dict[str, float] = field(default_factory=dict)
+    # Optional: a reader of the same version that predates it ignores it.
+    last_tick: TickRecord | None = None
 
     def with_updates(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -290,7 +322,25 @@ def dump_state(state: State) -> bytes:
         "expired": dict(sorted(state.expired.items())),
         "delivered": dict(sorted(state.delivered.items())),
     }
+    if state.last_tick is not None:
+        doc["last_tick"] = _tick_to_dict(state.last_tick)
     return _to_bytes(doc)
+
+
+def _tick_to_dict(record: TickRecord) -> dict[str, Any]:
+    return {
+        "status": clip(record.status, STATUS_KEEP),
+        "at": record.at,
+        "duration_ms": record.duration_ms,
+        "owner": clip(record.owner, OWNER_KEEP),
+        "jobs": record.jobs,
+        "polled": record.polled,
+        "alerts_new": record.alerts_new,
+        "alerts_sent": record.alerts_sent,
+        "alerts_pending": record.alerts_pending,
+        "problems": record.problems,
+        "problem": None if record.problem is None else clip(record.problem, PROBLEM_KEEP),
+    }
 
 
 def dump_journal(journal: Journal) -> bytes:
@@ -470,6 +520,28 @@ class _Reader:
                 "delivered",
                 lambda key, t, where: (key, self.time(t, where)),
             ),
+            last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
+        )
+
+    def tick(self, value: Any) -> TickRecord:
+        raw = self.obj(value, "last_tick")
+
+        def count(name: str) -> int:
+            return self.int_(raw.get(name, 0), f"last_tick.{name}", 0, 10**9)
+
+        problem = self.opt_str(raw.get("problem"), "last_tick.problem")
+        return TickRecord(
+            status=clip(self.str_(raw.get("status"), "last_tick.status"), STATUS_KEEP),
+            at=self.time(raw.get("at"), "last_tick.at"),
+            duration_ms=count("duration_ms"),
+            owner=clip(self.str_(raw.get("owner", ""), "last_tick.owner"), OWNER_KEEP),
+            jobs=count("jobs"),
+            polled=count("polled"),
+            alerts_new=count("alerts_new"),
+            alerts_sent=count("alerts_sent"),
+            alerts_pending=count("alerts_pending"),
+            problems=count("problems"),
+            problem=None if problem is None else clip(problem, PROBLEM_KEEP),
         )
 
     def job(self, name: str, value: Any, where: str) -> tuple[JobKey, JobRecord]:

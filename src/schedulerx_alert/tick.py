@@ -25,7 +25,7 @@ from .model import JobKey
 from .render import Renderer
 from .schedulerx import SchedulerXClient
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
-from .state import HealthRecord, State
+from .state import HealthRecord, State, TickRecord
 from .store import StateStore, StoreError
 from .timing import Timing
 
@@ -190,6 +190,10 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             api_calls=api_calls,
         )
         new_state = _watch_health(config, delivery, new_state, summary)
+        summary.status = _status(summary)
+        new_state = new_state.with_updates(
+            last_tick=_record(summary, started, clock(), edges.owner)
+        )
         session.commit(new_state, margin=timing.commit_margin, sleep=edges.sleep)
         if local is not None and edges.local_health is not None:
             edges.local_health.clear()
@@ -201,10 +205,33 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     except BaseException:
         session.release()
         raise
-    if summary.problems:
-        # A tick that polled or delivered something was of some use.
-        summary.status = "degraded" if summary.polled or summary.alerts_sent else "failed"
+    summary.status = _status(summary)
     return _finish(summary, started, clock)
+
+
+def _status(summary: TickSummary) -> str:
+    if not summary.problems:
+        return summary.status
+    # A tick that polled or delivered something was of some use.
+    return "degraded" if summary.polled or summary.alerts_sent else "failed"
+
+
+def _record(summary: TickSummary, started: float, now: float, owner: str) -> TickRecord:
+    """What `state show` tells of this tick; written with the commit, so only a
+    tick that committed is ever the last one."""
+    return TickRecord(
+        status=summary.status,
+        at=started,
+        duration_ms=int((now - started) * 1000),
+        owner=owner,
+        jobs=summary.jobs,
+        polled=summary.polled,
+        alerts_new=summary.alerts_new,
+        alerts_sent=summary.alerts_sent,
+        alerts_pending=summary.alerts_pending,
+        problems=len(summary.problems),
+        problem=summary.problems[0] if summary.problems else None,
+    )
 
 
 def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) -> None:
