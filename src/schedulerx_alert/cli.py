@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .config import ConfigError, load_config
 from .credentials import resolve_credentials
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="schedulerx-alert",
         description="Announce failed SchedulerX job runs in DingTalk groups.",
@@ -42,11 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "also SCHEDULERX_ALERT_LOG_FORMAT",
     )
     _add_invoke_parser(commands)
-    from .ops import render_cmd, routes_cmd, silence_cmd
+    from .ops import render_cmd, routes_cmd, silence_cmd, state_cmd
 
     render_cmd.add_parser(commands)
     silence_cmd.add_parser(commands)
     routes_cmd.add_parser(commands)
+    state_cmd.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         return _invoke(args)
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return silence_cmd.run(args)
     if args.command == "routes":
         return routes_cmd.run(args)
+    if args.command == "state":
+        return state_cmd.run(args, clock)
 
     try:
         config = load_config(args.config)
