@@ -232,6 +232,11 @@ def test_show_without_a_state_and_with_a_corrupt_one(
     # Shown, not acted on: no copy kept aside, the object untouched.
     assert [p.name for p in world.state_path.parent.iterdir()] == ["state.json"]
 
+    world.state_path.write_bytes(b'{"version": 99}')
+    code, text, err = state_cmd(world, capsys, "show")
+    assert (code, text) == (2, "")
+    assert "written by schema version 99" in err
+
 
 def test_show_prints_no_control_character_and_no_secret_of_an_error_text(
     world: World, capsys: pytest.CaptureFixture[str]
