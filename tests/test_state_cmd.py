@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from schedulerx_alert.cli import main
+from schedulerx_alert.core.silence import Matcher
 from schedulerx_alert.dingtalk import robot_id
 from schedulerx_alert.model import JobKey
 from schedulerx_alert.ops.state_cmd import forget_job
@@ -30,6 +31,7 @@ from schedulerx_alert.state import (
     dump_state,
     load_state,
 )
+from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.store import FileStateStore, StateStore
 from tests.builders import T0, alert, instance, job
 from tests.world import AK, GROUP, NS, ROBOT, SECRETS, SK, START, STS, World
@@ -38,15 +40,19 @@ JOB = JobKey(NS, GROUP, 92583)
 REQUEST_ID = "1-6566a3c2-5b5f4d7e8f9a0b1c2d3e4f50"
 
 
-def config_file(world: World) -> Path:
+def config_file(world: World, **sections: Any) -> Path:
     path = world.root / "config.yaml"
-    path.write_text(yaml.safe_dump(world.raw, allow_unicode=True), encoding="utf-8")
+    raw = {**world.raw, **sections}
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     return path
 
 
-def state_cmd(world: World, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def state_cmd(
+    world: World, capsys: pytest.CaptureFixture[str], *args: str, **sections: Any
+) -> tuple[int, str, str]:
     capsys.readouterr()  # what the ticks logged before
-    code = main(["state", *args, "--config", str(config_file(world))], clock=world.clock)
+    config = config_file(world, **sections)
+    code = main(["state", *args, "--config", str(config)], clock=world.clock)
     out, err = capsys.readouterr()
     for secret in SECRETS:
         assert secret not in out and secret not in err
@@ -137,7 +143,7 @@ def test_show_tells_pending_muted_lease_and_last_tick_and_changes_nothing(
     )
     assert tick["problems"] == 1 and "130101" in tick["problem"]
     assert doc["jobs"] == {"watched": 2, "in_state": 2, "not_watched": []}
-    assert doc["silenced"] == {"count": 0, "receivers": {}}
+    assert doc["silenced"] == {"count": 0, "receivers": {}, "in_force": []}
     assert doc["health"]["broken_ticks"] == 2
 
     code, text, _ = state_cmd(world, capsys, "show")
@@ -150,7 +156,7 @@ def test_show_tells_pending_muted_lease_and_last_tick_and_changes_nothing(
     assert "last tick  degraded at 2026-11-25 10:01:0" in text and "by 1-tick-two" in text
     assert "2 jobs, 2 polled; alerts 0 new, 0 sent, 1 pending; 1 problem(s)" in text
     assert "jobs       2 watched, 2 with history" in text
-    assert "silenced   0" in text
+    assert "silenced   0 alert(s) held back; 0 silence(s) in force" in text
     # Read, not taken: the running tick's lease and the state are as they were.
     assert objects(world) == before
 
@@ -214,6 +220,40 @@ def test_show_applies_a_dead_ticks_checkpoints_as_the_next_tick_will(
     summary = world.tick()
     assert (summary.alerts_sent, summary.alerts_pending) == (1, 0)
     assert len(world.texts()) == 1 and "92584" in world.texts()[0]
+
+
+def test_show_lists_the_silences_in_force_from_the_config_and_the_book(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.tick()
+    SilenceBook(file_store(world), "state.json").add(
+        Matcher(job_ids=frozenset({92583})),
+        world.clock(),
+        world.clock() + 3600,
+        "disk replaced tonight",
+        "alice",
+        world.clock(),
+    )
+    silences = [
+        {
+            "match": {"group": GROUP, "kind": ["rejected"]},
+            "start": "2026-11-25 09:00",
+            "end": "2026-11-25 12:00",
+            "comment": "worker pool resized",
+        },
+        {"match": {"jobs": [92584]}, "start": "2026-11-24 09:00", "end": "2026-11-24 12:00"},
+    ]
+    code, out, _ = state_cmd(world, capsys, "show", "--json", silences=silences)
+    assert code == 0
+    in_force = json.loads(out)["silenced"]["in_force"]
+    assert [(s["source"], s["until"], s["comment"]) for s in in_force] == [
+        ("oss", "2026-11-25T11:00:00+08:00", "disk replaced tonight"),
+        ("config", "2026-11-25T12:00:00+08:00", "worker pool resized"),
+    ]
+    assert "job=92583" in in_force[0]["match"] and "kind=rejected" in in_force[1]["match"]
+    _, text, _ = state_cmd(world, capsys, "show", silences=silences)
+    assert "2 silence(s) in force" in text
+    assert "until 2026-11-25 11:00:00, in 1h00m: disk replaced tonight" in text
 
 
 def test_show_without_a_state_and_with_a_corrupt_one(

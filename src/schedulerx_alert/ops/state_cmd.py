@@ -23,6 +23,7 @@ from ..state import State
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..core.silence import Silence
     from ..store import StateStore
 
 # Forgetting is a read and a write; a tick waits at most this long for a dead CLI's lease.
@@ -81,7 +82,8 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     # Imported here so that the CLI's other commands stay light.
     from ..app import secrets_of
-    from ..config import ConfigError, load_config
+    from ..config import ConfigError
+    from ..config_sections import load_with_sections
     from ..credentials import resolve_credentials
     from ..redact import Redactor
     from ..store import StoreError, open_store
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     clock = clock or time.time
     command = f"state {args.state_command}"
     try:
-        config = load_config(args.config)
+        config, sections = load_with_sections(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     out = Output(redact, args.json)
     try:
         if args.state_command == "show":
-            return _show(config, store, key, clock, out)
+            return _show(config, sections.silences, store, key, clock, out)
         return _forget(args, config, store, key, clock, out)
     except StoreError as exc:
         out.error(f"{command}: {exc}")
@@ -135,9 +137,15 @@ class Output:
 
 
 def _show(
-    config: Config, store: StateStore, key: str, clock: Callable[[], float], out: Output
+    config: Config,
+    configured: tuple[Silence, ...],
+    store: StateStore,
+    key: str,
+    clock: Callable[[], float],
+    out: Output,
 ) -> int:
     from ..session import StateRefused, StateSession
+    from ..storage.silences import SilenceBook
     from . import state_view
 
     session = StateSession(store, key, owner="state show", ttl=0, clock=clock)
@@ -146,7 +154,10 @@ def _show(
     except StateRefused as exc:
         out.error(f"state show: {exc}")
         return 2
-    doc = state_view.document(inspection, config, store.describe(key), clock())
+    book = SilenceBook(store, key).read()
+    silences = (*configured, *book.silences)
+    notes = [f"silence book: {problem}" for problem in book.problems]
+    doc = state_view.document(inspection, config, store.describe(key), clock(), silences, notes)
     if out.json:
         out.document(doc)
     else:

@@ -7,12 +7,13 @@ clock's reading. The text is made from the document, so the two never disagree.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..config import Config
+from ..core.silence import Silence
 from ..dingtalk import robot_id
 from ..session import Inspection, Lease
 from ..state import STATE_VERSION, Alert, State
@@ -41,9 +42,17 @@ def silenced_counts(state: State) -> dict[str, int]:
     return {str(k): v for k, v in sorted(raw.items()) if isinstance(v, int) and v > 0}
 
 
-def document(inspection: Inspection, config: Config, where: str, now: float) -> dict[str, Any]:
-    """The state as `state show --json` prints it. Times are ISO strings in the
-    config's timezone; ages and delays are seconds relative to `now`."""
+def document(
+    inspection: Inspection,
+    config: Config,
+    where: str,
+    now: float,
+    silences: Sequence[Silence] = (),
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The state as `state show --json` prints it, with the silences in force
+    (the config's and the silence book's). Times are ISO strings in the config's
+    timezone; ages and delays are seconds relative to `now`."""
     zone = config.zone
     state = inspection.state
 
@@ -101,7 +110,22 @@ def document(inspection: Inspection, config: Config, where: str, now: float) -> 
                 for name, alerts in sorted(_by_receiver(state.outbox).items())
             ],
         },
-        "silenced": {"count": sum(silenced.values()), "receivers": silenced},
+        "silenced": {
+            "count": sum(silenced.values()),
+            "receivers": silenced,
+            "in_force": [
+                {
+                    "id": silence.id,
+                    "source": silence.source,
+                    "match": silence.matcher.describe(),
+                    "until": when(silence.until),
+                    "until_in_s": _until(silence.until, now),
+                    "comment": silence.comment,
+                }
+                for silence in sorted(silences, key=lambda x: (x.until, x.id))
+                if silence.active(now)
+            ],
+        },
         "expired": {
             "count": sum(state.expired.values()),
             "receivers": dict(sorted(state.expired.items())),
@@ -124,7 +148,7 @@ def document(inspection: Inspection, config: Config, where: str, now: float) -> 
             "impaired_announced": state.health.impaired_announced,
             "reason": state.health.reason,
         },
-        "notes": list(inspection.notes),
+        "notes": [*inspection.notes, *notes],
     }
 
 
@@ -268,9 +292,18 @@ def text(doc: dict[str, Any]) -> str:
         if more > 0:
             out.append(f"    … and {more} more (--json lists them all)")
     silenced = doc["silenced"]
-    out.append(f"silenced   {silenced['count']}")
+    in_force = silenced["in_force"]
+    out.append(
+        f"silenced   {silenced['count']} alert(s) held back; {len(in_force)} silence(s) in force"
+    )
     for name, n in silenced["receivers"].items():
         out.append(f"  {line(name, 60)}: {n}")
+    for silence in in_force:
+        comment = f": {line(silence['comment'], 80)}" if silence["comment"] else ""
+        out.append(
+            f"  {line(silence['id'], 40)} ({silence['source']}) {line(silence['match'], 80)}, "
+            f"until {_local(silence['until'])}, in {age(silence['until_in_s'] or 0)}{comment}"
+        )
     expired = doc["expired"]
     if expired["count"]:
         counts = ", ".join(f"{line(k, 60)}: {n}" for k, n in expired["receivers"].items())
