@@ -154,3 +154,24 @@ def test_a_long_tick_stops_in_time_and_commits_what_it_has(tmp_path: Path) -> No
         assert summary.alerts_sent == 1
         saved = load_state(world.state_path.read_bytes())
         assert len(saved.jobs) == summary.polled
+
+
+def test_a_tick_whose_state_write_keeps_failing_sends_nothing_twice_next_time(
+    oss: World,
+) -> None:
+    """Job 92583 fails; DingTalk accepts the alert, then OSS refuses every state
+    write: the tick gives its lease back uncommitted. The next tick takes the
+    same lease number and must still honour the journal the first one left."""
+    assert oss.oss is not None
+    oss.sx.add_instance(92583, status=5)
+    oss.oss.fail_next("403", times=50, key=OSS_KEY, op="write")
+    first = oss.tick()
+    assert first.alerts_sent == 1 and any("not saved" in p for p in first.problems)
+    oss.oss.faults.clear()  # OSS recovers
+    oss.advance(60)
+    second = oss.tick()
+    assert second.alerts_sent == 0 and second.alerts_new == 0
+    assert len(oss.texts()) == 1
+    oss.advance(60)
+    oss.sx.add_instance(92583, status=5)
+    assert oss.tick().alerts_sent == 1 and len(oss.texts()) == 2

@@ -269,13 +269,19 @@ class StateSession:
         """The state with the journals of ticks that died since its commit applied."""
         journals: list[Journal] = []
         first = max(state.lease_generation + 1, generation - MAX_JOURNAL_GENERATIONS)
-        for dead in range(first, generation):
+        # Our own number too: a tick whose commit failed gave its lease back,
+        # so we may hold the number it held, and its journals are under it.
+        for dead in range(first, generation + 1):
             for number in range(1, MAX_JOURNALS):
                 key = self.journal_key(dead, number)
                 data = self.store.read(key)
                 if data is None:
                     break
                 self.journals.append(key)
+                if dead == generation:
+                    # Ours continue after them: overwriting one would lose it
+                    # should we die before the commit too.
+                    self._written = number
                 try:
                     journals.append(load_journal(data))
                 except StateFormatError as exc:
