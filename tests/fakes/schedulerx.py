@@ -5,6 +5,11 @@ way Alibaba Cloud's gateway does, enforces the 100 calls/minute/API quota, and s
 ``GetJobInstanceList``, ``GetJobInstance``, ``GetJobInfo`` and ``ListJobs`` from jobs and
 instances a test scripts with :meth:`FakeSchedulerX.add_job` / :meth:`add_instance`.
 
+``GetJobInstanceList`` also answers queries without ``JobId`` (a whole group's runs, filtered
+by ``Status`` and a window, paged), and switches play what the documentation leaves open:
+which instance time the window filters on, the order, the largest page size, an older server
+that refuses or misreads such queries, and per-request latency (see :meth:`configure`).
+
 Gateway errors (signature, throttling, unknown action) are HTTP 4xx/5xx JSON
 ``{RequestId, HostId, Code, Message, Recommend}``; business errors are HTTP 200 with
 ``Success: false`` like the real service, which the SDK does not raise for.
@@ -12,16 +17,18 @@ Gateway errors (signature, throttling, unknown action) are HTTP 4xx/5xx JSON
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import itertools
 import json
+import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -53,6 +60,20 @@ SIGNATURE_TTL = 15 * 60
 FINISHED_STATUSES = frozenset({4, 5, 6, 9, 11, 12, 99})
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TimeValue = datetime | float | None
+#: How a server older than the job-less GetJobInstanceList answers a query without JobId.
+#: "missing_param": the gateway's 400 MissingJobId (JobId still declared required);
+#: "refuse": HTTP 200, Success false; "ignore_filters": the group's 10 newest runs whatever
+#: Status, window and paging asked for; "empty": Success true and no runs at all.
+LegacyMode = Literal["missing_param", "refuse", "ignore_filters", "empty"]
+#: The instance time StartTimestamp/EndTimestamp filter on. Runs without it never match.
+WindowField = Literal["schedule", "start", "end"]
+#: What a PageSize over the maximum gets: silently the maximum, or 400 InvalidParameter.
+Oversize = Literal["clamp", "refuse"]
+#: "sleep": the handler waits in real time (the injected clock does not move);
+#: "account": no waiting, each request's latency is only written to the latency ledger.
+LatencyMode = Literal["sleep", "account"]
+ORDER_FIELDS = ("schedule", "start", "end", "id")
+LEGACY_MESSAGE = "jobId is null, please check your parameters"
 
 
 class ApiError(Exception):
@@ -86,7 +107,7 @@ UNAVAILABLE = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     namespace: str
     group: str
@@ -98,6 +119,10 @@ class Job:
     max_attempt: int = 0
     description: str = ""
     monitor: dict[str, Any] = field(default_factory=dict)  # overrides of MonitorConfig
+    #: JobMonitorInfo.ContactInfo entries: UserName, UserPhone, UserMail, Ding.
+    contacts: list[dict[str, str]] = field(default_factory=list)
+    calendar: str = ""
+    data_offset: int = 0
 
     def config(self) -> dict[str, Any]:
         monitor: dict[str, Any] = {
@@ -124,14 +149,17 @@ class Job:
             "TimeConfig": {
                 "TimeType": self.time_type,
                 "TimeExpression": self.time_expression,
-                "Calendar": "",
-                "DataOffset": 0,
+                "Calendar": self.calendar,
+                "DataOffset": self.data_offset,
             },
-            "JobMonitorInfo": {"MonitorConfig": monitor, "ContactInfo": []},
+            "JobMonitorInfo": {
+                "MonitorConfig": monitor,
+                "ContactInfo": [dict(c) for c in self.contacts],
+            },
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class JobInstance:
     instance_id: int
     job_id: int
@@ -146,6 +174,30 @@ class JobInstance:
     work_addr: str
     executor: str
     progress: str | None = None
+
+
+@dataclass(frozen=True)
+class LatencyEntry:
+    """One request's simulated server latency, by the fake's clock."""
+
+    received_at: float
+    action: str
+    seconds: float
+
+
+def makespan(latencies: list[float], lanes: int) -> float:
+    """Seconds the calls take on ``lanes`` parallel connections, each call started on the
+    first free lane in the order given.
+
+    A lower bound on a client's wall time when its calls do not wait for each other; calls
+    that do (page 2 after page 1) take ``sum(latencies)`` at worst.
+    """
+    if lanes < 1:
+        raise ValueError("lanes must be >= 1")
+    free = [0.0] * min(lanes, max(len(latencies), 1))
+    for seconds in latencies:
+        heapq.heappush(free, heapq.heappop(free) + seconds)
+    return max(free)
 
 
 class _NonceBook:
@@ -363,6 +415,14 @@ class FakeSchedulerX(FakeServer):
         tz: str = "Asia/Shanghai",
         modern_params: bool = False,
         max_skew: float | None = SIGNATURE_TTL,
+        legacy: LegacyMode | None = None,
+        legacy_message: str = LEGACY_MESSAGE,
+        window_field: WindowField = "schedule",
+        order: str = "schedule_desc",
+        max_page_size: int = 100,
+        oversize: Oversize = "clamp",
+        latency: float | Callable[[str], float] = 0.0,
+        latency_mode: LatencyMode = "sleep",
     ) -> None:
         """
         ``rate_limit``: calls per API per trailing 60 s before ``Throttling.User``.
@@ -373,6 +433,7 @@ class FakeSchedulerX(FakeServer):
         API page the project started from: "returns only the latest 10 instances".
         ``max_skew``: seconds a signed timestamp may differ from ``clock``; None turns the
         check off for tests whose fake clock runs far from the client's real one.
+        The other switches are described at :meth:`configure`.
         """
         super().__init__(clock)
         self.access_key_id = access_key_id
@@ -386,6 +447,27 @@ class FakeSchedulerX(FakeServer):
         )
         self._jobs: dict[int, Job] = {}
         self._instances: dict[int, JobInstance] = {}
+        # Indexes, so that a group query over 20,000 jobs does not scan every run.
+        self._group_jobs: dict[tuple[str, str], set[int]] = {}
+        self._job_runs: dict[int, dict[int, JobInstance]] = {}
+        self._latency_log: list[LatencyEntry] = []
+        self.legacy: LegacyMode | None = None
+        self.legacy_message = legacy_message
+        self.window_field: WindowField = "schedule"
+        self.order = "schedule_desc"
+        self.max_page_size = 100
+        self.oversize: Oversize = "clamp"
+        self.latency: float | Callable[[str], float] = 0.0
+        self.latency_mode: LatencyMode = "sleep"
+        self.configure(
+            legacy=legacy,
+            window_field=window_field,
+            order=order,
+            max_page_size=max_page_size,
+            oversize=oversize,
+            latency=latency,
+            latency_mode=latency_mode,
+        )
         self._instance_ids = itertools.count(1_700_000_000_001)
         self._calls: dict[str, SlidingWindow] = {}
         self._handlers: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
@@ -394,6 +476,63 @@ class FakeSchedulerX(FakeServer):
             "GetJobInfo": self._get_job_info,
             "ListJobs": self._list_jobs,
         }
+
+    # -- switches --------------------------------------------------------------------------
+
+    def configure(
+        self,
+        *,
+        legacy: LegacyMode | Literal["keep"] | None = "keep",
+        window_field: WindowField | None = None,
+        order: str | None = None,
+        max_page_size: int | None = None,
+        oversize: Oversize | None = None,
+        latency: float | Callable[[str], float] | None = None,
+        latency_mode: LatencyMode | None = None,
+    ) -> None:
+        """Change how the server answers; arguments left out keep their value.
+
+        ``legacy``: how a GetJobInstanceList *without* JobId is answered: None, the current
+        API (filters and paging honoured, as ``modern_params`` does for one job), or one of
+        the older servers of :data:`LegacyMode`. Queries with a JobId are not affected.
+        ``window_field``: which instance time StartTimestamp/EndTimestamp (ms, inclusive)
+        filter on; runs without that time (not started, not ended) never match a window.
+        ``order``: ``<schedule|start|end|id>_<asc|desc>``; a run without the time sorts as
+        the newest; ties go by instance id in the same direction. GetJobInstanceList
+        answers carry no Total, as in the SDK's response model: a short page is the end.
+        ``max_page_size`` and ``oversize``: the largest PageSize (GetJobInstanceList and
+        ListJobs) and what a larger one gets: "clamp" (silently the maximum) or "refuse"
+        (400 InvalidParameter).
+        ``latency``: seconds per request, or a function of the action; ``latency_mode``:
+        "sleep" waits that long in real time before answering (the injected clock does not
+        move), "account" does not wait and only records it in :meth:`latency_ledger`, for a
+        benchmark to add up with :func:`makespan`. Both modes record it.
+        """
+        if legacy != "keep":
+            if legacy is not None and legacy not in get_args(LegacyMode):
+                raise ValueError(f"legacy must be None or one of {get_args(LegacyMode)}")
+            self.legacy = legacy
+        if window_field is not None:
+            if window_field not in get_args(WindowField):
+                raise ValueError(f"window_field must be one of {get_args(WindowField)}")
+            self.window_field = window_field
+        if order is not None:
+            _order_key(order)  # validates
+            self.order = order
+        if max_page_size is not None:
+            if max_page_size < 1:
+                raise ValueError("max_page_size must be >= 1")
+            self.max_page_size = max_page_size
+        if oversize is not None:
+            if oversize not in get_args(Oversize):
+                raise ValueError(f"oversize must be one of {get_args(Oversize)}")
+            self.oversize = oversize
+        if latency is not None:
+            self.latency = latency
+        if latency_mode is not None:
+            if latency_mode not in get_args(LatencyMode):
+                raise ValueError(f"latency_mode must be one of {get_args(LatencyMode)}")
+            self.latency_mode = latency_mode
 
     # -- scripting API ---------------------------------------------------------------------
 
@@ -410,6 +549,9 @@ class FakeSchedulerX(FakeServer):
         max_attempt: int = 0,
         description: str = "",
         monitor: dict[str, Any] | None = None,
+        contacts: list[dict[str, str]] | None = None,
+        calendar: str = "",
+        data_offset: int = 0,
     ) -> Job:
         job = Job(
             namespace,
@@ -422,10 +564,23 @@ class FakeSchedulerX(FakeServer):
             max_attempt,
             description,
             dict(monitor or {}),
+            [dict(c) for c in contacts or []],
+            calendar,
+            data_offset,
         )
         with self._lock:
+            old = self._jobs.get(job_id)
+            if old is not None:
+                self._group_jobs[(old.namespace, old.group)].discard(job_id)
             self._jobs[job_id] = job
+            self._group_jobs.setdefault((namespace, group), set()).add(job_id)
         return job
+
+    def jobs(self, namespace: str, group: str) -> list[Job]:
+        """The jobs of one group, by job id."""
+        with self._lock:
+            ids = sorted(self._group_jobs.get((namespace, group), ()))
+            return [self._jobs[i] for i in ids]
 
     def add_instance(
         self,
@@ -443,12 +598,14 @@ class FakeSchedulerX(FakeServer):
         *,
         data_time: TimeValue = None,
         progress: str | None = None,
+        started: bool = True,
     ) -> int:
         """Add a run of ``job_id`` and return its instance id.
 
         Times are datetimes (naive ones are read in the fake's zone) or epoch seconds.
         Defaults: scheduled and started now (by the fake's clock); a finished status ends
-        now, an unfinished one has no EndTime; TimeType is the job's.
+        now, an unfinished one has no EndTime; TimeType is the job's. ``started=False``
+        leaves StartTime out (a run rejected or still waiting).
         """
         with self._lock:
             job = self._job(job_id)
@@ -461,13 +618,15 @@ class FakeSchedulerX(FakeServer):
                 instance_id = next(self._instance_ids)
                 while instance_id in self._instances:
                     instance_id = next(self._instance_ids)
-            self._instances[instance_id] = JobInstance(
+            elif instance_id in self._instances:
+                self._forget(instance_id)
+            instance = self._instances[instance_id] = JobInstance(
                 instance_id=instance_id,
                 job_id=job_id,
                 status=status,
                 result=result,
                 schedule_time=scheduled,
-                start_time=self._epoch(start_time, scheduled),
+                start_time=self._epoch(start_time, scheduled) if started else None,
                 end_time=ended,
                 data_time=self._epoch(data_time, scheduled),
                 trigger_type=trigger_type,
@@ -476,6 +635,7 @@ class FakeSchedulerX(FakeServer):
                 executor=executor,
                 progress=progress,
             )
+            self._job_runs.setdefault(job_id, {})[instance_id] = instance
             return instance_id
 
     def set_status(
@@ -502,7 +662,33 @@ class FakeSchedulerX(FakeServer):
 
     def remove_instance(self, instance_id: int) -> None:
         with self._lock:
-            del self._instances[instance_id]
+            self._forget(instance_id)
+
+    def forget_instances(self, older_than: float, keep_latest: int = 10) -> int:
+        """Drop finished runs scheduled before ``older_than``, keeping each job's
+        ``keep_latest`` newest; return how many were dropped. SchedulerX keeps history for
+        a limited time too; a long simulation calls this to stay small."""
+        dropped = 0
+        with self._lock:
+            for runs in self._job_runs.values():
+                if len(runs) <= keep_latest:
+                    continue
+                newest = sorted(runs.values(), key=_newest_first)
+                for run in newest[keep_latest:]:
+                    if run.schedule_time < older_than and run.status in FINISHED_STATUSES:
+                        self._forget(run.instance_id)
+                        dropped += 1
+        return dropped
+
+    def instance_count(self) -> int:
+        with self._lock:
+            return len(self._instances)
+
+    def _forget(self, instance_id: int) -> None:
+        instance = self._instances.pop(instance_id)
+        runs = self._job_runs.get(instance.job_id)
+        if runs is not None:
+            runs.pop(instance_id, None)
 
     # -- quota accounting ------------------------------------------------------------------
 
@@ -517,6 +703,15 @@ class FakeSchedulerX(FakeServer):
         with self._lock:
             window = self._calls.get(action)
             return window.max_in_any_window() if window else 0
+
+    def latency_ledger(self, since: float | None = None) -> list[LatencyEntry]:
+        """The simulated latency of every request received at or after ``since``."""
+        with self._lock:
+            return [e for e in self._latency_log if since is None or e.received_at >= since]
+
+    def clear_latency_ledger(self) -> None:
+        with self._lock:
+            self._latency_log.clear()
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -552,6 +747,13 @@ class FakeSchedulerX(FakeServer):
         if action:
             with self._lock:
                 self._calls.setdefault(action, SlidingWindow(60.0)).add(request.received_at)
+        latency = self.latency(action) if callable(self.latency) else self.latency
+        if latency > 0:
+            with self._lock:
+                self._latency_log.append(LatencyEntry(request.received_at, action, latency))
+            if self.latency_mode == "sleep":
+                # Before the answer is computed, outside the lock, and cut short by stop().
+                self._stopping.wait(latency)
 
     def _context(self, request: Request) -> dict[str, str]:
         call = _parse_call(request)
@@ -631,23 +833,60 @@ class FakeSchedulerX(FakeServer):
     # -- actions (called with the lock held) -----------------------------------------------
 
     def _get_job_instance_list(self, params: dict[str, str]) -> dict[str, Any]:
+        if not params.get("JobId"):
+            return self._group_instance_list(params)
         job = self._resolve_job(params)
-        runs = [i for i in self._instances.values() if i.job_id == job.job_id]
-        runs.sort(key=lambda i: (i.schedule_time, i.instance_id), reverse=True)
-        page_size = 10
-        offset = 0
+        runs = list(self._job_runs.get(job.job_id, {}).values())
         if self.modern_params:
-            if params.get("Status"):
-                runs = [i for i in runs if i.status == _int_param(params, "Status")]
-            if params.get("StartTimestamp"):
-                start = _int_param(params, "StartTimestamp") / 1000
-                runs = [i for i in runs if i.schedule_time >= start]
-            if params.get("EndTimestamp"):
-                end = _int_param(params, "EndTimestamp") / 1000
-                runs = [i for i in runs if i.schedule_time <= end]
-            page_size = _int_param(params, "PageSize", 10)
-            offset = (_int_param(params, "PageNum", 1) - 1) * page_size
-        return {"JobInstanceDetails": [self._detail(i) for i in runs[offset : offset + page_size]]}
+            return {"JobInstanceDetails": self._filtered_page(runs, params)}
+        runs.sort(key=_newest_first)
+        return {"JobInstanceDetails": [self._detail(i) for i in runs[:10]]}
+
+    def _group_instance_list(self, params: dict[str, str]) -> dict[str, Any]:
+        self._require(params, "RegionId", "Namespace", "GroupId")
+        if self.legacy == "missing_param":
+            raise _missing("JobId")
+        if self.legacy == "refuse":
+            raise BusinessError(self.legacy_message)
+        if self.legacy == "empty":
+            return {"JobInstanceDetails": []}
+        runs = [
+            run
+            for job_id in self._group_jobs.get((params["Namespace"], params["GroupId"]), ())
+            for run in self._job_runs.get(job_id, {}).values()
+        ]
+        if self.legacy == "ignore_filters":
+            runs.sort(key=_newest_first)
+            return {"JobInstanceDetails": [self._detail(i) for i in runs[:10]]}
+        return {"JobInstanceDetails": self._filtered_page(runs, params)}
+
+    def _filtered_page(self, runs: list[JobInstance], params: dict[str, str]) -> list[Any]:
+        if params.get("Status"):
+            status = _int_param(params, "Status")
+            runs = [i for i in runs if i.status == status]
+        start = _int_param(params, "StartTimestamp", -1)
+        end = _int_param(params, "EndTimestamp", -1)
+        if start >= 0 or end >= 0:
+            low = start / 1000 if start >= 0 else -math.inf
+            high = end / 1000 if end >= 0 else math.inf
+            attribute = f"{self.window_field}_time"
+            runs = [
+                i for i in runs if (t := getattr(i, attribute)) is not None and low <= t <= high
+            ]
+        key, newest_first = _order_key(self.order)
+        runs.sort(key=key, reverse=newest_first)
+        number, size = self._page(params, default_size=10)
+        chosen = runs[(number - 1) * size : number * size]
+        return [self._detail(i) for i in chosen]
+
+    def _page(self, params: dict[str, str], default_size: int) -> tuple[int, int]:
+        number = _int_param(params, "PageNum", 1)
+        size = _int_param(params, "PageSize", default_size)
+        if number < 1:
+            raise _invalid("PageNum")
+        if size < 1 or (size > self.max_page_size and self.oversize == "refuse"):
+            raise _invalid("PageSize")
+        return number, min(size, self.max_page_size)
 
     def _get_job_instance(self, params: dict[str, str]) -> dict[str, Any]:
         job = self._resolve_job(params)
@@ -681,20 +920,13 @@ class FakeSchedulerX(FakeServer):
 
     def _list_jobs(self, params: dict[str, str]) -> dict[str, Any]:
         self._require(params, "RegionId", "Namespace", "GroupId")
-        jobs = sorted(
-            (
-                j
-                for j in self._jobs.values()
-                if j.namespace == params["Namespace"] and j.group == params["GroupId"]
-            ),
-            key=lambda j: j.job_id,
-        )
+        ids = sorted(self._group_jobs.get((params["Namespace"], params["GroupId"]), ()))
+        jobs = [self._jobs[i] for i in ids]
         if params.get("JobName"):
             jobs = [j for j in jobs if params["JobName"] in j.name]
         if params.get("Status"):
             jobs = [j for j in jobs if str(j.status) == params["Status"]]
-        page = _int_param(params, "PageNum", 1)
-        size = _int_param(params, "PageSize", 10)
+        page, size = self._page(params, default_size=10)
         chosen = jobs[(page - 1) * size : page * size]
         return {
             "Jobs": [j.config() for j in chosen],
@@ -778,6 +1010,31 @@ def _int_param(params: dict[str, str], name: str, default: int | None = None) ->
         raise ApiError(
             400, "InvalidParameter", f"The specified parameter {name} is not valid."
         ) from None
+
+
+def _invalid(name: str) -> ApiError:
+    return ApiError(400, "InvalidParameter", f"The specified parameter {name} is not valid.")
+
+
+def _newest_first(run: JobInstance) -> tuple[float, int]:
+    """Sort key of the older answers: latest schedule time first, then latest id."""
+    return (-run.schedule_time, -run.instance_id)
+
+
+def _order_key(order: str) -> tuple[Callable[[JobInstance], tuple[float, int]], bool]:
+    """A sort key and "reverse" for ``<field>_<asc|desc>``."""
+    name, _, direction = order.rpartition("_")
+    if name not in ORDER_FIELDS or direction not in ("asc", "desc"):
+        raise ValueError(f"order must be <{'|'.join(ORDER_FIELDS)}>_<asc|desc>, not {order!r}")
+    if name == "id":
+        return (lambda run: (0.0, run.instance_id)), direction == "desc"
+    attribute = f"{name}_time"
+
+    def key(run: JobInstance) -> tuple[float, int]:
+        value: float | None = getattr(run, attribute)
+        return (math.inf if value is None else value, run.instance_id)
+
+    return key, direction == "desc"
 
 
 def _request_id() -> str:
