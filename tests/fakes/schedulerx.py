@@ -680,6 +680,15 @@ class FakeSchedulerX(FakeServer):
                         dropped += 1
         return dropped
 
+    def instances(self, job_id: int | None = None) -> list[JobInstance]:
+        """Copies of the runs kept (of one job, or all), by instance id."""
+        with self._lock:
+            if job_id is None:
+                chosen = list(self._instances.values())
+            else:
+                chosen = list(self._job_runs.get(job_id, {}).values())
+            return sorted((replace(i) for i in chosen), key=lambda i: i.instance_id)
+
     def instance_count(self) -> int:
         with self._lock:
             return len(self._instances)
