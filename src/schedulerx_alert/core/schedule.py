@@ -8,6 +8,12 @@ allows, rewrites the day-of-week numbers (and the few spellings the two read dif
 leaves every date computation to croniter.
 
 Pure: no I/O and no clock reads. Times are epoch seconds; a cron is read in ``zone``.
+
+Where a zone changes its clocks, croniter counts real time: a cron that names a time skipped
+in spring fires once, at the end of the gap, and a time repeated in autumn fires twice.
+Quartz works on wall-clock fields through java.util.Calendar and probably differs on both
+days (not verified). China has no daylight saving time; elsewhere a planner should not rely
+on a fire to the minute on those two days.
 """
 
 from __future__ import annotations
@@ -179,7 +185,7 @@ class Schedule:
         fire = first
         while fire <= until and len(fires) < limit:
             fires.append(fire)
-            fire += self.period
+            fire = first + len(fires) * self.period  # no drift from repeated additions
         return fires
 
     def _grid_after(self, after: float) -> float:
