@@ -63,12 +63,12 @@ def test_the_lock_agrees_with_pyproject() -> None:
 
 
 def test_the_check_catches_a_dependency_the_lock_does_not_have(tmp_path: Path) -> None:
-    """As when a change adds croniter to pyproject.toml and forgets `make lock`."""
+    """As when a change adds a dependency to pyproject.toml and forgets `make lock`."""
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy2(ROOT / name, tmp_path / name)
     pyproject = tmp_path / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
-    changed = re.sub(r'"jinja2>=[^"]*"', '"jinja2>=3.1",\n    "croniter>=2.0"', text, count=1)
+    changed = re.sub(r'"jinja2>=[^"]*"', '"jinja2>=3.1",\n    "cronsim>=2.0"', text, count=1)
     assert changed != text
     pyproject.write_text(changed, encoding="utf-8")
     assert lock_check(tmp_path).returncode != 0
