@@ -1,0 +1,36 @@
+"""The alert rules, one module each, and the engine that runs them in order.
+
+What the integration uses: `evaluate` (engine), `JobHistory`, `Seen`, `JobSchedule`,
+`FireTimes` (history), `RuleSettings`, `parse_duration`, `parse_trigger_types`
+(settings), `JobRuleState`, `memory_to_json`, `memory_from_json` (memory).
+"""
+
+from .engine import Evaluation, evaluate, evaluate_job
+from .history import UNKNOWN_SCHEDULE, FireTimes, JobHistory, JobSchedule, Seen
+from .memory import EMPTY, JobRuleState, MemoryFormatError, memory_from_json, memory_to_json
+from .settings import (
+    RuleSettings,
+    SettingError,
+    parse_duration,
+    parse_trigger_types,
+)
+
+__all__ = [
+    "EMPTY",
+    "UNKNOWN_SCHEDULE",
+    "Evaluation",
+    "FireTimes",
+    "JobHistory",
+    "JobRuleState",
+    "JobSchedule",
+    "MemoryFormatError",
+    "RuleSettings",
+    "Seen",
+    "SettingError",
+    "evaluate",
+    "evaluate_job",
+    "memory_from_json",
+    "memory_to_json",
+    "parse_duration",
+    "parse_trigger_types",
+]

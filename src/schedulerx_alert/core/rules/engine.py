@@ -1,0 +1,92 @@
+"""All rules over all polled jobs: job histories + memory in, findings + new memory out.
+
+Per job, each new outcome passes the trigger filter, then flapping (which silences the
+per-run rules during an episode), the failure threshold and recovery, in the order the
+runs ended; then the tick-level checks: the end of a flapping episode, stuck runs,
+missed fires. Last, failures across jobs that share an error become one finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
+
+from ...model import JobInstance, JobKey
+from ..findings import Finding
+from ..group import DEFAULT_MIN_JOBS, group_shared_causes
+from . import failure, flapping, missed, recovery, stuck
+from .history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule
+from .memory import EMPTY, JobRuleState
+from .settings import RuleSettings
+
+OutcomeRule = Callable[
+    [JobInstance, JobHistory, RuleSettings, JobRuleState, float],
+    tuple[list[Finding], JobRuleState],
+]
+TickRule = Callable[
+    [JobHistory, RuleSettings, JobSchedule, JobRuleState, float],
+    tuple[list[Finding], JobRuleState],
+]
+_PER_OUTCOME: tuple[OutcomeRule, ...] = (
+    flapping.on_outcome,
+    failure.on_outcome,
+    recovery.on_outcome,
+)
+_PER_TICK: tuple[TickRule, ...] = (stuck.check, missed.check)
+
+
+class Evaluation(NamedTuple):
+    findings: tuple[Finding, ...]
+    # Watched jobs only; a job whose memory is all defaults is left out.
+    memory: dict[JobKey, JobRuleState]
+
+
+def evaluate(
+    job_histories: Mapping[JobKey, JobHistory],
+    settings_by_job: Mapping[JobKey, RuleSettings],
+    schedules: Mapping[JobKey, JobSchedule],
+    memory_by_job: Mapping[JobKey, JobRuleState],
+    now: float,
+    *,
+    shared_cause_min_jobs: int = DEFAULT_MIN_JOBS,
+) -> Evaluation:
+    """Run every rule for the watched jobs (`settings_by_job`).
+
+    A watched job with no history this tick (its listing failed, or it was not polled)
+    keeps its memory untouched, so nothing is forgotten or announced twice.
+    """
+    findings: list[Finding] = []
+    memory: dict[JobKey, JobRuleState] = {}
+    for job, settings in sorted(settings_by_job.items()):
+        state = memory_by_job.get(job, EMPTY)
+        history = job_histories.get(job)
+        if history is not None:
+            schedule = schedules.get(job, UNKNOWN_SCHEDULE)
+            found, state = evaluate_job(history, settings, schedule, state, now)
+            findings.extend(found)
+        if state != EMPTY:
+            memory[job] = state
+    return Evaluation(tuple(group_shared_causes(findings, shared_cause_min_jobs)), memory)
+
+
+def evaluate_job(
+    history: JobHistory,
+    settings: RuleSettings,
+    schedule: JobSchedule,
+    state: JobRuleState,
+    now: float,
+) -> tuple[list[Finding], JobRuleState]:
+    """One job's findings, before shared causes are grouped."""
+    findings: list[Finding] = []
+    for inst in history.outcomes():
+        if not failure.admitted(inst, settings):
+            continue
+        for on_outcome in _PER_OUTCOME:
+            found, state = on_outcome(inst, history, settings, state, now)
+            findings.extend(found)
+    found, state = flapping.settle(history, settings, state, now)
+    findings.extend(found)
+    for check in _PER_TICK:
+        found, state = check(history, settings, schedule, state, now)
+        findings.extend(found)
+    return findings, state

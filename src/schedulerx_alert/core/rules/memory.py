@@ -1,0 +1,123 @@
+"""What the rules remember of one job between ticks: small, bounded, plain JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from .settings import MAX_FLAP_CHANGES
+
+# Runs announced as stuck that have not been seen to end; more than a listing holds.
+MAX_STUCK = 32
+_OUTCOMES = ("ok", "fail")
+
+
+class MemoryFormatError(ValueError):
+    """A stored rule memory that is not one; the message names the field."""
+
+
+@dataclass(frozen=True)
+class JobRuleState:
+    # Failures in a row (of the statuses the job announces) since the last success.
+    streak: int = 0
+    # When the first failure of the streak ended.
+    streak_since: float | None = None
+    # Whether a failure of the current streak was announced: only then is a success a recovery.
+    announced: bool = False
+    last_failure: str | None = None
+    # Instance ids announced as stuck that have not been seen to end.
+    stuck: tuple[int, ...] = ()
+    # The last fire time the missed-run rule has looked at.
+    missed_checked: float | None = None
+    last_outcome: Literal["ok", "fail"] | None = None
+    # When the outcome changed between failure and success, oldest first.
+    changes: tuple[float, ...] = ()
+    flapping_since: float | None = None
+
+
+EMPTY = JobRuleState()
+
+
+def memory_to_json(state: JobRuleState) -> dict[str, Any]:
+    """Only what differs from the defaults, so a quiet job costs `{}`."""
+    raw: dict[str, Any] = {}
+    for spec in fields(JobRuleState):
+        value = getattr(state, spec.name)
+        if value != spec.default:
+            raw[spec.name] = list(value) if isinstance(value, tuple) else value
+    if "stuck" in raw:
+        raw["stuck"] = raw["stuck"][-MAX_STUCK:]
+    if "changes" in raw:
+        raw["changes"] = raw["changes"][-MAX_FLAP_CHANGES:]
+    return raw
+
+
+def memory_from_json(raw: Any, where: str = "rules") -> JobRuleState:
+    """The inverse of memory_to_json; MemoryFormatError names the bad field."""
+    if not isinstance(raw, dict):
+        raise MemoryFormatError(f"{where}: expected an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(JobRuleState.__dataclass_fields__))
+    if unknown:
+        raise MemoryFormatError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    last_outcome = raw.get("last_outcome")
+    if last_outcome not in (None, *_OUTCOMES):
+        raise MemoryFormatError(f"{where}.last_outcome: {last_outcome!r} is not ok or fail")
+    return JobRuleState(
+        streak=_int(raw, "streak", where),
+        streak_since=_time(raw, "streak_since", where),
+        announced=_bool(raw, "announced", where),
+        last_failure=_text(raw, "last_failure", where),
+        stuck=tuple(_ints(raw, "stuck", where))[-MAX_STUCK:],
+        missed_checked=_time(raw, "missed_checked", where),
+        last_outcome=last_outcome,
+        changes=tuple(_times(raw, "changes", where))[-MAX_FLAP_CHANGES:],
+        flapping_since=_time(raw, "flapping_since", where),
+    )
+
+
+def _int(raw: dict[str, Any], key: str, where: str) -> int:
+    value = raw.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MemoryFormatError(f"{where}.{key}: {value!r} is not a count")
+    return value
+
+
+def _bool(raw: dict[str, Any], key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise MemoryFormatError(f"{where}.{key}: {value!r} is not true or false")
+    return value
+
+
+def _text(raw: dict[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise MemoryFormatError(f"{where}.{key}: {value!r} is not text")
+    return value
+
+
+def _time(raw: dict[str, Any], key: str, where: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MemoryFormatError(f"{where}.{key}: {value!r} is not an epoch time")
+    return float(value)
+
+
+def _ints(raw: dict[str, Any], key: str, where: str) -> list[int]:
+    values = raw.get(key, [])
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of instance ids")
+    return values
+
+
+def _times(raw: dict[str, Any], key: str, where: str) -> list[float]:
+    values = raw.get(key, [])
+    if not isinstance(values, list):
+        raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of epoch times")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of epoch times")
+    return [float(v) for v in values]
