@@ -39,7 +39,7 @@ class Finding:
     instances: tuple[JobInstance, ...] = ()
     # The jobs a receiver is chosen by; more than one only for a shared cause.
     jobs: tuple[JobKey, ...] = ()
-    facts: Facts = field(default=_NO_FACTS, hash=False)
+    facts: Facts = field(default_factory=lambda: _NO_FACTS, hash=False)
 
     @property
     def is_run_failure(self) -> bool:

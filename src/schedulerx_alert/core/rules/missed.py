@@ -45,7 +45,11 @@ def check(
     fires = schedule.fires.fires_between(state.missed_checked, horizon, MAX_FIRES_PER_TICK)
     checked = fires[-1] if len(fires) >= MAX_FIRES_PER_TICK else horizon
     state = replace(state, missed_checked=max(checked, state.missed_checked))
-    missed = _unmatched(fires, _run_times(history.instances), grace)
+    following = None
+    if fires:
+        after_last = schedule.fires.fires_between(fires[-1], fires[-1] + grace, 1)
+        following = after_last[0] if after_last else None
+    missed = _unmatched(fires, following, _run_times(history.instances), grace)
     if not missed:
         return [], state
     first = missed[0]
@@ -75,15 +79,20 @@ def _run_times(instances: tuple[JobInstance, ...]) -> list[float]:
     return sorted(times.values())
 
 
-def _unmatched(fires: list[float], runs: list[float], grace: float) -> list[float]:
-    """Fires no run answers; each run answers one fire, the earliest it can."""
+def _unmatched(
+    fires: list[float], following: float | None, runs: list[float], grace: float
+) -> list[float]:
+    """Fires no run answers. A fire's run is due from just before it until the grace ends
+    or the next fire comes, whichever is first; each run answers one fire."""
     floor = runs[0] if len(runs) >= LISTING_DEPTH else None
     missed: list[float] = []
     used = 0
-    for fire in fires:
+    for index, fire in enumerate(fires):
+        upcoming = fires[index + 1] if index + 1 < len(fires) else following
+        until = fire + grace if upcoming is None else min(fire + grace, upcoming - EARLY_SECONDS)
         while used < len(runs) and runs[used] < fire - EARLY_SECONDS:
             used += 1
-        if used < len(runs) and runs[used] <= fire + grace:
+        if used < len(runs) and runs[used] <= max(until, fire):
             used += 1
         elif floor is None or fire + grace >= floor:
             missed.append(fire)
