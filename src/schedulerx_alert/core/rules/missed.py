@@ -37,7 +37,7 @@ def check(
     grace = settings.missed_grace
     if grace is None or not schedule.can_miss or schedule.fires is None:
         # Starting afresh when this changes keeps a disabled spell from counting as missed.
-        return [], replace(state, missed_checked=None)
+        return [], state if state.missed_checked is None else replace(state, missed_checked=None)
     horizon = now - grace
     if state.missed_checked is None:
         # Fires before the first look belong to a past nobody watched.

@@ -49,7 +49,8 @@ def check(
                 continue
             stuck.append(iid)
             findings.append(_stuck(inst, now, running_for, threshold))
-    return findings, replace(state, stuck=tuple(stuck[-MAX_STUCK:]))
+    kept = tuple(stuck[-MAX_STUCK:])
+    return findings, state if kept == state.stuck else replace(state, stuck=kept)
 
 
 def _running_for(inst: JobInstance, now: float) -> float | None:
