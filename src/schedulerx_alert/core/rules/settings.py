@@ -10,13 +10,8 @@ from typing import Literal
 from ...model import InstanceStatus, TriggerType
 
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
-TRIGGER_NAMES = {
-    "scheduled": TriggerType.SCHEDULED,
-    "data_rerun": TriggerType.DATA_RERUN,
-    "api": TriggerType.API,
-    "manual_rerun": TriggerType.MANUAL_RERUN,
-    "system_retry": TriggerType.SYSTEM_RETRY,
-}
+# scheduled, data_rerun, api, manual_rerun, system_retry: the names silences match on too.
+TRIGGER_NAMES = {t.name.lower(): t for t in TriggerType}
 # Flap detection keeps this many state changes per job at most.
 MAX_FLAP_CHANGES = 16
 
