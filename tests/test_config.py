@@ -68,12 +68,12 @@ def test_every_problem_is_reported_with_its_path_and_no_secret(tmp_path: Path) -
         load_config(write(tmp_path, bad), ENV)
     problems = caught.value.problems
     text = str(caught.value)
-    assert "watch[0].receivers: unknown receiver 'nobody'" in problems
+    assert "watch[0].receivers[0]: unknown receiver 'nobody'" in problems
     assert "watch[0].jobs[1]: job id must be a positive integer, not -1" in problems
     assert "watch[0].jobs[2]: job id must be a positive integer, not 'abc'" in problems
     assert any(p.startswith("receivers[0].webhook: host 'evil.example.com'") for p in problems)
     assert any(p.startswith("state.url: must start with oss:// or file://") for p in problems)
-    assert any(p.startswith("watch[0].alert_on: unknown status 'exploded'") for p in problems)
+    assert any(p.startswith("watch[0].alert_on[1]: unknown status 'exploded'") for p in problems)
     assert TOKEN not in text and SECRET not in text
 
 
@@ -116,5 +116,5 @@ def test_validate_command(
     bad = write(tmp_path, GOOD.replace("receivers: [ops]", "receivers: [nobody]"))
     assert main(["validate", "--config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "watch[0].receivers: unknown receiver 'nobody'" in err
+    assert "watch[0].receivers[0]: unknown receiver 'nobody'" in err
     assert TOKEN not in err and SECRET not in err

@@ -353,6 +353,7 @@ class CrashWorld:
             self.sx.add_job(NS, GROUP, job_id)
         raw = {
             "region": "cn-hangzhou",
+            "allow_loopback_http": True,
             "schedulerx": {"endpoint": self.sx.url},
             "state": {"url": f"oss://{BUCKET}/{STATE_KEY}", "endpoint": self.oss.url},
             "dingtalk": {"allowed_hosts": ["127.0.0.1"]},

@@ -59,6 +59,8 @@ class World:
             self.sx.add_job(NS, GROUP, job_id, name=f"job-{job_id}")
         self.raw: dict[str, Any] = {
             "region": "cn-hangzhou",
+            # The fakes speak http on 127.0.0.1, which a config must allow in so many words.
+            "allow_loopback_http": True,
             "schedulerx": {"endpoint": self.sx.url},
             "state": self._state_section(state),
             "dingtalk": {"allowed_hosts": ["127.0.0.1"]},

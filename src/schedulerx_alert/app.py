@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import logs
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config, show
 from .credentials import Credentials, resolve_credentials
 from .dingtalk import DingTalkReceiver, Receiver
 from .fallback import LocalHealthFile
@@ -129,8 +129,24 @@ def build_edges(
     )
 
 
+class EventError(ValueError):
+    """An invocation payload asking for something unclear; nothing is run."""
+
+
 def parse_event(event: Any) -> dict[str, Any]:
-    """Options from an invocation payload; a timer event nests its payload as a string."""
+    """Options from an invocation payload; a timer event nests its payload as a string.
+
+    `dry_run` must be a JSON boolean: `"false"` is truthy in Python, and
+    guessing wrong either sends for real or silently stops every alert.
+    """
+    options = _event_object(event)
+    dry_run = options.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise EventError(f"event.dry_run: must be true or false (JSON), not {show(dry_run)}")
+    return options
+
+
+def _event_object(event: Any) -> dict[str, Any]:
     if isinstance(event, bytes | bytearray):
         event = event.decode("utf-8", "replace")
     if isinstance(event, str):
@@ -142,7 +158,7 @@ def parse_event(event: Any) -> dict[str, Any]:
         return {}
     payload = event.get("payload")
     if isinstance(payload, str) and "triggerTime" in event:
-        return parse_event(payload)
+        return _event_object(payload)
     return event
 
 
@@ -162,8 +178,12 @@ def run(
 
 
 def handle(event: Any, context: Any, default_dir: Path) -> str:
-    """The FC handler's body. Raises only for a config that cannot work."""
-    options = parse_event(event)
+    """The FC handler's body. Raises only for a config or an event that cannot work."""
+    try:
+        options = parse_event(event)
+    except EventError as exc:
+        log.error("event refused: %s", exc)
+        raise
     credentials = resolve_credentials(context)
     # Scrub credentials even from config errors' log lines.
     _install(Redactor(secrets_of(None, credentials)))
@@ -178,7 +198,7 @@ def handle(event: Any, context: Any, default_dir: Path) -> str:
     summary, redactor = run(
         config,
         credentials,
-        dry_run=bool(options.get("dry_run")),
+        dry_run=options.get("dry_run", False),
         timeout=timeout,
         owner=owner,
     )

@@ -1,7 +1,8 @@
 """The YAML config: parsed into typed records, every problem named by its path.
 
 Secrets never live in the file: `${VAR}` in any string is replaced from the
-environment, and no message ever repeats a substituted value.
+environment. A message shows what the file says, cut short, and never a value
+substituted from the environment, nor any part of a webhook or secret.
 """
 
 from __future__ import annotations
@@ -13,18 +14,33 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from .model import InstanceStatus
+from .model import TERMINAL, InstanceStatus
+from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 LANGUAGES = ("zh-CN", "en")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
+_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
+# OSS bucket naming rules.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+_MOBILE = re.compile(r"\+?[0-9][0-9-]{2,19}")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
+_JOB_ID = re.compile(r"[0-9]{1,19}")
+MAX_JOB_ID = 2**63 - 1
+# A config is a page of YAML; these bounds are far above any real one and far
+# below what exhausts 128 MB (a 787-byte alias bomb expands to billions of values).
+MAX_CONFIG_BYTES = 1_000_000
+MAX_ALIASES = 100
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
+SHOW_CHARS = 60
 
 
 class ConfigError(Exception):
@@ -39,6 +55,22 @@ class ConfigError(Exception):
         lines = [f"{self.source}: {len(self.problems)} problem(s)"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
+
+
+def show(value: object) -> str:
+    """A value from the file fit for a message: one short line, whatever its size."""
+    if isinstance(value, str):
+        cut = value[:SHOW_CHARS]
+        return repr(cut) + ("…" if len(value) > SHOW_CHARS else "")
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value) if value.bit_length() <= 64 else "a very large integer"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item(s)"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key(s)"
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -59,10 +91,20 @@ class WatchRule:
 @dataclass(frozen=True)
 class ReceiverConfig:
     name: str
-    webhook: str = field(repr=False)
+    # Checked and rebuilt from its parts (urls.py): what is posted to is what was checked.
+    url: HttpUrl = field(repr=False)
     secret: str | None = field(default=None, repr=False)
     at_mobiles: tuple[str, ...] = ()
     keyword: str | None = None
+
+    @property
+    def webhook(self) -> str:
+        """The robot's URL in its one normalised spelling: one robot, one string."""
+        return str(self.url)
+
+    @property
+    def access_token(self) -> str:
+        return next((v for k, v in self.url.params() if k == "access_token"), "")
 
 
 @dataclass(frozen=True)
@@ -143,18 +185,112 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
 
 
 def read_yaml(data: bytes | str, source: str = "config") -> Any:
-    """YAML text -> plain values; raises ConfigError naming the line."""
+    """YAML text -> plain values, within bounds that a hostile file cannot blow up."""
+    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [f"(top level): the file is {size} bytes; a config is limited to {MAX_CONFIG_BYTES}"],
+            source,
+        )
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise ConfigError([f"line {line}: not UTF-8 text"], source) from None
+    else:
+        text = data
+    loader = _BoundedLoader(text)
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise ConfigError(["not UTF-8 text"], source) from None
-    try:
-        return yaml.safe_load(text)
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "line 1"
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError([f"{where}: {_cut(problem)}"], source) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            [f"line {line}: {_cut(exc.reason)} (character #x{exc.character:04x})"], source
+        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{where}{problem}"], source) from None
+        raise ConfigError([f"line 1: invalid YAML ({type(exc).__name__})"], source) from None
+    finally:
+        loader.dispose()
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses alias bombs, deep nesting and giant integers.
+
+    PyYAML shares an aliased node instead of copying it, so the damage of an
+    alias bomb comes later, from whatever walks or prints the value. Each node's
+    size with its aliases expanded is counted as it is composed, so a bomb is
+    refused at its line before any value is built.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+        self._sizes: dict[int, int] = {}
+
+    def _mark(self) -> Any:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        return event.start_mark
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self._mark()
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _limit(
+                    mark, f"too many aliases (YAML alias expansion is limited to {MAX_ALIASES})"
+                )
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                raise _limit(mark, "an alias refers to a value that contains it")
+            return node
+        mark = self._mark()
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _limit(mark, f"values are nested more than {MAX_DEPTH} deep")
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        size = 1
+        if node is None:
+            return None
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._sizes[id(child)] for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        if size > MAX_VALUES:
+            raise _limit(
+                mark, f"this value expands to more than {MAX_VALUES} values (aliases counted)"
+            )
+        self._sizes[id(node)] = size
+        return node
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # int() of a long decimal raises ValueError (Python's digit limit), and
+        # a long hex one builds a number nothing can print; neither is a config value.
+        text = str(node.value).replace("_", "")
+        if len(text) > 40:
+            raise _limit(node.start_mark, "this number is too long")
+        value: int = super().construct_yaml_int(node)
+        return value
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+
+
+def _limit(mark: Any, problem: str) -> yaml.MarkedYAMLError:
+    return yaml.composer.ComposerError(None, None, problem, mark)
+
+
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def parse_config(
@@ -166,8 +302,24 @@ def parse_config(
     parser = _Parser(env)
     config = parser.config(raw, base_dir)
     if parser.problems or config is None:
-        raise ConfigError(parser.problems or ["empty config"], source)
+        raise ConfigError(parser.problems or ["(top level): the config is empty"], source)
     return config
+
+
+_TOP_KEYS = {
+    "region",
+    "timezone",
+    "schedulerx",
+    "state",
+    "dingtalk",
+    "receivers",
+    "watch",
+    "templates",
+    "health",
+    "first_run_lookback_minutes",
+    "pending_max_age_hours",
+    "allow_loopback_http",
+}
 
 
 class _Parser:
@@ -176,6 +328,7 @@ class _Parser:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.allow_loopback_http = False
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -196,10 +349,10 @@ class _Parser:
         value = mapping.get(key)
         if value is None:
             if default is None:
-                self.fail(f"{path}.{key}" if path else key, "is required")
+                self.fail(_join(path, key), "is required")
             return default
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            self.fail(_join(path, key), f"must be a string, not {type(value).__name__}")
+        if isinstance(value, bool) or not isinstance(value, str | int) or not _small(value):
+            self.fail(_join(path, key), f"must be a string, not {show(value)}")
             return default
         return self.substitute(_join(path, key), str(value))
 
@@ -208,6 +361,13 @@ class _Parser:
             return None
         result = self.string(mapping, key, path)
         return result or None
+
+    def boolean(self, mapping: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
+        value = mapping.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(_join(path, key), f"must be true or false, not {show(value)}")
+            return default
+        return value
 
     def number(
         self,
@@ -218,19 +378,21 @@ class _Parser:
         low: float,
         high: float,
     ) -> float:
-        value = mapping.get(key, default)
+        raw = value = mapping.get(key, default)
         if isinstance(value, str):
-            value = self.substitute(_join(path, key), value)
+            text = self.substitute(_join(path, key), value)
             try:
-                value = float(value) if value is not None else default
+                value = float(text) if text is not None else default
             except ValueError:
-                self.fail(_join(path, key), "must be a number")
+                self.fail(_join(path, key), f"must be a number, not {show(raw)}")
                 return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.fail(_join(path, key), f"must be a number, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _small(value):
+            self.fail(_join(path, key), f"must be a number, not {show(raw)}")
             return default
         if not low <= value <= high:
-            self.fail(_join(path, key), f"must be between {low:g} and {high:g}, not {value:g}")
+            # A value from the environment is not repeated, only where it came from.
+            shown = show(raw) if isinstance(raw, str) else f"{value:g}"
+            self.fail(_join(path, key), f"must be between {low:g} and {high:g}, not {shown}")
             return default
         return value
 
@@ -238,49 +400,56 @@ class _Parser:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.fail(path, f"must be a mapping, not {type(value).__name__}")
+            self.fail(path, f"must be a mapping, not {show(value)}")
             return {}
         return value
 
     def unknown_keys(self, mapping: Mapping[str, Any], known: set[str], path: str) -> None:
         for key in mapping:
             if key not in known:
-                self.fail(_join(path, str(key)), "unknown key")
+                self.fail(_join(path, key), "unknown key")
+
+    def url(self, path: str, value: str) -> HttpUrl | None:
+        try:
+            return parse_http_url(value, allow_loopback_http=self.allow_loopback_http)
+        except UrlError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def endpoint(self, raw: Mapping[str, Any], path: str, default: str | None) -> str | None:
+        """An API endpoint: scheme://host[:port], nothing after it."""
+        value = self.string(raw, "endpoint", path, default) if default else None
+        if default is None:
+            value = self.optional_string(raw, "endpoint", path)
+        if value is None:
+            return default
+        url = self.url(_join(path, "endpoint"), value)
+        if url is None:
+            return default
+        if url.path not in ("", "/") or url.query:
+            self.fail(_join(path, "endpoint"), "must be just https://HOST[:PORT], no path or query")
+            return default
+        return url.origin
 
     # -- sections ------------------------------------------------------------
 
     def config(self, raw: Any, base_dir: Path) -> Config | None:
         if raw is None:
-            self.problems.append("the config is empty")
+            self.fail("(top level)", "the config is empty")
             return None
         top = self.mapping(raw, "(top level)")
-        self.unknown_keys(
-            top,
-            {
-                "region",
-                "timezone",
-                "schedulerx",
-                "state",
-                "dingtalk",
-                "receivers",
-                "watch",
-                "templates",
-                "health",
-                "first_run_lookback_minutes",
-                "pending_max_age_hours",
-            },
-            "",
-        )
+        self.unknown_keys(top, _TOP_KEYS, "")
+        self.allow_loopback_http = self.boolean(top, "allow_loopback_http", "", False)
         region = self.string(top, "region", "") or ""
-        timezone = self.string(top, "timezone", "", "Asia/Shanghai") or "Asia/Shanghai"
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.fail("timezone", f"unknown time zone {timezone!r}")
+        if region and not _REGION.fullmatch(region):
+            self.fail(
+                "region", f"must be a region id such as cn-hangzhou, not {show(top['region'])}"
+            )
+        timezone = self.timezone(top)
         dingtalk = self.dingtalk(self.mapping(top.get("dingtalk"), "dingtalk"))
-        receivers = self.receivers(top.get("receivers"), dingtalk)
-        watch = self.watch(top.get("watch"), receivers)
-        health = self.health(self.mapping(top.get("health"), "health"), receivers)
+        receivers, declared = self.receivers(top.get("receivers"), dingtalk)
+        watch = self.watch(top.get("watch"), receivers, declared)
+        health = self.health(self.mapping(top.get("health"), "health"), receivers, declared)
         lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
         max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
         config = Config(
@@ -299,17 +468,24 @@ class _Parser:
         )
         return config
 
+    def timezone(self, top: Mapping[str, Any]) -> str:
+        default = "Asia/Shanghai"
+        timezone = self.string(top, "timezone", "", default) or default
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            self.fail("timezone", f"unknown time zone {show(top.get('timezone'))}")
+            return default
+        return timezone
+
     def schedulerx(self, raw: Mapping[str, Any]) -> SchedulerXConfig:
         path = "schedulerx"
         self.unknown_keys(
             raw, {"endpoint", "max_calls_per_minute", "concurrency", "timeout_seconds"}, path
         )
-        endpoint = self.string(raw, "endpoint", path, DEFAULT_SCHEDULERX_ENDPOINT)
-        endpoint = endpoint or DEFAULT_SCHEDULERX_ENDPOINT
-        if urlsplit(endpoint).scheme not in ("http", "https"):
-            self.fail(f"{path}.endpoint", f"must start with https://, not {endpoint!r}")
+        endpoint = self.endpoint(raw, path, DEFAULT_SCHEDULERX_ENDPOINT)
         return SchedulerXConfig(
-            endpoint=endpoint.rstrip("/"),
+            endpoint=endpoint or DEFAULT_SCHEDULERX_ENDPOINT,
             max_calls_per_minute=int(self.number(raw, "max_calls_per_minute", path, 90, 1, 100)),
             concurrency=int(self.number(raw, "concurrency", path, 4, 1, 16)),
             timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 60),
@@ -319,18 +495,13 @@ class _Parser:
         path = "state"
         self.unknown_keys(raw, {"url", "endpoint", "timeout_seconds"}, path)
         url = self.string(raw, "url", path) or ""
-        parts = urlsplit(url)
-        if url and parts.scheme == "oss":
-            if not parts.netloc or not parts.path.strip("/"):
-                self.fail(f"{path}.url", f"must be oss://BUCKET/KEY, not {url!r}")
-        elif url and parts.scheme == "file":
-            if not parts.path.startswith("/"):
-                self.fail(f"{path}.url", f"must be file:///ABSOLUTE/PATH, not {url!r}")
-        elif url:
-            self.fail(f"{path}.url", f"must start with oss:// or file://, not {url!r}")
+        if url:
+            problem = _state_url_problem(url)
+            if problem:
+                self.fail(f"{path}.url", problem)
         return StateConfig(
             url=url,
-            endpoint=self.optional_string(raw, "endpoint", path),
+            endpoint=self.endpoint(raw, path, None),
             timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 30),
         )
 
@@ -342,21 +513,37 @@ class _Parser:
             path,
         )
         hosts = raw.get("allowed_hosts", ["oapi.dingtalk.com"])
-        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
-            self.fail(f"{path}.allowed_hosts", "must be a list of host names")
-            hosts = ["oapi.dingtalk.com"]
+        allowed: list[str] = []
+        if not isinstance(hosts, list) or not hosts:
+            self.fail(f"{path}.allowed_hosts", "must be a non-empty list of host names")
+        else:
+            for index, host in enumerate(hosts):
+                try:
+                    if not isinstance(host, str):
+                        raise UrlError(f"must be a host name, not {show(host)}")
+                    allowed.append(normalise_host(host))
+                except UrlError as exc:
+                    self.fail(f"{path}.allowed_hosts[{index}]", str(exc))
         return DingTalkConfig(
-            allowed_hosts=tuple(h.lower() for h in hosts),
+            allowed_hosts=tuple(allowed) or ("oapi.dingtalk.com",),
             max_per_minute=int(self.number(raw, "max_per_minute", path, 18, 1, 20)),
             summary_threshold=int(self.number(raw, "summary_threshold", path, 3, 1, 20)),
             timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 30),
         )
 
-    def receivers(self, raw: Any, dingtalk: DingTalkConfig) -> dict[str, ReceiverConfig]:
+    def receivers(
+        self, raw: Any, dingtalk: DingTalkConfig
+    ) -> tuple[dict[str, ReceiverConfig], set[str]]:
+        """The usable receivers, and every name declared (usable or not).
+
+        A receiver with a problem is still known by its name, so a watch rule
+        naming it gets no second, misleading "unknown receiver" line.
+        """
         result: dict[str, ReceiverConfig] = {}
+        declared: set[str] = set()
         if not isinstance(raw, list) or not raw:
             self.fail("receivers", "must be a non-empty list")
-            return result
+            return result, declared
         for index, item in enumerate(raw):
             path = f"receivers[{index}]"
             entry = self.mapping(item, path)
@@ -365,46 +552,61 @@ class _Parser:
             webhook = self.string(entry, "webhook", path)
             secret = self.optional_string(entry, "secret", path)
             keyword = self.optional_string(entry, "keyword", path)
-            mobiles = entry.get("at_mobiles") or []
-            if not isinstance(mobiles, list) or not all(
-                isinstance(m, str | int) and not isinstance(m, bool) for m in mobiles
-            ):
-                self.fail(f"{path}.at_mobiles", "must be a list of phone numbers")
-                mobiles = []
-            if webhook is not None:
-                self.check_webhook(f"{path}.webhook", webhook, dingtalk)
+            mobiles = self.mobiles(entry.get("at_mobiles"), f"{path}.at_mobiles")
+            url = self.webhook(f"{path}.webhook", webhook, dingtalk) if webhook else None
             if secret is not None and not secret.startswith("SEC"):
                 self.fail(f"{path}.secret", "a DingTalk robot secret starts with 'SEC'")
-            if name is None or webhook is None:
+            if name is None:
                 continue
-            if name in result:
-                self.fail(f"{path}.name", f"duplicate receiver name {name!r}")
+            if name in declared:
+                self.fail(f"{path}.name", f"duplicate receiver name {show(entry.get('name'))}")
+                continue
+            declared.add(name)
+            if url is None:
                 continue
             result[name] = ReceiverConfig(
-                name=name,
-                webhook=webhook,
-                secret=secret,
-                at_mobiles=tuple(str(m) for m in mobiles),
-                keyword=keyword,
+                name=name, url=url, secret=secret, at_mobiles=mobiles, keyword=keyword
             )
-        return result
+        return result, declared
 
-    def check_webhook(self, path: str, webhook: str, dingtalk: DingTalkConfig) -> None:
+    def mobiles(self, raw: Any, path: str) -> tuple[str, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.fail(path, "must be a list of phone numbers")
+            return ()
+        mobiles: list[str] = []
+        for index, item in enumerate(raw):
+            text = str(item) if isinstance(item, str | int) and _small(item) else ""
+            if isinstance(item, bool) or not _MOBILE.fullmatch(text):
+                self.fail(f"{path}[{index}]", f"must be a phone number, not {show(item)}")
+            else:
+                mobiles.append(text)
+        return tuple(mobiles)
+
+    def webhook(self, path: str, webhook: str, dingtalk: DingTalkConfig) -> HttpUrl | None:
         # The URL carries the access token: describe it, never print it.
-        parts = urlsplit(webhook)
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("https", "http") or not host:
-            self.fail(path, "must be an https:// DingTalk robot URL")
-            return
-        if host not in dingtalk.allowed_hosts:
+        url = self.url(path, webhook)
+        if url is None:
+            return None
+        problems: list[str] = []
+        if url.host not in dingtalk.allowed_hosts:
             allowed = ", ".join(dingtalk.allowed_hosts)
-            self.fail(path, f"host {host!r} is not in dingtalk.allowed_hosts ({allowed})")
-        if parts.scheme != "https" and host not in _LOOPBACK:
-            self.fail(path, "must use https (the URL carries the robot's access token)")
-        if not parse_qs(parts.query).get("access_token", [""])[0]:
-            self.fail(path, "has no access_token query parameter")
+            problems.append(f"host {url.host!r} is not in dingtalk.allowed_hosts ({allowed})")
+        names = [name for name, _ in url.params()]
+        tokens = [value for name, value in url.params() if name == "access_token"]
+        if len(tokens) != 1 or not tokens[0]:
+            problems.append("must have exactly one non-empty access_token query parameter")
+        for added in ("timestamp", "sign"):
+            if added in names:
+                problems.append(f"must not carry {added}: it is added when each message is signed")
+        for problem in problems:
+            self.fail(path, problem)
+        return None if problems else url
 
-    def watch(self, raw: Any, receivers: Mapping[str, ReceiverConfig]) -> tuple[WatchRule, ...]:
+    def watch(
+        self, raw: Any, receivers: Mapping[str, ReceiverConfig], declared: set[str]
+    ) -> tuple[WatchRule, ...]:
         rules: list[WatchRule] = []
         if not isinstance(raw, list) or not raw:
             self.fail("watch", "must be a non-empty list")
@@ -417,7 +619,9 @@ class _Parser:
             namespace = self.string(entry, "namespace", path)
             group = self.string(entry, "group", path)
             jobs = self.jobs(entry.get("jobs"), f"{path}.jobs")
-            names = self.receiver_names(entry.get("receivers"), f"{path}.receivers", receivers)
+            names = self.receiver_names(
+                entry.get("receivers"), f"{path}.receivers", receivers, declared
+            )
             alert_on = self.alert_on(entry.get("alert_on"), f"{path}.alert_on")
             if namespace is None or group is None:
                 continue
@@ -440,31 +644,55 @@ class _Parser:
                 self.unknown_keys(item, {"id", "name"}, here)
                 job_id, name = item.get("id"), item.get("name")
                 if name is not None and not isinstance(name, str):
-                    self.fail(f"{here}.name", "must be a string")
+                    self.fail(f"{here}.name", f"must be a string, not {show(name)}")
                     name = None
             else:
                 job_id, name = item, None
-            if isinstance(job_id, str) and job_id.isdigit():
-                job_id = int(job_id)
-            if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id <= 0:
-                self.fail(here, f"job id must be a positive integer, not {job_id!r}")
+            number = job_id
+            if isinstance(number, str) and _JOB_ID.fullmatch(number):
+                number = int(number)
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, int)
+                or not 0 < number <= MAX_JOB_ID
+            ):
+                self.fail(here, f"job id must be a positive integer, not {show(job_id)}")
                 continue
-            jobs.append(JobSpec(job_id, name))
+            jobs.append(JobSpec(number, name))
         return tuple(jobs)
 
     def receiver_names(
-        self, raw: Any, path: str, receivers: Mapping[str, ReceiverConfig]
+        self,
+        raw: Any,
+        path: str,
+        receivers: Mapping[str, ReceiverConfig],
+        declared: set[str],
     ) -> tuple[str, ...]:
         if not isinstance(raw, list) or not raw:
             self.fail(path, "must name at least one receiver")
             return ()
         names: list[str] = []
-        for item in raw:
+        robots: dict[tuple[str, str, str], str] = {}
+        for index, item in enumerate(raw):
+            here = f"{path}[{index}]"
             if not isinstance(item, str):
-                self.fail(path, f"receiver names are strings, not {item!r}")
-            elif item not in receivers:
-                self.fail(path, f"unknown receiver {item!r}")
-            else:
+                self.fail(here, f"receiver names are strings, not {show(item)}")
+            elif item in names:
+                # diff.py owes one alert per listed receiver: a repeat sends everything twice.
+                self.fail(here, f"duplicate receiver {show(item)}")
+            elif item not in declared:
+                self.fail(here, f"unknown receiver {show(item)}")
+            elif item in receivers:
+                url = receivers[item].url
+                robot = (url.origin, url.path, receivers[item].access_token)
+                if robot in robots:
+                    self.fail(
+                        here,
+                        f"{show(item)} posts to the same robot as {show(robots[robot])}: "
+                        "that group would get every alert twice",
+                    )
+                    continue
+                robots[robot] = item
                 names.append(item)
         return tuple(names)
 
@@ -476,14 +704,24 @@ class _Parser:
             return DEFAULT_ALERT_ON
         statuses: set[InstanceStatus] = set()
         known = {s.label: s for s in InstanceStatus}
-        for item in raw:
+        final = ", ".join(sorted(s.label for s in TERMINAL))
+        for index, item in enumerate(raw):
+            here = f"{path}[{index}]"
+            status: InstanceStatus | None = None
             if isinstance(item, int) and not isinstance(item, bool):
-                status = InstanceStatus.parse(item)
-            else:
-                status = known.get(str(item).lower())
+                status = InstanceStatus.parse(item) if _small(item) else None
+            elif isinstance(item, str):
+                status = known.get(item.lower())
             if status is None:
-                choices = ", ".join(sorted(known))
-                self.fail(path, f"unknown status {item!r} (one of: {choices})")
+                self.fail(here, f"unknown status {show(item)} (one of: {final})")
+            elif status not in TERMINAL:
+                # The diff alerts on a run once it has finished; a run is never
+                # finished in this status, so the rule could never fire.
+                self.fail(
+                    here,
+                    f"{status.label!r} is not a final status, so it can never fire "
+                    f"(one of: {final})",
+                )
             else:
                 statuses.add(status)
         return frozenset(statuses) or DEFAULT_ALERT_ON
@@ -494,28 +732,32 @@ class _Parser:
         language = self.string(raw, "language", path, "zh-CN") or "zh-CN"
         if language not in LANGUAGES:
             self.fail(
-                f"{path}.language", f"must be one of {', '.join(LANGUAGES)}, not {language!r}"
+                f"{path}.language",
+                f"must be one of {', '.join(LANGUAGES)}, not {show(raw.get('language'))}",
             )
             language = "zh-CN"
         files: dict[str, str | None] = {}
         for key in ("alert", "summary"):
             value = self.optional_string(raw, key, path)
             if value is not None:
-                file = (base_dir / value).resolve()
-                if not file.is_file():
-                    self.fail(f"{path}.{key}", f"no such template file {str(file)!r}")
-                value = str(file)
+                file = _template_file(base_dir, value)
+                if file is None:
+                    self.fail(f"{path}.{key}", f"no such template file {show(raw.get(key))}")
+                value = str(file) if file else None
             files[key] = value
         return TemplateConfig(language, files["alert"], files["summary"])
 
     def health(
-        self, raw: Mapping[str, Any], receivers: Mapping[str, ReceiverConfig]
+        self,
+        raw: Mapping[str, Any],
+        receivers: Mapping[str, ReceiverConfig],
+        declared: set[str],
     ) -> HealthConfig:
         path = "health"
         self.unknown_keys(raw, {"receiver", "impaired_after"}, path)
         receiver = self.optional_string(raw, "receiver", path)
-        if receiver is not None and receiver not in receivers:
-            self.fail(f"{path}.receiver", f"unknown receiver {receiver!r}")
+        if receiver is not None and receiver not in declared:
+            self.fail(f"{path}.receiver", f"unknown receiver {show(raw.get('receiver'))}")
             receiver = None
         if receiver is None and "ops" in receivers and "receiver" not in raw:
             receiver = "ops"
@@ -523,11 +765,52 @@ class _Parser:
         return HealthConfig(receiver=receiver, impaired_after=after)
 
 
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _small(value: object) -> bool:
+    """Not an integer too large for anything here to print or store."""
+    return not isinstance(value, int) or value.bit_length() <= 64
 
 
-def redact_url(url: str) -> str:
-    """A webhook URL fit for logs: scheme, host and path, never the query."""
+def _template_file(base_dir: Path, name: str) -> Path | None:
+    if not name.isprintable():
+        return None
+    try:
+        file = (base_dir / name).resolve()
+        return file if file.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _state_url_problem(url: str) -> str | None:
+    """What is wrong with a state.url, without repeating it; None when fine."""
+    if not url.isprintable() or any(c in url for c in "?#\\"):
+        return "must not contain '?', '#', a backslash or control characters"
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}{parts.path}?access_token=***"
+    if parts.scheme == "oss":
+        key = parts.path[1:]
+        if not _BUCKET.fullmatch(parts.netloc):
+            return (
+                "must be oss://BUCKET/KEY; a bucket name is 3-63 lowercase letters, digits "
+                "and hyphens, starting and ending with a letter or digit"
+            )
+        if not key or key.startswith("/") or key.endswith("/") or len(key.encode()) > 1023:
+            return "must be oss://BUCKET/KEY, with KEY an object name (not a folder)"
+        return None
+    if parts.scheme == "file":
+        if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
+            return "must be file:///ABSOLUTE/PATH/state.json"
+        return None
+    return "must start with oss:// or file://"
+
+
+def _key(key: object) -> str:
+    """A key from the file as a path segment: plain when it is a plain word."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return key
+    return f"[{show(key)}]"
+
+
+def _join(path: str, key: object) -> str:
+    segment = _key(key)
+    if not path:
+        return segment
+    return f"{path}{segment}" if segment.startswith("[") else f"{path}.{segment}"

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 
 import requests
 
-from .config import ReceiverConfig, redact_url
+from .config import ReceiverConfig
 from .neutralise import fold
 from .redact import Redactor
 from .render import Message
@@ -126,7 +126,8 @@ class DingTalkReceiver(Receiver):
 
     @property
     def redacted_url(self) -> str:
-        return redact_url(self.config.webhook)
+        url = self.config.url
+        return f"{url.origin}{url.path}?access_token=***"
 
     def payload(self, message: Message) -> dict[str, object]:
         text = message.text
@@ -150,16 +151,21 @@ class DingTalkReceiver(Receiver):
         return len(self.body(message))
 
     def signed_url(self) -> str:
-        url = self.config.webhook
+        """The webhook config checked, plus timestamp and sign when the robot signs.
+
+        Built from the checked record (urls.HttpUrl), never by pasting strings,
+        so the host connected to is the host that was checked.
+        """
+        url = self.config.url
         secret = self.config.secret
         if not secret:
-            return url
+            return str(url)
         timestamp = str(int(self.clock() * 1000))
         digest = hmac.new(
             secret.encode("utf-8"), f"{timestamp}\n{secret}".encode(), hashlib.sha256
         ).digest()
         sign = quote_plus(base64.b64encode(digest).decode("ascii"))
-        return f"{url}&timestamp={timestamp}&sign={sign}"
+        return str(url.with_query(f"{url.query}&timestamp={timestamp}&sign={sign}"))
 
     def send(self, message: Message) -> None:
         body = self.body(message)
@@ -174,12 +180,20 @@ class DingTalkReceiver(Receiver):
                 data=body,
                 headers={"Content-Type": "application/json; charset=utf-8"},
                 timeout=self.timeout,
+                # A redirect would carry the body (and, in its Location, maybe the
+                # token) to a host nobody checked; DingTalk's robot never redirects.
+                allow_redirects=False,
             )
         except requests.Timeout:
             raise TransportError("DingTalk timed out", Failure.RETRY) from None
         except requests.RequestException as exc:
             # The exception text would contain the URL and so the token.
             raise TransportError(f"network error ({type(exc).__name__})", Failure.RETRY) from None
+        if 300 <= response.status_code < 400:
+            raise TransportError(
+                f"DingTalk answered HTTP {response.status_code}, a redirect (not followed)",
+                Failure.CONFIG,
+            )
         if response.status_code != 200:
             raise TransportError(f"DingTalk answered HTTP {response.status_code}", Failure.RETRY)
         try:
