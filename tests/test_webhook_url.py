@@ -61,8 +61,7 @@ def test_no_connection_reaches_the_host_urllib3_would_have_picked(tmp_path: Path
         good_port = world.dt.port
         world.raw["dingtalk"] = {"allowed_hosts": ["localhost"]}
         world.raw["receivers"][0]["webhook"] = (
-            f"http://127.0.0.1:{evil.port}\\@localhost:{good_port}"
-            f"/robot/send?access_token={ROBOT}"
+            f"http://127.0.0.1:{evil.port}\\@localhost:{good_port}/robot/send?access_token={ROBOT}"
         )
         world.sx.add_instance(92583, status=5, result="disk full")
         with pytest.raises(ConfigError) as caught:
