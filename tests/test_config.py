@@ -270,6 +270,7 @@ def test_an_oss_bucket_name_follows_oss_rules(url: str) -> None:
         ("oss://my-bucket/", "must be oss://BUCKET/KEY, with KEY an object name"),
         ("oss://my-bucket/state/", "must be oss://BUCKET/KEY, with KEY an object name"),
         ("oss://my-bucket/state.json?x=1", "must not contain '?', '#'"),
+        ("oss://[my-bucket/state.json", "must be oss://BUCKET/KEY or file:///ABSOLUTE/PATH"),
         ("file://host/tmp/state.json", "must be file:///ABSOLUTE/PATH/state.json"),
         ("file:relative.json", "must be file:///ABSOLUTE/PATH/state.json"),
     ],

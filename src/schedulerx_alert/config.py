@@ -200,8 +200,9 @@ def read_yaml(data: bytes | str, source: str = "config") -> Any:
             raise ConfigError([f"line {line}: not UTF-8 text"], source) from None
     else:
         text = data
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -216,7 +217,8 @@ def read_yaml(data: bytes | str, source: str = "config") -> Any:
     except yaml.YAMLError as exc:
         raise ConfigError([f"line 1: invalid YAML ({type(exc).__name__})"], source) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -553,7 +555,9 @@ class _Parser:
             secret = self.optional_string(entry, "secret", path)
             keyword = self.optional_string(entry, "keyword", path)
             mobiles = self.mobiles(entry.get("at_mobiles"), f"{path}.at_mobiles")
-            url = self.webhook(f"{path}.webhook", webhook, dingtalk) if webhook else None
+            url = None
+            if webhook:
+                url = self.webhook(f"{path}.webhook", webhook, str(entry["webhook"]), dingtalk)
             if secret is not None and not secret.startswith("SEC"):
                 self.fail(f"{path}.secret", "a DingTalk robot secret starts with 'SEC'")
             if name is None:
@@ -584,7 +588,9 @@ class _Parser:
                 mobiles.append(text)
         return tuple(mobiles)
 
-    def webhook(self, path: str, webhook: str, dingtalk: DingTalkConfig) -> HttpUrl | None:
+    def webhook(
+        self, path: str, webhook: str, raw: str, dingtalk: DingTalkConfig
+    ) -> HttpUrl | None:
         # The URL carries the access token: describe it, never print it.
         url = self.url(path, webhook)
         if url is None:
@@ -592,7 +598,9 @@ class _Parser:
         problems: list[str] = []
         if url.host not in dingtalk.allowed_hosts:
             allowed = ", ".join(dingtalk.allowed_hosts)
-            problems.append(f"host {url.host!r} is not in dingtalk.allowed_hosts ({allowed})")
+            # A host that came from the environment is not repeated.
+            host = repr(url.host) if "$" not in raw.split("?")[0] else "(from the environment)"
+            problems.append(f"host {host} is not in dingtalk.allowed_hosts ({allowed})")
         names = [name for name, _ in url.params()]
         tokens = [value for name, value in url.params() if name == "access_token"]
         if len(tokens) != 1 or not tokens[0]:
@@ -784,7 +792,10 @@ def _state_url_problem(url: str) -> str | None:
     """What is wrong with a state.url, without repeating it; None when fine."""
     if not url.isprintable() or any(c in url for c in "?#\\"):
         return "must not contain '?', '#', a backslash or control characters"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # brackets that do not make an IPv6 literal
+        return "must be oss://BUCKET/KEY or file:///ABSOLUTE/PATH"
     if parts.scheme == "oss":
         key = parts.path[1:]
         if not _BUCKET.fullmatch(parts.netloc):
