@@ -210,6 +210,22 @@ def test_yaml_is_read_within_bounds(text: str, problem: str) -> None:
     assert reported.startswith(problem)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("region: 2020-99-99\n", "line 1, column 9: cannot read this value as timestamp"),
+        ("region: !!int x\n", "line 1, column 9: cannot read this value as int"),
+        ("region: !!bool maybe\n", "line 1, column 9: cannot read this value as bool"),
+        ("watch: [1, !!float z]\n", "line 1, column 12: cannot read this value as float"),
+    ],
+)
+def test_a_value_its_yaml_tag_cannot_hold_is_named_by_line(text: str, problem: str) -> None:
+    # PyYAML's constructors raise plain ValueError/KeyError for these.
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(text)
+    assert caught.value.problems == [problem]
+
+
 def test_a_file_that_is_not_utf8_is_named_by_line(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_bytes(b"region: cn-hangzhou\nwatch: \xff\n")

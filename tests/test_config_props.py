@@ -67,6 +67,61 @@ def test_any_text_is_read_as_a_config_or_refused_with_paths(text: str) -> None:
     parse_text(text)
 
 
+_YAML_TOKENS = st.sampled_from(
+    [
+        "a: ",
+        "- ",
+        "\n",
+        "  ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "&x ",
+        "*x",
+        "<<: ",
+        "? ",
+        "!!int ",
+        "!!float ",
+        "!!bool ",
+        "!!timestamp ",
+        "!!binary ",
+        "!!set ",
+        "!!omap ",
+        "!!str ",
+        "!!null ",
+        "!!python/name:os.system ",
+        "!custom ",
+        "2020-99-99",
+        "0x",
+        "0o9",
+        "1:2:3",
+        "1e999",
+        ".nan",
+        "~",
+        "'",
+        '"',
+        "|\n",
+        "---\n",
+        "...\n",
+        "%YAML 1.1\n",
+        "${HIDDEN}",
+        "region",
+        "watch",
+        "receivers",
+        "jobs",
+        "9" * 30,
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_YAML_TOKENS, max_size=30).map("".join))
+def test_any_sequence_of_yaml_tokens_is_refused_with_paths(text: str) -> None:
+    parse_text(text)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     at=st.integers(min_value=0, max_value=len(GOOD)),

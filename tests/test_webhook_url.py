@@ -50,7 +50,7 @@ def problems_of(raw: dict[str, Any]) -> list[str]:
 def test_the_bypass_from_the_issue_is_refused_at_its_path() -> None:
     # urlsplit sees oapi.dingtalk.com (allowed); requests would connect to evil.
     assert urlsplit(BYPASS).hostname == "oapi.dingtalk.com"
-    assert parse_url(requests.Request("POST", BYPASS).prepare().url).host == "evil"
+    assert parse_url(requests.Request("POST", BYPASS).prepare().url or "").host == "evil"
     problems = problems_of(config_with(BYPASS))
     assert problems == ["receivers[0].webhook: must not contain a backslash"]
 
@@ -209,13 +209,14 @@ def test_an_accepted_url_is_read_alike_by_every_parser(
     try:
         url = parse_http_url(text, allow_loopback_http=True)
     except UrlError as exc:
+        refusal = str(exc)
         # Nothing of the URL is repeated: its query may hold a token.
-        assert "Zq9x7" not in str(exc) and len(str(exc)) < 120
+        assert "Zq9x7" not in refusal and len(refusal) < 120
         return
     for reading in (text, str(url)):
         split = urlsplit(reading)
         prepared = requests.Request("POST", reading).prepare()
-        connected = parse_url(prepared.url)
+        connected = parse_url(prepared.url or "")
         assert (split.hostname or "") == url.host
         assert (connected.host or "").strip("[]") == url.host
         assert split.port in (url.port, 443 if url.scheme == "https" else 80)

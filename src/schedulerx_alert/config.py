@@ -274,6 +274,17 @@ class _BoundedLoader(yaml.SafeLoader):
         self._sizes[id(node)] = size
         return node
 
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # PyYAML's constructors let plain exceptions out for values their tag
+        # cannot hold (`!!int x`, `2020-99-99`, `!!bool maybe`); name the line.
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError):
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raise _limit(node.start_mark, f"cannot read this value as {_cut(tag, 40)}") from None
+
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         # int() of a long decimal raises ValueError (Python's digit limit), and
         # a long hex one builds a number nothing can print; neither is a config value.
