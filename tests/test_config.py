@@ -337,6 +337,9 @@ def test_loopback_http_endpoints_need_the_explicit_allow() -> None:
 
 def test_a_region_is_a_region_id() -> None:
     # The region is spliced into the default OSS host, which gets the STS token.
+    assert problems_in(GOOD.replace("region: cn-hangzhou", "region: ''")) == [
+        "region: must be a region id such as cn-hangzhou, not ''"
+    ]
     text = GOOD.replace("region: cn-hangzhou", "region: 'x.evil.example#'")
     assert problems_in(text) == [
         "region: must be a region id such as cn-hangzhou, not 'x.evil.example#'"

@@ -453,8 +453,8 @@ class _Parser:
         top = self.mapping(raw, "(top level)")
         self.unknown_keys(top, _TOP_KEYS, "")
         self.allow_loopback_http = self.boolean(top, "allow_loopback_http", "", False)
-        region = self.string(top, "region", "") or ""
-        if region and not _REGION.fullmatch(region):
+        region = self.string(top, "region", "")
+        if region is not None and not _REGION.fullmatch(region):
             self.fail(
                 "region", f"must be a region id such as cn-hangzhou, not {show(top['region'])}"
             )
@@ -466,7 +466,7 @@ class _Parser:
         lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
         max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
         config = Config(
-            region=region,
+            region=region or "",
             timezone=timezone,
             schedulerx=self.schedulerx(self.mapping(top.get("schedulerx"), "schedulerx")),
             state=self.state(self.mapping(top.get("state"), "state")),
