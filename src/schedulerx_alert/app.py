@@ -179,14 +179,14 @@ def run(
 
 def handle(event: Any, context: Any, default_dir: Path) -> str:
     """The FC handler's body. Raises only for a config or an event that cannot work."""
+    credentials = resolve_credentials(context)
+    # Scrub credentials even from config errors' log lines.
+    _install(Redactor(secrets_of(None, credentials)))
     try:
         options = parse_event(event)
     except EventError as exc:
         log.error("event refused: %s", exc)
         raise
-    credentials = resolve_credentials(context)
-    # Scrub credentials even from config errors' log lines.
-    _install(Redactor(secrets_of(None, credentials)))
     try:
         config = load_config(config_path(default_dir))
     except ConfigError as exc:

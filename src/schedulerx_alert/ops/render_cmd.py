@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LANGUAGES, Config, ConfigError, ReceiverConfig, TemplateConfig, load_config
+from ..urls import parse_http_url
 from .samples import KINDS
 
 DEFAULT_REGION = "cn-hangzhou"
@@ -125,7 +126,7 @@ def _receiver(config: Config | None, name: str | None, source: str | None) -> Re
     if config is None:
         if name is not None:
             raise LookupError("--receiver needs --config")
-        return ReceiverConfig(name="render", webhook=_NOWHERE)
+        return ReceiverConfig(name="render", url=parse_http_url(_NOWHERE))
     if name is None:
         return next(iter(config.receivers.values()))
     if name not in config.receivers:
