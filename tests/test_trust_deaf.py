@@ -276,9 +276,12 @@ def test_two_receivers_on_one_robot_share_its_budget_and_its_record(world: World
     world.raw["receivers"].append(
         {"name": "team", "webhook": world.dt.webhook(ROBOT), "secret": ROBOT_SECRET}
     )
-    world.raw["watch"][0]["receivers"] = ["ops", "team"]
+    # In two rules: one rule naming both would post each alert twice, and is refused.
+    world.raw["watch"].append({"namespace": NS, "group": GROUP, "jobs": [], "receivers": ["team"]})
     world.raw["dingtalk"] = {"allowed_hosts": ["127.0.0.1"], "summary_threshold": 20}
-    failing_jobs(world, 12)
+    failing_jobs(world, 24)
+    world.raw["watch"][1]["jobs"] = world.raw["watch"][0]["jobs"][-12:]
+    del world.raw["watch"][0]["jobs"][-12:]
     first = world.tick()
     # 24 single messages wanted, 18 a minute allowed for the one robot behind both.
     assert (first.messages, first.alerts_sent, first.alerts_pending) == (18, 18, 6)
