@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from schedulerx_alert.config import ReceiverConfig
 from schedulerx_alert.dingtalk import DingTalkReceiver, TransportError
 from schedulerx_alert.render import Message
 from tests.fakes.dingtalk import dingtalk_sign
@@ -101,9 +100,7 @@ def test_dingtalk_errmsg_is_redacted_and_capped_before_the_state_keeps_it(world:
 
 
 def test_dingtalk_errmsg_echoing_this_request_s_signature_is_redacted(world: World) -> None:
-    receiver = DingTalkReceiver(
-        ReceiverConfig("ops", world.dt.webhook(ROBOT), ROBOT_SECRET), clock=lambda: START
-    )
+    receiver = DingTalkReceiver(world.config().receivers["ops"], clock=lambda: START)
     sign = dingtalk_sign(ROBOT_SECRET, int(START * 1000))
     world.dt.fail_next(310000, errmsg=f"expected another sign than {sign} ({quote_plus(sign)})")
     try:
