@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .listing import EntryProblem, Listing, cut
 from .model import JobInstance, JobKey
 from .schedulerx import SchedulerXClient, SchedulerXError
 
@@ -50,6 +51,8 @@ class CallBudget:
 class FetchResult:
     polls: dict[JobKey, list[JobInstance]] = field(default_factory=dict)
     errors: dict[JobKey, str] = field(default_factory=dict)
+    # Listed runs that could not be read, in poll order; the runs beside them still count.
+    problems: list[EntryProblem] = field(default_factory=list)
     # Jobs not polled because the quota or the time ran out; first in line next tick.
     deferred: list[JobKey] = field(default_factory=list)
     calls: int = 0
@@ -81,8 +84,17 @@ def fetch_all(
         outcome = _poll_one(client, job, budget, deadline, retry, clock, sleep)
         with lock:
             result.calls += outcome.calls
-            if outcome.instances is not None:
-                result.polls[job] = outcome.instances
+            listing = outcome.listing
+            if listing is not None:
+                result.problems.extend(listing.problems)
+            if listing is not None and listing.entries and not listing.instances:
+                # Runs were listed and none could be read: an answer, not an empty job.
+                result.errors[job] = (
+                    f"GetJobInstanceList: none of the {listing.entries} run(s) listed "
+                    f"could be read, e.g. {listing.problems[0]}"
+                )
+            elif listing is not None:
+                result.polls[job] = list(listing.instances)
             elif outcome.deferred:
                 result.deferred.append(job)
             else:
@@ -91,13 +103,15 @@ def fetch_all(
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         list(pool.map(poll, jobs))
-    result.deferred.sort(key=jobs.index)
+    position = {job: index for index, job in enumerate(jobs)}
+    result.deferred.sort(key=position.__getitem__)
+    result.problems.sort(key=lambda problem: position[problem.job])
     return result
 
 
 @dataclass
 class _Outcome:
-    instances: list[JobInstance] | None = None
+    listing: Listing | None = None
     error: str | None = None
     deferred: bool = False
     calls: int = 0
@@ -125,7 +139,7 @@ def _poll_one(
             return outcome
         outcome.calls += 1
         try:
-            outcome.instances = client.get_job_instance_list(job)
+            outcome.listing = client.get_job_instance_list(job)
             return outcome
         except SchedulerXError as exc:
             outcome.error = str(exc)
@@ -137,4 +151,12 @@ def _poll_one(
             if clock() + delay + client.timeout > deadline:
                 return outcome
             sleep(delay)
+        except Exception as exc:
+            # A defect, or an answer no check foresaw: this job fails, the other
+            # jobs' alerts still go out.
+            outcome.error = (
+                "GetJobInstanceList: answer could not be read "
+                f"({type(exc).__name__}: {cut(str(exc))})"
+            )
+            return outcome
     return outcome

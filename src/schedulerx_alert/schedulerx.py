@@ -14,7 +14,8 @@ import requests
 
 from .acs3 import sign_request
 from .credentials import Credentials
-from .model import JobInstance, JobKey
+from .listing import AnswerUnreadable, Listing, decode_int, parse_listing, show
+from .model import JobKey
 
 API_VERSION = "2019-04-30"
 # Every OpenAPI action the product calls, with the RAM action that allows it;
@@ -22,7 +23,6 @@ API_VERSION = "2019-04-30"
 RAM_ACTIONS: Mapping[str, str] = {
     "GetJobInstanceList": "edas:ReadSchedulerxJobInstanceQuery",
 }
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 class SchedulerXError(Exception):
@@ -101,31 +101,41 @@ class SchedulerXClient:
             raise SchedulerXError(f"{action}: network error ({reason})", retryable=True) from None
         return _parse_response(action, response)
 
-    def get_job_instance_list(self, job: JobKey) -> list[JobInstance]:
+    def get_job_instance_list(self, job: JobKey) -> Listing:
+        """The job's runs as listed; runs that cannot be read come back as problems."""
         body = self.call(
             "GetJobInstanceList",
             {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)},
         )
-        data = body.get("Data") or {}
-        details = data.get("JobInstanceDetails") if isinstance(data, dict) else None
-        # The docs' sample shows one object where real answers carry a list.
-        if isinstance(details, dict):
-            details = [details]
-        if details is None:
-            details = []
-        if not isinstance(details, list):
+        try:
+            return parse_listing(job, body, self.zone)
+        except AnswerUnreadable as exc:
             raise SchedulerXError(
-                "GetJobInstanceList: Data.JobInstanceDetails is not a list", retryable=False
-            )
-        return [parse_instance(job, item, self.zone) for item in details if isinstance(item, dict)]
+                f"GetJobInstanceList: {exc}",
+                retryable=False,
+                request_id=_text(body.get("RequestId")),
+            ) from None
 
 
 def _parse_response(action: str, response: requests.Response) -> dict[str, Any]:
-    status = response.status_code
+    return decode_answer(
+        action, response.status_code, response.headers.get("Content-Type", ""), response.content
+    )
+
+
+def decode_answer(action: str, status: int, content_type: str, content: bytes) -> dict[str, Any]:
+    """The body of a successful answer; any other answer raises `SchedulerXError`."""
     try:
-        body = response.json()
+        body = json.loads(content, parse_int=decode_int)
+    except RecursionError:
+        # Not a ValueError: left alone it would escape every handler and end the tick.
+        raise SchedulerXError(
+            f"{action}: HTTP {status} answer is nested too deeply to read",
+            retryable=False,
+            status=status,
+        ) from None
     except ValueError:
-        kind = response.headers.get("Content-Type", "unknown type").split(";")[0]
+        kind = content_type.split(";")[0].strip() or "unknown type"
         # Gateways answer outages with HTML pages, sometimes with status 200.
         raise SchedulerXError(
             f"{action}: HTTP {status} answer is not JSON ({kind})",
@@ -134,9 +144,9 @@ def _parse_response(action: str, response: requests.Response) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise SchedulerXError(f"{action}: answer is not a JSON object", retryable=True)
-    code = str(body.get("Code") or "")
-    message = str(body.get("Message") or "")
-    request_id = str(body.get("RequestId") or "")
+    code = _text(body.get("Code"))
+    message = _text(body.get("Message"))
+    request_id = _text(body.get("RequestId"))
     if status >= 400:
         throttled = "throttling" in code.lower() or status == 429
         auth = status in (401, 403) or code.startswith(
@@ -163,47 +173,10 @@ def _parse_response(action: str, response: requests.Response) -> dict[str, Any]:
     return body
 
 
-def parse_time(value: Any, zone: ZoneInfo) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.strptime(value.strip(), _TIME_FORMAT).replace(tzinfo=zone)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_instance(job: JobKey, raw: Mapping[str, Any], zone: ZoneInfo) -> JobInstance:
-    """A JobInstance from one JobInstanceDetails entry; tolerant of odd values."""
-    status = _int(raw.get("Status"))
-    instance_id = _int(raw.get("InstanceId"))
-    if instance_id is None:
-        raise SchedulerXError(
-            f"GetJobInstanceList: instance without InstanceId: {json.dumps(raw)[:200]}",
-            retryable=False,
-        )
-    return JobInstance(
-        job=job,
-        instance_id=instance_id,
-        status_code=status if status is not None else 0,
-        result=str(raw.get("Result") or ""),
-        progress=str(raw.get("Progress") or ""),
-        schedule_time=parse_time(raw.get("ScheduleTime"), zone),
-        start_time=parse_time(raw.get("StartTime"), zone),
-        end_time=parse_time(raw.get("EndTime"), zone),
-        data_time=parse_time(raw.get("DataTime"), zone),
-        time_type=_int(raw.get("TimeType")),
-        trigger_type=_int(raw.get("TriggerType")),
-        work_addr=str(raw.get("WorkAddr") or ""),
-        executor=str(raw.get("Executor") or ""),
-    )
+def _text(value: Any, limit: int = 500) -> str:
+    """An envelope field as text, bounded: a 10 MB or 900-deep Message is one line."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "..."
+    return show(value)

@@ -73,6 +73,8 @@ class TickSummary:
     # Consecutive ticks, this one included, that were degraded or failed.
     broken_ticks: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    # Listed runs that could not be read: job, instance, field, value, reason, outcome.
+    entry_problems: list[dict[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     duration_ms: int = 0
@@ -280,6 +282,9 @@ def _fetch(
     for job, error in sorted(result.errors.items()):
         summary.errors.append({"job": str(job), "error": error})
         log.warning("job %s: %s", job, error)
+    for problem in result.problems:
+        summary.entry_problems.append(problem.as_dict())
+        log.warning("%s", problem)
     summary.problems.extend(_fetch_problems(config, timing, summary.jobs, result, budget))
     return result, budget.recent()
 
@@ -299,6 +304,12 @@ def _fetch_problems(
             problems.append(
                 f"{len(result.errors)} of {jobs} job(s) could not be listed, e.g. {job}: {first}"
             )
+    left_out = [p for p in result.problems if not p.kept]
+    if left_out:
+        problems.append(
+            f"{len(left_out)} listed run(s) could not be read and were left out, "
+            f"e.g. {left_out[0]}"
+        )
     if result.deferred:
         if len(budget.recent()) >= budget.limit:
             why = (

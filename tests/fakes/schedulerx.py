@@ -74,6 +74,8 @@ Oversize = Literal["clamp", "refuse"]
 LatencyMode = Literal["sleep", "account"]
 ORDER_FIELDS = ("schedule", "start", "end", "id")
 LEGACY_MESSAGE = "jobId is null, please check your parameters"
+#: Turns the answer body the fake would send into the raw bytes (or text) it sends instead.
+AnswerEdit = Callable[[dict[str, Any]], str | bytes]
 
 
 class ApiError(Exception):
@@ -470,6 +472,7 @@ class FakeSchedulerX(FakeServer):
         )
         self._instance_ids = itertools.count(1_700_000_000_001)
         self._calls: dict[str, SlidingWindow] = {}
+        self._rewrites: dict[str, AnswerEdit] = {}
         self._handlers: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
             "GetJobInstanceList": self._get_job_instance_list,
             "GetJobInstance": self._get_job_instance,
@@ -699,6 +702,19 @@ class FakeSchedulerX(FakeServer):
         if runs is not None:
             runs.pop(instance_id, None)
 
+    def rewrite_answers(self, job_id: int, edit: AnswerEdit | None) -> None:
+        """Send ``job_id``'s GetJobInstanceList answers as ``edit`` writes them; None stops.
+
+        ``edit`` gets the body the fake would have sent and returns the raw text to send, so a
+        test can serve what no JSON encoder writes: ``1e400``, ``Infinity``, 100,000 nested
+        ``[``, one run listed twice, ``Data`` as a list. Signatures and the quota still apply.
+        """
+        with self._lock:
+            if edit is None:
+                self._rewrites.pop(str(job_id), None)
+            else:
+                self._rewrites[str(job_id)] = edit
+
     # -- quota accounting ------------------------------------------------------------------
 
     def calls(self, action: str) -> int:
@@ -822,6 +838,9 @@ class FakeSchedulerX(FakeServer):
                         "Specified api is not found, please check your url and method.",
                     )
                 data = handler(call.params)
+                edit = None
+                if call.action == "GetJobInstanceList":
+                    edit = self._rewrites.get(call.params.get("JobId", ""))
         except ApiError as error:
             return _error_response(request_id, error.status, error.code, error.message)
         except BusinessError as error:
@@ -837,6 +856,10 @@ class FakeSchedulerX(FakeServer):
                 **{"x-acs-request-id": request_id},
             )
         body = {"RequestId": request_id, "Code": 200, "Success": True, "Message": "", "Data": data}
+        if edit is not None:
+            raw = edit(body)
+            payload = raw.encode() if isinstance(raw, str) else raw
+            return Response(200, payload, _json_headers(request_id), verdict="rewritten")
         return Response.json(200, body, **{"x-acs-request-id": request_id})
 
     # -- actions (called with the lock held) -----------------------------------------------

@@ -1,0 +1,378 @@
+"""Reading one GetJobInstanceList answer, run by run.
+
+An answer is data from outside. Every run that can be understood becomes a
+`JobInstance`; every one that cannot becomes an `EntryProblem` naming the job,
+the field and its value, so one odd run never hides the runs listed beside it.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import reprlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from .model import InstanceStatus, JobInstance, JobKey
+
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# InstanceId is a Java long, Status a Java int.
+_LONG_MAX = 2**63 - 1
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+# A time outside these years is garbage, not a run. Inside them, epoch seconds
+# (about 2e9 today) and milliseconds (about 2e12) cannot be confused.
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()
+_LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc).timestamp()
+_INTEGER = re.compile(r"[+-]?\d{1,20}")
+_NUMBER = re.compile(r"[+-]?\d{1,20}(?:\.\d{1,9})?")
+SHOWN = 80
+_MISSING = object()
+
+# A bounded repr: a 10 MB string or a 900-deep list costs nothing to show.
+_repr = reprlib.Repr()
+_repr.maxstring = SHOWN
+_repr.maxother = SHOWN
+_repr.maxlong = SHOWN
+_repr.maxlevel = 3
+
+
+def show(value: object) -> str:
+    """A value as a problem report shows it: its repr, cut short."""
+    if value is _MISSING:
+        return "(missing)"
+    try:
+        text = _repr.repr(value)
+    except ValueError:
+        # repr() itself refuses ints of more than 4300 digits.
+        return f"(a {type(value).__name__} too large to show)"
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def cut(text: str) -> str:
+    """Text as a problem report shows it: one line, cut short."""
+    line = " ".join(text.split())
+    return line if len(line) <= SHOWN else line[: SHOWN - 3] + "..."
+
+
+class Unreadable(ValueError):
+    """A value this version cannot understand; the message says why."""
+
+
+class AnswerUnreadable(Exception):
+    """The answer as a whole lists no runs that could be looked for."""
+
+
+@dataclass(frozen=True)
+class EntryProblem:
+    """One value of one listed run that could not be understood."""
+
+    job: JobKey
+    field: str  # a path into the answer: "JobInstanceDetails[2].Status"
+    value: str  # cut short by `show`
+    reason: str
+    instance_id: int | None = None
+    # True: the run was kept without this value; False: the run was left out.
+    kept: bool = False
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "job": str(self.job),
+            "instance": "" if self.instance_id is None else str(self.instance_id),
+            "field": self.field,
+            "value": self.value,
+            "reason": self.reason,
+            "outcome": "kept" if self.kept else "skipped",
+        }
+
+    def __str__(self) -> str:
+        run = f" run {self.instance_id}" if self.instance_id is not None else ""
+        outcome = "run kept without it" if self.kept else "run skipped"
+        return f"job {self.job}{run}: {self.field}={self.value}: {self.reason}; {outcome}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What one answer says about a job's runs."""
+
+    instances: tuple[JobInstance, ...]
+    problems: tuple[EntryProblem, ...] = ()
+    # How many entries the answer listed, readable or not.
+    entries: int = 0
+
+
+def decode_int(text: str) -> int | float:
+    """`json.loads`' parse_int: a number too long for `int()` is a bad value, not a crash.
+
+    Python refuses to convert more than 4300 digits (ValueError), which would make
+    a whole answer unreadable for one field; as infinity it is one field's problem.
+    """
+    return int(text) if len(text) <= 40 else float(text)
+
+
+def parse_listing(job: JobKey, body: Mapping[str, Any], zone: ZoneInfo) -> Listing:
+    """The runs of one answer; raises `AnswerUnreadable` only when no list of runs is found."""
+    entries = _entries(body.get("Data"))
+    problems: list[EntryProblem] = []
+    unknown_codes: set[int] = set()
+    chosen: dict[int, JobInstance] = {}
+    copies: dict[int, int] = {}
+    for index, raw in enumerate(entries):
+        where = f"JobInstanceDetails[{index}]"
+        try:
+            inst = _read_entry(job, where, raw, zone, problems)
+        except Exception as exc:
+            # An entry no check foresaw: that run is skipped, the others still count.
+            reason = f"could not be read ({type(exc).__name__}: {cut(str(exc))})"
+            problems.append(EntryProblem(job, where, show(raw), reason))
+            continue
+        if inst is None:
+            continue
+        if inst.status is None and inst.status_code not in unknown_codes:
+            # Reported once per code and answer: ten runs in a new status are one finding.
+            unknown_codes.add(inst.status_code)
+            problems.append(
+                EntryProblem(
+                    job,
+                    f"{where}.Status",
+                    show(inst.status_code),
+                    "unknown status code; the run is kept and never alerted on",
+                    inst.instance_id,
+                    kept=True,
+                )
+            )
+        previous = chosen.get(inst.instance_id)
+        if previous is None:
+            chosen[inst.instance_id] = inst
+            continue
+        copies[inst.instance_id] = copies.get(inst.instance_id, 1) + 1
+        if _progress(inst) > _progress(previous):
+            chosen[inst.instance_id] = inst
+    for instance_id, count in copies.items():
+        problems.append(
+            EntryProblem(
+                job,
+                "InstanceId",
+                show(instance_id),
+                f"listed {count} times in one answer; counted once, as the copy that "
+                "ended latest (finished before running)",
+                instance_id,
+                kept=True,
+            )
+        )
+    return Listing(tuple(chosen.values()), tuple(problems), len(entries))
+
+
+def _entries(data: Any) -> list[Any]:
+    if data is None:
+        return []
+    if isinstance(data, list):
+        # Some gateways unwrap the one-key object and put the list straight in Data.
+        return data
+    if not isinstance(data, Mapping):
+        raise AnswerUnreadable(f"Data is {show(data)}, not an object listing runs")
+    details = data.get("JobInstanceDetails")
+    if details is None:
+        return []
+    if isinstance(details, list):
+        return details
+    if isinstance(details, Mapping):
+        # The docs' sample, converted from XML, shows one object where answers carry a list.
+        return [details]
+    raise AnswerUnreadable(f"Data.JobInstanceDetails is {show(details)}, not a list of runs")
+
+
+def _progress(inst: JobInstance) -> tuple[bool, float, bool]:
+    """Orders copies of one run: any end time beats none, later beats earlier, then finished."""
+    ended = inst.end_time.timestamp() if inst.end_time is not None else 0.0
+    return (inst.end_time is not None, ended, inst.terminal)
+
+
+_T = TypeVar("_T")
+
+
+def _read_entry(
+    job: JobKey, where: str, raw: Any, zone: ZoneInfo, problems: list[EntryProblem]
+) -> JobInstance | None:
+    if not isinstance(raw, Mapping):
+        problems.append(EntryProblem(job, where, show(raw), "not an object"))
+        return None
+
+    def skip(name: str, reason: str, instance_id: int | None = None) -> None:
+        value = raw.get(name, _MISSING)
+        problems.append(EntryProblem(job, f"{where}.{name}", show(value), reason, instance_id))
+
+    try:
+        instance_id = _required(raw, "InstanceId", lambda v: _integer(v, 1, _LONG_MAX))
+    except Unreadable as exc:
+        skip("InstanceId", f"{exc}; a run without its id cannot be tracked")
+        return None
+
+    def optional(name: str, read: Callable[[Any], _T], default: _T) -> _T:
+        value = raw.get(name)
+        if value is None:
+            return default
+        try:
+            return read(value)
+        except Unreadable as exc:
+            problems.append(
+                EntryProblem(job, f"{where}.{name}", show(value), str(exc), instance_id, True)
+            )
+            return default
+
+    owner = optional("JobId", lambda v: _integer(v, 0, _LONG_MAX), None)
+    if owner is not None and owner != job.job_id:
+        skip("JobId", f"a run of job {owner} in the answer for job {job.job_id}", instance_id)
+        return None
+    try:
+        status = _required(raw, "Status", _status)
+    except Unreadable as exc:
+        # Without a status a run says nothing to act on, and recording it would
+        # overwrite what the state knows (its status, whether it was announced).
+        # Left out, the state's record of it stands until an answer says more.
+        skip("Status", str(exc), instance_id)
+        return None
+    try:
+        end_time = _time(raw.get("EndTime"), zone)
+    except Unreadable as exc:
+        # EndTime tells a run's attempts apart: read as absent it would look
+        # like a re-run and announce the failure again.
+        skip("EndTime", str(exc), instance_id)
+        return None
+
+    def time(name: str) -> datetime | None:
+        return optional(name, lambda v: _time(v, zone), None)
+
+    def whole(name: str) -> int | None:
+        return optional(name, lambda v: _integer(v, _INT_MIN, _INT_MAX), None)
+
+    def text(name: str) -> str:
+        return optional(name, _text, "")
+
+    return JobInstance(
+        job=job,
+        instance_id=instance_id,
+        status_code=status,
+        result=text("Result"),
+        progress=text("Progress"),
+        schedule_time=time("ScheduleTime"),
+        start_time=time("StartTime"),
+        end_time=end_time,
+        data_time=time("DataTime"),
+        time_type=whole("TimeType"),
+        trigger_type=whole("TriggerType"),
+        work_addr=text("WorkAddr"),
+        executor=text("Executor"),
+    )
+
+
+def _required(raw: Mapping[str, Any], name: str, read: Callable[[Any], _T]) -> _T:
+    value = raw.get(name)
+    if value is None or value == "":
+        raise Unreadable("missing")
+    return read(value)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean", str: "text"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _integer(value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise Unreadable("a boolean, not a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if math.isnan(value):
+            raise Unreadable("not a number (NaN)")
+        if math.isinf(value):
+            raise Unreadable("not a finite number")
+        if not value.is_integer():
+            raise Unreadable("not a whole number")
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        raise Unreadable(f"{_kind(value)}, not a whole number")
+    if not low <= number <= high:
+        raise Unreadable(f"out of range ({low}..{high})")
+    return number
+
+
+def _status(value: Any) -> int:
+    """A status code, from a number, a numeric string or a name ("FAILED", "failed")."""
+    if isinstance(value, str) and not _INTEGER.fullmatch(value.strip()):
+        name = value.strip().upper().replace("-", "_").replace(" ", "_")
+        if name in InstanceStatus.__members__:
+            return InstanceStatus[name].value
+        raise Unreadable("not a status code or name")
+    return _integer(value, _INT_MIN, _INT_MAX)
+
+
+def _time(value: Any, zone: ZoneInfo) -> datetime | None:
+    """`yyyy-MM-dd HH:mm:ss` in the region's zone, ISO 8601, or epoch seconds or milliseconds."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if _NUMBER.fullmatch(text):
+            return _epoch(float(text) if "." in text else int(text), zone)
+        return _checked(_time_text(text, zone))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _epoch(value, zone)
+    raise Unreadable(f"{_kind(value)}, not a time")
+
+
+def _time_text(text: str, zone: ZoneInfo) -> datetime:
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=zone)
+    except ValueError:
+        pass
+    iso = text[:-1] + "+00:00" if text[-1] in "Zz" else text
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError:
+        raise Unreadable("not a time (yyyy-MM-dd HH:mm:ss, ISO 8601 or epoch)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+def _epoch(number: float, zone: ZoneInfo) -> datetime:
+    if isinstance(number, float) and not math.isfinite(number):
+        raise Unreadable("not a finite number")
+    # Compared before dividing: a 400-digit int cannot become a float.
+    if _EARLIEST * 1000 <= number < _LATEST * 1000:
+        seconds = number / 1000
+    elif _EARLIEST <= number < _LATEST:
+        seconds = float(number)
+    else:
+        raise Unreadable("epoch out of range (2000..2100, in seconds or milliseconds)")
+    return datetime.fromtimestamp(seconds, zone)
+
+
+def _checked(parsed: datetime) -> datetime:
+    try:
+        stamp = parsed.timestamp()
+    except (OverflowError, ValueError):
+        stamp = math.nan
+    if not _EARLIEST <= stamp < _LATEST:
+        raise Unreadable("out of range (2000..2100)")
+    return parsed
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and abs(value) < 10**40:
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise Unreadable(f"{_kind(value)}, not text")
