@@ -300,4 +300,27 @@ def test_a_run_listed_twice_in_one_answer_is_announced_once(world: World) -> Non
     [text] = world.texts()
     assert str(run) in text
     [problem] = summary.entry_problems
-    assert problem["instance"] == str(run) and "listed 2 times" in problem["reason"]
+    assert (problem["field"], problem["instance"], problem["outcome"]) == (
+        "JobInstanceDetails[1].InstanceId",
+        str(run),
+        "skipped",
+    )
+    assert problem["reason"].startswith("the same run as JobInstanceDetails[0], which counts")
+
+
+def test_a_failed_run_listed_once_without_its_end_time_is_not_announced_again(
+    world: World,
+) -> None:
+    run = world.sx.add_instance(92583, status=5)
+    assert world.tick().alerts_sent == 1
+    world.sx.rewrite_answers(92583, editing(lambda details: details[0].pop("EndTime")))
+    world.advance(60)
+    assert world.tick().alerts_new == 0
+    world.sx.rewrite_answers(92583, None)
+    world.advance(60)
+    assert world.tick().alerts_new == 0
+    # A real re-run, ending later, is still a new attempt.
+    world.sx.set_status(run, 5, end_time=START + 170)
+    world.advance(60)
+    assert world.tick().alerts_sent == 1
+    assert len(world.texts()) == 2

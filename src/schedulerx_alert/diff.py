@@ -136,9 +136,12 @@ class _Rule:
                     self.history.append(inst)
                 else:
                     self.announce(inst, kind, target)
-            records[inst.instance_id] = InstanceRecord(
-                inst.status_code, self.now, alerted, attempt_of(inst)
-            )
+            record = InstanceRecord(inst.status_code, self.now, alerted, attempt_of(inst))
+            if _end_unlisted(inst) and before is not None:
+                # Keep the attempt we know, or the next listing that shows its
+                # end would look like a new attempt and be announced again.
+                record = replace(record, end=before.end, end_v1=before.end_v1)
+            records[inst.instance_id] = record
 
         unlisted = sorted(
             (
@@ -165,7 +168,15 @@ class _Rule:
                 self.alerts.append(alert)
 
 
+def _end_unlisted(inst: JobInstance) -> bool:
+    """A finished run listed without its end time: the attempt we know, not a re-run
+    (a re-run is listed running, or ends at another time)."""
+    return inst.end_time is None and inst.terminal
+
+
 def _new_attempt(before: InstanceRecord, inst: JobInstance) -> bool:
+    if _end_unlisted(inst):
+        return False
     if before.end is not None:
         return attempt_of(inst) != before.end
     if before.end_v1 is not None:

@@ -118,8 +118,8 @@ def parse_listing(job: JobKey, body: Mapping[str, Any], zone: ZoneInfo) -> Listi
     entries = _entries(body.get("Data"))
     problems: list[EntryProblem] = []
     unknown_codes: set[int] = set()
-    chosen: dict[int, JobInstance] = {}
-    copies: dict[int, int] = {}
+    # Each run once, as the copy that got furthest, with the index it came from.
+    chosen: dict[int, tuple[JobInstance, int]] = {}
     for index, raw in enumerate(entries):
         where = f"JobInstanceDetails[{index}]"
         try:
@@ -146,24 +146,24 @@ def parse_listing(job: JobKey, body: Mapping[str, Any], zone: ZoneInfo) -> Listi
             )
         previous = chosen.get(inst.instance_id)
         if previous is None:
-            chosen[inst.instance_id] = inst
+            chosen[inst.instance_id] = (inst, index)
             continue
-        copies[inst.instance_id] = copies.get(inst.instance_id, 1) + 1
-        if _progress(inst) > _progress(previous):
-            chosen[inst.instance_id] = inst
-    for instance_id, count in copies.items():
+        if _progress(inst) > _progress(previous[0]):
+            chosen[inst.instance_id] = (inst, index)
+            counted, left_out = index, previous[1]
+        else:
+            counted, left_out = previous[1], index
         problems.append(
             EntryProblem(
                 job,
-                "InstanceId",
-                show(instance_id),
-                f"listed {count} times in one answer; counted once, as the copy that "
-                "ended latest (finished before running)",
-                instance_id,
-                kept=True,
+                f"JobInstanceDetails[{left_out}].InstanceId",
+                show(inst.instance_id),
+                f"the same run as JobInstanceDetails[{counted}], which counts "
+                "(of two copies, the one that ended later, or else the finished one)",
+                inst.instance_id,
             )
         )
-    return Listing(tuple(chosen.values()), tuple(problems), len(entries))
+    return Listing(tuple(inst for inst, _ in chosen.values()), tuple(problems), len(entries))
 
 
 def _entries(data: Any) -> list[Any]:
