@@ -238,8 +238,9 @@ def _read_entry(
     try:
         end_time = _time(raw.get("EndTime"), zone)
     except Unreadable as exc:
-        # EndTime tells a run's attempts apart: read as absent it would look
-        # like a re-run and announce the failure again.
+        # EndTime tells a run's attempts apart, and an unreadable one is not an
+        # absent one: guessed absent, a known failure could look like a new
+        # attempt. Left out, the state's record of the run stands.
         skip("EndTime", str(exc), instance_id)
         return None
 
