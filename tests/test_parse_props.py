@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.diff import diff
 from schedulerx_alert.fetch import CallBudget, RetryPolicy, fetch_all
-from schedulerx_alert.listing import SHOWN, AnswerUnreadable, Listing, parse_listing
+from schedulerx_alert.listing import (
+    DUPLICATE,
+    SHOWN,
+    SKIPPED,
+    AnswerUnreadable,
+    Listing,
+    parse_listing,
+)
 from schedulerx_alert.model import InstanceStatus, JobKey
 from schedulerx_alert.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
 from schedulerx_alert.state import State, dump_state, load_state
@@ -110,7 +117,7 @@ def check(listing: Listing) -> None:
     """Nothing twice, nothing silently dropped, every problem shown short."""
     ids = [inst.instance_id for inst in listing.instances]
     assert len(ids) == len(set(ids))
-    skipped = [p for p in listing.problems if not p.kept]
+    skipped = [p for p in listing.problems if p.outcome in (SKIPPED, DUPLICATE)]
     assert len(listing.instances) + len(skipped) == listing.entries
     for problem in listing.problems:
         assert problem.job == JOB

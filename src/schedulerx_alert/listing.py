@@ -66,6 +66,19 @@ class AnswerUnreadable(Exception):
     """The answer as a whole lists no runs that could be looked for."""
 
 
+# What became of the run an EntryProblem is about.
+SKIPPED = "skipped"  # left out: its id, status or end time could not be read
+KEPT = "kept"  # kept without the value
+DUPLICATE = "duplicate"  # a second copy of a run that counts once
+UNKNOWN = "unknown"  # kept in a status this version does not know, never alerted on
+_OUTCOMES = {
+    SKIPPED: "run left out",
+    KEPT: "run kept without it",
+    DUPLICATE: "copy left out, the run counts once",
+    UNKNOWN: "run kept, never alerted on",
+}
+
+
 @dataclass(frozen=True)
 class EntryProblem:
     """One value of one listed run that could not be understood."""
@@ -75,8 +88,12 @@ class EntryProblem:
     value: str  # cut short by `show`
     reason: str
     instance_id: int | None = None
-    # True: the run was kept without this value; False: the run was left out.
-    kept: bool = False
+    outcome: str = SKIPPED
+
+    @property
+    def deafens(self) -> bool:
+        """Whether the monitor may miss a failure through it (a run left out or not understood)."""
+        return self.outcome in (SKIPPED, UNKNOWN)
 
     def as_dict(self) -> dict[str, str]:
         return {
@@ -85,13 +102,15 @@ class EntryProblem:
             "field": self.field,
             "value": self.value,
             "reason": self.reason,
-            "outcome": "kept" if self.kept else "skipped",
+            "outcome": self.outcome,
         }
 
     def __str__(self) -> str:
         run = f" run {self.instance_id}" if self.instance_id is not None else ""
-        outcome = "run kept without it" if self.kept else "run skipped"
-        return f"job {self.job}{run}: {self.field}={self.value}: {self.reason}; {outcome}"
+        return (
+            f"job {self.job}{run}: {self.field}={self.value}: {self.reason}; "
+            f"{_OUTCOMES[self.outcome]}"
+        )
 
 
 @dataclass(frozen=True)
@@ -139,9 +158,9 @@ def parse_listing(job: JobKey, body: Mapping[str, Any], zone: ZoneInfo) -> Listi
                     job,
                     f"{where}.Status",
                     show(inst.status_code),
-                    "unknown status code; the run is kept and never alerted on",
+                    "unknown status code",
                     inst.instance_id,
-                    kept=True,
+                    UNKNOWN,
                 )
             )
         previous = chosen.get(inst.instance_id)
@@ -161,6 +180,7 @@ def parse_listing(job: JobKey, body: Mapping[str, Any], zone: ZoneInfo) -> Listi
                 f"the same run as JobInstanceDetails[{counted}], which counts "
                 "(of two copies, the one that ended later, or else the finished one)",
                 inst.instance_id,
+                DUPLICATE,
             )
         )
     return Listing(tuple(inst for inst, _ in chosen.values()), tuple(problems), len(entries))
@@ -219,7 +239,7 @@ def _read_entry(
             return read(value)
         except Unreadable as exc:
             problems.append(
-                EntryProblem(job, f"{where}.{name}", show(value), str(exc), instance_id, True)
+                EntryProblem(job, f"{where}.{name}", show(value), str(exc), instance_id, KEPT)
             )
             return default
 

@@ -304,11 +304,10 @@ def _fetch_problems(
             problems.append(
                 f"{len(result.errors)} of {jobs} job(s) could not be listed, e.g. {job}: {first}"
             )
-    left_out = [p for p in result.problems if not p.kept]
-    if left_out:
+    deaf = [p for p in result.problems if p.deafens]
+    if deaf:
         problems.append(
-            f"{len(left_out)} listed run(s) could not be read and were left out, "
-            f"e.g. {left_out[0]}"
+            f"{len(deaf)} listed run(s) left out or in an unknown status, e.g. {deaf[0]}"
         )
     if result.deferred:
         if len(budget.recent()) >= budget.limit:
