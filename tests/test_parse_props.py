@@ -33,7 +33,7 @@ from schedulerx_alert.listing import (
 )
 from schedulerx_alert.model import InstanceStatus, JobKey
 from schedulerx_alert.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
-from schedulerx_alert.state import State, dump_state, load_state
+from schedulerx_alert.state import State, attempt_of, dump_state, load_state
 from tests.builders import GROUP, NS, T0, target
 from tests.fakes.base import ManualClock
 
@@ -235,6 +235,10 @@ def test_a_run_reads_the_same_however_it_is_written(
         "start_time": scheduled + 2,
         "end_time": scheduled + 30,
     }
+    # One attempt whatever the encoding: the diff knows it by its wall-clock end.
+    assert attempt_of(inst) == datetime.fromtimestamp(scheduled + 30, ZONE).strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
 
 
 # -- answers as bytes: truncated, nested, with numbers no encoder writes --------------------

@@ -345,7 +345,7 @@ def _time(value: Any, zone: ZoneInfo) -> datetime | None:
             return None
         if _NUMBER.fullmatch(text):
             return _epoch(float(text) if "." in text else int(text), zone)
-        return _checked(_time_text(text, zone))
+        return _checked(_time_text(text, zone), zone)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _epoch(value, zone)
     raise Unreadable(f"{_kind(value)}, not a time")
@@ -377,14 +377,17 @@ def _epoch(number: float, zone: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(seconds, zone)
 
 
-def _checked(parsed: datetime) -> datetime:
+def _checked(parsed: datetime, zone: ZoneInfo) -> datetime:
     try:
         stamp = parsed.timestamp()
     except (OverflowError, ValueError):
         stamp = math.nan
     if not _EARLIEST <= stamp < _LATEST:
         raise Unreadable("out of range (2000..2100)")
-    return parsed
+    # In the region's zone whatever offset it was written with: an attempt is
+    # known by its wall-clock EndTime (`state.attempt_of`), and "02:00Z" and
+    # "10:00" in Shanghai are one attempt.
+    return parsed.astimezone(zone)
 
 
 def _text(value: Any) -> str:
