@@ -52,6 +52,17 @@ def test_an_alert_whose_worker_address_is_30_kb_is_delivered_with_the_address_cu
     assert len(worker) < 150
 
 
+def test_a_pending_alert_with_30_kb_fields_keeps_a_small_state(world: World) -> None:
+    """DingTalk is down while job 92583 fails with a 30 KB worker address,
+    executor and progress: the owed alert waits in the state, cut short."""
+    world.dt.set_down()
+    huge = "10.0.0.5:16888," * 2100
+    world.sx.add_instance(92583, status=5, work_addr=huge, executor=huge, progress=huge)
+    summary = world.tick()
+    assert summary.alerts_pending == 1
+    assert world.state_path.stat().st_size < 8_000
+
+
 def test_line_breaks_in_single_line_fields_and_summaries_cannot_forge_a_line(
     world: World,
 ) -> None:

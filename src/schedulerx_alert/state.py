@@ -38,6 +38,9 @@ STATE_VERSION = 2
 # Characters of a run's error text kept in a pending alert: more than any
 # message shows (render's longest excerpt is 1500), so trimming changes no text.
 RESULT_KEEP = 2000
+# Worker address, executor and progress: a message shows at most 100 characters
+# of each, and a 30 KB WorkAddr must not make a 30 KB state.
+FIELD_KEEP = 256
 ERROR_KEEP = 500
 TRIMMED = " …"
 # Epoch seconds a stored time may take (up to the year 5138).
@@ -257,15 +260,15 @@ def instance_to_dict(inst: JobInstance) -> dict[str, Any]:
         "id": inst.instance_id,
         "status": inst.status_code,
         "result": clip(inst.result, RESULT_KEEP),
-        "progress": inst.progress,
+        "progress": clip(inst.progress, FIELD_KEEP),
         "schedule_time": _dt(inst.schedule_time),
         "start_time": _dt(inst.start_time),
         "end_time": _dt(inst.end_time),
         "data_time": _dt(inst.data_time),
         "time_type": inst.time_type,
         "trigger_type": inst.trigger_type,
-        "work_addr": inst.work_addr,
-        "executor": inst.executor,
+        "work_addr": clip(inst.work_addr, FIELD_KEEP),
+        "executor": clip(inst.executor, FIELD_KEEP),
     }
 
 
@@ -609,15 +612,15 @@ class _Reader:
             instance_id=self.int_(raw.get("id"), f"{where}.id", 0, 2**63 - 1),
             status_code=self.int_(raw.get("status"), f"{where}.status", -(2**31), 2**31 - 1),
             result=clip(text("result"), RESULT_KEEP),
-            progress=text("progress"),
+            progress=clip(text("progress"), FIELD_KEEP),
             schedule_time=self.when(raw.get("schedule_time"), f"{where}.schedule_time"),
             start_time=self.when(raw.get("start_time"), f"{where}.start_time"),
             end_time=self.when(raw.get("end_time"), f"{where}.end_time"),
             data_time=self.when(raw.get("data_time"), f"{where}.data_time"),
             time_type=self.opt_int(raw.get("time_type"), f"{where}.time_type"),
             trigger_type=self.opt_int(raw.get("trigger_type"), f"{where}.trigger_type"),
-            work_addr=text("work_addr"),
-            executor=text("executor"),
+            work_addr=clip(text("work_addr"), FIELD_KEEP),
+            executor=clip(text("executor"), FIELD_KEEP),
         )
 
 
