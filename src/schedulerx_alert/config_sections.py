@@ -115,7 +115,7 @@ def without_sections(raw: Any) -> Any:
     """The raw config without the keys config.py does not know yet."""
     if not isinstance(raw, dict):
         return raw
-    rest = {k: v for k, v in raw.items() if k not in ("silences", "routes")}
+    rest = {k: v for k, v in raw.items() if k not in ("silences", "routes", "actions")}
     if isinstance(rest.get("receivers"), list):
         rest["receivers"] = [
             {k: v for k, v in r.items() if k != "quiet_hours"} if isinstance(r, dict) else r

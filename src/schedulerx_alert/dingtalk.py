@@ -138,11 +138,18 @@ class DingTalkReceiver(Receiver):
             # DingTalk only notifies a mobile that also appears in markdown text.
             if f"@{mobile}" not in text:
                 text = f"{text} @{mobile}"
-        return {
-            "msgtype": "markdown",
-            "markdown": {"title": message.title, "text": text},
-            "at": {"atMobiles": list(message.at_mobiles), "isAtAll": False},
-        }
+        at = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
+        if message.actions:
+            buttons = [{"title": a.title, "actionURL": a.url} for a in message.actions]
+            card = {
+                "title": message.title,
+                "text": text,
+                "btns": buttons,
+                # Side by side while two fit on a phone's width, else one under another.
+                "btnOrientation": "1" if len(buttons) <= 2 else "0",
+            }
+            return {"msgtype": "actionCard", "actionCard": card, "at": at}
+        return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}, "at": at}
 
     def body(self, message: Message) -> bytes:
         return json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")

@@ -76,12 +76,22 @@ class RenderError(Exception):
 
 
 @dataclass(frozen=True)
+class Action:
+    """A button under a message: a title and the link it opens."""
+
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Message:
     """A DingTalk markdown message, before any channel-specific framing."""
 
     title: str
     text: str
     at_mobiles: tuple[str, ...] = ()
+    # Buttons (a DingTalk actionCard); none makes a plain markdown message.
+    actions: tuple[Action, ...] = ()
 
 
 def md_escape(value: Any, cap: int = SINGLE_LINE_CAP) -> str:

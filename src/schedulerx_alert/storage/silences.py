@@ -32,6 +32,7 @@ a malformed record or snapshot is reported and skipped, never fatal.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -268,8 +269,13 @@ class SilenceBook:
         comment: str,
         created_by: str,
         now: float,
+        uid: str | None = None,
     ) -> Silence:
-        """Store a new silence and return it with its id. Raises SilenceBookError, StoreError."""
+        """Store a new silence and return it with its id. Raises SilenceBookError, StoreError.
+
+        `uid` names the record (default: random); a caller that must add a silence
+        once, whoever retries, passes its own and finds it again in `BookView.uids`.
+        """
         if matcher.is_empty:
             raise SilenceBookError("a silence must name what it holds back (job, group, name, ...)")
         if end <= start:
@@ -290,7 +296,10 @@ class SilenceBook:
                 f"the book holds {open_now} silences that have not ended (at most {MAX_OPEN}); "
                 "expire some first"
             )
-        uid = secrets.token_hex(8)
+        if uid is None:
+            uid = secrets.token_hex(8)
+        elif not _UID.fullmatch(uid):
+            raise SilenceBookError("a record's uid is 8 to 64 letters, digits, '-' or '_'")
         record = {
             "v": VERSION,
             "op": "add",
@@ -493,6 +502,7 @@ def _decode_record(data: bytes) -> tuple[dict[str, Any] | None, str]:
 
 
 _NEWER = "written by a newer version of schedulerx-alert"
+_UID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def _is_newer(version: Any) -> bool:
