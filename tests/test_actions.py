@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -302,6 +303,24 @@ def test_a_link_signed_with_the_previous_key_still_works(chat: Chat) -> None:
         index.handler(fc_http_event(url, "POST", form_of(opened["body"]).fields), context())
     )
     assert posted["statusCode"] == 200 and len(chat.book.read().silences) == 1
+
+
+def test_clicks_racing_on_one_link_create_one_silence(chat: Chat) -> None:
+    links = ActionLinks(chat.settings, "en", "Asia/Shanghai")
+    token = links.signer.sign(links.request(LinkTarget.of(the_alert()), Span(3600), time.time()))
+    signer = LinkSigner(chat.settings.keys, chat.settings.link_ttl)
+    form = urlencode({"t": token}).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+
+    def click(_: int) -> str:
+        desk = SilenceDesk(signer, chat.book, "en", "Asia/Shanghai")
+        return desk.answer(HttpRequest("POST", headers=headers, body=form)).outcome
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(click, range(6)))
+    assert outcomes.count("silenced") == 1
+    assert set(outcomes) <= {"silenced", "already", "pending"}
+    assert len(chat.book.read().silences) == 1
 
 
 def test_a_timer_event_is_not_an_http_event() -> None:

@@ -150,7 +150,8 @@ class SilenceDesk:
             if state == "failed":
                 continue  # its creator gave up; the next number may try again
             at = marker.get("at")
-            fresh = isinstance(at, int | float) and 0 <= now - at < self.stale_after
+            # A claim made after our clock read `now` is as fresh as can be: no lower bound.
+            fresh = isinstance(at, int | float) and now - at < self.stale_after
             if state == "claimed" and fresh:
                 return Answer(self._pending(), "pending")
             # Its creator died; it may have added the silence before it did.
