@@ -26,7 +26,7 @@ class JobInfo:
     job: JobKey
     name: str
     enabled: bool = True
-    # TimeConfig: TimeType (model.TimeType codes) and TimeExpression as SchedulerX
+    # TimeConfig: TimeType (core/schedule.TimeType codes) and TimeExpression as SchedulerX
     # writes them; core/schedule.py turns them into fire times.
     time_type: int | None = None
     time_expression: str = ""
