@@ -46,7 +46,8 @@ clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache tests/deploy/node_modules
 
 # The code package FC runs: dist/code/ and dist/schedulerx-alert.zip (scripts/build_package.py).
-# PYTHON_VERSION defaults to the runtime in s.yaml; CONFIG is shipped as /code/config.yaml;
+# PYTHON_VERSION defaults to the runtime in s.yaml; CONFIG is checked and shipped as
+# /code/config.json (its ${VAR}s must be set for the check; they stay references in the file);
 # BYTECODE: auto (compile .pyc when a pythonX.Y of the target version is found), none, or a path.
 PYTHON_VERSION ?= $(shell $(PY) scripts/build_package.py --print-python-version)
 CONFIG ?= config.yaml

@@ -11,8 +11,11 @@ What goes in:
     hashes, as manylinux wheels for the target Python (pip --require-hashes --platform
     manylinux2014_x86_64 --only-binary=:all: --target), so that every compiled module
     matches the runtime's ABI and what ships is what the tests ran;
-  * the config file, as config.yaml, when --config is given (it holds ${VAR}
-    references, never secrets: those come from the function's environment);
+  * the config, when --config is given, as config.json: checked first exactly as
+    `schedulerx-alert validate` checks it (its ${VAR}s must be set in the build's
+    environment, for the check only), then written as JSON with its ${VAR} references
+    kept, never their values (those come from the function's environment), so the
+    function reads it without a YAML parser; template files it names go beside it;
   * bytecode (__pycache__/*.cpython-3XX.pyc) compiled by an interpreter of the target
     version when one is found (--bytecode auto, the default) or given: FC's /code is
     read-only, so without it every cold start compiles every module from source
@@ -42,6 +45,7 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -288,6 +292,37 @@ def prune(target: Path) -> None:
             path.unlink()
 
 
+def write_config(config: Path, out: Path) -> None:
+    """The checked config as out/config.json, and the template files it names beside it."""
+    sys.path.insert(0, str(ROOT / "src"))  # this tree's checks, whatever else is installed
+    from schedulerx_alert.config import ConfigError
+    from schedulerx_alert.ops.config_cmd import packaged_json
+
+    try:
+        text = packaged_json(config, os.environ)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        raise SystemExit(
+            f"{config} is not fit to ship. Its ${{VAR}}s are checked with this shell's values "
+            "and never written into the package: set them (any value of the right shape "
+            "will do), e.g. DT_TOKEN=x DT_SECRET=SECx make package"
+        ) from None
+    (out / "config.json").write_text(text, encoding="utf-8")
+    # The function looks for template files beside its config, as the check did here.
+    templates = json.loads(text).get("templates") or {}
+    for key in ("alert", "summary"):
+        name = templates.get(key)
+        if not name:
+            continue
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise SystemExit(
+                f"{config}: templates.{key} {name!r} must be a path inside the config's "
+                "folder: the package ships it beside config.json"
+            )
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(config.parent / name, out / name)
+
+
 def write_zip(source: Path, archive: Path) -> None:
     archive.parent.mkdir(parents=True, exist_ok=True)
     temp = archive.with_suffix(".tmp")
@@ -320,7 +355,7 @@ def build(
     install_wheels(wheels / "requirements.txt", python_version, wheels, out)
     copy_sources(out)
     if config is not None:
-        shutil.copy2(config, out / "config.yaml")
+        write_config(config, out)
     prune(out)
     if bytecode_python is not None:
         compile_bytecode(out, bytecode_python)
@@ -336,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "code")
     parser.add_argument("--zip", type=Path, default=ROOT / "dist" / "schedulerx-alert.zip")
     parser.add_argument("--no-zip", action="store_true")
-    parser.add_argument("--config", type=Path, help="config file to ship as config.yaml")
+    parser.add_argument("--config", type=Path, help="config file to check and ship as config.json")
     parser.add_argument("--cache", type=Path, default=ROOT / "build" / "wheels")
     parser.add_argument(
         "--bytecode",

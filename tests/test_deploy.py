@@ -9,7 +9,8 @@
   `lib/*.generated.js` for the exact ROS property names (`ttl` is `TTL`).
 * Both files agree, and the RAM policy (the same in both) grants exactly the
   actions the code calls: SchedulerX's from schedulerx.RAM_ACTIONS, OSS's from the
-  oss2 calls in store.py, and log writing.
+  oss2 calls in store.py (on the state's prefix) and in config_oss.py (on the one key
+  of a pushed config), and log writing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The fc3 component's JSON schema (MIT), kept here so the repo tests itself.
 SCHEMA = ROOT / "tests" / "data" / "fc3-schema.json"
 STORE = ROOT / "src" / "schedulerx_alert" / "store.py"
+# The function's read of a config kept in OSS (`config push` runs with the operator's keys).
+CONFIG_READER = ROOT / "src" / "schedulerx_alert" / "config_oss.py"
 ROS_CDK = ("ros-cdk-fc3", "ros-cdk-ram", "ros-cdk-sls")
 ROS_CDK_VERSION = "1.15.0"
 ROS_CDK_CACHE = ROOT / "build" / f"ros-cdk-{ROS_CDK_VERSION}"
@@ -127,7 +130,7 @@ def test_s_yaml_props_validate_against_the_fc3_schema(props: dict[str, Any]) -> 
 
 def test_s_yaml_values(s_yaml: dict[str, Any], props: dict[str, Any]) -> None:
     assert s_yaml["edition"] == "3.0.0"
-    assert {"region", "bucket", "statePrefix", "functionName"} <= set(s_yaml["vars"])
+    assert {"region", "bucket", "statePrefix", "functionName", "configKey"} <= set(s_yaml["vars"])
     assert props["runtime"] in ("python3.10", "python3.12")
     assert props["handler"] == "index.handler"
     assert props["code"] == "./dist/code"
@@ -150,7 +153,9 @@ def test_secrets_come_from_the_deployers_environment_never_from_the_file() -> No
     raw = load_yaml("s.yaml")
     (resource,) = raw["resources"].values()
     env = resource["props"]["environmentVariables"]
-    assert env["SCHEDULERX_ALERT_CONFIG"] == "/code/config.yaml"
+    assert env["SCHEDULERX_ALERT_CONFIG"] == "${vars.config}"
+    # What `make package` ships: the function reads JSON, never loading a YAML parser.
+    assert raw["vars"]["config"] == "/code/config.json"
     secrets = {k: v for k, v in env.items() if k != "SCHEDULERX_ALERT_CONFIG"}
     assert secrets and all(v == f"${{env({k})}}" for k, v in secrets.items())
     # The shipped config refers to exactly these variables.
@@ -487,10 +492,11 @@ def test_template_and_s_yaml_agree(
     ):
         assert function[ros] == props[fc3], ros
     assert set(function["EnvironmentVariables"]) == set(props["environmentVariables"])
+    assert function["EnvironmentVariables"]["SCHEDULERX_ALERT_CONFIG"] == {"Ref": "Config"}
     assert (
-        function["EnvironmentVariables"]["SCHEDULERX_ALERT_CONFIG"]
-        == props["environmentVariables"]["SCHEDULERX_ALERT_CONFIG"]
+        parameters["Config"]["Default"] == props["environmentVariables"]["SCHEDULERX_ALERT_CONFIG"]
     )
+    assert parameters["ConfigKey"]["Default"] == s_yaml["vars"]["configKey"]
     for secret in set(props["environmentVariables"]) - {"SCHEDULERX_ALERT_CONFIG"}:
         assert parameters[function["EnvironmentVariables"][secret]["Ref"]]["NoEcho"] is True
     (retry,) = resources_of(template, "ALIYUN::FC3::AsyncInvokeConfig")
@@ -509,10 +515,10 @@ def test_template_and_s_yaml_agree(
 # -- the RAM policy -------------------------------------------------------------------------
 
 
-def actions_the_code_calls() -> set[str]:
-    """SchedulerX actions from RAM_ACTIONS; OSS actions from the oss2 calls in store.py."""
+def oss_actions_of(module: Path) -> set[str]:
+    """The RAM actions of the oss2 Bucket calls in one module (`<x>.bucket.<method>(...)`)."""
     calls = set()
-    for node in ast.walk(ast.parse(STORE.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -520,10 +526,15 @@ def actions_the_code_calls() -> set[str]:
             and node.func.value.attr == "bucket"
         ):
             calls.add(node.func.attr)
-    assert calls, "no oss2 Bucket call found in store.py"
+    assert calls, f"no oss2 Bucket call found in {module.name}"
     unknown = calls - set(OSS_ACTIONS)
     assert not unknown, f"add the RAM action of oss2 Bucket.{unknown} to OSS_ACTIONS"
-    oss = set().union(*(OSS_ACTIONS[call] for call in calls))
+    return set().union(*(OSS_ACTIONS[call] for call in calls))
+
+
+def actions_the_code_calls() -> set[str]:
+    """SchedulerX actions from RAM_ACTIONS; OSS actions from the oss2 calls in the code."""
+    oss = oss_actions_of(STORE) | oss_actions_of(CONFIG_READER)
     return set(RAM_ACTIONS.values()) | oss | LOG_ACTIONS
 
 
@@ -556,6 +567,7 @@ def policies(template: dict[str, Any], s_yaml: dict[str, Any]) -> list[list[dict
         {
             "${StateBucket}": parameters["StateBucket"]["Default"],
             "${StatePrefix}": parameters["StatePrefix"]["Default"],
+            "${ConfigKey}": parameters["ConfigKey"]["Default"],
             "${ALIYUN::Region}": s_yaml["vars"]["region"],
         },
     )
@@ -577,10 +589,21 @@ def test_the_policy_grants_exactly_what_the_code_calls(
         assert all("*" not in action for action in granted)
         assert all(statement["Effect"] == "Allow" for statement in policy)
         bucket, prefix = s_yaml["vars"]["bucket"], s_yaml["vars"]["statePrefix"]
-        for statement in policy:
-            if any(a.startswith("oss:") for a in statement["Action"]):
-                assert statement["Resource"] == f"acs:oss:*:*:{bucket}/{prefix}/*"
-                assert all(a.startswith("oss:") for a in statement["Action"])
+        config_key = s_yaml["vars"]["configKey"]
+        on_oss = {
+            statement["Resource"]: set(statement["Action"])
+            for statement in policy
+            if any(a.startswith("oss:") for a in statement["Action"])
+        }
+        assert all(a.startswith("oss:") for actions in on_oss.values() for a in actions)
+        # The state's prefix: what the store calls. The config: the one key, read only.
+        assert on_oss == {
+            f"acs:oss:*:*:{bucket}/{prefix}/*": oss_actions_of(STORE),
+            f"acs:oss:*:*:{bucket}/{config_key}": {"oss:GetObject"},
+        }
+        assert oss_actions_of(CONFIG_READER) == {"oss:GetObject"}
+        # Outside the state's prefix: the function may never overwrite its own config.
+        assert not config_key.startswith(f"{prefix}/") and "*" not in config_key
 
 
 def test_the_role_is_trusted_by_function_compute_only(template: dict[str, Any]) -> None:

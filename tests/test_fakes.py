@@ -477,6 +477,21 @@ def test_create_only_write_conflicts(oss_fake: FakeOss) -> None:
     assert oss_fake.objects["lease"] == b"first"
 
 
+@pytest.mark.parametrize(("name", "auth", "extra"), oss_auths())
+def test_oss_conditional_get_answers_304_while_the_etag_is_current(
+    oss_fake: FakeOss, name: str, auth: Any, extra: dict[str, Any]
+) -> None:
+    bucket = oss2.Bucket(auth, oss_fake.url, "bucket", **extra)
+    bucket.put_object("config.json", b"{}")
+    etag = bucket.get_object("config.json").etag
+    with pytest.raises(oss2.exceptions.ServerError) as caught:
+        bucket.get_object("config.json", headers={"If-None-Match": f'"{etag}"'})
+    assert caught.value.status == 304
+    bucket.put_object("config.json", b'{"v": 2}')
+    changed = bucket.get_object("config.json", headers={"If-None-Match": f'"{etag}"'})
+    assert changed.read() == b'{"v": 2}' and changed.etag != etag
+
+
 def test_oss_missing_bucket_and_bad_digest(oss_fake: FakeOss) -> None:
     auth = oss2.StsAuth(AK, SK, TOKEN)
     with pytest.raises(oss2.exceptions.NoSuchBucket):

@@ -124,9 +124,9 @@ def test_the_function_s_deploys_runs_this_repos_handler_and_config(props: dict[s
     handler = getattr(importlib.import_module(module), name)
     assert list(inspect.signature(handler).parameters) == ["event", "context"]
     assert Path(inspect.getfile(handler)) == ROOT / "src" / f"{module}.py"
-    # `make package` builds dist/code/ with config.yaml at its top; FC mounts it at /code.
+    # `make package` builds dist/code/ with config.json at its top; FC mounts it at /code.
     assert props["code"] == "./dist/code"
-    assert props["environmentVariables"] == {CONFIG_ENV: "/code/config.yaml", **SECRETS}
+    assert props["environmentVariables"] == {CONFIG_ENV: "/code/config.json", **SECRETS}
 
 
 def test_a_deployer_who_forgot_a_secret_is_stopped_before_anything_is_deployed(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
+import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -51,7 +51,8 @@ def sign_request(
         "x-acs-action": action,
         "x-acs-version": version,
         "x-acs-date": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
+        # uuid would load platform and sysconfig at every cold start for the same 128 bits.
+        "x-acs-signature-nonce": nonce or secrets.token_hex(16),
         "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
     }
     if security_token:

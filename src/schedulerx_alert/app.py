@@ -7,13 +7,15 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import logs
 from .config import Config, ConfigError, load_config, show
+from .config_source import CONFIG_ENV, Loaded, OssLocation, config_location
 from .credentials import Credentials, resolve_credentials
 from .dingtalk import DingTalkReceiver, Receiver
 from .fallback import LocalHealthFile
@@ -22,17 +24,49 @@ from .render import Renderer
 from .schedulerx import SchedulerXClient
 from .store import StateStore, StoreError, open_store
 from .tick import Edges, TickSummary, run_tick
-from .timing import Timing
+from .timing import CALL_SHARE, MIN_CALL_SECONDS, Timing
+
+if TYPE_CHECKING:
+    from .config_oss import ConfigCache
 
 log = logging.getLogger("schedulerx_alert")
-CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"
+__all__ = ["CONFIG_ENV", "Instance", "build_edges", "handle", "run"]
 DEFAULT_TIMEOUT = 60.0
 
 
-def config_path(default_dir: Path, env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    value = env.get(CONFIG_ENV)
-    return Path(value) if value else default_dir / "config.yaml"
+@dataclass
+class Instance:
+    """What an FC instance keeps between invocations: its temp dir (FC keeps /tmp
+    while the instance lives) and the OSS configs it has read, by URL."""
+
+    local_dir: Path | None = None
+    configs: dict[str, ConfigCache] = field(default_factory=dict)  # by URL
+
+    @property
+    def directory(self) -> Path:
+        return self.local_dir or Path(tempfile.gettempdir())
+
+    def load_config(
+        self, default_dir: Path, credentials: Credentials | None, timeout: float
+    ) -> Loaded:
+        """The config to run this tick with; raises ConfigError when there is none."""
+        location = config_location(default_dir)
+        if not isinstance(location, OssLocation):
+            return Loaded(load_config(location))
+        from .config_oss import ConfigCache, OssConfigObject
+
+        cache = self.configs.get(location.url)
+        if cache is None:
+            cache = self.configs[location.url] = ConfigCache(location, default_dir, self.directory)
+        # No config yet to say how long a call may take: the timing's rule for a 5 s call.
+        call = min(5.0, max(MIN_CALL_SECONDS, timeout * CALL_SHARE))
+        return cache.load(
+            lambda: OssConfigObject.connect(location, credentials, os.environ, call), os.environ
+        )
+
+
+# This process's instance; the handler's default.
+INSTANCE = Instance()
 
 
 def secrets_of(config: Config | None, credentials: Credentials | None) -> list[str | None]:
@@ -58,6 +92,7 @@ def build_edges(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     local_dir: Path | None = None,
+    config_problem: str | None = None,
 ) -> Edges:
     """The tick's edges; never raises for a missing credential (the tick reports it).
 
@@ -123,6 +158,7 @@ def build_edges(
         clock=clock,
         sleep=sleep,
         credentials_problem=problem,
+        config_problem=config_problem,
         store_problem=store_problem,
         timing=timing,
         local_health=local,
@@ -169,16 +205,26 @@ def run(
     dry_run: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
     owner: str = "local",
+    config_problem: str | None = None,
+    local_dir: Path | None = None,
 ) -> tuple[TickSummary, Redactor]:
     redactor = Redactor(secrets_of(config, credentials))
     _install(redactor)
-    edges = build_edges(config, credentials, timeout, owner)
+    edges = build_edges(
+        config,
+        credentials,
+        timeout,
+        owner,
+        local_dir=local_dir,
+        config_problem=config_problem,
+    )
     summary = run_tick(config, edges, dry_run=dry_run)
     return summary, redactor
 
 
-def handle(event: Any, context: Any, default_dir: Path) -> str:
+def handle(event: Any, context: Any, default_dir: Path, instance: Instance | None = None) -> str:
     """The FC handler's body. Raises only for a config or an event that cannot work."""
+    instance = instance or INSTANCE
     credentials = resolve_credentials(context)
     # Scrub credentials even from config errors' log lines.
     _install(Redactor(secrets_of(None, credentials)))
@@ -187,20 +233,22 @@ def handle(event: Any, context: Any, default_dir: Path) -> str:
     except EventError as exc:
         log.error("event refused: %s", exc)
         raise
+    function = getattr(context, "function", None)
+    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
     try:
-        config = load_config(config_path(default_dir))
+        loaded = instance.load_config(default_dir, credentials, timeout)
     except ConfigError as exc:
         log.error("config rejected: %s", exc)
         raise
-    function = getattr(context, "function", None)
-    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
     owner = str(getattr(context, "request_id", "") or "local")
     summary, redactor = run(
-        config,
+        loaded.config,
         credentials,
         dry_run=options.get("dry_run", False),
         timeout=timeout,
         owner=owner,
+        config_problem=loaded.problem,
+        local_dir=instance.local_dir,
     )
     line = redactor(json.dumps(summary.as_dict(), ensure_ascii=False))
     log.info("tick", extra=logs.fields(summary.as_dict()))

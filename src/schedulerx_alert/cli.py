@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,8 +43,9 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         "also SCHEDULERX_ALERT_LOG_FORMAT",
     )
     _add_invoke_parser(commands)
-    from .ops import render_cmd, routes_cmd, silence_cmd, state_cmd
+    from .ops import config_cmd, render_cmd, routes_cmd, silence_cmd, state_cmd
 
+    config_cmd.add_parser(commands)
     render_cmd.add_parser(commands)
     silence_cmd.add_parser(commands)
     routes_cmd.add_parser(commands)
@@ -51,6 +53,8 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     args = parser.parse_args(argv)
     if args.command == "invoke":
         return _invoke(args)
+    if args.command == "config":
+        return config_cmd.run(args)
     if args.command == "render":
         return render_cmd.run(args)
     if args.command == "silence":
@@ -60,38 +64,13 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     if args.command == "state":
         return state_cmd.run(args, clock)
 
+    if args.command == "validate":
+        return _validate(args.config, args.timeout)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.command == "validate":
-        from .render import Renderer, RenderError
-
-        try:
-            # Compiling the templates catches a broken user template offline too.
-            Renderer(
-                config.templates.language,
-                config.region,
-                config.templates.alert,
-                config.templates.summary,
-            )
-        except RenderError as exc:
-            print(f"{args.config}: {exc}", file=sys.stderr)
-            return 2
-        from .timing import Timing
-
-        problems = Timing.of(config, args.timeout).problems()
-        for problem in problems:
-            print(f"{args.config}: {problem}", file=sys.stderr)
-        if problems:
-            return 2
-        rules = len(config.watch)
-        print(
-            f"{args.config}: ok ({config.job_count} jobs in {rules} watch rule(s), "
-            f"{len(config.receivers)} receiver(s), state at {config.state.url})"
-        )
-        return 0
     # Imported late so that `validate` stays fast and never touches the network stack.
     from . import logs
     from .app import run
@@ -106,6 +85,24 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
             print(redactor(f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"))
     print(redactor(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2)))
     return 0 if summary.status in ("ok", "skipped") else 1
+
+
+def _validate(path: str, timeout: float) -> int:
+    from pathlib import Path
+
+    from .ops.config_cmd import check
+
+    try:
+        config, _ = check(Path(path), timeout, os.environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    rules = len(config.watch)
+    print(
+        f"{path}: ok ({config.job_count} jobs in {rules} watch rule(s), "
+        f"{len(config.receivers)} receiver(s), state at {config.state.url})"
+    )
+    return 0
 
 
 def _add_invoke_parser(commands: Any) -> None:

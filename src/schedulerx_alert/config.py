@@ -7,6 +7,7 @@ substituted from the environment, nor any part of a webhook or secret.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -16,8 +17,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import yaml
 
 from .model import TERMINAL, InstanceStatus
 from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
@@ -173,137 +172,79 @@ class Config:
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, substitute and validate a config file; raises ConfigError."""
+    """Read, substitute and validate a config file (.json or YAML); raises ConfigError."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
     return parse_config(
-        read_yaml(data, str(path)), os.environ if env is None else env, str(path), path.parent
+        read_config_data(data, str(path)),
+        os.environ if env is None else env,
+        str(path),
+        path.parent,
     )
 
 
-def read_yaml(data: bytes | str, source: str = "config") -> Any:
-    """YAML text -> plain values, within bounds that a hostile file cannot blow up."""
+def read_config_data(data: bytes, source: str) -> Any:
+    """The plain values of a config file: JSON when its name ends in .json, else YAML."""
+    if source.lower().endswith(".json"):
+        return read_json(data, source)
+    return read_yaml(data, source)
+
+
+def read_json(data: bytes | str, source: str = "config") -> Any:
+    """JSON text (as `make package` writes it) -> plain values; a problem names its line."""
     size = len(data.encode("utf-8") if isinstance(data, str) else data)
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(
             [f"(top level): the file is {size} bytes; a config is limited to {MAX_CONFIG_BYTES}"],
             source,
         )
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ConfigError([f"line {line}: not UTF-8 text"], source) from None
-    else:
-        text = data
-    loader: _BoundedLoader | None = None
     try:
-        loader = _BoundedLoader(text)
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "line 1"
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError([f"{where}: {_cut(problem)}"], source) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise ConfigError(
-            [f"line {line}: {_cut(exc.reason)} (character #x{exc.character:04x})"], source
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"line 1: invalid YAML ({type(exc).__name__})"], source) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        assert isinstance(data, bytes)
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError([f"line {line}: not UTF-8 text"], source) from None
+    too_deep = ConfigError([f"(top level): values are nested more than {MAX_DEPTH} deep"], source)
+    try:
+        raw = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"line {exc.lineno}, column {exc.colno}: {exc.msg}"], source) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        raise ConfigError([f"(top level): {exc}"], source) from None
+    except RecursionError:
+        raise too_deep from None
+    # The same bounds as a YAML file's, so neither form reaches the parser larger.
+    level, count = [raw], 0
+    for _ in range(MAX_DEPTH + 1):
+        count += len(level)
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+        ]
+        if not level:
+            break
+    else:
+        raise too_deep
+    if count > MAX_VALUES:
+        raise ConfigError([f"(top level): more than {MAX_VALUES} values"], source)
+    return raw
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """SafeLoader that refuses alias bombs, deep nesting and giant integers.
-
-    PyYAML shares an aliased node instead of copying it, so the damage of an
-    alias bomb comes later, from whatever walks or prints the value. Each node's
-    size with its aliases expanded is counted as it is composed, so a bomb is
-    refused at its line before any value is built.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._aliases = 0
-        self._depth = 0
-        self._sizes: dict[int, int] = {}
-
-    def _mark(self) -> Any:
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
-        return event.start_mark
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            mark = self._mark()
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                raise _limit(
-                    mark, f"too many aliases (YAML alias expansion is limited to {MAX_ALIASES})"
-                )
-            node = super().compose_node(parent, index)
-            if id(node) not in self._sizes:
-                raise _limit(mark, "an alias refers to a value that contains it")
-            return node
-        mark = self._mark()
-        self._depth += 1
-        if self._depth > MAX_DEPTH:
-            raise _limit(mark, f"values are nested more than {MAX_DEPTH} deep")
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-        size = 1
-        if node is None:
-            return None
-        if isinstance(node, yaml.SequenceNode):
-            size += sum(self._sizes[id(child)] for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            size += sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
-        if size > MAX_VALUES:
-            raise _limit(
-                mark, f"this value expands to more than {MAX_VALUES} values (aliases counted)"
-            )
-        self._sizes[id(node)] = size
-        return node
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        # PyYAML's constructors let plain exceptions out for values their tag
-        # cannot hold (`!!int x`, `2020-99-99`, `!!bool maybe`); name the line.
-        try:
-            return super().construct_object(node, deep)
-        except yaml.YAMLError:
-            raise
-        except (ValueError, TypeError, LookupError, AttributeError, ArithmeticError):
-            tag = str(node.tag).rsplit(":", 1)[-1]
-            raise _limit(node.start_mark, f"cannot read this value as {_cut(tag, 40)}") from None
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        # int() of a long decimal raises ValueError (Python's digit limit), and
-        # a long hex one builds a number nothing can print; neither is a config value.
-        text = str(node.value).replace("_", "")
-        if len(text) > 40:
-            raise _limit(node.start_mark, "this number is too long")
-        value: int = super().construct_yaml_int(node)
-        return value
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
-_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+def read_yaml(data: bytes | str, source: str = "config") -> Any:
+    """YAML text -> plain values, within bounds that a hostile file cannot blow up."""
+    # PyYAML costs a cold start ~15 ms; the function reads JSON (see read_config_data).
+    from .config_yaml import read_yaml as read
 
-
-def _limit(mark: Any, problem: str) -> yaml.MarkedYAMLError:
-    return yaml.composer.ComposerError(None, None, problem, mark)
-
-
-def _cut(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
+    return read(data, source)
 
 
 def parse_config(

@@ -15,7 +15,6 @@ from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 import requests
 
 from .config import ReceiverConfig
-from .neutralise import fold
 from .redact import Redactor
 from .render import Message
 
@@ -223,4 +222,6 @@ class DingTalkReceiver(Receiver):
             for name, value in parse_qsl(query):
                 if name in ("access_token", "sign"):
                     secrets += [value, quote_plus(value)]
+        from .neutralise import fold  # its regexes load with the first error, not every start
+
         return fold(Redactor(secrets)(str(errmsg)), ERRMSG_CAP)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .neutralise import line
 from .render import Message
 from .state import HealthRecord
 
@@ -35,6 +34,8 @@ def assess(
 
 
 def health_message(announce: str, health: HealthRecord, language: str) -> Message:
+    from .neutralise import line  # its regexes load with a notice, not at every start
+
     reason = line(health.reason, REASON_CAP)
     if language == "en":
         if announce == IMPAIRED:

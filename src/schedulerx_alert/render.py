@@ -16,19 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-
 from .model import InstanceStatus, TriggerType
-from .neutralise import BLOCK_CAP, SINGLE_LINE_CAP, block, line
 from .state import Alert
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 CONSOLE_URL = "https://schedulerx2.console.aliyun.com/{region}/InstanceList?namespace={namespace}&source=schedulerx"
-RESULT_LIMIT = BLOCK_CAP
+# neutralise.BLOCK_CAP and SINGLE_LINE_CAP (a test holds them equal): neutralise and its
+# dozen regexes load with the first message, not at every cold start.
+RESULT_LIMIT = 1500
+SINGLE_LINE_CAP = 200
 # Host:port and executor class names are short; anything longer is not one.
 FIELD_CAP = 100
 # A summary lists many runs: one short line of each one's Result.
@@ -96,6 +99,8 @@ class Message:
 
 def md_escape(value: Any, cap: int = SINGLE_LINE_CAP) -> str:
     """The `md` filter: any value as one line of plain text, capped."""
+    from .neutralise import line
+
     return line(value, cap)
 
 
@@ -105,6 +110,8 @@ def quote_block(value: Any, limit: int = RESULT_LIMIT) -> str:
     Each line is neutralised on its own, so none can open a heading, list or
     nested quote; if a client shows no quotes, the reader sees "> " and text.
     """
+    from .neutralise import block
+
     return _quote(block(value, limit))
 
 
@@ -113,6 +120,13 @@ def _quote(lines: Sequence[str]) -> str:
 
 
 class Renderer:
+    """Messages from the templates of one language (and the user's, if given).
+
+    Jinja2 is imported and the templates compiled on the first message, not when
+    the renderer is made: most ticks send nothing, and Jinja2 is a quarter of a
+    cold start. `compile()` does it at once, to refuse a broken template early.
+    """
+
     def __init__(
         self,
         language: str = "zh-CN",
@@ -122,26 +136,23 @@ class Renderer:
     ) -> None:
         self.language = language
         self.region = region
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(str(TEMPLATE_DIR / language)),
-            undefined=StrictUndefined,
-            autoescape=False,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-        )
-        self.env.filters["md"] = md_escape
-        self.env.filters["quote"] = quote_block
-        self.alert_template = self._load(alert_template, "alert.md.j2")
-        self.summary_template = self._load(summary_template, "summary.md.j2")
+        self._files = (alert_template, summary_template)
+        self._compiled: tuple[Template, Template] | None = None
 
-    def _load(self, path: str | None, default: str) -> Template:
-        try:
-            if path is None:
-                return self.env.get_template(default)
-            return self.env.from_string(Path(path).read_text(encoding="utf-8"))
-        except (OSError, TemplateError) as exc:
-            raise RenderError(f"template {path or default}: {exc}") from None
+    def compile(self) -> Renderer:
+        """Load and compile both templates now; raises RenderError naming a broken one."""
+        self._templates()
+        return self
+
+    def _templates(self) -> tuple[Template, Template]:
+        if self._compiled is None:
+            env = _environment(self.language)
+            alert_file, summary_file = self._files
+            self._compiled = (
+                _load(env, alert_file, "alert.md.j2"),
+                _load(env, summary_file, "summary.md.j2"),
+            )
+        return self._compiled
 
     def context(self, alert: Alert, result_limit: int = RESULT_LIMIT) -> dict[str, Any]:
         inst = alert.instance
@@ -200,7 +211,7 @@ class Renderer:
     ) -> Message:
         ctx = self.context(alert, result_limit)
         ctx["at_mobiles"] = list(at_mobiles)
-        return self._render(self.alert_template, ctx, at_mobiles)
+        return self._render(self._templates()[0], ctx, at_mobiles)
 
     def summary(
         self,
@@ -219,17 +230,49 @@ class Renderer:
             "at_mobiles": list(at_mobiles),
             "console_url": items[0]["console_url"] if items else "",
         }
-        return self._render(self.summary_template, ctx, at_mobiles)
+        return self._render(self._templates()[1], ctx, at_mobiles)
 
     def _render(
         self, template: Template, ctx: dict[str, Any], at_mobiles: Sequence[str]
     ) -> Message:
         try:
             text = template.render(ctx)
-        except TemplateError as exc:
+        except _template_error() as exc:
             raise RenderError(f"template {template.name or '(user)'}: {exc}") from None
         title = text.strip().partition("\n")[0].lstrip("#").strip() or "SchedulerX"
         return Message(title=title, text=text.strip(), at_mobiles=tuple(at_mobiles))
+
+
+def _environment(language: str) -> SandboxedEnvironment:
+    from jinja2 import FileSystemLoader, StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(str(TEMPLATE_DIR / language)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["md"] = md_escape
+    env.filters["quote"] = quote_block
+    return env
+
+
+def _load(env: SandboxedEnvironment, path: str | None, default: str) -> Template:
+    try:
+        if path is None:
+            return env.get_template(default)
+        return env.from_string(Path(path).read_text(encoding="utf-8"))
+    except (OSError, _template_error()) as exc:
+        raise RenderError(f"template {path or default}: {exc}") from None
+
+
+def _template_error() -> type[Exception]:
+    from jinja2 import TemplateError
+
+    return TemplateError
 
 
 @dataclass(frozen=True)
@@ -254,6 +297,8 @@ def _neutral(
     result_limit: int,
 ) -> _Neutral:
     """The job's text, neutralised once: packing a summary renders the same alerts many times."""
+    from .neutralise import block, line
+
     return _Neutral(
         job_name=line(job_name) if job_name else None,
         namespace=line(namespace),

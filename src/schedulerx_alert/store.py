@@ -129,33 +129,7 @@ class OssStateStore(StateStore):
         credentials: Credentials,
         timeout: float = 5.0,
     ) -> OssStateStore:
-        import oss2  # see __init__: off the cold path of file-backed runs
-
-        auth: Any
-        if hasattr(oss2, "ProviderAuthV4"):
-            from oss2.credentials import StaticCredentialsProvider
-
-            provider = StaticCredentialsProvider(
-                credentials.access_key_id,
-                credentials.access_key_secret,
-                credentials.security_token or "",
-            )
-            auth = oss2.ProviderAuthV4(provider)
-            bucket = oss2.Bucket(
-                auth, endpoint, bucket_name, connect_timeout=timeout, region=region
-            )
-        else:
-            # FC's python3.10 runtime ships oss2 2.16, which predates V4 signing.
-            if credentials.security_token:
-                auth = oss2.StsAuth(
-                    credentials.access_key_id,
-                    credentials.access_key_secret,
-                    credentials.security_token,
-                )
-            else:
-                auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
-            bucket = oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout)
-        return cls(bucket, prefix)
+        return cls(connect_bucket(bucket_name, endpoint, region, credentials, timeout), prefix)
 
     def describe(self, key: str) -> str:
         return f"oss://{self.bucket.bucket_name}/{self._key(key)}"
@@ -170,13 +144,13 @@ class OssStateStore(StateStore):
         except self._no_such_key:
             return None
         except self._oss_error as exc:
-            raise StoreError(_describe(exc, "read", self._key(key))) from None
+            raise StoreError(describe_oss_error(exc, "read", self._key(key))) from None
 
     def write(self, key: str, data: bytes) -> None:
         try:
             self.bucket.put_object(self._key(key), data)
         except self._oss_error as exc:
-            raise StoreError(_describe(exc, "write", self._key(key))) from None
+            raise StoreError(describe_oss_error(exc, "write", self._key(key))) from None
 
     def create(self, key: str, data: bytes) -> bool:
         try:
@@ -185,16 +159,49 @@ class OssStateStore(StateStore):
         except self._oss_error as exc:
             if getattr(exc, "status", None) == 409:
                 return False
-            raise StoreError(_describe(exc, "create", self._key(key))) from None
+            raise StoreError(describe_oss_error(exc, "create", self._key(key))) from None
 
     def delete(self, key: str) -> None:
         try:
             self.bucket.delete_object(self._key(key))
         except self._oss_error as exc:
-            raise StoreError(_describe(exc, "delete", self._key(key))) from None
+            raise StoreError(describe_oss_error(exc, "delete", self._key(key))) from None
 
 
-def _describe(exc: Any, verb: str, key: str) -> str:
+def connect_bucket(
+    bucket_name: str,
+    endpoint: str,
+    region: str,
+    credentials: Credentials,
+    timeout: float = 5.0,
+) -> Any:
+    """An oss2.Bucket signed with these credentials (V4 where the runtime's oss2 has it)."""
+    import oss2  # see OssStateStore: off the cold path of file-backed runs
+
+    auth: Any
+    if hasattr(oss2, "ProviderAuthV4"):
+        from oss2.credentials import StaticCredentialsProvider
+
+        provider = StaticCredentialsProvider(
+            credentials.access_key_id,
+            credentials.access_key_secret,
+            credentials.security_token or "",
+        )
+        auth = oss2.ProviderAuthV4(provider)
+        return oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout, region=region)
+    # FC's python3.10 runtime ships oss2 2.16, which predates V4 signing.
+    if credentials.security_token:
+        auth = oss2.StsAuth(
+            credentials.access_key_id,
+            credentials.access_key_secret,
+            credentials.security_token,
+        )
+    else:
+        auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+    return oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout)
+
+
+def describe_oss_error(exc: Any, verb: str, key: str) -> str:
     # oss2's own str() includes request headers; build a line without them.
     status = getattr(exc, "status", "?")
     code = getattr(exc, "code", "") or type(exc).__name__

@@ -49,6 +49,8 @@ class Edges:
     sleep: Callable[[float], None] = time.sleep
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     credentials_problem: str | None = None
+    # The config this tick should have run with was unreadable or refused (config_source.py).
+    config_problem: str | None = None
     store_problem: str | None = None
     # Per-call timeouts and reserves; derived from `timeout` when not given.
     timing: Timing | None = None
@@ -122,6 +124,8 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     # Most fundamental first: the first problem is the reason the health record keeps.
     if edges.credentials_problem:
         summary.problems.append(edges.credentials_problem)
+    if edges.config_problem:
+        summary.problems.append(edges.config_problem)
     summary.problems.extend(timing.problems())
     if edges.store is None:
         return _unreadable(config, edges, summary, f"{edges.store_problem}", deadline, started)

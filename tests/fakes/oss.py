@@ -3,8 +3,8 @@ IP endpoint such as ``http://127.0.0.1:PORT``.
 
 It verifies V1 (``OSS AK:sig``) and V4 (``OSS4-HMAC-SHA256``) signatures, including the STS
 token in ``x-oss-security-token``, and implements PutObject (with
-``x-oss-forbid-overwrite``), GetObject, HeadObject, DeleteObject, CopyObject, ListObjects and
-ListObjectsV2. Errors are OSS XML bodies with ``x-oss-request-id`` so that oss2 raises its
+``x-oss-forbid-overwrite``), GetObject and HeadObject (``If-None-Match``: 304 when the ETag
+matches), DeleteObject, CopyObject, ListObjects and ListObjectsV2. Errors are OSS XML bodies with ``x-oss-request-id`` so that oss2 raises its
 proper exception classes (``NoSuchKey``, ``NoSuchBucket``, ``ServerError`` with status 409, ...).
 """
 
@@ -379,6 +379,9 @@ class FakeOss(FakeServer):
             stored = objects.get(target.key)
             if stored is None:
                 raise _no_such_key(target.key)
+            if _matches(request.header("if-none-match"), stored.etag):
+                # As OSS does: the reader's copy is current; no body, no error document.
+                return _ok(304, headers={"ETag": stored.etag})
             body = stored.data
             headers = {**stored.headers(), "Content-Length": str(len(body))}
             return _ok(200, body if method == "GET" else b"", headers)
@@ -518,6 +521,12 @@ class FakeOss(FakeServer):
         for common in prefixes:
             ET.SubElement(ET.SubElement(root, "CommonPrefixes"), "Prefix").text = enc(common)
         return _xml(200, root)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """An If-None-Match header (one ETag, a list, or *) names this ETag."""
+    tags = [tag.strip() for tag in if_none_match.split(",") if tag.strip()]
+    return "*" in tags or etag in tags
 
 
 def _meta_headers(request: Request) -> dict[str, str]:

@@ -1,0 +1,193 @@
+"""Cold start: what a fresh FC instance pays before and during its first tick.
+
+    python -m bench.coldstart [--runs 15] [--src DIR]
+
+Copies DIR (default: src/) to a temporary directory and compiles its bytecode as
+`make package` does (FC's /code is read-only, so the package ships .pyc files), then:
+
+* alternates fresh processes that `import index` and that `import requests` (the HTTP
+  stack every tick needs: the yardstick), each timed inside the child with
+  perf_counter, and prints the medians and their ratio;
+* runs cold ticks: a fresh process imports index and calls the handler once against
+  the loopback fakes (SchedulerX, DingTalk, OSS), with the config as `make package`
+  ships it (config.json), for a tick with nothing to send (most ticks), one that sends
+  an alert (Jinja2 loads), and one with nothing to send and the state in OSS (oss2
+  loads; FC's runtime ships it).
+
+An older tree given as --src is measured the same way (it reads the JSON config as
+YAML, which JSON is). Prints tables; asserts nothing. `make bench` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.world import AK, SK, STS, World
+
+ROOT = Path(__file__).resolve().parent.parent
+WATCHED = ("jinja2", "yaml", "oss2")
+IMPORT = """
+import json, sys, time
+start = time.perf_counter()
+import {module}
+took = time.perf_counter() - start
+assert {module}.__file__.startswith({where!r}) or {module!r} != "index", {module}.__file__
+print(json.dumps({{"ms": took * 1000, "loaded": [m for m in {watched!r} if m in sys.modules]}}))
+"""
+TICK = """
+import json, sys, time
+start = time.perf_counter()
+import index
+imported = time.perf_counter()
+from types import SimpleNamespace as NS
+context = NS(
+    request_id="bench",
+    function=NS(name="schedulerx-alert", timeout=60, memory=128),
+    credentials=NS(access_key_id={ak!r}, access_key_secret={sk!r}, security_token={sts!r}),
+)
+summary = json.loads(index.handler(b"{{}}", context))
+done = time.perf_counter()
+print(json.dumps({{
+    "import_ms": (imported - start) * 1000,
+    "tick_ms": (done - imported) * 1000,
+    "status": summary["status"],
+    "sent": summary["alerts_sent"],
+    "loaded": [m for m in {watched!r} if m in sys.modules],
+}}))
+"""
+
+
+def prepare(src: Path, into: Path) -> Path:
+    """The handler and its package as `make package` lays them out, with bytecode."""
+    code = into / "code"
+    code.mkdir()
+    shutil.copy2(src / "index.py", code / "index.py")
+    shutil.copytree(
+        src / "schedulerx_alert",
+        code / "schedulerx_alert",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash", code],
+        check=True,
+    )
+    return code
+
+
+def child(script: str, code: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"child failed:\n{result.stderr[-2000:]}")
+    found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def imports(code: Path, runs: int) -> dict[str, list[dict[str, Any]]]:
+    samples: dict[str, list[dict[str, Any]]] = {"index": [], "requests": []}
+    for _ in range(runs):
+        # Alternating spreads the machine's noise over both alike.
+        for module in samples:
+            script = IMPORT.format(module=module, where=str(code), watched=WATCHED)
+            samples[module].append(child(script, code))
+    return samples
+
+
+def cold_ticks(
+    code: Path, tmp: Path, runs: int, state: str, before: Callable[[World], None] | None = None
+) -> list[dict[str, Any]]:
+    out = []
+    with World(tmp / f"world-{state}-{before is not None}", state=state, real_time=True) as world:
+        world.sx.rate_limit = 10_000  # measure our side, not the quota
+        config = world.root / "config.json"
+        world.root.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps(world.raw), encoding="utf-8")
+        local = world.root / "tmp"
+        local.mkdir(exist_ok=True)
+        env = {
+            **os.environ,
+            "SCHEDULERX_ALERT_CONFIG": str(config),
+            # The instance's /tmp (health file): this world's, not the machine's.
+            "TMPDIR": str(local),
+        }
+        script = TICK.format(ak=AK, sk=SK, sts=STS, watched=WATCHED)
+        child(script, code, env)  # the first tick records the jobs' history
+        for _ in range(runs):
+            if before is not None:
+                before(world)
+            out.append(child(script, code, env))
+    return out
+
+
+def a_failure(world: World) -> None:
+    world.sx.add_instance(92583, status=5, result="java.lang.NullPointerException")
+
+
+def median(samples: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(s[key] for s in samples)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--src", type=Path, default=ROOT / "src")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        code = prepare(args.src, tmp)
+        py = sys.version.split()[0]
+        samples = imports(code, args.runs)
+        index_ms = median(samples["index"], "ms")
+        requests_ms = median(samples["requests"], "ms")
+        loaded = ", ".join(samples["index"][0]["loaded"]) or "none"
+        print(f"\n{args.src}, python {py}, median of {args.runs} fresh processes each")
+        print("\n| cold import | median ms | min ms | also loads |")
+        print("|---|---|---|---|")
+        print(
+            f"| `import index` | {index_ms:.0f} | "
+            f"{min(s['ms'] for s in samples['index']):.0f} | {loaded} |"
+        )
+        print(
+            f"| `import requests` | {requests_ms:.0f} | "
+            f"{min(s['ms'] for s in samples['requests']):.0f} | |"
+        )
+        print(f"| ratio | {index_ms / requests_ms:.2f}× | | |")
+
+        # DingTalk's budget is 20 messages a minute per robot: keep the alert story under it.
+        stories = (
+            ("nothing to send, state in a file", "file", None, args.runs),
+            ("one alert sent, state in a file", "file", a_failure, min(args.runs, 15)),
+            ("nothing to send, state in OSS", "oss", None, args.runs),
+        )
+        print("\n| cold tick | import ms | tick ms | total ms | status | loads |")
+        print("|---|---|---|---|---|---|")
+        for name, state, before, runs in stories:
+            ticks = cold_ticks(code, tmp, runs, state, before)
+            imp, tick = median(ticks, "import_ms"), median(ticks, "tick_ms")
+            total = statistics.median(t["import_ms"] + t["tick_ms"] for t in ticks)
+            statuses = sorted({f"{t['status']}/{t['sent']} sent" for t in ticks})
+            loads = ", ".join(sorted({m for t in ticks for m in t["loaded"]})) or "none"
+            print(
+                f"| {name} | {imp:.0f} | {tick:.0f} | {total:.0f} | {', '.join(statuses)} "
+                f"| {loads} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""An OSS config as one instance sees it: read conditionally, the last good version kept.
+
+Loaded only when `SCHEDULERX_ALERT_CONFIG` is `oss://...` (config_source.py says how
+it behaves); a config in the package never needs it, nor oss2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError, parse_config, read_config_data
+from .config_source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
+from .credentials import Credentials
+
+log = logging.getLogger("schedulerx_alert")
+
+
+class ConfigReadError(Exception):
+    """The config object could not be read (no credentials, no such object, OSS said no)."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    etag: str
+    data: bytes
+
+
+class OssConfigObject:
+    """One object read through oss2, conditionally on the ETag read last."""
+
+    def __init__(self, bucket: Any, key: str) -> None:
+        import oss2  # already loaded by then for an OSS state; never for a file config
+
+        self.bucket = bucket
+        self.key = key
+        self._no_such_key: type[Exception] = oss2.exceptions.NoSuchKey
+        self._oss_error: type[Exception] = oss2.exceptions.OssError
+
+    @classmethod
+    def connect(
+        cls,
+        location: OssLocation,
+        credentials: Credentials | None,
+        env: Mapping[str, str],
+        timeout: float,
+    ) -> OssConfigObject:
+        from .store import connect_bucket
+
+        if credentials is None:
+            raise ConfigReadError(
+                "reading the config from OSS needs credentials: give the function a role "
+                "(or set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET)"
+            )
+        region = next((env[name] for name in REGION_ENVS if env.get(name)), "")
+        if not region:
+            raise ConfigReadError(
+                f"cannot tell the region of bucket {location.bucket!r}: "
+                f"set {' or '.join(REGION_ENVS)}"
+            )
+        endpoint = env.get(ENDPOINT_ENV) or f"https://oss-{region}-internal.aliyuncs.com"
+        bucket = connect_bucket(location.bucket, endpoint, region, credentials, timeout)
+        return cls(bucket, location.key)
+
+    def fetch(self, etag: str | None) -> Fetched | None:
+        from .store import describe_oss_error
+
+        headers = {"If-None-Match": f'"{etag}"'} if etag else None
+        try:
+            result = self.bucket.get_object(self.key, headers=headers)
+            return Fetched(str(result.etag), result.read())
+        except self._no_such_key:
+            raise ConfigReadError("no such object") from None
+        except self._oss_error as exc:
+            if getattr(exc, "status", None) == 304:
+                return None
+            raise ConfigReadError(describe_oss_error(exc, "read", self.key)) from None
+
+
+@dataclass(frozen=True)
+class _Good:
+    etag: str
+    data: bytes
+    config: Config
+    read_at: float
+
+
+class ConfigCache:
+    """An instance's memory of one OSS config: the version read last and the last good one."""
+
+    def __init__(
+        self,
+        location: OssLocation,
+        base_dir: Path,
+        local_dir: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.location = location
+        # Template files named by an OSS config are the code package's.
+        self.base_dir = base_dir
+        digest = hashlib.sha256(location.url.encode("utf-8")).hexdigest()[:16]
+        self.path = local_dir / f"schedulerx-alert-config-{digest}.json"
+        self.clock = clock
+        self.good: _Good | None = None
+        # The ETag read last, and why it was refused (None: it is the good one).
+        self.seen: str | None = None
+        self.refused: str | None = None
+
+    def load(self, open_object: Callable[[], OssConfigObject], env: Mapping[str, str]) -> Loaded:
+        """The config to run with; raises ConfigError when there is no good one at all."""
+        if self.good is None:
+            self._recall(env)
+        try:
+            fetched = open_object().fetch(self.seen)
+        except ConfigReadError as exc:
+            return self._fallback(f"cannot be read: {exc}")
+        if fetched is None:
+            return self._fallback(self.refused) if self.refused else self._current()
+        self.seen = fetched.etag
+        try:
+            config = self._parse(fetched.data, env)
+        except ConfigError as exc:
+            self.refused = (
+                f"the version with ETag {fetched.etag} is refused, {len(exc.problems)} "
+                f"problem(s): {'; '.join(exc.problems)}"
+            )
+            return self._fallback(self.refused)
+        self.refused = None
+        self.good = _Good(fetched.etag, fetched.data, config, self.clock())
+        self._remember(self.good)
+        return Loaded(config)
+
+    def _current(self) -> Loaded:
+        assert self.good is not None, "an unrefused ETag is the good one's"
+        return Loaded(self.good.config)
+
+    def _fallback(self, why: str) -> Loaded:
+        if self.good is None:
+            raise ConfigError([why], self.location.url)
+        read_at = datetime.fromtimestamp(self.good.read_at, timezone.utc)
+        return Loaded(
+            self.good.config,
+            f"config {self.location.url}: {why}; this tick runs with the last good version "
+            f"(ETag {self.good.etag}, read {read_at:%Y-%m-%d %H:%M:%S} UTC)",
+        )
+
+    def _parse(self, data: bytes, env: Mapping[str, str]) -> Config:
+        url = self.location.url
+        return parse_config(read_config_data(data, url), env, url, self.base_dir)
+
+    def _recall(self, env: Mapping[str, str]) -> None:
+        """The last good version this instance wrote down before its process restarted."""
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            good = _Good(
+                str(raw["etag"]),
+                str(raw["data"]).encode("utf-8"),
+                self._parse(str(raw["data"]).encode("utf-8"), env),
+                float(raw["read_at"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError, ConfigError):
+            return
+        self.good, self.seen, self.refused = good, good.etag, None
+
+    def _remember(self, good: _Good) -> None:
+        record = {
+            "url": self.location.url,
+            "etag": good.etag,
+            "read_at": good.read_at,
+            "data": good.data.decode("utf-8"),
+        }
+        temp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            temp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(temp, self.path)
+        except OSError as exc:
+            # Memory still holds it; only a restarted process would miss it.
+            log.warning("cannot keep the config in %s: %s", self.path, exc.strerror)
