@@ -292,8 +292,8 @@ def prune(target: Path) -> None:
             path.unlink()
 
 
-def write_config(config: Path, out: Path) -> None:
-    """The checked config as out/config.json, and the template files it names beside it."""
+def checked_config(config: Path) -> str:
+    """The config as config.json, once it passed every check of `validate`; exits if not."""
     sys.path.insert(0, str(ROOT / "src"))  # this tree's checks, whatever else is installed
     from schedulerx_alert.config import ConfigError
     from schedulerx_alert.ops.config_cmd import packaged_json
@@ -307,6 +307,11 @@ def write_config(config: Path, out: Path) -> None:
             "and never written into the package: set them (any value of the right shape "
             "will do), e.g. DT_TOKEN=x DT_SECRET=SECx make package"
         ) from None
+    return text
+
+
+def write_config(config: Path, text: str, out: Path) -> None:
+    """out/config.json, and the template files it names beside it."""
     (out / "config.json").write_text(text, encoding="utf-8")
     # The function looks for template files beside its config, as the check did here.
     templates = json.loads(text).get("templates") or {}
@@ -348,14 +353,16 @@ def build(
     cache: Path,
     bytecode_python: str | None = None,
 ) -> None:
+    # A config that would fail the function stops the build before anything is built.
+    config_text = checked_config(config) if config is not None else None
     locked = (REQUIREMENTS / "package.txt").read_text(encoding="utf-8")
     wheels = fetch_wheels(target_requirements(locked, python_version), python_version, cache)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     install_wheels(wheels / "requirements.txt", python_version, wheels, out)
     copy_sources(out)
-    if config is not None:
-        write_config(config, out)
+    if config is not None and config_text is not None:
+        write_config(config, config_text, out)
     prune(out)
     if bytecode_python is not None:
         compile_bytecode(out, bytecode_python)

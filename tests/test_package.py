@@ -61,9 +61,14 @@ def _load_build_script() -> ModuleType:
 build_package = _load_build_script()
 
 
-def build(tmp: Path, python_version: str) -> tuple[Path, Path]:
+# `make package` checks the config with the build shell's ${VAR}s (and never ships them).
+BUILD_ENV = {**os.environ, "DT_TOKEN": "build-token", "DT_SECRET": "SECbuild"}
+
+
+def build(
+    tmp: Path, python_version: str, config: Path = ROOT / "config.example.yaml"
+) -> tuple[Path, Path]:
     out, archive = tmp / "code", tmp / "schedulerx-alert.zip"
-    config = ROOT / "config.example.yaml"
     subprocess.run(
         [
             sys.executable,
@@ -82,6 +87,7 @@ def build(tmp: Path, python_version: str) -> tuple[Path, Path]:
         check=True,
         capture_output=True,
         text=True,
+        env=BUILD_ENV,
     )
     return out, archive
 
@@ -138,7 +144,10 @@ def test_the_package_holds_the_handler_templates_config_and_dependencies(
     local_package: Path,
 ) -> None:
     names = files(local_package)
-    assert {"index.py", "config.yaml", "schedulerx_alert/app.py"} <= names
+    assert {"index.py", "config.json", "schedulerx_alert/app.py"} <= names
+    assert "config.yaml" not in names
+    shipped = (local_package / "config.json").read_text(encoding="utf-8")
+    assert "${DT_TOKEN}" in shipped and "build-token" not in shipped and "SECbuild" not in shipped
     for language in ("zh-CN", "en"):
         for template in ("alert", "summary"):
             assert f"schedulerx_alert/templates/{language}/{template}.md.j2" in names
@@ -297,6 +306,64 @@ def test_one_tick_from_the_unzipped_package_against_loopback_servers(
         assert "schedulerx-alert/state.json" in world.oss.objects
         assert tick()["alerts_sent"] == 0  # the state in OSS remembers the announcement
         assert len(world.texts()) == 1
+
+
+def test_the_package_ships_its_config_as_json_and_a_quiet_tick_loads_no_yaml_or_jinja2(
+    tmp_path: Path,
+) -> None:
+    with World(tmp_path / "world", real_time=True) as world:
+        raw = dict(world.raw)
+        webhook = world.dt.webhook("TOKEN").replace("TOKEN", "${DT_TOKEN}")
+        raw["receivers"] = [{"name": "ops", "webhook": webhook, "secret": "${DT_SECRET}"}]
+        config = tmp_path / "config.yaml"
+        config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        code, _ = build(tmp_path / "build", LOCAL, config)
+        # FC's environment as s.yaml sets it: the secrets, and /code/config.json by default.
+        env = {
+            "DT_TOKEN": ROBOT,
+            "DT_SECRET": world.raw["receivers"][0]["secret"],
+            "TMPDIR": str(tmp_path),
+            "PATH": os.defpath,
+        }
+        script = textwrap.dedent(
+            f"""
+            import sys, json
+            sys.path.insert(0, {str(code)!r})
+            from types import SimpleNamespace as NS
+            import index
+            context = NS(request_id="1-json", function=NS(timeout=60),
+                         credentials=NS(access_key_id={AK!r}, access_key_secret={SK!r},
+                                        security_token={STS!r}))
+            summary = json.loads(index.handler(b'{{}}', context))
+            summary["loaded"] = [m for m in ("yaml", "jinja2") if m in sys.modules]
+            print(json.dumps(summary))
+            """
+        )
+        quiet = run_isolated(sys.executable, script, env)
+        assert (quiet["status"], quiet["alerts_sent"], quiet["loaded"]) == ("ok", 0, [])
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        sent = run_isolated(sys.executable, script, env)
+        assert (sent["status"], sent["alerts_sent"], sent["loaded"]) == ("ok", 1, ["jinja2"])
+
+
+def test_a_config_that_fails_its_checks_stops_the_build(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("region: cn-hangzhou\nwatch: []\n", encoding="utf-8")
+    result = subprocess.run(
+        [
+            *(sys.executable, str(BUILD), "--python-version", LOCAL),
+            *("--out", str(tmp_path / "code"), "--no-zip", "--cache", str(CACHE)),
+            *("--config", str(config)),
+        ],
+        capture_output=True,
+        text=True,
+        env=BUILD_ENV,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "watch: must be a non-empty list" in result.stderr
+    assert "is not fit to ship" in result.stderr
+    assert not (tmp_path / "code").exists()
 
 
 @pytest.mark.parametrize("version", ["3.10", "3.12"])

@@ -128,3 +128,13 @@ def test_a_user_template_may_format_the_result_lines_itself(tmp_path: Path) -> N
         alert(1, result="first\n\n- second\n")
     )
     assert message.text == "### 92583\n1: first\n2: － second"
+
+
+def test_the_renderers_caps_are_the_neutralisers() -> None:
+    # render.py states them itself, so that neutralise loads with the first message.
+    from schedulerx_alert import neutralise, render
+
+    assert (render.RESULT_LIMIT, render.SINGLE_LINE_CAP) == (
+        neutralise.BLOCK_CAP,
+        neutralise.SINGLE_LINE_CAP,
+    )

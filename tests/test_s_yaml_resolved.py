@@ -95,8 +95,11 @@ def test_s_resolves_every_magic_variable_of_s_yaml(resolved: dict[str, Any]) -> 
     # vars.ramPolicy is nobody's props, yet its own ${vars.x} are resolved: the policy
     # s.yaml documents is the one the function's role needs, bucket and all.
     variables = resolved["vars"]
-    (oss,) = [s for s in variables["ramPolicy"]["Statement"] if s["Action"][0].startswith("oss:")]
-    assert oss["Resource"] == f"acs:oss:*:*:{variables['bucket']}/{variables['statePrefix']}/*"
+    oss = [s for s in variables["ramPolicy"]["Statement"] if s["Action"][0].startswith("oss:")]
+    assert [s["Resource"] for s in oss] == [
+        f"acs:oss:*:*:{variables['bucket']}/{variables['statePrefix']}/*",
+        f"acs:oss:*:*:{variables['bucket']}/{variables['configKey']}",
+    ]
 
 
 def test_s_hands_fc3_what_the_deploy_tests_checked(

@@ -179,6 +179,7 @@ class ConfigCache:
         }
         temp = self.path.with_name(self.path.name + ".tmp")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             temp.write_text(json.dumps(record), encoding="utf-8")
             os.replace(temp, self.path)
         except OSError as exc:

@@ -4,8 +4,9 @@ IP endpoint such as ``http://127.0.0.1:PORT``.
 It verifies V1 (``OSS AK:sig``) and V4 (``OSS4-HMAC-SHA256``) signatures, including the STS
 token in ``x-oss-security-token``, and implements PutObject (with
 ``x-oss-forbid-overwrite``), GetObject and HeadObject (``If-None-Match``: 304 when the ETag
-matches), DeleteObject, CopyObject, ListObjects and ListObjectsV2. Errors are OSS XML bodies with ``x-oss-request-id`` so that oss2 raises its
-proper exception classes (``NoSuchKey``, ``NoSuchBucket``, ``ServerError`` with status 409, ...).
+matches), DeleteObject, CopyObject, ListObjects and ListObjectsV2. Errors are OSS XML
+bodies with ``x-oss-request-id`` so that oss2 raises its proper exception classes
+(``NoSuchKey``, ``NoSuchBucket``, ``ServerError`` with status 409, ...).
 """
 
 from __future__ import annotations

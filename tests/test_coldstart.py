@@ -1,0 +1,123 @@
+"""What a cold start loads: no Jinja2 until a message is rendered, never a YAML parser
+for the config `make package` ships (config.json). Which modules load is a behaviour;
+how long they take is bench/coldstart.py's business."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from schedulerx_alert.config import ConfigError, load_config, read_json
+from schedulerx_alert.ops.config_cmd import packaged_json
+from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+HEAVY = ("jinja2", "yaml", "oss2")
+
+
+def loaded_after(script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `script` in a fresh interpreter from src/; its last line as JSON."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=SRC,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_importing_the_handler_loads_no_jinja2_no_yaml_and_no_oss2() -> None:
+    report = loaded_after(
+        f"""
+        import json, sys
+        import index
+        print(json.dumps({{"heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+        """
+    )
+    assert report["heavy"] == []
+
+
+TICK = """
+import json, sys
+from types import SimpleNamespace as NS
+import index
+context = NS(request_id="cold", function=NS(timeout=60),
+             credentials=NS(access_key_id={ak!r}, access_key_secret={sk!r}, security_token={sts!r}))
+summary = json.loads(index.handler(b"{{}}", context))
+print(json.dumps({{"sent": summary["alerts_sent"], "status": summary["status"],
+                  "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+
+
+def test_jinja2_loads_with_the_first_message_and_yaml_never(tmp_path: Path) -> None:
+    with World(tmp_path, real_time=True) as world:
+        raw = dict(world.raw)
+        raw["receivers"] = [
+            {
+                "name": "ops",
+                "webhook": world.dt.webhook("TOKEN").replace("TOKEN", "${DT_TOKEN}"),
+                "secret": "${DT_SECRET}",
+            }
+        ]
+        source = tmp_path / "config.yaml"
+        source.write_text(yaml.safe_dump(raw), encoding="utf-8")
+        env = {"DT_TOKEN": ROBOT, "DT_SECRET": ROBOT_SECRET}
+        shipped = tmp_path / "config.json"
+        shipped.write_text(packaged_json(source, env), encoding="utf-8")
+        child_env = {"SCHEDULERX_ALERT_CONFIG": str(shipped), "TMPDIR": str(tmp_path), **env}
+        script = TICK.format(ak=AK, sk=SK, sts=STS, heavy=HEAVY)
+
+        quiet = loaded_after(script, child_env)
+        assert (quiet["status"], quiet["sent"], quiet["heavy"]) == ("ok", 0, [])
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        sending = loaded_after(script, child_env)
+        assert (sending["status"], sending["sent"], sending["heavy"]) == ("ok", 1, ["jinja2"])
+        assert len(world.texts()) == 1
+
+
+def test_the_shipped_json_means_what_the_yaml_meant_and_keeps_every_var(
+    tmp_path: Path,
+) -> None:
+    env = {"DT_TOKEN": "tok-0123456789", "DT_SECRET": "SEC0123456789"}
+    example = ROOT / "config.example.yaml"
+    text = packaged_json(example, env)
+    assert "tok-0123456789" not in text and "SEC0123456789" not in text
+    assert "${DT_TOKEN}" in text and "${DT_SECRET}" in text
+    assert json.loads(text) == yaml.safe_load(example.read_text(encoding="utf-8"))
+    shipped = tmp_path / "config.json"
+    shipped.write_text(text, encoding="utf-8")
+    assert load_config(shipped, env) == replace(load_config(example, env), base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            '{"region": "cn-hangzhou",\n "watch": [1, 2',
+            "line 2, column 16: Expecting ',' delimiter",
+        ),
+        ('{"a": NaN}', "(top level): NaN is not a JSON value"),
+        ("[" * 100 + "]" * 100, "(top level): values are nested more than 64 deep"),
+        (b'{"a": "\xff"}', "line 1: not UTF-8 text"),
+    ],
+)
+def test_a_json_config_that_cannot_be_read_is_named_by_line(
+    text: str | bytes, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        read_json(text, "config.json")
+    assert caught.value.problems == [problem]
