@@ -39,7 +39,9 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
+# Cold start (import and first tick, fresh processes) beside `import requests`; then ticks.
 bench: $(STAMP)
+	$(BIN)/python -m bench.coldstart
 	$(BIN)/python -m bench.tick
 
 clean:

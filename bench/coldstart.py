@@ -1,9 +1,12 @@
 """Cold start: what a fresh FC instance pays before and during its first tick.
 
     python -m bench.coldstart [--runs 15] [--src DIR]
+    python -m bench.coldstart --package dist/code [--python python3.10]
 
 Copies DIR (default: src/) to a temporary directory and compiles its bytecode as
-`make package` does (FC's /code is read-only, so the package ships .pyc files), then:
+`make package` does (FC's /code is read-only, so the package ships .pyc files); or,
+with --package, runs a built package as FC does (`python -I -S`, nothing on sys.path
+but the package and the standard library) with the runtime's Python. Then it:
 
 * alternates fresh processes that `import index` and that `import requests` (the HTTP
   stack every tick needs: the yardstick), each timed inside the child with
@@ -12,7 +15,7 @@ Copies DIR (default: src/) to a temporary directory and compiles its bytecode as
   the loopback fakes (SchedulerX, DingTalk, OSS), with the config as `make package`
   ships it (config.json), for a tick with nothing to send (most ticks), one that sends
   an alert (Jinja2 loads), and one with nothing to send and the state in OSS (oss2
-  loads; FC's runtime ships it).
+  loads; FC's runtime ships it, so a --package run, which has no oss2, leaves it out).
 
 An older tree given as --src is measured the same way (it reads the JSON config as
 YAML, which JSON is). Prints tables; asserts nothing. `make bench` runs it.
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WATCHED = ("jinja2", "yaml", "oss2")
 IMPORT = """
 import json, sys, time
+{prelude}
 start = time.perf_counter()
 import {module}
 took = time.perf_counter() - start
@@ -46,6 +51,7 @@ print(json.dumps({{"ms": took * 1000, "loaded": [m for m in {watched!r} if m in 
 """
 TICK = """
 import json, sys, time
+{prelude}
 start = time.perf_counter()
 import index
 imported = time.perf_counter()
@@ -67,7 +73,31 @@ print(json.dumps({{
 """
 
 
-def prepare(src: Path, into: Path) -> Path:
+@dataclass(frozen=True)
+class Runtime:
+    """How the children run: which Python, with which flags, the code where."""
+
+    python: str
+    code: Path
+    flags: tuple[str, ...] = ()
+    prelude: str = ""
+
+    def run(self, script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+        result = subprocess.run(
+            [self.python, *self.flags, "-c", script],
+            cwd=self.code,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"child failed:\n{result.stderr[-2000:]}")
+        found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return found
+
+
+def from_source(src: Path, into: Path) -> Runtime:
     """The handler and its package as `make package` lays them out, with bytecode."""
     code = into / "code"
     code.mkdir()
@@ -81,36 +111,34 @@ def prepare(src: Path, into: Path) -> Path:
         [sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "checked-hash", code],
         check=True,
     )
-    return code
+    # The working directory comes first on sys.path, before this venv's site-packages.
+    return Runtime(sys.executable, code)
 
 
-def child(script: str, code: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=code,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"child failed:\n{result.stderr[-2000:]}")
-    found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return found
+def from_package(package: Path, python: str) -> Runtime:
+    """A built package, run as FC runs it: its directory and the standard library only."""
+    prelude = f"sys.path.insert(0, {str(package.resolve())!r})"
+    return Runtime(python, package.resolve(), ("-I", "-S"), prelude)
 
 
-def imports(code: Path, runs: int) -> dict[str, list[dict[str, Any]]]:
+def imports(runtime: Runtime, runs: int) -> dict[str, list[dict[str, Any]]]:
     samples: dict[str, list[dict[str, Any]]] = {"index": [], "requests": []}
     for _ in range(runs):
         # Alternating spreads the machine's noise over both alike.
         for module in samples:
-            script = IMPORT.format(module=module, where=str(code), watched=WATCHED)
-            samples[module].append(child(script, code))
+            script = IMPORT.format(
+                module=module, where=str(runtime.code), watched=WATCHED, prelude=runtime.prelude
+            )
+            samples[module].append(runtime.run(script))
     return samples
 
 
 def cold_ticks(
-    code: Path, tmp: Path, runs: int, state: str, before: Callable[[World], None] | None = None
+    runtime: Runtime,
+    tmp: Path,
+    runs: int,
+    state: str,
+    before: Callable[[World], None] | None = None,
 ) -> list[dict[str, Any]]:
     out = []
     with World(tmp / f"world-{state}-{before is not None}", state=state, real_time=True) as world:
@@ -126,12 +154,12 @@ def cold_ticks(
             # The instance's /tmp (health file): this world's, not the machine's.
             "TMPDIR": str(local),
         }
-        script = TICK.format(ak=AK, sk=SK, sts=STS, watched=WATCHED)
-        child(script, code, env)  # the first tick records the jobs' history
+        script = TICK.format(ak=AK, sk=SK, sts=STS, watched=WATCHED, prelude=runtime.prelude)
+        runtime.run(script, env)  # the first tick records the jobs' history
         for _ in range(runs):
             if before is not None:
                 before(world)
-            out.append(child(script, code, env))
+            out.append(runtime.run(script, env))
     return out
 
 
@@ -147,16 +175,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--src", type=Path, default=ROOT / "src")
+    parser.add_argument("--package", type=Path, help="a built package (make package)")
+    parser.add_argument("--python", default="python3.10", help="with --package: its Python")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        code = prepare(args.src, tmp)
-        py = sys.version.split()[0]
-        samples = imports(code, args.runs)
+        if args.package:
+            runtime = from_package(args.package, args.python)
+            what = args.package
+        else:
+            runtime = from_source(args.src, tmp)
+            what = args.src
+        py = runtime.run(
+            "import json, platform; print(json.dumps({'v': platform.python_version()}))"
+        )["v"]
+        samples = imports(runtime, args.runs)
         index_ms = median(samples["index"], "ms")
         requests_ms = median(samples["requests"], "ms")
         loaded = ", ".join(samples["index"][0]["loaded"]) or "none"
-        print(f"\n{args.src}, python {py}, median of {args.runs} fresh processes each")
+        print(f"\n{what}, python {py}, median of {args.runs} fresh processes each")
         print("\n| cold import | median ms | min ms | also loads |")
         print("|---|---|---|---|")
         print(
@@ -170,15 +207,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| ratio | {index_ms / requests_ms:.2f}× | | |")
 
         # DingTalk's budget is 20 messages a minute per robot: keep the alert story under it.
-        stories = (
+        stories = [
             ("nothing to send, state in a file", "file", None, args.runs),
             ("one alert sent, state in a file", "file", a_failure, min(args.runs, 15)),
-            ("nothing to send, state in OSS", "oss", None, args.runs),
-        )
+        ]
+        if not args.package:
+            stories.append(("nothing to send, state in OSS", "oss", None, args.runs))
         print("\n| cold tick | import ms | tick ms | total ms | status | loads |")
         print("|---|---|---|---|---|---|")
         for name, state, before, runs in stories:
-            ticks = cold_ticks(code, tmp, runs, state, before)
+            ticks = cold_ticks(runtime, tmp, runs, state, before)
             imp, tick = median(ticks, "import_ms"), median(ticks, "tick_ms")
             total = statistics.median(t["import_ms"] + t["tick_ms"] for t in ticks)
             statuses = sorted({f"{t['status']}/{t['sent']} sent" for t in ticks})

@@ -1,4 +1,4 @@
-"""Benchmarks: cold import of the FC entry point, and ticks over many jobs.
+"""Benchmarks: ticks over many jobs (the cold start is bench/coldstart.py's).
 
 Prints tables; asserts nothing. `make bench`.
 """
@@ -6,30 +6,11 @@ Prints tables; asserts nothing. `make bench`.
 from __future__ import annotations
 
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tests.world import World
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def import_time(runs: int = 7) -> list[float]:
-    code = "import time; t = time.perf_counter(); import index; print(time.perf_counter() - t)"
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT / "src",
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        samples.append(float(out.stdout) * 1000)
-    return samples
 
 
 def tick_time(jobs: int, failing: int, concurrency: int, runs: int = 3) -> dict[str, float]:
@@ -64,13 +45,6 @@ def tick_time(jobs: int, failing: int, concurrency: int, runs: int = 3) -> dict[
 
 
 def main() -> None:
-    samples = import_time()
-    print("\n| cold import of src/index.py | median ms | min ms | max ms |")
-    print("|---|---|---|---|")
-    print(
-        f"| python {sys.version.split()[0]} | {statistics.median(samples):.0f} "
-        f"| {min(samples):.0f} | {max(samples):.0f} |"
-    )
     print("\n| jobs | failing | concurrency | first tick ms | steady tick ms | state KiB |")
     print("|---|---|---|---|---|---|")
     for jobs, failing, concurrency in ((10, 1, 4), (100, 3, 4), (100, 3, 8), (100, 40, 4)):
