@@ -160,6 +160,8 @@ class ConfigCache:
         """The last good version this instance wrote down before its process restarted."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
+            if raw["url"] != self.location.url:
+                return
             good = _Good(
                 str(raw["etag"]),
                 str(raw["data"]).encode("utf-8"),
