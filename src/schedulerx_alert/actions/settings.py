@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, ConfigError, parse_config, read_yaml, show
+from ..config import Config, ConfigError, parse_config, read_config_data, show
 from ..urls import HttpUrl, UrlError, parse_http_url
 
 DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
@@ -137,7 +137,7 @@ def load_actions(path: str | Path, env: Mapping[str, str]) -> tuple[Config, Acti
         data = file.read_bytes()
     except OSError as exc:
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(file)) from None
-    raw = read_yaml(data, str(file))
+    raw = read_config_data(data, str(file))
     problems: list[str] = []
     config = None
     try:
