@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from schedulerx_alert.core.rules import RuleSettings
+from schedulerx_alert.core.rules.settings import DEFAULT_SETTINGS
 from schedulerx_alert.diff import Target
 from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey
-from schedulerx_alert.state import Alert
+from schedulerx_alert.state import Alert, run_alert
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NS = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"
@@ -41,13 +43,23 @@ def instance(
     )
 
 
-def target(*receivers: str, name: str | None = None) -> Target:
+# The rules with flap detection off: every failure of an alternating job is then its
+# own announcement, which is what the properties of the diff's bookkeeping count.
+EVERY_FAILURE = RuleSettings(flap_window=None)
+
+
+def target(
+    *receivers: str, name: str | None = None, rules: RuleSettings = DEFAULT_SETTINGS
+) -> Target:
     return Target(
         job_name=name,
         receivers=receivers or ("ops",),
         alert_on=frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED}),
+        rules=rules,
     )
 
 
 def alert(instance_id: int, receiver: str = "ops", job_id: int = 92583, result: str = "") -> Alert:
-    return Alert("failed", receiver, instance(instance_id, job_id=job_id, result=result), None, T0)
+    return run_alert(
+        "failed", receiver, instance(instance_id, job_id=job_id, result=result), None, T0
+    )

@@ -10,7 +10,8 @@ import pytest
 from schedulerx_alert.cli import main
 from schedulerx_alert.neutralise import SINGLE_LINE_CAP
 from schedulerx_alert.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
-from tests.builders import alert
+from schedulerx_alert.state import run_alert
+from tests.builders import T0, alert
 from tests.world import World
 
 
@@ -85,19 +86,21 @@ def test_links_and_host_names_are_defanged_and_class_names_stay_readable() -> No
 
 
 def test_every_field_is_capped_and_the_cut_is_marked() -> None:
-    base = alert(1, result="E" * 10_000)
+    [base] = alert(1, result="E" * 10_000).instances
     inst = replace(
-        base.instance,
+        base,
         work_addr="10.0.0.5:16888," * 2000,
-        job=replace(base.instance.job, group="g" * 5000, namespace="n" * 5000),
+        job=replace(base.job, group="g" * 5000, namespace="n" * 5000),
     )
-    context = Renderer("en").context(replace(base, instance=inst, job_name="j" * 5000))
+    context = Renderer("en").context(run_alert("failed", "ops", inst, "j" * 5000, T0))
     assert len(context["worker"]) == FIELD_CAP and context["worker"].endswith("…")
     for name in ("job_name", "group", "namespace"):
         assert len(context[name]) == SINGLE_LINE_CAP and context[name].endswith("…")
     assert sum(len(line) for line in context["result_lines"]) <= RESULT_LIMIT
     assert context["result_lines"][-1].endswith("…")
-    assert len(Renderer("en").alert(replace(base, instance=inst)).text.encode()) < 8000
+    assert (
+        len(Renderer("en").alert(run_alert("failed", "ops", inst, None, T0)).text.encode()) < 8000
+    )
 
 
 def test_md_and_quote_filters_change_nothing_in_neutral_values(tmp_path: Path) -> None:

@@ -54,9 +54,91 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
         "zh-CN": ("告警功能异常", "连续 3 次", "InvalidAccessKeyId.NotFound"),
         "en": ("alerting is impaired", "3 ticks", "InvalidAccessKeyId.NotFound"),
     },
-    "recovered": {
+    "health-recovered": {
         "zh-CN": ("告警功能已恢复",),
         "en": ("alerting works again",),
+    },
+    "summary-kinds": {
+        "zh-CN": (
+            "9 条告警",
+            "实例 11111111 失败",
+            "（连续 3 次）",
+            "被拒绝",
+            "已恢复：实例 11111180 成功",
+            "故障持续 18 分钟，失败 2 次",
+            "卡住：运行中已 47 分钟",
+            "nightly-etl (92584)** 未按时运行：应运行于 2020-07-27 02:00",
+            "状态反复：1 小时内切换 4 次",
+            "已稳定：恢复正常",
+            "12 个任务**因同一错误失败",
+        ),
+        "en": (
+            "9 alerts",
+            "instance 11111111 failed",
+            "(3 in a row)",
+            "rejected",
+            "recovered: instance 11111180 success",
+            "broken for 18 min, 2 failed runs",
+            "stuck: running for 47 min",
+            "nightly-etl (92584)** missed its run at 2020-07-27 02:00",
+            "flapping: 4 changes within 1 h",
+            "settled: works again",
+            "12 jobs** failed with the same error",
+        ),
+    },
+    "failed-in-a-row": {
+        "zh-CN": ("任务失败", "11111190", "连续失败**：3 次（自 2020-07-27 11:52:13 起）"),
+        "en": ("job failed", "11111190", "In a row**: 3 runs failed since 2020-07-27 11:52:13"),
+    },
+    "recovered": {
+        "zh-CN": (
+            "任务已恢复：92583",
+            "11111180（成功，定时调度），2020-07-27 12:10:13",
+            "故障持续**：18 分钟（自 2020-07-27 11:52:13 起）",
+            "失败次数**：2",
+        ),
+        "en": (
+            "job recovered: 92583",
+            "11111180 (success, scheduled) at 2020-07-27 12:10:13",
+            "Broken for**: 18 min, since 2020-07-27 11:52:13",
+            "Failed runs**: 2",
+        ),
+    },
+    "stuck": {
+        "zh-CN": ("任务卡住：92583", "11111111（运行中", "已运行**：47 分钟，超过 30 分钟"),
+        "en": ("job stuck: 92583", "11111111 (running", "Running for**: 47 min, longer than 30 min"),
+    },
+    "missed": {
+        "zh-CN": (
+            "任务未按时运行：nightly-etl (92584)",
+            "应运行于**：2020-07-27 02:00（Asia/Shanghai），10 分钟内没有运行",
+        ),
+        "en": (
+            "job missed its run: nightly-etl (92584)",
+            "Expected at**: 2020-07-27 02:00 (Asia/Shanghai), nothing ran within 10 min",
+        ),
+    },
+    "flapping": {
+        "zh-CN": ("任务状态反复：92583", "1 小时内在失败与成功之间切换 4 次"),
+        "en": ("job flapping: 92583", "4 between failure and success within 1 h"),
+    },
+    "settled": {
+        "zh-CN": ("任务已稳定：92583，恢复正常", "自 2020-07-27 11:52:13 起"),
+        "en": ("job settled: 92583 works again", "from 2020-07-27 11:52:13"),
+    },
+    "shared_cause": {
+        "zh-CN": (
+            "12 个任务因同一错误失败",
+            "nightly-etl (92584)",
+            "92594",
+            "Connection refused 10.0.0.5:3306",
+        ),
+        "en": (
+            "12 jobs failed with the same error",
+            "nightly-etl (92584)",
+            "92594",
+            "Connection refused 10.0.0.5:3306",
+        ),
     },
 }
 
@@ -97,7 +179,7 @@ def test_each_kind_prints_one_dingtalk_markdown_body(
     assert body["at"] == {"atMobiles": [], "isAtAll": False}
     for phrase in MUST_SHOW[kind][language]:
         assert phrase in text, phrase
-    if kind != "recovered":
+    if kind != "health-recovered":
         assert (language == "zh-CN") == any("\u4e00" <= c <= "\u9fff" for c in text)
 
 
@@ -197,7 +279,7 @@ def test_a_template_replaces_the_default_for_its_kind(
     summary.write_text("{{ count }} runs: {% for a in items %}{{ a.instance_id }} {% endfor %}")
     code, out, _ = render(capsys, "--kind", "summary", "--template", str(summary))
     assert code == 0
-    assert body_of(out)["markdown"]["text"] == "4 runs: 11111170 11111111 11111150 11111162"
+    assert body_of(out)["markdown"]["text"] == "4 runs: 11111111 11111170 11111150 11111162"
 
 
 def test_the_configs_language_and_templates_apply_and_lang_overrides_the_language(

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from schedulerx_alert.health import IMPAIRED, health_message
 from schedulerx_alert.neutralise import CUT, block, fold, line
 from schedulerx_alert.render import Renderer
-from schedulerx_alert.state import Alert, HealthRecord
-from tests.builders import alert
+from schedulerx_alert.state import Alert, HealthRecord, run_alert
+from tests.builders import T0, alert
 from tests.markup import MARKUP_CHARS, violations
 
 PIECES = [
@@ -110,10 +110,10 @@ def test_fold_keeps_markup_but_no_line_breaks(value: str, cap: int) -> None:
 def _hostile_alert(
     result: str, worker: str, executor: str, group: str, namespace: str, name: str
 ) -> Alert:
-    base = alert(1, result=result)
-    job = replace(base.instance.job, group=group, namespace=namespace)
-    inst = replace(base.instance, job=job, work_addr=worker, executor=executor)
-    return replace(base, instance=inst, job_name=name or None)
+    [base] = alert(1, result=result).instances
+    job = replace(base.job, group=group, namespace=namespace)
+    inst = replace(base, job=job, work_addr=worker, executor=executor)
+    return run_alert("failed", "ops", inst, name or None, T0)
 
 
 fields = st.tuples(text, text, text, text, text, text)

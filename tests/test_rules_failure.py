@@ -20,7 +20,7 @@ def test_job_92583_fails_twice_then_recovers() -> None:
 
     assert kinds(first) == ["failed"]
     assert first[0].facts["streak"] == 1
-    assert first[0].fingerprint == f"failed:{key()}:1:{int(T0)}"
+    assert first[0].fingerprint == f"failed:{key().encode()}:1:2026-11-25 10:00:00"
     assert kinds(second) == ["failed"]
     assert second[0].facts["streak"] == 2
     assert kinds(back) == [RECOVERED]

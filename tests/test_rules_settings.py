@@ -84,6 +84,8 @@ def test_a_quiet_job_s_memory_is_empty() -> None:
         ({"streak": True}, "rules.streak: True is not a count"),
         ({"announced": "yes"}, "rules.announced: 'yes' is not true or false"),
         ({"streak_since": "today"}, "rules.streak_since: 'today' is not an epoch time"),
+        ({"streak_since": 1e999}, "rules.streak_since: inf is not an epoch time"),
+        ({"changes": [1, 2e999]}, "rules.changes: [1, inf] is not a list of epoch times"),
         ({"stuck": [1, "2"]}, "rules.stuck: [1, '2'] is not a list of instance ids"),
         ({"changes": [1, None]}, "rules.changes: [1, None] is not a list of epoch times"),
         ({"last_outcome": "meh"}, "rules.last_outcome: 'meh' is not ok or fail"),

@@ -81,7 +81,7 @@ def test_dingtalk_down_for_a_tick_delivers_later_exactly_once(world: World) -> N
     down = world.tick()
     assert (down.alerts_new, down.alerts_sent, down.alerts_pending) == (1, 0, 1)
     saved = load_state(world.state_path.read_bytes())
-    assert [a.instance.job.job_id for a in saved.outbox] == [92583]
+    assert [a.instances[0].job.job_id for a in saved.outbox] == [92583]
     world.dt.set_down(False)
     world.advance(60)
     up = world.tick()

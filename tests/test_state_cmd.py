@@ -25,11 +25,11 @@ from schedulerx_alert.ops.state_cmd import forget_job
 from schedulerx_alert.ops.state_view import age, line
 from schedulerx_alert.session import StateSession
 from schedulerx_alert.state import (
-    Alert,
     State,
     TickRecord,
     dump_state,
     load_state,
+    run_alert,
 )
 from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.store import FileStateStore, StateStore
@@ -150,7 +150,7 @@ def test_show_tells_pending_muted_lease_and_last_tick_and_changes_nothing(
     assert code == 0
     assert f"held by {REQUEST_ID} (generation 3)" in text and "expires in 48s" in text
     assert f"ops: 1, oldest {age(now - owed.created_at)}" in text
-    assert f"run {owed.instance.instance_id} failed, " in text and "2 attempt(s)" in text
+    assert f"run {owed.instances[0].instance_id} failed, " in text and "2 attempt(s)" in text
     until = local(muted_until).strftime("%Y-%m-%d %H:%M:%S")
     assert f"muted (130101) until {until}, in {age(muted_until - now)}" in text
     assert "last tick  degraded at 2026-11-25 10:01:0" in text and "by 1-tick-two" in text
@@ -203,7 +203,7 @@ def test_show_applies_a_dead_ticks_checkpoints_as_the_next_tick_will(
     # A tick delivers the alert of 92583, checkpoints it, and dies before its commit.
     dead = running_tick(world, store)
     committed = load_state(world.state_path.read_bytes())
-    delivered = [a for a in committed.outbox if a.instance.job == JOB]
+    delivered = [a for a in committed.outbox if a.instances[0].job == JOB]
     assert dead.checkpoint(delivered, {}) is True
     world.advance(61)
 
@@ -468,8 +468,8 @@ def test_forget_drops_the_jobs_delivered_marks_and_no_other_jobs() -> None:
     """A dead tick's checkpoint marked runs of two jobs as sent before the state knew
     them; forgetting one job drops its marks (its first poll decides afresh) only."""
     odd = JobKey("ns:with/odd", "group:x", 92583)
-    mine = Alert("failed", "ops:night", instance(1), None, T0)
-    theirs = Alert("failed", "ops:night", replace(instance(2), job=odd), None, T0)
+    mine = run_alert("failed", "ops:night", instance(1), None, T0)
+    theirs = run_alert("failed", "ops:night", replace(instance(2), job=odd), None, T0)
     other_job = alert(3, job_id=92584)
     state = State(delivered={mine.key: T0, theirs.key: T0, other_job.key: T0})
     new_state, forgotten = forget_job(state, 92583, NS, GROUP, False, {job()})

@@ -152,6 +152,7 @@ def build_edges(
         config.region,
         config.templates.alert,
         config.templates.summary,
+        timezone=config.timezone,
     )
     local = LocalHealthFile(
         local_dir or Path(tempfile.gettempdir()),

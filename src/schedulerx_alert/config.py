@@ -14,10 +14,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .core.group import DEFAULT_MIN_JOBS
+from .core.rules.settings import (
+    DEFAULT_SETTINGS,
+    MAX_FLAP_CHANGES,
+    RuleSettings,
+    SettingError,
+    parse_duration,
+    parse_trigger_types,
+)
 from .model import TERMINAL, InstanceStatus
 from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
@@ -85,6 +94,9 @@ class WatchRule:
     jobs: tuple[JobSpec, ...]
     receivers: tuple[str, ...]
     alert_on: frozenset[InstanceStatus] = DEFAULT_ALERT_ON
+    # The entry's alert rule options (recovery, consecutive_failures, stuck_after,
+    # missed_grace, trigger_types, flap_window, flap_changes), alert_on included.
+    rules: RuleSettings = DEFAULT_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -161,6 +173,9 @@ class Config:
     first_run_lookback: timedelta = timedelta(minutes=15)
     pending_max_age: timedelta = timedelta(hours=24)
     base_dir: Path = Path(".")
+    # Failures of at least this many jobs with the same error in one tick make one
+    # message; None (`shared_cause: false`) keeps one message per failure.
+    shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
 
     @property
     def zone(self) -> ZoneInfo:
@@ -273,7 +288,21 @@ _TOP_KEYS = {
     "first_run_lookback_minutes",
     "pending_max_age_hours",
     "allow_loopback_http",
+    "shared_cause",
 }
+# The alert rule options of a watch entry (core/rules/settings.py).
+_RULE_KEYS = {
+    "recovery",
+    "consecutive_failures",
+    "stuck_after",
+    "missed_grace",
+    "trigger_types",
+    "flap_window",
+    "flap_changes",
+}
+MAX_CONSECUTIVE_FAILURES = 100
+MAX_SHARED_CAUSE_JOBS = 1000
+_OFF = "off"
 
 
 class _Parser:
@@ -419,8 +448,35 @@ class _Parser:
             first_run_lookback=timedelta(minutes=lookback),
             pending_max_age=timedelta(hours=max_age),
             base_dir=base_dir,
+            shared_cause_min_jobs=self.shared_cause(top.get("shared_cause", True)),
         )
         return config
+
+    def shared_cause(self, raw: Any) -> int | None:
+        """`shared_cause: true` (default), `false`, or `{min_jobs: N}`."""
+        if isinstance(raw, bool):
+            return DEFAULT_MIN_JOBS if raw else None
+        if not isinstance(raw, dict):
+            self.fail(
+                "shared_cause", f"must be true, false or a mapping with min_jobs, not {show(raw)}"
+            )
+            return DEFAULT_MIN_JOBS
+        self.unknown_keys(raw, {"min_jobs"}, "shared_cause")
+        return self.count(
+            raw, "min_jobs", "shared_cause", DEFAULT_MIN_JOBS, 2, MAX_SHARED_CAUSE_JOBS
+        )
+
+    def count(
+        self, mapping: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int
+    ) -> int:
+        value = mapping.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not _small(value):
+            self.fail(_join(path, key), f"must be a whole number, not {show(value)}")
+            return default
+        if not low <= value <= high:
+            self.fail(_join(path, key), f"must be between {low} and {high}, not {value}")
+            return default
+        return value
 
     def timezone(self, top: Mapping[str, Any]) -> str:
         default = "Asia/Shanghai"
@@ -575,7 +631,9 @@ class _Parser:
         for index, item in enumerate(raw):
             path = f"watch[{index}]"
             entry = self.mapping(item, path)
-            self.unknown_keys(entry, {"namespace", "group", "jobs", "receivers", "alert_on"}, path)
+            self.unknown_keys(
+                entry, {"namespace", "group", "jobs", "receivers", "alert_on", *_RULE_KEYS}, path
+            )
             namespace = self.string(entry, "namespace", path)
             group = self.string(entry, "group", path)
             jobs = self.jobs(entry.get("jobs"), f"{path}.jobs")
@@ -583,6 +641,7 @@ class _Parser:
                 entry.get("receivers"), f"{path}.receivers", receivers, declared
             )
             alert_on = self.alert_on(entry.get("alert_on"), f"{path}.alert_on")
+            settings = self.rule_settings(entry, path, alert_on)
             if namespace is None or group is None:
                 continue
             for job in jobs:
@@ -590,8 +649,85 @@ class _Parser:
                 if key in seen:
                     self.fail(f"{path}.jobs", f"job {job.job_id} is already watched by {seen[key]}")
                 seen[key] = path
-            rules.append(WatchRule(namespace, group, jobs, names, alert_on))
+            rules.append(WatchRule(namespace, group, jobs, names, alert_on, settings))
         return tuple(rules)
+
+    def rule_settings(
+        self, entry: Mapping[str, Any], path: str, alert_on: frozenset[InstanceStatus]
+    ) -> RuleSettings:
+        """The entry's alert rule options, each problem named by its path."""
+        default = RuleSettings()
+        stuck = self.duration(entry, "stuck_after", path, ("job_timeout", _OFF))
+        window = self.duration(entry, "flap_window", path, (_OFF,))
+        grace = self.duration(entry, "missed_grace", path, (_OFF,))
+        trigger_types = default.trigger_types
+        if "trigger_types" in entry:
+            raw = entry["trigger_types"]
+            here = _join(path, "trigger_types")
+            if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+                self.fail(here, f"must be a list of trigger type names, not {show(raw)}")
+            else:
+                try:
+                    trigger_types = parse_trigger_types(raw)
+                except SettingError as exc:
+                    self.fail(here, str(exc)[:200])
+        try:
+            return RuleSettings(
+                alert_on=alert_on,
+                recovery=self.boolean(entry, "recovery", path, default.recovery),
+                consecutive_failures=self.count(
+                    entry,
+                    "consecutive_failures",
+                    path,
+                    default.consecutive_failures,
+                    1,
+                    MAX_CONSECUTIVE_FAILURES,
+                ),
+                stuck_after=_stuck_after(stuck, default),
+                missed_grace=None if grace in (None, _OFF) else float(grace),
+                trigger_types=trigger_types,
+                flap_window=default.flap_window if window is None else _seconds_or_none(window),
+                flap_changes=self.count(
+                    entry, "flap_changes", path, default.flap_changes, 2, MAX_FLAP_CHANGES
+                ),
+            )
+        except SettingError as exc:  # every value was checked above; kept as a net
+            self.fail(path, str(exc)[:200])
+            return default
+
+    def duration(
+        self, entry: Mapping[str, Any], key: str, path: str, words: tuple[str, ...]
+    ) -> float | str | None:
+        """`30s`, `10m`, `2h` (or one of `words`; `false` for off); None when absent."""
+        if key not in entry or entry[key] is None:
+            return None
+        here = _join(path, key)
+        raw = entry[key]
+        if raw is False and _OFF in words:
+            return _OFF
+        if not isinstance(raw, str):
+            also = "".join(f", {w}" for w in words)
+            self.fail(here, f"must be a duration such as 30s, 10m or 2h{also}; not {show(raw)}")
+            return None
+        text = self.substitute(here, raw)
+        if text is None:
+            return None
+        if text.strip().lower() in words:
+            return text.strip().lower()
+        try:
+            seconds = parse_duration(text)
+        except SettingError:
+            # Said in our words: parse_duration's would repeat a value from the environment.
+            self.fail(
+                here,
+                f"{show(raw)} is not a duration; write a number with a unit (d, h, m, s), "
+                f"largest first, e.g. 30s, 10m, 2h or 1h30m{''.join(f', or {w}' for w in words)}",
+            )
+            return None
+        if not seconds > 0:
+            self.fail(here, f"must be longer than 0s, not {show(raw)}")
+            return None
+        return seconds
 
     def jobs(self, raw: Any, path: str) -> tuple[JobSpec, ...]:
         if not isinstance(raw, list) or not raw:
@@ -723,6 +859,20 @@ class _Parser:
             receiver = "ops"
         after = int(self.number(raw, "impaired_after", path, 3, 1, 1000))
         return HealthConfig(receiver=receiver, impaired_after=after)
+
+
+def _stuck_after(
+    value: float | str | None, default: RuleSettings
+) -> float | Literal["job_timeout", "off"]:
+    if value == "job_timeout":
+        return "job_timeout"
+    if value == _OFF:
+        return "off"
+    return default.stuck_after if value is None or isinstance(value, str) else value
+
+
+def _seconds_or_none(value: float | str) -> float | None:
+    return None if isinstance(value, str) else value
 
 
 def _small(value: object) -> bool:

@@ -1,23 +1,33 @@
-"""The pure core: what SchedulerX reports now + what we knew -> alerts + new state.
+"""The pure core's driver: what SchedulerX reports now + what we knew -> alerts + new state.
 
-No I/O and no clock: the caller passes `now`. New alert kinds (recoveries,
-thresholds, stuck runs) grow here as further rules over the same records.
+listings + state -> a `JobHistory` per polled job -> the alert rules (core/rules) ->
+findings -> `route` (one alert per receiver) -> the outbox. No I/O and no clock: the
+caller passes `now`. Which outcomes are new is decided here, from the state's run
+records (an attempt is known by SchedulerX's zone-free EndTime); what they mean is
+decided by the rules, whose memory each job record carries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
+from .core.catalog import JobInfo
+from .core.findings import SHARED_CAUSE, Finding
+from .core.group import DEFAULT_MIN_JOBS
+from .core.rules import EMPTY, JobHistory, JobRuleState, RuleSettings, Seen, evaluate
+from .core.rules.failure import admitted, is_failure
+from .core.rules.schedules import schedules_of
+from .core.rules.settings import DEFAULT_ALERT_ON, DEFAULT_SETTINGS
 from .model import InstanceStatus, JobInstance, JobKey
 from .state import (
-    RESULT_KEEP,
     Alert,
     InstanceRecord,
     JobRecord,
     State,
     attempt_of,
-    clip,
+    trim,
 )
 
 # An instance SchedulerX stopped listing is forgotten after this long; until
@@ -29,15 +39,24 @@ RETENTION_SECONDS = 24 * 3600
 MAX_UNLISTED_PER_JOB = 200
 # An alert still undelivered after this long is dropped (and counted).
 PENDING_MAX_AGE_SECONDS = 24 * 3600
+DEFAULT_ZONE = "Asia/Shanghai"
+_NO_CATALOG: Mapping[JobKey, JobInfo] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
 class Target:
-    """What to do with a watched job's runs."""
+    """What to do with a watched job's runs: its watch entry's receivers and rule options."""
 
     job_name: str | None
     receivers: tuple[str, ...]
-    alert_on: frozenset[InstanceStatus]
+    alert_on: frozenset[InstanceStatus] = DEFAULT_ALERT_ON
+    rules: RuleSettings = DEFAULT_SETTINGS
+
+    @property
+    def settings(self) -> RuleSettings:
+        if self.rules.alert_on == self.alert_on:
+            return self.rules
+        return replace(self.rules, alert_on=self.alert_on)
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,8 @@ class DiffResult:
     dropped: tuple[Alert, ...] = field(default=())
     # Pending alerts older than the maximum age, dropped undelivered.
     expired: tuple[Alert, ...] = field(default=())
+    # What the rules found this tick, before routing.
+    findings: tuple[Finding, ...] = field(default=())
 
 
 def diff(
@@ -60,29 +81,58 @@ def diff(
     first_run_lookback: float,
     pending_max_age: float = PENDING_MAX_AGE_SECONDS,
     max_unlisted: int = MAX_UNLISTED_PER_JOB,
+    *,
+    catalog: Mapping[JobKey, JobInfo] = _NO_CATALOG,
+    zone: str = DEFAULT_ZONE,
+    shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
 ) -> DiffResult:
-    """Compare this tick's listings with the state.
+    """Compare this tick's listings with the state and run the alert rules.
 
     `polls` holds only the jobs whose listing succeeded; every other job's
-    records are carried over untouched, so a failed call never forgets or
-    re-announces anything.
+    records and rule memory are carried over untouched, so a failed call never
+    forgets or re-announces anything. `catalog` is what SchedulerX says about the
+    jobs themselves (schedule, timeout; see core/catalog.py): without an entry, a
+    job is never called missed and is stuck only after its `stuck_after`. `zone`
+    is the zone its crons are read in.
     """
-    rule = _Rule(now, first_run_lookback, max_unlisted, dict(state.delivered))
+    cutoff = now - first_run_lookback
+    histories: dict[JobKey, JobHistory] = {}
+    quiet: list[JobInstance] = []
+    settings = {key: target.settings for key, target in targets.items()}
+    for key in targets:
+        if key in polls:
+            previous = state.jobs.get(key)
+            histories[key] = _history(key, previous, polls[key], cutoff)
+            if previous is None:
+                quiet += _quiet_failures(histories[key], settings[key])
+    evaluation = evaluate(
+        histories,
+        settings,
+        schedules_of(catalog, targets, zone),
+        {key: record.rules for key, record in state.jobs.items() if key in targets},
+        now,
+        shared_cause_min_jobs=shared_cause_min_jobs,
+    )
+    alerted = _alerted(evaluation.findings, quiet)
     jobs: dict[JobKey, JobRecord] = {}
-    for key, target in targets.items():
+    for key in targets:
         previous = state.jobs.get(key)
-        if key not in polls:
-            if previous is not None:
-                jobs[key] = previous
-            continue
-        jobs[key] = rule.job(previous, polls[key], target)
+        memory = evaluation.memory.get(key, EMPTY)
+        if key in polls:
+            jobs[key] = _record(previous, polls[key], now, max_unlisted, alerted, memory)
+        elif previous is not None:
+            jobs[key] = replace(previous, rules=memory)
 
+    delivered = dict(state.delivered)
+    alerts = _undelivered(route(evaluation.findings, targets, now), delivered)
     receivers = {r for t in targets.values() for r in t.receivers}
     kept: list[Alert] = []
     dropped: list[Alert] = []
     expired: list[Alert] = []
     for alert in state.outbox:
-        if alert.instance.job not in targets or alert.receiver not in receivers:
+        if alert.receiver not in receivers or (
+            alert.jobs and not any(job in targets for job in alert.jobs)
+        ):
             dropped.append(alert)
         elif now - alert.created_at > pending_max_age:
             expired.append(alert)
@@ -91,81 +141,135 @@ def diff(
     counts = dict(state.expired)
     for alert in expired:
         counts[alert.receiver] = counts.get(alert.receiver, 0) + 1
-    delivered = {k: t for k, t in rule.delivered.items() if now - t < RETENTION_SECONDS}
+    delivered = {k: t for k, t in delivered.items() if now - t < RETENTION_SECONDS}
     new_state = state.with_updates(
-        jobs=jobs, outbox=(*kept, *rule.alerts), expired=counts, delivered=delivered
+        jobs=jobs, outbox=(*kept, *alerts), expired=counts, delivered=delivered
     )
     return DiffResult(
-        new_state, tuple(rule.alerts), tuple(rule.history), tuple(dropped), tuple(expired)
+        new_state,
+        tuple(alerts),
+        tuple(quiet),
+        tuple(dropped),
+        tuple(expired),
+        evaluation.findings,
     )
 
 
-@dataclass
-class _Rule:
-    now: float
-    first_run_lookback: float
-    max_unlisted: int
-    # Keys a dead tick delivered; consumed as the runs are seen again.
-    delivered: dict[str, float]
-    alerts: list[Alert] = field(default_factory=list)
-    history: list[JobInstance] = field(default_factory=list)
+def route(findings: Iterable[Finding], targets: Mapping[JobKey, Target], now: float) -> list[Alert]:
+    """Findings -> one alert per receiver, in the findings' order: the one place where
+    it is decided who hears of what.
 
-    def job(
-        self, previous: JobRecord | None, instances: Sequence[JobInstance], target: Target
-    ) -> JobRecord:
-        # A job we have never polled has a past we did not watch: announce only
-        # what ended recently, and keep the rest as already seen.
-        first_poll = previous is None
-        known = previous.instances if previous else {}
-        records: dict[int, InstanceRecord] = {}
-        for inst in instances:
-            before = known.get(inst.instance_id)
-            alerted = before.alerted if before else ()
-            if before is not None and _new_attempt(before, inst):
-                alerted = ()  # re-run of the same instance: a new attempt
-            kind = inst.status_label
-            status = inst.status
-            if (
-                inst.terminal
-                and status is not None
-                and status in target.alert_on
-                and kind not in alerted
-            ):
-                alerted = (*alerted, kind)
-                if first_poll and before is None and _ended_before(inst, self.cutoff):
-                    self.history.append(inst)
-                else:
-                    self.announce(inst, kind, target)
-            record = InstanceRecord(inst.status_code, self.now, alerted, attempt_of(inst))
-            if _end_unlisted(inst) and before is not None:
-                # Keep the attempt we know, or the next listing that shows its
-                # end would look like a new attempt and be announced again.
-                record = replace(record, end=before.end, end_v1=before.end_v1)
-            records[inst.instance_id] = record
-
-        unlisted = sorted(
-            (
-                (record.seen, iid)
-                for iid, record in known.items()
-                if iid not in records and self.now - record.seen < RETENTION_SECONDS
-            ),
-            reverse=True,
+    Today a finding goes to the receivers of the watch entries that hold its jobs (a
+    shared cause across entries, to each of their receivers, listing every job).
+    `routes:` (delivery/route.py) and silences (core/silence.py) belong here.
+    """
+    alerts: list[Alert] = []
+    for found in findings:
+        found = trim(found)
+        names = tuple((targets[j].job_name or "") if j in targets else "" for j in found.jobs)
+        receivers = dict.fromkeys(
+            receiver for job in found.jobs if job in targets for receiver in targets[job].receivers
         )
-        for _, iid in unlisted[: self.max_unlisted]:
-            records[iid] = known[iid]
-        return JobRecord(instances=records, polled_at=self.now)
+        alerts += [Alert(receiver, found, now, names) for receiver in receivers]
+    return alerts
 
-    @property
-    def cutoff(self) -> float:
-        return self.now - self.first_run_lookback
 
-    def announce(self, inst: JobInstance, kind: str, target: Target) -> None:
-        # The stored alert keeps what a message can show of the error text.
-        trimmed = replace(inst, result=clip(inst.result, RESULT_KEEP))
-        for receiver in target.receivers:
-            alert = Alert(kind, receiver, trimmed, target.job_name, self.now)
-            if self.delivered.pop(alert.key, None) is None:
-                self.alerts.append(alert)
+def _undelivered(alerts: list[Alert], delivered: dict[str, float]) -> list[Alert]:
+    """The alerts a dead tick's checkpoints do not show as delivered; each key a
+    checkpoint named is consumed as its alert comes up again."""
+    owed: list[Alert] = []
+    for alert in alerts:
+        known = [key for key in alert.keys if delivered.pop(key, None) is not None]
+        members = alert.keys[1:]
+        # A shared cause is delivered when it was, or when all its runs were (a takeover
+        # may group this tick's failures with one more job than the dead tick did).
+        if alert.key in known or (members and set(members) <= set(known)):
+            continue
+        owed.append(alert)
+    return owed
+
+
+def _history(
+    key: JobKey,
+    previous: JobRecord | None,
+    instances: Sequence[JobInstance],
+    cutoff: float,
+) -> JobHistory:
+    """The job as the rules see it: the listing, and the outcomes the state already knows.
+
+    An instance the state has a record of is seen with the record's status; its attempt
+    is the listed one unless the listing shows a new attempt (a re-run), so an outcome
+    is new exactly when the record's status or attempt differs.
+    """
+    known = previous.instances if previous else {}
+    seen: dict[int, Seen] = {}
+    for inst in instances:
+        before = known.get(inst.instance_id)
+        if before is not None:
+            same = not _new_attempt(before, inst)
+            seen[inst.instance_id] = Seen(before.status, inst.attempt if same else before.end)
+    # A job we have never polled has a past we did not watch: its outcomes before the
+    # lookback count towards streaks but are not announced.
+    return JobHistory(key, tuple(instances), seen, cutoff if previous is None else None)
+
+
+def _quiet_failures(history: JobHistory, settings: RuleSettings) -> list[JobInstance]:
+    return [
+        inst
+        for inst in history.outcomes()
+        if is_failure(inst, settings) and admitted(inst, settings) and history.quiet(inst)
+    ]
+
+
+def _alerted(
+    findings: Iterable[Finding], quiet: Iterable[JobInstance]
+) -> dict[tuple[JobKey, int], tuple[str, ...]]:
+    """Per run, the status labels announced (or recorded as history) this tick."""
+    out: dict[tuple[JobKey, int], tuple[str, ...]] = {}
+    runs = [i for f in findings if f.is_run_failure or f.kind == SHARED_CAUSE for i in f.instances]
+    for inst in (*runs, *quiet):
+        where = (inst.job, inst.instance_id)
+        if inst.status_label not in out.get(where, ()):
+            out[where] = (*out.get(where, ()), inst.status_label)
+    return out
+
+
+def _record(
+    previous: JobRecord | None,
+    instances: Sequence[JobInstance],
+    now: float,
+    max_unlisted: int,
+    alerted_now: Mapping[tuple[JobKey, int], tuple[str, ...]],
+    memory: JobRuleState,
+) -> JobRecord:
+    known = previous.instances if previous else {}
+    records: dict[int, InstanceRecord] = {}
+    for inst in instances:
+        before = known.get(inst.instance_id)
+        alerted = before.alerted if before else ()
+        if before is not None and _new_attempt(before, inst):
+            alerted = ()  # re-run of the same instance: a new attempt
+        for kind in alerted_now.get((inst.job, inst.instance_id), ()):
+            if kind not in alerted:
+                alerted = (*alerted, kind)
+        record = InstanceRecord(inst.status_code, now, alerted, attempt_of(inst))
+        if _end_unlisted(inst) and before is not None:
+            # Keep the attempt we know, or the next listing that shows its
+            # end would look like a new attempt and be announced again.
+            record = replace(record, end=before.end, end_v1=before.end_v1)
+        records[inst.instance_id] = record
+
+    unlisted = sorted(
+        (
+            (record.seen, iid)
+            for iid, record in known.items()
+            if iid not in records and now - record.seen < RETENTION_SECONDS
+        ),
+        reverse=True,
+    )
+    for _, iid in unlisted[:max_unlisted]:
+        records[iid] = known[iid]
+    return JobRecord(instances=records, polled_at=now, rules=memory)
 
 
 def _end_unlisted(inst: JobInstance) -> bool:
@@ -183,10 +287,3 @@ def _new_attempt(before: InstanceRecord, inst: JobInstance) -> bool:
         ended = inst.end_time.timestamp() if inst.end_time else None
         return ended != before.end_v1
     return False
-
-
-def _ended_before(inst: JobInstance, cutoff: float) -> bool:
-    ended = inst.finished_at
-    # A failure with no time at all is treated as old: announcing a run we
-    # cannot place in time on a first run would be noise.
-    return ended is None or ended.timestamp() < cutoff

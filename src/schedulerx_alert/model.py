@@ -139,3 +139,12 @@ class JobInstance:
     def finished_at(self) -> datetime | None:
         """When the run ended, falling back to when it was due."""
         return self.end_time or self.start_time or self.schedule_time
+
+    @property
+    def attempt(self) -> str | None:
+        """Which attempt of the instance this is: its EndTime as SchedulerX's wall clock
+        showed it, whatever zone the config reads it in (a re-run of the same instance
+        ends at another time). None while it has not ended."""
+        if self.end_time is None:
+            return None
+        return self.end_time.replace(tzinfo=None).isoformat(sep=" ")

@@ -11,15 +11,26 @@ any other text (a `replace`d or concatenated string) safe the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
-from .model import InstanceStatus, TriggerType
+from .core.findings import (
+    FLAPPING,
+    MISSED,
+    RECOVERED,
+    SETTLED,
+    SHARED_CAUSE,
+    STUCK,
+    Fact,
+)
+from .model import InstanceStatus, JobInstance, JobKey, TriggerType
 from .state import Alert
 
 if TYPE_CHECKING:
@@ -36,6 +47,34 @@ SINGLE_LINE_CAP = 200
 FIELD_CAP = 100
 # A summary lists many runs: one short line of each one's Result.
 SUMMARY_RESULT_LIMIT = 80
+DEFAULT_ZONE = "Asia/Shanghai"
+# Kinds with no run status of their own, each with its template `<kind>.md.j2`; a run
+# that failed (failed, rejected, killed, ...) is rendered by `alert.md.j2`.
+KIND_TEMPLATES = (RECOVERED, STUCK, MISSED, FLAPPING, SETTLED, SHARED_CAUSE)
+# Jobs a shared-cause message lists by name; the rest are counted.
+SHARED_LISTED = 30
+SPAN_UNITS = {
+    "zh-CN": {"d": " 天", "h": " 小时", "min": " 分钟", "s": " 秒", "sep": " "},
+    "en": {"d": " d", "h": " h", "min": " min", "s": " s", "sep": " "},
+}
+KIND_WORDS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        RECOVERED: "已恢复",
+        STUCK: "卡住",
+        MISSED: "未按时运行",
+        FLAPPING: "状态反复",
+        SETTLED: "已稳定",
+        SHARED_CAUSE: "同因失败",
+    },
+    "en": {
+        RECOVERED: "recovered",
+        STUCK: "stuck",
+        MISSED: "missed its run",
+        FLAPPING: "flapping",
+        SETTLED: "settled",
+        SHARED_CAUSE: "same cause",
+    },
+}
 
 STATUS_WORDS = {
     "zh-CN": {
@@ -133,66 +172,72 @@ class Renderer:
         region: str = "cn-hangzhou",
         alert_template: str | None = None,
         summary_template: str | None = None,
+        *,
+        timezone: str = DEFAULT_ZONE,
+        kind_templates: Mapping[str, str] | None = None,
     ) -> None:
+        """`alert_template` renders a run's failure (failed, rejected, ...); each other
+        kind has a template of its own (`KIND_TEMPLATES`), replaced by `kind_templates`.
+        `timezone` is the zone times a finding carries are shown in."""
         self.language = language
         self.region = region
-        self._files = (alert_template, summary_template)
-        self._compiled: tuple[Template, Template] | None = None
+        self.zone = ZoneInfo(timezone)
+        self._files: dict[str, str | None] = {
+            **{f"{k}.md.j2": None for k in KIND_TEMPLATES},
+            **{
+                f"{k}.md.j2": path
+                for k, path in (kind_templates or {}).items()
+                if k in KIND_TEMPLATES
+            },
+            "alert.md.j2": alert_template,
+            "summary.md.j2": summary_template,
+        }
+        self._env: SandboxedEnvironment | None = None
+        self._compiled: dict[str, Template] = {}
 
     def compile(self) -> Renderer:
-        """Load and compile both templates now; raises RenderError naming a broken one."""
-        self._templates()
+        """Load and compile every template now; raises RenderError naming a broken one."""
+        for name in self._files:
+            self._template(name)
         return self
 
-    def _templates(self) -> tuple[Template, Template]:
-        if self._compiled is None:
-            env = _environment(self.language)
-            alert_file, summary_file = self._files
-            self._compiled = (
-                _load(env, alert_file, "alert.md.j2"),
-                _load(env, summary_file, "summary.md.j2"),
-            )
-        return self._compiled
+    def _template(self, name: str) -> Template:
+        """One template, compiled when first needed (a tick sends one or two kinds)."""
+        template = self._compiled.get(name)
+        if template is None:
+            if self._env is None:
+                self._env = _environment(self.language)
+            template = self._compiled[name] = _load(self._env, self._files[name], name)
+        return template
+
+    def template_for(self, kind: str) -> Template:
+        """The template a single alert of `kind` is rendered with."""
+        return self._template(f"{kind}.md.j2" if kind in KIND_TEMPLATES else "alert.md.j2")
 
     def context(self, alert: Alert, result_limit: int = RESULT_LIMIT) -> dict[str, Any]:
+        """What a template may print: every text from SchedulerX, a job or the config
+        already neutralised, times in the configured zone, spans in words."""
         inst = alert.instance
-        status = inst.status
-        words = STATUS_WORDS[self.language]
-        status_words = words[status] if status is not None else f"{inst.status_code}"
-        trigger = None
-        if inst.trigger_type is not None:
-            try:
-                trigger = TRIGGER_WORDS[self.language][TriggerType(inst.trigger_type)]
-            except ValueError:
-                trigger = str(inst.trigger_type)
-        duration = None
-        if inst.start_time and inst.end_time and inst.end_time >= inst.start_time:
-            duration = _duration(inst.end_time - inst.start_time)
+        job = alert.job
         text = _neutral(
             alert.job_name,
-            inst.job.namespace,
-            inst.job.group,
-            inst.work_addr,
-            inst.executor,
-            inst.result,
+            job.namespace if job else "",
+            job.group if job else "",
+            inst.work_addr if inst else "",
+            inst.executor if inst else "",
+            inst.result if inst else "",
             result_limit,
         )
         name = text.job_name
-        return {
+        namespace = job.namespace if job else ""
+        ctx: dict[str, Any] = {
             "kind": alert.kind,
-            "job_id": inst.job.job_id,
+            "kind_words": KIND_WORDS[self.language].get(alert.kind),
+            "job_id": job.job_id if job else None,
             "job_name": name,
-            "job_label": f"{name} ({inst.job.job_id})" if name else str(inst.job.job_id),
+            "job_label": _label(name, job),
             "namespace": text.namespace,
             "group": text.group,
-            "instance_id": inst.instance_id,
-            "status": status_words,
-            "status_code": inst.status_code,
-            "trigger": trigger,
-            "schedule_time": _fmt(inst.schedule_time),
-            "start_time": _fmt(inst.start_time),
-            "end_time": _fmt(inst.end_time),
-            "duration": duration,
             "worker": text.worker,
             "executor": text.executor,
             # Pre-rendered quote; `result_lines` for templates that format it their own way.
@@ -202,8 +247,123 @@ class Renderer:
             "attempts": alert.attempts,
             "console_url": CONSOLE_URL.format(
                 region=quote(self.region, safe=""),
-                namespace=quote(inst.job.namespace, safe="", errors="replace"),
+                namespace=quote(namespace, safe="", errors="replace"),
             ),
+            # Every fact of the finding, texts neutralised, for templates of their own.
+            "facts": {key: _neutral_fact(value) for key, value in alert.facts.items()},
+            "is_run": alert.finding.is_run_failure,
+        }
+        ctx.update(self._run(inst))
+        ctx.update(self._facts(alert, result_limit))
+        return ctx
+
+    def _run(self, inst: JobInstance | None) -> dict[str, Any]:
+        status = inst.status if inst else None
+        words = STATUS_WORDS[self.language]
+        trigger = None
+        if inst is not None and inst.trigger_type is not None:
+            try:
+                trigger = TRIGGER_WORDS[self.language][TriggerType(inst.trigger_type)]
+            except ValueError:
+                trigger = str(inst.trigger_type)
+        duration = None
+        if inst and inst.start_time and inst.end_time and inst.end_time >= inst.start_time:
+            duration = _duration(inst.end_time - inst.start_time)
+        return {
+            "instance_id": inst.instance_id if inst else None,
+            "status": (words[status] if status is not None else f"{inst.status_code}")
+            if inst
+            else None,
+            "status_code": inst.status_code if inst else None,
+            "trigger": trigger,
+            "schedule_time": _fmt(inst.schedule_time) if inst else None,
+            "start_time": _fmt(inst.start_time) if inst else None,
+            "end_time": _fmt(inst.end_time) if inst else None,
+            "duration": duration,
+        }
+
+    def _facts(self, alert: Alert, result_limit: int) -> dict[str, Any]:
+        """The kind's own values, ready to print (None when the finding lacks them)."""
+        facts = alert.facts
+        span = functools.partial(_span, self.language)
+
+        def number(name: str) -> float | None:
+            value = facts.get(name)
+            return float(value) if isinstance(value, (int, float)) else None
+
+        def when(name: str, fire: bool = False) -> str | None:
+            value = number(name)
+            return None if value is None else _fmt_epoch(value, self.zone, fire)
+
+        def seconds(name: str) -> str | None:
+            value = number(name)
+            return None if value is None else span(value)
+
+        def count(name: str) -> int | None:
+            value = number(name)
+            return None if value is None else int(value)
+
+        from .neutralise import line
+
+        fires = facts.get("missed_fires")
+        settled = facts.get("settled_as")
+        return {
+            "streak": count("streak"),
+            "since": when("since"),
+            # recovered
+            "broken_for": seconds("broken_for_seconds"),
+            "failed_runs": count("failed_runs"),
+            # stuck
+            "running_for": seconds("running_for_seconds"),
+            "stuck_after": seconds("stuck_after_seconds"),
+            # missed
+            "expected_at": when("expected_at", fire=True),
+            "last_expected_at": when("last_expected_at", fire=True),
+            "missed_count": count("missed_count"),
+            "missed_fires": [
+                _fmt_epoch(float(t), self.zone, fire=True)
+                for t in (fires if isinstance(fires, tuple) else ())
+                if isinstance(t, (int, float))
+            ],
+            "grace": seconds("grace_seconds"),
+            "zone": line(facts.get("zone") or "", FIELD_CAP) or None,
+            # flapping, settled
+            "changes": count("changes"),
+            "window": seconds("window_seconds"),
+            "settled_as": settled if settled in ("ok", "failing") else None,
+            "flapping_since": when("flapping_since"),
+            "stable_since": when("stable_since"),
+            # shared_cause
+            **self._shared(alert, result_limit),
+        }
+
+    def _shared(self, alert: Alert, result_limit: int) -> dict[str, Any]:
+        from .neutralise import line
+
+        if alert.kind != SHARED_CAUSE:
+            return {"job_count": None, "instance_count": None, "jobs": [], "more_jobs": 0}
+        runs = {inst.job: inst for inst in reversed(alert.instances)}
+        jobs = [
+            {
+                "label": _label(line(alert.name_of(job)) if alert.name_of(job) else None, job),
+                "instance_id": runs[job].instance_id if job in runs else None,
+                "end_time": _fmt(runs[job].end_time) if job in runs else None,
+                "status": STATUS_WORDS[self.language].get(runs[job].status)  # type: ignore[arg-type]
+                if job in runs and runs[job].status is not None
+                else None,
+            }
+            for job in alert.jobs[:SHARED_LISTED]
+        ]
+        job_count = alert.facts.get("job_count")
+        total = job_count if isinstance(job_count, int) else len(alert.jobs)
+        instance_count = alert.facts.get("instance_count")
+        return {
+            "job_count": total,
+            "instance_count": instance_count
+            if isinstance(instance_count, int)
+            else len(alert.instances),
+            "jobs": jobs,
+            "more_jobs": max(0, total - len(jobs)),
         }
 
     def alert(
@@ -211,7 +371,7 @@ class Renderer:
     ) -> Message:
         ctx = self.context(alert, result_limit)
         ctx["at_mobiles"] = list(at_mobiles)
-        return self._render(self._templates()[0], ctx, at_mobiles)
+        return self._render(self.template_for(alert.kind), ctx, at_mobiles)
 
     def summary(
         self,
@@ -224,13 +384,15 @@ class Renderer:
         ctx = {
             "items": items,
             "count": len(items),
+            # Whether every item is a run that failed (the heading then says so).
+            "only_runs": all(item["is_run"] for item in items),
             "more": more,
             # Earlier alerts to this receiver dropped undelivered for their age.
             "expired": expired,
             "at_mobiles": list(at_mobiles),
             "console_url": items[0]["console_url"] if items else "",
         }
-        return self._render(self._templates()[1], ctx, at_mobiles)
+        return self._render(self._template("summary.md.j2"), ctx, at_mobiles)
 
     def _render(
         self, template: Template, ctx: dict[str, Any], at_mobiles: Sequence[str]
@@ -241,6 +403,48 @@ class Renderer:
             raise RenderError(f"template {template.name or '(user)'}: {exc}") from None
         title = text.strip().partition("\n")[0].lstrip("#").strip() or "SchedulerX"
         return Message(title=title, text=text.strip(), at_mobiles=tuple(at_mobiles))
+
+
+def _label(name: str | None, job: JobKey | None) -> str | None:
+    if job is None:
+        return name
+    return f"{name} ({job.job_id})" if name else str(job.job_id)
+
+
+def _neutral_fact(value: Fact) -> Any:
+    from .neutralise import line
+
+    if isinstance(value, str):
+        return line(value)
+    if isinstance(value, tuple):
+        return [line(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _fmt_epoch(value: float, zone: ZoneInfo, fire: bool = False) -> str:
+    """As SchedulerX shows a run's times; a cron's fire on the minute as "02:00"."""
+    moment = datetime.fromtimestamp(value, zone)
+    short = fire and moment.second == 0
+    return moment.strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def _span(language: str, seconds: float) -> str:
+    """A length of time as a reader says it: 30 s, 47 min, 2 h 05 min, 3 d 4 h."""
+    total = max(0, round(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = SPAN_UNITS[language]
+    if days:
+        parts = [(days, "d"), (hours, "h")]
+    elif hours:
+        parts = [(hours, "h"), (minutes, "min")]
+    elif minutes:
+        parts = [(minutes, "min"), (secs, "s")] if secs and minutes < 10 else [(minutes, "min")]
+    else:
+        parts = [(secs, "s")]
+    shown = [(n, unit) for n, unit in parts if n] or [(0, parts[0][1])]
+    return units["sep"].join(f"{n}{units[unit]}" for n, unit in shown)
 
 
 def _environment(language: str) -> SandboxedEnvironment:

@@ -314,7 +314,7 @@ class StateSession:
             return False
         journal = Journal(
             at=self.clock(),
-            delivered=tuple(a.key for a in self._unjournaled),
+            delivered=tuple(key for a in self._unjournaled for key in a.keys),
             # Only robots active in the last minute: at most 20 send times each.
             robots=dict(robots),
             api_calls=None if self._calls_journaled else api_calls,

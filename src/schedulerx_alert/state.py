@@ -20,6 +20,16 @@ small, one per message DingTalk accepted, applied by the next loader.
 `last_tick` (for `state show`) is optional and was added within version 2:
 a reader that predates it ignores the key, as every reader ignores keys it
 does not know, so adding it needed no new version.
+
+Version 3 (the alert rules): a pending alert carries a finding (kind,
+fingerprint, the runs behind it, if any, and its facts) instead of one run,
+its key is the receiver and the fingerprint, and each job keeps the rules'
+memory (core/rules/memory.py) beside its run records. A version 1 or 2
+document is read as version 3 would have written it: its alerts keep their
+runs and get the fingerprints the rules give them, the keys of delivered
+alerts (in the state and in journals) are rewritten the same way, and each
+job's memory is derived from its run records (`legacy_memory`), so nothing
+is announced again and an announced failure still open is recovered once.
 """
 
 from __future__ import annotations
@@ -29,12 +39,17 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from .model import JobInstance, JobKey
+from .core.findings import Fact, Finding, job_fingerprint
+from .core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
+from .core.rules.memory import memory_from_json as _memory_from_json
+from .core.rules.memory import memory_to_json as _memory_to_json
+from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 # Characters of a run's error text kept in a pending alert: more than any
 # message shows (render's longest excerpt is 1500), so trimming changes no text.
 RESULT_KEEP = 2000
@@ -42,6 +57,15 @@ RESULT_KEEP = 2000
 # of each, and a 30 KB WorkAddr must not make a 30 KB state.
 FIELD_KEEP = 256
 ERROR_KEEP = 500
+# A finding behind a pending alert, kept within bounds however many jobs share a cause:
+# the runs (the first with its whole error text, the others with a line of it), the
+# jobs, and each fact's text and list.
+MAX_ALERT_INSTANCES = 100
+OTHER_RESULT_KEEP = 300
+MAX_ALERT_JOBS = 1000
+FACT_KEEP = RESULT_KEEP
+MAX_FACT_ITEMS = 200
+FACT_ITEM_KEEP = 300
 TRIMMED = " …"
 # Epoch seconds a stored time may take (up to the year 5138).
 MAX_TIME = 1e11
@@ -77,14 +101,15 @@ class InstanceRecord:
 class JobRecord:
     instances: dict[int, InstanceRecord] = field(default_factory=dict)
     polled_at: float | None = None
+    # What the alert rules remember of the job between ticks (streaks, stuck runs,
+    # missed fires checked, flap history); stored only when not all defaults.
+    rules: JobRuleState = EMPTY
 
 
 def attempt_of(inst: JobInstance) -> str | None:
     """An attempt's identity: its end as SchedulerX's wall clock showed it, whatever
     zone the config reads it in."""
-    if inst.end_time is None:
-        return None
-    return inst.end_time.replace(tzinfo=None).isoformat(sep=" ")
+    return inst.attempt
 
 
 def clip(text: str, limit: int) -> str:
@@ -93,26 +118,124 @@ def clip(text: str, limit: int) -> str:
 
 @dataclass(frozen=True)
 class Alert:
-    """One announcement owed to one receiver; the unit of delivery and dedup."""
+    """One announcement owed to one receiver: a finding routed to it; the unit of
+    delivery and dedup. A finding may have no run behind it (a missed fire) or many
+    (a shared cause)."""
 
-    kind: str
     receiver: str
-    instance: JobInstance
-    job_name: str | None
+    finding: Finding
     created_at: float
+    # The configured names of the finding's jobs, in its order ("" for a job without one).
+    names: tuple[str, ...] = ()
     attempts: int = 0
     last_error: str | None = None
 
     @property
+    def kind(self) -> str:
+        return self.finding.kind
+
+    @property
+    def fingerprint(self) -> str:
+        return self.finding.fingerprint
+
+    @property
+    def instances(self) -> tuple[JobInstance, ...]:
+        return self.finding.instances
+
+    @property
+    def jobs(self) -> tuple[JobKey, ...]:
+        return self.finding.jobs
+
+    @property
+    def facts(self) -> Mapping[str, Fact]:
+        return self.finding.facts
+
+    @property
+    def instance(self) -> JobInstance | None:
+        """The run behind it, or the first of them; None when there is none."""
+        return self.finding.instances[0] if self.finding.instances else None
+
+    @property
+    def job(self) -> JobKey | None:
+        return self.finding.jobs[0] if self.finding.jobs else None
+
+    @property
+    def job_name(self) -> str | None:
+        return self.name_of(self.job) if self.job is not None else None
+
+    def name_of(self, job: JobKey) -> str | None:
+        for known, name in zip(self.finding.jobs, self.names, strict=False):
+            if known == job:
+                return name or None
+        return None
+
+    @property
     def key(self) -> str:
-        # Every part before the attempt is free of ':' (percent-encoded or a
-        # status label), so two different alerts never share a key.
-        inst = self.instance
-        receiver = quote(self.receiver, safe="", errors="surrogatepass")
-        return (
-            f"{receiver}:{inst.job.encode()}:{inst.instance_id}:{self.kind}:"
-            f"{attempt_of(inst) or ''}"
-        )
+        # The receiver is percent-encoded (no ':'), so two different alerts never
+        # share a key: a fingerprint is unique to its announcement.
+        return f"{_receiver_part(self.receiver)}:{self.fingerprint}"
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its key and, for a shared cause, the keys its member failures would have had
+        alone: a checkpoint names them all, so a takeover that groups the same runs
+        differently still knows them as delivered."""
+        members = self.facts.get("members")
+        if not isinstance(members, tuple):
+            return (self.key,)
+        receiver = _receiver_part(self.receiver)
+        return (self.key, *(f"{receiver}:{m}" for m in members if isinstance(m, str)))
+
+
+def _receiver_part(receiver: str) -> str:
+    return quote(receiver, safe="", errors="surrogatepass")
+
+
+def run_alert(
+    kind: str,
+    receiver: str,
+    instance: JobInstance,
+    job_name: str | None,
+    created_at: float,
+    **facts: Fact,
+) -> Alert:
+    """An alert for one run that ended in `kind` (a status label), as the failure rule
+    finds it: schema version 2's alerts, samples and tests."""
+    finding = Finding(
+        kind=kind,
+        subject=str(instance.job),
+        fingerprint=job_fingerprint(
+            kind, instance.job, instance.instance_id, instance.attempt or ""
+        ),
+        at=created_at,
+        instances=(instance,),
+        jobs=(instance.job,),
+        facts=MappingProxyType(dict(facts)),
+    )
+    return Alert(receiver, trim(finding), created_at, (job_name or "",))
+
+
+def trim(finding: Finding) -> Finding:
+    """The finding within what a pending alert keeps (see MAX_ALERT_INSTANCES)."""
+    instances = tuple(
+        replace(inst, result=clip(inst.result, RESULT_KEEP if n == 0 else OTHER_RESULT_KEEP))
+        for n, inst in enumerate(finding.instances[:MAX_ALERT_INSTANCES])
+    )
+    facts = MappingProxyType({name: _trim_fact(value) for name, value in finding.facts.items()})
+    return replace(finding, instances=instances, jobs=finding.jobs[:MAX_ALERT_JOBS], facts=facts)
+
+
+def _trim_fact(value: Fact) -> Fact:
+    if isinstance(value, str):
+        return clip(value, FACT_KEEP)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        items = value[:MAX_FACT_ITEMS]
+        if all(isinstance(v, str) for v in items):
+            return tuple(clip(str(v), FACT_ITEM_KEEP) for v in items)
+        return tuple(float(v) for v in items if isinstance(v, (int, float)) and math.isfinite(v))
+    return value
 
 
 @dataclass(frozen=True)
@@ -273,15 +396,24 @@ def instance_to_dict(inst: JobInstance) -> dict[str, Any]:
 
 
 def alert_to_dict(alert: Alert) -> dict[str, Any]:
+    found = trim(alert.finding)
     return {
-        "kind": alert.kind,
+        "kind": found.kind,
         "receiver": alert.receiver,
-        "instance": instance_to_dict(alert.instance),
-        "job_name": alert.job_name,
+        "fingerprint": found.fingerprint,
+        "subject": found.subject,
+        "instances": [instance_to_dict(inst) for inst in found.instances],
+        "jobs": [job.encode() for job in found.jobs],
+        "names": list(alert.names[: len(found.jobs)]),
+        "facts": {name: _fact_to_json(value) for name, value in sorted(found.facts.items())},
         "created_at": alert.created_at,
         "attempts": alert.attempts,
         "last_error": None if alert.last_error is None else clip(alert.last_error, ERROR_KEEP),
     }
+
+
+def _fact_to_json(value: Fact) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _robot_to_dict(record: RobotRecord) -> dict[str, Any]:
@@ -305,15 +437,7 @@ def dump_state(state: State) -> bytes:
         "version": STATE_VERSION,
         "updated_at": state.updated_at,
         "lease_generation": state.lease_generation,
-        "jobs": {
-            key.encode(): {
-                "polled_at": record.polled_at,
-                "instances": {
-                    str(iid): _record_to_dict(r) for iid, r in sorted(record.instances.items())
-                },
-            }
-            for key, record in sorted(state.jobs.items())
-        },
+        "jobs": {key.encode(): _job_to_dict(record) for key, record in sorted(state.jobs.items())},
         "outbox": [alert_to_dict(a) for a in state.outbox],
         "robots": {name: _robot_to_dict(r) for name, r in sorted(state.robots.items())},
         "api_calls": list(state.api_calls),
@@ -328,6 +452,18 @@ def dump_state(state: State) -> bytes:
     if state.last_tick is not None:
         doc["last_tick"] = _tick_to_dict(state.last_tick)
     return _to_bytes(doc)
+
+
+def _job_to_dict(record: JobRecord) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "polled_at": record.polled_at,
+        "instances": {str(iid): _record_to_dict(r) for iid, r in sorted(record.instances.items())},
+    }
+    # A job the rules have nothing to remember of costs nothing.
+    memory = _memory_to_json(record.rules)
+    if memory:
+        raw["rules"] = memory
+    return raw
 
 
 def _tick_to_dict(record: TickRecord) -> dict[str, Any]:
@@ -377,14 +513,15 @@ def load_journal(data: bytes) -> Journal:
     doc = _from_bytes(data)
     r = _Reader(STATE_VERSION)
     raw = r.obj(doc, "journal")
-    if raw.get("version") != STATE_VERSION:
+    version = raw.get("version")
+    # A tick of the previous version may have died after a message: its journal still counts.
+    if type(version) is not int or version not in (2, STATE_VERSION):
         raise StateFormatError("journal of another schema version")
     calls = raw.get("api_calls")
+    keys = (r.str_(k, "delivered[]") for k in r.list_(raw.get("delivered"), "delivered"))
     return Journal(
         at=r.time(raw.get("at"), "at"),
-        delivered=tuple(
-            r.str_(k, "delivered[]") for k in r.list_(raw.get("delivered"), "delivered")
-        ),
+        delivered=tuple(legacy_key(k) if version < 3 else k for k in keys),
         robots=r.robots(raw.get("robots"), "robots"),
         api_calls=None if calls is None else r.times(calls, "api_calls"),
     )
@@ -521,7 +658,10 @@ class _Reader:
             delivered=self.mapping(
                 doc.get("delivered"),
                 "delivered",
-                lambda key, t, where: (key, self.time(t, where)),
+                lambda key, t, where: (
+                    legacy_key(key) if self.version < 3 else key,
+                    self.time(t, where),
+                ),
             ),
             last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
         )
@@ -549,9 +689,19 @@ class _Reader:
 
     def job(self, name: str, value: Any, where: str) -> tuple[JobKey, JobRecord]:
         raw = self.obj(value, where)
-        return self.job_key(name, where), JobRecord(
-            instances=self.mapping(raw.get("instances"), f"{where}.instances", self.record),
+        key = self.job_key(name, where)
+        instances = self.mapping(raw.get("instances"), f"{where}.instances", self.record)
+        if self.version < 3:
+            rules = legacy_memory(key, instances)
+        else:
+            try:
+                rules = _memory_from_json(raw.get("rules", {}), f"{where}.rules")
+            except MemoryFormatError as exc:
+                raise StateFormatError(str(exc)) from None
+        return key, JobRecord(
+            instances=instances,
             polled_at=self.opt_time(raw.get("polled_at"), f"{where}.polled_at"),
+            rules=rules,
         )
 
     def instance_id(self, text: str, where: str) -> int:
@@ -591,15 +741,78 @@ class _Reader:
     def alert(self, value: Any, where: str) -> Alert:
         raw = self.obj(value, where)
         last_error = self.opt_str(raw.get("last_error"), f"{where}.last_error")
-        return Alert(
-            kind=self.str_(raw.get("kind"), f"{where}.kind"),
-            receiver=self.str_(raw.get("receiver"), f"{where}.receiver"),
-            instance=self.instance(raw.get("instance"), f"{where}.instance"),
-            job_name=self.opt_str(raw.get("job_name"), f"{where}.job_name"),
-            created_at=self.time(raw.get("created_at"), f"{where}.created_at"),
+        kind = self.str_(raw.get("kind"), f"{where}.kind")
+        receiver = self.str_(raw.get("receiver"), f"{where}.receiver")
+        created_at = self.time(raw.get("created_at"), f"{where}.created_at")
+        if self.version < 3:
+            # One run, as the failure rule would have found it.
+            alert = run_alert(
+                kind,
+                receiver,
+                self.instance(raw.get("instance"), f"{where}.instance"),
+                self.opt_str(raw.get("job_name"), f"{where}.job_name"),
+                created_at,
+            )
+        else:
+            alert = Alert(receiver, self.finding(raw, kind, created_at, where), created_at)
+            alert = replace(alert, names=self.names(raw.get("names"), alert.jobs, where))
+        return replace(
+            alert,
             attempts=self.int_(raw.get("attempts", 0), f"{where}.attempts", 0, 10**9),
             last_error=None if last_error is None else clip(last_error, ERROR_KEEP),
         )
+
+    def finding(self, raw: dict[str, Any], kind: str, at: float, where: str) -> Finding:
+        instances = self.list_(raw.get("instances", []), f"{where}.instances")
+        jobs = self.list_(raw.get("jobs", []), f"{where}.jobs")
+        facts = raw.get("facts")
+        return trim(
+            Finding(
+                kind=kind,
+                subject=self.str_(raw.get("subject", ""), f"{where}.subject"),
+                fingerprint=self.str_(raw.get("fingerprint"), f"{where}.fingerprint"),
+                at=at,
+                instances=tuple(
+                    self.instance(inst, f"{where}.instances[{i}]")
+                    for i, inst in enumerate(instances[:MAX_ALERT_INSTANCES])
+                ),
+                jobs=tuple(
+                    self.job_key(job, f"{where}.jobs[{i}]")
+                    for i, job in enumerate(jobs[:MAX_ALERT_JOBS])
+                ),
+                facts=MappingProxyType(
+                    self.mapping(
+                        facts,
+                        f"{where}.facts",
+                        lambda name, value, here: (name, self.fact(value, here)),
+                    )
+                ),
+            )
+        )
+
+    def fact(self, value: Any, where: str) -> Fact:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, (int, float)):
+            return value if type(value) is int else self.number(value, where)
+        items = self.list_(value, where)
+        if all(isinstance(v, str) for v in items):
+            return tuple(items)
+        if all(type(v) in (int, float) for v in items):
+            return tuple(self.number(v, f"{where}[]") for v in items)
+        raise self.fail(where, "not a list of texts or of numbers")
+
+    def number(self, value: Any, where: str) -> float:
+        if not math.isfinite(value):
+            raise self.fail(where, f"{value!r} is not a finite number")
+        return float(value)
+
+    def names(self, value: Any, jobs: tuple[JobKey, ...], where: str) -> tuple[str, ...]:
+        names = tuple(
+            self.str_(n, f"{where}.names[]")
+            for n in self.list_([] if value is None else value, f"{where}.names")
+        )
+        return names[: len(jobs)]
 
     def instance(self, value: Any, where: str) -> JobInstance:
         raw = self.obj(value, where)
@@ -622,6 +835,61 @@ class _Reader:
             work_addr=clip(text("work_addr"), FIELD_KEEP),
             executor=clip(text("executor"), FIELD_KEEP),
         )
+
+
+# -- schema versions 1 and 2 ---------------------------------------------------------
+
+
+def legacy_key(key: str) -> str:
+    """An alert key of schema version 2 (`receiver:job:instance:kind:attempt`) as version 3
+    writes it (`receiver:` and the failure's fingerprint `kind:job:instance:attempt`).
+
+    Every part before the attempt is free of ':' (percent-encoded or a status label), so
+    the split is exact; a key of any other shape is kept as it is (it then only expires).
+    """
+    parts = key.split(":", 4)
+    if len(parts) != 5:
+        return key
+    receiver, job, instance, kind, attempt = parts
+    return f"{receiver}:{kind}:{job}:{instance}:{attempt}"
+
+
+def legacy_memory(job: JobKey, records: Mapping[int, InstanceRecord]) -> JobRuleState:
+    """The rules' memory of a job polled before the rules existed (versions 1 and 2),
+    from its run records: the failures announced since its last success are its
+    announced streak, so the next success is announced as a recovery, once.
+
+    Version 2 kept no time for a streak's start; the recovery then says how many runs
+    failed, not for how long. A failure recorded as history on the job's first poll
+    cannot be told from an announced one and counts as announced.
+    """
+    finished = sorted(
+        (
+            (record.end_v1 or 0.0, record.end or "", iid, record)
+            for iid, record in records.items()
+            if (status := InstanceStatus.parse(record.status)) is not None and status in TERMINAL
+        ),
+        key=lambda item: item[:3],
+    )
+    streak = 0
+    last_failure: str | None = None
+    last_outcome: Literal["ok", "fail"] | None = None
+    for _, _, iid, record in reversed(finished):
+        status = InstanceStatus.parse(record.status)
+        if status is InstanceStatus.SUCCESS:
+            last_outcome = last_outcome or "ok"
+            break
+        if status is not None and status.label in record.alerted:
+            streak += 1
+            last_outcome = last_outcome or "fail"
+            if last_failure is None:
+                last_failure = job_fingerprint(status.label, job, iid, record.end or "")
+    return JobRuleState(
+        streak=streak,
+        announced=streak > 0,
+        last_failure=last_failure,
+        last_outcome=last_outcome,
+    )
 
 
 def _kind(value: Any) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import Config
+from .core.catalog import JobInfo
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .diff import DiffResult, Target, diff
 from .dingtalk import Receiver
@@ -57,6 +58,9 @@ class Edges:
     # Counts broken ticks while the state cannot be read.
     local_health: LocalHealthFile | None = None
     progress: Progress = field(default_factory=progress_reporter)  # e.g. ("jobs polled", 4, 9)
+    # What SchedulerX says about the jobs themselves (schedule, timeout), from the state
+    # this tick loaded: see `catalog_of`.
+    catalog: Callable[[State], Mapping[JobKey, JobInfo]] | None = None
 
 
 @dataclass
@@ -93,11 +97,18 @@ class TickSummary:
 def targets_of(config: Config) -> dict[JobKey, Target]:
     return {
         JobKey(rule.namespace, rule.group, job.job_id): Target(
-            job.name, rule.receivers, rule.alert_on
+            job.name, rule.receivers, rule.alert_on, rule.rules
         )
         for rule in config.watch
         for job in rule.jobs
     }
+
+
+def catalog_of(edges: Edges, state: State) -> Mapping[JobKey, JobInfo]:
+    """The job records (core/catalog.py) the rules read: a cron's fire times for missed
+    runs, the job's own timeout for stuck runs. Without one, a job is never called
+    missed and is stuck only after its watch entry's `stuck_after`."""
+    return edges.catalog(state) if edges.catalog is not None else {}
 
 
 def poll_order(targets: Mapping[JobKey, Target], state: State) -> list[JobKey]:
@@ -157,6 +168,9 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             clock(),
             config.first_run_lookback.total_seconds(),
             config.pending_max_age.total_seconds(),
+            catalog=catalog_of(edges, state),
+            zone=config.timezone,
+            shared_cause_min_jobs=config.shared_cause_min_jobs,
         )
         summary.alerts_new = len(result.alerts)
         summary.history = len(result.history)

@@ -54,15 +54,19 @@ class LinkTarget:
     instance_id: int | None = None
 
     @classmethod
-    def of(cls, alert: Alert) -> LinkTarget:
-        job = alert.instance.job
+    def of(cls, alert: Alert) -> LinkTarget | None:
+        """None for an alert about more than one job (a shared cause): a button could
+        silence only one of them."""
+        if len(alert.jobs) != 1:
+            return None
+        [job] = alert.jobs
         return cls(
             job.namespace,
             job.group,
             job.job_id,
             alert.job_name,
             alert.kind,
-            alert.instance.instance_id,
+            alert.instance.instance_id if alert.instance else None,
         )
 
 
@@ -271,7 +275,8 @@ class ActionLinks:
 
     def attach(self, message: Message, alert: Alert) -> Message:
         """The message of one alert, with its buttons; the one call delivery makes."""
-        return replace(message, actions=self.buttons(LinkTarget.of(alert)))
+        target = LinkTarget.of(alert)
+        return message if target is None else replace(message, actions=self.buttons(target))
 
 
 def attach_actions(message: Message, alert: Alert, links: ActionLinks | None) -> Message:

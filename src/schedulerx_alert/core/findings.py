@@ -67,7 +67,31 @@ def finding(
     )
 
 
+def job_fingerprint(kind: str, job: JobKey, *detail: object) -> str:
+    """`kind:job:detail...`, the one shape of a finding's fingerprint about one job.
+
+    The job is written percent-encoded (`JobKey.encode`), so it holds no `:` and two
+    jobs never share a fingerprint; `job_of_fingerprint` reads it back.
+    """
+    return ":".join((kind, job.encode(), *(str(part) for part in detail)))
+
+
+def job_of_fingerprint(fingerprint: str) -> JobKey | None:
+    """The job a fingerprint made by `job_fingerprint` names; None for any other."""
+    parts = fingerprint.split(":", 2)
+    if len(parts) < 2:
+        return None
+    try:
+        return JobKey.decode(parts[1])
+    except ValueError:
+        return None
+
+
 def attempt_id(inst: JobInstance) -> str:
-    """One attempt of a run: a re-run keeps the instance id but ends at another time."""
-    finished = inst.finished_at
-    return f"{inst.job}:{inst.instance_id}:{int(finished.timestamp()) if finished else 0}"
+    """One attempt of a run: a re-run keeps the instance id but ends at another time.
+
+    The end is SchedulerX's own zone-free EndTime (`JobInstance.attempt`), as the state
+    has always keyed attempts, so correcting the configured `timezone` makes no known
+    attempt look new, and an alert key of schema version 2 maps onto this one.
+    """
+    return f"{inst.job.encode()}:{inst.instance_id}:{inst.attempt or ''}"

@@ -13,6 +13,8 @@ from ..urls import parse_http_url
 from .samples import KINDS
 
 DEFAULT_REGION = "cn-hangzhou"
+# The samples' zone (the API page's example is a China region's).
+DEFAULT_ZONE = "Asia/Shanghai"
 # Never called: DingTalkReceiver needs a webhook to exist, and render sends nothing.
 _NOWHERE = "https://oapi.dingtalk.com/robot/send?access_token=render-sends-nothing"
 
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
     templates = config.templates if config else TemplateConfig()
     language = args.lang or templates.language
-    chosen = {"alert": templates.alert, "summary": templates.summary}
+    chosen: dict[str, str | None] = {"alert": templates.alert, "summary": templates.summary}
     if args.template:
         if kind.template is None:
             print(
@@ -90,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
             config.region if config else DEFAULT_REGION,
             chosen["alert"],
             chosen["summary"],
+            timezone=config.timezone if config else DEFAULT_ZONE,
+            kind_templates={
+                name: path
+                for name, path in chosen.items()
+                if name not in ("alert", "summary") and path is not None
+            },
         )
         message = kind.message(renderer, language, receiver_config.at_mobiles)
     except RenderError as exc:

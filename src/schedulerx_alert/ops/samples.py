@@ -13,8 +13,20 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from ..core.findings import (
+    FLAPPING,
+    MISSED,
+    RECOVERED,
+    SETTLED,
+    STUCK,
+    Fact,
+    Finding,
+    finding,
+    job_fingerprint,
+)
+from ..core.group import group_shared_causes
 from ..model import InstanceStatus, JobInstance, JobKey, TriggerType
-from ..state import Alert, HealthRecord
+from ..state import Alert, HealthRecord, run_alert, trim
 
 if TYPE_CHECKING:
     from ..render import Message, Renderer
@@ -70,23 +82,189 @@ HEALTH = HealthRecord(
 )
 
 
-def alert(instance: JobInstance, job_name: str | None = None) -> Alert:
+def alert(instance: JobInstance, job_name: str | None = None, **facts: Fact) -> Alert:
     created = instance.end_time or instance.schedule_time or _at(11, 52, 10)
-    return Alert(
-        kind=instance.status_label,
-        receiver=RECEIVER,
-        instance=instance,
-        job_name=job_name,
-        created_at=created.timestamp() + 20,
+    return run_alert(
+        instance.status_label,
+        RECEIVER,
+        instance,
+        job_name,
+        created.timestamp() + 20,
+        **{"streak": 1, **facts},
     )
+
+
+def _routed(found: Finding, *names: str) -> Alert:
+    return Alert(RECEIVER, trim(found), found.at, names or ("",) * len(found.jobs))
+
+
+def _minutes(hour: int, minute: int, second: int = 0) -> float:
+    return _at(hour, minute, second).timestamp()
+
+
+# The sample job failed at 11:52:13 and once more at 12:01:13; a run at 12:10:13 succeeded.
+RECOVERED_RUN = replace(
+    FAILED,
+    instance_id=11111180,
+    status_code=InstanceStatus.SUCCESS,
+    result="",
+    progress="complete",
+    schedule_time=_at(12, 10, 10),
+    start_time=_at(12, 10, 10),
+    end_time=_at(12, 10, 13),
+    trigger_type=TriggerType.SCHEDULED,
+)
+# Started at 11:52:10 and still running at 12:39:10.
+RUNNING = replace(
+    FAILED,
+    status_code=InstanceStatus.RUNNING,
+    result="",
+    progress="running",
+    end_time=None,
+    trigger_type=TriggerType.SCHEDULED,
+)
+NIGHTLY = JobKey(NAMESPACE, GROUP, 92584)
+
+
+def in_a_row() -> Alert:
+    """The third failed run in a row of a job with `consecutive_failures: 3`."""
+    third = replace(
+        FAILED,
+        instance_id=11111190,
+        schedule_time=_at(12, 10, 10),
+        start_time=_at(12, 10, 10),
+        end_time=_at(12, 10, 13),
+        trigger_type=TriggerType.SCHEDULED,
+    )
+    return alert(third, streak=3, since=_minutes(11, 52, 13))
+
+
+def recovered() -> Alert:
+    return _routed(
+        finding(
+            RECOVERED,
+            RECOVERED_RUN.job,
+            job_fingerprint(RECOVERED, RECOVERED_RUN.job, RECOVERED_RUN.instance_id),
+            _minutes(12, 10, 33),
+            (RECOVERED_RUN,),
+            broken_for_seconds=_minutes(12, 10, 13) - _minutes(11, 52, 13),
+            failed_runs=2,
+            since=_minutes(11, 52, 13),
+        )
+    )
+
+
+def stuck() -> Alert:
+    return _routed(
+        finding(
+            STUCK,
+            RUNNING.job,
+            job_fingerprint(STUCK, RUNNING.job, RUNNING.instance_id),
+            _minutes(12, 39, 10),
+            (RUNNING,),
+            running_for_seconds=47 * 60.0,
+            stuck_after_seconds=30 * 60.0,
+            status=RUNNING.status_label,
+        )
+    )
+
+
+def missed() -> Alert:
+    """The nightly job's 02:00 run did not come within `missed_grace: 10m`."""
+    expected = _minutes(2, 0)
+    return _routed(
+        finding(
+            MISSED,
+            NIGHTLY,
+            job_fingerprint(MISSED, NIGHTLY, int(expected)),
+            _minutes(2, 10, 30),
+            expected_at=expected,
+            last_expected_at=expected,
+            missed_count=1,
+            missed_fires=(expected,),
+            grace_seconds=600.0,
+            zone=str(ZONE),
+        ),
+        "nightly-etl",
+    )
+
+
+def flapping() -> Alert:
+    return _routed(
+        finding(
+            FLAPPING,
+            FAILED.job,
+            job_fingerprint(FLAPPING, FAILED.job, int(_minutes(11, 52, 13))),
+            _minutes(11, 52, 33),
+            (FAILED,),
+            changes=4,
+            window_seconds=3600.0,
+            since=_minutes(11, 10, 13),
+        )
+    )
+
+
+def settled() -> Alert:
+    since = _minutes(11, 52, 13)
+    return _routed(
+        finding(
+            SETTLED,
+            FAILED.job,
+            job_fingerprint(SETTLED, FAILED.job, int(since)),
+            _minutes(12, 55, 0),
+            settled_as="ok",
+            flapping_since=since,
+            stable_since=_minutes(11, 54, 13),
+            streak=0,
+        )
+    )
+
+
+SHARED_ERROR = "Communications link failure: Connection refused 10.0.0.5:3306"
+
+
+def shared_cause() -> Alert:
+    """Twelve jobs lose the same database within a minute: one message."""
+    members = [
+        alert(
+            replace(
+                FAILED,
+                job=JobKey(NAMESPACE, GROUP, 92583 + n),
+                instance_id=11111200 + n,
+                result=f"{SHARED_ERROR} (request {4711 + n})",
+                end_time=_at(11, 52, 13 + n),
+            ),
+            streak=1,
+        ).finding
+        for n in range(12)
+    ]
+    [grouped] = group_shared_causes(members)
+    names = tuple("nightly-etl" if job == NIGHTLY else "" for job in grouped.jobs)
+    return _routed(grouped, *names)
+
+
+def every_kind() -> list[Alert]:
+    """One alert of each kind, as one summary lists them."""
+    return [
+        alert(FAILED),
+        in_a_row(),
+        alert(REJECTED),
+        recovered(),
+        stuck(),
+        missed(),
+        flapping(),
+        settled(),
+        shared_cause(),
+    ]
 
 
 def summary_alerts() -> list[Alert]:
     """Several runs of one morning: what a summary message lists."""
     nightly = JobKey(NAMESPACE, GROUP, 92584)
     report = JobKey(NAMESPACE, GROUP, 92585)
-    # In the order a tick lists them: job by job, each job's newest run first.
+    # In the order a tick lists them: job by job, each job's runs in the order they ended.
     return [
+        alert(FAILED),
         alert(
             replace(
                 FAILED,
@@ -96,9 +274,11 @@ def summary_alerts() -> list[Alert]:
                 start_time=_at(11, 55, 10),
                 end_time=_at(11, 56, 10),
                 trigger_type=TriggerType.SYSTEM_RETRY,
-            )
+            ),
+            # The job's second failure in a row, after the one above.
+            streak=2,
+            since=_minutes(11, 52, 13),
         ),
-        alert(FAILED),
         alert(
             replace(
                 FAILED,
@@ -156,13 +336,61 @@ KINDS: dict[str, Kind] = {
             lambda r, _lang, at: r.summary(summary_alerts(), at),
         ),
         Kind(
+            "summary-kinds",
+            "one alert of every kind in one summary",
+            "summary",
+            lambda r, _lang, at: r.summary(every_kind(), at),
+        ),
+        Kind(
+            "failed-in-a-row",
+            "the third failed run in a row (consecutive_failures: 3)",
+            "alert",
+            lambda r, _lang, at: r.alert(in_a_row(), at),
+        ),
+        Kind(
+            "recovered",
+            "a job works again after failed runs (recovery)",
+            "recovered",
+            lambda r, _lang, at: r.alert(recovered(), at),
+        ),
+        Kind(
+            "stuck",
+            "a run still running after stuck_after",
+            "stuck",
+            lambda r, _lang, at: r.alert(stuck(), at),
+        ),
+        Kind(
+            "missed",
+            "a cron fire with no run within missed_grace",
+            "missed",
+            lambda r, _lang, at: r.alert(missed(), at),
+        ),
+        Kind(
+            "flapping",
+            "a job alternating between failure and success (flap_window, flap_changes)",
+            "flapping",
+            lambda r, _lang, at: r.alert(flapping(), at),
+        ),
+        Kind(
+            "settled",
+            "a flapping job has stopped changing",
+            "settled",
+            lambda r, _lang, at: r.alert(settled(), at),
+        ),
+        Kind(
+            "shared_cause",
+            "twelve jobs failing with the same error, in one message",
+            "shared_cause",
+            lambda r, _lang, at: r.alert(shared_cause(), at),
+        ),
+        Kind(
             "health",
             "the monitor itself is broken (health.impaired_after ticks in a row)",
             None,
             lambda _r, lang, _at: _health(True, HEALTH, lang),
         ),
         Kind(
-            "recovered",
+            "health-recovered",
             "the monitor works again",
             None,
             lambda _r, lang, _at: _health(False, HealthRecord(), lang),

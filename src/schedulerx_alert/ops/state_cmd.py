@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.findings import job_of_fingerprint
 from ..model import JobKey
 from ..state import State
 
@@ -205,7 +206,7 @@ def forget_job(
         )
 
     marked = {k: job for k in state.delivered if (job := _job_of(k)) is not None}
-    known = {*state.jobs, *(a.instance.job for a in state.outbox), *marked.values()}
+    known = {*state.jobs, *(job for a in state.outbox for job in a.jobs), *marked.values()}
     keys = sorted(k for k in known if match(k))
     if not keys:
         where = "".join(
@@ -222,7 +223,7 @@ def forget_job(
             listed,
         )
     [key] = keys
-    pending = [a for a in state.outbox if a.instance.job == key]
+    pending = [a for a in state.outbox if key in a.jobs]
     by_receiver = dict(sorted(Counter(a.receiver for a in pending).items()))
     if pending and not drop_pending:
         who = ", ".join(f"{name}: {n}" for name, n in by_receiver.items())
@@ -234,7 +235,7 @@ def forget_job(
     record = state.jobs.get(key)
     new_state = state.with_updates(
         jobs={k: r for k, r in state.jobs.items() if k != key},
-        outbox=tuple(a for a in state.outbox if a.instance.job != key),
+        outbox=tuple(a for a in state.outbox if key not in a.jobs),
         delivered={k: t for k, t in state.delivered.items() if marked.get(k) != key},
     )
     return new_state, Forgotten(
@@ -243,12 +244,9 @@ def forget_job(
 
 
 def _job_of(alert_key: str) -> JobKey | None:
-    # Alert keys read "receiver:job:…", the receiver percent-encoded (see Alert.key).
-    parts = alert_key.split(":", 2)
-    try:
-        return JobKey.decode(parts[1]) if len(parts) == 3 else None
-    except ValueError:
-        return None
+    # Alert keys read "receiver:kind:job:…", the receiver percent-encoded (see Alert.key).
+    _, _, fingerprint = alert_key.partition(":")
+    return job_of_fingerprint(fingerprint)
 
 
 def _owner() -> str:

@@ -198,9 +198,10 @@ def _pending(
         "oldest_age_s": round(now - alerts[0].created_at, 3),
         "alerts": [
             {
-                "job": str(a.instance.job),
+                "job": str(a.job) if a.job else a.finding.subject,
                 "job_name": a.job_name,
-                "instance": a.instance.instance_id,
+                "instance": a.instance.instance_id if a.instance else None,
+                "jobs": len(a.jobs),
                 "kind": a.kind,
                 "created_at": _iso(a.created_at, zone),
                 "age_s": round(now - a.created_at, 3),
@@ -283,8 +284,10 @@ def text(doc: dict[str, Any]) -> str:
         for a in receiver["alerts"][:LIST_PER_RECEIVER]:
             name = f" ({line(a['job_name'], 40)})" if a["job_name"] else ""
             error = f"; last error: {line(a['last_error'], 100)}" if a["last_error"] else ""
+            run = f" run {a['instance']}" if a["instance"] is not None else ""
+            others = f" and {a['jobs'] - 1} more job(s)" if a["jobs"] > 1 else ""
             out.append(
-                f"    {line(a['job'], 100)}{name} run {a['instance']} {a['kind']}, "
+                f"    {line(a['job'], 100)}{name}{others}{run} {a['kind']}, "
                 f"{age(a['age_s'])} old, {a['attempts']} attempt(s), "
                 f"dropped in {age(max(a['dropped_in_s'], 0))}{error}"
             )

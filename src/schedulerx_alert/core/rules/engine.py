@@ -48,9 +48,10 @@ def evaluate(
     memory_by_job: Mapping[JobKey, JobRuleState],
     now: float,
     *,
-    shared_cause_min_jobs: int = DEFAULT_MIN_JOBS,
+    shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
 ) -> Evaluation:
-    """Run every rule for the watched jobs (`settings_by_job`).
+    """Run every rule for the watched jobs (`settings_by_job`); `shared_cause_min_jobs`
+    None leaves every failure its own finding.
 
     A watched job with no history this tick (its listing failed, or it was not polled)
     keeps its memory untouched, so nothing is forgotten or announced twice.
@@ -66,7 +67,9 @@ def evaluate(
             findings.extend(found)
         if state != EMPTY:
             memory[job] = state
-    return Evaluation(tuple(group_shared_causes(findings, shared_cause_min_jobs)), memory)
+    if shared_cause_min_jobs is not None:
+        findings = group_shared_causes(findings, shared_cause_min_jobs)
+    return Evaluation(tuple(findings), memory)
 
 
 def evaluate_job(

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Literal
 
 from ...model import InstanceStatus, JobInstance
-from ..findings import FLAPPING, SETTLED, Finding, finding
+from ..findings import FLAPPING, SETTLED, Finding, finding, job_fingerprint
 from .failure import is_failure
 from .history import JobHistory, ended_at
 from .memory import JobRuleState
@@ -49,7 +49,7 @@ def on_outcome(
     found = finding(
         FLAPPING,
         inst.job,
-        f"{FLAPPING}:{inst.job}:{int(at)}",
+        job_fingerprint(FLAPPING, inst.job, int(at)),
         now,
         (inst,),
         changes=len(recent),
@@ -74,7 +74,7 @@ def settle(
     if window is not None and now - last_change < window:
         return [], state
     failing = state.last_outcome == "fail"
-    fingerprint = f"{SETTLED}:{history.job}:{int(since)}"
+    fingerprint = job_fingerprint(SETTLED, history.job, int(since))
     found = finding(
         SETTLED,
         history.job,

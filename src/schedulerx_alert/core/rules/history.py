@@ -18,13 +18,13 @@ class Seen:
     """What an earlier tick saw of one instance: enough to tell a new outcome from an old one."""
 
     status: int
-    # Epoch of InstanceRecord's end (falling back to start, then schedule time).
-    at: float | None
+    # The attempt (`JobInstance.attempt`: SchedulerX's zone-free EndTime), so that the
+    # state's own record of an instance (status, end) says the same thing.
+    attempt: str | None
 
     @classmethod
     def of(cls, inst: JobInstance) -> Seen:
-        finished = inst.finished_at
-        return cls(inst.status_code, finished.timestamp() if finished else None)
+        return cls(inst.status_code, inst.attempt)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -100,7 +101,7 @@ def _time(raw: dict[str, Any], key: str, where: str) -> float | None:
     value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_time(value):
         raise MemoryFormatError(f"{where}.{key}: {value!r} is not an epoch time")
     return float(value)
 
@@ -118,6 +119,11 @@ def _times(raw: dict[str, Any], key: str, where: str) -> list[float]:
     values = raw.get(key, [])
     if not isinstance(values, list):
         raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of epoch times")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    if not all(_is_time(v) for v in values):
         raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of epoch times")
     return [float(v) for v in values]
+
+
+def _is_time(value: Any) -> bool:
+    # JSON reads 1e999 as infinity, which no later write could store.
+    return type(value) in (int, float) and math.isfinite(value)

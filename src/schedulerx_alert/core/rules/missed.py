@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ...model import JobInstance
-from ..findings import MISSED, Finding, finding
+from ..findings import MISSED, Finding, finding, job_fingerprint
 from .history import JobHistory, JobSchedule
 from .memory import JobRuleState
 from .settings import RuleSettings
@@ -57,7 +57,7 @@ def check(
         finding(
             MISSED,
             history.job,
-            f"{MISSED}:{history.job}:{int(first)}",
+            job_fingerprint(MISSED, history.job, int(first)),
             now,
             expected_at=first,
             last_expected_at=missed[-1],

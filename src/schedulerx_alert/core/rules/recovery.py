@@ -33,14 +33,15 @@ def on_outcome(
     ):
         return [], ended
     at = ended_at(inst, now)
-    since = state.streak_since if state.streak_since is not None else at
+    # Unknown for a streak carried over from schema version 2, which kept no start.
+    since = state.streak_since
     found = finding(
         RECOVERED,
         inst.job,
         f"{RECOVERED}:{attempt_id(inst)}",
         now,
         (inst,),
-        broken_for_seconds=max(0.0, at - since),
+        broken_for_seconds=None if since is None else max(0.0, at - since),
         failed_runs=state.streak,
         since=since,
         last_failure=state.last_failure,

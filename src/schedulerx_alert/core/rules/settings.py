@@ -107,3 +107,6 @@ class RuleSettings:
         if self.stuck_after == "job_timeout":
             return job_timeout if job_timeout and job_timeout > 0 else None
         return self.stuck_after
+
+
+DEFAULT_SETTINGS = RuleSettings()

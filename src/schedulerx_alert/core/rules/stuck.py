@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ...model import InstanceStatus, JobInstance
-from ..findings import STUCK, Finding, finding
+from ..findings import STUCK, Finding, finding, job_fingerprint
 from .failure import admitted
 from .history import JobHistory, JobSchedule
 from .memory import MAX_STUCK, JobRuleState
@@ -65,7 +65,7 @@ def _stuck(inst: JobInstance, now: float, running_for: float, threshold: float) 
     return finding(
         STUCK,
         inst.job,
-        f"{STUCK}:{inst.job}:{inst.instance_id}:{started}",
+        job_fingerprint(STUCK, inst.job, inst.instance_id, started),
         now,
         (inst,),
         running_for_seconds=running_for,

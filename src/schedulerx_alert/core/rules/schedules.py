@@ -1,0 +1,45 @@
+"""What the rules read about a job's own configuration, from the catalog's `JobInfo`.
+
+Missed runs need the fire times (`TimeConfig`, read by core/schedule.py in the zone the
+config names) and stuck runs the job's own timeout alarm (`JobMonitorInfo`). A job the
+catalog does not know, or whose schedule cannot be computed, gets what is known: no
+fire times (it is never called missed), and its timeout if it has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ...model import JobKey
+from ..catalog import JobInfo
+from ..schedule import Schedule, ScheduleError
+from .history import CRON, JobSchedule
+
+
+def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
+    timeout = info.timeout_seconds if info.timeout_enabled and info.timeout_seconds else None
+    fires = None
+    if info.time_type == CRON:
+        try:
+            schedule = Schedule.from_time_config(
+                info.time_type, info.time_expression, zone, calendar=info.calendar
+            )
+        except ScheduleError:
+            schedule = None
+        # A custom calendar only removes fires: calling its other fires missed would be wrong.
+        if schedule is not None and schedule.exact:
+            fires = schedule
+    return JobSchedule(
+        time_type=info.time_type,
+        fires=fires,
+        enabled=info.enabled,
+        timeout=timeout,
+        zone=zone,
+    )
+
+
+def schedules_of(
+    catalog: Mapping[JobKey, JobInfo], jobs: Mapping[JobKey, object], zone: str
+) -> dict[JobKey, JobSchedule]:
+    """The schedules of the watched `jobs` the catalog knows."""
+    return {job: schedule_of(catalog[job], zone) for job in jobs if job in catalog}
