@@ -106,7 +106,11 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "stuck": {
         "zh-CN": ("任务卡住：92583", "11111111（运行中", "已运行**：47 分钟，超过 30 分钟"),
-        "en": ("job stuck: 92583", "11111111 (running", "Running for**: 47 min, longer than 30 min"),
+        "en": (
+            "job stuck: 92583",
+            "11111111 (running",
+            "Running for**: 47 min, longer than 30 min",
+        ),
     },
     "missed": {
         "zh-CN": (

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import replace
+from types import MappingProxyType
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.core.findings import Fact
 from schedulerx_alert.health import IMPAIRED, health_message
+from schedulerx_alert.model import JobKey
 from schedulerx_alert.neutralise import CUT, block, fold, line
+from schedulerx_alert.ops import samples
 from schedulerx_alert.render import Renderer
 from schedulerx_alert.state import Alert, HealthRecord, run_alert
 from tests.builders import T0, alert
@@ -137,6 +141,46 @@ def test_a_summary_shows_job_text_without_obeying_it(
     alerts = [_hostile_alert(*values) for values in many]
     message = Renderer(language).summary(alerts, more=more)
     assert violations(message.text) == []
+
+
+def _hostile_kind(base: Alert, values: tuple[str, ...]) -> Alert:
+    """A sample of another kind with every text from a job, and every text fact, hostile."""
+    result, worker, executor, group, namespace, name = values
+
+    def hostile_job(key: JobKey) -> JobKey:
+        return replace(key, group=group, namespace=namespace)
+
+    def hostile_fact(value: Fact) -> Fact:
+        if isinstance(value, str):
+            return result
+        if isinstance(value, tuple) and value and isinstance(value[0], str):
+            return tuple(result for _ in value)
+        return value
+
+    found = replace(
+        base.finding,
+        subject=name,
+        instances=tuple(
+            replace(i, job=hostile_job(i.job), result=result, work_addr=worker, executor=executor)
+            for i in base.instances
+        ),
+        jobs=tuple(hostile_job(job) for job in base.jobs),
+        facts=MappingProxyType({k: hostile_fact(v) for k, v in base.facts.items()}),
+    )
+    return Alert(base.receiver, found, base.created_at, tuple(name for _ in base.jobs))
+
+
+@RENDERS
+@given(st.sampled_from(samples.every_kind()), fields, languages)
+def test_every_kind_shows_job_text_and_facts_without_obeying_them(
+    base: Alert, values: tuple[str, ...], language: str
+) -> None:
+    alert = _hostile_kind(base, values)
+    message = Renderer(language).alert(alert, at_mobiles=["13800000000"])
+    assert violations(message.text, mobiles=["13800000000"]) == []
+    assert len(message.text.encode()) < 16_000
+    summary = Renderer(language).summary([alert, _hostile_kind(base, values[::-1])])
+    assert violations(summary.text) == []
 
 
 @RENDERS

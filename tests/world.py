@@ -14,7 +14,9 @@ from typing import Any
 
 from schedulerx_alert.app import build_edges
 from schedulerx_alert.config import Config, parse_config
+from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.model import JobKey
 from schedulerx_alert.tick import TickSummary, run_tick
 from tests.fakes.base import ManualClock
 from tests.fakes.dingtalk import FakeDingTalk
@@ -55,6 +57,9 @@ class World:
             # OSS signatures carry the real date (oss2 reads the system clock).
             self.oss = FakeOss(AK, SK, STS, buckets=("alert-bucket",)).start()
         self.dt.add_robot(ROBOT, secret=ROBOT_SECRET)
+        # What SchedulerX says about the jobs themselves (schedule, timeout), handed to
+        # the tick as discovery will (tick.catalog_of); empty: no job has a schedule.
+        self.catalog: dict[JobKey, JobInfo] = {}
         for job_id in jobs:
             self.sx.add_job(NS, GROUP, job_id, name=f"job-{job_id}")
         self.raw: dict[str, Any] = {
@@ -99,6 +104,9 @@ class World:
         edges = build_edges(
             config, self.credentials, timeout, owner, self.clock, sleep, self.root / "local"
         )
+        if self.catalog:
+            catalog = dict(self.catalog)
+            edges.catalog = lambda _state: catalog
         return run_tick(config, edges, dry_run=dry_run)
 
     def advance(self, seconds: float) -> None:

@@ -706,8 +706,8 @@ class _Parser:
         if raw is False and _OFF in words:
             return _OFF
         if not isinstance(raw, str):
-            also = "".join(f", {w}" for w in words)
-            self.fail(here, f"must be a duration such as 30s, 10m or 2h{also}; not {show(raw)}")
+            also = f" (or {', '.join(words)})"
+            self.fail(here, f"must be a duration such as 30s, 10m or 2h{also}, not {show(raw)}")
             return None
         text = self.substitute(here, raw)
         if text is None:

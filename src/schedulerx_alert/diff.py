@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from .core.catalog import JobInfo
-from .core.findings import SHARED_CAUSE, Finding
-from .core.group import DEFAULT_MIN_JOBS
+from .core.findings import Finding
+from .core.group import DEFAULT_MIN_JOBS, group_shared_causes
 from .core.rules import EMPTY, JobHistory, JobRuleState, RuleSettings, Seen, evaluate
 from .core.rules.failure import admitted, is_failure
 from .core.rules.schedules import schedules_of
@@ -27,6 +27,7 @@ from .state import (
     JobRecord,
     State,
     attempt_of,
+    receiver_key,
     trim,
 )
 
@@ -111,7 +112,8 @@ def diff(
         schedules_of(catalog, targets, zone),
         {key: record.rules for key, record in state.jobs.items() if key in targets},
         now,
-        shared_cause_min_jobs=shared_cause_min_jobs,
+        # Grouped per receiver in `route`, after what a dead tick delivered is taken out.
+        shared_cause_min_jobs=None,
     )
     alerted = _alerted(evaluation.findings, quiet)
     jobs: dict[JobKey, JobRecord] = {}
@@ -124,7 +126,13 @@ def diff(
             jobs[key] = replace(previous, rules=memory)
 
     delivered = dict(state.delivered)
-    alerts = _undelivered(route(evaluation.findings, targets, now), delivered)
+    alerts = route(
+        evaluation.findings,
+        targets,
+        now,
+        delivered=delivered,
+        shared_cause_min_jobs=shared_cause_min_jobs,
+    )
     receivers = {r for t in targets.values() for r in t.receivers}
     kept: list[Alert] = []
     dropped: list[Alert] = []
@@ -155,38 +163,40 @@ def diff(
     )
 
 
-def route(findings: Iterable[Finding], targets: Mapping[JobKey, Target], now: float) -> list[Alert]:
-    """Findings -> one alert per receiver, in the findings' order: the one place where
-    it is decided who hears of what.
+def route(
+    findings: Iterable[Finding],
+    targets: Mapping[JobKey, Target],
+    now: float,
+    *,
+    delivered: dict[str, float] | None = None,
+    shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
+) -> list[Alert]:
+    """Findings -> alerts, one per receiver: the one place where it is decided who
+    hears of what.
 
-    Today a finding goes to the receivers of the watch entries that hold its jobs (a
-    shared cause across entries, to each of their receivers, listing every job).
-    `routes:` (delivery/route.py) and silences (core/silence.py) belong here.
+    A finding goes to the receivers of the watch entries that hold its jobs. What a
+    dead tick's checkpoints show as delivered to a receiver (`delivered`, consumed
+    here) is not owed again. Then each receiver's failures that share an error become
+    one shared-cause alert listing the jobs that receiver watches. `routes:`
+    (delivery/route.py) and silences (core/silence.py) belong here too.
     """
-    alerts: list[Alert] = []
+    delivered = {} if delivered is None else delivered
+    owed: dict[str, list[Finding]] = {}
     for found in findings:
-        found = trim(found)
-        names = tuple((targets[j].job_name or "") if j in targets else "" for j in found.jobs)
-        receivers = dict.fromkeys(
-            receiver for job in found.jobs if job in targets for receiver in targets[job].receivers
-        )
-        alerts += [Alert(receiver, found, now, names) for receiver in receivers]
+        for receiver in dict.fromkeys(
+            r for job in found.jobs if job in targets for r in targets[job].receivers
+        ):
+            if delivered.pop(f"{receiver_key(receiver)}:{found.fingerprint}", None) is None:
+                owed.setdefault(receiver, []).append(found)
+    alerts: list[Alert] = []
+    for receiver, theirs in owed.items():
+        if shared_cause_min_jobs is not None:
+            theirs = group_shared_causes(theirs, shared_cause_min_jobs)
+        for one in theirs:
+            one = trim(one)
+            names = tuple((targets[j].job_name or "") if j in targets else "" for j in one.jobs)
+            alerts.append(Alert(receiver, one, now, names))
     return alerts
-
-
-def _undelivered(alerts: list[Alert], delivered: dict[str, float]) -> list[Alert]:
-    """The alerts a dead tick's checkpoints do not show as delivered; each key a
-    checkpoint named is consumed as its alert comes up again."""
-    owed: list[Alert] = []
-    for alert in alerts:
-        known = [key for key in alert.keys if delivered.pop(key, None) is not None]
-        members = alert.keys[1:]
-        # A shared cause is delivered when it was, or when all its runs were (a takeover
-        # may group this tick's failures with one more job than the dead tick did).
-        if alert.key in known or (members and set(members) <= set(known)):
-            continue
-        owed.append(alert)
-    return owed
 
 
 def _history(
@@ -226,7 +236,7 @@ def _alerted(
 ) -> dict[tuple[JobKey, int], tuple[str, ...]]:
     """Per run, the status labels announced (or recorded as history) this tick."""
     out: dict[tuple[JobKey, int], tuple[str, ...]] = {}
-    runs = [i for f in findings if f.is_run_failure or f.kind == SHARED_CAUSE for i in f.instances]
+    runs = [i for f in findings if f.is_run_failure for i in f.instances]
     for inst in (*runs, *quiet):
         where = (inst.job, inst.instance_id)
         if inst.status_label not in out.get(where, ()):

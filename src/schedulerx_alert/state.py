@@ -171,23 +171,25 @@ class Alert:
 
     @property
     def key(self) -> str:
-        # The receiver is percent-encoded (no ':'), so two different alerts never
-        # share a key: a fingerprint is unique to its announcement.
-        return f"{_receiver_part(self.receiver)}:{self.fingerprint}"
+        # Two different alerts never share a key: the receiver part holds no ':', and a
+        # fingerprint is unique to its announcement.
+        return f"{receiver_key(self.receiver)}:{self.fingerprint}"
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Its key and, for a shared cause, the keys its member failures would have had
-        alone: a checkpoint names them all, so a takeover that groups the same runs
-        differently still knows them as delivered."""
+        """Its key and, for a shared cause, the keys its member failures have alone: a
+        checkpoint names them all, so a takeover that finds one more job failing for the
+        same cause announces that one only (diff.route takes delivered failures out
+        before it groups)."""
         members = self.facts.get("members")
         if not isinstance(members, tuple):
             return (self.key,)
-        receiver = _receiver_part(self.receiver)
+        receiver = receiver_key(self.receiver)
         return (self.key, *(f"{receiver}:{m}" for m in members if isinstance(m, str)))
 
 
-def _receiver_part(receiver: str) -> str:
+def receiver_key(receiver: str) -> str:
+    """How an alert key names its receiver: percent-encoded, so it holds no ':'."""
     return quote(receiver, safe="", errors="surrogatepass")
 
 
