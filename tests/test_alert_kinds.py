@@ -20,7 +20,7 @@ from schedulerx_alert.model import InstanceStatus, JobKey, TriggerType
 from schedulerx_alert.state import load_state
 from tests.builders import SHANGHAI
 from tests.fakes.base import ManualClock
-from tests.world import GROUP, NS, START, World
+from tests.world import GROUP, NS, World
 
 MINUTE = 60.0
 FAILED, SUCCESS, RUNNING = InstanceStatus.FAILED, InstanceStatus.SUCCESS, InstanceStatus.RUNNING

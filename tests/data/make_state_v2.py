@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schedulerx_alert.session import StateSession
 from tests.world import START, World
+
+from schedulerx_alert.session import StateSession
 
 JOBS = (92583, 92584, 92585)
 ZONE = "Europe/Berlin"
