@@ -102,7 +102,7 @@ preview-tools:
 	fi
 
 # The pictures in README.md: each default message kind in zh-CN, drawn by `render --preview`.
-PREVIEW_KINDS := failed rejected summary health recovered
+PREVIEW_KINDS := failed rejected summary health health-recovered
 previews: $(STAMP) preview-tools
 	mkdir -p docs/previews
 	for kind in $(PREVIEW_KINDS); do \

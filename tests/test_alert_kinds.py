@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.model import InstanceStatus, JobKey, TriggerType
-from schedulerx_alert.state import load_state
+from schedulerx_alert.core.rules import JobRuleState
+from schedulerx_alert.state import dump_state, load_journal, load_state
 from tests.builders import SHANGHAI
 from tests.fakes.base import ManualClock
 from tests.world import GROUP, NS, World
@@ -362,3 +363,36 @@ def test_a_version_2_state_carries_on_mid_story_without_announcing_anything_agai
         saved = load_state(world.state_path.read_bytes())
         assert saved.outbox == () and saved.delivered == {}
         assert json.loads(world.state_path.read_bytes())["version"] == 3
+
+
+def test_a_version_2_document_reads_as_version_3_would_have_written_it() -> None:
+    state = load_state((DATA / "state_v2" / "state.json").read_bytes())
+    disk, rejected, history = (JobKey(NS, GROUP, job_id) for job_id in (92583, 92584, 92585))
+    # Two announced failures and no success since: an announced streak of two.
+    assert state.jobs[disk].rules == JobRuleState(
+        streak=2,
+        announced=True,
+        last_failure=f"failed:{disk.encode()}:1700000000004:2026-11-25 03:01:00",
+        last_outcome="fail",
+    )
+    # Rejected, then a success: nothing open.
+    assert state.jobs[rejected].rules == JobRuleState(last_outcome="ok")
+    # A failure recorded as history cannot be told from an announced one.
+    assert state.jobs[history].rules.announced
+    # The alerts version 2 owed "dba" keep their runs and get the failure rule's fingerprints.
+    assert [(a.receiver, a.kind, a.fingerprint) for a in state.outbox] == [
+        ("dba", "failed", f"failed:{disk.encode()}:1700000000001:2026-11-25 03:00:00"),
+        ("dba", "failed", f"failed:{disk.encode()}:1700000000004:2026-11-25 03:01:00"),
+        ("dba", "rejected", f"rejected:{rejected.encode()}:1700000000005:2026-11-25 03:01:00"),
+    ]
+    assert [(a.attempts, bool(a.last_error)) for a in state.outbox] == [
+        (4, True),
+        (0, False),
+        (0, False),
+    ]
+    # The dead tick's journal names its delivery as version 3 keys it.
+    [journal] = (DATA / "state_v2").glob("state.json.sent.*")
+    assert load_journal(journal.read_bytes()).delivered == (
+        f"ops:failed:{history.encode()}:1700000000007:2026-11-25 03:04:00",
+    )
+    assert load_state(dump_state(state)) == state

@@ -3,6 +3,7 @@ every problem named by its path and never a value from the environment."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,15 @@ from schedulerx_alert.core.rules import RuleSettings
 from schedulerx_alert.model import InstanceStatus, TriggerType
 from schedulerx_alert.tick import targets_of
 
+RULE_OPTIONS = {
+    "recovery",
+    "consecutive_failures",
+    "stuck_after",
+    "missed_grace",
+    "trigger_types",
+    "flap_window",
+    "flap_changes",
+}
 BASE = """
 region: cn-hangzhou
 state: {url: "oss://my-bucket/state.json"}
@@ -135,3 +145,14 @@ def test_trigger_types_must_be_a_non_empty_list_of_names() -> None:
     assert problems(shared_cause="yes") == [
         "shared_cause: must be true, false or a mapping with min_jobs, not 'yes'"
     ]
+
+
+def test_the_readmes_options_are_the_defaults_they_claim() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    documented = yaml.safe_load(block)
+    entry = {k: v for k, v in documented["watch"][0].items() if k in RULE_OPTIONS}
+    assert set(entry) == RULE_OPTIONS
+    loaded = config(shared_cause=documented["shared_cause"], **entry)
+    assert loaded.watch[0].rules == RuleSettings()
+    assert loaded.shared_cause_min_jobs == config().shared_cause_min_jobs
