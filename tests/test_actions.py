@@ -37,7 +37,7 @@ from schedulerx_alert.config import ReceiverConfig
 from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.dingtalk import DingTalkReceiver
 from schedulerx_alert.render import Action, Message, Renderer
-from schedulerx_alert.state import Alert
+from schedulerx_alert.state import Alert, run_alert
 from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.store import FileStateStore, StateStore, open_store
 from schedulerx_alert.urls import parse_http_url
@@ -67,7 +67,7 @@ def settings(
 
 
 def the_alert(name: str | None = HOSTILE_NAME) -> Alert:
-    return Alert("failed", "ops", instance(11111111), name, T0)
+    return run_alert("failed", "ops", instance(11111111), name, T0)
 
 
 def fc_http_event(url: str, method: str = "GET", form: dict[str, str] | None = None) -> bytes:

@@ -54,12 +54,11 @@ class LinkTarget:
     instance_id: int | None = None
 
     @classmethod
-    def of(cls, alert: Alert) -> LinkTarget | None:
-        """None for an alert about more than one job (a shared cause): a button could
-        silence only one of them."""
-        if len(alert.jobs) != 1:
-            return None
-        [job] = alert.jobs
+    def of(cls, alert: Alert) -> LinkTarget:
+        """The alert's job (the first, for a shared cause: see `ActionLinks.attach`)."""
+        job = alert.job
+        if job is None:
+            raise ValueError("an alert about no job has no silence link")
         return cls(
             job.namespace,
             job.group,
@@ -275,8 +274,10 @@ class ActionLinks:
 
     def attach(self, message: Message, alert: Alert) -> Message:
         """The message of one alert, with its buttons; the one call delivery makes."""
-        target = LinkTarget.of(alert)
-        return message if target is None else replace(message, actions=self.buttons(target))
+        if len(alert.jobs) != 1:
+            # A shared cause: a button could silence only one of its jobs.
+            return message
+        return replace(message, actions=self.buttons(LinkTarget.of(alert)))
 
 
 def attach_actions(message: Message, alert: Alert, links: ActionLinks | None) -> Message:
