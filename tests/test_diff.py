@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.core.rules import RuleSettings
 from schedulerx_alert.diff import diff
-from schedulerx_alert.model import InstanceStatus, JobInstance
+from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.state import InstanceRecord, JobRecord, State, dump_state, load_state
 from tests.builders import EVERY_FAILURE, T0, instance, job, target
 
@@ -124,6 +125,56 @@ def test_every_alertable_run_is_announced_once_per_receiver(
 
 def _end(inst: JobInstance) -> float:
     return inst.end_time.timestamp() if inst.end_time else 0.0
+
+
+# A run across ticks: (job 1 or 2, instance id, status before and from `switch` on, end).
+runs_pool = st.lists(
+    st.tuples(
+        st.integers(1, 2),
+        st.integers(1, 6),
+        statuses,
+        statuses,
+        st.integers(0, 8),
+        st.integers(-3600, 600),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pool=runs_pool,
+    ticks=st.lists(st.tuples(st.booleans(), st.sets(st.integers(0, 9))), min_size=1, max_size=8),
+    min_jobs=st.sampled_from([2, None]),
+)
+def test_no_alert_of_any_kind_is_owed_twice(
+    pool: list[tuple[int, int, int, int, int, int]],
+    ticks: list[tuple[bool, set[int]]],
+    min_jobs: int | None,
+) -> None:
+    """With every rule on (recovery, flapping, stuck runs, shared causes across two jobs),
+    runs listed again and again, changing status, and the state saved and loaded
+    between ticks, no receiver is owed the same alert (receiver and fingerprint) twice,
+    and every alert goes to its jobs' receivers."""
+    rules = RuleSettings(stuck_after=120.0, flap_window=1800.0, flap_changes=3)
+    targets = {job(1): target("a", "b", rules=rules), job(2): target("b", rules=rules)}
+    state = State()
+    keys: list[str] = []
+    for tick, (call_ok, shown) in enumerate(ticks):
+        now = T0 + 60 * tick
+        listings: dict[JobKey, dict[int, JobInstance]] = {job(1): {}, job(2): {}}
+        for index, (n, iid, before, after, switch, age) in enumerate(pool):
+            if index in shown:
+                code = before if tick < switch else after
+                ended = T0 + age if code in (4, 5, 6, 9, 11, 12) else None
+                listings[job(n)][iid] = instance(iid, code, n, ended=ended, result="boom")
+        polls = {key: list(runs.values()) for key, runs in listings.items()} if call_ok else {}
+        result = diff(state, polls, targets, now, LOOKBACK, shared_cause_min_jobs=min_jobs)
+        for alert in result.alerts:
+            assert alert.receiver in {r for j in alert.jobs for r in targets[j].receivers}
+        keys += [a.key for a in result.alerts]
+        state = load_state(dump_state(result.state))
+    assert len(keys) == len(set(keys))
 
 
 @settings(max_examples=100, deadline=None)
