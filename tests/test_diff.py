@@ -128,6 +128,8 @@ def _end(inst: JobInstance) -> float:
 
 
 # A run across ticks: (job 1 or 2, instance id, status before and from `switch` on, end).
+# A re-run ends at another time than the attempt before it: SchedulerX's EndTime is the
+# only way to tell attempts of one instance apart.
 runs_pool = st.lists(
     st.tuples(
         st.integers(1, 2),
@@ -138,6 +140,7 @@ runs_pool = st.lists(
         st.integers(-3600, 600),
     ),
     max_size=10,
+    unique_by=lambda run: (run[0], run[1]),
 )
 
 
@@ -166,7 +169,8 @@ def test_no_alert_of_any_kind_is_owed_twice(
         for index, (n, iid, before, after, switch, age) in enumerate(pool):
             if index in shown:
                 code = before if tick < switch else after
-                ended = T0 + age if code in (4, 5, 6, 9, 11, 12) else None
+                ended = T0 + age + (60 * switch if tick >= switch else 0)
+                ended = ended if code in (4, 5, 6, 9, 11, 12) else None
                 listings[job(n)][iid] = instance(iid, code, n, ended=ended, result="boom")
         polls = {key: list(runs.values()) for key, runs in listings.items()} if call_ok else {}
         result = diff(state, polls, targets, now, LOOKBACK, shared_cause_min_jobs=min_jobs)
