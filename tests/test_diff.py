@@ -169,8 +169,8 @@ def test_no_alert_of_any_kind_is_owed_twice(
         for index, (n, iid, before, after, switch, age) in enumerate(pool):
             if index in shown:
                 code = before if tick < switch else after
-                ended = T0 + age + (60 * switch if tick >= switch else 0)
-                ended = ended if code in (4, 5, 6, 9, 11, 12) else None
+                end = T0 + age + (60 * switch if tick >= switch else 0)
+                ended = end if code in (4, 5, 6, 9, 11, 12) else None
                 listings[job(n)][iid] = instance(iid, code, n, ended=ended, result="boom")
         polls = {key: list(runs.values()) for key, runs in listings.items()} if call_ok else {}
         result = diff(state, polls, targets, now, LOOKBACK, shared_cause_min_jobs=min_jobs)
