@@ -102,7 +102,8 @@ preview-tools:
 	fi
 
 # The pictures in README.md: each default message kind in zh-CN, drawn by `render --preview`.
-PREVIEW_KINDS := failed rejected summary health health-recovered
+# Every kind `render` knows (ops/samples.py KINDS), so a new kind gets its picture.
+PREVIEW_KINDS = $(shell $(BIN)/python -c 'from schedulerx_alert.ops.samples import KINDS; print(*KINDS)')
 previews: $(STAMP) preview-tools
 	mkdir -p docs/previews
 	for kind in $(PREVIEW_KINDS); do \
