@@ -32,7 +32,7 @@ from schedulerx_alert.listing import (
     parse_listing,
 )
 from schedulerx_alert.model import InstanceStatus, JobKey
-from schedulerx_alert.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
+from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
 from schedulerx_alert.state import State, attempt_of, dump_state, load_state
 from tests.builders import GROUP, NS, T0, target
 from tests.fakes.base import ManualClock

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .listing import EntryProblem, Listing, cut
 from .model import JobInstance, JobKey
-from .schedulerx import SchedulerXClient, SchedulerXError
+from .sources.schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0
 

@@ -23,8 +23,8 @@ from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
 from .model import JobKey
 from .render import Renderer
-from .schedulerx import SchedulerXClient
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from .sources.schedulerx import SchedulerXClient
 from .state import HealthRecord, State, TickRecord
 from .store import StateStore, StoreError
 from .timing import Timing

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from ..credentials import Credentials
+from ..listing import AnswerUnreadable, Listing, decode_int, parse_listing, show
+from ..model import JobKey
 from .acs3 import sign_request
-from .credentials import Credentials
-from .listing import AnswerUnreadable, Listing, decode_int, parse_listing, show
-from .model import JobKey
 
 API_VERSION = "2019-04-30"
 # Every OpenAPI action the product calls, with the RAM action that allows it;
