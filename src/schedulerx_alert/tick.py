@@ -18,12 +18,12 @@ from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .diff import DiffResult, Target, diff
 from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
-from .fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
 from .model import JobKey
 from .render import Renderer
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from .sources.fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
 from .sources.schedulerx import SchedulerXClient
 from .state import HealthRecord, State, TickRecord
 from .store import StateStore, StoreError

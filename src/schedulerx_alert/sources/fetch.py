@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .listing import EntryProblem, Listing, cut
-from .model import JobInstance, JobKey
-from .sources.schedulerx import SchedulerXClient, SchedulerXError
+from ..listing import EntryProblem, Listing, cut
+from ..model import JobInstance, JobKey
+from .schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0
 
