@@ -7,6 +7,7 @@ thresholds, stuck runs) grow here as further rules over the same records.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 
 from .model import InstanceStatus, JobInstance, JobKey
@@ -60,12 +61,18 @@ def diff(
     first_run_lookback: float,
     pending_max_age: float = PENDING_MAX_AGE_SECONDS,
     max_unlisted: int = MAX_UNLISTED_PER_JOB,
+    partial: AbstractSet[JobKey] = frozenset(),
+    first: AbstractSet[JobKey] | None = None,
 ) -> DiffResult:
     """Compare this tick's listings with the state.
 
     `polls` holds only the jobs whose listing succeeded; every other job's
     records are carried over untouched, so a failed call never forgets or
-    re-announces anything.
+    re-announces anything. A job in `partial` was listed in part (the runs a
+    group query found), not everything SchedulerX lists for it: its last
+    complete listing (`polled_at`) stays as it was. `first` names the jobs
+    whose listing counts as a first poll (their older failures are history);
+    without it, a job is polled first when the state has no record of it.
     """
     rule = _Rule(now, first_run_lookback, max_unlisted, dict(state.delivered))
     jobs: dict[JobKey, JobRecord] = {}
@@ -75,7 +82,8 @@ def diff(
             if previous is not None:
                 jobs[key] = previous
             continue
-        jobs[key] = rule.job(previous, polls[key], target)
+        first_poll = previous is None if first is None else key in first
+        jobs[key] = rule.job(previous, polls[key], target, first_poll, key not in partial)
 
     receivers = {r for t in targets.values() for r in t.receivers}
     kept: list[Alert] = []
@@ -111,11 +119,15 @@ class _Rule:
     history: list[JobInstance] = field(default_factory=list)
 
     def job(
-        self, previous: JobRecord | None, instances: Sequence[JobInstance], target: Target
+        self,
+        previous: JobRecord | None,
+        instances: Sequence[JobInstance],
+        target: Target,
+        first_poll: bool,
+        complete: bool = True,
     ) -> JobRecord:
         # A job we have never polled has a past we did not watch: announce only
         # what ended recently, and keep the rest as already seen.
-        first_poll = previous is None
         known = previous.instances if previous else {}
         records: dict[int, InstanceRecord] = {}
         for inst in instances:
@@ -153,7 +165,8 @@ class _Rule:
         )
         for _, iid in unlisted[: self.max_unlisted]:
             records[iid] = known[iid]
-        return JobRecord(instances=records, polled_at=self.now)
+        polled_at = self.now if complete else (previous.polled_at if previous else None)
+        return JobRecord(instances=records, polled_at=polled_at)
 
     @property
     def cutoff(self) -> float:
