@@ -142,6 +142,8 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     except (StoreError, StateRefused) as exc:
         return _unreadable(config, edges, summary, str(exc), deadline, started)
     summary.notes.extend(session.notes)
+    targets = targets_of(config, state.catalog)
+    summary.jobs = len(targets)
     local = None if dry_run or edges.local_health is None else edges.local_health.load()
     if local is not None:
         state = fold(state, local)
@@ -155,6 +157,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         polls = read.polls()
         targets = targets_of(config, read.catalog, polls)
         summary.jobs = len(targets)
+        summary.polled = read.read(targets)
         result = diff(
             state.with_updates(catalog=read.catalog, sources=read.sources),
             polls,
@@ -310,7 +313,6 @@ def _read(
         edges.sleep,
     )
     deferred = sum(count for phase, count in the_plan.deferred if phase == DUE)
-    summary.polled = len(result.polled)
     summary.deferred = len(result.deferred) + deferred
     summary.api_calls = result.calls[LIST]
     summary.calls = {action: n for action, n in sorted(result.calls.items()) if n}

@@ -96,6 +96,12 @@ class ServerFacts:
     # The instance times its window may still filter on (evidence removes the others).
     fields: tuple[str, ...] = WINDOW_FIELDS
     page_size: int = MAX_PAGE
+    # The most runs one page has held: the server allows pages at least this large, so a
+    # shorter page is the end of a listing; a page as long or longer but short of what was
+    # asked may be a smaller largest page, and the next page tells.
+    page_seen: int = 0
+    # The ListJobs page size that works (its largest is not documented either).
+    jobs_page_size: int = MAX_PAGE
 
     @property
     def field_known(self) -> str | None:
@@ -136,6 +142,8 @@ def encode(state: SourceState) -> dict[str, Any]:
             "endpoint": server.endpoint,
             "fields": list(server.fields),
             "page": server.page_size,
+            "seen": server.page_seen,
+            "jobs_page": server.jobs_page_size,
         },
         "groups": {
             group_key_text(key): _cursor_to_json(cursor)
@@ -182,6 +190,10 @@ def decode(raw: Any) -> SourceState:
         endpoint=_str(server_raw.get("endpoint", ""), "sources.server.endpoint"),
         fields=tuple(f for f in WINDOW_FIELDS if f in fields),
         page_size=_int(server_raw.get("page", MAX_PAGE), "sources.server.page", 1, MAX_PAGE),
+        page_seen=_int(server_raw.get("seen", 0), "sources.server.seen", 0, MAX_PAGE),
+        jobs_page_size=_int(
+            server_raw.get("jobs_page", MAX_PAGE), "sources.server.jobs_page", 1, MAX_PAGE
+        ),
     )
     groups = {}
     for text, value in _obj(doc.get("groups", {}), "sources.groups").items():

@@ -102,12 +102,12 @@ def discovers(config: Config, group: GroupKey) -> bool:
 # -- ListJobs -----------------------------------------------------------------------------
 
 
-def list_jobs_params(group: GroupKey, page: int) -> dict[str, str]:
+def list_jobs_params(group: GroupKey, page: int, size: int = PAGE_SIZE) -> dict[str, str]:
     return {
         "Namespace": group[0],
         "GroupId": group[1],
         "PageNum": str(page),
-        "PageSize": str(PAGE_SIZE),
+        "PageSize": str(size),
     }
 
 
@@ -121,7 +121,9 @@ class JobPage:
     last: bool
 
 
-def parse_job_page(group: GroupKey, page: int, body: Mapping[str, Any], now: float) -> JobPage:
+def parse_job_page(
+    group: GroupKey, page: int, body: Mapping[str, Any], now: float, asked: int = PAGE_SIZE
+) -> JobPage:
     """A ListJobs answer; each job entry on its own, so one odd entry costs only itself."""
     data = body.get("Data")
     if not isinstance(data, Mapping):
@@ -140,7 +142,7 @@ def parse_job_page(group: GroupKey, page: int, body: Mapping[str, Any], now: flo
             jobs.append(parse_job(group, raw, now))
         except ValueError as exc:
             problems.append(f"ListJobs {group[0]}/{group[1]} page {page} Jobs[{index}]: {exc}")
-    size = _whole(data.get("PageSize")) or PAGE_SIZE
+    size = _whole(data.get("PageSize")) or asked
     total = _whole(data.get("Total"))
     # Total says where the list ends; without it, a short page does.
     last = (page * size >= total or not entries) if total is not None else len(entries) < size

@@ -25,9 +25,10 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from ..config import Config
@@ -102,7 +103,7 @@ class PollResult:
     swept_left: int = 0
     # Groups whose newest window was not read to the end.
     behind: dict[GroupKey, float] = field(default_factory=dict)
-    # Jobs read this tick: polled, or in a group whose newest window was read to the end.
+    # Jobs polled one by one, and groups whose newest window was read to the end.
     polled: set[JobKey] = field(default_factory=set)
     groups_read: set[GroupKey] = field(default_factory=set)
     calls: Counter[str] = field(default_factory=Counter)
@@ -115,6 +116,12 @@ class PollResult:
 
     def polls(self) -> dict[JobKey, list[JobInstance]]:
         return {job: list(runs.values()) for job, runs in self.listings.items()}
+
+    def read(self, jobs: Iterable[JobKey]) -> int:
+        """How many of `jobs` this tick saw every run of that needs attention."""
+        return sum(
+            1 for j in jobs if j in self.polled or (j.namespace, j.group) in self.groups_read
+        )
 
 
 @dataclass
@@ -282,10 +289,10 @@ def _poll(run: _Run, task: JobPoll) -> None:
     if listing is None:
         with run.lock:
             if outcome.deferred:
-                if task.why != "sweep":
-                    run.result.deferred.append(task.job)
-                else:
+                if task.why == "sweep":
                     run.result.swept_left += 1
+                elif task.why != "check":  # a cross-check waits for the next tick
+                    run.result.deferred.append(task.job)
                 run.result.stopped = run.result.stopped or (outcome.error or "")
             else:
                 run.result.errors[task.job] = outcome.error or "unknown error"
@@ -359,7 +366,6 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     if task.spans and task.spans[-1].hi >= run.plan.now:
         with run.lock:
             run.result.groups_read.add(group)
-            run.result.polled.update(j for j in run.watched if (j.namespace, j.group) == group)
 
 
 def _page_size(run: _Run) -> int:
@@ -382,17 +388,21 @@ def _query_pages(
     page = first_page
     size = _page_size(run)
     while True:
+        with run.lock:
+            seen = run.server.page_seen
         listing = _ask(run, group, query, window, page, size)
         if listing is None:  # the page size changed: from the start again
             size, page = _page_size(run), 1
             continue
         on_page(page, listing)
+        with run.lock:
+            run.server = replace(run.server, page_seen=max(run.server.page_seen, listing.entries))
         if listing.entries >= size:
             page += 1
             continue
-        if MIN_PAGE <= listing.entries < size:
-            # Fewer than asked: the end, or a server that allows smaller pages than it
-            # was asked for. The next page tells.
+        if listing.entries > 0 and listing.entries >= seen:
+            # Fewer runs than asked for, and never more on one page: the end, or a server
+            # whose largest page is smaller than asked. The next page tells.
             more = _ask(run, group, query, window, page + 1, size)
             if more is not None and more.entries:
                 with run.lock:
@@ -428,6 +438,7 @@ def _ask(
         if error.retryable or error.auth:
             raise _Stop(str(error))
         if "pagesize" in f"{error.code} {error.message}".lower() and size > MIN_PAGE:
+            # A PageSize refused: halve it (down to ten, the documented default).
             with run.lock:
                 run.server = replace(run.server, page_size=max(MIN_PAGE, size // 2))
             return None
@@ -732,24 +743,29 @@ def _discover(run: _Run, task: Discover) -> None:
     page = task.page
     started_here = page == 1
     while True:
-        tried = run.call(
-            LIST_JOBS,
-            lambda p=page: run.client.call(  # type: ignore[misc]
-                LIST_JOBS, discovery.list_jobs_params(group, p)
-            ),
-        )
+        with run.lock:
+            size = run.server.jobs_page_size
+        params = discovery.list_jobs_params(group, page, size)
+        tried = run.call(LIST_JOBS, partial(run.client.call, LIST_JOBS, params))
+        error = tried.error
+        refused = error is not None and "pagesize" in f"{error.code} {error.message}".lower()
+        if refused and size > MIN_PAGE:
+            # A PageSize refused: smaller pages, and the pass from its start.
+            with run.lock:
+                run.server = replace(run.server, jobs_page_size=max(MIN_PAGE, size // 2))
+                run.cursors[group] = replace(
+                    run.cursors.get(group) or GroupCursor(), discovery_page=0
+                )
+            page, started_here = 1, True
+            continue
         if tried.value is None:
-            if tried.error is not None:
-                with run.lock:
-                    run.result.group_errors.setdefault(
-                        group, f"its job list could not be read: {tried.error}"
-                    )
+            if error is not None:
+                _discovery_failed(run, group, f"its job list could not be read: {error}")
             return
         try:
-            found = discovery.parse_job_page(group, page, tried.value, run.plan.now)
+            found = discovery.parse_job_page(group, page, tried.value, run.plan.now, size)
         except ValueError as exc:
-            with run.lock:
-                run.result.group_errors.setdefault(group, f"its job list could not be read: {exc}")
+            _discovery_failed(run, group, f"its job list could not be read: {exc}")
             return
         with run.lock:
             for problem in found.problems:
@@ -761,6 +777,16 @@ def _discover(run: _Run, task: Discover) -> None:
         if found.last:
             return
         page += 1
+
+
+def _discovery_failed(run: _Run, group: GroupKey, why: str) -> None:
+    """A problem where the watched jobs depend on the list; else a note (schedules and names
+    are only a help for a group of ids)."""
+    with run.lock:
+        if discovery.discovers(run.config, group):
+            run.result.group_errors.setdefault(group, why)
+        else:
+            run.result.notes.append(f"group {group[0]}/{group[1]}: {why}")
 
 
 # -- run times ------------------------------------------------------------------------------
