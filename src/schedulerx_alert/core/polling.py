@@ -114,6 +114,9 @@ class SourceState:
     groups: dict[GroupKey, GroupCursor] = field(default_factory=dict)
     # Recent calls per API other than GetJobInstanceList (State.api_calls has those).
     calls: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # Jobs on a fixed rate or second delay polled one by one: one fire (or end) seen, which
+    # phases their grid of fires (their TimeConfig says only how far apart they are).
+    anchors: dict[JobKey, float] = field(default_factory=dict)
 
     def group(self, key: GroupKey) -> GroupCursor:
         return self.groups.get(key) or GroupCursor()
@@ -150,6 +153,7 @@ def encode(state: SourceState) -> dict[str, Any]:
             for key, cursor in sorted(state.groups.items())
         },
         "calls": {name: list(times) for name, times in sorted(state.calls.items())},
+        "anchors": {key.encode(): at for key, at in sorted(state.anchors.items())},
     }
 
 
@@ -207,7 +211,15 @@ def decode(raw: Any) -> SourceState:
         _str(name, "sources.calls"): _times(times, f"sources.calls[{name[:40]!r}]")
         for name, times in _obj(doc.get("calls", {}), "sources.calls").items()
     }
-    return SourceState(server, groups, calls)
+    anchors: dict[JobKey, float] = {}
+    for text, at in _obj(doc.get("anchors", {}), "sources.anchors").items():
+        where = f"sources.anchors[{text[:80]!r}]"
+        try:
+            job = JobKey.decode(text)
+        except ValueError:
+            raise ValueError(f"{where}: not a job key") from None
+        anchors[job] = _time(at, where)
+    return SourceState(server, groups, calls, anchors)
 
 
 def _cursor(value: Any, where: str) -> GroupCursor:

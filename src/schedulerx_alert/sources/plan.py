@@ -38,8 +38,8 @@ from ..core.polling import (
     SourceState,
     Span,
 )
-from ..core.schedule import Schedule, ScheduleError
-from ..model import TERMINAL, InstanceStatus, JobKey
+from ..core.schedule import Schedule, ScheduleError, TimeType
+from ..model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
 from ..state import JobRecord
 from . import discovery
 
@@ -159,6 +159,7 @@ def make_plan(
     modes: dict[GroupKey, str] = {}
     news_since: dict[GroupKey, float] = {}
     due: list[Task] = []
+    polls: list[JobPoll] = []
     catch_up: list[Task] = []
     sweeps: list[tuple[float, JobPoll]] = []
     refresh: list[Task] = []
@@ -192,18 +193,27 @@ def make_plan(
                     catch_up.append(JobPoll(check, "check"))
         else:
             for key in jobs if mode == EVERY else ():
-                due.append(JobPoll(key, "every"))
-            if mode == EVERY:
-                due.sort(key=lambda t: _last_poll(t, records))
+                polls.append(JobPoll(key, "every"))
             for key in jobs if mode == PER_JOB else ():
-                why = _why_due(key, catalog.get(key), records.get(key), cursor, schedules, now)
+                why = _why_due(
+                    key,
+                    catalog.get(key),
+                    records.get(key),
+                    cursor,
+                    schedules,
+                    now,
+                    sources.anchors.get(key),
+                )
                 if why is not None:
-                    due.append(JobPoll(key, why))
+                    polls.append(JobPoll(key, why))
                     continue
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
         cursors[group] = cursor
+    # Least recently polled first, so that what the quota leaves out goes first next tick.
+    polls.sort(key=lambda p: (_polled(records.get(p.job)) or 0.0, p.job))
+    due.extend(polls)
     sweeps.sort(key=lambda item: (item[0], item[1].job))
     phases, deferred = _trim(
         ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
@@ -364,12 +374,6 @@ def _polled(record: JobRecord | None) -> float | None:
     return record.polled_at if record is not None else None
 
 
-def _last_poll(task: Task, records: Mapping[JobKey, JobRecord]) -> tuple[float, JobKey | None]:
-    if isinstance(task, JobPoll):
-        return (_polled(records.get(task.job)) or 0.0, task.job)
-    return (0.0, None)
-
-
 def _why_due(
     key: JobKey,
     info: JobInfo | None,
@@ -377,6 +381,7 @@ def _why_due(
     cursor: GroupCursor,
     schedules: _Schedules,
     now: float,
+    anchor: float | None = None,
 ) -> str | None:
     """Why a job is polled this tick, or None when only the sweep would poll it."""
     if record is not None and any(not _finished(r.status) for r in record.instances.values()):
@@ -388,6 +393,8 @@ def _why_due(
         return "every"
     if not schedule.fires:
         return None  # API-triggered: the sweep finds its runs
+    if anchor is not None:
+        schedule = schedule.with_anchor(anchor)
     last = _polled(record)
     if last is None:
         last = cursor.since if cursor.since is not None else now - 60
@@ -395,6 +402,19 @@ def _why_due(
     if fire is not None and fire <= now:
         return "fire"
     return None
+
+
+def anchor_of(info: JobInfo | None, runs: Iterable[JobInstance]) -> float | None:
+    """The phase of a fixed rate (its latest scheduled fire) or of a second delay (the end of
+    its latest run, from which the delay counts), from one job's listing."""
+    if info is None or info.time_type not in (TimeType.FIXED_RATE, TimeType.SECOND_DELAY):
+        return None
+    scheduled = [r for r in runs if r.trigger_type in (None, TriggerType.SCHEDULED)]
+    if info.time_type == TimeType.FIXED_RATE:
+        times = [r.schedule_time for r in scheduled if r.schedule_time is not None]
+    else:
+        times = [r.end_time for r in scheduled if r.end_time is not None]
+    return max(times).timestamp() if times else None
 
 
 def _finished(status: int) -> bool:

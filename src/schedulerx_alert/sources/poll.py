@@ -144,6 +144,7 @@ class _Run:
     result: PollResult
     lock: threading.Lock = field(default_factory=threading.Lock)
     probing: bool = False
+    anchors: dict[JobKey, float] = field(default_factory=dict)
 
     # -- shared state --------------------------------------------------------------------
 
@@ -227,6 +228,7 @@ def execute(
         cursors=dict(the_plan.cursors),
         catalog=dict(catalog),
         result=PollResult(),
+        anchors=dict(sources.anchors),
     )
     for name, tasks in the_plan.phases:
         if not tasks:
@@ -247,6 +249,11 @@ def execute(
             if group in the_plan.modes  # groups no longer watched are forgotten
         },
         calls={action: times for action, times in budgets.recent().items() if action != LIST},
+        anchors={
+            key: at
+            for key, at in run.anchors.items()
+            if the_plan.modes.get((key.namespace, key.group)) in (PER_JOB, EVERY)
+        },
     )
     result.catalog = run.catalog
     for phase, count in the_plan.deferred:
@@ -324,8 +331,11 @@ def _poll(run: _Run, task: JobPoll) -> None:
         or (cursor.since is not None and cursor.reason != "" and record.polled_at < cursor.since)
     )
     run.add(task.job, listing.instances, complete=True, first=first)
+    anchor = plan.anchor_of(run.catalog.get(task.job), listing.instances)
     with run.lock:
         run.result.polled.add(task.job)
+        if anchor is not None:
+            run.anchors[task.job] = anchor
 
 
 # -- group queries --------------------------------------------------------------------------
