@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.estate import Estate, EstateSpec
 from tests.fakes.base import ManualClock
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
+
+from bench.estate import Estate, EstateSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 AK, SK, STS = "LTAI5tBenchKeyId", "bench-secret-0123456789", "CAIS-bench-token"

@@ -14,11 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+from tests.fakes.base import ManualClock
+
 from schedulerx_alert.app import build_edges
 from schedulerx_alert.config import parse_config
 from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.tick import run_tick
-from tests.fakes.base import ManualClock
 
 
 def main() -> None:

@@ -331,6 +331,13 @@ def _read(
     summary.problems.extend(
         _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)
     )
+    if the_plan.overdue:
+        sweep = config.schedulerx.sweep_interval.total_seconds() / 60
+        summary.problems.append(
+            f"{the_plan.overdue} job(s) polled one by one were not polled for more than "
+            f"{2 * sweep:g} min (SchedulerX quota, schedulerx.max_calls_per_minute): runs "
+            "started by hand or by API may wait that long to be seen"
+        )
     return result, budgets[LIST].recent()
 
 
@@ -388,6 +395,14 @@ def _read_problems(
         problems.append(
             f"{len(behind)} group(s) not read up to now ({why}), e.g. {namespace}/{group} "
             f"from {minutes:.0f} min ago; they go first next tick"
+        )
+    late = {g: lo for g, lo in result.catching_up.items() if g not in behind}
+    if late:
+        (namespace, group), since = min(late.items(), key=lambda item: item[1])
+        problems.append(
+            f"{len(late)} group(s) still catching up on older runs ({why}), e.g. "
+            f"{namespace}/{group} from {max(0.0, (now - since) / 60):.0f} min ago; "
+            "newer runs are read first"
         )
     return problems
 

@@ -186,7 +186,8 @@ def decode(raw: Any) -> SourceState:
     doc = _obj(raw, "sources")
     server_raw = _obj(doc.get("server", {}), "sources.server")
     fields = tuple(
-        _str(f, "sources.server.fields[]") for f in _list(server_raw.get("fields", []), "fields")
+        _str(f, "sources.server.fields[]")
+        for f in _list(server_raw.get("fields", list(WINDOW_FIELDS)), "fields")
     )
     if not fields or any(f not in WINDOW_FIELDS for f in fields) or len(set(fields)) != len(fields):
         raise ValueError(f"sources.server.fields: {fields!r} are not window fields")

@@ -125,6 +125,8 @@ class Plan:
     # Work left out for the quota, per phase: (what, how many).
     deferred: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # Jobs polled one by one, not polled for two sweep intervals, and not this tick either.
+    overdue: int = 0
 
     def tasks(self, phase: str) -> tuple[Task, ...]:
         return next((tasks for name, tasks in self.phases if name == phase), ())
@@ -162,6 +164,7 @@ def make_plan(
     polls: list[JobPoll] = []
     catch_up: list[Task] = []
     sweeps: list[tuple[float, JobPoll]] = []
+    overdue = 0
     refresh: list[Task] = []
     notes: list[str] = []
     for group in discovery.groups_of(config):
@@ -210,8 +213,13 @@ def make_plan(
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
+                    overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
-    # Least recently polled first, so that what the quota leaves out goes first next tick.
+    # Oldest first, so that what the quota leaves out goes first next tick: groups by where
+    # their window starts, jobs by their last poll.
+    due.sort(
+        key=lambda t: (t.spans[0].lo, t.group) if isinstance(t, GroupRead) else (0.0, ("", ""))
+    )
     polls.sort(key=lambda p: (_polled(records.get(p.job)) or 0.0, p.job))
     due.extend(polls)
     sweeps.sort(key=lambda item: (item[0], item[1].job))
@@ -219,7 +227,17 @@ def make_plan(
         ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
         budget,
     )
-    return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes))
+    # The sweep goes oldest first: what it leaves out of the overdue is counted.
+    overdue = max(0, overdue - len(dict(phases)[SWEEP]))
+    return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue)
+
+
+def _oldest_first(task: Task) -> tuple[float, GroupKey]:
+    if isinstance(task, GroupRead):
+        return (task.spans[0].lo, task.group)
+    if isinstance(task, Discover):
+        return (0.0, task.group)
+    return (0.0, (task.job.namespace, task.job.group))
 
 
 # -- modes --------------------------------------------------------------------------------
@@ -467,7 +485,7 @@ def _trim(
             if left[purse] >= cost and (left[purse] > 0 or cost == 0):
                 left[purse] -= task.cost
                 chosen.append(task)
-            else:
+            elif isinstance(task, JobPoll):  # a group left out shows as behind
                 dropped += 1
         kept.append((name, tuple(chosen)))
         if dropped:

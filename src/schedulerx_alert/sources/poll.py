@@ -101,8 +101,10 @@ class PollResult:
     # Per-job polls that were due and not made (quota, time), and sweep polls left.
     deferred: list[JobKey] = field(default_factory=list)
     swept_left: int = 0
-    # Groups whose newest window was not read to the end.
+    # Groups whose newest window was not read to the end, and groups with older windows
+    # still to read (after an outage): from when.
     behind: dict[GroupKey, float] = field(default_factory=dict)
+    catching_up: dict[GroupKey, float] = field(default_factory=dict)
     # Jobs polled one by one, and groups whose newest window was read to the end.
     polled: set[JobKey] = field(default_factory=set)
     groups_read: set[GroupKey] = field(default_factory=set)
@@ -238,9 +240,9 @@ def execute(
     result = run.result
     for group, cursor in run.cursors.items():
         if the_plan.modes.get(group) == GROUP_QUERIES and cursor.mode == GROUP_QUERIES:
-            live = cursor.spans[-1] if cursor.spans else None
-            if live is not None and live.hi >= the_plan.now:
-                result.behind[group] = live.lo
+            for span in cursor.spans:
+                late = result.behind if span.hi >= the_plan.now else result.catching_up
+                late[group] = min(late.get(group, span.lo), span.lo)
     result.sources = SourceState(
         server=run.server,
         groups={
