@@ -267,10 +267,11 @@ def test_12_jobs_losing_the_same_database_make_one_message(tmp_path: Path) -> No
         assert heading(shared) == "### SchedulerX：12 个任务因同一错误失败"
         assert "- **实例数**：12" in shared
         for job_id, run in zip(jobs, runs, strict=False):
-            label = "orders-sync (92583)" if job_id == 92583 else str(job_id)
+            label = "orders-sync (92583)" if job_id == 92583 else f"job-{job_id} ({job_id})"
             assert f"- **{label}** 实例 {run} 失败" in shared
         assert "Connection refused 10.0.0.5:3306 (trace 0a7f3e)" in shared
-        assert heading(own) == "### SchedulerX 任务失败：92595" and "NullPointerException" in own
+        assert heading(own) == "### SchedulerX 任务失败：job-92595 (92595)"
+        assert "NullPointerException" in own
 
 
 def test_shared_cause_false_sends_each_failure_on_its_own(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ import jsonschema
 import pytest
 import yaml
 
-from schedulerx_alert.schedulerx import RAM_ACTIONS
+from schedulerx_alert.sources.schedulerx import RAM_ACTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fc3 component's JSON schema (MIT), kept here so the repo tests itself.

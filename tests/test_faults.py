@@ -144,7 +144,12 @@ def test_a_long_tick_stops_in_time_and_commits_what_it_has(tmp_path: Path) -> No
         for job_id in range(100, 130):
             world.sx.add_job(NS, world.raw["watch"][0]["group"], job_id)
         world.sx.add_instance(100, status=5)
-        world.raw["schedulerx"] = {"endpoint": world.sx.url, "concurrency": 1}
+        # Each job polled on its own (the loop group queries replace): deferral per job.
+        world.raw["schedulerx"] = {
+            "endpoint": world.sx.url,
+            "concurrency": 1,
+            "query": "every_job",
+        }
         started = world.clock()
         summary = world.tick(timeout=60)
         # 60 s of function time: polling stops at 36 s (15 s kept for sending,

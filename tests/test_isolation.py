@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedulerx_alert.fetch import CallBudget, fetch_all
 from schedulerx_alert.model import JobKey
-from schedulerx_alert.schedulerx import SchedulerXClient
+from schedulerx_alert.sources.fetch import CallBudget, fetch_all
+from schedulerx_alert.sources.schedulerx import SchedulerXClient
 from tests.world import GROUP, NS, START, World
 
 if TYPE_CHECKING:

@@ -124,11 +124,15 @@ def test_dry_run_previews_and_changes_nothing(world: World) -> None:
     assert world.texts() == [] and not world.state_path.exists()
 
 
-def test_a_hundred_jobs_stay_under_the_api_quota_and_none_is_starved(tmp_path: object) -> None:
+def test_a_hundred_jobs_polled_one_by_one_stay_under_the_quota_and_none_is_starved(
+    tmp_path: object,
+) -> None:
     from pathlib import Path
 
     jobs = tuple(range(1000, 1100))
     with World(Path(str(tmp_path)), jobs=jobs) as world:
+        # The loop of old: every job its own call, every tick.
+        world.raw["schedulerx"] = {"endpoint": world.sx.url, "query": "every_job"}
         world.sx.add_instance(1099, status=5)
         first = world.tick()
         # 90 calls a minute by default leaves room for people using the console.
@@ -148,3 +152,29 @@ def test_a_hundred_jobs_stay_under_the_api_quota_and_none_is_starved(tmp_path: o
         # One alert; and, every tick having left jobs unpolled, the group is told.
         alert, impaired = world.texts()
         assert "1099" in alert and "max_calls_per_minute" in impaired
+
+
+def test_a_hundred_listed_jobs_are_read_by_group_and_the_last_one_alerts_in_the_first_tick(
+    tmp_path: object,
+) -> None:
+    from pathlib import Path
+
+    jobs = tuple(range(1000, 1100))
+    with World(Path(str(tmp_path)), jobs=jobs) as world:
+        world.sx.add_instance(1099, status=5, result="disk full")
+        first = world.tick()
+        assert (first.status, first.polled, first.deferred, first.alerts_sent) == (
+            "ok",
+            100,
+            0,
+            1,
+        )
+        # A handful of calls for the whole group, not one per job.
+        assert first.api_calls <= 8
+        [alert] = world.texts()
+        assert "1099" in alert and "disk full" in alert
+        for _ in range(5):
+            world.advance(60)
+            again = world.tick()
+            assert (again.status, again.alerts_new) == ("ok", 0)
+        assert world.sx.max_calls_in_any_minute("GetJobInstanceList") <= 8

@@ -85,7 +85,12 @@ def slow_world(tmp_path: Path) -> Iterator[World]:
         ).start()
         for job_id in jobs:
             world.sx.add_job(NS, GROUP, job_id)
-        world.raw["schedulerx"] = {"endpoint": world.sx.url, "concurrency": 1}
+        # Each job polled on its own (the loop group queries replace): deferral per job.
+        world.raw["schedulerx"] = {
+            "endpoint": world.sx.url,
+            "concurrency": 1,
+            "query": "every_job",
+        }
         yield world
 
 

@@ -21,7 +21,7 @@ from .dingtalk import DingTalkReceiver, Receiver
 from .fallback import LocalHealthFile
 from .redact import Redactor
 from .render import Renderer
-from .schedulerx import SchedulerXClient
+from .sources.schedulerx import SchedulerXClient
 from .store import StateStore, StoreError, open_store
 from .tick import Edges, TickSummary, run_tick
 from .timing import CALL_SHARE, MIN_CALL_SECONDS, Timing

@@ -98,8 +98,10 @@ def _validate(path: str, timeout: float) -> int:
         print(exc, file=sys.stderr)
         return 2
     rules = len(config.watch)
+    whole = sum(1 for rule in config.watch if rule.discovers)
+    groups = f", {whole} reading their group's job list" if whole else ""
     print(
-        f"{path}: ok ({config.job_count} jobs in {rules} watch rule(s), "
+        f"{path}: ok ({config.job_count} jobs in {rules} watch rule(s){groups}, "
         f"{len(config.receivers)} receiver(s), state at {config.state.url})"
     )
     return 0

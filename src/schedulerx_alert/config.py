@@ -41,6 +41,10 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _MOBILE = re.compile(r"\+?[0-9][0-9-]{2,19}")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 _JOB_ID = re.compile(r"[0-9]{1,19}")
+_DURATION = re.compile(r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+# A job name glob: SchedulerX job names are short; a pattern is a line, not a document.
+MAX_GLOB = 200
 MAX_JOB_ID = 2**63 - 1
 # A config is a page of YAML; these bounds are far above any real one and far
 # below what exhausts 128 MB (a 787-byte alias bomb expands to billions of values).
@@ -91,12 +95,23 @@ class JobSpec:
 class WatchRule:
     namespace: str
     group: str
+    # Jobs named by id; with `all_jobs` or `job_names` the group's job list (ListJobs) adds
+    # the others, less `exclude_jobs` and `exclude_names`.
     jobs: tuple[JobSpec, ...]
     receivers: tuple[str, ...]
     alert_on: frozenset[InstanceStatus] = DEFAULT_ALERT_ON
     # The entry's alert rule options (recovery, consecutive_failures, stuck_after,
     # missed_grace, trigger_types, flap_window, flap_changes), alert_on included.
     rules: RuleSettings = DEFAULT_SETTINGS
+    all_jobs: bool = False
+    job_names: tuple[str, ...] = ()  # shell-style globs: * ? [abc]
+    exclude_jobs: frozenset[int] = frozenset()
+    exclude_names: tuple[str, ...] = ()
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the jobs watched come from the group's job list, not only from ids."""
+        return self.all_jobs or bool(self.job_names)
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,12 @@ class ReceiverConfig:
         return next((v for k, v in self.url.params() if k == "access_token"), "")
 
 
+# How runs are found: "auto" asks each group for the runs that need attention (falling back
+# per group to per-job polls where the server cannot), "per_job" polls each job after its fire
+# times, "every_job" polls every job every tick (the loop of old, for comparisons).
+QUERY_MODES = ("auto", "per_job", "every_job")
+
+
 @dataclass(frozen=True)
 class SchedulerXConfig:
     endpoint: str = DEFAULT_SCHEDULERX_ENDPOINT
@@ -126,6 +147,11 @@ class SchedulerXConfig:
     max_calls_per_minute: int = 90
     concurrency: int = 4
     timeout_seconds: float = 5.0
+    query: str = "auto"
+    # How often each group's job list is read again (ListJobs).
+    discovery_interval: timedelta = timedelta(minutes=10)
+    # Per-job polling: every job at least this often, for runs started by hand or by API.
+    sweep_interval: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -183,6 +209,7 @@ class Config:
 
     @property
     def job_count(self) -> int:
+        """Jobs named by id; those found by `jobs: all` or `job_names` are not known here."""
         return sum(len(rule.jobs) for rule in self.watch)
 
 
@@ -491,15 +518,72 @@ class _Parser:
     def schedulerx(self, raw: Mapping[str, Any]) -> SchedulerXConfig:
         path = "schedulerx"
         self.unknown_keys(
-            raw, {"endpoint", "max_calls_per_minute", "concurrency", "timeout_seconds"}, path
+            raw,
+            {
+                "endpoint",
+                "max_calls_per_minute",
+                "concurrency",
+                "timeout_seconds",
+                "query",
+                "discovery_interval",
+                "sweep_interval",
+            },
+            path,
         )
         endpoint = self.endpoint(raw, path, DEFAULT_SCHEDULERX_ENDPOINT)
+        query = self.string(raw, "query", path, "auto") or "auto"
+        if query not in QUERY_MODES:
+            self.fail(
+                f"{path}.query",
+                f"must be one of {', '.join(QUERY_MODES)}, not {show(raw.get('query'))}",
+            )
+            query = "auto"
+        minute, day = timedelta(minutes=1), timedelta(days=1)
         return SchedulerXConfig(
             endpoint=endpoint or DEFAULT_SCHEDULERX_ENDPOINT,
             max_calls_per_minute=int(self.number(raw, "max_calls_per_minute", path, 90, 1, 100)),
             concurrency=int(self.number(raw, "concurrency", path, 4, 1, 16)),
             timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 60),
+            query=query,
+            discovery_interval=self.interval(
+                raw, "discovery_interval", path, timedelta(minutes=10), minute, day
+            ),
+            sweep_interval=self.interval(
+                raw, "sweep_interval", path, timedelta(minutes=15), minute, day
+            ),
         )
+
+    def interval(
+        self,
+        raw: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: timedelta,
+        low: timedelta,
+        high: timedelta,
+    ) -> timedelta:
+        """`90s`, `10m`, `1h`, or a number of seconds."""
+        value = raw.get(key)
+        if value is None:
+            return default
+        here = _join(path, key)
+        seconds: float | None = None
+        if isinstance(value, str):
+            text = self.substitute(here, value)
+            if text is None:
+                return default
+            match = _DURATION.fullmatch(text.strip())
+            if match:
+                seconds = float(match[1]) * _UNITS[match[2] or "s"]
+        elif isinstance(value, int | float) and not isinstance(value, bool) and _small(value):
+            seconds = float(value)
+        if seconds is None:
+            self.fail(here, f"must be a duration such as 90s, 10m or 1h, not {show(value)}")
+            return default
+        if not low.total_seconds() <= seconds <= high.total_seconds():
+            self.fail(here, f"must be between {_span(low)} and {_span(high)}, not {show(value)}")
+            return default
+        return timedelta(seconds=seconds)
 
     def state(self, raw: Mapping[str, Any]) -> StateConfig:
         path = "state"
@@ -632,11 +716,49 @@ class _Parser:
             path = f"watch[{index}]"
             entry = self.mapping(item, path)
             self.unknown_keys(
-                entry, {"namespace", "group", "jobs", "receivers", "alert_on", *_RULE_KEYS}, path
+                entry,
+                {
+                    "namespace",
+                    "group",
+                    "jobs",
+                    "job_names",
+                    "exclude_jobs",
+                    "exclude_names",
+                    "receivers",
+                    "alert_on",
+                    *_RULE_KEYS,
+                },
+                path,
             )
             namespace = self.string(entry, "namespace", path)
             group = self.string(entry, "group", path)
-            jobs = self.jobs(entry.get("jobs"), f"{path}.jobs")
+            all_jobs = entry.get("jobs") == "all"
+            globs = self.globs(entry.get("job_names"), f"{path}.job_names")
+            jobs: tuple[JobSpec, ...] = ()
+            if all_jobs and globs:
+                self.fail(
+                    f"{path}.job_names",
+                    "jobs: all already watches every job of the group; drop one of the two",
+                )
+            elif entry.get("jobs") is None and not globs:
+                if "job_names" not in entry:
+                    self.fail(
+                        path,
+                        "needs jobs (a list of job ids, or all) or job_names (name patterns)",
+                    )
+            elif not all_jobs and entry.get("jobs") is not None:
+                jobs = self.jobs(entry.get("jobs"), f"{path}.jobs")
+            exclude_jobs = frozenset(
+                job.job_id
+                for job in self.ids(entry.get("exclude_jobs"), f"{path}.exclude_jobs", False)
+            )
+            exclude_names = self.globs(entry.get("exclude_names"), f"{path}.exclude_names")
+            if (exclude_jobs or exclude_names) and not (all_jobs or globs):
+                which = "exclude_jobs" if exclude_jobs else "exclude_names"
+                self.fail(f"{path}.{which}", "excludes apply to jobs: all or job_names only")
+            for job in jobs:
+                if job.job_id in exclude_jobs:
+                    self.fail(f"{path}.exclude_jobs", f"job {job.job_id} is also listed in jobs")
             names = self.receiver_names(
                 entry.get("receivers"), f"{path}.receivers", receivers, declared
             )
@@ -649,8 +771,39 @@ class _Parser:
                 if key in seen:
                     self.fail(f"{path}.jobs", f"job {job.job_id} is already watched by {seen[key]}")
                 seen[key] = path
-            rules.append(WatchRule(namespace, group, jobs, names, alert_on, settings))
+            rules.append(
+                WatchRule(
+                    namespace,
+                    group,
+                    jobs,
+                    names,
+                    alert_on,
+                    settings,
+                    all_jobs=all_jobs,
+                    job_names=globs,
+                    exclude_jobs=exclude_jobs,
+                    exclude_names=exclude_names,
+                )
+            )
         return tuple(rules)
+
+    def globs(self, raw: Any, path: str) -> tuple[str, ...]:
+        """Job name patterns (`etl-*`, `report-?`), matched against the whole name."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw:
+            self.fail(path, 'must be a non-empty list of name patterns such as ["etl-*"]')
+            return ()
+        globs: list[str] = []
+        for index, item in enumerate(raw):
+            here = f"{path}[{index}]"
+            if not isinstance(item, str) or not item.strip():
+                self.fail(here, f"must be a name pattern, not {show(item)}")
+            elif len(item) > MAX_GLOB or not item.isprintable():
+                self.fail(here, f"must be one printable line of at most {MAX_GLOB} characters")
+            else:
+                globs.append(item)
+        return tuple(globs)
 
     def rule_settings(
         self, entry: Mapping[str, Any], path: str, alert_on: frozenset[InstanceStatus]
@@ -730,13 +883,21 @@ class _Parser:
         return seconds
 
     def jobs(self, raw: Any, path: str) -> tuple[JobSpec, ...]:
+        if isinstance(raw, str):
+            self.fail(path, f"must be a list of job ids or all, not {show(raw)}")
+            return ()
+        return self.ids(raw, path, True)
+
+    def ids(self, raw: Any, path: str, named: bool) -> tuple[JobSpec, ...]:
+        if raw is None and not named:
+            return ()
         if not isinstance(raw, list) or not raw:
             self.fail(path, "must be a non-empty list of job ids")
             return ()
         jobs: list[JobSpec] = []
         for index, item in enumerate(raw):
             here = f"{path}[{index}]"
-            if isinstance(item, dict):
+            if isinstance(item, dict) and named:
                 self.unknown_keys(item, {"id", "name"}, here)
                 job_id, name = item.get("id"), item.get("name")
                 if name is not None and not isinstance(name, str):
@@ -873,6 +1034,14 @@ def _stuck_after(
 
 def _seconds_or_none(value: float | str) -> float | None:
     return None if isinstance(value, str) else value
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _small(value: object) -> bool:

@@ -10,6 +10,7 @@ decided by the rules, whose memory each job record carries.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -86,6 +87,8 @@ def diff(
     catalog: Mapping[JobKey, JobInfo] = _NO_CATALOG,
     zone: str = DEFAULT_ZONE,
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
+    partial: AbstractSet[JobKey] = frozenset(),
+    first: AbstractSet[JobKey] | None = None,
 ) -> DiffResult:
     """Compare this tick's listings with the state and run the alert rules.
 
@@ -94,7 +97,11 @@ def diff(
     forgets or re-announces anything. `catalog` is what SchedulerX says about the
     jobs themselves (schedule, timeout; see core/catalog.py): without an entry, a
     job is never called missed and is stuck only after its `stuck_after`. `zone`
-    is the zone its crons are read in.
+    is the zone its crons are read in. A job in `partial` was listed in part (the
+    runs a group query found), not everything SchedulerX lists for it: its last
+    complete listing (`polled_at`) stays as it was. `first` names the jobs whose
+    listing counts as a first poll (their older failures are history); without
+    it, a job is polled first when the state has no record of it.
     """
     cutoff = now - first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
@@ -103,8 +110,9 @@ def diff(
     for key in targets:
         if key in polls:
             previous = state.jobs.get(key)
-            histories[key] = _history(key, previous, polls[key], cutoff)
-            if previous is None:
+            first_poll = previous is None if first is None else key in first
+            histories[key] = _history(key, previous, polls[key], cutoff, first_poll)
+            if first_poll:
                 quiet += _quiet_failures(histories[key], settings[key])
     evaluation = evaluate(
         histories,
@@ -121,7 +129,9 @@ def diff(
         previous = state.jobs.get(key)
         memory = evaluation.memory.get(key, EMPTY)
         if key in polls:
-            jobs[key] = _record(previous, polls[key], now, max_unlisted, alerted, memory)
+            jobs[key] = _record(
+                previous, polls[key], now, max_unlisted, alerted, memory, key not in partial
+            )
         elif previous is not None:
             jobs[key] = replace(previous, rules=memory)
 
@@ -204,6 +214,7 @@ def _history(
     previous: JobRecord | None,
     instances: Sequence[JobInstance],
     cutoff: float,
+    first_poll: bool,
 ) -> JobHistory:
     """The job as the rules see it: the listing, and the outcomes the state already knows.
 
@@ -220,7 +231,7 @@ def _history(
             seen[inst.instance_id] = Seen(before.status, inst.attempt if same else before.end)
     # A job we have never polled has a past we did not watch: its outcomes before the
     # lookback count towards streaks but are not announced.
-    return JobHistory(key, tuple(instances), seen, cutoff if previous is None else None)
+    return JobHistory(key, tuple(instances), seen, cutoff if first_poll else None)
 
 
 def _quiet_failures(history: JobHistory, settings: RuleSettings) -> list[JobInstance]:
@@ -251,6 +262,7 @@ def _record(
     max_unlisted: int,
     alerted_now: Mapping[tuple[JobKey, int], tuple[str, ...]],
     memory: JobRuleState,
+    complete: bool = True,
 ) -> JobRecord:
     known = previous.instances if previous else {}
     records: dict[int, InstanceRecord] = {}
@@ -279,7 +291,8 @@ def _record(
     )
     for _, iid in unlisted[:max_unlisted]:
         records[iid] = known[iid]
-    return JobRecord(instances=records, polled_at=now, rules=memory)
+    polled_at = now if complete else (previous.polled_at if previous else None)
+    return JobRecord(instances=records, polled_at=polled_at, rules=memory)
 
 
 def _end_unlisted(inst: JobInstance) -> bool:

@@ -30,9 +30,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .acs3 import sign_request
 from .credentials import Credentials
 from .redact import Redactor
+from .sources.acs3 import sign_request
 
 FC3_API_VERSION = "2023-03-30"
 FC2_API_VERSION = "2016-08-15"

@@ -186,6 +186,45 @@ def parse_listing(job: JobKey, body: Mapping[str, Any], zone: ZoneInfo) -> Listi
     return Listing(tuple(inst for inst, _ in chosen.values()), tuple(problems), len(entries))
 
 
+@dataclass(frozen=True)
+class GroupListing:
+    """What one answer to a group query (no JobId) says, job by job."""
+
+    jobs: dict[JobKey, Listing]
+    # Entries whose job could not be told (no readable JobId), under job id 0.
+    problems: tuple[EntryProblem, ...] = ()
+    entries: int = 0
+
+
+def parse_group_listing(
+    namespace: str, group: str, body: Mapping[str, Any], zone: ZoneInfo
+) -> GroupListing:
+    """A group's runs, each read by `parse_listing` as its job's; raises `AnswerUnreadable`
+    only when no list of runs is found."""
+    entries = _entries(body.get("Data"))
+    by_job: dict[int, list[Any]] = {}
+    problems: list[EntryProblem] = []
+    nobody = JobKey(namespace, group, 0)
+    for index, raw in enumerate(entries):
+        owner = raw.get("JobId") if isinstance(raw, Mapping) else None
+        try:
+            job_id = _integer(owner, 1, _LONG_MAX) if owner is not None else None
+        except Unreadable:
+            job_id = None
+        if job_id is None:
+            where = f"JobInstanceDetails[{index}].JobId"
+            problems.append(
+                EntryProblem(nobody, where, show(owner), "a group's run without its job")
+            )
+            continue
+        by_job.setdefault(job_id, []).append(raw)
+    jobs = {}
+    for job_id, raws in by_job.items():
+        key = JobKey(namespace, group, job_id)
+        jobs[key] = parse_listing(key, {"Data": {"JobInstanceDetails": raws}}, zone)
+    return GroupListing(jobs, tuple(problems), len(entries))
+
+
 def _entries(data: Any) -> list[Any]:
     if data is None:
         return []

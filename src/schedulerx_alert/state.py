@@ -43,7 +43,10 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
+from .core import catalog_codec, polling
+from .core.catalog import JobInfo
 from .core.findings import Fact, Finding, job_fingerprint
+from .core.polling import SourceState
 from .core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
 from .core.rules.memory import memory_from_json as _memory_from_json
 from .core.rules.memory import memory_to_json as _memory_to_json
@@ -301,6 +304,11 @@ class State:
     delivered: dict[str, float] = field(default_factory=dict)
     # Optional: a reader of the same version that predates it ignores it.
     last_tick: TickRecord | None = None
+    # What discovery found out about the watched groups' jobs (ListJobs); optional like
+    # last_tick: a reader that predates it drops it, and the next discovery fills it again.
+    catalog: dict[JobKey, JobInfo] = field(default_factory=dict)
+    # How far each group's runs have been read, and what its server turned out to do.
+    sources: SourceState = field(default_factory=SourceState)
 
     def with_updates(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -435,7 +443,7 @@ def _record_to_dict(record: InstanceRecord) -> dict[str, Any]:
 
 
 def dump_state(state: State) -> bytes:
-    doc = {
+    doc: dict[str, Any] = {
         "version": STATE_VERSION,
         "updated_at": state.updated_at,
         "lease_generation": state.lease_generation,
@@ -453,6 +461,10 @@ def dump_state(state: State) -> bytes:
     }
     if state.last_tick is not None:
         doc["last_tick"] = _tick_to_dict(state.last_tick)
+    if state.catalog:
+        doc["catalog"] = catalog_codec.encode(state.catalog)
+    if state.sources != SourceState():
+        doc["sources"] = polling.encode(state.sources)
     return _to_bytes(doc)
 
 
@@ -666,7 +678,18 @@ class _Reader:
                 ),
             ),
             last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
+            catalog=self.decoded(doc.get("catalog"), catalog_codec.decode, {}),
+            sources=self.decoded(doc.get("sources"), polling.decode, SourceState()),
         )
+
+    def decoded(self, value: Any, decode: Callable[[Any], T], default: T) -> T:
+        """A section with its own codec (core/), whose ValueErrors name the field."""
+        if value is None:
+            return default
+        try:
+            return decode(value)
+        except (ValueError, TypeError) as exc:
+            raise StateFormatError(str(exc)) from None
 
     def tick(self, value: Any) -> TickRecord:
         raw = self.obj(value, "last_tick")

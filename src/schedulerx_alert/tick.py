@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,13 +19,16 @@ from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .diff import DiffResult, Target, diff
 from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
-from .fetch import CallBudget, FetchResult, RetryPolicy, fetch_all
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
 from .model import JobKey
 from .render import Renderer
-from .schedulerx import SchedulerXClient
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from .sources.discovery import rule_for_unlisted, watched_jobs
+from .sources.fetch import CallBudget, RetryPolicy
+from .sources.plan import DUE, Budget, make_plan
+from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
+from .sources.schedulerx import SchedulerXClient
 from .state import HealthRecord, State, TickRecord
 from .store import StateStore, StoreError
 from .timing import Timing
@@ -70,6 +73,8 @@ class TickSummary:
     polled: int = 0
     deferred: int = 0
     api_calls: int = 0
+    # Calls per SchedulerX API (GetJobInstanceList, ListJobs, GetJobInfo).
+    calls: dict[str, int] = field(default_factory=dict)
     instances: int = 0
     alerts_new: int = 0
     alerts_sent: int = 0
@@ -94,31 +99,31 @@ class TickSummary:
         return out
 
 
-def targets_of(config: Config) -> dict[JobKey, Target]:
-    return {
-        JobKey(rule.namespace, rule.group, job.job_id): Target(
-            job.name, rule.receivers, rule.alert_on, rule.rules
-        )
-        for rule in config.watch
-        for job in rule.jobs
+def targets_of(
+    config: Config,
+    catalog: Mapping[JobKey, JobInfo] | None = None,
+    listed: Iterable[JobKey] = (),
+) -> dict[JobKey, Target]:
+    """The watched jobs: named by id, found in their group's job list (`catalog`), or
+    `listed` this tick by a group whose job list does not show them yet."""
+    watched = watched_jobs(config, catalog or {})
+    targets = {
+        key: Target(w.name, w.rule.receivers, w.rule.alert_on, w.rule.rules)
+        for key, w in watched.items()
     }
+    for key in listed:
+        rule = None if key in targets else rule_for_unlisted(config, key)
+        if rule is not None:
+            targets[key] = Target(None, rule.receivers, rule.alert_on, rule.rules)
+    return targets
 
 
 def catalog_of(edges: Edges, state: State) -> Mapping[JobKey, JobInfo]:
     """The job records (core/catalog.py) the rules read: a cron's fire times for missed
-    runs, the job's own timeout for stuck runs. Without one, a job is never called
-    missed and is stuck only after its watch entry's `stuck_after`."""
-    return edges.catalog(state) if edges.catalog is not None else {}
-
-
-def poll_order(targets: Mapping[JobKey, Target], state: State) -> list[JobKey]:
-    """Least recently polled first, so jobs deferred by the quota go first next time."""
-
-    def last(key: JobKey) -> float:
-        record = state.jobs.get(key)
-        return (record.polled_at or 0.0) if record else 0.0
-
-    return sorted(targets, key=lambda k: (last(k), k))
+    runs, the job's own timeout for stuck runs. Discovery keeps them in the state; a
+    test may supply its own. Without one, a job is never called missed and is stuck
+    only after its watch entry's `stuck_after`."""
+    return edges.catalog(state) if edges.catalog is not None else state.catalog
 
 
 def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary:
@@ -151,6 +156,8 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     except (StoreError, StateRefused) as exc:
         return _unreadable(config, edges, summary, str(exc), deadline, started)
     summary.notes.extend(session.notes)
+    targets = targets_of(config, state.catalog)
+    summary.jobs = len(targets)
     local = None if dry_run or edges.local_health is None else edges.local_health.load()
     if local is not None:
         state = fold(state, local)
@@ -160,10 +167,14 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         )
 
     try:
-        fetched, api_calls = _fetch(config, edges, targets, state, poll_deadline, timing, summary)
+        read, api_calls = _read(config, edges, targets, state, poll_deadline, timing, summary)
+        polls = read.polls()
+        targets = targets_of(config, read.catalog, polls)
+        summary.jobs = len(targets)
+        summary.polled = read.read(targets)
         result = diff(
-            state,
-            fetched.polls,
+            state.with_updates(catalog=read.catalog, sources=read.sources),
+            polls,
             targets,
             clock(),
             config.first_run_lookback.total_seconds(),
@@ -171,6 +182,8 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             catalog=catalog_of(edges, state),
             zone=config.timezone,
             shared_cause_min_jobs=config.shared_cause_min_jobs,
+            partial=set(polls) - read.complete,
+            first=read.first,
         )
         summary.alerts_new = len(result.alerts)
         summary.history = len(result.history)
@@ -270,7 +283,7 @@ def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) ->
         )
 
 
-def _fetch(
+def _read(
     config: Config,
     edges: Edges,
     targets: Mapping[JobKey, Target],
@@ -278,69 +291,135 @@ def _fetch(
     deadline: float,
     timing: Timing,
     summary: TickSummary,
-) -> tuple[FetchResult, tuple[float, ...]]:
-    """Poll the jobs; also the API call times to keep for the next tick's quota."""
-    budget = CallBudget(config.schedulerx.max_calls_per_minute, state.api_calls, edges.clock)
+) -> tuple[PollResult, tuple[float, ...]]:
+    """Plan this tick's calls and make them; also the GetJobInstanceList call times to keep
+    for the next tick's quota (the other APIs' are in the sources' state)."""
+    budgets = Budgets(
+        config.schedulerx.max_calls_per_minute,
+        {LIST: state.api_calls, **state.sources.calls},
+        edges.clock,
+    )
     if edges.schedulerx is None:
-        return FetchResult(), budget.recent()
-    result = fetch_all(
+        return (
+            PollResult(sources=state.sources, catalog=dict(state.catalog)),
+            budgets[LIST].recent(),
+        )
+    now = edges.clock()
+    the_plan = make_plan(
+        config,
+        state.sources,
+        state.catalog,
+        state.jobs,
+        targets,
+        now,
+        Budget(budgets.left(LIST), budgets.left(LIST_JOBS)),
+    )
+    result = execute(
+        config,
+        the_plan,
         edges.schedulerx,
-        poll_order(targets, state),
-        budget,
+        state.sources,
+        state.catalog,
+        state.jobs,
+        targets,
+        budgets,
         deadline,
         config.schedulerx.concurrency,
         edges.retry,
         edges.clock,
         edges.sleep,
     )
-    summary.polled = len(result.polls)
-    summary.deferred = len(result.deferred)
-    summary.api_calls = result.calls
-    summary.instances = sum(len(v) for v in result.polls.values())
+    deferred = sum(count for phase, count in the_plan.deferred if phase == DUE)
+    summary.deferred = len(result.deferred) + deferred
+    summary.api_calls = result.calls[LIST]
+    summary.calls = {action: n for action, n in sorted(result.calls.items()) if n}
+    summary.instances = sum(len(v) for v in result.listings.values())
+    summary.notes.extend(the_plan.notes)
+    summary.notes.extend(result.notes)
     for job, error in sorted(result.errors.items()):
         summary.errors.append({"job": str(job), "error": error})
         log.warning("job %s: %s", job, error)
-    for problem in result.problems:
+    for group, error in sorted(result.group_errors.items()):
+        summary.errors.append({"group": f"{group[0]}/{group[1]}", "error": error})
+        log.warning("group %s/%s: %s", group[0], group[1], error)
+    for problem in result.entry_problems:
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
-    summary.problems.extend(_fetch_problems(config, timing, summary.jobs, result, budget))
-    return result, budget.recent()
+    summary.problems.extend(
+        _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)
+    )
+    if the_plan.overdue:
+        sweep = config.schedulerx.sweep_interval.total_seconds() / 60
+        summary.problems.append(
+            f"{the_plan.overdue} job(s) polled one by one were not polled for more than "
+            f"{2 * sweep:g} min (SchedulerX quota, schedulerx.max_calls_per_minute): runs "
+            "started by hand or by API may wait that long to be seen"
+        )
+    return result, budgets[LIST].recent()
 
 
-def _fetch_problems(
-    config: Config, timing: Timing, jobs: int, result: FetchResult, budget: CallBudget
+def _read_problems(
+    timing: Timing,
+    summary: TickSummary,
+    result: PollResult,
+    budget: CallBudget,
+    deferred: int,
+    now: float,
 ) -> list[str]:
     """One line per way this tick failed to see a job: each leaves the monitor deaf to it."""
     problems = []
+    jobs = summary.jobs
     if result.errors:
         job, first = sorted(result.errors.items())[0]
-        if not result.polls and result.auth_errors == len(result.errors):
+        listed = result.listings or result.groups_read
+        if not listed and result.auth_errors >= len(result.errors):
             problems.append(f"SchedulerX rejects the function's credentials: {first}")
-        elif not result.polls:
+        elif not listed:
             problems.append(f"every job's listing failed ({len(result.errors)}), e.g. {first}")
         else:
             problems.append(
                 f"{len(result.errors)} of {jobs} job(s) could not be listed, e.g. {job}: {first}"
             )
-    deaf = [p for p in result.problems if p.deafens]
+    if result.group_errors:
+        (namespace, group), first = sorted(result.group_errors.items())[0]
+        problems.append(
+            f"{len(result.group_errors)} group(s) could not be read, "
+            f"e.g. {namespace}/{group}: {first}"
+        )
+    deaf = [p for p in result.entry_problems if p.deafens]
     if deaf:
         problems.append(
             f"{len(deaf)} listed run(s) left out or in an unknown status, e.g. {deaf[0]}"
         )
-    if result.deferred:
-        if len(budget.recent()) >= budget.limit:
-            why = (
-                f"SchedulerX quota used up: {budget.limit} calls a minute, "
-                "schedulerx.max_calls_per_minute"
-            )
-        else:
-            why = (
-                f"no time left: polling stops {timing.poll_until:.3g}s into the "
-                f"{timing.function_timeout:g}s function timeout"
-            )
+    if len(budget.recent()) >= budget.limit:
+        why = (
+            f"SchedulerX quota used up: {budget.limit} calls a minute, "
+            "schedulerx.max_calls_per_minute"
+        )
+    else:
+        why = (
+            f"no time left: polling stops {timing.poll_until:.3g}s into the "
+            f"{timing.function_timeout:g}s function timeout"
+        )
+    if deferred:
         problems.append(
-            f"{len(result.deferred)} of {jobs} job(s) not polled this tick ({why}); "
-            "they go first next tick"
+            f"{deferred} of {jobs} job(s) not polled this tick ({why}); they go first next tick"
+        )
+    behind = {g: lo for g, lo in result.behind.items() if g not in result.group_errors}
+    if behind:
+        (namespace, group), since = min(behind.items(), key=lambda item: item[1])
+        minutes = max(0.0, (now - since) / 60)
+        problems.append(
+            f"{len(behind)} group(s) not read up to now ({why}), e.g. {namespace}/{group} "
+            f"from {minutes:.0f} min ago; they go first next tick"
+        )
+    late = {g: lo for g, lo in result.catching_up.items() if g not in behind}
+    if late:
+        (namespace, group), since = min(late.items(), key=lambda item: item[1])
+        problems.append(
+            f"{len(late)} group(s) still catching up on older runs ({why}), e.g. "
+            f"{namespace}/{group} from {max(0.0, (now - since) / 60):.0f} min ago; "
+            "newer runs are read first"
         )
     return problems
 

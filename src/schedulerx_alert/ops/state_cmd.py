@@ -276,7 +276,12 @@ def _forget(
         out.error(f"state forget: {note}")
     try:
         new_state, forgotten = forget_job(
-            state, args.job, args.namespace, args.group, args.drop_pending, targets_of(config)
+            state,
+            args.job,
+            args.namespace,
+            args.group,
+            args.drop_pending,
+            targets_of(config, state.catalog),
         )
     except Refused as exc:
         session.release()

@@ -59,7 +59,7 @@ def document(
     def when(t: float | None) -> str | None:
         return None if t is None else _iso(t, zone)
 
-    watched = targets_of(config)
+    watched = targets_of(config, state.catalog)
     receivers_of: dict[str, list[str]] = {}
     for name, rc in config.receivers.items():
         receivers_of.setdefault(robot_id(rc.webhook), []).append(name)

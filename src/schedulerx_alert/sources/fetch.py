@@ -9,9 +9,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from .listing import EntryProblem, Listing, cut
-from .model import JobInstance, JobKey
+from ..listing import EntryProblem, Listing, cut
+from ..model import JobInstance, JobKey
 from .schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0
@@ -81,7 +82,7 @@ def fetch_all(
     lock = threading.Lock()
 
     def poll(job: JobKey) -> None:
-        outcome = _poll_one(client, job, budget, deadline, retry, clock, sleep)
+        outcome = poll_job(client, job, budget, deadline, retry, clock, sleep)
         with lock:
             result.calls += outcome.calls
             listing = outcome.listing
@@ -110,7 +111,7 @@ def fetch_all(
 
 
 @dataclass
-class _Outcome:
+class PollOutcome:
     listing: Listing | None = None
     error: str | None = None
     deferred: bool = False
@@ -118,7 +119,60 @@ class _Outcome:
     auth: int = 0
 
 
-def _poll_one(
+T = TypeVar("T")
+
+
+@dataclass
+class Attempt(Generic[T]):
+    """One call, retried within the tick: its value, or why there is none."""
+
+    value: T | None = None
+    error: SchedulerXError | None = None
+    # No call was made: the quota or the time ran out first.
+    deferred: bool = False
+    # Why the call was not made (or not made again).
+    stopped: str = ""
+    calls: int = 0
+
+
+def attempt(
+    call: Callable[[], T],
+    budget: CallBudget,
+    deadline: float,
+    timeout: float,
+    retry: RetryPolicy,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Attempt[T]:
+    """Make `call` within the quota and the deadline, retrying what may pass (throttling,
+    5xx, timeouts); SchedulerXError is kept, anything else propagates."""
+    outcome: Attempt[T] = Attempt()
+    for number in range(retry.attempts):
+        if clock() + timeout > deadline:
+            outcome.stopped = "no time left in this tick"
+            break
+        if not budget.try_acquire():
+            outcome.stopped = "API quota for this minute used up"
+            break
+        outcome.calls += 1
+        try:
+            outcome.value = call()
+            outcome.error = None
+            return outcome
+        except SchedulerXError as exc:
+            outcome.error = exc
+            if not exc.retryable or number + 1 == retry.attempts:
+                return outcome
+            delay = retry.throttled_delay if exc.throttled else retry.base_delay
+            delay = delay * (2**number) * random.uniform(0.8, 1.2)
+            if clock() + delay + timeout > deadline:
+                return outcome
+            sleep(delay)
+    outcome.deferred = outcome.calls == 0
+    return outcome
+
+
+def poll_job(
     client: SchedulerXClient,
     job: JobKey,
     budget: CallBudget,
@@ -126,37 +180,29 @@ def _poll_one(
     retry: RetryPolicy,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
-) -> _Outcome:
-    outcome = _Outcome()
-    for attempt in range(retry.attempts):
-        if clock() + client.timeout > deadline:
-            outcome.deferred = outcome.calls == 0
-            outcome.error = outcome.error or "no time left in this tick"
-            return outcome
-        if not budget.try_acquire():
-            outcome.deferred = outcome.calls == 0
-            outcome.error = outcome.error or "API quota for this minute used up"
-            return outcome
-        outcome.calls += 1
-        try:
-            outcome.listing = client.get_job_instance_list(job)
-            return outcome
-        except SchedulerXError as exc:
-            outcome.error = str(exc)
-            outcome.auth = int(exc.auth)
-            if not exc.retryable or attempt + 1 == retry.attempts:
-                return outcome
-            delay = retry.throttled_delay if exc.throttled else retry.base_delay
-            delay = delay * (2**attempt) * random.uniform(0.8, 1.2)
-            if clock() + delay + client.timeout > deadline:
-                return outcome
-            sleep(delay)
-        except Exception as exc:
-            # A defect, or an answer no check foresaw: this job fails, the other
-            # jobs' alerts still go out.
-            outcome.error = (
-                "GetJobInstanceList: answer could not be read "
-                f"({type(exc).__name__}: {cut(str(exc))})"
-            )
-            return outcome
+) -> PollOutcome:
+    try:
+        tried = attempt(
+            lambda: client.get_job_instance_list(job),
+            budget,
+            deadline,
+            client.timeout,
+            retry,
+            clock,
+            sleep,
+        )
+    except Exception as exc:
+        # A defect, or an answer no check foresaw: this job fails, the other
+        # jobs' alerts still go out.
+        return PollOutcome(
+            error="GetJobInstanceList: answer could not be read "
+            f"({type(exc).__name__}: {cut(str(exc))})",
+            calls=1,
+        )
+    outcome = PollOutcome(listing=tried.value, deferred=tried.deferred, calls=tried.calls)
+    if tried.error is not None:
+        outcome.error = str(tried.error)
+        outcome.auth = int(tried.error.auth)
+    elif tried.value is None:
+        outcome.error = tried.stopped
     return outcome

@@ -1,0 +1,58 @@
+"""The function's side of `bench.scale`: ticks on demand, in a process of its own.
+
+Reads one JSON line per tick from stdin (`{"now": epoch seconds}`), runs one tick of the real
+product with the clock set there, and answers one JSON line: the tick's summary, its wall and
+CPU time, the state's size and this process's peak RSS. Being its own process, its RSS is the
+function's, not the loopback servers'.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from tests.fakes.base import ManualClock
+
+from schedulerx_alert.app import build_edges
+from schedulerx_alert.config import parse_config
+from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.tick import run_tick
+
+
+def main() -> None:
+    setup = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    root = Path(setup["root"])
+    config = parse_config(setup["config"], {}, "bench", root)
+    credentials = Credentials(*setup["credentials"])
+    state = Path(setup["state"])
+    clock = ManualClock(setup["start"])
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        clock.set(json.loads(line)["now"])
+        edges = build_edges(
+            config, credentials, 60.0, "bench", clock, clock.advance, root / "local"
+        )
+        wall, cpu = time.perf_counter(), time.process_time()
+        summary = run_tick(config, edges)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        answer = {
+            "status": summary.status,
+            "calls": summary.calls,
+            "alerts_new": summary.alerts_new,
+            "jobs": summary.jobs,
+            "polled": summary.polled,
+            "problems": summary.problems[:2],
+            "wall": wall,
+            "cpu": cpu,
+            "state_bytes": state.stat().st_size if state.exists() else 0,
+            "rss_mib": peak_kib / 1024,
+        }
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    main()

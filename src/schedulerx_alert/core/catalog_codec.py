@@ -1,0 +1,108 @@
+"""The job catalog in the state, compactly: one short list per job, grouped by group.
+
+``{"ns/group": [[job_id, name, enabled, time_type, expression, refreshed_at, calendar,
+timeout_enabled, timeout_seconds, contacts], ...]}``; trailing values at their defaults are
+left out, so a plain cron job costs about 60 bytes. `decode` raises ValueError naming the
+field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import JobKey
+from .catalog import Contact, JobInfo
+from .polling import group_key_of, group_key_text
+
+# Bounds on what one entry may carry: a catalog is data from SchedulerX, kept every tick.
+MAX_NAME = 200
+MAX_EXPRESSION = 200
+MAX_CONTACTS = 20
+MAX_CONTACT_FIELD = 100
+
+
+def encode(catalog: Mapping[JobKey, JobInfo]) -> dict[str, list[list[Any]]]:
+    groups: dict[str, list[list[Any]]] = {}
+    for key in sorted(catalog):
+        info = catalog[key]
+        row: list[Any] = [
+            key.job_id,
+            info.name[:MAX_NAME],
+            int(info.enabled),
+            info.time_type,
+            info.time_expression[:MAX_EXPRESSION],
+            round(info.refreshed_at),
+            info.calendar[:MAX_EXPRESSION],
+            int(info.timeout_enabled),
+            info.timeout_seconds,
+            [[c.name, c.phone, c.user_id] for c in info.contacts[:MAX_CONTACTS]],
+        ]
+        defaults: list[Any] = ["", 0, None, []]
+        while len(row) > 6 and row[-1] == defaults[len(row) - 7]:
+            row.pop()
+        groups.setdefault(group_key_text((key.namespace, key.group)), []).append(row)
+    return groups
+
+
+def decode(raw: Any) -> dict[JobKey, JobInfo]:
+    if not isinstance(raw, dict):
+        raise ValueError("catalog: not an object")
+    catalog: dict[JobKey, JobInfo] = {}
+    for text, rows in raw.items():
+        where = f"catalog[{text[:80]!r}]"
+        namespace, group = group_key_of(text)
+        if not isinstance(rows, list):
+            raise ValueError(f"{where}: not a list")
+        for index, row in enumerate(rows):
+            info = _job(namespace, group, row, f"{where}[{index}]")
+            catalog[info.job] = info
+    return catalog
+
+
+def _job(namespace: str, group: str, row: Any, where: str) -> JobInfo:
+    if not isinstance(row, list) or not 6 <= len(row) <= 10:
+        raise ValueError(f"{where}: not a job entry")
+    row = row + ["", 0, None, []][len(row) - 6 :]
+    job_id, name, enabled, time_type, expression, refreshed = row[:6]
+    calendar, timeout_enabled, timeout, contacts = row[6:]
+    if type(job_id) is not int or not 0 <= job_id < 2**63:
+        raise ValueError(f"{where}: job id")
+    if time_type is not None and (type(time_type) is not int or abs(time_type) >= 2**31):
+        raise ValueError(f"{where}: time type")
+    for value, limit in ((name, MAX_NAME), (expression, MAX_EXPRESSION), (calendar, 200)):
+        if not isinstance(value, str) or len(value) > limit:
+            raise ValueError(f"{where}: text field")
+    for flag in (enabled, timeout_enabled):
+        if type(flag) is not int or flag not in (0, 1):
+            raise ValueError(f"{where}: flags")
+    if type(refreshed) not in (int, float) or not (math.isfinite(refreshed) and refreshed >= 0):
+        raise ValueError(f"{where}: refreshed_at")
+    if timeout is not None and (
+        type(timeout) not in (int, float) or not (math.isfinite(timeout) and timeout >= 0)
+    ):
+        raise ValueError(f"{where}: timeout")
+    if not isinstance(contacts, list) or len(contacts) > MAX_CONTACTS:
+        raise ValueError(f"{where}: contacts")
+    people = []
+    for contact in contacts:
+        if (
+            not isinstance(contact, list)
+            or len(contact) != 3
+            or not all(isinstance(v, str) and len(v) <= MAX_CONTACT_FIELD for v in contact)
+        ):
+            raise ValueError(f"{where}: contact")
+        people.append(Contact(*contact))
+    return JobInfo(
+        job=JobKey(namespace, group, job_id),
+        name=name,
+        enabled=bool(enabled),
+        time_type=time_type,
+        time_expression=expression,
+        calendar=calendar,
+        timeout_enabled=bool(timeout_enabled),
+        timeout_seconds=None if timeout is None else float(timeout),
+        contacts=tuple(people),
+        refreshed_at=float(refreshed),
+    )

@@ -1,0 +1,493 @@
+"""Which SchedulerX calls this tick makes, and in what order: pure, no I/O, no clock.
+
+Each watched group is read one of three ways:
+
+- **group queries** (`schedulerx.query: auto`): a few GetJobInstanceList calls without JobId
+  find the group's runs in each alerting status (failed, rejected, ...) inside a time window
+  that starts where the last one ended, less an overlap. Nobody documents which instance time
+  the window filters on, so the window reaches back to the earliest run still unfinished at
+  the last *scan* (status running and waiting, no window, every few minutes), which covers
+  schedule and start times; an end time is covered by the window itself. Where the server may
+  filter on the start time, statuses whose runs never start (rejected) are asked without a
+  window. A window not read to the end (quota, time) is kept and read on, newest first.
+- **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
+  queries): a job is polled in the tick after one of its fire times, while it has an
+  unfinished run, and at least every `sweep_interval` (runs started by hand or by API).
+- **every job every tick** (`every_job`): the loop of old, for comparison.
+
+Work comes in phases, each run to the end (as far as the quota and the time allow) before the
+next: what is due (windows of now, fires passed, unfinished runs, first job lists), then
+catching up (older windows, cross-checks), then the sweep, then refreshing job lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import tzinfo
+
+from ..config import Config
+from ..core.catalog import JobInfo
+from ..core.polling import (
+    GROUP_QUERIES,
+    PER_JOB,
+    GroupCursor,
+    GroupKey,
+    Query,
+    ServerFacts,
+    SourceState,
+    Span,
+)
+from ..core.schedule import Schedule, ScheduleError, TimeType
+from ..model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
+from ..state import JobRecord
+from . import discovery
+
+#: A window starts this far before where the previous one ended: clock skew, late writes,
+#: and runs that start a little after they are scheduled.
+OVERLAP = 15 * 60.0
+#: Running and waiting runs are listed this often, so that no run lasts longer than the
+#: overlap without being seen unfinished (SCAN_INTERVAL + a tick < OVERLAP).
+SCAN_INTERVAL = 10 * 60.0
+#: A window reaches back at most this far for runs still unfinished; older ones are
+#: polled per job once a scan no longer lists them.
+FOLLOW_LIMIT = 6 * 3600.0
+#: The newest window is at most this long; older time goes into a window read after it.
+LIVE_LIMIT = 2 * OVERLAP
+#: How often a group's answers are compared with a per-job poll of one of its jobs.
+CHECK_INTERVAL = 3600.0
+#: After a server refused (or misread) group queries, they are tried again this much later.
+RETRY_GROUP_QUERIES = 24 * 3600.0
+#: A group that lists at most this many job ids, and no patterns, is polled per job every
+#: tick, as before group queries: ten calls a tick fit the quota many times over, a per-job
+#: listing shows every run of the job, and no job list (nor the permission ListJobs needs)
+#: is required. Larger groups cost two or three calls a tick with group queries.
+SMALL_GROUP = 10
+#: Statuses of runs that can end without ever starting: a window on the start time misses them.
+UNSTARTED = frozenset({InstanceStatus.REJECTED.value, InstanceStatus.SKIPPED.value})
+#: What a scan lists: the runs still to be followed to their end.
+UNFINISHED = (InstanceStatus.RUNNING.value, InstanceStatus.WAITING.value)
+#: Modes of a group this tick.
+EVERY = "every"
+
+DUE, CATCH_UP, SWEEP, REFRESH = "due", "catch_up", "sweep", "refresh"
+PHASES = (DUE, CATCH_UP, SWEEP, REFRESH)
+
+
+@dataclass(frozen=True)
+class GroupRead:
+    """Group queries for one group, in order: a scan first (when due), then the windows."""
+
+    group: GroupKey
+    scan: bool
+    spans: tuple[Span, ...]
+    # Whether the group is read for the first time: its past is history, as on a first poll.
+    first: bool = False
+
+    @property
+    def cost(self) -> int:
+        return len(UNFINISHED) * self.scan + sum(len(s.todo) for s in self.spans)
+
+
+@dataclass(frozen=True)
+class JobPoll:
+    """One GetJobInstanceList for one job; `why`: fire, unfinished, every, sweep, check."""
+
+    job: JobKey
+    why: str
+
+    cost = 1
+
+
+@dataclass(frozen=True)
+class Discover:
+    """The next pages of a group's job list (ListJobs)."""
+
+    group: GroupKey
+    page: int
+
+    cost = 1
+
+
+Task = GroupRead | JobPoll | Discover
+
+
+@dataclass(frozen=True)
+class Plan:
+    now: float
+    phases: tuple[tuple[str, tuple[Task, ...]], ...]
+    # The groups' cursors with this tick's windows set up; the executor moves them on.
+    cursors: dict[GroupKey, GroupCursor]
+    # How each group is read this tick: GROUP_QUERIES, PER_JOB or EVERY.
+    modes: dict[GroupKey, str]
+    # Per-job polls of group-read groups: runs that ended before this are not news.
+    news_since: dict[GroupKey, float]
+    # Work left out for the quota, per phase: (what, how many).
+    deferred: tuple[tuple[str, int], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    # Jobs polled one by one, not polled for two sweep intervals, and not this tick either.
+    overdue: int = 0
+
+    def tasks(self, phase: str) -> tuple[Task, ...]:
+        return next((tasks for name, tasks in self.phases if name == phase), ())
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Calls this tick may make, per API (what the one-minute window has left)."""
+
+    instance_lists: int
+    list_jobs: int
+
+
+def make_plan(
+    config: Config,
+    sources: SourceState,
+    catalog: Mapping[JobKey, JobInfo],
+    records: Mapping[JobKey, JobRecord],
+    watched: Collection[JobKey],
+    now: float,
+    budget: Budget,
+) -> Plan:
+    """This tick's calls, most urgent first, trimmed to `budget`."""
+    zone = config.zone
+    lookback = max(OVERLAP, config.first_run_lookback.total_seconds())
+    sweep = config.schedulerx.sweep_interval.total_seconds()
+    by_group: dict[GroupKey, list[JobKey]] = {}
+    for key in sorted(watched):
+        by_group.setdefault((key.namespace, key.group), []).append(key)
+    schedules = _Schedules(zone)
+    cursors: dict[GroupKey, GroupCursor] = {}
+    modes: dict[GroupKey, str] = {}
+    news_since: dict[GroupKey, float] = {}
+    due: list[Task] = []
+    polls: list[JobPoll] = []
+    catch_up: list[Task] = []
+    sweeps: list[tuple[float, JobPoll]] = []
+    overdue = 0
+    refresh: list[Task] = []
+    notes: list[str] = []
+    for group in discovery.groups_of(config):
+        cursor = sources.group(group)
+        mode, cursor = _mode(config, group, cursor, now)
+        modes[group] = mode
+        jobs = by_group.get(group, [])
+        if _discovered_here(config, group, mode) and discovery.due(
+            cursor, now, config.schedulerx.discovery_interval.total_seconds()
+        ):
+            first_list = cursor.discovered_at is None
+            # A first list is due work where the jobs to poll depend on it.
+            urgent = first_list and (mode != GROUP_QUERIES or discovery.needs_names(config, group))
+            (due if urgent else refresh).append(Discover(group, max(cursor.discovery_page, 1)))
+        if mode == GROUP_QUERIES:
+            read, backlog, cursor = _group_reads(
+                config, group, cursor, sources.server, now, lookback
+            )
+            news_since[group] = min(
+                (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
+                default=now - lookback,
+            )
+            due.append(read)
+            if backlog is not None:
+                catch_up.append(backlog)
+            if cursor.checked_at is None or now - cursor.checked_at >= CHECK_INTERVAL:
+                check = _check_job(group, jobs, catalog, records, schedules, now)
+                if check is not None:
+                    catch_up.append(JobPoll(check, "check"))
+        else:
+            for key in jobs if mode == EVERY else ():
+                polls.append(JobPoll(key, "every"))
+            for key in jobs if mode == PER_JOB else ():
+                why = _why_due(
+                    key,
+                    catalog.get(key),
+                    records.get(key),
+                    cursor,
+                    schedules,
+                    now,
+                    sources.anchors.get(key),
+                )
+                if why is not None:
+                    polls.append(JobPoll(key, why))
+                    continue
+                last = _polled(records.get(key))
+                if last is None or now - last >= sweep:
+                    sweeps.append((last or 0.0, JobPoll(key, "sweep")))
+                    overdue += now - (last or cursor.since or now) >= 2 * sweep
+        cursors[group] = cursor
+    # Oldest first, so that what the quota leaves out goes first next tick: groups by where
+    # their window starts, jobs by their last poll.
+    due.sort(
+        key=lambda t: (t.spans[0].lo, t.group) if isinstance(t, GroupRead) else (0.0, ("", ""))
+    )
+    polls.sort(key=lambda p: (_polled(records.get(p.job)) or 0.0, p.job))
+    due.extend(polls)
+    sweeps.sort(key=lambda item: (item[0], item[1].job))
+    phases, deferred = _trim(
+        ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
+        budget,
+    )
+    # The sweep goes oldest first: what it leaves out of the overdue is counted.
+    overdue = max(0, overdue - len(dict(phases)[SWEEP]))
+    return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue)
+
+
+def _oldest_first(task: Task) -> tuple[float, GroupKey]:
+    if isinstance(task, GroupRead):
+        return (task.spans[0].lo, task.group)
+    if isinstance(task, Discover):
+        return (0.0, task.group)
+    return (0.0, (task.job.namespace, task.job.group))
+
+
+# -- modes --------------------------------------------------------------------------------
+
+
+def small_group(config: Config, group: GroupKey) -> bool:
+    rules = [r for r in config.watch if (r.namespace, r.group) == group]
+    return not any(r.discovers for r in rules) and sum(len(r.jobs) for r in rules) <= SMALL_GROUP
+
+
+def _mode(
+    config: Config, group: GroupKey, cursor: GroupCursor, now: float
+) -> tuple[str, GroupCursor]:
+    query = config.schedulerx.query
+    if query == "every_job":
+        return EVERY, cursor
+    if query == "per_job" or small_group(config, group):
+        return PER_JOB, cursor
+    if cursor.mode == PER_JOB and cursor.retry_at is not None and now >= cursor.retry_at:
+        # A day later: perhaps the server answers group queries now.
+        return GROUP_QUERIES, GroupCursor(
+            discovered_at=cursor.discovered_at,
+            discovery_page=cursor.discovery_page,
+            discovery_started=cursor.discovery_started,
+            since=now,
+        )
+    return cursor.mode, cursor
+
+
+def _discovered_here(config: Config, group: GroupKey, mode: str) -> bool:
+    """Whether the group's job list is read: needed for patterns and `jobs: all`, and for
+    the schedules of per-job polling; a small group of ids does without it (and without the
+    permission ListJobs needs)."""
+    if discovery.discovers(config, group):
+        return True
+    return mode != EVERY and not small_group(config, group)
+
+
+def fall_back(cursor: GroupCursor, reason: str, now: float) -> GroupCursor:
+    """The group is polled per job from now on, and its group queries tried again a day later."""
+    return replace(
+        cursor,
+        mode=PER_JOB,
+        reason=reason[:300],
+        retry_at=now + RETRY_GROUP_QUERIES,
+        since=now,
+        spans=(),
+        covered=None,
+        floor=None,
+        scanned_at=None,
+        ancient=(),
+    )
+
+
+# -- group queries ------------------------------------------------------------------------
+
+
+def queries(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query, ...]:
+    """The group's alerting statuses, each as one query; those whose runs may never start
+    without a window while the server may filter on the start time."""
+    statuses = sorted(
+        {
+            status.value
+            for r in config.watch
+            if (r.namespace, r.group) == group
+            for status in r.alert_on
+        }
+    )
+    maybe_start = "start" in server.fields
+    return tuple(Query(s, windowed=not (maybe_start and s in UNSTARTED)) for s in statuses)
+
+
+def _group_reads(
+    config: Config,
+    group: GroupKey,
+    cursor: GroupCursor,
+    server: ServerFacts,
+    now: float,
+    lookback: float,
+) -> tuple[GroupRead, GroupRead | None, GroupCursor]:
+    """This tick's window for the group (and an older one still to read), and its cursor."""
+    todo = queries(config, group, server)
+    first = cursor.covered is None
+    start = now - lookback if first else min(cursor.covered or now, now) - OVERLAP
+    kept: list[Span] = []
+    for span in cursor.spans:
+        if span.started:
+            kept.append(span)
+        else:  # never began: this tick's window takes its place
+            start = min(start, span.lo)
+    follow = _follow_from(cursor, server, now)
+    live_lo = max(start, now - LIVE_LIMIT)
+    if follow is not None:
+        live_lo = min(live_lo, follow)
+    live = Span(live_lo, now, todo)
+    if start < now - LIVE_LIMIT:
+        kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
+    if len(kept) > 1:
+        # Read one older window at a time: merged, they are read from the start again.
+        kept = [Span(min(s.lo for s in kept), max(s.hi for s in kept), todo)]
+    scan = server.field_known != "end" and (
+        cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
+    )
+    cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
+    read = GroupRead(group, scan, (live,), first=first)
+    backlog = GroupRead(group, False, tuple(kept)) if kept else None
+    return read, backlog, cursor
+
+
+def _follow_from(cursor: GroupCursor, server: ServerFacts, now: float) -> float | None:
+    """How far back a window reaches for runs that were unfinished at the last scan. Not
+    needed when the server filters on the end time: a run that ends now is in any window
+    that ends now."""
+    if server.field_known == "end" or cursor.floor is None:
+        return None
+    return max(cursor.floor, now - FOLLOW_LIMIT)
+
+
+def _check_job(
+    group: GroupKey,
+    jobs: list[JobKey],
+    catalog: Mapping[JobKey, JobInfo],
+    records: Mapping[JobKey, JobRecord],
+    schedules: _Schedules,
+    now: float,
+) -> JobKey | None:
+    """The job whose per-job listing best tests the group's answers: the one that fired
+    most recently (its run has probably ended), else the one seen most recently."""
+    best: tuple[float, JobKey] | None = None
+    for key in jobs:
+        info = catalog.get(key)
+        schedule = schedules.of(info) if info is not None else None
+        fired = schedule.prev_fire(now - 60) if schedule is not None and schedule.fires else None
+        if fired is not None and (best is None or fired > best[0]):
+            best = (fired, key)
+    if best is not None:
+        return best[1]
+    seen = [
+        (max((r.seen for r in rec.instances.values()), default=0.0), k)
+        for k, rec in records.items()
+        if (k.namespace, k.group) == group
+    ]
+    if seen:
+        return max(seen)[1]
+    return jobs[0] if jobs else None
+
+
+# -- per-job polls ------------------------------------------------------------------------
+
+
+def _polled(record: JobRecord | None) -> float | None:
+    return record.polled_at if record is not None else None
+
+
+def _why_due(
+    key: JobKey,
+    info: JobInfo | None,
+    record: JobRecord | None,
+    cursor: GroupCursor,
+    schedules: _Schedules,
+    now: float,
+    anchor: float | None = None,
+) -> str | None:
+    """Why a job is polled this tick, or None when only the sweep would poll it."""
+    if record is not None and any(not _finished(r.status) for r in record.instances.values()):
+        return "unfinished"
+    schedule = schedules.of(info) if info is not None else None
+    if schedule is None:
+        # No schedule to go by (a job named by id whose list was not read, a cron this
+        # version cannot compute): every tick, as before.
+        return "every"
+    if not schedule.fires:
+        return None  # API-triggered: the sweep finds its runs
+    if anchor is not None:
+        schedule = schedule.with_anchor(anchor)
+    last = _polled(record)
+    if last is None:
+        last = cursor.since if cursor.since is not None else now - 60
+    fire = schedule.next_fire(last)
+    if fire is not None and fire <= now:
+        return "fire"
+    return None
+
+
+def anchor_of(info: JobInfo | None, runs: Iterable[JobInstance]) -> float | None:
+    """The phase of a fixed rate (its latest scheduled fire) or of a second delay (the end of
+    its latest run, from which the delay counts), from one job's listing."""
+    if info is None or info.time_type not in (TimeType.FIXED_RATE, TimeType.SECOND_DELAY):
+        return None
+    scheduled = [r for r in runs if r.trigger_type in (None, TriggerType.SCHEDULED)]
+    if info.time_type == TimeType.FIXED_RATE:
+        times = [r.schedule_time for r in scheduled if r.schedule_time is not None]
+    else:
+        times = [r.end_time for r in scheduled if r.end_time is not None]
+    return max(times).timestamp() if times else None
+
+
+def _finished(status: int) -> bool:
+    parsed = InstanceStatus.parse(status)
+    # A status this version does not know is not followed: it may never change.
+    return parsed is None or parsed in TERMINAL
+
+
+class _Schedules:
+    """Schedules by TimeConfig, each read once per tick."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._known: dict[tuple[int | None, str, str], Schedule | None] = {}
+
+    def of(self, info: JobInfo) -> Schedule | None:
+        key = (info.time_type, info.time_expression, info.calendar)
+        if key not in self._known:
+            try:
+                self._known[key] = (
+                    None
+                    if info.time_type is None
+                    else Schedule.from_time_config(
+                        info.time_type, info.time_expression, self.zone, calendar=info.calendar
+                    )
+                )
+            except ScheduleError:
+                self._known[key] = None
+        return self._known[key]
+
+
+# -- the quota ----------------------------------------------------------------------------
+
+
+def _trim(
+    phases: Iterable[tuple[str, list[Task]]], budget: Budget
+) -> tuple[tuple[tuple[str, tuple[Task, ...]], ...], tuple[tuple[str, int], ...]]:
+    """Keep, phase by phase, what the quota can pay for (at the least cost of each task)."""
+    left = {"instances": budget.instance_lists, "jobs": budget.list_jobs}
+    kept: list[tuple[str, tuple[Task, ...]]] = []
+    deferred: list[tuple[str, int]] = []
+    for name, tasks in phases:
+        chosen: list[Task] = []
+        dropped = 0
+        for task in tasks:
+            purse = "jobs" if isinstance(task, Discover) else "instances"
+            cost = task.cost
+            if isinstance(task, GroupRead):
+                cost = min(cost, 1)  # a read may stop after any call and go on next tick
+            if left[purse] >= cost and (left[purse] > 0 or cost == 0):
+                left[purse] -= task.cost
+                chosen.append(task)
+            elif isinstance(task, JobPoll):  # a group left out shows as behind
+                dropped += 1
+        kept.append((name, tuple(chosen)))
+        if dropped:
+            deferred.append((name, dropped))
+    return tuple(kept), tuple(deferred)

@@ -1,0 +1,836 @@
+"""The one executor: makes the calls a `Plan` lists, within the quota and the tick's time.
+
+Phases run one after the other, the tasks of a phase side by side (`concurrency` at a time);
+a group's own calls run in order (scan, then its windows, page after page). What the server
+turns out to do is learnt on the way and kept for the next tick:
+
+- a group query answered with an error (HTTP 400, `Success: false`) or with runs outside
+  what was asked (another status, times outside the window) means this server cannot answer
+  group queries: the group is polled per job from the next tick, and tried again a day later;
+- a window returning runs whose schedule, start or end time lies outside it tells which time
+  it filters on; so does a probe with a window around one known run's end;
+- a page shorter than asked but followed by more means a smaller largest page, and a refused
+  PageSize a smaller one to try;
+- a group answering nothing at all where a per-job poll of one of its jobs lists a run is
+  caught by the hourly cross-check.
+
+Nothing here decides what is news: the listings go to the diff, with whether each is a job's
+complete listing and whether it counts as a first poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
+
+from ..config import Config
+from ..core.catalog import JobInfo
+from ..core.polling import (
+    GROUP_QUERIES,
+    MIN_PAGE,
+    PER_JOB,
+    GroupCursor,
+    GroupKey,
+    Query,
+    ServerFacts,
+    SourceState,
+    Span,
+)
+from ..listing import EntryProblem, GroupListing, cut
+from ..model import JobInstance, JobKey
+from ..state import JobRecord
+from . import discovery, plan
+from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job
+from .plan import EVERY, Discover, GroupRead, JobPoll, Plan, Task
+from .schedulerx import SchedulerXClient
+
+log = logging.getLogger("schedulerx_alert")
+
+LIST = "GetJobInstanceList"
+LIST_JOBS = "ListJobs"
+JOB_INFO = "GetJobInfo"
+#: Ancient runs kept per group (unfinished longer than the follow limit).
+MAX_ANCIENT = 200
+
+
+class Budgets:
+    """One sliding one-minute window per API, seeded with the calls earlier ticks made."""
+
+    def __init__(
+        self,
+        limit: int,
+        history: Mapping[str, tuple[float, ...]],
+        clock: Callable[[], float],
+    ) -> None:
+        self.limit = limit
+        self.clock = clock
+        self._budgets: dict[str, CallBudget] = {
+            action: CallBudget(limit, history.get(action, ()), clock)
+            for action in (LIST, LIST_JOBS, JOB_INFO)
+        }
+
+    def __getitem__(self, action: str) -> CallBudget:
+        return self._budgets[action]
+
+    def left(self, action: str) -> int:
+        return max(0, self.limit - len(self._budgets[action].recent()))
+
+    def recent(self) -> dict[str, tuple[float, ...]]:
+        return {action: budget.recent() for action, budget in self._budgets.items()}
+
+
+@dataclass
+class PollResult:
+    # Each job's runs read this tick (merged from every answer that listed it).
+    listings: dict[JobKey, dict[int, JobInstance]] = field(default_factory=dict)
+    # Jobs whose listing is a per-job poll's: everything SchedulerX lists for the job.
+    complete: set[JobKey] = field(default_factory=set)
+    # Jobs whose listing counts as a first poll (their past is history).
+    first: set[JobKey] = field(default_factory=set)
+    errors: dict[JobKey, str] = field(default_factory=dict)
+    group_errors: dict[GroupKey, str] = field(default_factory=dict)
+    entry_problems: list[EntryProblem] = field(default_factory=list)
+    # Per-job polls that were due and not made (quota, time), and sweep polls left.
+    deferred: list[JobKey] = field(default_factory=list)
+    swept_left: int = 0
+    # Groups whose newest window was not read to the end, and groups with older windows
+    # still to read (after an outage): from when.
+    behind: dict[GroupKey, float] = field(default_factory=dict)
+    catching_up: dict[GroupKey, float] = field(default_factory=dict)
+    # Jobs polled one by one, and groups whose newest window was read to the end.
+    polled: set[JobKey] = field(default_factory=set)
+    groups_read: set[GroupKey] = field(default_factory=set)
+    calls: Counter[str] = field(default_factory=Counter)
+    auth_errors: int = 0
+    notes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    sources: SourceState = field(default_factory=SourceState)
+    catalog: dict[JobKey, JobInfo] = field(default_factory=dict)
+    stopped: str = ""  # why work was left ("quota", "time"), if it was
+
+    def polls(self) -> dict[JobKey, list[JobInstance]]:
+        return {job: list(runs.values()) for job, runs in self.listings.items()}
+
+    def read(self, jobs: Iterable[JobKey]) -> int:
+        """How many of `jobs` this tick saw every run of that needs attention."""
+        return sum(
+            1 for j in jobs if j in self.polled or (j.namespace, j.group) in self.groups_read
+        )
+
+
+@dataclass
+class _Run:
+    """Everything one execution shares between its threads (under `lock`)."""
+
+    config: Config
+    plan: Plan
+    client: SchedulerXClient
+    budgets: Budgets
+    deadline: float
+    retry: RetryPolicy
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    records: Mapping[JobKey, JobRecord]
+    watched: Mapping[JobKey, Any]
+    server: ServerFacts
+    cursors: dict[GroupKey, GroupCursor]
+    catalog: dict[JobKey, JobInfo]
+    result: PollResult
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    probing: bool = False
+    anchors: dict[JobKey, float] = field(default_factory=dict)
+
+    # -- shared state --------------------------------------------------------------------
+
+    def cursor(self, group: GroupKey) -> GroupCursor:
+        with self.lock:
+            return self.cursors.get(group) or GroupCursor()
+
+    def update(self, group: GroupKey, **changes: Any) -> None:
+        with self.lock:
+            self.cursors[group] = replace(self.cursors.get(group) or GroupCursor(), **changes)
+
+    def call(self, action: str, fn: Callable[[], Any]) -> Attempt[Any]:
+        tried = attempt(
+            fn,
+            self.budgets[action],
+            self.deadline,
+            self.client.timeout,
+            self.retry,
+            self.clock,
+            self.sleep,
+        )
+        with self.lock:
+            self.result.calls[action] += tried.calls
+            if tried.value is None and tried.error is None and tried.stopped:
+                self.result.stopped = self.result.stopped or tried.stopped
+            if tried.error is not None and tried.error.auth:
+                self.result.auth_errors += 1
+        return tried
+
+    def add(self, job: JobKey, runs: tuple[JobInstance, ...], complete: bool, first: bool) -> None:
+        with self.lock:
+            known = self.result.listings.setdefault(job, {})
+            for run in runs:
+                before = known.get(run.instance_id)
+                if before is None or _progress(run) >= _progress(before):
+                    known[run.instance_id] = run
+            if complete:
+                self.result.complete.add(job)
+            if first:
+                self.result.first.add(job)
+
+    def is_first(self, job: JobKey, group_first: bool) -> bool:
+        record = self.records.get(job)
+        if record is None:
+            return group_first
+        return False
+
+
+def execute(
+    config: Config,
+    the_plan: Plan,
+    client: SchedulerXClient,
+    sources: SourceState,
+    catalog: Mapping[JobKey, JobInfo],
+    records: Mapping[JobKey, JobRecord],
+    watched: Mapping[JobKey, Any],
+    budgets: Budgets,
+    deadline: float,
+    concurrency: int = 4,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PollResult:
+    """Make the plan's calls; every failure is collected per job or group, never raised."""
+    server = sources.server
+    if server.endpoint != client.base_url:
+        # Another endpoint is another server: what was learnt of the old one does not hold.
+        server = ServerFacts(endpoint=client.base_url)
+    run = _Run(
+        config=config,
+        plan=the_plan,
+        client=client,
+        budgets=budgets,
+        deadline=deadline,
+        retry=retry or RetryPolicy(),
+        clock=clock,
+        sleep=sleep,
+        records=records,
+        watched=watched,
+        server=server,
+        cursors=dict(the_plan.cursors),
+        catalog=dict(catalog),
+        result=PollResult(),
+        anchors=dict(sources.anchors),
+    )
+    for name, tasks in the_plan.phases:
+        if not tasks:
+            continue
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(_guarded, [run] * len(tasks), [name] * len(tasks), tasks))
+    result = run.result
+    for group, cursor in run.cursors.items():
+        if the_plan.modes.get(group) == GROUP_QUERIES and cursor.mode == GROUP_QUERIES:
+            for span in cursor.spans:
+                late = result.behind if span.hi >= the_plan.now else result.catching_up
+                late[group] = min(late.get(group, span.lo), span.lo)
+    result.sources = SourceState(
+        server=run.server,
+        groups={
+            group: cursor
+            for group, cursor in run.cursors.items()
+            if group in the_plan.modes  # groups no longer watched are forgotten
+        },
+        calls={action: times for action, times in budgets.recent().items() if action != LIST},
+        anchors={
+            key: at
+            for key, at in run.anchors.items()
+            if the_plan.modes.get((key.namespace, key.group)) in (PER_JOB, EVERY)
+        },
+    )
+    result.catalog = run.catalog
+    for phase, count in the_plan.deferred:
+        if phase == plan.SWEEP:
+            result.swept_left += count
+    return result
+
+
+def _guarded(run: _Run, phase: str, task: Task) -> None:
+    try:
+        if isinstance(task, GroupRead):
+            _read_group(run, task)
+        elif isinstance(task, JobPoll):
+            _poll(run, task)
+        else:
+            _discover(run, task)
+    except Exception as exc:  # a defect must cost one task, never the tick
+        log.exception("%s task failed", phase)
+        what = f"{type(exc).__name__}: {cut(str(exc))}"
+        with run.lock:
+            if isinstance(task, JobPoll):
+                run.result.errors[task.job] = f"could not be polled ({what})"
+            else:
+                run.result.group_errors[task.group] = f"could not be read ({what})"
+
+
+# -- per-job polls --------------------------------------------------------------------------
+
+
+def _poll(run: _Run, task: JobPoll) -> None:
+    group = (task.job.namespace, task.job.group)
+    outcome = poll_job(
+        run.client, task.job, run.budgets[LIST], run.deadline, run.retry, run.clock, run.sleep
+    )
+    with run.lock:
+        run.result.calls[LIST] += outcome.calls
+        if outcome.auth:
+            run.result.auth_errors += 1
+    listing = outcome.listing
+    if listing is None:
+        with run.lock:
+            if outcome.deferred:
+                if task.why == "sweep":
+                    run.result.swept_left += 1
+                elif task.why != "check":  # a cross-check waits for the next tick
+                    run.result.deferred.append(task.job)
+                run.result.stopped = run.result.stopped or (outcome.error or "")
+            else:
+                run.result.errors[task.job] = outcome.error or "unknown error"
+        return
+    with run.lock:
+        run.result.entry_problems.extend(listing.problems)
+    if listing.entries and not listing.instances:
+        with run.lock:
+            run.result.errors[task.job] = (
+                f"GetJobInstanceList: none of the {listing.entries} run(s) listed "
+                f"could be read, e.g. {listing.problems[0]}"
+            )
+        return
+    mode = run.plan.modes.get(group, PER_JOB)
+    if mode == GROUP_QUERIES:
+        # The group's windows decide what is news; a per-job listing adds only runs that
+        # ended inside them (a follow-up or a cross-check), and never prunes anything.
+        since = run.plan.news_since.get(group, run.plan.now)
+        recent = tuple(r for r in listing.instances if r.terminal and _ended(r) >= since)
+        run.add(task.job, recent, complete=False, first=False)
+        if task.why == "check":
+            _cross_check(run, group, listing.instances)
+        return
+    cursor = run.plan.cursors.get(group) or GroupCursor()
+    record = run.records.get(task.job)
+    first = (
+        record is None
+        or record.polled_at is None
+        or (cursor.since is not None and cursor.reason != "" and record.polled_at < cursor.since)
+    )
+    run.add(task.job, listing.instances, complete=True, first=first)
+    anchor = plan.anchor_of(run.catalog.get(task.job), listing.instances)
+    with run.lock:
+        run.result.polled.add(task.job)
+        if anchor is not None:
+            run.anchors[task.job] = anchor
+
+
+# -- group queries --------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """Group reading stops for this tick (quota, time, an error); `fell_back` if the server
+    cannot answer group queries."""
+
+    def __init__(self, why: str, fell_back: bool = False) -> None:
+        super().__init__(why)
+        self.why = why
+        self.fell_back = fell_back
+
+
+def _read_group(run: _Run, task: GroupRead) -> None:
+    group = task.group
+    if run.cursor(group).mode != GROUP_QUERIES:
+        return  # fell back earlier this tick
+    try:
+        if task.scan:
+            _scan(run, group)
+        for span in task.spans:
+            _read_span(run, group, span, task.first)
+    except _Stop as stop:
+        if stop.fell_back:
+            with run.lock:
+                run.cursors[group] = plan.fall_back(run.cursors[group], stop.why, run.plan.now)
+                run.result.notes.append(
+                    f"group {group[0]}/{group[1]}: the server cannot answer group queries "
+                    f"({cut(stop.why)}); its jobs are polled one by one, and group queries "
+                    "tried again in 24 h"
+                )
+        elif stop.why:
+            with run.lock:
+                run.result.group_errors.setdefault(group, stop.why)
+        return
+    if task.spans and task.spans[-1].hi >= run.plan.now:
+        with run.lock:
+            run.result.groups_read.add(group)
+
+
+def _page_size(run: _Run) -> int:
+    with run.lock:
+        return run.server.page_size
+
+
+def _query_pages(
+    run: _Run,
+    group: GroupKey,
+    query: Query,
+    window: tuple[float, float] | None,
+    first_page: int,
+    on_page: Callable[[int, GroupListing], None],
+) -> None:
+    """Page through one group query from `first_page` to a short page; `on_page` sees each.
+
+    Raises `_Stop` when the quota, the time or the server ends it.
+    """
+    page = first_page
+    size = _page_size(run)
+    while True:
+        with run.lock:
+            seen = run.server.page_seen
+        listing = _ask(run, group, query, window, page, size)
+        if listing is None:  # the page size changed: from the start again
+            size, page = _page_size(run), 1
+            continue
+        on_page(page, listing)
+        with run.lock:
+            run.server = replace(run.server, page_seen=max(run.server.page_seen, listing.entries))
+        if listing.entries >= size:
+            page += 1
+            continue
+        if listing.entries > 0 and listing.entries >= seen:
+            # Fewer runs than asked for, and never more on one page: the end, or a server
+            # whose largest page is smaller than asked. The next page tells.
+            more = _ask(run, group, query, window, page + 1, size)
+            if more is not None and more.entries:
+                with run.lock:
+                    run.server = replace(
+                        run.server, page_size=min(run.server.page_size, listing.entries)
+                    )
+                size, page = _page_size(run), 1
+                continue
+        return
+
+
+def _ask(
+    run: _Run,
+    group: GroupKey,
+    query: Query,
+    window: tuple[float, float] | None,
+    page: int,
+    size: int,
+) -> GroupListing | None:
+    """One page; None when the server wants smaller pages. Checks that the answer honours
+    the filters, and learns from it which time the window filters on."""
+    bounds = None if window is None else _ms(window)
+    tried = run.call(
+        LIST,
+        lambda: run.client.group_instance_list(
+            group[0], group[1], query.status, bounds, page, size
+        ),
+    )
+    if tried.value is None:
+        error = tried.error
+        if error is None:
+            raise _Stop("")  # quota or time: go on next tick
+        if error.retryable or error.auth:
+            raise _Stop(str(error))
+        if "pagesize" in f"{error.code} {error.message}".lower() and size > MIN_PAGE:
+            # A PageSize refused: halve it (down to ten, the documented default).
+            with run.lock:
+                run.server = replace(run.server, page_size=max(MIN_PAGE, size // 2))
+            return None
+        raise _Stop(f"GetJobInstanceList without JobId: {error}", fell_back=True)
+    listing: GroupListing = tried.value
+    with run.lock:
+        run.result.entry_problems.extend(listing.problems)
+        for one in listing.jobs.values():
+            run.result.entry_problems.extend(one.problems)
+    runs = [r for one in listing.jobs.values() for r in one.instances]
+    wrong = [r for r in runs if r.status_code != query.status]
+    if wrong:
+        raise _Stop(
+            f"asked for status {query.status}, the answer lists run {wrong[0].instance_id} "
+            f"in status {wrong[0].status_code}: it ignores the filters",
+            fell_back=True,
+        )
+    if window is not None and runs:
+        _learn_field(run, window, runs)
+    return listing
+
+
+def _learn_field(run: _Run, window: tuple[float, float], runs: list[JobInstance]) -> None:
+    """Drop from the candidates each time field some listed run has outside the window."""
+    low, high = math.floor(window[0]) - 1, math.floor(window[1]) + 1
+    with run.lock:
+        fields = list(run.server.fields)
+        for r in runs:
+            for name in list(fields):
+                moment = _time_of(r, name)
+                if moment is None or not low <= moment <= high:
+                    fields.remove(name)
+        if not fields:
+            raise _Stop(
+                "the answer lists runs whose schedule, start and end times all lie outside "
+                "the window asked for: it ignores the filters",
+                fell_back=True,
+            )
+        if tuple(fields) != run.server.fields:
+            log.info("window filters on one of: %s", ", ".join(fields))
+            run.server = replace(run.server, fields=tuple(fields))
+
+
+def _scan(run: _Run, group: GroupKey) -> None:
+    """List the group's running and waiting runs: the earliest is how far windows reach back;
+    runs unfinished for longer than the follow limit are kept by id, and polled per job once
+    a scan no longer lists them."""
+    now = run.plan.now
+    unfinished: dict[int, JobInstance] = {}
+
+    def keep(_: int, listing: GroupListing) -> None:
+        for one in listing.jobs.values():
+            for r in one.instances:
+                unfinished[r.instance_id] = r
+
+    for status in plan.UNFINISHED:
+        _query_pages(run, group, Query(status, windowed=False), None, 1, keep)
+    limit = now - plan.FOLLOW_LIMIT
+    times = {iid: _started(r) for iid, r in unfinished.items()}
+    recent = [t for t in times.values() if t is not None and t >= limit]
+    ancient = sorted(
+        (r.job.job_id, iid, times[iid] or 0.0)
+        for iid, r in unfinished.items()
+        if times[iid] is None or (times[iid] or 0.0) < limit
+    )[:MAX_ANCIENT]
+    before = run.cursor(group).ancient
+    gone = [item for item in before if item[1] not in unfinished]
+    for job_id, _, _ in gone:
+        # It ended since the last scan, hours after it was scheduled: its own listing tells how.
+        key = JobKey(group[0], group[1], job_id)
+        if key in run.watched:
+            _poll(run, JobPoll(key, "unfinished"))
+    run.update(group, floor=min(recent, default=None), scanned_at=now, ancient=tuple(ancient))
+
+
+def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> None:
+    """Read one window to the end, query by query; keep where it stopped."""
+    while span.todo:
+        taker = _Taker(run, group, span, group_first)
+        query = span.todo[0]
+        window = (span.lo, span.hi) if query.windowed else None
+        try:
+            _query_pages(run, group, query, window, span.page, taker.take)
+        except _Stop:
+            if taker.page:
+                span = replace(span, page=taker.page + 1, started=True)
+            _keep_span(run, group, span)
+            raise
+        span = span.next_query()
+        _keep_span(run, group, span)
+
+
+@dataclass
+class _Taker:
+    """What is done with each page of one window's query."""
+
+    run: _Run
+    group: GroupKey
+    span: Span
+    group_first: bool
+    page: int = 0
+
+    def take(self, page: int, listing: GroupListing) -> None:
+        self.page = page
+        query = self.span.todo[0]
+        _take_rows(self.run, self.group, self.span, listing, self.group_first)
+        if not query.windowed:
+            _probe_start(self.run, self.group, listing)
+        else:
+            _probe_end(self.run, self.group, listing, query)
+
+
+def _keep_span(run: _Run, group: GroupKey, span: Span) -> None:
+    """Replace the cursor's copy of this window (same bounds) with where it stands now."""
+    with run.lock:
+        cursor = run.cursors.get(group) or GroupCursor()
+        spans = [s for s in cursor.spans if (s.lo, s.hi) != (span.lo, span.hi)]
+        if span.todo:
+            spans.append(span)
+            spans.sort(key=lambda s: s.hi)
+        run.cursors[group] = replace(cursor, spans=tuple(spans))
+
+
+def _take_rows(
+    run: _Run, group: GroupKey, span: Span, listing: GroupListing, group_first: bool
+) -> None:
+    """Runs of watched jobs that ended inside the window go to the diff; runs of jobs the
+    group's list does not show yet are looked up first."""
+    for job, one in listing.jobs.items():
+        runs = tuple(r for r in one.instances if _ended(r) >= span.lo)
+        if not runs:
+            continue
+        if job not in run.watched and not _resolve(run, job):
+            continue
+        run.add(job, runs, complete=False, first=run.is_first(job, group_first))
+
+
+def _resolve(run: _Run, job: JobKey) -> bool:
+    """Whether a job missing from the watched list is watched after all: one created since
+    its group's list was read. Its entry is read (GetJobInfo) when the rules need its name."""
+    group = (job.namespace, job.group)
+    with run.lock:
+        info = run.catalog.get(job)
+    if info is not None:
+        return any(discovery.matches(rule, info) for rule in run.config.watch)
+    if not discovery.discovers(run.config, group):
+        return False
+    tried = run.call(
+        JOB_INFO,
+        lambda: run.client.call(
+            "GetJobInfo",
+            {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)},
+        ),
+    )
+    if tried.value is not None:
+        data = tried.value.get("Data")
+        config = data.get("JobConfigInfo") if isinstance(data, Mapping) else None
+        if isinstance(config, Mapping):
+            try:
+                info = discovery.parse_job(group, {"JobId": job.job_id, **config}, run.plan.now)
+            except ValueError:
+                info = None
+        if info is not None:
+            with run.lock:
+                run.catalog[job] = info
+            return any(discovery.matches(rule, info) for rule in run.config.watch)
+    # Unknown and not looked up: watched if an entry takes it without its name.
+    return discovery.rule_for_unlisted(run.config, job) is not None
+
+
+# -- probes: which time the window filters on -----------------------------------------------
+
+
+def _probe_end(run: _Run, group: GroupKey, listing: GroupListing, query: Query) -> None:
+    """With a window around one run's end only: listed means the window is on the end time."""
+    if "end" not in run.server.fields or len(run.server.fields) == 1:
+        return
+    for r in (r for one in listing.jobs.values() for r in one.instances):
+        end, others = _time_of(r, "end"), (_time_of(r, "schedule"), _time_of(r, "start"))
+        if end is None or any(t is None or math.floor(t) >= math.floor(end) for t in others):
+            continue
+        if not _claim_probe(run):
+            return
+        try:
+            second = float(math.floor(end))
+            found = _ask(run, group, query, (second, second), 1, _page_size(run))
+        except _Stop:
+            return
+        finally:
+            run.probing = False
+        if found is None:
+            return
+        listed = any(
+            r.instance_id in {x.instance_id for x in one.instances} for one in found.jobs.values()
+        )
+        if found.entries < _page_size(run):
+            _narrow(run, ("end",) if listed else tuple(f for f in run.server.fields if f != "end"))
+        return
+
+
+def _probe_start(run: _Run, group: GroupKey, listing: GroupListing) -> None:
+    """A run that never started, listed without a window: asked for again with a window
+    around its schedule and end, it is listed unless the window is on the start time."""
+    if "start" not in run.server.fields or len(run.server.fields) == 1:
+        return
+    for r in (r for one in listing.jobs.values() for r in one.instances):
+        if r.start_time is not None or r.schedule_time is None:
+            continue
+        if not _claim_probe(run):
+            return
+        times = [t for t in (_time_of(r, "schedule"), _time_of(r, "end")) if t is not None]
+        try:
+            found = _ask(
+                run,
+                group,
+                Query(r.status_code),
+                (math.floor(min(times)) - 1.0, math.floor(max(times)) + 1.0),
+                1,
+                _page_size(run),
+            )
+        except _Stop:
+            return
+        finally:
+            run.probing = False
+        if found is None:
+            return
+        listed = any(
+            r.instance_id in {x.instance_id for x in one.instances} for one in found.jobs.values()
+        )
+        if listed:
+            _narrow(run, tuple(f for f in run.server.fields if f != "start"))
+        elif found.entries < _page_size(run):
+            _narrow(run, ("start",))
+        return
+
+
+def _claim_probe(run: _Run) -> bool:
+    with run.lock:
+        if run.probing:
+            return False
+        run.probing = True
+        return True
+
+
+def _narrow(run: _Run, fields: tuple[str, ...]) -> None:
+    with run.lock:
+        kept = tuple(f for f in run.server.fields if f in fields)
+        if kept and kept != run.server.fields:
+            log.info("window filters on one of: %s", ", ".join(kept))
+            run.server = replace(run.server, fields=kept)
+
+
+def _cross_check(run: _Run, group: GroupKey, listed: tuple[JobInstance, ...]) -> None:
+    """Does the group query list a run its job's own listing shows? A server that answers
+    group queries with nothing at all looks like a quiet group, answer by answer."""
+    now = run.plan.now
+    ended = [
+        r
+        for r in listed
+        if r.terminal and all(_time_of(r, f) is not None for f in ("schedule", "start", "end"))
+    ]
+    if not ended:
+        # Nothing to compare with yet: try again after a sweep interval.
+        retry_in = run.config.schedulerx.sweep_interval.total_seconds()
+        run.update(group, checked_at=now - plan.CHECK_INTERVAL + retry_in)
+        return
+    sample = max(ended, key=lambda r: (_ended(r), r.instance_id))
+    times = [
+        t for t in (_time_of(sample, f) for f in ("schedule", "start", "end")) if t is not None
+    ]
+    window = (math.floor(min(times)) - 1.0, math.floor(max(times)) + 1.0)
+    size = _page_size(run)
+    try:
+        found = _ask(run, group, Query(sample.status_code), window, 1, size)
+    except _Stop as stop:
+        if stop.fell_back:
+            with run.lock:
+                run.cursors[group] = plan.fall_back(run.cursors[group], stop.why, now)
+        return
+    if found is None:
+        return
+    if sample.instance_id in _ids(found) or found.entries >= size:
+        run.update(group, checked_at=now)
+        return
+    why = (
+        f"a group query for status {sample.status_code} around run {sample.instance_id} of job "
+        f"{sample.job.job_id} does not list it, though the job's own listing does"
+    )
+    with run.lock:
+        run.cursors[group] = plan.fall_back(run.cursors[group], why, now)
+        run.result.notes.append(
+            f"group {group[0]}/{group[1]}: {why}; its jobs are polled one by one, and group "
+            "queries tried again in 24 h"
+        )
+
+
+# -- discovery ------------------------------------------------------------------------------
+
+
+def _discover(run: _Run, task: Discover) -> None:
+    group = task.group
+    page = task.page
+    started_here = page == 1
+    while True:
+        with run.lock:
+            size = run.server.jobs_page_size
+        params = discovery.list_jobs_params(group, page, size)
+        tried = run.call(LIST_JOBS, partial(run.client.call, LIST_JOBS, params))
+        error = tried.error
+        refused = error is not None and "pagesize" in f"{error.code} {error.message}".lower()
+        if refused and size > MIN_PAGE:
+            # A PageSize refused: smaller pages, and the pass from its start.
+            with run.lock:
+                run.server = replace(run.server, jobs_page_size=max(MIN_PAGE, size // 2))
+                run.cursors[group] = replace(
+                    run.cursors.get(group) or GroupCursor(), discovery_page=0
+                )
+            page, started_here = 1, True
+            continue
+        if tried.value is None:
+            if error is not None:
+                _discovery_failed(run, group, f"its job list could not be read: {error}")
+            return
+        try:
+            found = discovery.parse_job_page(group, page, tried.value, run.plan.now, size)
+        except ValueError as exc:
+            _discovery_failed(run, group, f"its job list could not be read: {exc}")
+            return
+        with run.lock:
+            for problem in found.problems:
+                run.result.notes.append(problem)
+            cursor = run.cursors.get(group) or GroupCursor()
+            run.cursors[group] = discovery.after_page(
+                run.catalog, cursor, group, page, found, run.plan.now, started_here
+            )
+        if found.last:
+            return
+        page += 1
+
+
+def _discovery_failed(run: _Run, group: GroupKey, why: str) -> None:
+    """A problem where the watched jobs depend on the list; else a note (schedules and names
+    are only a help for a group of ids)."""
+    with run.lock:
+        if discovery.discovers(run.config, group):
+            run.result.group_errors.setdefault(group, why)
+        else:
+            run.result.notes.append(f"group {group[0]}/{group[1]}: {why}")
+
+
+# -- run times ------------------------------------------------------------------------------
+
+
+def _ids(listing: GroupListing) -> set[int]:
+    return {r.instance_id for one in listing.jobs.values() for r in one.instances}
+
+
+def _ms(window: tuple[float, float]) -> tuple[int, int]:
+    """A window in whole seconds as SchedulerX's strings have them, in inclusive epoch ms."""
+    return math.floor(window[0]) * 1000, math.floor(window[1]) * 1000 + 999
+
+
+def _time_of(run: JobInstance, name: str) -> float | None:
+    moment = {"schedule": run.schedule_time, "start": run.start_time, "end": run.end_time}[name]
+    return None if moment is None else moment.timestamp()
+
+
+def _ended(run: JobInstance) -> float:
+    moment = run.finished_at
+    return moment.timestamp() if moment is not None else math.inf
+
+
+def _started(run: JobInstance) -> float | None:
+    moment = run.schedule_time or run.start_time
+    return None if moment is None else moment.timestamp()
+
+
+def _progress(run: JobInstance) -> tuple[bool, float, bool]:
+    ended = run.end_time.timestamp() if run.end_time is not None else 0.0
+    return (run.end_time is not None, ended, run.terminal)
+
+
+__all__ = ["EVERY", "WINDOW_SECONDS", "Budgets", "PollResult", "execute"]

@@ -1,0 +1,176 @@
+"""The planner without a server: which calls a tick makes, in what order, within the quota."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schedulerx_alert.config import Config, parse_config
+from schedulerx_alert.core.catalog import JobInfo
+from schedulerx_alert.core.polling import (
+    GROUP_QUERIES,
+    PER_JOB,
+    GroupCursor,
+    Query,
+    ServerFacts,
+    SourceState,
+    Span,
+)
+from schedulerx_alert.model import JobKey
+from schedulerx_alert.sources.plan import (
+    CATCH_UP,
+    DUE,
+    EVERY,
+    FOLLOW_LIMIT,
+    OVERLAP,
+    SWEEP,
+    Budget,
+    GroupRead,
+    JobPoll,
+    Plan,
+    make_plan,
+)
+from schedulerx_alert.state import InstanceRecord, JobRecord
+from tests.world import START
+
+NS, G = "ns", "g"
+GROUP = (NS, G)
+PLENTY = Budget(90, 90)
+
+
+def config(**schedulerx: Any) -> Config:
+    return parse_config(
+        {
+            "region": "cn-hangzhou",
+            "state": {"url": "file:///tmp/state.json"},
+            "receivers": [
+                {"name": "ops", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=t"}
+            ],
+            "schedulerx": schedulerx,
+            "watch": [{"namespace": NS, "group": G, "jobs": "all", "receivers": ["ops"]}],
+        },
+        {},
+    )
+
+
+def hourly(job_id: int, minute: int, time_type: int = 1) -> JobInfo:
+    expression = f"0 {minute} * * * ?" if time_type == 1 else ""
+    return JobInfo(JobKey(NS, G, job_id), f"job-{job_id}", True, time_type, expression)
+
+
+CATALOG = {info.job: info for info in (hourly(1, 5), hourly(2, 30), hourly(3, 0, time_type=100))}
+
+
+def plan_at(
+    now: float,
+    sources: SourceState | None = None,
+    records: dict[JobKey, JobRecord] | None = None,
+    budget: Budget = PLENTY,
+    **schedulerx: Any,
+) -> Plan:
+    return make_plan(
+        config(**schedulerx), sources or SourceState(), CATALOG, records or {}, CATALOG, now, budget
+    )
+
+
+def reads(plan: Plan, phase: str) -> list[GroupRead]:
+    return [t for t in plan.tasks(phase) if isinstance(t, GroupRead)]
+
+
+def polls(plan: Plan, phase: str) -> list[tuple[int, str]]:
+    return [(t.job.job_id, t.why) for t in plan.tasks(phase) if isinstance(t, JobPoll)]
+
+
+def test_a_new_group_reads_the_lookback_scans_and_asks_each_alerting_status() -> None:
+    plan = plan_at(START)
+    [read] = reads(plan, DUE)
+    assert read.first and read.scan
+    [span] = read.spans
+    assert (span.lo, span.hi) == (START - OVERLAP, START)
+    # Rejected runs never start: while the window may be on the start time, ask without one.
+    assert span.todo == (Query(5), Query(9, windowed=False))
+    assert plan.cursors[GROUP].covered == START
+
+
+def test_the_next_window_starts_where_the_last_one_ended_and_reaches_back_to_the_floor() -> None:
+    cursor = GroupCursor(covered=START, scanned_at=START, floor=START - 3 * 3600, since=START)
+    plan = plan_at(START + 60, SourceState(groups={GROUP: cursor}))
+    [read] = reads(plan, DUE)
+    assert not read.scan and not read.first
+    assert (read.spans[0].lo, read.spans[0].hi) == (START - 3 * 3600, START + 60)
+    # A run unfinished for longer than the follow limit is not followed by the window.
+    old = GroupCursor(covered=START, scanned_at=START, floor=START - 2 * FOLLOW_LIMIT)
+    [read] = reads(plan_at(START + 60, SourceState(groups={GROUP: old})), DUE)
+    assert read.spans[0].lo == START + 60 - FOLLOW_LIMIT
+
+
+def test_when_the_window_is_known_to_be_on_the_end_time_nothing_is_scanned() -> None:
+    server = ServerFacts(fields=("end",))
+    cursor = GroupCursor(covered=START, floor=START - 3600, since=START)
+    [read] = reads(plan_at(START + 600, SourceState(server=server, groups={GROUP: cursor})), DUE)
+    assert not read.scan
+    assert read.spans[0].lo == START - OVERLAP
+    assert read.spans[0].todo == (Query(5), Query(9))
+
+
+def test_after_an_outage_the_newest_window_comes_first_and_the_rest_is_caught_up_after() -> None:
+    cursor = GroupCursor(covered=START, scanned_at=START, since=START)
+    now = START + 3 * 3600
+    plan = plan_at(now, SourceState(groups={GROUP: cursor}))
+    [live] = reads(plan, DUE)
+    [backlog] = reads(plan, CATCH_UP)
+    assert live.spans[0].hi == now and live.spans[0].lo >= now - 2 * OVERLAP
+    assert backlog.spans[0].lo == START - OVERLAP and backlog.spans[0].hi > live.spans[0].lo
+    # A window that never began (no quota) is taken into the next one, not kept beside it.
+    unstarted = Span(START - 1200, START, (Query(5),))
+    cursor = GroupCursor(covered=START, scanned_at=START, since=START, spans=(unstarted,))
+    [read] = reads(plan_at(START + 60, SourceState(groups={GROUP: cursor})), DUE)
+    assert read.spans[0].lo == START - 1200
+    assert not reads(plan_at(START + 60, SourceState(groups={GROUP: cursor})), CATCH_UP)
+
+
+def fallen_back(since: float) -> SourceState:
+    return SourceState(
+        groups={
+            GROUP: GroupCursor(mode=PER_JOB, reason="refused", retry_at=since + 86400, since=since)
+        }
+    )
+
+
+def test_per_job_polls_come_after_fires_while_unfinished_and_in_the_sweep() -> None:
+    polled = {key: JobRecord(polled_at=START) for key in CATALOG}
+    # 10:06: job 1 (fires at :05) fired since its last poll; job 2 (at :30) did not.
+    plan = plan_at(START + 6 * 60, fallen_back(START), polled)
+    assert polls(plan, DUE) == [(1, "fire")]
+    assert polls(plan, SWEEP) == []
+    # A run still unfinished: polled every tick until it ends.
+    running = dict(polled)
+    running[JobKey(NS, G, 2)] = JobRecord({7: InstanceRecord(3, START)}, polled_at=START + 360)
+    plan = plan_at(START + 7 * 60, fallen_back(START), running)
+    assert (2, "unfinished") in polls(plan, DUE)
+    # Sixteen minutes on, every job not polled since is swept, the API job among them.
+    plan = plan_at(START + 16 * 60, fallen_back(START), polled)
+    assert {job for job, _ in polls(plan, SWEEP)} == {2, 3}
+
+
+def test_due_polls_go_before_the_sweep_and_what_the_quota_leaves_out_is_counted() -> None:
+    plan = plan_at(START + 6 * 60, fallen_back(START), {}, budget=Budget(1, 90))
+    assert polls(plan, DUE) == [(1, "fire")]
+    assert polls(plan, SWEEP) == []
+    assert dict(plan.deferred) == {SWEEP: 2}
+
+
+@pytest.mark.parametrize(("query", "mode"), [("per_job", PER_JOB), ("every_job", EVERY)])
+def test_the_configured_mode_is_the_mode(query: str, mode: str) -> None:
+    plan = plan_at(START, query=query)
+    assert plan.modes[GROUP] == mode
+    if mode == EVERY:
+        assert sorted(polls(plan, DUE)) == [(1, "every"), (2, "every"), (3, "every")]
+
+
+def test_group_queries_are_tried_again_a_day_after_a_server_refused_them() -> None:
+    assert plan_at(START + 3600, fallen_back(START)).modes[GROUP] == PER_JOB
+    plan = plan_at(START + 86400, fallen_back(START))
+    assert plan.modes[GROUP] == GROUP_QUERIES
+    assert reads(plan, DUE)[0].first
