@@ -22,6 +22,18 @@ from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.tick import run_tick
 
 
+def _peak_rss_kib() -> float:
+    """This process's peak resident set (VmHWM). Not getrusage's ru_maxrss: Linux carries
+    that across fork and exec, so a child of a large parent would report the parent's."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def main() -> None:
     setup = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     root = Path(setup["root"])
@@ -38,7 +50,7 @@ def main() -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         summary = run_tick(config, edges)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_kib = _peak_rss_kib()
         answer = {
             "status": summary.status,
             "calls": summary.calls,

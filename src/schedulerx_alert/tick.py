@@ -26,7 +26,7 @@ from .render import Renderer
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from .sources.discovery import rule_for_unlisted, watched_jobs
 from .sources.fetch import CallBudget, RetryPolicy
-from .sources.plan import DUE, Budget, make_plan
+from .sources.plan import DUE, Budget, Discover, Plan, make_plan
 from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
 from .sources.schedulerx import SchedulerXClient
 from .state import HealthRecord, State, TickRecord
@@ -305,30 +305,44 @@ def _read(
             budgets[LIST].recent(),
         )
     now = edges.clock()
-    the_plan = make_plan(
-        config,
-        state.sources,
-        state.catalog,
-        state.jobs,
-        targets,
-        now,
-        Budget(budgets.left(LIST), budgets.left(LIST_JOBS)),
-    )
-    result = execute(
-        config,
-        the_plan,
-        edges.schedulerx,
-        state.sources,
-        state.catalog,
-        state.jobs,
-        targets,
-        budgets,
-        deadline,
-        config.schedulerx.concurrency,
-        edges.retry,
-        edges.clock,
-        edges.sleep,
-    )
+    client = edges.schedulerx
+    sources, catalog = state.sources, state.catalog
+
+    def plan_and_run(the_plan: Plan) -> PollResult:
+        return execute(
+            config,
+            the_plan,
+            client,
+            sources,
+            catalog,
+            state.jobs,
+            targets,
+            budgets,
+            deadline,
+            config.schedulerx.concurrency,
+            edges.retry,
+            edges.clock,
+            edges.sleep,
+        )
+
+    def plan() -> Plan:
+        budget = Budget(budgets.left(LIST), budgets.left(LIST_JOBS))
+        return make_plan(config, sources, catalog, state.jobs, targets, now, budget)
+
+    the_plan = plan()
+    first_lists = tuple(t for t in the_plan.tasks(DUE) if isinstance(t, Discover))
+    lists = None
+    if first_lists:
+        # Which jobs to poll depends on job lists never read: read them, then plan again.
+        lists = plan_and_run(replace(the_plan, phases=((DUE, first_lists),)))
+        sources, catalog = lists.sources, lists.catalog
+        targets = targets_of(config, catalog)
+        the_plan = plan()
+    result = plan_and_run(the_plan)
+    if lists is not None:
+        result.calls.update(lists.calls)
+        result.notes[:0] = lists.notes
+        result.group_errors = {**lists.group_errors, **result.group_errors}
     deferred = sum(count for phase, count in the_plan.deferred if phase == DUE)
     summary.deferred = len(result.deferred) + deferred
     summary.api_calls = result.calls[LIST]

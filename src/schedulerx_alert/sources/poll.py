@@ -62,7 +62,11 @@ MAX_ANCIENT = 200
 
 
 class Budgets:
-    """One sliding one-minute window per API, seeded with the calls earlier ticks made."""
+    """One sliding one-minute window per API, seeded with the calls earlier ticks made.
+
+    SchedulerX's quota is per API, so each action has its own; any action a caller names
+    (GetLog, later) gets one on first use, and is kept in the state like the others.
+    """
 
     def __init__(
         self,
@@ -72,19 +76,27 @@ class Budgets:
     ) -> None:
         self.limit = limit
         self.clock = clock
-        self._budgets: dict[str, CallBudget] = {
-            action: CallBudget(limit, history.get(action, ()), clock)
-            for action in (LIST, LIST_JOBS, JOB_INFO)
-        }
+        self._history = dict(history)
+        self._lock = threading.Lock()
+        self._budgets: dict[str, CallBudget] = {}
+        for action in (LIST, LIST_JOBS, JOB_INFO, *history):
+            self[action]
 
     def __getitem__(self, action: str) -> CallBudget:
-        return self._budgets[action]
+        with self._lock:
+            budget = self._budgets.get(action)
+            if budget is None:
+                budget = CallBudget(self.limit, self._history.get(action, ()), self.clock)
+                self._budgets[action] = budget
+            return budget
 
     def left(self, action: str) -> int:
-        return max(0, self.limit - len(self._budgets[action].recent()))
+        return max(0, self.limit - len(self[action].recent()))
 
     def recent(self) -> dict[str, tuple[float, ...]]:
-        return {action: budget.recent() for action, budget in self._budgets.items()}
+        with self._lock:
+            budgets = dict(self._budgets)
+        return {action: budget.recent() for action, budget in budgets.items()}
 
 
 @dataclass
@@ -250,7 +262,9 @@ def execute(
             for group, cursor in run.cursors.items()
             if group in the_plan.modes  # groups no longer watched are forgotten
         },
-        calls={action: times for action, times in budgets.recent().items() if action != LIST},
+        calls={
+            action: times for action, times in budgets.recent().items() if action != LIST and times
+        },
         anchors={
             key: at
             for key, at in run.anchors.items()
