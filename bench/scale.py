@@ -159,9 +159,19 @@ def _start_child(
         "dingtalk": {"allowed_hosts": ["127.0.0.1"]},
         "receivers": [{"name": "ops", "webhook": dt.webhook(ROBOT), "secret": ROBOT_SECRET}],
         "watch": [
-            {"namespace": estate.spec.namespace, "group": g, "jobs": "all", "receivers": ["ops"]}
+            {
+                "namespace": estate.spec.namespace,
+                "group": g,
+                "jobs": "all",
+                "receivers": ["ops"],
+                # Failures only: each failed run one alert, found by its instance id.
+                "recovery": False,
+                "stuck_after": "off",
+                "flap_window": "off",
+            }
             for g in estate.groups()
         ],
+        "shared_cause": False,
     }
     setup = root / "setup.json"
     setup.write_text(

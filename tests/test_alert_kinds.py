@@ -267,6 +267,7 @@ def test_12_jobs_losing_the_same_database_make_one_message(tmp_path: Path) -> No
         assert heading(shared) == "### SchedulerX：12 个任务因同一错误失败"
         assert "- **实例数**：12" in shared
         for job_id, run in zip(jobs, runs, strict=False):
+            # Thirteen ids are read by group; the group's job list names the others.
             label = "orders-sync (92583)" if job_id == 92583 else f"job-{job_id} ({job_id})"
             assert f"- **{label}** 实例 {run} 失败" in shared
         assert "Connection refused 10.0.0.5:3306 (trace 0a7f3e)" in shared
