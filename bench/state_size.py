@@ -55,6 +55,7 @@ def pending_tick(pending: int) -> dict[str, float]:
         world.state_path.write_bytes(stored)
         config = world.config()
         edges = build_edges(config, world.credentials, 60.0, "bench", world.clock, world.advance)
+        assert edges.store is not None, edges.store_problem
         store = CountingStore(edges.store)
         edges.store = store
         summary = run_tick(config, edges)

@@ -149,7 +149,7 @@ def _marker_holds(marker: str, python_version: str) -> bool:
 def runtime_python_version(s_yaml: Path = ROOT / "s.yaml") -> str:
     """The Python version of the runtime s.yaml deploys (vars.runtime or props.runtime)."""
     text = s_yaml.read_text(encoding="utf-8")
-    found = re.findall(r"^\s*runtime:\s*['\"]?python(3\.\d+)", text, re.M)
+    found: list[str] = re.findall(r"^\s*runtime:\s*['\"]?python(3\.\d+)", text, re.M)
     if not found:
         raise SystemExit(f"{s_yaml}: no `runtime: python3.X` found")
     return found[0]
