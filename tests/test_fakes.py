@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import socket
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -721,3 +722,18 @@ def test_dingtalk_5xx_timeout_and_down() -> None:
         dt.set_down(False)
         assert post(url, markdown("t", "x"))["errcode"] == 0
         assert dt.texts("tok") == ["x"]
+
+
+def test_a_refusing_fake_refuses_at_once_and_keeps_its_port_from_other_servers() -> None:
+    fake = FakeDingTalk().start()
+    port = fake.port
+    fake.refuse()
+    try:
+        with pytest.raises(requests.ConnectionError):
+            requests.post(f"http://127.0.0.1:{port}/robot/send", json={}, timeout=2)
+        other = socket.socket()
+        with pytest.raises(OSError, match="in use"):
+            other.bind(("127.0.0.1", port))
+        other.close()
+    finally:
+        fake.stop()

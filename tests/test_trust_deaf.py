@@ -171,7 +171,7 @@ def test_a_robot_that_cannot_take_alerts_makes_every_tick_degraded_and_counts(
     elif outage == "timeout":
         world.dt.fail_next("timeout", times=100, seconds=0.6)
     elif outage == "refused":
-        world.dt.stop()
+        world.dt.refuse()
     else:
         world.dt.mute(ROBOT)
     for tick in range(1, 5):

@@ -268,6 +268,7 @@ class FakeServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()  # wakes up handlers stalled by "timeout" faults
+        self._refusing: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -285,7 +286,21 @@ class FakeServer:
         self._thread.start()
         return self
 
+    def refuse(self) -> None:
+        """Stop serving but keep the port: connecting is refused at once, and no other
+        server of the test run can be given the port meanwhile (as after a plain `stop`)."""
+        port = self.port
+        self.stop()
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Bound but not listening: the kernel answers a connection attempt with a reset.
+        holder.bind(("127.0.0.1", port))
+        self._refusing = holder
+
     def stop(self) -> None:
+        if self._refusing is not None:
+            self._refusing.close()
+            self._refusing = None
         server, thread = self._server, self._thread
         if server is None:
             return
