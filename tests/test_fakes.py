@@ -586,6 +586,20 @@ def test_crc64_matches_oss2() -> None:
     assert crc64_ecma(b"123456789") == crc.crc == 0x995DC9BBDF1939FA
 
 
+def _crc64_bitwise(data: bytes) -> int:
+    crc = 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xC96C5795D7870F42 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFFFFFFFFFF
+
+
+@pytest.mark.parametrize("data", [b"", b"a", bytes(range(256)) * 3, b"state" * 1000])
+def test_crc64_matches_the_bitwise_definition(data: bytes) -> None:
+    assert crc64_ecma(data) == _crc64_bitwise(data)
+
+
 # -- DingTalk --------------------------------------------------------------------------------
 
 
