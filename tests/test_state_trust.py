@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedulerx_alert.model import JobKey
+from schedulerx_alert.session import StateSession
 from schedulerx_alert.state import State, dump_state, load_state
 from tests.builders import alert
 from tests.fakes.base import ManualClock
@@ -394,3 +395,30 @@ def test_a_version_1_document_loads_field_for_field() -> None:
         a["instance"]["result"] for a in raw["outbox"]
     ]
     assert load_state(dump_state(state)) == state
+
+
+def test_a_dry_run_previews_what_the_next_tick_owes_not_what_a_dead_tick_delivered(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Job 92583 fails while the robot is down; the robot is back and a tick announces the
+    failure, then dies before its commit. The dry run must see the dead tick's record of the
+    delivery, as the next real tick does, and preview nothing."""
+    world.dt.set_down(True)
+    world.sx.add_instance(92583, status=5, result="java.lang.NullPointerException")
+    assert world.tick().alerts_pending == 1
+    world.dt.set_down(False)
+    world.advance(60)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed before the commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateSession, "commit", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            world.tick()
+    assert len(world.texts()) == 1
+    world.advance(60)
+
+    preview = world.tick(dry_run=True)
+    assert (preview.alerts_pending, preview.preview) == (0, [])
+    assert world.tick().alerts_sent == 0 and len(world.texts()) == 1

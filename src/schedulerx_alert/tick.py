@@ -147,7 +147,9 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         return _unreadable(config, edges, summary, f"{edges.store_problem}", deadline, started)
     session = StateSession(edges.store, edges.state_key, edges.owner, edges.timeout, clock)
     try:
-        state = session.peek() if dry_run else session.begin()
+        # A dry run sees the state as the next tick will: with what ticks that died
+        # before their commit recorded as delivered.
+        state = session.inspect().state if dry_run else session.begin()
     except LeaseHeld as exc:
         summary.problems.clear()
         summary.status = "skipped"
