@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -47,22 +48,7 @@ class LocalHealthFile:
     def load(self) -> LocalHealth | None:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
-            health = raw["health"]
-            return LocalHealth(
-                HealthRecord(
-                    int(health["broken_ticks"]),
-                    bool(health["impaired_announced"]),
-                    health.get("reason"),
-                ),
-                float(raw["since"]),
-                float(raw["last"]),
-                {
-                    str(key): RobotRecord(
-                        tuple(float(t) for t in robot.get("sent", ())), robot.get("blocked_until")
-                    )
-                    for key, robot in raw.get("robots", {}).items()
-                },
-            )
+            return _decode(raw)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -98,6 +84,57 @@ class LocalHealthFile:
             self.path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not remove the local health record %s: %s", self.path, exc)
+
+
+# More sends than one robot's minute allows are never recorded; bounds a tampered file.
+_MAX_SENT = 64
+
+
+def _decode(raw: object) -> LocalHealth:
+    """The record, strictly: a value of the wrong type is refused, not coerced (`bool("no")`
+    is True, and a robot blocked "until" a string would break the next tick)."""
+    doc = _object(raw, "record")
+    health = _object(doc["health"], "health")
+    broken = health["broken_ticks"]
+    if type(broken) is not int or broken < 0:
+        raise ValueError(f"health.broken_ticks: not a count: {broken!r:.40}")
+    announced = health["impaired_announced"]
+    if not isinstance(announced, bool):
+        raise ValueError(f"health.impaired_announced: not true/false: {announced!r:.40}")
+    reason = health.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("health.reason: not text")
+    robots: dict[str, RobotRecord] = {}
+    for key, robot in _object(doc.get("robots", {}), "robots").items():
+        entry = _object(robot, f"robots.{key}")
+        sent = entry.get("sent", [])
+        if not isinstance(sent, list) or len(sent) > _MAX_SENT:
+            raise ValueError(f"robots.{key}.sent: not a list of at most {_MAX_SENT} times")
+        blocked = entry.get("blocked_until")
+        robots[key] = RobotRecord(
+            tuple(_time(t, f"robots.{key}.sent") for t in sent),
+            None if blocked is None else _time(blocked, f"robots.{key}.blocked_until"),
+        )
+    return LocalHealth(
+        HealthRecord(broken, announced, reason),
+        _time(doc["since"], "since"),
+        _time(doc["last"], "last"),
+        robots,
+    )
+
+
+def _object(value: object, where: str) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: not an object")
+    return value
+
+
+def _time(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: not a time: {value!r:.40}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{where}: not a time: {value!r:.40}")
+    return float(value)
 
 
 def fold(state: State, local: LocalHealth) -> State:
