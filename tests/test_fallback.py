@@ -43,7 +43,7 @@ def test_the_written_form_is_read(tmp_path: Path) -> None:
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
-    doc = json.loads(json.dumps(GOOD))
+    doc: dict[str, Any] = json.loads(json.dumps(GOOD))
     *parents, last = path.split(".")
     node = doc
     for key in parents:
