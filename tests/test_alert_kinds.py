@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.rules import JobRuleState
 from schedulerx_alert.model import InstanceStatus, JobKey, TriggerType
-from schedulerx_alert.state import dump_state, load_journal, load_state
+from schedulerx_alert.state import STATE_VERSION, dump_state, load_journal, load_state
 from tests.builders import SHANGHAI
 from tests.fakes.base import ManualClock
 from tests.world import GROUP, NS, World
@@ -364,7 +364,7 @@ def test_a_version_2_state_carries_on_mid_story_without_announcing_anything_agai
 
         saved = load_state(world.state_path.read_bytes())
         assert saved.outbox == () and saved.delivered == {}
-        assert json.loads(world.state_path.read_bytes())["version"] == 3
+        assert json.loads(world.state_path.read_bytes())["version"] == STATE_VERSION
 
 
 def test_a_version_2_document_reads_as_version_3_would_have_written_it() -> None:

@@ -50,6 +50,18 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "en": ("4 job runs need attention", "11111111", "11111150", "nightly-etl", "11111170"),
     },
+    "heartbeat": {
+        "zh-CN": (
+            "每日心跳 2020-07-28：监控运行正常",
+            "nightly-etl (92584)**：失败 3 次",
+            "哪天没有收到",
+        ),
+        "en": ("heartbeat 2020-07-28: the monitor is working", "1873 (6 failed, 1 recovered)"),
+    },
+    "heartbeat-impaired": {
+        "zh-CN": ("监控本身有异常", "安静不代表任务正常", "**2 次检查失败**", "HTTP 503"),
+        "en": ("the monitor itself had problems", "**1 hour(s)** without", "7 check(s) degraded"),
+    },
     "health": {
         "zh-CN": ("告警功能异常", "连续 3 次", "InvalidAccessKeyId.NotFound"),
         "en": ("alerting is impaired", "3 ticks", "InvalidAccessKeyId.NotFound"),

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .config_heartbeat import HeartbeatConfig, parse_heartbeat
 from .core.group import DEFAULT_MIN_JOBS
 from .core.rules.settings import (
     DEFAULT_SETTINGS,
@@ -202,6 +203,8 @@ class Config:
     # Failures of at least this many jobs with the same error in one tick make one
     # message; None (`shared_cause: false`) keeps one message per failure.
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
+    # The daily digest (config_heartbeat.py); None: no heartbeat.
+    heartbeat: HeartbeatConfig | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -316,6 +319,7 @@ _TOP_KEYS = {
     "pending_max_age_hours",
     "allow_loopback_http",
     "shared_cause",
+    "heartbeat",
 }
 # The alert rule options of a watch entry (core/rules/settings.py).
 _RULE_KEYS = {
@@ -476,6 +480,7 @@ class _Parser:
             pending_max_age=timedelta(hours=max_age),
             base_dir=base_dir,
             shared_cause_min_jobs=self.shared_cause(top.get("shared_cause", True)),
+            heartbeat=parse_heartbeat(top.get("heartbeat"), declared, self.fail),
         )
         return config
 

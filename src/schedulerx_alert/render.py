@@ -191,6 +191,7 @@ class Renderer:
             },
             "alert.md.j2": alert_template,
             "summary.md.j2": summary_template,
+            "heartbeat.md.j2": None,
         }
         self._env: SandboxedEnvironment | None = None
         self._compiled: dict[str, Template] = {}
@@ -393,6 +394,10 @@ class Renderer:
             "console_url": items[0]["console_url"] if items else "",
         }
         return self._render(self._template("summary.md.j2"), ctx, at_mobiles)
+
+    def heartbeat(self, ctx: Mapping[str, Any]) -> Message:
+        """The daily digest; `ctx` comes from heartbeat.context, its texts neutralised."""
+        return self._render(self._template("heartbeat.md.j2"), dict(ctx), ())
 
     def _render(
         self, template: Template, ctx: dict[str, Any], at_mobiles: Sequence[str]

@@ -30,6 +30,11 @@ runs and get the fingerprints the rules give them, the keys of delivered
 alerts (in the state and in journals) are rewritten the same way, and each
 job's memory is derived from its run records (`legacy_memory`), so nothing
 is announced again and an announced failure still open is recovered once.
+
+Version 4 (the heartbeat): `heartbeat` keeps the daily digest's rolling 24 h counters
+and the local date it was last sent for (core/heartbeat.py, core/heartbeat_codec.py).
+A version 3 document has none: it is read with empty counters, and the first tick
+arms the heartbeat for its next time of day instead of sending one at once.
 """
 
 from __future__ import annotations
@@ -43,16 +48,17 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from .core import catalog_codec, polling
+from .core import catalog_codec, heartbeat_codec, polling
 from .core.catalog import JobInfo
 from .core.findings import Fact, Finding, job_fingerprint
+from .core.heartbeat import HeartbeatRecord
 from .core.polling import SourceState
 from .core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
 from .core.rules.memory import memory_from_json as _memory_from_json
 from .core.rules.memory import memory_to_json as _memory_to_json
 from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 # Characters of a run's error text kept in a pending alert: more than any
 # message shows (render's longest excerpt is 1500), so trimming changes no text.
 RESULT_KEEP = 2000
@@ -309,6 +315,8 @@ class State:
     catalog: dict[JobKey, JobInfo] = field(default_factory=dict)
     # How far each group's runs have been read, and what its server turned out to do.
     sources: SourceState = field(default_factory=SourceState)
+    # The heartbeat's counters and last digest; written only when not empty.
+    heartbeat: HeartbeatRecord = field(default_factory=HeartbeatRecord)
 
     def with_updates(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -465,6 +473,8 @@ def dump_state(state: State) -> bytes:
         doc["catalog"] = catalog_codec.encode(state.catalog)
     if state.sources != SourceState():
         doc["sources"] = polling.encode(state.sources)
+    if state.heartbeat != HeartbeatRecord():
+        doc["heartbeat"] = heartbeat_codec.encode(state.heartbeat)
     return _to_bytes(doc)
 
 
@@ -529,7 +539,7 @@ def load_journal(data: bytes) -> Journal:
     raw = r.obj(doc, "journal")
     version = raw.get("version")
     # A tick of the previous version may have died after a message: its journal still counts.
-    if type(version) is not int or version not in (2, STATE_VERSION):
+    if type(version) is not int or version not in (2, 3, STATE_VERSION):
         raise StateFormatError("journal of another schema version")
     calls = raw.get("api_calls")
     keys = (r.str_(k, "delivered[]") for k in r.list_(raw.get("delivered"), "delivered"))
@@ -680,6 +690,7 @@ class _Reader:
             last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
             catalog=self.decoded(doc.get("catalog"), catalog_codec.decode, {}),
             sources=self.decoded(doc.get("sources"), polling.decode, SourceState()),
+            heartbeat=self.decoded(doc.get("heartbeat"), heartbeat_codec.decode, HeartbeatRecord()),
         )
 
     def decoded(self, value: Any, decode: Callable[[Any], T], default: T) -> T:

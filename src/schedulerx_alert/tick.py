@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import heartbeat
 from .config import Config
 from .core.catalog import JobInfo
+from .core.heartbeat import SilenceCounts
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .diff import DiffResult, Target, diff
 from .dingtalk import Receiver
@@ -29,7 +31,7 @@ from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan
 from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
 from .sources.schedulerx import SchedulerXClient
-from .state import HealthRecord, State, TickRecord
+from .state import Alert, HealthRecord, State, TickRecord
 from .store import StateStore, StoreError
 from .timing import Timing
 
@@ -64,6 +66,8 @@ class Edges:
     # What SchedulerX says about the jobs themselves (schedule, timeout), from the state
     # this tick loaded: see `catalog_of`.
     catalog: Callable[[State], Mapping[JobKey, JobInfo]] | None = None
+    # What silences are active and held back, for the heartbeat's digest; None: not known.
+    silences: Callable[[State, float], SilenceCounts] | None = None
 
 
 @dataclass
@@ -225,7 +229,11 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             api_calls=api_calls,
         )
         new_state = _watch_health(config, delivery, new_state, summary)
+        new_state = _heartbeat(
+            config, edges, delivery, session, state, new_state, result, polls, targets, summary
+        )
         summary.status = _status(summary)
+        new_state = _count_tick(config, new_state, summary, started, local)
         new_state = new_state.with_updates(
             last_tick=_record(summary, started, clock(), edges.owner)
         )
@@ -498,6 +506,54 @@ def _watch_health(config: Config, delivery: Delivery, state: State, summary: Tic
         # Not announced after all: try again on the next tick.
         health = replace(health, impaired_announced=state.health.impaired_announced)
     return state.with_updates(health=health, robots=delivery.report.robots)
+
+
+def _heartbeat(
+    config: Config,
+    edges: Edges,
+    delivery: Delivery,
+    session: StateSession,
+    before: State,
+    state: State,
+    result: DiffResult,
+    polls: Mapping[JobKey, Any],
+    targets: Mapping[JobKey, Target],
+    summary: TickSummary,
+) -> State:
+    """Count this tick's runs for the daily digest and send the digest when it is due
+    (heartbeat.py); a digest a robot took is checkpointed at once, like an alert."""
+    if config.heartbeat is None:
+        return heartbeat.disabled(state)
+    state = heartbeat.observe(
+        config, before, state, polls, targets, result.findings, summary.calls, edges.clock()
+    )
+
+    def journal(marker: Alert) -> None:
+        delivered = [*delivery.report.delivered, marker]
+        session.checkpoint(delivered, delivery.report.robots, state.api_calls)
+
+    now = edges.clock()
+    silences = edges.silences(state, now) if edges.silences is not None else None
+    state = heartbeat.send_if_due(
+        config, delivery, state, targets, now, summary.notes, summary.problems, journal, silences
+    )
+    summary.messages = delivery.report.messages
+    return state
+
+
+def _count_tick(
+    config: Config, state: State, summary: TickSummary, started: float, local: LocalHealth | None
+) -> State:
+    """This tick, by its final status, in the heartbeat's counters; and the ticks this
+    instance counted while the state could not be read, each a failed one."""
+    first = summary.problems[0] if summary.problems else None
+    state = heartbeat.count_tick(config, state, summary.status, first, started)
+    if local is None:
+        return state
+    health = local.health
+    return heartbeat.count_tick(
+        config, state, "failed", health.reason, started, health.broken_ticks
+    )
 
 
 def _unreadable(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,7 @@ from ..model import InstanceStatus, JobInstance, JobKey, TriggerType
 from ..state import Alert, HealthRecord, run_alert, trim
 
 if TYPE_CHECKING:
+    from ..core.heartbeat import Digest
     from ..render import Message, Renderer
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -295,6 +296,55 @@ def summary_alerts() -> list[Alert]:
     ]
 
 
+def heartbeat_digest(impaired: bool = False) -> Digest:
+    """The 2020-07-28 09:00 digest of the samples' day: the sample job failed twice and
+    recovered, nightly-etl ran out of memory three times; the impaired day also lost an
+    hour to a robot that would not take messages and left a group unread for a while."""
+    from ..core.heartbeat import Digest, FailingJob, HeldSilence, Reading, SilenceCounts
+
+    until = datetime(2020, 7, 28, 9, 0, 20, tzinfo=ZONE).timestamp()
+    nightly, report = JobKey(NAMESPACE, GROUP, 92584), JobKey(NAMESPACE, GROUP, 92585)
+    reading = Reading(watched=42, stale=3 if impaired else 0)
+    silence = HeldSilence(
+        f"group={GROUP}, name=report-*", until + 3 * 3600, "warehouse migration", 4
+    )
+    return Digest(
+        day=date(2020, 7, 28),
+        since=until - 24 * 3600,
+        until=until,
+        whole_window=True,
+        reading=reading,
+        runs=1873,
+        failures=6,
+        recoveries=1,
+        failing_jobs=(
+            FailingJob(nightly, 3),
+            FailingJob(FAILED.job, 2),
+            FailingJob(report, 1),
+        ),
+        more_failing_jobs=0,
+        unnamed_failures=0,
+        ticks_ok=1379 if impaired else 1440,
+        ticks_degraded=7 if impaired else 0,
+        ticks_failed=2 if impaired else 0,
+        silent_hours=1 if impaired else 0,
+        calls=(("GetJobInstanceList", 64812), ("ListJobs", 147)),
+        last_problem="receiver ops (https://oapi.dingtalk.com/robot/send?access_token=***): "
+        "DingTalk answered HTTP 503; 2 alert(s) stay pending for the next tick"
+        if impaired
+        else None,
+        last_problem_at=until - 5 * 3600 if impaired else None,
+        silences=SilenceCounts((silence,), 4),
+    )
+
+
+def _heartbeat(renderer: Renderer, impaired: bool) -> Message:
+    from ..heartbeat import heartbeat_message
+
+    names = {FAILED.job: "orders-sync", JobKey(NAMESPACE, GROUP, 92584): "nightly-etl"}
+    return heartbeat_message(renderer, heartbeat_digest(impaired), names, "09:00", ZONE.key)
+
+
 def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
     # Imported here: the kind table is read by the CLI's parser, which should stay light.
     from ..health import IMPAIRED, RECOVERED, health_message
@@ -382,6 +432,18 @@ KINDS: dict[str, Kind] = {
             "twelve jobs failing with the same error, in one message",
             "shared_cause",
             lambda r, _lang, at: r.alert(shared_cause(), at),
+        ),
+        Kind(
+            "heartbeat",
+            "the daily digest (heartbeat: {receiver, at}): runs, failures, checks, API calls",
+            None,
+            lambda r, _lang, _at: _heartbeat(r, impaired=False),
+        ),
+        Kind(
+            "heartbeat-impaired",
+            "the daily digest of a day the monitor itself was broken for a while",
+            None,
+            lambda r, _lang, _at: _heartbeat(r, impaired=True),
         ),
         Kind(
             "health",

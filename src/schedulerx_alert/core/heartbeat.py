@@ -1,0 +1,379 @@
+"""The daily heartbeat: rolling 24 h counters, when the digest is due, and the digest.
+
+Pure: no I/O and no clock (`now` is passed in). The counters live in the state as one
+bucket per hour (runs seen, failures, recoveries, ticks by status, API calls, the jobs that
+failed most), so their size does not grow with the number of jobs: a bucket names at most
+`JOBS_PER_HOUR` jobs and counts the failures of the others without naming them.
+
+The heartbeat is the monitor's proof of life. So the digest never reads "all quiet" when
+the monitor was not listening: hours without a committed tick, broken ticks, jobs never
+read, counters that cover less than the day (a new or reset state) are each said first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from ..model import JobKey
+
+if TYPE_CHECKING:
+    from .silence import Silence
+
+HOUR = 3600
+WINDOW_HOURS = 24
+# Failing jobs named per hour bucket, the most failing first; the rest are only counted.
+JOBS_PER_HOUR = 10
+# APIs counted per bucket (SchedulerX has three the tick calls); a bound, not a list.
+MAX_APIS = 8
+PROBLEM_KEEP = 300
+API_KEEP = 60
+TICK_STATUSES = ("ok", "degraded", "failed")
+
+
+@dataclass(frozen=True)
+class Hour:
+    """What the ticks of one clock hour (UTC-aligned, `start` in epoch hours) saw."""
+
+    start: int
+    runs: int = 0
+    failures: int = 0
+    recoveries: int = 0
+    ok: int = 0
+    degraded: int = 0
+    failed: int = 0
+    calls: Mapping[str, int] = field(default_factory=dict)
+    # Failed runs per job (JobKey.encode()), at most JOBS_PER_HOUR of them.
+    jobs: Mapping[str, int] = field(default_factory=dict)
+    # Failures of jobs left out of `jobs`.
+    unnamed: int = 0
+    # The first problem of the hour's last broken tick, and when that tick ran.
+    problem: str | None = None
+    problem_at: float | None = None
+
+    @property
+    def ticks(self) -> int:
+        return self.ok + self.degraded + self.failed
+
+
+@dataclass(frozen=True)
+class HeartbeatRecord:
+    """The heartbeat's part of the state."""
+
+    hours: tuple[Hour, ...] = ()
+    # When counting began: the counters cover nothing before it.
+    since: float | None = None
+    # The local date (in the zone configured then) the last digest was sent for, or the
+    # day before the first one is due (see `arm`); None before the first tick counted.
+    sent_for: date | None = None
+    sent_at: float | None = None
+
+
+@dataclass(frozen=True)
+class TickCounts:
+    """One tick's observations."""
+
+    runs: int = 0
+    # Failed runs per job.
+    failures: Mapping[JobKey, int] = field(default_factory=dict)
+    recoveries: int = 0
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeldSilence:
+    """An active silence as the digest lists it."""
+
+    description: str
+    until: float
+    comment: str = ""
+    # Alerts it held back in the digest's window.
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class SilenceCounts:
+    """What silences did, as whoever applies them (core/silence.py) reports it."""
+
+    active: tuple[HeldSilence, ...] = ()
+    # Alerts held back in the window, by any silence or quiet hours, active or not.
+    held: int = 0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How well the watched jobs are being read, judged when the digest is made."""
+
+    watched: int = 0
+    # Jobs no tick has ever read, and jobs not read for longer than `stale_after`.
+    never: int = 0
+    stale: int = 0
+    stale_after: float = HOUR
+    # Broken ticks in a row right now (state.health).
+    broken_now: int = 0
+    broken_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FailingJob:
+    job: JobKey
+    failures: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The heartbeat message's content, before it is rendered."""
+
+    day: date
+    since: float
+    until: float
+    # Whether the counters cover the whole window (they began before it).
+    whole_window: bool
+    reading: Reading
+    runs: int
+    failures: int
+    recoveries: int
+    failing_jobs: tuple[FailingJob, ...]
+    # Failing jobs beyond those named (a lower bound when some hour named only its worst).
+    more_failing_jobs: int
+    unnamed_failures: int
+    ticks_ok: int
+    ticks_degraded: int
+    ticks_failed: int
+    # Hours of the window (after `since`) in which no tick committed.
+    silent_hours: int
+    calls: tuple[tuple[str, int], ...]
+    last_problem: str | None
+    last_problem_at: float | None
+    silences: SilenceCounts | None
+
+    @property
+    def impaired(self) -> tuple[str, ...]:
+        """Why the day's quiet cannot be read as health: codes for the template, most
+        fundamental first; empty when the monitor listened all day."""
+        why: list[str] = []
+        if self.reading.broken_now:
+            why.append("broken_now")
+        if self.silent_hours:
+            why.append("silent_hours")
+        if self.ticks_failed:
+            why.append("ticks_failed")
+        if self.ticks_degraded:
+            why.append("ticks_degraded")
+        if self.reading.never:
+            why.append("never_read")
+        if self.reading.stale:
+            why.append("stale")
+        if not self.whole_window:
+            why.append("short_window")
+        return tuple(why)
+
+
+# -- counting ----------------------------------------------------------------------------
+
+
+def hour_of(now: float) -> int:
+    return int(now // HOUR)
+
+
+def observe(record: HeartbeatRecord, counts: TickCounts, now: float) -> HeartbeatRecord:
+    """The record with one tick's observations added to the current hour."""
+    hour, others = _current(record, now)
+    jobs = dict(hour.jobs)
+    for job, n in counts.failures.items():
+        if n > 0:
+            jobs[job.encode()] = jobs.get(job.encode(), 0) + n
+    jobs, unnamed = _top(jobs, hour.unnamed)
+    calls = dict(hour.calls)
+    for api, n in counts.calls.items():
+        if n > 0 and (api[:API_KEEP] in calls or len(calls) < MAX_APIS):
+            calls[api[:API_KEEP]] = calls.get(api[:API_KEEP], 0) + n
+    hour = replace(
+        hour,
+        runs=hour.runs + max(0, counts.runs),
+        failures=hour.failures + sum(n for n in counts.failures.values() if n > 0),
+        recoveries=hour.recoveries + max(0, counts.recoveries),
+        calls=calls,
+        jobs=jobs,
+        unnamed=unnamed,
+    )
+    return _with_hour(record, others, hour, now)
+
+
+def record_tick(
+    record: HeartbeatRecord, status: str, problem: str | None, now: float, ticks: int = 1
+) -> HeartbeatRecord:
+    """The record with `ticks` ticks of `status` (ok, degraded, failed) counted; a broken
+    tick's first problem becomes the hour's. Other statuses (skipped) count nothing."""
+    if status not in TICK_STATUSES or ticks <= 0:
+        return record
+    hour, others = _current(record, now)
+    hour = replace(hour, **{status: getattr(hour, status) + ticks})
+    if status != "ok" and problem:
+        hour = replace(hour, problem=problem[:PROBLEM_KEEP], problem_at=now)
+    return _with_hour(record, others, hour, now)
+
+
+def _current(record: HeartbeatRecord, now: float) -> tuple[Hour, list[Hour]]:
+    start = hour_of(now)
+    kept = [h for h in record.hours if start - WINDOW_HOURS < h.start <= start]
+    current = next((h for h in kept if h.start == start), Hour(start))
+    return current, [h for h in kept if h.start != start]
+
+
+def _with_hour(
+    record: HeartbeatRecord, others: list[Hour], hour: Hour, now: float
+) -> HeartbeatRecord:
+    hours = tuple(sorted([*others, hour], key=lambda h: h.start))
+    since = now if record.since is None else record.since
+    return replace(record, hours=hours, since=since)
+
+
+def _top(jobs: Mapping[str, int], unnamed: int) -> tuple[dict[str, int], int]:
+    """The JOBS_PER_HOUR jobs that failed most (ties by key, so the result is stable);
+    the others' failures are added to `unnamed`."""
+    ranked = sorted(jobs.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:JOBS_PER_HOUR])
+    return kept, unnamed + sum(n for _, n in ranked[JOBS_PER_HOUR:])
+
+
+# -- when the digest is due --------------------------------------------------------------
+
+
+def local_day(now: float, zone: ZoneInfo) -> tuple[date, int]:
+    """The local date at `now` and the minute of that day."""
+    moment = datetime.fromtimestamp(now, zone)
+    return moment.date(), moment.hour * 60 + moment.minute
+
+
+def arm(record: HeartbeatRecord, now: float, zone: ZoneInfo, at: int) -> HeartbeatRecord:
+    """A record that has never sent a digest counts as having sent the last one due before
+    `now`: the first digest comes at the next `at`, not at the first tick."""
+    if record.sent_for is not None:
+        return record
+    day, minute = local_day(now, zone)
+    return replace(record, sent_for=day if minute >= at else day - timedelta(days=1))
+
+
+def due(record: HeartbeatRecord, now: float, zone: ZoneInfo, at: int) -> date | None:
+    """The local date whose digest is owed at `now`, or None.
+
+    Owed once the local time has reached `at` on a date later than the last one sent for,
+    so a function that was down at `at` sends it at its first tick after, and never twice
+    for a date. Dates only move forward: after a change of zone that puts the local date
+    behind the one last sent for, nothing is owed until the zone's date passes it."""
+    if record.sent_for is None:
+        return None
+    day, minute = local_day(now, zone)
+    if minute < at or day <= record.sent_for:
+        return None
+    return day
+
+
+def mark_sent(record: HeartbeatRecord, day: date, now: float) -> HeartbeatRecord:
+    if record.sent_for is not None and day <= record.sent_for:
+        return record
+    return replace(record, sent_for=day, sent_at=now)
+
+
+# -- the digest --------------------------------------------------------------------------
+
+
+def digest(
+    record: HeartbeatRecord,
+    day: date,
+    now: float,
+    reading: Reading,
+    top_jobs: int,
+    silences: SilenceCounts | None = None,
+) -> Digest:
+    """The last 24 h as the counters saw them."""
+    current = hour_of(now)
+    hours = [h for h in record.hours if current - WINDOW_HOURS < h.start <= current]
+    window_start = now - WINDOW_HOURS * HOUR
+    since = window_start if record.since is None else max(record.since, window_start)
+    whole = record.since is not None and record.since <= window_start
+    jobs: dict[str, int] = {}
+    calls: dict[str, int] = {}
+    for h in hours:
+        for key, n in h.jobs.items():
+            jobs[key] = jobs.get(key, 0) + n
+        for api, n in h.calls.items():
+            calls[api] = calls.get(api, 0) + n
+    ranked = sorted(jobs.items(), key=lambda item: (-item[1], item[0]))
+    failing = tuple(
+        FailingJob(job, n) for key, n in ranked[:top_jobs] if (job := _decode(key)) is not None
+    )
+    # Hours wholly after the counters began, inside the window, without a committed tick.
+    first = hour_of(since) + (0 if since % HOUR == 0 else 1)
+    counted = {h.start for h in hours if h.ticks}
+    silent = sum(
+        1
+        for start in range(max(first, current - WINDOW_HOURS + 1), current)
+        if start not in counted
+    )
+    broken = [h for h in hours if h.problem is not None and h.problem_at is not None]
+    last = max(broken, key=lambda h: h.problem_at or 0.0, default=None)
+    return Digest(
+        day=day,
+        since=since,
+        until=now,
+        whole_window=whole,
+        reading=reading,
+        runs=sum(h.runs for h in hours),
+        failures=sum(h.failures for h in hours),
+        recoveries=sum(h.recoveries for h in hours),
+        failing_jobs=failing,
+        more_failing_jobs=max(0, len(jobs) - len(failing)),
+        unnamed_failures=sum(h.unnamed for h in hours),
+        ticks_ok=sum(h.ok for h in hours),
+        ticks_degraded=sum(h.degraded for h in hours),
+        ticks_failed=sum(h.failed for h in hours),
+        silent_hours=silent,
+        calls=tuple(sorted(calls.items())),
+        last_problem=last.problem if last else None,
+        last_problem_at=last.problem_at if last else None,
+        silences=silences,
+    )
+
+
+def _decode(key: str) -> JobKey | None:
+    try:
+        return JobKey.decode(key)
+    except ValueError:
+        return None
+
+
+def reading(
+    watched: Iterable[JobKey],
+    last_read: Mapping[JobKey, float | None],
+    now: float,
+    stale_after: float,
+    broken_now: int = 0,
+    broken_reason: str | None = None,
+) -> Reading:
+    """How the watched jobs are being read: `last_read` is when each was last seen whole
+    (its own listing, or its group's query window), None or absent when never."""
+    jobs = list(watched)
+    never = sum(1 for job in jobs if last_read.get(job) is None)
+    stale = sum(
+        1 for job in jobs if (t := last_read.get(job)) is not None and now - t > stale_after
+    )
+    return Reading(len(jobs), never, stale, stale_after, broken_now, broken_reason)
+
+
+def silence_counts(
+    silences: Iterable[Silence], held: Mapping[str, int], total_held: int, now: float
+) -> SilenceCounts:
+    """The digest's view of silences (core/silence.py): those active at `now`, each with
+    the alerts it held back in the window (`held`, by silence id), and every alert held
+    back in the window (`total_held`), by silences or quiet hours."""
+    active = tuple(
+        HeldSilence(s.matcher.describe(), s.until, s.comment, held.get(s.id, 0))
+        for s in sorted(silences, key=lambda s: (s.until, s.id))
+        if s.active(now)
+    )
+    return SilenceCounts(active, max(0, total_held))

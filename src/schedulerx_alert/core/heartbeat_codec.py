@@ -1,0 +1,135 @@
+"""The heartbeat's record in the state, compactly.
+
+``{"since": t, "sent_for": "2026-11-25", "sent_at": t, "hours": [{"h": 498770, "runs": 3,
+"fail": 1, "ok": 60, "calls": {"GetJobInstanceList": 120}, "jobs": {"ns/group/92583": 1}},
+...]}``; counts at zero and empty maps are left out, so a quiet hour costs about 20 bytes
+and the whole record at most a few KiB, whatever the number of jobs. `decode` raises
+ValueError naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+from .heartbeat import (
+    API_KEEP,
+    JOBS_PER_HOUR,
+    MAX_APIS,
+    PROBLEM_KEEP,
+    WINDOW_HOURS,
+    HeartbeatRecord,
+    Hour,
+)
+
+_MAX_COUNT = 10**12
+_MAX_TIME = 1e11
+_COUNTS = (
+    ("runs", "runs"),
+    ("fail", "failures"),
+    ("rec", "recoveries"),
+    ("ok", "ok"),
+    ("deg", "degraded"),
+    ("bad", "failed"),
+    ("unnamed", "unnamed"),
+)
+_FIELDS = {"h", "calls", "jobs", "problem", "problem_at", *(short for short, _ in _COUNTS)}
+
+
+def encode(record: HeartbeatRecord) -> dict[str, Any]:
+    raw: dict[str, Any] = {"hours": [_hour(h) for h in record.hours]}
+    if record.since is not None:
+        raw["since"] = record.since
+    if record.sent_for is not None:
+        raw["sent_for"] = record.sent_for.isoformat()
+    if record.sent_at is not None:
+        raw["sent_at"] = record.sent_at
+    return raw
+
+
+def _hour(hour: Hour) -> dict[str, Any]:
+    raw: dict[str, Any] = {"h": hour.start}
+    for short, name in _COUNTS:
+        if value := getattr(hour, name):
+            raw[short] = value
+    if hour.calls:
+        raw["calls"] = dict(sorted(hour.calls.items()))
+    if hour.jobs:
+        raw["jobs"] = dict(sorted(hour.jobs.items()))
+    if hour.problem is not None:
+        raw["problem"] = hour.problem[:PROBLEM_KEEP]
+        raw["problem_at"] = hour.problem_at
+    return raw
+
+
+def decode(raw: Any) -> HeartbeatRecord:
+    where = "heartbeat"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: not an object")
+    hours = raw.get("hours", [])
+    if not isinstance(hours, list) or len(hours) > 2 * WINDOW_HOURS:
+        raise ValueError(f"{where}.hours: not a list of at most {2 * WINDOW_HOURS} hours")
+    sent_for = raw.get("sent_for")
+    day = None
+    if sent_for is not None:
+        try:
+            day = date.fromisoformat(sent_for) if isinstance(sent_for, str) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ValueError(f"{where}.sent_for: not a date (YYYY-MM-DD)")
+    decoded = tuple(_read_hour(h, f"{where}.hours[{i}]") for i, h in enumerate(hours))
+    return HeartbeatRecord(
+        hours=tuple(sorted({h.start: h for h in decoded}.values(), key=lambda h: h.start)),
+        since=_time(raw.get("since"), f"{where}.since"),
+        sent_for=day,
+        sent_at=_time(raw.get("sent_at"), f"{where}.sent_at"),
+    )
+
+
+def _read_hour(raw: Any, where: str) -> Hour:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: not an object")
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown field {sorted(unknown)[0][:40]!r}")
+    counts = {name: _count(raw.get(short, 0), f"{where}.{short}") for short, name in _COUNTS}
+    problem = raw.get("problem")
+    if problem is not None and not isinstance(problem, str):
+        raise ValueError(f"{where}.problem: not a string")
+    return Hour(
+        start=_count(raw.get("h"), f"{where}.h"),
+        calls=_counts(raw.get("calls"), f"{where}.calls", MAX_APIS, API_KEEP),
+        jobs=_counts(raw.get("jobs"), f"{where}.jobs", JOBS_PER_HOUR, 600),
+        problem=None if problem is None else problem[:PROBLEM_KEEP],
+        problem_at=_time(raw.get("problem_at"), f"{where}.problem_at"),
+        **counts,
+    )
+
+
+def _counts(raw: Any, where: str, most: int, key_len: int) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > most:
+        raise ValueError(f"{where}: not an object of at most {most} counts")
+    out: dict[str, int] = {}
+    for key, value in raw.items():
+        if len(key) > key_len:
+            raise ValueError(f"{where}: a key longer than {key_len} characters")
+        out[key] = _count(value, f"{where}[{key[:60]!r}]")
+    return out
+
+
+def _count(value: Any, where: str) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_COUNT:
+        raise ValueError(f"{where}: not a count")
+    return value
+
+
+def _time(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not (math.isfinite(value) and 0 <= value <= _MAX_TIME):
+        raise ValueError(f"{where}: not a time in epoch seconds")
+    return float(value)
