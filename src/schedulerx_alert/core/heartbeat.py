@@ -219,7 +219,7 @@ def record_tick(
 
 def _current(record: HeartbeatRecord, now: float) -> tuple[Hour, list[Hour]]:
     start = hour_of(now)
-    kept = [h for h in record.hours if start - WINDOW_HOURS < h.start <= start]
+    kept = [h for h in record.hours if start - WINDOW_HOURS <= h.start <= start]
     current = next((h for h in kept if h.start == start), Hour(start))
     return current, [h for h in kept if h.start != start]
 
@@ -291,9 +291,10 @@ def digest(
     silences: SilenceCounts | None = None,
 ) -> Digest:
     """The last 24 h as the counters saw them."""
+    # The window: the 24 whole hours before the current one, and the current one so far.
     current = hour_of(now)
-    hours = [h for h in record.hours if current - WINDOW_HOURS < h.start <= current]
-    window_start = now - WINDOW_HOURS * HOUR
+    hours = [h for h in record.hours if current - WINDOW_HOURS <= h.start <= current]
+    window_start = float((current - WINDOW_HOURS) * HOUR)
     since = window_start if record.since is None else max(record.since, window_start)
     whole = record.since is not None and record.since <= window_start
     jobs: dict[str, int] = {}
@@ -312,7 +313,7 @@ def digest(
     counted = {h.start for h in hours if h.ticks}
     silent = sum(
         1
-        for start in range(max(first, current - WINDOW_HOURS + 1), current)
+        for start in range(max(first, current - WINDOW_HOURS), current)
         if start not in counted
     )
     broken = [h for h in hours if h.problem is not None and h.problem_at is not None]
