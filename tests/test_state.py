@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from schedulerx_alert.core.heartbeat import HeartbeatRecord, Hour
 from schedulerx_alert.diff import diff
 from schedulerx_alert.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from schedulerx_alert.state import (
@@ -42,6 +45,39 @@ def test_newer_versions_and_garbage_are_refused() -> None:
     for garbage in (b"{", b"[]", b'{"jobs": {}}', b'{"version": 1, "jobs": {"x": 1}}', b"\xff"):
         with pytest.raises(StateFormatError):
             load_state(garbage)
+
+
+def test_a_version_3_document_loads_with_an_empty_heartbeat_and_is_written_as_version_4() -> None:
+    # tests/data/make_state_v3.py wrote it with version 3's code.
+    data = (Path(__file__).parent / "data" / "state_v3.json").read_bytes()
+    assert json.loads(data)["version"] == 3 and "heartbeat" not in json.loads(data)
+    state = load_state(data)
+    assert state.heartbeat == HeartbeatRecord()
+    assert state.jobs and state.last_tick is not None and state.outbox == ()
+    written = dump_state(state)
+    assert json.loads(written)["version"] == STATE_VERSION == 4
+    assert "heartbeat" not in json.loads(written), "an empty record costs nothing"
+    assert load_state(written) == state
+    # A version 3 tick's journal still counts after the upgrade.
+    journal = load_journal(b'{"version": 3, "at": 1.0, "delivered": ["ops:failed:x"]}')
+    assert journal.delivered == ("ops:failed:x",)
+
+
+def test_a_heartbeat_record_round_trips_and_a_bad_one_is_named() -> None:
+    hours = (Hour(498770, runs=3, failures=1, ok=60, jobs={job().encode(): 1}, calls={"A": 2}),)
+    record = HeartbeatRecord(
+        hours, since=T0, sent_for=date(2026, 11, 25), problem="p", problem_at=T0
+    )
+    state = State(heartbeat=record)
+    assert load_state(dump_state(state)) == state
+    doc = json.loads(dump_state(state))
+    doc["heartbeat"]["hours"][0]["fail"] = -1
+    with pytest.raises(StateFormatError, match=r"heartbeat\.hours\[0\]\.fail"):
+        load_state(json.dumps(doc).encode())
+    doc["heartbeat"]["hours"][0]["fail"] = 1
+    doc["heartbeat"]["sent_for"] = "yesterday"
+    with pytest.raises(StateFormatError, match=r"heartbeat\.sent_for"):
+        load_state(json.dumps(doc).encode())
 
 
 def test_create_only_writes_on_files(tmp_path: Path) -> None:

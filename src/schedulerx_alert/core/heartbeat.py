@@ -50,9 +50,6 @@ class Hour:
     jobs: Mapping[str, int] = field(default_factory=dict)
     # Failures of jobs left out of `jobs`.
     unnamed: int = 0
-    # The first problem of the hour's last broken tick, and when that tick ran.
-    problem: str | None = None
-    problem_at: float | None = None
 
     @property
     def ticks(self) -> int:
@@ -70,6 +67,10 @@ class HeartbeatRecord:
     # day before the first one is due (see `arm`); None before the first tick counted.
     sent_for: date | None = None
     sent_at: float | None = None
+    # The first problem of the last broken tick, and when that tick ran: one line, kept
+    # once rather than per hour.
+    problem: str | None = None
+    problem_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -207,13 +208,14 @@ def record_tick(
     record: HeartbeatRecord, status: str, problem: str | None, now: float, ticks: int = 1
 ) -> HeartbeatRecord:
     """The record with `ticks` ticks of `status` (ok, degraded, failed) counted; a broken
-    tick's first problem becomes the hour's. Other statuses (skipped) count nothing."""
+    tick's first problem becomes the record's last one. Other statuses (skipped) count
+    nothing."""
     if status not in TICK_STATUSES or ticks <= 0:
         return record
     hour, others = _current(record, now)
     hour = replace(hour, **{status: getattr(hour, status) + ticks})
     if status != "ok" and problem:
-        hour = replace(hour, problem=problem[:PROBLEM_KEEP], problem_at=now)
+        record = replace(record, problem=problem[:PROBLEM_KEEP], problem_at=now)
     return _with_hour(record, others, hour, now)
 
 
@@ -312,12 +314,9 @@ def digest(
     first = hour_of(since) + (0 if since % HOUR == 0 else 1)
     counted = {h.start for h in hours if h.ticks}
     silent = sum(
-        1
-        for start in range(max(first, current - WINDOW_HOURS), current)
-        if start not in counted
+        1 for start in range(max(first, current - WINDOW_HOURS), current) if start not in counted
     )
-    broken = [h for h in hours if h.problem is not None and h.problem_at is not None]
-    last = max(broken, key=lambda h: h.problem_at or 0.0, default=None)
+    recent = record.problem_at is not None and record.problem_at >= window_start
     return Digest(
         day=day,
         since=since,
@@ -335,8 +334,8 @@ def digest(
         ticks_failed=sum(h.failed for h in hours),
         silent_hours=silent,
         calls=tuple(sorted(calls.items())),
-        last_problem=last.problem if last else None,
-        last_problem_at=last.problem_at if last else None,
+        last_problem=record.problem if recent else None,
+        last_problem_at=record.problem_at if recent else None,
         silences=silences,
     )
 

@@ -1,9 +1,10 @@
 """The heartbeat's record in the state, compactly.
 
-``{"since": t, "sent_for": "2026-11-25", "sent_at": t, "hours": [{"h": 498770, "runs": 3,
-"fail": 1, "ok": 60, "calls": {"GetJobInstanceList": 120}, "jobs": {"ns/group/92583": 1}},
-...]}``; counts at zero and empty maps are left out, so a quiet hour costs about 20 bytes
-and the whole record at most a few KiB, whatever the number of jobs. `decode` raises
+``{"since": t, "sent_for": "2026-11-25", "sent_at": t, "problem": "...", "problem_at": t,
+"hours": [{"h": 498770, "runs": 3, "fail": 1, "ok": 60, "calls": {"GetJobInstanceList":
+120}, "jobs": {"ns/group": {"92583": 1}}}, ...]}``; counts at zero and empty maps are left
+out and a failing job's group is written once per hour, so a quiet hour costs about 60
+bytes and the whole record under 10 KiB, whatever the number of jobs. `decode` raises
 ValueError naming the field.
 """
 
@@ -13,6 +14,7 @@ import math
 from datetime import date
 from typing import Any
 
+from ..model import JobKey
 from .heartbeat import (
     API_KEEP,
     JOBS_PER_HOUR,
@@ -34,7 +36,7 @@ _COUNTS = (
     ("bad", "failed"),
     ("unnamed", "unnamed"),
 )
-_FIELDS = {"h", "calls", "jobs", "problem", "problem_at", *(short for short, _ in _COUNTS)}
+_FIELDS = {"h", "calls", "jobs", *(short for short, _ in _COUNTS)}
 
 
 def encode(record: HeartbeatRecord) -> dict[str, Any]:
@@ -45,6 +47,9 @@ def encode(record: HeartbeatRecord) -> dict[str, Any]:
         raw["sent_for"] = record.sent_for.isoformat()
     if record.sent_at is not None:
         raw["sent_at"] = record.sent_at
+    if record.problem is not None:
+        raw["problem"] = record.problem[:PROBLEM_KEEP]
+        raw["problem_at"] = record.problem_at
     return raw
 
 
@@ -56,10 +61,12 @@ def _hour(hour: Hour) -> dict[str, Any]:
     if hour.calls:
         raw["calls"] = dict(sorted(hour.calls.items()))
     if hour.jobs:
-        raw["jobs"] = dict(sorted(hour.jobs.items()))
-    if hour.problem is not None:
-        raw["problem"] = hour.problem[:PROBLEM_KEEP]
-        raw["problem_at"] = hour.problem_at
+        groups: dict[str, dict[str, int]] = {}
+        for key, n in sorted(hour.jobs.items()):
+            # JobKey.encode() percent-encodes '/' inside its parts: the last one splits.
+            group, _, job = key.rpartition("/")
+            groups.setdefault(group, {})[job] = n
+        raw["jobs"] = groups
     return raw
 
 
@@ -80,11 +87,16 @@ def decode(raw: Any) -> HeartbeatRecord:
         if day is None:
             raise ValueError(f"{where}.sent_for: not a date (YYYY-MM-DD)")
     decoded = tuple(_read_hour(h, f"{where}.hours[{i}]") for i, h in enumerate(hours))
+    problem = raw.get("problem")
+    if problem is not None and not isinstance(problem, str):
+        raise ValueError(f"{where}.problem: not a string")
     return HeartbeatRecord(
         hours=tuple(sorted({h.start: h for h in decoded}.values(), key=lambda h: h.start)),
         since=_time(raw.get("since"), f"{where}.since"),
         sent_for=day,
         sent_at=_time(raw.get("sent_at"), f"{where}.sent_at"),
+        problem=None if problem is None else problem[:PROBLEM_KEEP],
+        problem_at=_time(raw.get("problem_at"), f"{where}.problem_at"),
     )
 
 
@@ -95,17 +107,32 @@ def _read_hour(raw: Any, where: str) -> Hour:
     if unknown:
         raise ValueError(f"{where}: unknown field {sorted(unknown)[0][:40]!r}")
     counts = {name: _count(raw.get(short, 0), f"{where}.{short}") for short, name in _COUNTS}
-    problem = raw.get("problem")
-    if problem is not None and not isinstance(problem, str):
-        raise ValueError(f"{where}.problem: not a string")
     return Hour(
         start=_count(raw.get("h"), f"{where}.h"),
         calls=_counts(raw.get("calls"), f"{where}.calls", MAX_APIS, API_KEEP),
-        jobs=_counts(raw.get("jobs"), f"{where}.jobs", JOBS_PER_HOUR, 600),
-        problem=None if problem is None else problem[:PROBLEM_KEEP],
-        problem_at=_time(raw.get("problem_at"), f"{where}.problem_at"),
+        jobs=_jobs(raw.get("jobs"), f"{where}.jobs"),
         **counts,
     )
+
+
+def _jobs(raw: Any, where: str) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > JOBS_PER_HOUR:
+        raise ValueError(f"{where}: not an object of at most {JOBS_PER_HOUR} groups")
+    out: dict[str, int] = {}
+    for group, jobs in raw.items():
+        here = f"{where}[{group[:80]!r}]"
+        for job, n in _counts(jobs, here, JOBS_PER_HOUR, 20).items():
+            key = f"{group}/{job}"
+            try:
+                JobKey.decode(key)
+            except ValueError:
+                raise ValueError(f"{here}[{job!r}]: not a job key") from None
+            out[key] = n
+    if len(out) > JOBS_PER_HOUR:
+        raise ValueError(f"{where}: more than {JOBS_PER_HOUR} jobs")
+    return out
 
 
 def _counts(raw: Any, where: str, most: int, key_len: int) -> dict[str, int]:
