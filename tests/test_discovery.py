@@ -126,6 +126,7 @@ def test_bad_watch_entries_and_settings_are_named(
     assert any(p.startswith(expected) or expected in p for p in found), found
 
 
+DING = "https://oapi.dingtalk.com/robot/send?access_token=contact-robot-token"
 PAGE = {
     "Data": {
         "Total": 3,
@@ -139,7 +140,7 @@ PAGE = {
                 "TimeConfig": {"TimeType": 1, "TimeExpression": "0 0 2 * * ?", "Calendar": ""},
                 "JobMonitorInfo": {
                     "MonitorConfig": {"TimeoutEnable": True, "Timeout": 1800},
-                    "ContactInfo": [{"UserName": "Li Lei", "UserPhone": "138", "Ding": "u1"}],
+                    "ContactInfo": [{"UserName": "Li Lei", "UserPhone": "138", "Ding": DING}],
                 },
             },
             {"JobId": "not a number", "Name": "broken"},
@@ -154,7 +155,9 @@ def test_a_job_list_page_is_read_job_by_job() -> None:
     daily, off = page.jobs
     assert (daily.name, daily.time_type, daily.time_expression) == ("etl-daily", 1, "0 0 2 * * ?")
     assert (daily.timeout_enabled, daily.timeout_seconds) == (True, 1800.0)
-    assert daily.contacts == (Contact("Li Lei", "138", "u1"),)
+    # `Ding` is the contact's robot webhook (a secret), never taken for a user id.
+    assert daily.contacts == (Contact("Li Lei", "138", ""),)
+    assert "contact-robot-token" not in repr(page)
     assert not off.enabled and off.time_type == 100
     [problem] = page.problems
     assert "Jobs[1]" in problem and "JobId" in problem

@@ -351,6 +351,32 @@ def test_list_jobs_and_get_job_info(sx: FakeSchedulerX) -> None:
     assert info.data.job_config_info.job_monitor_info.monitor_config.timeout == 60
 
 
+def test_get_log_as_the_sdk_asks_and_reads_it(sx: FakeSchedulerX) -> None:
+    run = sx.add_instance(JOB, status=5)
+    sx.add_log(run, "10:00:01 start", "10:00:02 working", "10:00:03 boom")
+    client = v3_client(sx)
+
+    def get_log(**options: Any) -> Any:
+        request = sx_models.GetLogRequest(
+            region_id="cn-hangzhou", namespace=NS, group_id=GROUP, job_id=str(JOB), **options
+        )
+        return client.get_log(request).body
+
+    answer = get_log(job_instance_id=str(run), line=2)
+    assert answer.success is True
+    assert answer.data.logs == ["10:00:03 boom", "10:00:02 working"]  # newest first
+    assert get_log(job_instance_id=str(run), reverse=False, line=1).data.logs == ["10:00:01 start"]
+    assert get_log(job_instance_id=str(run), keyword="boom").data.logs == ["10:00:03 boom"]
+    with pytest.raises(tea_exceptions.ClientException):
+        get_log(job_instance_id=str(run), line=201)  # "at most 200"
+    sx.configure(log_mode="unsupported")
+    refused = get_log(job_instance_id=str(run))
+    assert refused.success is False and "professional edition" in refused.message
+    sx.configure(log_mode="fail")
+    with pytest.raises(tea_exceptions.ServerException):
+        get_log(job_instance_id=str(run))
+
+
 def test_quota_of_calls_per_minute_is_enforced_and_measured() -> None:
     clock = ManualClock()
     with FakeSchedulerX(AK, SK, clock=clock, rate_limit=3) as fake:

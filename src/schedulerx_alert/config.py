@@ -40,6 +40,8 @@ _REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
 # OSS bucket naming rules.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _MOBILE = re.compile(r"\+?[0-9][0-9-]{2,19}")
+# A DingTalk user id (userid/staffId): one short word of letters, digits and a few signs.
+_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 _JOB_ID = re.compile(r"[0-9]{1,19}")
 _DURATION = re.compile(r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)")
@@ -108,6 +110,9 @@ class WatchRule:
     job_names: tuple[str, ...] = ()  # shell-style globs: * ? [abc]
     exclude_jobs: frozenset[int] = frozenset()
     exclude_names: tuple[str, ...] = ()
+    # @-mention the job's SchedulerX contacts; add the failed run's last log lines (GetLog).
+    mention_owners: bool = False
+    include_log: bool = False
 
     @property
     def discovers(self) -> bool:
@@ -123,6 +128,7 @@ class ReceiverConfig:
     secret: str | None = field(default=None, repr=False)
     at_mobiles: tuple[str, ...] = ()
     keyword: str | None = None
+    at_user_ids: tuple[str, ...] = ()
 
     @property
     def webhook(self) -> str:
@@ -320,6 +326,8 @@ _TOP_KEYS = {
     "allow_loopback_http",
     "shared_cause",
     "heartbeat",
+    "mention_owners",
+    "include_log",
 }
 # The alert rule options of a watch entry (core/rules/settings.py).
 _RULE_KEYS = {
@@ -343,6 +351,7 @@ class _Parser:
         self.env = env
         self.problems: list[str] = []
         self.allow_loopback_http = False
+        self.evidence_defaults = {"mention_owners": False, "include_log": False}
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -460,6 +469,10 @@ class _Parser:
                 "region", f"must be a region id such as cn-hangzhou, not {show(top['region'])}"
             )
         timezone = self.timezone(top)
+        # Defaults for every watch entry's own `mention_owners` and `include_log`.
+        self.evidence_defaults = {
+            key: self.boolean(top, key, "", False) for key in ("mention_owners", "include_log")
+        }
         dingtalk = self.dingtalk(self.mapping(top.get("dingtalk"), "dingtalk"))
         receivers, declared = self.receivers(top.get("receivers"), dingtalk)
         watch = self.watch(top.get("watch"), receivers, declared)
@@ -646,12 +659,15 @@ class _Parser:
         for index, item in enumerate(raw):
             path = f"receivers[{index}]"
             entry = self.mapping(item, path)
-            self.unknown_keys(entry, {"name", "webhook", "secret", "at_mobiles", "keyword"}, path)
+            self.unknown_keys(
+                entry, {"name", "webhook", "secret", "at_mobiles", "at_user_ids", "keyword"}, path
+            )
             name = self.string(entry, "name", path)
             webhook = self.string(entry, "webhook", path)
             secret = self.optional_string(entry, "secret", path)
             keyword = self.optional_string(entry, "keyword", path)
             mobiles = self.mobiles(entry.get("at_mobiles"), f"{path}.at_mobiles")
+            user_ids = self.user_ids(entry.get("at_user_ids"), f"{path}.at_user_ids")
             url = None
             if webhook:
                 url = self.webhook(f"{path}.webhook", webhook, str(entry["webhook"]), dingtalk)
@@ -666,7 +682,12 @@ class _Parser:
             if url is None:
                 continue
             result[name] = ReceiverConfig(
-                name=name, url=url, secret=secret, at_mobiles=mobiles, keyword=keyword
+                name=name,
+                url=url,
+                secret=secret,
+                at_mobiles=mobiles,
+                keyword=keyword,
+                at_user_ids=user_ids,
             )
         return result, declared
 
@@ -684,6 +705,23 @@ class _Parser:
             else:
                 mobiles.append(text)
         return tuple(mobiles)
+
+    def user_ids(self, raw: Any, path: str) -> tuple[str, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            self.fail(path, "must be a list of DingTalk user ids")
+            return ()
+        ids: list[str] = []
+        for index, item in enumerate(raw):
+            if not isinstance(item, str) or not _USER_ID.fullmatch(item):
+                self.fail(
+                    f"{path}[{index}]",
+                    f"must be a DingTalk user id (letters, digits, _ . -), not {show(item)}",
+                )
+            elif item not in ids:
+                ids.append(item)
+        return tuple(ids)
 
     def webhook(
         self, path: str, webhook: str, raw: str, dingtalk: DingTalkConfig
@@ -731,6 +769,8 @@ class _Parser:
                     "exclude_names",
                     "receivers",
                     "alert_on",
+                    "mention_owners",
+                    "include_log",
                     *_RULE_KEYS,
                 },
                 path,
@@ -788,6 +828,12 @@ class _Parser:
                     job_names=globs,
                     exclude_jobs=exclude_jobs,
                     exclude_names=exclude_names,
+                    mention_owners=self.boolean(
+                        entry, "mention_owners", path, self.evidence_defaults["mention_owners"]
+                    ),
+                    include_log=self.boolean(
+                        entry, "include_log", path, self.evidence_defaults["include_log"]
+                    ),
                 )
             )
         return tuple(rules)

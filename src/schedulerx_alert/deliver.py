@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from .delivery.mentions import mentions
 from .dingtalk import Failure, Receiver, TransportError
 from .render import Message, Renderer
 from .state import Alert, RobotRecord
@@ -147,7 +148,6 @@ class Planner:
         self.renderer = renderer
         self.receiver = receiver
         self.threshold = threshold
-        self.mobiles = receiver.at_mobiles
         self.expired = expired
 
     def fits(self, message: Message) -> bool:
@@ -155,13 +155,15 @@ class Planner:
 
     def single(self, alert: Alert, shrink: int = 0) -> Batch:
         for level in range(shrink, len(RESULT_LIMITS)):
-            message = self.renderer.alert(alert, self.mobiles, RESULT_LIMITS[level])
+            at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, (alert,))
+            message = self.renderer.alert(alert, at.mobiles, RESULT_LIMITS[level], at.user_ids)
             if self.fits(message) or level == len(RESULT_LIMITS) - 1:
                 return Batch((alert,), message, level)
         raise AssertionError("unreachable")
 
     def summary(self, alerts: Sequence[Alert], more: int = 0, expired: int = 0) -> Message:
-        return self.renderer.summary(alerts, self.mobiles, more, expired=expired)
+        at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, alerts)
+        return self.renderer.summary(alerts, at.mobiles, more, expired, at.user_ids)
 
     def plan(self, alerts: Sequence[Alert], budget: int) -> list[Batch]:
         if budget <= 0 or not alerts:

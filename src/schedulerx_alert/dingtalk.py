@@ -77,6 +77,7 @@ class Receiver(ABC):
     block_seconds: float
     # Who is @-mentioned in every message to this channel.
     at_mobiles: tuple[str, ...] = ()
+    at_user_ids: tuple[str, ...] = ()
 
     @property
     def robot(self) -> str:
@@ -114,6 +115,7 @@ class DingTalkReceiver(Receiver):
         self.name = config.name
         self.config = config
         self.at_mobiles = config.at_mobiles
+        self.at_user_ids = config.at_user_ids
         self.timeout = timeout
         self.session = session or requests.Session()
         self.clock = clock
@@ -133,11 +135,13 @@ class DingTalkReceiver(Receiver):
         keyword = self.config.keyword
         if keyword and keyword not in text and keyword not in message.title:
             text = f"{text}\n\n{keyword}"
-        for mobile in message.at_mobiles:
-            # DingTalk only notifies a mobile that also appears in markdown text.
-            if f"@{mobile}" not in text:
-                text = f"{text} @{mobile}"
-        at = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
+        for who in (*message.at_mobiles, *message.at_user_ids):
+            # DingTalk only notifies a mobile (or user id) that also appears in markdown text.
+            if f"@{who}" not in text:
+                text = f"{text} @{who}"
+        at: dict[str, object] = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
+        if message.at_user_ids:
+            at["atUserIds"] = list(message.at_user_ids)
         if message.actions:
             buttons = [{"title": a.title, "actionURL": a.url} for a in message.actions]
             card = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +30,7 @@ from .core.findings import (
     STUCK,
     Fact,
 )
+from .delivery.evidence_text import log_context
 from .model import InstanceStatus, JobInstance, JobKey, TriggerType
 from .state import Alert
 
@@ -134,6 +135,7 @@ class Message:
     at_mobiles: tuple[str, ...] = ()
     # Buttons (a DingTalk actionCard); none makes a plain markdown message.
     actions: tuple[Action, ...] = ()
+    at_user_ids: tuple[str, ...] = ()
 
 
 def md_escape(value: Any, cap: int = SINGLE_LINE_CAP) -> str:
@@ -256,6 +258,7 @@ class Renderer:
         }
         ctx.update(self._run(inst))
         ctx.update(self._facts(alert, result_limit))
+        ctx.update(log_context(alert.evidence, result_limit))
         return ctx
 
     def _run(self, inst: JobInstance | None) -> dict[str, Any]:
@@ -368,11 +371,16 @@ class Renderer:
         }
 
     def alert(
-        self, alert: Alert, at_mobiles: Sequence[str] = (), result_limit: int = RESULT_LIMIT
+        self,
+        alert: Alert,
+        at_mobiles: Sequence[str] = (),
+        result_limit: int = RESULT_LIMIT,
+        at_user_ids: Sequence[str] = (),
     ) -> Message:
         ctx = self.context(alert, result_limit)
         ctx["at_mobiles"] = list(at_mobiles)
-        return self._render(self.template_for(alert.kind), ctx, at_mobiles)
+        message = self._render(self.template_for(alert.kind), ctx, at_mobiles)
+        return replace(message, at_user_ids=tuple(at_user_ids))
 
     def summary(
         self,
@@ -380,6 +388,7 @@ class Renderer:
         at_mobiles: Sequence[str] = (),
         more: int = 0,
         expired: int = 0,
+        at_user_ids: Sequence[str] = (),
     ) -> Message:
         items = [self.context(a, result_limit=SUMMARY_RESULT_LIMIT) for a in alerts]
         ctx = {
@@ -393,7 +402,8 @@ class Renderer:
             "at_mobiles": list(at_mobiles),
             "console_url": items[0]["console_url"] if items else "",
         }
-        return self._render(self._template("summary.md.j2"), ctx, at_mobiles)
+        message = self._render(self._template("summary.md.j2"), ctx, at_mobiles)
+        return replace(message, at_user_ids=tuple(at_user_ids))
 
     def heartbeat(self, ctx: Mapping[str, Any]) -> Message:
         """The daily digest; `ctx` comes from heartbeat.context, its texts neutralised."""

@@ -19,7 +19,8 @@ small, one per message DingTalk accepted, applied by the next loader.
 
 `last_tick` (for `state show`) is optional and was added within version 2:
 a reader that predates it ignores the key, as every reader ignores keys it
-does not know, so adding it needed no new version.
+does not know, so adding it needed no new version. A pending alert's `evidence`
+(owners to mention, its run's log lines; core/evidence.py) is optional the same way.
 
 Version 3 (the alert rules): a pending alert carries a finding (kind,
 fingerprint, the runs behind it, if any, and its facts) instead of one run,
@@ -49,7 +50,9 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 from .core import catalog_codec, heartbeat_codec, polling
+from .core import evidence as evidence_codec
 from .core.catalog import JobInfo
+from .core.evidence import NO_EVIDENCE, Evidence
 from .core.findings import Fact, Finding, job_fingerprint
 from .core.heartbeat import HeartbeatRecord
 from .core.polling import SourceState
@@ -138,6 +141,8 @@ class Alert:
     names: tuple[str, ...] = ()
     attempts: int = 0
     last_error: str | None = None
+    # Owners to @-mention and the run's log lines, gathered once (core/evidence.py).
+    evidence: Evidence = NO_EVIDENCE
 
     @property
     def kind(self) -> str:
@@ -415,7 +420,7 @@ def instance_to_dict(inst: JobInstance) -> dict[str, Any]:
 
 def alert_to_dict(alert: Alert) -> dict[str, Any]:
     found = trim(alert.finding)
-    return {
+    raw: dict[str, Any] = {
         "kind": found.kind,
         "receiver": alert.receiver,
         "fingerprint": found.fingerprint,
@@ -428,6 +433,11 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "attempts": alert.attempts,
         "last_error": None if alert.last_error is None else clip(alert.last_error, ERROR_KEEP),
     }
+    # Optional within version 3, like last_tick: a reader that predates it drops it, and
+    # the alert then goes without its log and owners, never without its finding.
+    if alert.evidence != NO_EVIDENCE:
+        raw["evidence"] = evidence_codec.to_json(alert.evidence)
+    return raw
 
 
 def _fact_to_json(value: Fact) -> Any:
@@ -796,6 +806,13 @@ class _Reader:
             alert,
             attempts=self.int_(raw.get("attempts", 0), f"{where}.attempts", 0, 10**9),
             last_error=None if last_error is None else clip(last_error, ERROR_KEEP),
+            evidence=NO_EVIDENCE
+            if raw.get("evidence") is None
+            else self.decoded(
+                raw["evidence"],
+                lambda value: evidence_codec.from_json(value, f"{where}.evidence"),
+                NO_EVIDENCE,
+            ),
         )
 
     def finding(self, raw: dict[str, Any], kind: str, at: float, where: str) -> Finding:

@@ -27,6 +27,7 @@ from .model import JobKey
 from .render import Renderer
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from .sources.discovery import rule_for_unlisted, watched_jobs
+from .sources.evidence import gather
 from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan
 from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
@@ -194,6 +195,15 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         summary.alerts_new = len(result.alerts)
         summary.history = len(result.history)
         _report_dropped(result, config, summary)
+        # Owners and log lines for the new alerts that ask for them, in polling's time.
+        gathered = gather(
+            config, edges.schedulerx, result.state, result.alerts, poll_deadline, clock, edges.sleep
+        )
+        result = replace(result, state=gathered.state)
+        summary.notes.extend(gathered.notes)
+        for action, count in gathered.calls.items():
+            if count:
+                summary.calls[action] = summary.calls.get(action, 0) + count
 
         if dry_run:
             _preview(result.state, edges, config, summary)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +84,23 @@ def message_text(message: dict[str, Any]) -> str:
     if kind == "feedCard":
         return "\n".join(str(link.get("title", "")) for link in part.get("links", []))
     return str(part.get("text", ""))
+
+
+def notified(message: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Whom DingTalk would notify: the ``at`` mobiles and user ids, each only if ``@`` and it
+    also appear in a markdown (or actionCard) text, as the robot documentation requires."""
+    at = message.get("at") or {}
+    text = message_text(message)
+    markdown = message.get("msgtype") != "text"
+
+    def shown(who: object) -> bool:
+        return isinstance(who, str) and (
+            not markdown or re.search(rf"@{re.escape(who)}(?![0-9A-Za-z])", text) is not None
+        )
+
+    mobiles = [m for m in at.get("atMobiles") or [] if shown(m)]
+    users = [u for u in at.get("atUserIds") or [] if shown(u)]
+    return mobiles, users
 
 
 def _searchable(message: dict[str, Any]) -> str:

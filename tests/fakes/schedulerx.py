@@ -2,8 +2,9 @@
 
 It checks V3 (``ACS3-HMAC-SHA256`` header) and V1 (``Signature`` parameter) signatures the
 way Alibaba Cloud's gateway does, enforces the 100 calls/minute/API quota, and serves
-``GetJobInstanceList``, ``GetJobInstance``, ``GetJobInfo`` and ``ListJobs`` from jobs and
-instances a test scripts with :meth:`FakeSchedulerX.add_job` / :meth:`add_instance`.
+``GetJobInstanceList``, ``GetJobInstance``, ``GetJobInfo``, ``ListJobs`` and ``GetLog`` from
+jobs, instances and log lines a test scripts with :meth:`FakeSchedulerX.add_job` /
+:meth:`add_instance` / :meth:`add_log`.
 
 ``GetJobInstanceList`` also answers queries without ``JobId`` (a whole group's runs, filtered
 by ``Status`` and a window, paged), and switches play what the documentation leaves open:
@@ -74,6 +75,14 @@ Oversize = Literal["clamp", "refuse"]
 LatencyMode = Literal["sleep", "account"]
 ORDER_FIELDS = ("schedule", "start", "end", "id")
 LEGACY_MESSAGE = "jobId is null, please check your parameters"
+#: How GetLog answers (see :meth:`FakeSchedulerX.configure`).
+LogMode = Literal["ok", "slow", "fail", "unsupported"]
+#: GetLog's Line is documented as "at most 200".
+MAX_LOG_LINES = 200
+#: What a namespace without GetLog answers. Not documented: the API page says only that
+#: GetLog is for the Professional edition; this wording is the fake's guess, made to look like
+#: SchedulerX's other business errors (HTTP 200, Success false).
+UNSUPPORTED_LOG_MESSAGE = "log query is only supported by the professional edition"
 #: Turns the answer body the fake would send into the raw bytes (or text) it sends instead.
 AnswerEdit = Callable[[dict[str, Any]], str | bytes]
 
@@ -404,7 +413,7 @@ class FakeSchedulerX(FakeServer):
     """Fake SchedulerX OpenAPI endpoint; point the SDK's ``endpoint`` at :attr:`endpoint`."""
 
     FAULT_KINDS = frozenset({"throttle", "5xx", "timeout", "malformed", "success_false", "html"})
-    ACTIONS = ("GetJobInstanceList", "GetJobInstance", "GetJobInfo", "ListJobs")
+    ACTIONS = ("GetJobInstanceList", "GetJobInstance", "GetJobInfo", "ListJobs", "GetLog")
 
     def __init__(
         self,
@@ -461,6 +470,10 @@ class FakeSchedulerX(FakeServer):
         self.oversize: Oversize = "clamp"
         self.latency: float | Callable[[str], float] = 0.0
         self.latency_mode: LatencyMode = "sleep"
+        self.log_mode: LogMode = "ok"
+        self.log_delay = 5.0
+        # Each run's log lines, oldest first, as a worker wrote them.
+        self._logs: dict[int, list[str]] = {}
         self.configure(
             legacy=legacy,
             window_field=window_field,
@@ -478,6 +491,7 @@ class FakeSchedulerX(FakeServer):
             "GetJobInstance": self._get_job_instance,
             "GetJobInfo": self._get_job_info,
             "ListJobs": self._list_jobs,
+            "GetLog": self._get_log,
         }
 
     # -- switches --------------------------------------------------------------------------
@@ -492,6 +506,8 @@ class FakeSchedulerX(FakeServer):
         oversize: Oversize | None = None,
         latency: float | Callable[[str], float] | None = None,
         latency_mode: LatencyMode | None = None,
+        log_mode: LogMode | None = None,
+        log_delay: float | None = None,
     ) -> None:
         """Change how the server answers; arguments left out keep their value.
 
@@ -510,6 +526,11 @@ class FakeSchedulerX(FakeServer):
         "sleep" waits that long in real time before answering (the injected clock does not
         move), "account" does not wait and only records it in :meth:`latency_ledger`, for a
         benchmark to add up with :func:`makespan`. Both modes record it.
+        ``log_mode``: how GetLog answers: "ok" (the run's lines, newest first unless
+        ``Reverse=false``, at most ``Line``), "slow" (the same after ``log_delay`` seconds of
+        real time), "fail" (HTTP 500 InternalError) or "unsupported" (HTTP 200, Success false,
+        :data:`UNSUPPORTED_LOG_MESSAGE`: a namespace of the Basic edition, as far as anyone
+        can tell without the documentation saying).
         """
         if legacy != "keep":
             if legacy is not None and legacy not in get_args(LegacyMode):
@@ -536,6 +557,12 @@ class FakeSchedulerX(FakeServer):
             if latency_mode not in get_args(LatencyMode):
                 raise ValueError(f"latency_mode must be one of {get_args(LatencyMode)}")
             self.latency_mode = latency_mode
+        if log_mode is not None:
+            if log_mode not in get_args(LogMode):
+                raise ValueError(f"log_mode must be one of {get_args(LogMode)}")
+            self.log_mode = log_mode
+        if log_delay is not None:
+            self.log_delay = log_delay
 
     # -- scripting API ---------------------------------------------------------------------
 
@@ -640,6 +667,13 @@ class FakeSchedulerX(FakeServer):
             )
             self._job_runs.setdefault(job_id, {})[instance_id] = instance
             return instance_id
+
+    def add_log(self, instance_id: int, *lines: str) -> None:
+        """Lines the run's worker logged, oldest first (added to any it had)."""
+        with self._lock:
+            if instance_id not in self._instances:
+                raise KeyError(f"add_instance({instance_id}) first")
+            self._logs.setdefault(instance_id, []).extend(lines)
 
     def set_status(
         self,
@@ -773,6 +807,8 @@ class FakeSchedulerX(FakeServer):
             with self._lock:
                 self._calls.setdefault(action, SlidingWindow(60.0)).add(request.received_at)
         latency = self.latency(action) if callable(self.latency) else self.latency
+        if action == "GetLog" and self.log_mode == "slow":
+            latency = max(latency, self.log_delay)
         if latency > 0:
             with self._lock:
                 self._latency_log.append(LatencyEntry(request.received_at, action, latency))
@@ -949,6 +985,48 @@ class FakeSchedulerX(FakeServer):
         else:
             raise _missing("JobId")
         return {"JobConfigInfo": job.config()}
+
+    def _get_log(self, params: dict[str, str]) -> dict[str, Any]:
+        """GetLog: Namespace and GroupId required; JobId, JobInstanceId, Keyword, Line (at most
+        200), Offset and Reverse (default true: newest first) as the SDK's request model has
+        them. StartTimestamp/EndTimestamp are accepted and not applied: lines carry no time
+        the fake knows."""
+        self._require(params, "RegionId", "Namespace", "GroupId")
+        if self.log_mode == "fail":
+            raise ApiError(
+                500,
+                "InternalError",
+                "The request processing has failed due to some unknown error.",
+            )
+        if self.log_mode == "unsupported":
+            raise BusinessError(UNSUPPORTED_LOG_MESSAGE, code=403)
+        for name in ("StartTimestamp", "EndTimestamp"):
+            if params.get(name):
+                _int_param(params, name)
+        line = _int_param(params, "Line", 100)
+        offset = _int_param(params, "Offset", 0)
+        if not 1 <= line <= MAX_LOG_LINES:
+            raise _invalid("Line")
+        if offset < 0:
+            raise _invalid("Offset")
+        runs: list[int]
+        if params.get("JobInstanceId"):
+            instance = self._instances.get(_int_param(params, "JobInstanceId"))
+            if instance is None:
+                raise BusinessError(f"jobInstanceId={params['JobInstanceId']} is not existed")
+            if params.get("JobId") and instance.job_id != _int_param(params, "JobId"):
+                raise BusinessError(f"jobInstanceId={instance.instance_id} not match jobId")
+            runs = [instance.instance_id]
+        elif params.get("JobId"):
+            runs = sorted(self._job_runs.get(self._resolve_job(params).job_id, {}))
+        else:
+            raise _missing("JobId")
+        lines = [text for run in runs for text in self._logs.get(run, [])]
+        if params.get("Keyword"):
+            lines = [text for text in lines if params["Keyword"] in text]
+        if params.get("Reverse", "true").lower() != "false":
+            lines.reverse()
+        return {"Logs": lines[offset : offset + line]}
 
     def _list_jobs(self, params: dict[str, str]) -> dict[str, Any]:
         self._require(params, "RegionId", "Namespace", "GroupId")

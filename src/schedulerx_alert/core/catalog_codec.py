@@ -93,7 +93,9 @@ def _job(namespace: str, group: str, row: Any, where: str) -> JobInfo:
             or not all(isinstance(v, str) and len(v) <= MAX_CONTACT_FIELD for v in contact)
         ):
             raise ValueError(f"{where}: contact")
-        people.append(Contact(*contact))
+        who, phone, user_id = contact
+        # Earlier versions took the `Ding` field (a webhook URL with its token) for a user id.
+        people.append(Contact(who, phone, "" if "/" in user_id or "=" in user_id else user_id))
     return JobInfo(
         job=JobKey(namespace, group, job_id),
         name=name,

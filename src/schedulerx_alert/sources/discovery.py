@@ -192,8 +192,16 @@ def _contacts(raw: Any) -> Iterable[Contact]:
             yield Contact(
                 name=_text(item.get("UserName"))[:100],
                 phone=_text(item.get("UserPhone"))[:100],
-                user_id=_text(item.get("Ding") or item.get("UserId"))[:100],
+                # Not `Ding`: the SDK documents it as the contact's DingTalk *webhook URL*,
+                # whose access_token is a secret that must reach neither the state nor a
+                # message. No DingTalk user id of a contact is documented.
+                user_id=_user_id(item.get("UserId")),
             )
+
+
+def _user_id(value: Any) -> str:
+    text = _text(value)[:100]
+    return text if text.isascii() and text.replace("_", "").replace("-", "").isalnum() else ""
 
 
 def _text(value: Any) -> str:

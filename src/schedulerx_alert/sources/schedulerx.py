@@ -34,6 +34,8 @@ RAM_ACTIONS: Mapping[str, str] = {
     # ListJobs' RAM action is not documented; GetJobInfo's is this one.
     "ListJobs": "edas:ReadSchedulerxJobQuery",
     "GetJobInfo": "edas:ReadSchedulerxJobQuery",
+    # include_log: the failed run's last lines (Professional edition only).
+    "GetLog": "edas:ReadSchedulerxLogQuery",
 }
 
 
