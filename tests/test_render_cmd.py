@@ -27,6 +27,7 @@ from tests.world import ROBOT, ROBOT_SECRET, World
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYWORD = "SchedulerX-oncall"
+USER_ID = "manager01"
 MOBILE = "13800000000"
 
 # What each kind must show a reader, per language. A new kind gets its line here.
@@ -214,7 +215,7 @@ def sample_world(tmp_path: Path) -> World:
         clock=ManualClock(datetime(2020, 7, 27, 11, 56, 30, tzinfo=samples.ZONE).timestamp()),
     )
     world.dt.add_robot(ROBOT, secret=ROBOT_SECRET, keywords=(KEYWORD,))
-    world.raw["receivers"][0].update(keyword=KEYWORD, at_mobiles=[MOBILE])
+    world.raw["receivers"][0].update(keyword=KEYWORD, at_mobiles=[MOBILE], at_user_ids=[USER_ID])
     world.raw["watch"] = [
         {
             "namespace": samples.NAMESPACE,
@@ -271,8 +272,8 @@ def test_render_prints_the_body_a_tick_posts_when_schedulerx_lists_the_sample(
         assert world.dt.messages(ROBOT) == [body_of(out)]
     # The receiver's options shaped it: its keyword and its @-mention.
     text = body_of(out)["markdown"]["text"]
-    assert KEYWORD in text and f"@{MOBILE}" in text
-    assert body_of(out)["at"] == {"atMobiles": [MOBILE], "isAtAll": False}
+    assert KEYWORD in text and f"@{MOBILE}" in text and f"@{USER_ID}" in text
+    assert body_of(out)["at"] == {"atMobiles": [MOBILE], "isAtAll": False, "atUserIds": [USER_ID]}
     # And none of its secrets: not the webhook's token, not the signing secret.
     assert ROBOT not in out + err and ROBOT_SECRET not in out + err
 

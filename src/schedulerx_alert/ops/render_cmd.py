@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         message = kind.message(renderer, language, receiver_config.at_mobiles)
+        if kind.template is not None:
+            # As the tick's planner does for every alert and summary (notices mention nobody).
+            message = replace(message, at_user_ids=receiver_config.at_user_ids)
     except RenderError as exc:
         print(f"render: {exc}", file=sys.stderr)
         return 2
