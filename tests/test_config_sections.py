@@ -94,7 +94,7 @@ def test_problems_of_both_parsers_come_together_each_with_its_path(tmp_path: Pat
     problems = caught.value.problems
     assert "receivers[0].webhook: environment variable DT_TOKEN is not set" in problems
     assert any(p.startswith("routes[0].match.kind: unknown kind 'failedd'") for p in problems)
-    assert "routes[0].receivers: unknown receiver 'nobody'" in problems
+    assert "routes[0].receivers[1]: unknown receiver 'nobody'" in problems
 
 
 def test_every_bad_silence_route_and_window_is_named() -> None:
@@ -146,3 +146,49 @@ def test_every_bad_silence_route_and_window_is_named() -> None:
 def test_a_config_without_the_sections_has_none() -> None:
     sections, problems = parse_sections({"receivers": [{"name": "ops"}]}, ["ops"])
     assert (sections.silences, sections.routes, sections.quiet_hours, problems) == ((), (), {}, [])
+
+
+def test_the_function_reads_the_sections_itself_and_ships_them_as_json(tmp_path: Path) -> None:
+    # The deployed function parses config.json with config.py alone: no section is refused,
+    # and what `make package` ships reads the same.
+    from schedulerx_alert.config import load_config
+    from schedulerx_alert.ops.config_cmd import packaged_json
+
+    text = CONFIG.format(zone="Asia/Shanghai", root=tmp_path) + (
+        "actions:\n  enabled: true\n  base_url: https://alert.example.com/silence\n"
+    )
+    path = write(tmp_path, text)
+    env = {"DT_TOKEN": "t", "SCHEDULERX_ALERT_ACTION_KEYS": "k" * 40}
+    config = load_config(path, env)
+    _, sections = load_with_sections(path, env)
+    assert (config.silences, config.routes, config.quiet_hours) == (
+        sections.silences,
+        sections.routes,
+        sections.quiet_hours,
+    )
+    assert config.actions is not None and config.actions.enabled
+    assert config.actions.keys == ("k" * 40,)
+    shipped = tmp_path / "config.json"
+    shipped.write_text(packaged_json(path, env), encoding="utf-8")
+    assert load_config(shipped, env) == load_config(path, env).__class__(
+        **{**load_config(path, env).__dict__, "base_dir": shipped.parent}
+    )
+
+
+def test_a_config_refuses_bad_sections_with_every_other_problem(tmp_path: Path) -> None:
+    from schedulerx_alert.config import load_config
+
+    text = CONFIG.format(zone="Asia/Shanghai", root=tmp_path).replace("[dba]", "[nobody]")
+    text = text.replace("    except_kinds: [missed]", "    except_kinds: [missed]\n    colour: red")
+    text += "actions:\n  enabled: true\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), {})
+    assert caught.value.problems == [
+        "receivers[0].colour: unknown key",
+        "receivers[0].webhook: environment variable DT_TOKEN is not set",
+        "routes[0].receivers[0]: unknown receiver 'nobody'",
+        "actions.base_url: is required when actions are enabled (the custom domain of the "
+        "function's HTTP trigger)",
+        "actions.key_env: environment variable SCHEDULERX_ALERT_ACTION_KEYS is not set "
+        "(comma-separated signing keys, each at least 32 characters; the first signs)",
+    ]

@@ -91,6 +91,8 @@ def secrets_of(config: Config | None, credentials: Credentials | None) -> list[s
         for receiver in config.receivers.values():
             secrets.append(receiver.secret)
             secrets += parse_qs(urlsplit(receiver.webhook).query).get("access_token", [])
+        if config.actions is not None:
+            secrets += config.actions.keys
     return secrets
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +30,12 @@ from .core.rules.settings import (
 )
 from .model import TERMINAL, InstanceStatus
 from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
+
+if TYPE_CHECKING:
+    # Read by their own modules, loaded only when a config has the section.
+    from .actions.settings import ActionSettings
+    from .core.silence import QuietHours, Silence
+    from .delivery.route import Route
 
 DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
@@ -211,6 +217,12 @@ class Config:
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
     # The daily digest (config_heartbeat.py); None: no heartbeat.
     heartbeat: HeartbeatConfig | None = None
+    # `silences:`, `routes:` and each receiver's `quiet_hours` (config_sections.py).
+    silences: tuple[Silence, ...] = ()
+    routes: tuple[Route, ...] = ()
+    quiet_hours: Mapping[str, QuietHours] = field(default_factory=dict)  # by receiver name
+    # `actions:` (actions/settings.py); None when the section is absent (no buttons).
+    actions: ActionSettings | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -328,6 +340,9 @@ _TOP_KEYS = {
     "heartbeat",
     "mention_owners",
     "include_log",
+    "silences",
+    "routes",
+    "actions",
 }
 # The alert rule options of a watch entry (core/rules/settings.py).
 _RULE_KEYS = {
@@ -479,6 +494,7 @@ class _Parser:
         health = self.health(self.mapping(top.get("health"), "health"), receivers, declared)
         lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
         max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
+        silences, routes, quiet_hours = self.sections(top, declared, timezone)
         config = Config(
             region=region or "",
             timezone=timezone,
@@ -494,8 +510,39 @@ class _Parser:
             base_dir=base_dir,
             shared_cause_min_jobs=self.shared_cause(top.get("shared_cause", True)),
             heartbeat=parse_heartbeat(top.get("heartbeat"), declared, self.fail),
+            silences=silences,
+            routes=routes,
+            quiet_hours=quiet_hours,
+            actions=self.actions(top.get("actions")),
         )
         return config
+
+    def sections(
+        self, top: Mapping[str, Any], declared: set[str], timezone: str
+    ) -> tuple[tuple[Silence, ...], tuple[Route, ...], Mapping[str, QuietHours]]:
+        """`silences:`, `routes:` and quiet hours, read by config_sections.py (loaded only
+        for a config that has one: most ticks never need it)."""
+        receivers = top.get("receivers")
+        quiet = isinstance(receivers, list) and any(
+            isinstance(r, dict) and "quiet_hours" in r for r in receivers
+        )
+        if top.get("silences") is None and top.get("routes") is None and not quiet:
+            return (), (), {}
+        from .config_sections import parse_sections
+
+        sections, problems = parse_sections(top, declared, timezone)
+        self.problems.extend(problems)
+        return sections.silences, sections.routes, dict(sections.quiet_hours)
+
+    def actions(self, raw: Any) -> ActionSettings | None:
+        """`actions:` (actions/settings.py); its keys come from the environment."""
+        if raw is None:
+            return None
+        from .actions.settings import parse_actions
+
+        settings, problems = parse_actions(raw, self.env, self.allow_loopback_http)
+        self.problems.extend(problems)
+        return settings
 
     def shared_cause(self, raw: Any) -> int | None:
         """`shared_cause: true` (default), `false`, or `{min_jobs: N}`."""
@@ -660,7 +707,17 @@ class _Parser:
             path = f"receivers[{index}]"
             entry = self.mapping(item, path)
             self.unknown_keys(
-                entry, {"name", "webhook", "secret", "at_mobiles", "at_user_ids", "keyword"}, path
+                entry,
+                {
+                    "name",
+                    "webhook",
+                    "secret",
+                    "at_mobiles",
+                    "at_user_ids",
+                    "keyword",
+                    "quiet_hours",
+                },
+                path,
             )
             name = self.string(entry, "name", path)
             webhook = self.string(entry, "webhook", path)

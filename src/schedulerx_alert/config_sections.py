@@ -20,14 +20,13 @@ receivers:
       except_kinds: [missed]     # still page
 ```
 
-`parse_sections` reports every problem with its path, as config.py does. Until
-config.py knows these keys, `load_with_sections` reads a file for the commands
-that need them, handing the rest of the file to config.py's own parser.
+`parse_sections` reports every problem with its path; config.py calls it while it
+reads the rest of the file, so `Config.silences`, `.routes` and `.quiet_hours` hold
+the records.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import Config, ConfigError, parse_config, read_yaml
+from .config import Config, load_config
 from .core.silence import (
     DAY_NAMES,
     DAY_SETS,
@@ -85,43 +84,13 @@ def load_with_sections(
     path: str | Path, env: Mapping[str, str] | None = None
 ) -> tuple[Config, Sections]:
     """A config file with its silences, routes and quiet hours; raises ConfigError
-    with the problems of both parsers."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
-    raw = read_yaml(data, str(path))
-    problems: list[str] = []
-    config: Config | None = None
-    try:
-        config = parse_config(
-            without_sections(raw), os.environ if env is None else env, str(path), path.parent
-        )
-    except ConfigError as exc:
-        problems += exc.problems
-    if config is not None:
-        receivers: Collection[str] = config.receivers
-        zone = config.timezone
-    else:
-        receivers, zone = _receiver_names(raw), _zone_of(raw)
-    sections, more = parse_sections(raw, receivers, zone)
-    if problems or more or config is None:
-        raise ConfigError(problems + more, str(path))
-    return config, sections
+    with every problem. config.py reads the sections itself now: kept for callers."""
+    config = load_config(path, env)
+    return config, sections_of(config)
 
 
-def without_sections(raw: Any) -> Any:
-    """The raw config without the keys config.py does not know yet."""
-    if not isinstance(raw, dict):
-        return raw
-    rest = {k: v for k, v in raw.items() if k not in ("silences", "routes", "actions")}
-    if isinstance(rest.get("receivers"), list):
-        rest["receivers"] = [
-            {k: v for k, v in r.items() if k != "quiet_hours"} if isinstance(r, dict) else r
-            for r in rest["receivers"]
-        ]
-    return rest
+def sections_of(config: Config) -> Sections:
+    return Sections(config.silences, config.routes, config.quiet_hours)
 
 
 def parse_local_time(value: Any, zone: str) -> float:
@@ -216,11 +185,12 @@ def _routes(raw: Any, receivers: Collection[str], problems: list[str]) -> tuple[
             problems.append(f"{path}.receivers: must name at least one receiver")
             names = []
         chosen: list[str] = []
-        for name in names:
+        for position, name in enumerate(names):
+            here = f"{path}.receivers[{position}]"
             if not isinstance(name, str):
-                problems.append(f"{path}.receivers: receiver names are strings, not {name!r}")
+                problems.append(f"{here}: receiver names are strings, not {str(name)[:60]!r}")
             elif name not in receivers:
-                problems.append(f"{path}.receivers: unknown receiver {name[:60]!r}")
+                problems.append(f"{here}: unknown receiver {name[:60]!r}")
             elif name not in chosen:
                 chosen.append(name)
         go_on = item.get("continue", False)
@@ -378,15 +348,3 @@ def _valid_zone(zone: Any) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
-
-
-def _zone_of(raw: Any) -> str:
-    zone = raw.get("timezone") if isinstance(raw, dict) else None
-    return zone if isinstance(zone, str) and _valid_zone(zone) else DEFAULT_ZONE
-
-
-def _receiver_names(raw: Any) -> list[str]:
-    receivers = raw.get("receivers") if isinstance(raw, dict) else None
-    if not isinstance(receivers, list):
-        return []
-    return [r["name"] for r in receivers if isinstance(r, dict) and isinstance(r.get("name"), str)]

@@ -21,10 +21,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import Config, ConfigError, parse_config, read_config_data, show
+from ..config import show
 from ..urls import HttpUrl, UrlError, parse_http_url
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 MIN_KEY_CHARS = 32
@@ -125,31 +128,11 @@ def parse_actions(
 
 
 def load_actions(path: str | Path, env: Mapping[str, str]) -> tuple[Config, ActionSettings]:
-    """A config file's Config and its `actions`; raises ConfigError with every problem.
+    """A config file's Config and its `actions`; raises ConfigError with every problem."""
+    from ..config import load_config
 
-    Until config.py knows the section, the rest of the file goes to its parser without
-    the sections it does not know (silences, routes, quiet hours, actions).
-    """
-    from ..config_sections import without_sections
-
-    file = Path(path)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(file)) from None
-    raw = read_config_data(data, str(file))
-    problems: list[str] = []
-    config = None
-    try:
-        config = parse_config(without_sections(raw), env, str(file), file.parent)
-    except ConfigError as exc:
-        problems += exc.problems
-    top = raw if isinstance(raw, dict) else {}
-    loopback = top.get("allow_loopback_http") is True
-    settings, more = parse_actions(top.get("actions"), env, loopback)
-    if problems or more or config is None:
-        raise ConfigError(problems + more, str(file))
-    return config, settings
+    config = load_config(path, env)
+    return config, config.actions or ActionSettings()
 
 
 def _base_url(
