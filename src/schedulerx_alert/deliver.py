@@ -15,11 +15,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .delivery.mentions import mentions
 from .dingtalk import Failure, Receiver, TransportError
 from .render import Message, Renderer
 from .state import Alert, RobotRecord
+
+if TYPE_CHECKING:
+    from .actions.links import ActionLinks
 
 WINDOW_SECONDS = 60.0
 # Result excerpts tried, longest first, when one alert will not fit a message.
@@ -143,12 +147,19 @@ class Planner:
     """Packs a receiver's alerts into as few messages as its limits allow."""
 
     def __init__(
-        self, renderer: Renderer, receiver: Receiver, threshold: int, expired: int = 0
+        self,
+        renderer: Renderer,
+        receiver: Receiver,
+        threshold: int,
+        expired: int = 0,
+        links: ActionLinks | None = None,
     ) -> None:
+        """`links`: the silence buttons (`actions:`) a single alert's message carries."""
         self.renderer = renderer
         self.receiver = receiver
         self.threshold = threshold
         self.expired = expired
+        self.links = links
 
     def fits(self, message: Message) -> bool:
         return self.receiver.size(message) <= self.receiver.max_bytes
@@ -157,6 +168,8 @@ class Planner:
         for level in range(shrink, len(RESULT_LIMITS)):
             at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, (alert,))
             message = self.renderer.alert(alert, at.mobiles, RESULT_LIMITS[level], at.user_ids)
+            if self.links is not None:
+                message = self.links.attach(message, alert)
             if self.fits(message) or level == len(RESULT_LIMITS) - 1:
                 return Batch((alert,), message, level)
         raise AssertionError("unreachable")
@@ -241,10 +254,12 @@ class Delivery:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         settle: float = 0.0,
+        links: ActionLinks | None = None,
     ) -> None:
         """`settle`: how long recording an accepted message takes (the caller's
-        checkpoint), so that it too fits before `deadline`."""
+        checkpoint), so that it too fits before `deadline`. `links`: see Planner."""
         self.receivers = receivers
+        self.links = links
         self.renderer = renderer
         self.threshold = threshold
         self.report = DeliveryReport()
@@ -276,7 +291,9 @@ class Delivery:
                     "stay pending"
                 )
                 continue
-            planner = Planner(self.renderer, receiver, self.threshold, expired.get(name, 0))
+            planner = Planner(
+                self.renderer, receiver, self.threshold, expired.get(name, 0), self.links
+            )
             _deliver_to(receiver, alerts, planner, self._sender, on_delivered)
         report.robots = self.ledger.records()
         return report

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .core.catalog import JobInfo
 from .core.findings import Finding
 from .core.group import DEFAULT_MIN_JOBS, group_shared_causes
+from .core.held import HeldAlert, hold
 from .core.rules import EMPTY, JobHistory, JobRuleState, RuleSettings, Seen, evaluate
 from .core.rules.failure import admitted, is_failure
 from .core.rules.schedules import schedules_of
@@ -31,6 +33,9 @@ from .state import (
     receiver_key,
     trim,
 )
+
+if TYPE_CHECKING:
+    from .delivery.silencing import Policy
 
 # An instance SchedulerX stopped listing is forgotten after this long; until
 # then a flaky listing that drops and re-adds it cannot announce it twice.
@@ -73,6 +78,8 @@ class DiffResult:
     expired: tuple[Alert, ...] = field(default=())
     # What the rules found this tick, before routing.
     findings: tuple[Finding, ...] = field(default=())
+    # Alerts silences or quiet hours held back this tick (counted in `state.silenced`).
+    held: tuple[HeldAlert, ...] = field(default=())
 
 
 def diff(
@@ -89,6 +96,7 @@ def diff(
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
     partial: AbstractSet[JobKey] = frozenset(),
     first: AbstractSet[JobKey] | None = None,
+    policy: Policy | None = None,
 ) -> DiffResult:
     """Compare this tick's listings with the state and run the alert rules.
 
@@ -101,7 +109,9 @@ def diff(
     runs a group query found), not everything SchedulerX lists for it: its last
     complete listing (`polled_at`) stays as it was. `first` names the jobs whose
     listing counts as a first poll (their older failures are history); without
-    it, a job is polled first when the state has no record of it.
+    it, a job is polled first when the state has no record of it. `policy` holds
+    `routes:`, silences and quiet hours (delivery/silencing.py); without one an alert
+    goes to its watch entry's receivers only.
     """
     cutoff = now - first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
@@ -136,14 +146,18 @@ def diff(
             jobs[key] = replace(previous, rules=memory)
 
     delivered = dict(state.delivered)
+    held: list[HeldAlert] = []
     alerts = route(
         evaluation.findings,
         targets,
         now,
         delivered=delivered,
         shared_cause_min_jobs=shared_cause_min_jobs,
+        policy=policy,
+        held=held,
     )
     receivers = {r for t in targets.values() for r in t.receivers}
+    receivers |= policy.route_receivers if policy else frozenset()
     kept: list[Alert] = []
     dropped: list[Alert] = []
     expired: list[Alert] = []
@@ -161,7 +175,11 @@ def diff(
         counts[alert.receiver] = counts.get(alert.receiver, 0) + 1
     delivered = {k: t for k, t in delivered.items() if now - t < RETENTION_SECONDS}
     new_state = state.with_updates(
-        jobs=jobs, outbox=(*kept, *alerts), expired=counts, delivered=delivered
+        jobs=jobs,
+        outbox=(*kept, *alerts),
+        expired=counts,
+        delivered=delivered,
+        silenced=hold(state.silenced, held),
     )
     return DiffResult(
         new_state,
@@ -170,6 +188,7 @@ def diff(
         tuple(dropped),
         tuple(expired),
         evaluation.findings,
+        tuple(held),
     )
 
 
@@ -180,24 +199,39 @@ def route(
     *,
     delivered: dict[str, float] | None = None,
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
+    policy: Policy | None = None,
+    held: list[HeldAlert] | None = None,
 ) -> list[Alert]:
     """Findings -> alerts, one per receiver: the one place where it is decided who
     hears of what.
 
-    A finding goes to the receivers of the watch entries that hold its jobs. What a
-    dead tick's checkpoints show as delivered to a receiver (`delivered`, consumed
-    here) is not owed again. Then each receiver's failures that share an error become
-    one shared-cause alert listing the jobs that receiver watches. `routes:`
-    (delivery/route.py) and silences (core/silence.py) belong here too.
+    A finding goes to the receivers of the watch entries that hold its jobs, then to
+    those of `routes:` (`policy`, delivery/silencing.py). What a dead tick's checkpoints
+    show as delivered to a receiver (`delivered`, consumed here) is not owed again.
+    What a silence or the receiver's quiet hours hold back now is appended to `held`
+    instead (counted, never sent as such: a digest lists it when the holder is over).
+    Then each receiver's failures that share an error become one shared-cause alert
+    listing the jobs that receiver watches.
     """
     delivered = {} if delivered is None else delivered
+    held = [] if held is None else held
     owed: dict[str, list[Finding]] = {}
     for found in findings:
-        for receiver in dict.fromkeys(
-            r for job in found.jobs if job in targets for r in targets[job].receivers
-        ):
-            if delivered.pop(f"{receiver_key(receiver)}:{found.fingerprint}", None) is None:
+        owners = [
+            (j, targets[j].job_name, targets[j].receivers) for j in found.jobs if j in targets
+        ]
+        if policy is None:
+            receivers = list(dict.fromkeys(r for _, _, watch in owners for r in watch))
+        else:
+            receivers = policy.receivers(found, owners)
+        for receiver in receivers:
+            if delivered.pop(f"{receiver_key(receiver)}:{found.fingerprint}", None) is not None:
+                continue
+            kept = policy.hold(found, owners, receiver, now) if policy else None
+            if kept is None:
                 owed.setdefault(receiver, []).append(found)
+            else:
+                held.append(kept)
     alerts: list[Alert] = []
     for receiver, theirs in owed.items():
         if shared_cause_min_jobs is not None:

@@ -36,6 +36,9 @@ Version 4 (the heartbeat): `heartbeat` keeps the daily digest's rolling 24 h cou
 and the local date it was last sent for (core/heartbeat.py, core/heartbeat_codec.py).
 A version 3 document has none: it is read with empty counters, and the first tick
 arms the heartbeat for its next time of day instead of sending one at once.
+Version 4 also has `silenced` (core/held.py): what silences and quiet hours hold
+back, per receiver, until a digest lists it. A version 3 document has nothing held;
+a version 3 deployment refuses a version 4 state, so none drops it unread.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-from .core import catalog_codec, heartbeat_codec, polling
+from .core import catalog_codec, heartbeat_codec, held, polling
 from .core import evidence as evidence_codec
 from .core.catalog import JobInfo
 from .core.evidence import NO_EVIDENCE, Evidence
@@ -322,6 +325,9 @@ class State:
     sources: SourceState = field(default_factory=SourceState)
     # The heartbeat's counters and last digest; written only when not empty.
     heartbeat: HeartbeatRecord = field(default_factory=HeartbeatRecord)
+    # What silences and quiet hours held back, per receiver, until a digest lists it
+    # (core/held.py); optional like `catalog`, see the module's docstring.
+    silenced: dict[str, tuple[held.Held, ...]] = field(default_factory=dict)
 
     def with_updates(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -485,6 +491,8 @@ def dump_state(state: State) -> bytes:
         doc["sources"] = polling.encode(state.sources)
     if state.heartbeat != HeartbeatRecord():
         doc["heartbeat"] = heartbeat_codec.encode(state.heartbeat)
+    if state.silenced:
+        doc["silenced"] = held.encode(state.silenced)
     return _to_bytes(doc)
 
 
@@ -701,6 +709,7 @@ class _Reader:
             catalog=self.decoded(doc.get("catalog"), catalog_codec.decode, {}),
             sources=self.decoded(doc.get("sources"), polling.decode, SourceState()),
             heartbeat=self.decoded(doc.get("heartbeat"), heartbeat_codec.decode, HeartbeatRecord()),
+            silenced=self.decoded(doc.get("silenced"), held.decode, {}),
         )
 
     def decoded(self, value: Any, decode: Callable[[Any], T], default: T) -> T:

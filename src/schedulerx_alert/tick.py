@@ -18,6 +18,7 @@ from .config import Config
 from .core.catalog import JobInfo
 from .core.heartbeat import SilenceCounts
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
+from .delivery.holding import action_links, held_note, read_silences, send_digests
 from .diff import DiffResult, Target, diff
 from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
@@ -84,6 +85,8 @@ class TickSummary:
     alerts_new: int = 0
     alerts_sent: int = 0
     alerts_pending: int = 0
+    # Alerts silences or quiet hours held back this tick: counted, listed by a digest later.
+    alerts_silenced: int = 0
     messages: int = 0
     history: int = 0
     # Consecutive ticks, this one included, that were degraded or failed.
@@ -174,6 +177,10 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         )
 
     try:
+        # Under the lease: the silence book is compacted by one tick at a time.
+        silences = read_silences(config, edges.store, edges.state_key, clock(), compact=not dry_run)
+        summary.problems.extend(silences.problems)
+        summary.notes.extend(silences.notes)
         read, api_calls = _read(config, edges, targets, state, poll_deadline, timing, summary)
         polls = read.polls()
         targets = targets_of(config, read.catalog, polls)
@@ -191,8 +198,11 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             shared_cause_min_jobs=config.shared_cause_min_jobs,
             partial=set(polls) - read.complete,
             first=read.first,
+            policy=silences.policy(config),
         )
         summary.alerts_new = len(result.alerts)
+        summary.alerts_silenced = len(result.held)
+        summary.notes.extend(filter(None, [held_note(result.held)]))
         summary.history = len(result.history)
         _report_dropped(result, config, summary)
         # Owners and log lines for the new alerts that ask for them, in polling's time.
@@ -225,6 +235,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             clock,
             edges.sleep,
             settle=timing.store_call,
+            links=action_links(config, clock),
         )
         report = delivery.alerts(result.state.outbox, checkpoint, result.state.expired)
         summary.alerts_sent = len(report.delivered)
@@ -238,6 +249,10 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             robots=report.robots,
             api_calls=api_calls,
         )
+        digests = send_digests(config, delivery, new_state.silenced, silences, clock())
+        summary.messages += digests.messages
+        summary.notes.extend(digests.notes)
+        new_state = new_state.with_updates(silenced=digests.book, robots=delivery.report.robots)
         new_state = _watch_health(config, delivery, new_state, summary)
         new_state = _heartbeat(
             config, edges, delivery, session, state, new_state, result, polls, targets, summary

@@ -7,7 +7,7 @@ clock's reading. The text is made from the document, so the two never disagree.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,16 +30,10 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069
 
 
 def silenced_counts(state: State) -> dict[str, int]:
-    """Alerts held back by silences, per receiver.
+    """Alerts held back by silences and quiet hours, per receiver, not yet digested."""
+    from ..core.held import counts
 
-    Seam: silences are being built elsewhere and the state keeps no count of
-    silenced alerts yet. Once it does (as `State.silenced`, receiver -> count),
-    this reads it; until then every receiver has 0.
-    """
-    raw = getattr(state, "silenced", None)
-    if not isinstance(raw, Mapping):
-        return {}
-    return {str(k): v for k, v in sorted(raw.items()) if isinstance(v, int) and v > 0}
+    return counts(state.silenced)
 
 
 def document(
