@@ -7,6 +7,7 @@ neutralise.line, so none can add a link, an image or an @-mention.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from ..model import InstanceStatus
 from ..render import KIND_WORDS, STATUS_WORDS, Message
 
 LISTED = 20
+_ID = re.compile(r"silences\[[0-9]{1,4}\]|[0-9]{1,19}")
 NAME_CAP = 80
 COMMENT_CAP = 80
 
@@ -68,7 +70,8 @@ def digest_message(
                 job = f"{line(entry.name, NAME_CAP)} ({job})"
         span = _clock(entry.first, tz)
         if entry.last - entry.first >= 60:
-            span += f" – {_clock(entry.last, tz)}"
+            last = _clock(entry.last, tz)
+            span += f" – {last[6:] if last[:5] == span[:5] else last}"
         why = _holder(entry.holder, known, words)
         kind = words["any"] if entry.kind == "*" else _kind(entry.kind, language)
         times = words["times"].format(n=entry.count)
@@ -89,7 +92,9 @@ def _holder(holder: str, known: Mapping[str, Silence], words: Mapping[str, str])
         return words["quiet"]
     silence = known.get(holder)
     ident = holder.partition(":")[2] or holder
-    text = words["silence"].format(id=neutral(ident, 40))
+    # The ids this code gives (`silences[0]`, `3`) are shown as they are; anything else
+    # came from a stored record and is neutralised like job text.
+    text = words["silence"].format(id=ident if _ID.fullmatch(ident) else neutral(ident, 40))
     if silence is not None and silence.comment:
         text += f": {neutral(silence.comment, COMMENT_CAP)}"
     return text
