@@ -414,3 +414,20 @@ def test_held_entries_are_bounded_per_receiver_and_still_counted() -> None:
     folded = [e for e in book["ops"] if e.job is None]
     assert [(e.kind, e.count) for e in folded] == [("*", 50)]
     assert load_state(dump_state(State(silenced=book))).silenced == book
+
+
+def test_the_readmes_routes_silences_and_quiet_hours_read_as_written(world: World) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Who hears what", 1)[1]
+    documented = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    for name, token in ROBOTS.items():
+        world.dt.add_robot(token)
+        world.raw["receivers"].append({"name": name, "webhook": world.dt.webhook(token)})
+    world.raw["receivers"][0]["quiet_hours"] = documented["receivers"][0]["quiet_hours"]
+    world.raw["routes"] = documented["routes"]
+    world.raw["silences"] = documented["silences"]
+    config = world.config()
+    assert [r.receivers for r in config.routes] == [("dba",), ("finance",)]
+    assert config.routes[0].continue_ and not config.routes[1].continue_
+    assert config.quiet_hours["ops"].except_kinds == {"missed", "rejected"}
+    assert config.silences[0].comment == "warehouse migration"
