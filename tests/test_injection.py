@@ -143,3 +143,13 @@ def test_a_user_template_that_forgets_every_filter_is_still_safe(
     world.tick()
     [text] = world.texts()
     assert violations(text, forbidden=["evil.example", "evil.com"]) == []
+
+
+def test_a_scheme_that_ends_a_value_is_defanged_before_a_template_joins_text_to_it() -> None:
+    """Found by Hypothesis: a job named `JAVASCRIPT:` ended the value, so nothing followed
+    its colon; in the message the template's own text did."""
+    from schedulerx_alert.neutralise import line
+
+    for name in ("JAVASCRIPT:", "job data:", "see mailto:"):
+        assert violations("### heading\njob " + line(name) + "(x)") == [], name
+    assert line("exit code: 1") == "exit code: 1"

@@ -76,7 +76,8 @@ _OPENABLE = (
 _SEPARATOR = re.compile(r"://(?P<host>[^\s/?#:]*)")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # "mailto:" with nothing after it (or only our cut mark) opens nothing.
-_BARE_SCHEME = re.compile(rf"(?<![A-Za-z0-9])({_OPENABLE}):(?=[^\s…])", re.IGNORECASE)
+# Also at the very end: a template may put its own text right after the value.
+_BARE_SCHEME = re.compile(rf"(?<![A-Za-z0-9])({_OPENABLE}):(?=[^\s…]|\Z)", re.IGNORECASE)
 _DEFANGED = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "ftps": "fxps"}
 _ALREADY_DEFANGED = frozenset(_DEFANGED.values())
 
