@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from schedulerx_alert.actions.http import http_event
+from schedulerx_alert.actions import http_event
 from schedulerx_alert.app import handle
 from schedulerx_alert.logs import invocation
 

@@ -7,8 +7,9 @@ JSON event: `{"version": "v1", "rawPath", "body", "isBase64Encoded", "headers",
 answers `{"statusCode", "headers", "body", "isBase64Encoded"}`, which FC turns into
 the HTTP response. (FC 3.0 docs, "Use an HTTP trigger to invoke a function".)
 
-This module only reads and writes those shapes, with the standard library: the timer
-path imports it to tell the two events apart and pays nothing more.
+This module only reads and writes those shapes, with the standard library. Telling the
+two events apart (`http_event`) lives in the package's __init__, so a timer tick does
+not load this module.
 """
 
 from __future__ import annotations
@@ -21,23 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from . import http_event as http_event  # where serve.py and the tests look for it
+
 MAX_BODY_BYTES = 16 * 1024  # the only form posted here holds one token
-
-
-def http_event(event: Any) -> dict[str, Any] | None:
-    """The event as a mapping when an HTTP trigger sent it, else None."""
-    if isinstance(event, bytes | bytearray | str):
-        try:
-            event = json.loads(event)
-        except (ValueError, RecursionError):
-            return None
-    if not isinstance(event, dict):
-        return None
-    context = event.get("requestContext")
-    http = context.get("http") if isinstance(context, dict) else None
-    if isinstance(http, dict) and isinstance(http.get("method"), str) and "rawPath" in event:
-        return event
-    return None
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,11 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from enum import IntEnum
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadDateError, croniter
+if TYPE_CHECKING:
+    from croniter import croniter
 
 #: How many fires :meth:`Schedule.fires_between` returns unless told otherwise.
 DEFAULT_LIMIT = 1000
@@ -164,6 +166,8 @@ class Schedule:
         if until <= after or limit <= 0:
             return fires
         if self.cron:
+            from croniter import CroniterBadDateError  # loaded by _parsed
+
             with _PARSED_LOCK:
                 iterator = _parsed(self.cron)
                 start: datetime | None = datetime.fromtimestamp(after, self.zone)
@@ -322,12 +326,18 @@ _PARSED_LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=4096)
 def _parsed(cron: str) -> croniter[float]:
+    # croniter (with dateutil) is about a tenth of a cold start's imports: it loads with
+    # the first cron read, so a tick whose jobs have no cron schedule never pays for it.
+    from croniter import croniter
+
     return croniter(
         cron, 0.0, ret_type=float, second_at_beginning=True, max_years_between_matches=_MAX_YEARS
     )
 
 
 def _cron_step(cron: str, zone: tzinfo, start: float, *, forward: bool) -> float | None:
+    from croniter import CroniterBadDateError  # loaded by _parsed
+
     moment = datetime.fromtimestamp(start, zone)
     with _PARSED_LOCK:
         iterator = _parsed(cron)
