@@ -40,6 +40,7 @@ from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
 
 from bench.estate import Estate, EstateSpec
+from schedulerx_alert.logs import progress_reporter
 
 ROOT = Path(__file__).resolve().parent.parent
 AK, SK, STS = "LTAI5tBenchKeyId", "bench-secret-0123456789", "CAIS-bench-token"
@@ -96,7 +97,10 @@ def run(jobs: int, groups: int, mode: str, hours: float, seed: int) -> Outcome:
             child = _start_child(root, sx, dt, estate, mode)
             announced: dict[int, int] = {}
             seen_texts = 0
+            # A status line on a terminal (the runs take minutes); nothing into a pipe.
+            progress = progress_reporter()
             for k in range(1, ticks + 1):
+                progress(f"{jobs:,} / {groups} {mode}: simulated ticks", k - 1, ticks)
                 now = START + k * TICK
                 clock.set(now)
                 estate.advance_to(now)
@@ -119,6 +123,7 @@ def run(jobs: int, groups: int, mode: str, hours: float, seed: int) -> Outcome:
                 outcome.statuses[answer["status"]] += 1
                 if answer["problems"] and not outcome.problem:
                     outcome.problem = f"tick {k}: {answer['problems'][0]}"
+            progress(f"{jobs:,} / {groups} {mode}: simulated ticks", ticks, ticks)
             assert child.stdin is not None
             child.stdin.close()
             child.wait(timeout=60)

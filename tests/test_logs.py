@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -332,3 +333,49 @@ def test_no_progress_in_fc_or_into_a_pipe() -> None:
         assert progress_reporter(pipe, env={}) is no_progress
     os.close(read_end)
     assert progress_reporter(io.StringIO(), env={}) is no_progress
+
+
+def check_on_a_terminal(world: World, tmp_path: Path, **env: str) -> tuple[str, str]:
+    """`schedulerx-alert check` with its stderr on a pseudo-terminal: (terminal, stdout)."""
+    config = write_config(world, tmp_path, world.dt.webhook(ROBOT))
+    process_env = product_env(
+        config,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=AK,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=SK,
+        ALIBABA_CLOUD_SECURITY_TOKEN=STS,
+        **env,
+    )
+    leader, follower = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "schedulerx_alert.cli", "check", "-c", str(config)],
+        env=process_env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        cwd=ROOT,
+    )
+    os.close(follower)
+    terminal = read_all(leader)  # until the process closes its end
+    stdout, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, terminal
+    return terminal, stdout
+
+
+def test_a_long_check_shows_its_progress_on_a_terminal(tmp_path: Path) -> None:
+    jobs = tuple(range(93000, 93040))
+    with World(tmp_path, jobs=jobs, real_time=True) as world:
+        terminal, stdout = check_on_a_terminal(world, tmp_path)
+    assert json.loads(stdout)["polled"] == len(jobs)
+    # One line rewritten in place (its carriage returns), ending once at its total: the
+    # plan's reads (group queries or per-job polls), not necessarily one per job.
+    shown = re.findall(r"\rSchedulerX reads (\d+)/(\d+)", terminal)
+    assert shown and shown[-1][0] == shown[-1][1] != "0"
+    assert terminal.count(f"reads {shown[-1][1]}/{shown[-1][1]}\r\n") == 1
+    assert "SchedulerX reads" not in stdout
+
+
+def test_no_progress_in_fc_even_on_a_terminal(tmp_path: Path) -> None:
+    with World(tmp_path, jobs=tuple(range(93000, 93010)), real_time=True) as world:
+        terminal, stdout = check_on_a_terminal(world, tmp_path, FC_FUNCTION_NAME="schedulerx-alert")
+    assert json.loads(stdout)["polled"] == 10
+    assert "SchedulerX reads" not in terminal  # the same run as above, but in FC

@@ -358,6 +358,7 @@ def _read(
             edges.retry,
             edges.clock,
             edges.sleep,
+            edges.progress,
         )
 
     def plan() -> Plan:

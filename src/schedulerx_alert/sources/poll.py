@@ -45,6 +45,7 @@ from ..core.polling import (
     Span,
 )
 from ..listing import EntryProblem, GroupListing, cut
+from ..logs import Progress, no_progress
 from ..model import JobInstance, JobKey
 from ..state import JobRecord
 from . import discovery, plan
@@ -221,8 +222,11 @@ def execute(
     retry: RetryPolicy | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    progress: Progress = no_progress,
 ) -> PollResult:
-    """Make the plan's calls; every failure is collected per job or group, never raised."""
+    """Make the plan's calls; every failure is collected per job or group, never raised.
+
+    `progress` hears of each task done (a status line on a terminal, logs.py)."""
     server = sources.server
     if server.endpoint != client.base_url:
         # Another endpoint is another server: what was learnt of the old one does not hold.
@@ -244,11 +248,21 @@ def execute(
         result=PollResult(),
         anchors=dict(sources.anchors),
     )
+    total = sum(len(tasks) for _, tasks in the_plan.phases)
+    done = 0
+
+    def one(phase: str, task: Task) -> None:
+        nonlocal done
+        _guarded(run, phase, task)
+        with run.lock:
+            done += 1
+            progress("SchedulerX reads", done, total)
+
     for name, tasks in the_plan.phases:
         if not tasks:
             continue
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            list(pool.map(_guarded, [run] * len(tasks), [name] * len(tasks), tasks))
+            list(pool.map(one, [name] * len(tasks), tasks))
     result = run.result
     for group, cursor in run.cursors.items():
         if the_plan.modes.get(group) == GROUP_QUERIES and cursor.mode == GROUP_QUERIES:
