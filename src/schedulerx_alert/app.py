@@ -7,7 +7,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .config_oss import ConfigCache
 
 log = logging.getLogger("schedulerx_alert")
-__all__ = ["CONFIG_ENV", "Instance", "build_edges", "config_path", "handle", "run"]
+__all__ = ["CONFIG_ENV", "Instance", "build_edges", "handle", "run"]
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -67,16 +67,6 @@ class Instance:
 
 # This process's instance; the handler's default.
 INSTANCE = Instance()
-
-
-def config_path(default_dir: Path, env: Mapping[str, str] | None = None) -> Path:
-    """The config file, for what reads only files (silence links, actions/serve.py)."""
-    location = config_location(default_dir, env)
-    if isinstance(location, OssLocation):
-        raise ConfigError(
-            ["silence links read the config from a file, not from OSS (yet)"], location.url
-        )
-    return location
 
 
 def secrets_of(config: Config | None, credentials: Credentials | None) -> list[str | None]:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import ConfigError, load_config
+from .config import ConfigError
 from .credentials import resolve_credentials
 
 
@@ -31,7 +31,12 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     check = commands.add_parser(
         "check", help="run one tick now with credentials from ALIBABA_CLOUD_* variables"
     )
-    check.add_argument("--config", "-c", required=True)
+    check.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE|oss://BUCKET/KEY",
+        help="default: SCHEDULERX_ALERT_CONFIG, as the function reads it",
+    )
     check.add_argument(
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
@@ -66,8 +71,12 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
 
     if args.command == "validate":
         return _validate(args.config, args.timeout)
+    from .config_text import OSS_READ_SECONDS, load_command_config
+
+    credentials = resolve_credentials(None)
     try:
-        config = load_config(args.config)
+        text = load_command_config(args.config, os.environ, credentials, OSS_READ_SECONDS)
+        config = text.parse(os.environ)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -77,9 +86,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
 
     logs.choose_format(args.log_format)
 
-    summary, redactor = run(
-        config, resolve_credentials(None), dry_run=args.dry_run, timeout=args.timeout
-    )
+    summary, redactor = run(config, credentials, dry_run=args.dry_run, timeout=args.timeout)
     if args.dry_run:
         for item in summary.preview:
             print(redactor(f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"))

@@ -52,7 +52,11 @@ class OssConfigObject:
         credentials: Credentials | None,
         env: Mapping[str, str],
         timeout: float,
+        *,
+        public: bool = False,
     ) -> OssConfigObject:
+        """The object, through the region's internal endpoint (the function's) or, for a
+        command on a laptop, its `public` one; SCHEDULERX_ALERT_CONFIG_ENDPOINT overrides."""
         from .store import connect_bucket
 
         if credentials is None:
@@ -66,7 +70,8 @@ class OssConfigObject:
                 f"cannot tell the region of bucket {location.bucket!r}: "
                 f"set {' or '.join(REGION_ENVS)}"
             )
-        endpoint = env.get(ENDPOINT_ENV) or f"https://oss-{region}-internal.aliyuncs.com"
+        host = f"oss-{region}.aliyuncs.com" if public else f"oss-{region}-internal.aliyuncs.com"
+        endpoint = env.get(ENDPOINT_ENV) or f"https://{host}"
         bucket = connect_bucket(location.bucket, endpoint, region, credentials, timeout)
         return cls(bucket, location.key)
 

@@ -27,11 +27,12 @@ the records.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import Config, load_config
@@ -48,6 +49,9 @@ from .core.silence import (
     parse_matcher,
 )
 from .delivery.route import Route
+
+if TYPE_CHECKING:
+    from .config_text import ConfigText  # a command's config read from OSS
 
 DEFAULT_ZONE = "Asia/Shanghai"
 MAX_SILENCES = 200
@@ -81,11 +85,15 @@ def parse_sections(
 
 
 def load_with_sections(
-    path: str | Path, env: Mapping[str, str] | None = None
+    path: str | Path | ConfigText, env: Mapping[str, str] | None = None
 ) -> tuple[Config, Sections]:
-    """A config file with its silences, routes and quiet hours; raises ConfigError
-    with every problem. config.py reads the sections itself now: kept for callers."""
-    config = load_config(path, env)
+    """A config file, or a config's text read from OSS (config_text.py), with its
+    silences, routes and quiet hours; raises ConfigError with every problem. config.py
+    reads the sections itself now: kept for callers."""
+    if isinstance(path, str | Path):
+        config = load_config(path, env)
+    else:
+        config = path.parse(os.environ if env is None else env)
     return config, sections_of(config)
 
 

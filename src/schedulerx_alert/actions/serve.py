@@ -30,13 +30,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import logs
-from ..app import config_path, secrets_of
+from ..app import secrets_of
 from ..config import ConfigError
+from ..config_source import config_location
+from ..config_text import read_config_text
 from ..core.silence import Silence
 from ..credentials import resolve_credentials
 from ..redact import Redactor
 from ..storage.silences import SilenceBook, SilenceBookError
 from ..store import StoreError, open_store
+from ..timing import CALL_SHARE, MIN_CALL_SECONDS
 from .http import HttpRequest, HttpResponse, http_event, parse_request
 from .links import QUERY_NAME, LinkRefused, LinkSigner, SilenceRequest, span_words
 from .page import page, words
@@ -344,8 +347,17 @@ def _serve(
     except ValueError as exc:
         log.warning("silence link: unreadable request: %s", exc)
         return Answer(page(400, "en", "Bad request", [str(exc)]), "bad request")
+    function = getattr(context, "function", None)
+    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
     try:
-        config, settings = load_actions(config_path(default_dir, env), env)
+        # The tick's config, a file or an OSS object; read once per click (no ETag cache:
+        # clicks are rare, and each wants the current actions: settings).
+        location = config_location(default_dir, env)
+        call = min(5.0, max(MIN_CALL_SECONDS, timeout * CALL_SHARE))
+        text = read_config_text(
+            location, credentials, env, call, base_dir=default_dir, public=False
+        )
+        config, settings = load_actions(text, env)
     except ConfigError as exc:
         log.error("config rejected: %s", exc)
         texts = [
@@ -372,8 +384,6 @@ def _serve(
         return Answer(
             page(503, language, w["unavailable_title"], [w["unavailable"]]), "unavailable"
         )
-    function = getattr(context, "function", None)
-    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
     desk = SilenceDesk(
         LinkSigner(settings.keys, settings.link_ttl, clock),
         SilenceBook(store, key),

@@ -28,6 +28,7 @@ from ..urls import HttpUrl, UrlError, parse_http_url
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..config_text import ConfigText
 
 DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 MIN_KEY_CHARS = 32
@@ -127,11 +128,14 @@ def parse_actions(
     return settings, problems
 
 
-def load_actions(path: str | Path, env: Mapping[str, str]) -> tuple[Config, ActionSettings]:
-    """A config file's Config and its `actions`; raises ConfigError with every problem."""
+def load_actions(
+    path: str | Path | ConfigText, env: Mapping[str, str]
+) -> tuple[Config, ActionSettings]:
+    """A config file's, or a config's text read from OSS (config_text.py), Config and its
+    `actions`; raises ConfigError with every problem."""
     from ..config import load_config
 
-    config = load_config(path, env)
+    config = load_config(path, env) if isinstance(path, str | Path) else path.parse(env)
     return config, config.actions or ActionSettings()
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # Forgetting is a read and a write; a tick waits at most this long for a dead CLI's lease.
 FORGET_LEASE_SECONDS = 60.0
+CONFIG_HELP = "default: SCHEDULERX_ALERT_CONFIG, as the function reads it"
 
 
 def add_parser(commands: Any) -> None:
@@ -53,7 +54,7 @@ def add_parser(commands: Any) -> None:
             "commit, as the next tick will. Times are in the config's timezone."
         ),
     )
-    show.add_argument("--config", "-c", required=True, metavar="FILE")
+    show.add_argument("--config", "-c", metavar="FILE|oss://BUCKET/KEY", help=CONFIG_HELP)
     show.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     forget = actions.add_parser(
         "forget",
@@ -68,7 +69,7 @@ def add_parser(commands: Any) -> None:
             "(unless --drop-pending)."
         ),
     )
-    forget.add_argument("--config", "-c", required=True, metavar="FILE")
+    forget.add_argument("--config", "-c", metavar="FILE|oss://BUCKET/KEY", help=CONFIG_HELP)
     forget.add_argument("--job", required=True, type=int, metavar="ID")
     forget.add_argument("--namespace", metavar="NS", help="when the id is in several")
     forget.add_argument("--group", metavar="G", help="when the id is in several")
@@ -85,18 +86,20 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     from ..app import secrets_of
     from ..config import ConfigError
     from ..config_sections import load_with_sections
+    from ..config_text import OSS_READ_SECONDS, load_command_config
     from ..credentials import resolve_credentials
     from ..redact import Redactor
     from ..store import StoreError, open_store
 
     clock = clock or time.time
     command = f"state {args.state_command}"
+    credentials = resolve_credentials(None)
     try:
-        config, sections = load_with_sections(args.config)
+        text = load_command_config(args.config, os.environ, credentials, OSS_READ_SECONDS)
+        config, sections = load_with_sections(text)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    credentials = resolve_credentials(None)
     redact = Redactor(secrets_of(config, credentials))
     try:
         store, key = open_store(
