@@ -30,6 +30,8 @@ DEFERRED = (
     "schedulerx_alert.actions.links",
     "schedulerx_alert.config_yaml",  # a config.yaml, never the shipped config.json
     "schedulerx_alert.config_oss",  # a config in OSS
+    "schedulerx_alert.config_text",  # the commands' and the silence links' config
+    "schedulerx_alert.config_sections",
     "schedulerx_alert.neutralise",  # job text, in a message or an error
     "schedulerx_alert.ops",  # the command line
     "schedulerx_alert.cli",
