@@ -85,6 +85,11 @@ def test_a_quiet_job_s_memory_is_empty() -> None:
         ({"announced": "yes"}, "rules.announced: 'yes' is not true or false"),
         ({"streak_since": "today"}, "rules.streak_since: 'today' is not an epoch time"),
         ({"streak_since": 1e999}, "rules.streak_since: inf is not an epoch time"),
+        ({"streak_since": -1e30}, "rules.streak_since: -1e+30 is not an epoch time"),
+        (
+            {"changes": [1, 1e12]},
+            "rules.changes: [1, 1000000000000.0] is not a list of epoch times",
+        ),
         ({"changes": [1, 2e999]}, "rules.changes: [1, inf] is not a list of epoch times"),
         ({"stuck": [1, "2"]}, "rules.stuck: [1, '2'] is not a list of instance ids"),
         ({"changes": [1, None]}, "rules.changes: [1, None] is not a list of epoch times"),

@@ -124,6 +124,11 @@ def _times(raw: dict[str, Any], key: str, where: str) -> list[float]:
     return [float(v) for v in values]
 
 
+# As the state's own times (state.py MAX_TIME): a later epoch second than this, or one
+# before 1970, is no time a tick wrote, and cannot be rendered as a date.
+MAX_TIME = 1e11
+
+
 def _is_time(value: Any) -> bool:
     # JSON reads 1e999 as infinity, which no later write could store.
-    return type(value) in (int, float) and math.isfinite(value)
+    return type(value) in (int, float) and math.isfinite(value) and 0 <= value <= MAX_TIME
