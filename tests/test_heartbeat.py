@@ -271,3 +271,86 @@ def test_a_bad_heartbeat_section_is_named_by_its_path(world: World) -> None:
     world.raw["heartbeat"] = {"receiver": "ops", "at": "7:30"}
     settings = world.config().heartbeat
     assert settings is not None and settings.at == 7 * 60 + 30 and settings.top_jobs == 5
+
+
+def test_the_next_mornings_heartbeat_lists_the_silences_and_what_they_held(
+    tmp_path: Path,
+) -> None:
+    from schedulerx_alert.core.silence import Matcher
+    from schedulerx_alert.storage.silences import SilenceBook
+    from schedulerx_alert.store import open_store
+
+    def local(epoch: float) -> str:
+        return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+    with make_world(tmp_path, at(25, 8, 0)) as world:
+        ticks_every(world, at(25, 8, 0), at(26, 9, 0), 3600)
+        tick_at(world, at(26, 9, 0, 5))
+        quiet_day = heartbeats(world)[-1]
+        # A day without silences says nothing of them.
+        assert "静默" not in quiet_day and "**检查次数**" in quiet_day
+
+        # The config's silence ends at noon, its digest goes out and empties the held
+        # book; on-call's silence in the book beside the state lasts into tomorrow.
+        world.raw["silences"] = [
+            {
+                "match": {"jobs": [92584]},
+                "start": local(at(26, 10)),
+                "end": local(at(26, 12)),
+                "comment": "disk swap",
+            }
+        ]
+        state = world.config().state
+        book = SilenceBook(*open_store(state.url, state.endpoint, "cn-hangzhou", None))
+        world.clock.set(at(26, 9, 30))
+        why = "warehouse [migration](https://x.example)"
+        book.add(
+            Matcher(job_ids=frozenset({92583})), at(26, 10), at(27, 18), why, "alice", at(26, 9)
+        )
+        for hour in (10, 11, 14):
+            world.clock.set(at(26, hour, 5))
+            world.sx.add_instance(92583, status=5, end_time=world.clock() - 5, result="boom")
+            if hour == 11:
+                world.sx.add_instance(92584, status=5, end_time=world.clock() - 5, result="x")
+            assert world.tick().alerts_silenced == (2 if hour == 11 else 1)
+        ticks_every(world, at(26, 15, 0), at(27, 9, 0), 3600)
+        digests = [t for t in world.texts() if "静默期间暂缓" in t]
+        assert len(digests) == 1 and "92584" in digests[0], "the noon silence was digested"
+        assert load_state(world.state_path.read_bytes()).silenced["ops"][0].count == 3
+
+        tick_at(world, at(27, 9, 0, 5))
+        day = heartbeats(world)[-1]
+        assert "- **静默**：1 条生效中，24 小时内拦截告警 4 条" in day
+        assert "**生效中的静默**" in day
+        [listed] = [line for line in day.splitlines() if line.startswith("- job=92583")]
+        assert "至 2026-11-27 18:00，24 小时内拦截 3 条，alice 设置" in listed
+        # A comment is data: no link reaches the group.
+        assert "](https://" not in listed and "migration" in listed
+
+        # In English the same: the silence still in force, and nothing about silences
+        # once a day has passed without any.
+        world.raw["templates"] = {"language": "en"}
+        ticks_every(world, at(27, 10, 0), at(28, 9, 0), 3600)
+        tick_at(world, at(28, 9, 0, 5))
+        english = heartbeats(world)[-1]
+        assert "- **Silences**: 0 active; 0 alert(s)" not in english
+        assert "Silences" not in english and "held back" not in english
+
+
+def test_held_counts_sit_beside_the_hours_so_a_released_version_4_reader_still_reads_them() -> None:
+    from schedulerx_alert.core import heartbeat_codec
+    from schedulerx_alert.core.heartbeat import HOLDERS_PER_HOUR, TickCounts, observe
+
+    now = at(26, 10, 5)
+    holders = {f"oss:{i}": i + 1 for i in range(HOLDERS_PER_HOUR + 2)}
+    record = observe(HeartbeatRecord(), TickCounts(runs=1, held=holders), now)
+    raw = heartbeat_codec.encode(record)
+    # Version 4 as released refuses an hour with a field it does not know.
+    known = {"h", "runs", "fail", "rec", "ok", "deg", "bad", "unnamed", "calls", "jobs"}
+    assert all(set(hour) <= known for hour in raw["hours"])
+    [held] = raw["held"]
+    assert held["n"] == sum(holders.values()) and len(held["by"]) == HOLDERS_PER_HOUR
+    assert "oss:0" not in held["by"], "the least holding are counted, not named"
+    assert heartbeat_codec.decode(json.loads(json.dumps(raw))) == record
+    del raw["held"]
+    assert heartbeat_codec.decode(raw).hours[0].held == 0, "an absent count is zero"

@@ -10,7 +10,9 @@ dies after sending it does not make the next one send it again.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,8 +21,10 @@ from .config import Config
 from .core import heartbeat as core
 from .core.findings import RECOVERED, Finding
 from .core.heartbeat import Digest, HeartbeatRecord, SilenceCounts, TickCounts
+from .core.held import HeldAlert
 from .core.polling import GROUP_QUERIES
 from .core.rules.failure import admitted, is_failure
+from .core.silence import Silence
 from .deliver import Delivery, Notice
 from .diff import Target
 from .model import JobInstance, JobKey
@@ -87,8 +91,10 @@ def observe(
     findings: Iterable[Finding],
     calls: Mapping[str, int],
     now: float,
+    held: Iterable[HeldAlert] = (),
 ) -> State:
-    """The state with this tick's observations counted (nothing without `heartbeat:`)."""
+    """The state with this tick's observations counted (nothing without `heartbeat:`),
+    the alerts silences and quiet hours `held` back among them."""
     if config.heartbeat is None:
         return after.with_updates(heartbeat=HeartbeatRecord())
     counts = tick_counts(
@@ -100,7 +106,17 @@ def observe(
         now,
         config.first_run_lookback.total_seconds(),
     )
+    counts = replace(counts, held=Counter(h.holder for h in held))
     return after.with_updates(heartbeat=core.observe(after.heartbeat, counts, now))
+
+
+def silences_of(state: State, silences: Iterable[Silence], now: float) -> SilenceCounts | None:
+    """The digest's silences line: the `silences` (config's and book's) active now, and
+    what silences and quiet hours held back in its window, from the hourly counters
+    (the held book itself is emptied by each silence digest). None when there is
+    neither."""
+    total, by_holder = core.held_in_window(state.heartbeat, now)
+    return core.silence_counts(silences, by_holder, total, now)
 
 
 def disabled(state: State) -> State:
@@ -283,12 +299,14 @@ def context(
         if silences is None
         else {
             "held": silences.held,
+            "more": silences.more,
             "active": [
                 {
                     "description": line(s.description, 200),
                     "until": when(s.until),
                     "comment": line(s.comment, 200) if s.comment else None,
                     "held": s.held,
+                    "who": line(s.who, 80) if s.who else None,
                 }
                 for s in silences.active
             ],

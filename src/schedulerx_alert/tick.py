@@ -16,7 +16,7 @@ from typing import Any
 from . import heartbeat
 from .config import Config
 from .core.catalog import JobInfo
-from .core.heartbeat import SilenceCounts
+from .core.silence import Silence
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .delivery.holding import action_links, held_note, read_silences, send_digests
 from .diff import DiffResult, Target, diff
@@ -68,8 +68,6 @@ class Edges:
     # What SchedulerX says about the jobs themselves (schedule, timeout), from the state
     # this tick loaded: see `catalog_of`.
     catalog: Callable[[State], Mapping[JobKey, JobInfo]] | None = None
-    # What silences are active and held back, for the heartbeat's digest; None: not known.
-    silences: Callable[[State, float], SilenceCounts] | None = None
 
 
 @dataclass
@@ -255,8 +253,9 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         new_state = new_state.with_updates(silenced=digests.book, robots=delivery.report.robots)
         new_state = _watch_health(config, delivery, new_state, summary)
         new_state = _heartbeat(
-            config, edges, delivery, session, state, new_state, result, polls, targets, summary
-        )
+            config, edges, delivery, session, state, new_state, result, polls, targets, summary,
+            silences.silences,
+        )  # fmt: skip
         summary.status = _status(summary)
         new_state = _count_tick(config, new_state, summary, started, local)
         new_state = new_state.with_updates(
@@ -545,24 +544,27 @@ def _heartbeat(
     polls: Mapping[JobKey, Any],
     targets: Mapping[JobKey, Target],
     summary: TickSummary,
+    silences: Iterable[Silence],
 ) -> State:
-    """Count this tick's runs for the daily digest and send the digest when it is due
-    (heartbeat.py); a digest a robot took is checkpointed at once, like an alert."""
+    """Count this tick's runs and held alerts for the daily digest and send the digest
+    when it is due (heartbeat.py); a digest a robot took is checkpointed at once, like
+    an alert."""
     if config.heartbeat is None:
         return heartbeat.disabled(state)
     state = heartbeat.observe(
-        config, before, state, polls, targets, result.findings, summary.calls, edges.clock()
-    )
+        config, before, state, polls, targets, result.findings, summary.calls, edges.clock(),
+        result.held,
+    )  # fmt: skip
 
     def journal(marker: Alert) -> None:
         delivered = [*delivery.report.delivered, marker]
         session.checkpoint(delivered, delivery.report.robots, state.api_calls)
 
     now = edges.clock()
-    silences = edges.silences(state, now) if edges.silences is not None else None
     state = heartbeat.send_if_due(
-        config, delivery, state, targets, now, summary.notes, summary.problems, journal, silences
-    )
+        config, delivery, state, targets, now, summary.notes, summary.problems, journal,
+        heartbeat.silences_of(state, silences, now),
+    )  # fmt: skip
     summary.messages = delivery.report.messages
     return state
 

@@ -2,8 +2,9 @@
 
 Pure: no I/O and no clock (`now` is passed in). The counters live in the state as one
 bucket per hour (runs seen, failures, recoveries, ticks by status, API calls, the jobs that
-failed most), so their size does not grow with the number of jobs: a bucket names at most
-`JOBS_PER_HOUR` jobs and counts the failures of the others without naming them.
+failed most, the alerts silences and quiet hours held back), so their size does not grow
+with the number of jobs: a bucket names at most `JOBS_PER_HOUR` jobs and
+`HOLDERS_PER_HOUR` silences, and counts the others without naming them.
 
 The heartbeat is the monitor's proof of life. So the digest never reads "all quiet" when
 the monitor was not listening: hours without a committed tick, broken ticks, jobs never
@@ -30,6 +31,12 @@ JOBS_PER_HOUR = 10
 # APIs counted per bucket (SchedulerX has three the tick calls); a bound, not a list.
 MAX_APIS = 8
 PROBLEM_KEEP = 300
+# Holders (a silence, quiet hours) named per hour bucket, the most holding first; the
+# alerts the others held are only counted.
+HOLDERS_PER_HOUR = 10
+HOLDER_KEEP = 200
+# Active silences the digest lists; the rest are counted.
+SILENCES_LISTED = 10
 API_KEEP = 60
 TICK_STATUSES = ("ok", "degraded", "failed")
 
@@ -50,6 +57,10 @@ class Hour:
     jobs: Mapping[str, int] = field(default_factory=dict)
     # Failures of jobs left out of `jobs`.
     unnamed: int = 0
+    # Alerts held back by silences or quiet hours (one per receiver owed it), and per
+    # holder (core/held.py's `holder_of`, or "quiet"), at most HOLDERS_PER_HOUR of them.
+    held: int = 0
+    held_by: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ticks(self) -> int:
@@ -82,6 +93,8 @@ class TickCounts:
     failures: Mapping[JobKey, int] = field(default_factory=dict)
     recoveries: int = 0
     calls: Mapping[str, int] = field(default_factory=dict)
+    # Alerts held back per holder.
+    held: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ class HeldSilence:
     comment: str = ""
     # Alerts it held back in the digest's window.
     held: int = 0
+    who: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,8 @@ class SilenceCounts:
     active: tuple[HeldSilence, ...] = ()
     # Alerts held back in the window, by any silence or quiet hours, active or not.
     held: int = 0
+    # Active silences beyond those listed in `active`.
+    more: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,8 +208,15 @@ def observe(record: HeartbeatRecord, counts: TickCounts, now: float) -> Heartbea
     for api, n in counts.calls.items():
         if n > 0 and (api[:API_KEEP] in calls or len(calls) < MAX_APIS):
             calls[api[:API_KEEP]] = calls.get(api[:API_KEEP], 0) + n
+    held_by, _ = _top(
+        _added(hour.held_by, {h[:HOLDER_KEEP]: n for h, n in counts.held.items()}),
+        0,
+        HOLDERS_PER_HOUR,
+    )
     hour = replace(
         hour,
+        held=hour.held + sum(n for n in counts.held.values() if n > 0),
+        held_by=held_by,
         runs=hour.runs + max(0, counts.runs),
         failures=hour.failures + sum(n for n in counts.failures.values() if n > 0),
         recoveries=hour.recoveries + max(0, counts.recoveries),
@@ -234,12 +257,22 @@ def _with_hour(
     return replace(record, hours=hours, since=since)
 
 
-def _top(jobs: Mapping[str, int], unnamed: int) -> tuple[dict[str, int], int]:
-    """The JOBS_PER_HOUR jobs that failed most (ties by key, so the result is stable);
+def _top(
+    jobs: Mapping[str, int], unnamed: int, keep: int = JOBS_PER_HOUR
+) -> tuple[dict[str, int], int]:
+    """The `keep` jobs that failed most (ties by key, so the result is stable);
     the others' failures are added to `unnamed`."""
     ranked = sorted(jobs.items(), key=lambda item: (-item[1], item[0]))
-    kept = dict(ranked[:JOBS_PER_HOUR])
-    return kept, unnamed + sum(n for _, n in ranked[JOBS_PER_HOUR:])
+    kept = dict(ranked[:keep])
+    return kept, unnamed + sum(n for _, n in ranked[keep:])
+
+
+def _added(counts: Mapping[str, int], more: Mapping[str, int]) -> dict[str, int]:
+    out = dict(counts)
+    for key, n in more.items():
+        if n > 0:
+            out[key] = out.get(key, 0) + n
+    return out
 
 
 # -- when the digest is due --------------------------------------------------------------
@@ -365,15 +398,39 @@ def reading(
     return Reading(len(jobs), never, stale, stale_after, broken_now, broken_reason)
 
 
+def held_in_window(record: HeartbeatRecord, now: float) -> tuple[int, dict[str, int]]:
+    """Alerts held back in the digest's window (see `digest`), in all and per holder
+    (the holders an hour did not name are only in the total)."""
+    current = hour_of(now)
+    total = 0
+    by: dict[str, int] = {}
+    for h in record.hours:
+        if current - WINDOW_HOURS <= h.start <= current:
+            total += h.held
+            by = _added(by, h.held_by)
+    return total, by
+
+
 def silence_counts(
     silences: Iterable[Silence], held: Mapping[str, int], total_held: int, now: float
-) -> SilenceCounts:
+) -> SilenceCounts | None:
     """The digest's view of silences (core/silence.py): those active at `now`, each with
-    the alerts it held back in the window (`held`, by silence id), and every alert held
-    back in the window (`total_held`), by silences or quiet hours."""
-    active = tuple(
-        HeldSilence(s.matcher.describe(), s.until, s.comment, held.get(s.id, 0))
-        for s in sorted(silences, key=lambda s: (s.until, s.id))
-        if s.active(now)
+    the alerts it held back in the window (`held`, by holder: `source:id`), and every
+    alert held back in the window (`total_held`), by silences or quiet hours. None on a
+    day without either: the digest then says nothing of silences."""
+    from .held import holder_of
+
+    active = sorted((s for s in silences if s.active(now)), key=lambda s: (s.until, s.id))
+    if not active and total_held <= 0:
+        return None
+    listed = tuple(
+        HeldSilence(
+            s.matcher.describe(),
+            s.until,
+            s.comment,
+            held.get(holder_of(s)[:HOLDER_KEEP], 0),
+            s.created_by,
+        )
+        for s in active[:SILENCES_LISTED]
     )
-    return SilenceCounts(active, max(0, total_held))
+    return SilenceCounts(listed, max(0, total_held), max(0, len(active) - SILENCES_LISTED))

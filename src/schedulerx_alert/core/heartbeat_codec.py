@@ -6,17 +6,26 @@
 out and a failing job's group is written once per hour, so a quiet hour costs about 60
 bytes and the whole record under 10 KiB, whatever the number of jobs. `decode` raises
 ValueError naming the field.
+
+What silences held back per hour is kept beside the hours, not in them: ``"held": [{"h":
+498770, "n": 3, "by": {"oss:3": 3}}, ...]``. It came after version 4 was released, whose
+readers refuse an hour with a field they do not know but ignore a key of the record they
+do not know: an older reader drops these counts (an absent count is zero) and reads the
+rest.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 from ..model import JobKey
 from .heartbeat import (
     API_KEEP,
+    HOLDER_KEEP,
+    HOLDERS_PER_HOUR,
     JOBS_PER_HOUR,
     MAX_APIS,
     PROBLEM_KEEP,
@@ -41,6 +50,9 @@ _FIELDS = {"h", "calls", "jobs", *(short for short, _ in _COUNTS)}
 
 def encode(record: HeartbeatRecord) -> dict[str, Any]:
     raw: dict[str, Any] = {"hours": [_hour(h) for h in record.hours]}
+    held = [_held(h) for h in record.hours if h.held]
+    if held:
+        raw["held"] = held
     if record.since is not None:
         raw["since"] = record.since
     if record.sent_for is not None:
@@ -50,6 +62,13 @@ def encode(record: HeartbeatRecord) -> dict[str, Any]:
     if record.problem is not None:
         raw["problem"] = record.problem[:PROBLEM_KEEP]
         raw["problem_at"] = record.problem_at
+    return raw
+
+
+def _held(hour: Hour) -> dict[str, Any]:
+    raw: dict[str, Any] = {"h": hour.start, "n": hour.held}
+    if hour.held_by:
+        raw["by"] = dict(sorted(hour.held_by.items()))
     return raw
 
 
@@ -87,6 +106,7 @@ def decode(raw: Any) -> HeartbeatRecord:
         if day is None:
             raise ValueError(f"{where}.sent_for: not a date (YYYY-MM-DD)")
     decoded = tuple(_read_hour(h, f"{where}.hours[{i}]") for i, h in enumerate(hours))
+    decoded = _with_held(decoded, raw.get("held"), f"{where}.held")
     problem = raw.get("problem")
     if problem is not None and not isinstance(problem, str):
         raise ValueError(f"{where}.problem: not a string")
@@ -100,19 +120,45 @@ def decode(raw: Any) -> HeartbeatRecord:
     )
 
 
+def _with_held(hours: tuple[Hour, ...], raw: Any, where: str) -> tuple[Hour, ...]:
+    """The hours with the alerts held in each; an hour only held in is added."""
+    if raw is None:
+        return hours
+    if not isinstance(raw, list) or len(raw) > 2 * WINDOW_HOURS:
+        raise ValueError(f"{where}: not a list of at most {2 * WINDOW_HOURS} hours")
+    by_start = {h.start: h for h in hours}
+    for i, entry in enumerate(raw):
+        here = f"{where}[{i}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{here}: not an object")
+        unknown = set(entry) - {"h", "n", "by"}
+        if unknown:
+            raise ValueError(f"{here}: unknown field {sorted(unknown)[0][:40]!r}")
+        start = _count(entry.get("h"), f"{here}.h")
+        hour = by_start.get(start, Hour(start))
+        by_start[start] = replace(
+            hour,
+            held=_count(entry.get("n", 0), f"{here}.n"),
+            held_by=_counts(entry.get("by"), f"{here}.by", HOLDERS_PER_HOUR, HOLDER_KEEP),
+        )
+    return tuple(by_start.values())
+
+
 def _read_hour(raw: Any, where: str) -> Hour:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: not an object")
     unknown = set(raw) - _FIELDS
     if unknown:
         raise ValueError(f"{where}: unknown field {sorted(unknown)[0][:40]!r}")
-    counts = {name: _count(raw.get(short, 0), f"{where}.{short}") for short, name in _COUNTS}
-    return Hour(
+    counts: dict[str, Any] = {
+        name: _count(raw.get(short, 0), f"{where}.{short}") for short, name in _COUNTS
+    }
+    hour = Hour(
         start=_count(raw.get("h"), f"{where}.h"),
         calls=_counts(raw.get("calls"), f"{where}.calls", MAX_APIS, API_KEEP),
         jobs=_jobs(raw.get("jobs"), f"{where}.jobs"),
-        **counts,
     )
+    return replace(hour, **counts)
 
 
 def _jobs(raw: Any, where: str) -> dict[str, int]:
