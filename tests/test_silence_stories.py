@@ -165,6 +165,47 @@ def test_a_digest_the_robot_does_not_take_is_sent_next_tick(world: World) -> Non
     assert load_state(world.state_path.read_bytes()).silenced == {}
 
 
+def test_a_tick_that_dies_after_the_digest_was_taken_does_not_make_the_next_send_it_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schedulerx_alert.session import StateSession
+
+    start = world.clock()
+    world.raw["silences"] = [
+        {"match": {"jobs": [92583]}, "start": local(start - HOUR), "end": local(start + MINUTE)}
+    ]
+    fail(world)
+    fail(world, 92584)
+    assert tick(world).alerts_silenced == 1
+    world.advance(2 * MINUTE)  # the silence is over: its digest is owed
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed before the commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateSession, "commit", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            tick(world)
+    digests = [t for t in world.texts() if "静默期间暂缓" in t]
+    assert len(digests) == 1 and "**92583** 失败 1 次" in digests[0]
+    # The dead tick committed nothing: the state still holds what the digest listed.
+    assert load_state(world.state_path.read_bytes()).silenced != {}
+
+    world.advance(MINUTE)
+    fail(world, 92584)  # a new failure on the takeover tick goes out as usual
+    takeover = tick(world)
+    assert "digest of 1 held alert(s) for ops was sent by a tick that did not commit" in (
+        takeover.notes
+    )
+    assert (takeover.alerts_sent, takeover.messages) == (1, 1)
+    assert [t for t in world.texts() if "静默期间暂缓" in t] == digests
+    after = load_state(world.state_path.read_bytes())
+    assert after.silenced == {}
+    assert not any(":held:" in key for key in after.delivered), "the checkpoint's keys are used"
+    world.advance(MINUTE)
+    assert tick(world).messages == 0
+
+
 # -- a silence added from a laptop, in the book beside the state -------------------------------
 
 

@@ -247,14 +247,28 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             robots=report.robots,
             api_calls=api_calls,
         )
-        digests = send_digests(config, delivery, new_state.silenced, silences, clock())
+        markers: list[Alert] = []
+
+        def journal(marker: Alert) -> None:
+            # A digest or heartbeat a robot took, checkpointed like an alert.
+            markers.append(marker)
+            delivered = [*delivery.report.delivered, *markers]
+            session.checkpoint(delivered, delivery.report.robots, api_calls)
+
+        digests = send_digests(
+            config, delivery, new_state.silenced, silences, clock(), new_state.delivered, journal
+        )
         summary.messages += digests.messages
         summary.notes.extend(digests.notes)
-        new_state = new_state.with_updates(silenced=digests.book, robots=delivery.report.robots)
+        new_state = new_state.with_updates(
+            silenced=digests.book,
+            robots=delivery.report.robots,
+            delivered={k: t for k, t in new_state.delivered.items() if k not in digests.consumed},
+        )
         new_state = _watch_health(config, delivery, new_state, summary)
         new_state = _heartbeat(
-            config, edges, delivery, session, state, new_state, result, polls, targets, summary,
-            silences.silences,
+            config, edges, delivery, state, new_state, result, polls, targets, summary,
+            silences.silences, journal,
         )  # fmt: skip
         summary.status = _status(summary)
         new_state = _count_tick(config, new_state, summary, started, local)
@@ -537,7 +551,6 @@ def _heartbeat(
     config: Config,
     edges: Edges,
     delivery: Delivery,
-    session: StateSession,
     before: State,
     state: State,
     result: DiffResult,
@@ -545,6 +558,7 @@ def _heartbeat(
     targets: Mapping[JobKey, Target],
     summary: TickSummary,
     silences: Iterable[Silence],
+    journal: Callable[[Alert], None],
 ) -> State:
     """Count this tick's runs and held alerts for the daily digest and send the digest
     when it is due (heartbeat.py); a digest a robot took is checkpointed at once, like
@@ -555,11 +569,6 @@ def _heartbeat(
         config, before, state, polls, targets, result.findings, summary.calls, edges.clock(),
         result.held,
     )  # fmt: skip
-
-    def journal(marker: Alert) -> None:
-        delivered = [*delivery.report.delivered, marker]
-        session.checkpoint(delivered, delivery.report.robots, state.api_calls)
-
     now = edges.clock()
     state = heartbeat.send_if_due(
         config, delivery, state, targets, now, summary.notes, summary.problems, journal,

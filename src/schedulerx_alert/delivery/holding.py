@@ -9,15 +9,17 @@
 3. `send_digests`, after the alerts: one digest per receiver of what the holders that
    are over held back, as a notice within the robots' budgets. The held entries go only
    when a robot took the digest; a digest not taken is tried again next tick. A digest
-   is not checkpointed: a tick that dies between DingTalk's answer and its commit sends
-   it once more.
+   a robot took is checkpointed at once, like an alert: the journal names each entry it
+   listed (`entry_key`), so a tick that takes over from one that died before its commit
+   lets those entries go without sending the digest again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.held import Held, HeldAlert, HeldBook, SilenceReport, due, release, silence_report
@@ -29,8 +31,10 @@ if TYPE_CHECKING:
     from ..actions.links import ActionLinks
     from ..config import Config
     from ..deliver import Delivery
+    from ..state import Alert
 
 BOOK = "oss"  # the source of the silence book's silences (core.silence.Silence.source)
+DIGEST = "silence-digest"
 
 
 @dataclass(frozen=True)
@@ -99,19 +103,69 @@ class Digests:
     sent: int = 0  # digests a robot took
     messages: int = 0  # messages tried
     notes: tuple[str, ...] = ()
+    # Checkpoint keys of entries a dead tick's digest listed, used up here.
+    consumed: frozenset[str] = field(default_factory=frozenset)
+
+
+def entry_key(receiver: str, entry: Held) -> str:
+    """How a checkpoint names one held entry a digest listed (an alert key: receiver,
+    fingerprint); `first` tells it from a later entry of the same holder, job and kind."""
+    from ..state import receiver_key
+
+    job = entry.job.encode() if entry.job is not None else ""
+    raw = "\x1f".join((entry.holder, job, entry.kind, repr(entry.first)))
+    digest = hashlib.sha256(raw.encode("utf-8", "backslashreplace")).hexdigest()[:24]
+    return f"{receiver_key(receiver)}:held:{digest}"
+
+
+def _marker(receiver: str, entries: Sequence[Held], now: float) -> Alert:
+    """A digest a robot took, as the checkpoint records it: one key per entry."""
+    from ..core.findings import Finding
+    from ..state import Alert
+
+    members = tuple(entry_key(receiver, e).partition(":")[2] for e in entries)
+    found = Finding(
+        kind=DIGEST,
+        subject="monitor",
+        # Its own key is its first entry's: every key it leaves is one an entry uses up.
+        fingerprint=members[0] if members else f"{DIGEST}:{now}",
+        at=now,
+        facts={"members": members},
+    )
+    return Alert(receiver, found, now)
 
 
 def send_digests(
-    config: Config, delivery: Delivery, book: HeldBook, view: SilenceView, now: float
+    config: Config,
+    delivery: Delivery,
+    book: HeldBook,
+    view: SilenceView,
+    now: float,
+    delivered: Mapping[str, float] | None = None,
+    journal: Callable[[Alert], None] | None = None,
 ) -> Digests:
-    """Send what is owed; the book without the entries of digests a robot took."""
+    """Send what is owed; the book without the entries of digests a robot took, or
+    that a tick which died before its commit had sent (its checkpoint is in
+    `delivered`). `journal` checkpoints each digest a robot took."""
     from ..deliver import Notice
     from .digest import digest_message
 
     ready = due(book, view.silences, config.quiet_hours, now, view.unknown_sources)
     result = Digests(dict(book))
     notes: list[str] = []
+    consumed: set[str] = set()
     for receiver, entries in sorted(ready.items()):
+        sent = [e for e in entries if entry_key(receiver, e) in (delivered or {})]
+        if sent:
+            consumed.update(entry_key(receiver, e) for e in sent)
+            result.book = release(result.book, receiver, sent)
+            notes.append(
+                f"digest of {sum(e.count for e in sent)} held alert(s) for {receiver} "
+                "was sent by a tick that did not commit"
+            )
+            entries = tuple(e for e in entries if e not in sent)
+            if not entries:
+                continue
         count = sum(e.count for e in entries)
         if receiver not in config.receivers:
             result.book = release(result.book, receiver, entries)
@@ -128,10 +182,13 @@ def send_digests(
             why = delivery.report.unannounced[-1][1]
             notes.append(f"digest of {count} held alert(s) for {receiver} waits ({why})")
             continue
+        if journal is not None:
+            journal(_marker(receiver, entries, now))
         result.book = release(result.book, receiver, entries)
         result.sent += 1
         notes.append(f"sent {receiver} the digest of {count} held alert(s)")
     result.notes = tuple(notes)
+    result.consumed = frozenset(consumed)
     return result
 
 
