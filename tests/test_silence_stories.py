@@ -376,6 +376,53 @@ def test_two_routes_with_continue_and_routes_agrees_with_the_tick(
     assert "-> finance  because routes[1] (name=etl-*)" in out
 
 
+def test_routes_answers_for_a_job_found_by_name_in_the_job_list_the_state_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with World(tmp_path, jobs=(92583,)) as world:
+        world.dt.add_robot(ROBOTS["dba"])
+        world.raw["receivers"].append({"name": "dba", "webhook": world.dt.webhook(ROBOTS["dba"])})
+        world.sx.add_job(NS, GROUP, 51001, name="etl-orders")
+        world.sx.add_job(NS, GROUP, 51002, name="report-daily")
+        world.raw["watch"].append(
+            {"namespace": NS, "group": GROUP, "job_names": ["etl-*"], "receivers": ["ops"]}
+        )
+        world.raw["routes"] = [{"match": {"job_names": ["etl-*"]}, "receivers": ["dba"]}]
+        config = write_config(world, tmp_path / "config.yaml")
+
+        # Before any tick the state keeps no job list: the job is unknown to both.
+        code, _, err = cli(capsys, "routes", "-c", config, "--job", "51001")
+        assert code == 2 and "job 51001 is unknown" in err and "job lists in the state" in err
+
+        assert tick(world).status == "ok"  # reads the group's job list into the state
+        fail(world, 51001)
+        summary = tick(world)
+        assert summary.alerts_sent == 2
+        heard = {n: any("51001" in t for t in world.dt.texts(tok))
+                 for n, tok in (("ops", ROBOT), ("dba", ROBOTS["dba"]))}  # fmt: skip
+        assert heard == {"ops": True, "dba": True}
+
+        code, out, _ = cli(capsys, "routes", "-c", config, "--job", "51001", "--kind", "failed")
+        assert code == 0
+        assert "job 51001 (etl-orders) in watch[1]" in out
+        assert "-> dba  because routes[0] (name=etl-*)" in out
+        assert "found in its group's job list" in out
+        code, out, _ = cli(capsys, "routes", "-c", config, "--job", "51001", "--json")
+        (entry,) = json.loads(out)["entries"]
+        assert entry["discovered"] is True and entry["name"] == "etl-orders"
+        said = {r["receiver"] for d in entry["kinds"] for r in d["receivers"]}
+        assert said == set(heard)
+
+        # In the job list but matched by no entry; and in neither.
+        code, _, err = cli(capsys, "routes", "-c", config, "--job", "51002")
+        assert code == 2 and "'report-daily'" in err and "no watch entry watches it" in err
+        code, _, err = cli(capsys, "routes", "-c", config, "--job", "77777")
+        assert code == 2 and "job 77777 is unknown" in err
+        # A job named by id still needs no state.
+        code, out, _ = cli(capsys, "routes", "-c", config, "--job", "92583")
+        assert code == 0 and "watch[0]" in out and "job list" not in out
+
+
 # -- silence from the chat ---------------------------------------------------------------------
 
 

@@ -1,4 +1,10 @@
-"""`schedulerx-alert routes --job ID`: where a job's alerts would go, and why, offline."""
+"""`schedulerx-alert routes --job ID`: where a job's alerts would go, and why.
+
+A job a watch entry names by id needs only the config. A job watched through `jobs: all`
+or `job_names:` is known by its group's job list, which the tick keeps in the state (the
+discovery catalog): it is looked up there, read-only, as `state show` reads the state,
+and its watch entry is chosen as the tick chooses it (sources/discovery.watched_jobs).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Config, JobSpec, WatchRule
     from ..config_sections import Sections
+    from ..core.catalog import JobInfo
+    from ..model import JobKey
 
 
 def add_parser(commands: Any) -> None:
@@ -22,7 +31,9 @@ def add_parser(commands: Any) -> None:
             "prints the receivers with the reason each was chosen (the watch entry's own "
             "receivers, then `routes:` in order, first match wins unless `continue: true`), "
             "why each route did or did not match, the receivers' quiet hours and the config's "
-            "silences in force now. Offline: nothing is read from the state."
+            "silences in force now. A job named by id needs only the config; one watched "
+            "through `jobs: all` or `job_names:` is looked up, read-only, in the job lists "
+            "the state keeps (the state location of `--config`, as `state show` reads it)."
         ),
     )
     routes.add_argument("--config", "-c", required=True)
@@ -56,8 +67,18 @@ def run(args: argparse.Namespace) -> int:
         for job in rule.jobs
         if job.job_id == args.job
     ]
+    if not holders and any(rule.discovers for rule in config.watch):
+        found = _discovered(config, args.job)
+        if isinstance(found, str):
+            print(found, file=sys.stderr)
+            return 2
+        holders = found
     if not holders:
-        print(f"routes: job {args.job} is in no watch entry of {args.config}", file=sys.stderr)
+        print(
+            f"routes: job {args.job} is in no watch entry of {args.config}"
+            + ("" if any(r.discovers for r in config.watch) else " (none discovers jobs)"),
+            file=sys.stderr,
+        )
         return 2
     now = time.time()
     report = [
@@ -70,6 +91,65 @@ def run(args: argparse.Namespace) -> int:
         for entry in report:
             _print(entry)
     return 0
+
+
+def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSpec]] | str:
+    """The watch entries that watch `job_id` through their group's job list in the state's
+    catalog, as the tick would route it; or why none can be named."""
+    from ..app import secrets_of
+    from ..credentials import resolve_credentials
+    from ..redact import Redactor
+    from ..session import StateRefused, StateSession
+    from ..store import StoreError, open_store
+
+    credentials = resolve_credentials(None)
+    redact = Redactor(secrets_of(config, credentials))
+    try:
+        store, key = open_store(
+            config.state.url,
+            config.state.endpoint,
+            config.region,
+            credentials,
+            config.state.timeout_seconds,
+        )
+        where = store.describe(key)
+        inspection = StateSession(store, key, owner="routes", ttl=0).inspect()
+    except (StoreError, StateRefused) as exc:
+        return redact(
+            f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
+            f"keeps could not be read: {exc}"
+        )
+    catalog = inspection.state.catalog
+    known = {k: info for k, info in catalog.items() if k.job_id == job_id}
+    if not known:
+        return redact(
+            f"routes: job {job_id} is unknown: in no watch entry by id, and in none of the "
+            f"job lists in the state {where} (a job created since the last tick read its "
+            "group's list is not there yet)"
+        )
+    holders = _watching(config, known)
+    if not holders:
+        jobs = ", ".join(f"{k.namespace}/{k.group} {info.name!r}" for k, info in known.items())
+        return redact(
+            f"routes: job {job_id} ({jobs}) is in the job lists of the state {where}, "
+            "but no watch entry watches it (disabled, excluded, or no pattern matches its name)"
+        )
+    return holders
+
+
+def _watching(
+    config: Config, known: Mapping[JobKey, JobInfo]
+) -> list[tuple[int, WatchRule, JobSpec]]:
+    from ..config import JobSpec
+    from ..sources.discovery import watched_jobs
+
+    holders = []
+    for key, watched in watched_jobs(config, known).items():
+        if key not in known:
+            continue  # a job some entry names by id: not the one asked about
+        index = next(i for i, rule in enumerate(config.watch) if rule is watched.rule)
+        holders.append((index, watched.rule, JobSpec(key.job_id, watched.name)))
+    return sorted(holders, key=lambda h: h[0])
 
 
 def _entry(
@@ -119,6 +199,8 @@ def _entry(
         "group": rule.group,
         "job": job.job_id,
         "name": job.name,
+        # Watched through the group's job list rather than by id.
+        "discovered": job not in rule.jobs,
         "trigger": trigger,
         "kinds": decisions,
     }
@@ -144,6 +226,8 @@ def _print(entry: dict[str, Any]) -> None:
             print(f"       {step['route']}: {step['outcome']}{why}")
         if decision["silenced_by"]:
             print(f"    held back now by the config's {decision['silenced_by']}")
+    if entry.get("discovered"):
+        print("  (found in its group's job list, as the state keeps it)")
     print(
         "  (silences added with `schedulerx-alert silence add` are not read here; "
         "see `silence list`)"
