@@ -34,7 +34,7 @@ PROBLEM_KEEP = 300
 # Holders (a silence, quiet hours) named per hour bucket, the most holding first; the
 # alerts the others held are only counted.
 HOLDERS_PER_HOUR = 10
-HOLDER_KEEP = 200
+HOLDER_KEEP = 64  # holders are `config:silences[N]`, `oss:N`, `quiet`
 # Active silences the digest lists; the rest are counted.
 SILENCES_LISTED = 10
 API_KEEP = 60
