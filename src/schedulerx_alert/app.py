@@ -22,7 +22,7 @@ from .fallback import LocalHealthFile
 from .redact import Redactor
 from .render import Renderer
 from .sources.schedulerx import SchedulerXClient
-from .store import StateStore, StoreError, open_store
+from .store import StateStore, StoreError, open_state_store
 from .tick import Edges, TickSummary, run_tick
 from .timing import CALL_SHARE, MIN_CALL_SECONDS, Timing
 
@@ -105,13 +105,7 @@ def build_edges(
     key = ""
     store_problem = None
     try:
-        store, key = open_store(
-            config.state.url,
-            config.state.endpoint,
-            config.region,
-            credentials,
-            timing.store_call,
-        )
+        store, key = open_state_store(config, credentials, timing.store_call)
     except StoreError as exc:
         store_problem = str(exc)
     client = None

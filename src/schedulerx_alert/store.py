@@ -13,10 +13,13 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .credentials import Credentials
+
+if TYPE_CHECKING:
+    from .config import Config
 
 
 class StoreError(Exception):
@@ -239,3 +242,18 @@ def open_store(
         )
         return store, name
     raise StoreError(f"unsupported state url scheme {parts.scheme!r}")
+
+
+def open_state_store(
+    config: Config, credentials: Credentials | None, timeout: float | None = None
+) -> tuple[StateStore, str]:
+    """The store and key of the config's `state:` (the tick, the commands and the
+    silence links all read the same object); `timeout` defaults to the config's."""
+    state = config.state
+    return open_store(
+        state.url,
+        state.endpoint,
+        config.region,
+        credentials,
+        state.timeout_seconds if timeout is None else timeout,
+    )

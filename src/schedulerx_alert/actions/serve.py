@@ -38,7 +38,7 @@ from ..core.silence import Silence
 from ..credentials import resolve_credentials
 from ..redact import Redactor
 from ..storage.silences import SilenceBook, SilenceBookError
-from ..store import StoreError, open_store
+from ..store import StoreError, open_state_store
 from ..timing import CALL_SHARE, MIN_CALL_SECONDS
 from .http import HttpRequest, HttpResponse, http_event, parse_request
 from .links import QUERY_NAME, LinkRefused, LinkSigner, SilenceRequest, span_words
@@ -371,13 +371,7 @@ def _serve(
         w = words(language)
         return Answer(page(404, language, w["invalid_title"], [w["invalid"]]), "disabled")
     try:
-        store, key = open_store(
-            config.state.url,
-            config.state.endpoint,
-            config.region,
-            credentials,
-            config.state.timeout_seconds,
-        )
+        store, key = open_state_store(config, credentials)
     except StoreError as exc:
         log.error("silence link: state unusable: %s", exc)
         w = words(language)

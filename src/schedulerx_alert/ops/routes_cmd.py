@@ -100,18 +100,12 @@ def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSp
     from ..credentials import resolve_credentials
     from ..redact import Redactor
     from ..session import StateRefused, StateSession
-    from ..store import StoreError, open_store
+    from ..store import StoreError, open_state_store
 
     credentials = resolve_credentials(None)
     redact = Redactor(secrets_of(config, credentials))
     try:
-        store, key = open_store(
-            config.state.url,
-            config.state.endpoint,
-            config.region,
-            credentials,
-            config.state.timeout_seconds,
-        )
+        store, key = open_state_store(config, credentials)
         where = store.describe(key)
         inspection = StateSession(store, key, owner="routes", ttl=0).inspect()
     except (StoreError, StateRefused) as exc:

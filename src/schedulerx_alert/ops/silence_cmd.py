@@ -100,16 +100,10 @@ class _Usage(Exception):
 def _book(config: Config) -> SilenceBook:
     from ..credentials import resolve_credentials
     from ..storage.silences import SilenceBook
-    from ..store import open_store
+    from ..store import open_state_store
 
     credentials = resolve_credentials(None) if config.state.url.startswith("oss:") else None
-    store, key = open_store(
-        config.state.url,
-        config.state.endpoint,
-        config.region,
-        credentials,
-        config.state.timeout_seconds,
-    )
+    store, key = open_state_store(config, credentials)
     return SilenceBook(store, key)
 
 

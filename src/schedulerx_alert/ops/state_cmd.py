@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     from ..config_text import OSS_READ_SECONDS, load_command_config
     from ..credentials import resolve_credentials
     from ..redact import Redactor
-    from ..store import StoreError, open_store
+    from ..store import StoreError, open_state_store
 
     clock = clock or time.time
     command = f"state {args.state_command}"
@@ -102,13 +102,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         return 2
     redact = Redactor(secrets_of(config, credentials))
     try:
-        store, key = open_store(
-            config.state.url,
-            config.state.endpoint,
-            config.region,
-            credentials,
-            config.state.timeout_seconds,
-        )
+        store, key = open_state_store(config, credentials)
     except StoreError as exc:
         print(redact(f"{command}: {exc}"), file=sys.stderr)
         return 2
