@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config_heartbeat import HeartbeatConfig, parse_heartbeat
 from .core.group import DEFAULT_MIN_JOBS
 from .core.rules.settings import (
     DEFAULT_SETTINGS,
@@ -34,6 +33,7 @@ from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
 if TYPE_CHECKING:
     # Read by their own modules, loaded only when a config has the section.
     from .actions.settings import ActionSettings
+    from .config_heartbeat import HeartbeatConfig
     from .core.silence import QuietHours, Silence
     from .delivery.route import Route
 
@@ -509,13 +509,20 @@ class _Parser:
             pending_max_age=timedelta(hours=max_age),
             base_dir=base_dir,
             shared_cause_min_jobs=self.shared_cause(top.get("shared_cause", True)),
-            heartbeat=parse_heartbeat(top.get("heartbeat"), declared, self.fail),
+            heartbeat=self.heartbeat(top.get("heartbeat"), declared),
             silences=silences,
             routes=routes,
             quiet_hours=quiet_hours,
             actions=self.actions(top.get("actions")),
         )
         return config
+
+    def heartbeat(self, raw: Any, declared: Collection[str]) -> HeartbeatConfig | None:
+        if raw is None:
+            return None
+        from .config_heartbeat import parse_heartbeat  # only a config with `heartbeat:`
+
+        return parse_heartbeat(raw, declared, self.fail)
 
     def sections(
         self, top: Mapping[str, Any], declared: set[str], timezone: str

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from .delivery.mentions import mentions
 from .dingtalk import Failure, Receiver, TransportError
 from .render import Message, Renderer
 from .state import Alert, RobotRecord
@@ -165,6 +164,8 @@ class Planner:
         return self.receiver.size(message) <= self.receiver.max_bytes
 
     def single(self, alert: Alert, shrink: int = 0) -> Batch:
+        from .delivery.mentions import mentions  # with the first message, not every start
+
         for level in range(shrink, len(RESULT_LIMITS)):
             at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, (alert,))
             message = self.renderer.alert(alert, at.mobiles, RESULT_LIMITS[level], at.user_ids)
@@ -175,6 +176,8 @@ class Planner:
         raise AssertionError("unreachable")
 
     def summary(self, alerts: Sequence[Alert], more: int = 0, expired: int = 0) -> Message:
+        from .delivery.mentions import mentions
+
         at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, alerts)
         return self.renderer.summary(alerts, at.mobiles, more, expired, at.user_ids)
 

@@ -30,7 +30,6 @@ from .core.findings import (
     STUCK,
     Fact,
 )
-from .delivery.evidence_text import log_context
 from .model import InstanceStatus, JobInstance, JobKey, TriggerType
 from .state import Alert
 
@@ -258,6 +257,8 @@ class Renderer:
         }
         ctx.update(self._run(inst))
         ctx.update(self._facts(alert, result_limit))
+        from .delivery.evidence_text import log_context  # with the first alert rendered
+
         ctx.update(log_context(alert.evidence, result_limit))
         return ctx
 

@@ -49,20 +49,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from .core import catalog_codec, heartbeat_codec, held, polling
+from .core import catalog_codec, polling
 from .core import evidence as evidence_codec
 from .core.catalog import JobInfo
 from .core.evidence import NO_EVIDENCE, Evidence
 from .core.findings import Fact, Finding, job_fingerprint
-from .core.heartbeat import HeartbeatRecord
+from .core.heartbeat_record import HeartbeatRecord
 from .core.polling import SourceState
 from .core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
 from .core.rules.memory import memory_from_json as _memory_from_json
 from .core.rules.memory import memory_to_json as _memory_to_json
 from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
+
+if TYPE_CHECKING:
+    from .core.held import Held
 
 STATE_VERSION = 4
 # Characters of a run's error text kept in a pending alert: more than any
@@ -327,7 +330,7 @@ class State:
     heartbeat: HeartbeatRecord = field(default_factory=HeartbeatRecord)
     # What silences and quiet hours held back, per receiver, until a digest lists it
     # (core/held.py); optional like `catalog`, see the module's docstring.
-    silenced: dict[str, tuple[held.Held, ...]] = field(default_factory=dict)
+    silenced: dict[str, tuple[Held, ...]] = field(default_factory=dict)
 
     def with_updates(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -490,8 +493,12 @@ def dump_state(state: State) -> bytes:
     if state.sources != SourceState():
         doc["sources"] = polling.encode(state.sources)
     if state.heartbeat != HeartbeatRecord():
+        from .core import heartbeat_codec  # a deployment without `heartbeat:` never needs it
+
         doc["heartbeat"] = heartbeat_codec.encode(state.heartbeat)
     if state.silenced:
+        from .core import held  # only silences and quiet hours hold anything back
+
         doc["silenced"] = held.encode(state.silenced)
     return _to_bytes(doc)
 
@@ -570,6 +577,20 @@ def load_journal(data: bytes) -> Journal:
 
 
 T = TypeVar("T")
+
+
+def _heartbeat(value: Any) -> HeartbeatRecord:
+    # Decoded only when the state has the section: its codec loads with the first one.
+    from .core import heartbeat_codec
+
+    return heartbeat_codec.decode(value)
+
+
+def _held(value: Any) -> dict[str, tuple[Held, ...]]:
+    # Decoded only when something was held back (silences, quiet hours).
+    from .core import held
+
+    return held.decode(value)
 
 
 class _Reader:
@@ -708,8 +729,8 @@ class _Reader:
             last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
             catalog=self.decoded(doc.get("catalog"), catalog_codec.decode, {}),
             sources=self.decoded(doc.get("sources"), polling.decode, SourceState()),
-            heartbeat=self.decoded(doc.get("heartbeat"), heartbeat_codec.decode, HeartbeatRecord()),
-            silenced=self.decoded(doc.get("silenced"), held.decode, {}),
+            heartbeat=self.decoded(doc.get("heartbeat"), _heartbeat, HeartbeatRecord()),
+            silenced=self.decoded(doc.get("silenced"), _held, {}),
         )
 
     def decoded(self, value: Any, decode: Callable[[Any], T], default: T) -> T:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import heartbeat
 from .config import Config
 from .core.catalog import JobInfo
+from .core.heartbeat_record import HeartbeatRecord
 from .core.silence import Silence
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .delivery.holding import action_links, held_note, read_silences, send_digests
@@ -28,7 +28,6 @@ from .model import JobKey
 from .render import Renderer
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from .sources.discovery import rule_for_unlisted, watched_jobs
-from .sources.evidence import gather
 from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan
 from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
@@ -204,14 +203,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         summary.history = len(result.history)
         _report_dropped(result, config, summary)
         # Owners and log lines for the new alerts that ask for them, in polling's time.
-        gathered = gather(
-            config, edges.schedulerx, result.state, result.alerts, poll_deadline, clock, edges.sleep
-        )
-        result = replace(result, state=gathered.state)
-        summary.notes.extend(gathered.notes)
-        for action, count in gathered.calls.items():
-            if count:
-                summary.calls[action] = summary.calls.get(action, 0) + count
+        result = _gather(config, edges, result, poll_deadline, summary)
 
         if dry_run:
             _preview(result.state, edges, config, summary)
@@ -564,7 +556,10 @@ def _heartbeat(
     when it is due (heartbeat.py); a digest a robot took is checkpointed at once, like
     an alert."""
     if config.heartbeat is None:
-        return heartbeat.disabled(state)
+        # Counters left from before are dropped (heartbeat.disabled), without loading it.
+        return state.with_updates(heartbeat=HeartbeatRecord())
+    from . import heartbeat  # counting and the digest: only with `heartbeat:` configured
+
     state = heartbeat.observe(
         config, before, state, polls, targets, result.findings, summary.calls, edges.clock(),
         result.held,
@@ -578,11 +573,33 @@ def _heartbeat(
     return state
 
 
+def _gather(
+    config: Config, edges: Edges, result: DiffResult, deadline: float, summary: TickSummary
+) -> DiffResult:
+    """Owners and log lines for the new alerts whose watch entries ask for them."""
+    if not result.alerts or not any(r.mention_owners or r.include_log for r in config.watch):
+        return result  # what gather returns then; its module loads only when it can act
+    from .sources.evidence import gather
+
+    gathered = gather(
+        config, edges.schedulerx, result.state, result.alerts, deadline, edges.clock, edges.sleep
+    )
+    summary.notes.extend(gathered.notes)
+    for action, count in gathered.calls.items():
+        if count:
+            summary.calls[action] = summary.calls.get(action, 0) + count
+    return replace(result, state=gathered.state)
+
+
 def _count_tick(
     config: Config, state: State, summary: TickSummary, started: float, local: LocalHealth | None
 ) -> State:
     """This tick, by its final status, in the heartbeat's counters; and the ticks this
     instance counted while the state could not be read, each a failed one."""
+    if config.heartbeat is None:
+        return state  # nothing is counted (heartbeat.count_tick), and it need not load
+    from . import heartbeat
+
     first = summary.problems[0] if summary.problems else None
     state = heartbeat.count_tick(config, state, summary.status, first, started)
     if local is None:
