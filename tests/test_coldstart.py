@@ -1,7 +1,9 @@
 """What a cold start loads: no Jinja2 until a message is rendered, never a YAML parser
 for the config `make package` ships (config.json), no croniter until a cron is read, none
-of the silence links' modules on a timer tick. Which modules load is a behaviour; how long
-they take is bench/coldstart.py's business."""
+of the silence links' modules on a timer tick, none of an optional feature's (heartbeat,
+silences and quiet hours and routes, owners and log lines) unless the config or the state
+uses it. Which modules load is a behaviour; how long they take is bench/coldstart.py's
+business."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,25 @@ DEFERRED = (
     "schedulerx_alert.cli",
 )
 
+# Optional features' modules: each loads only when the config or the state uses it.
+HEARTBEAT = (
+    "schedulerx_alert.heartbeat",
+    "schedulerx_alert.core.heartbeat",
+    "schedulerx_alert.core.heartbeat_codec",
+    "schedulerx_alert.config_heartbeat",
+)
+SILENCES = (
+    "schedulerx_alert.core.silence",
+    "schedulerx_alert.core.held",
+    "schedulerx_alert.delivery.silencing",
+    "schedulerx_alert.delivery.route",
+    "schedulerx_alert.delivery.digest",
+)
+EVIDENCE = ("schedulerx_alert.sources.evidence",)
+# Needed by the first message sent, whatever the config.
+MESSAGE = ("schedulerx_alert.delivery.mentions", "schedulerx_alert.delivery.evidence_text")
+OPTIONAL = HEARTBEAT + SILENCES + EVIDENCE + MESSAGE
+
 
 def loaded_after(script: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `script` in a fresh interpreter from src/; its last line as JSON."""
@@ -55,11 +78,12 @@ def loaded_after(script: str, env: dict[str, str] | None = None) -> dict[str, An
 
 
 def test_importing_the_handler_loads_none_of_what_a_quiet_tick_does_not_need() -> None:
+    watched = HEAVY + DEFERRED + OPTIONAL
     report = loaded_after(
         f"""
         import json, sys
         import index
-        print(json.dumps({{"heavy": [m for m in {HEAVY + DEFERRED!r} if m in sys.modules]}}))
+        print(json.dumps({{"heavy": [m for m in {watched!r} if m in sys.modules]}}))
         """
     )
     assert report["heavy"] == []
@@ -166,3 +190,107 @@ def test_a_json_config_that_cannot_be_read_is_named_by_line(
     with pytest.raises(ConfigError) as caught:
         read_json(text, "config.json")
     assert caught.value.problems == [problem]
+
+
+FEATURE_TICK = """
+import json, sys
+from types import SimpleNamespace as NS
+import index
+context = NS(request_id="cold", function=NS(timeout=60),
+             credentials=NS(access_key_id={ak!r}, access_key_secret={sk!r}, security_token={sts!r}))
+summary = json.loads(index.handler(b"{{}}", context))
+print(json.dumps({{"sent": summary["alerts_sent"], "status": summary["status"],
+                  "held": summary["alerts_silenced"],
+                  "loaded": [m for m in {optional!r} if m in sys.modules]}}))
+"""
+
+
+def cold_tick(world: World, tmp_path: Path) -> dict[str, Any]:
+    """One tick in a fresh interpreter with the world's config as `make package` ships it."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(world.raw), encoding="utf-8")
+    env = {"SCHEDULERX_ALERT_CONFIG": str(config), "TMPDIR": str(tmp_path)}
+    return loaded_after(FEATURE_TICK.format(ak=AK, sk=SK, sts=STS, optional=OPTIONAL), env)
+
+
+def state_doc(world: World) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(world.state_path.read_text(encoding="utf-8"))
+    return doc
+
+
+def test_a_quiet_tick_without_optional_features_loads_none_of_them(tmp_path: Path) -> None:
+    with World(tmp_path, real_time=True) as world:
+        first = cold_tick(world, tmp_path)  # records the jobs' history
+        quiet = cold_tick(world, tmp_path)
+        assert (first["status"], first["loaded"]) == ("ok", [])
+        assert (quiet["status"], quiet["sent"], quiet["loaded"]) == ("ok", 0, [])
+        assert "heartbeat" not in state_doc(world) and "silenced" not in state_doc(world)
+        # The first message loads what every message needs, and no optional feature.
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        sending = cold_tick(world, tmp_path)
+        assert (sending["status"], sending["sent"]) == ("ok", 1)
+        assert sending["loaded"] == list(MESSAGE)
+
+
+def test_a_configured_heartbeat_loads_and_counts_and_its_counters_alone_load_the_codec(
+    tmp_path: Path,
+) -> None:
+    with World(tmp_path, real_time=True) as world:
+        world.raw["heartbeat"] = {"receiver": "ops", "at": "09:00"}
+        cold_tick(world, tmp_path)
+        counted = cold_tick(world, tmp_path)
+        assert counted["status"] == "ok"
+        assert set(HEARTBEAT) <= set(counted["loaded"])
+        assert state_doc(world)["heartbeat"]["hours"]
+        # Without `heartbeat:` the counters left in the state are read (the codec loads)
+        # and dropped, as they always were; the counting and the digest stay unloaded.
+        del world.raw["heartbeat"]
+        dropped = cold_tick(world, tmp_path)
+        assert dropped["status"] == "ok"
+        assert "schedulerx_alert.core.heartbeat_codec" in dropped["loaded"]
+        assert "schedulerx_alert.heartbeat" not in dropped["loaded"]
+        assert "heartbeat" not in state_doc(world)
+        after = cold_tick(world, tmp_path)
+        assert not set(HEARTBEAT) & set(after["loaded"])
+
+
+def test_a_silence_loads_what_holds_alerts_back_and_the_held_book_keeps_it_loaded(
+    tmp_path: Path,
+) -> None:
+    def local(epoch: float) -> str:
+        return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M%z")
+
+    with World(tmp_path, real_time=True) as world:
+        cold_tick(world, tmp_path)
+        world.raw["silences"] = [
+            {
+                "match": {"jobs": [92583]},
+                "start": local(time.time() - 3600),
+                "end": local(time.time() + 3600),
+                "comment": "disk swap",
+            }
+        ]
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        held = cold_tick(world, tmp_path)
+        assert (held["status"], held["sent"], held["held"]) == ("ok", 0, 1)
+        assert set(SILENCES) - {"schedulerx_alert.delivery.digest"} <= set(held["loaded"])
+        assert state_doc(world)["silenced"]
+        # The silence goes from the config: what it held is read back and digested.
+        del world.raw["silences"]
+        digested = cold_tick(world, tmp_path)
+        assert digested["status"] == "ok"
+        assert "schedulerx_alert.delivery.digest" in digested["loaded"]
+        assert "silenced" not in state_doc(world)
+        assert len(world.texts()) == 1
+
+
+def test_mention_owners_loads_the_evidence_gatherer_with_an_alert(tmp_path: Path) -> None:
+    with World(tmp_path, real_time=True) as world:
+        world.raw["mention_owners"] = True
+        cold_tick(world, tmp_path)
+        quiet = cold_tick(world, tmp_path)
+        assert "schedulerx_alert.sources.evidence" not in quiet["loaded"]  # nothing to gather
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        sending = cold_tick(world, tmp_path)
+        assert (sending["status"], sending["sent"]) == ("ok", 1)
+        assert "schedulerx_alert.sources.evidence" in sending["loaded"]

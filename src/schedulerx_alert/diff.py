@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from .core.catalog import JobInfo
 from .core.findings import Finding
 from .core.group import DEFAULT_MIN_JOBS, group_shared_causes
-from .core.held import HeldAlert, hold
 from .core.rules import EMPTY, JobHistory, JobRuleState, RuleSettings, Seen, evaluate
 from .core.rules.failure import admitted, is_failure
 from .core.rules.schedules import schedules_of
@@ -35,6 +34,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from .core.held import Held, HeldAlert, HeldBook
     from .delivery.silencing import Policy
 
 # An instance SchedulerX stopped listing is forgotten after this long; until
@@ -179,7 +179,7 @@ def diff(
         outbox=(*kept, *alerts),
         expired=counts,
         delivered=delivered,
-        silenced=hold(state.silenced, held),
+        silenced=_hold(state.silenced, held),
     )
     return DiffResult(
         new_state,
@@ -190,6 +190,14 @@ def diff(
         evaluation.findings,
         tuple(held),
     )
+
+
+def _hold(book: HeldBook, held: list[HeldAlert]) -> dict[str, tuple[Held, ...]]:
+    if not book and not held:
+        return {}  # what hold() makes of nothing, without loading it
+    from .core.held import hold  # only silences and quiet hours hold alerts back
+
+    return hold(book, held)
 
 
 def route(

@@ -11,12 +11,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .core.catalog import JobInfo
 from .core.heartbeat_record import HeartbeatRecord
-from .core.silence import Silence
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .delivery.holding import action_links, held_note, read_silences, send_digests
 from .diff import DiffResult, Target, diff
@@ -35,6 +34,9 @@ from .sources.schedulerx import SchedulerXClient
 from .state import Alert, HealthRecord, State, TickRecord
 from .store import StateStore, StoreError
 from .timing import Timing
+
+if TYPE_CHECKING:
+    from .core.silence import Silence
 
 log = logging.getLogger("schedulerx_alert")
 

@@ -22,16 +22,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.held import Held, HeldAlert, HeldBook, SilenceReport, due, release, silence_report
-from ..core.silence import Silence
 from ..store import StateStore, StoreError
-from .silencing import Policy
 
 if TYPE_CHECKING:
+    # core/held.py, core/silence.py and the routing load only when something uses them:
+    # a silence (config or book), a route, quiet hours, or alerts held back.
     from ..actions.links import ActionLinks
     from ..config import Config
+    from ..core.held import Held, HeldAlert, HeldBook, SilenceReport
+    from ..core.silence import Silence
     from ..deliver import Delivery
     from ..state import Alert
+    from .silencing import Policy
 
 BOOK = "oss"  # the source of the silence book's silences (core.silence.Silence.source)
 DIGEST = "silence-digest"
@@ -47,11 +49,19 @@ class SilenceView:
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
-    def policy(self, config: Config) -> Policy:
+    def policy(self, config: Config) -> Policy | None:
+        """How `diff.route` routes and holds; None when there is nothing to route or
+        hold by, which routes as an empty policy would (the watch entries' receivers)."""
+        if not (config.routes or self.silences or config.quiet_hours):
+            return None
+        from .silencing import Policy
+
         return Policy(config.routes, self.silences, config.quiet_hours)
 
     def report(self, book: HeldBook, now: float) -> SilenceReport:
         """Silences in force and what is held back (for a heartbeat, say)."""
+        from ..core.held import silence_report
+
         return silence_report(book, self.silences, now)
 
 
@@ -147,6 +157,9 @@ def send_digests(
     """Send what is owed; the book without the entries of digests a robot took, or
     that a tick which died before its commit had sent (its checkpoint is in
     `delivered`). `journal` checkpoints each digest a robot took."""
+    if not book:
+        return Digests({})  # nothing held, nothing owed: the digest's modules need not load
+    from ..core.held import due, release
     from ..deliver import Notice
     from .digest import digest_message
 

@@ -37,16 +37,15 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..core.silence import (
-    MAX_COMMENT,
-    MAX_WHO,
-    Matcher,
-    Silence,
-    parse_silence,
-)
 from ..store import StateStore, StoreError
+
+if TYPE_CHECKING:
+    from ..core.silence import Matcher, Silence
+
+# core/silence.py loads with the first silence read or written: every tick reads the
+# book, and most books are empty or absent.
 
 VERSION = 1
 MAX_RECORD_BYTES = 8 * 1024
@@ -219,6 +218,8 @@ class SilenceBook:
             problems.append(f"{where}: no valid `next` or `silences`; its silences are not applied")
             return "unreadable", _Snapshot()
         snapshot = _Snapshot(next=next_number)
+        if entries:
+            from ..core.silence import parse_silence
         for index, entry in enumerate(entries):
             silence = parse_silence(entry, f"{where}: silences[{index}]", problems)
             if silence is None:
@@ -247,6 +248,8 @@ class SilenceBook:
         if record["op"] == "expire":
             expiries.append((number, record))
             return False
+        from ..core.silence import parse_silence
+
         silence_id = str(number)
         found: list[str] = []
         silence = parse_silence({**record, "id": silence_id}, where, found)
@@ -282,6 +285,8 @@ class SilenceBook:
             raise SilenceBookError("a silence must end after it starts")
         if end <= now:
             raise SilenceBookError("that silence would already be over")
+        from ..core.silence import MAX_COMMENT, MAX_WHO, Silence
+
         _check_text("the reason", comment, MAX_COMMENT)
         _check_text("who", created_by, MAX_WHO)
         view = self.read()
@@ -330,6 +335,8 @@ class SilenceBook:
 
     def expire(self, silence_id: str, by: str, now: float) -> Silence:
         """End a silence now. Raises SilenceBookError (unknown or ended), StoreError."""
+        from ..core.silence import MAX_WHO
+
         _check_text("who", by, MAX_WHO)
         view = self.read()
         silence = view.get(silence_id)
@@ -492,6 +499,8 @@ def _decode_record(data: bytes) -> tuple[dict[str, Any] | None, str]:
     if op == "add":
         return record, ""
     if op == "expire":
+        from ..core.silence import MAX_WHO
+
         target, by, at = record.get("target"), record.get("by"), record.get("at")
         if not isinstance(target, str) or not isinstance(by, str) or len(by) > MAX_WHO:
             return None, "an expire record needs `target` and `by` strings"
