@@ -133,3 +133,14 @@ def test_per_job_polls_follow_fire_times_unfinished_runs_and_a_sweep(group: Worl
         assert max(b - a for a, b in itertools.pairwise(times)) <= 16 * 60, job_id
     # Far fewer calls than one per job per tick.
     assert sum(len(v) for v in polled.values()) < 60 * len(JOBS) / 5
+
+
+def test_a_first_tick_that_cannot_poll_every_discovered_job_counts_them_all(group: World) -> None:
+    """Thirty jobs found by their group's job list, a quota of ten calls a minute: the
+    problem line counts the thirty the first tick learned of, not the none it began with."""
+    group.raw["schedulerx"] = {**group.raw.get("schedulerx", {}), "query": "every_job"}
+    group.raw["schedulerx"]["max_calls_per_minute"] = 10
+    summary = group.tick()
+    assert summary.status == "degraded" and summary.jobs == len(JOBS)
+    [line] = [p for p in summary.problems if "not polled this tick" in p]
+    assert f"of {len(JOBS)} job(s) not polled this tick" in line, line

@@ -402,6 +402,8 @@ def _read(
     for problem in result.entry_problems:
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
+    # The jobs this tick knows of now: a first tick learns them from the job lists it read.
+    summary.jobs = len(targets_of(config, result.catalog, result.polls()))
     summary.problems.extend(
         _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)
     )
