@@ -12,6 +12,7 @@ any other text (a `replace`d or concatenated string) safe the same way.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -31,6 +32,7 @@ from .core.findings import (
     Fact,
 )
 from .model import InstanceStatus, JobInstance, JobKey, TriggerType
+from .state import MAX_TIME as MAX_EPOCH
 from .state import Alert
 
 if TYPE_CHECKING:
@@ -439,6 +441,10 @@ def _neutral_fact(value: Fact) -> Any:
 
 def _fmt_epoch(value: float, zone: ZoneInfo, fire: bool = False) -> str:
     """As SchedulerX shows a run's times; a cron's fire on the minute as "02:00"."""
+    # Times inside facts are plain numbers to the state's reader, which cannot know
+    # which ones are times: a damaged one is shown as it is, never fails the message.
+    if not (math.isfinite(value) and 0 <= value <= MAX_EPOCH):
+        return f"{value!r}"
     moment = datetime.fromtimestamp(value, zone)
     short = fire and moment.second == 0
     return moment.strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
