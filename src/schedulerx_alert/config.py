@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +28,7 @@ from .core.rules.settings import (
     parse_trigger_types,
 )
 from .model import TERMINAL, InstanceStatus
+from .records import dataclass
 from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from .config import Config, ConfigError, parse_config, read_config_data
 from .config_source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
 from .credentials import Credentials
+from .records import dataclass
 
 log = logging.getLogger("schedulerx_alert")
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .config import Config, ConfigError, show
+from .records import dataclass
 
 CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"
 # The OSS endpoint of the config's bucket; default: the region's internal endpoint.

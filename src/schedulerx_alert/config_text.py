@@ -10,12 +10,12 @@ imports this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, ConfigError, parse_config, read_config_data
 from .config_source import CONFIG_ENV, OssLocation, parse_oss_url
 from .credentials import Credentials
+from .records import dataclass
 
 # A command's one read of an OSS config: no tick's budget to share, a person waiting.
 OSS_READ_SECONDS = 10.0

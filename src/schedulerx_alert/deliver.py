@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from .dingtalk import Failure, Receiver, TransportError
+from .records import dataclass
 from .render import Message, Renderer
 from .state import Alert, RobotRecord
 

@@ -20,9 +20,10 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
+from .records import dataclass
 from .state import HealthRecord, RobotRecord, State
 
 log = logging.getLogger("schedulerx_alert")

@@ -23,8 +23,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
+from .records import dataclass
 from .state import (
     Alert,
     Journal,

@@ -6,8 +6,10 @@ configured or the state holds counters."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
+
+from ..records import dataclass
 
 
 @dataclass(frozen=True)

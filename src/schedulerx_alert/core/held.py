@@ -13,10 +13,11 @@ jobs are folded into one entry without a job (`job is None`), still counted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..model import JobKey
+from ..records import dataclass
 from .silence import QuietHours, Silence, in_quiet_hours
 
 MAX_ENTRIES = 200

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from ..model import JobKey
+from ..records import dataclass
 
 #: The instance times a window (StartTimestamp/EndTimestamp) may filter on.
 WINDOW_FIELDS = ("schedule", "start", "end")

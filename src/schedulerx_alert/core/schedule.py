@@ -22,11 +22,13 @@ import functools
 import math
 import re
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from enum import IntEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..records import dataclass
 
 if TYPE_CHECKING:
     from croniter import croniter

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from ..core.catalog import Contact
 from ..core.evidence import MAX_OWNERS
+from ..records import dataclass
 from ..state import Alert
 
 #: Owners one message mentions besides the receiver's own: a summary of many jobs names

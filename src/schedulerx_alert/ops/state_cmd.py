@@ -15,11 +15,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.findings import job_of_fingerprint
 from ..model import JobKey
+from ..records import dataclass
 from ..state import State
 
 if TYPE_CHECKING:

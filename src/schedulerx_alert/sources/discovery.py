@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -21,6 +21,7 @@ from ..core.catalog import Contact, JobInfo
 from ..core.polling import GroupCursor, GroupKey
 from ..listing import show
 from ..model import JobKey
+from ..records import dataclass
 
 #: Jobs asked for per ListJobs page.
 PAGE_SIZE = 100

@@ -8,11 +8,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Generic, TypeVar
 
 from ..listing import EntryProblem, Listing, cut
 from ..model import JobInstance, JobKey
+from ..records import dataclass
 from .schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0
@@ -67,13 +68,16 @@ class RetryPolicy:
     throttled_delay: float = 2.0
 
 
+DEFAULT_RETRY = RetryPolicy()
+
+
 def fetch_all(
     client: SchedulerXClient,
     jobs: Sequence[JobKey],
     budget: CallBudget,
     deadline: float,
     concurrency: int = 4,
-    retry: RetryPolicy = RetryPolicy(),
+    retry: RetryPolicy = DEFAULT_RETRY,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> FetchResult:

@@ -23,7 +23,7 @@ catching up (older windows, cross-checks), then the sweep, then refreshing job l
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import tzinfo
 
 from ..config import Config
@@ -40,6 +40,7 @@ from ..core.polling import (
 )
 from ..core.schedule import Schedule, ScheduleError, TimeType
 from ..model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
+from ..records import dataclass
 from ..state import JobRecord
 from . import discovery
 

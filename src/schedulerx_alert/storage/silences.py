@@ -36,9 +36,10 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..records import dataclass
 from ..store import StateStore, StoreError
 
 if TYPE_CHECKING:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any, Literal
 
+from ...records import dataclass
 from .settings import MAX_FLAP_CHANGES
 
 # Runs announced as stuck that have not been seen to end; more than a listing holds.

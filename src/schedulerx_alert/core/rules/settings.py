@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from ...model import InstanceStatus, TriggerType
+from ...records import dataclass
 
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 # scheduled, data_rerun, api, manual_rerun, system_retry: the names silences match on too.

@@ -1,0 +1,325 @@
+"""`dataclass` for the package's records, cheaper to define than the standard one.
+
+Before 3.13, CPython's `dataclasses` compiles every method it generates with its own
+`exec` while the class is being defined: six for a frozen record (`__init__`, `__repr__`,
+`__eq__`, `__hash__`, `__setattr__`, `__delattr__`), plus `inspect.signature` for its
+docstring when it has none. A cold start of the function defines some seventy records
+before its first tick, and those compilations were the largest part of `import index`
+(about 1.2 ms a record on FC's python3.10, 0.55x of `import requests` in all).
+
+Here only `__init__` is generated, with the code the standard library writes for it
+(same signature, same defaults and factories, `__post_init__`, the frozen
+`object.__setattr__` assignment), so creating a record costs what it did. The other methods
+are closures over the class's field names: they compare, hash and print exactly as the
+generated ones do (tests/test_records.py holds each against the standard library).
+
+Compiling even that one `__init__` costs about 1.7 M instructions a record. `make package`
+therefore ships them compiled: it writes every `__init__` source the package generates
+into `_record_inits.py` (see `precompiled_module`), which FC loads as bytecode like any
+module; a record whose source is found there, character for character, takes that code
+and compiles nothing. Anything else, such as a run from src/, compiles as before.
+
+mypy sees the standard decorator, so every check it makes of a frozen dataclass still applies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from operator import attrgetter
+from reprlib import recursive_repr
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass as dataclass
+else:
+
+    def dataclass(cls=None, /, **options):
+        """`dataclasses.dataclass`: same options, same classes, fewer compilations."""
+
+        def wrap(cls):
+            return _record(cls, **options)
+
+        return wrap if cls is None else wrap(cls)
+
+
+FrozenInstanceError = dataclasses.FrozenInstanceError
+_SIMPLE = frozenset({"init", "repr", "eq", "order", "frozen", "slots"})
+# A factory default stands in the signature as this marker, as in the standard library.
+_HAS_FACTORY = type("_HAS_DEFAULT_FACTORY", (), {"__repr__": lambda self: "<factory>"})()
+PRECOMPILED_MODULE = "_record_inits"
+# Every __init__ source generated in this process, in order: what `precompiled_module` writes.
+_generated: dict[str, None] = {}
+
+
+def _load_precompiled() -> dict[str, Callable[..., Callable[..., None]]]:
+    try:
+        module = importlib.import_module(f"{__package__}.{PRECOMPILED_MODULE}")
+    except ModuleNotFoundError:
+        return {}
+    found: dict[str, Callable[..., Callable[..., None]]] = module.INITS
+    return found
+
+
+_precompiled = _load_precompiled()
+
+
+def _record(
+    cls: type,
+    *,
+    init: bool = True,
+    repr: bool = True,
+    eq: bool = True,
+    order: bool = False,
+    frozen: bool = False,
+    slots: bool = False,
+    **rare: Any,
+) -> type:
+    if rare or not init or "__slots__" in cls.__dict__:
+        # Options no record here uses (unsafe_hash, kw_only, match_args, ...): the
+        # standard decorator, at its price.
+        return dataclasses.dataclass(
+            cls, init=init, repr=repr, eq=eq, order=order, frozen=frozen, slots=slots, **rare
+        )
+    if order and not eq:
+        raise ValueError("eq must be true if order is true")
+    if frozen or _frozen_bases(cls):
+        _check_frozen_bases(cls, frozen)
+    own = {name for name in ("__eq__", "__hash__", "__repr__") if name in cls.__dict__}
+    explicit_hash = "__hash__" in cls.__dict__ and not (
+        cls.__dict__["__hash__"] is None and "__eq__" in cls.__dict__
+    )
+    if not getattr(cls, "__doc__", None):
+        cls.__doc__ = cls.__name__  # the real one is set below, without inspect
+    cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
+    fields = dataclasses.fields(cls)
+    if any(f.kw_only for f in fields if hasattr(f, "kw_only")) or any(
+        f.name == "self" for f in fields
+    ):
+        raise TypeError(f"{cls.__qualname__}: records.dataclass has no keyword-only fields")
+    if slots:
+        cls = _with_slots(cls, fields)
+    cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
+    init_fn, signature = _init(cls, fields, frozen)
+    _set(cls, "__init__", init_fn)
+    if cls.__doc__ == cls.__name__:
+        cls.__doc__ = f"{cls.__name__}{signature}"
+    if repr and "__repr__" not in own:
+        _set(cls, "__repr__", _repr([f.name for f in fields if f.repr]))
+    compared = [f.name for f in fields if f.compare]
+    if eq and "__eq__" not in own:
+        _set(cls, "__eq__", _eq(compared))
+    if order:
+        for name, fn in _order(compared).items():
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"Cannot overwrite attribute {name} in class {cls.__name__}. "
+                    "Consider using functools.total_ordering"
+                )
+            _set(cls, name, fn)
+    if eq and not explicit_hash:
+        # The standard library's rule: eq and frozen hash the compared fields; eq alone
+        # makes the record unhashable.
+        if frozen:
+            hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
+            _set(cls, "__hash__", _hash(hashed))
+        else:
+            cls.__hash__ = None  # type: ignore[assignment]
+    if frozen:
+        names = frozenset(f.name for f in fields)
+        for name, fn in _frozen(cls, names).items():
+            if name in cls.__dict__:
+                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+            _set(cls, name, fn)
+    return cls
+
+
+def _frozen_bases(cls: type) -> bool:
+    return any(getattr(base, "__record_frozen__", False) for base in cls.__mro__[1:])
+
+
+def _check_frozen_bases(cls: type, frozen: bool) -> None:
+    for base in cls.__mro__[1:]:
+        if not hasattr(base, "__dataclass_fields__"):
+            continue
+        base_frozen = getattr(base, "__record_frozen__", None)
+        if base_frozen is None:
+            base_frozen = base.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        if base_frozen and not frozen:
+            raise TypeError("cannot inherit non-frozen dataclass from a frozen one")
+        if frozen and not base_frozen:
+            raise TypeError("cannot inherit frozen dataclass from a non-frozen one")
+
+
+def _set(cls: type, name: str, fn: Any) -> None:
+    if callable(fn) and hasattr(fn, "__qualname__"):
+        fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
+    setattr(cls, name, fn)
+
+
+def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> type:
+    # As the standard library does it: a new class, the fields as its slots, their
+    # defaults kept in the Field objects (a class attribute would clash with a slot).
+    names = tuple(f.name for f in fields)
+    body = dict(cls.__dict__)
+    for name in names:
+        body.pop(name, None)
+    body.pop("__dict__", None)
+    body.pop("__weakref__", None)
+    body["__slots__"] = names
+    qualname = getattr(cls, "__qualname__", None)
+    new = type(cls)(cls.__name__, cls.__bases__, body)
+    if qualname is not None:
+        new.__qualname__ = qualname
+    return new
+
+
+def _init(
+    cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool
+) -> tuple[Callable[..., None], str]:
+    params = ["self"]
+    shown = []
+    body = []
+    scope: dict[str, Any] = {"__object_setattr": object.__setattr__, "__HAS_FACTORY": _HAS_FACTORY}
+    defaulted = False
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            scope[f"__dflt_{f.name}"] = f.default
+            params.append(f"{f.name}=__dflt_{f.name}")
+            shown.append(f"{f.name}={f.default!r}")
+            value = f.name
+            defaulted = True
+        elif f.default_factory is not dataclasses.MISSING:
+            scope[f"__dflt_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=__HAS_FACTORY")
+            shown.append(f"{f.name}=<factory>")
+            value = f"__dflt_{f.name}() if {f.name} is __HAS_FACTORY else {f.name}"
+            defaulted = True
+        else:
+            if defaulted:
+                raise TypeError(f"non-default argument {f.name!r} follows default argument")
+            params.append(f.name)
+            shown.append(f.name)
+            value = f.name
+        if frozen:
+            body.append(f"__object_setattr(self, {f.name!r}, {value})")
+        else:
+            body.append(f"self.{f.name} = {value}")
+    if hasattr(cls, "__post_init__"):
+        body.append("self.__post_init__()")
+    lines = "\n".join(f"  {line}" for line in body or ["pass"])
+    names = ", ".join(scope)
+    source = (
+        f"def __create__({names}):\n def __init__({', '.join(params)}):\n{lines}\n return __init__"
+    )
+    _generated[source] = None
+    create = _precompiled.get(source)
+    if create is None:
+        namespace: dict[str, Any] = {}
+        exec(source, {"__builtins__": __builtins__}, namespace)  # noqa: S102 - our own source
+        create = namespace["__create__"]
+    init_fn: Callable[..., None] = create(**scope)
+    return init_fn, f"({', '.join(shown)})"
+
+
+def precompiled_module() -> str:
+    """The text of `_record_inits.py` for every record defined so far in this process.
+
+    Each entry is keyed by its whole source, so an entry can only ever be used by a record
+    that would generate exactly that code; a stale file costs compilations, never behaviour.
+    """
+    parts = [
+        '"""Generated by `make package` (schedulerx_alert.records.precompiled_module): the\n'
+        '__init__ of every record, compiled with the package. Do not edit."""\n'
+    ]
+    keys = []
+    for number, source in enumerate(_generated):
+        parts.append(source.replace("def __create__(", f"def _init_{number}(", 1) + "\n")
+        keys.append(f"    {source!r}: _init_{number},")
+    parts.append("INITS = {\n" + "\n".join(keys) + "\n}\n")
+    return "\n\n".join(parts)
+
+
+def _key(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    # Always a tuple, as the generated methods compare and hash one.
+    if not names:
+        return lambda self: ()
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda self: (one(self),)
+    many: Callable[[Any], tuple[Any, ...]] = attrgetter(*names)
+    return many
+
+
+def _eq(names: list[str]) -> Callable[[Any, Any], Any]:
+    key = _key(names)
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) == key(other)
+        return NotImplemented
+
+    return __eq__
+
+
+def _hash(names: list[str]) -> Callable[[Any], int]:
+    key = _key(names)
+
+    def __hash__(self: Any) -> int:
+        return hash(key(self))
+
+    return __hash__
+
+
+def _repr(names: list[str]) -> Callable[[Any], str]:
+    @recursive_repr()
+    def __repr__(self: Any) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{self.__class__.__qualname__}({shown})"
+
+    return __repr__
+
+
+def _order(names: list[str]) -> dict[str, Callable[[Any, Any], Any]]:
+    key = _key(names)
+
+    def __lt__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) < key(other)
+        return NotImplemented
+
+    def __le__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) <= key(other)
+        return NotImplemented
+
+    def __gt__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) > key(other)
+        return NotImplemented
+
+    def __ge__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) >= key(other)
+        return NotImplemented
+
+    return {"__lt__": __lt__, "__le__": __le__, "__gt__": __gt__, "__ge__": __ge__}
+
+
+def _frozen(cls: type, names: frozenset[str]) -> dict[str, Callable[..., None]]:
+    # Subclasses that are not records may still set attributes of their own, as with
+    # the generated guards.
+    owner: Any = cls
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is cls or name in names:
+            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(owner, self).__setattr__(name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is cls or name in names:
+            raise FrozenInstanceError(f"cannot delete field {name!r}")
+        super(owner, self).__delattr__(name)
+
+    return {"__setattr__": __setattr__, "__delattr__": __delattr__}

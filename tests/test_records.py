@@ -1,0 +1,275 @@
+"""records.dataclass makes the same classes as dataclasses.dataclass, more cheaply.
+
+Each layout is defined twice from one class body, once by each decorator, and the two are
+held against each other: construction, signature, repr, equality, hashing, ordering,
+frozenness, `fields`/`replace`/`asdict` and `__match_args__`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import math
+import pkgutil
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import schedulerx_alert
+from schedulerx_alert import records
+
+MISSING = dataclasses.MISSING
+Decorator = Callable[..., Any]
+
+# A field: (default kind, compare, repr, hash).
+field_spec = st.tuples(
+    st.sampled_from(["none", "value", "factory"]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([None, True, False]),
+)
+options_spec = st.fixed_dictionaries(
+    {
+        "frozen": st.booleans(),
+        "eq": st.booleans(),
+        "repr": st.booleans(),
+        "order": st.booleans(),
+    }
+)
+values = st.one_of(
+    st.integers(-3, 3),
+    st.text(max_size=3),
+    st.sampled_from([math.nan, 0.0, -0.0, 1.5]),
+    st.lists(st.integers(0, 2), max_size=2),  # unhashable
+    st.none(),
+)
+
+
+def make(
+    decorator: Decorator,
+    fields: list[tuple[str, bool, bool, bool | None]],
+    options: dict[str, bool],
+    post_init: bool,
+    name: str = "Rec",
+) -> Any:
+    namespace: dict[str, Any] = {"__annotations__": {}, "__qualname__": name}
+    for i, (default, compare, shown, hashed) in enumerate(fields):
+        namespace["__annotations__"][f"f{i}"] = "Any"
+        kwargs: dict[str, Any] = {"compare": compare, "repr": shown, "hash": hashed}
+        if default == "value":
+            kwargs["default"] = i
+        elif default == "factory":
+            kwargs["default_factory"] = list
+        namespace[f"f{i}"] = dataclasses.field(**kwargs)
+    if post_init:
+
+        def __post_init__(self: Any) -> None:
+            # What a validating __post_init__ does: read the fields once they are set.
+            self._seen = tuple(getattr(self, f"f{i}") for i in range(len(fields)))
+
+        namespace["__post_init__"] = __post_init__
+    options = dict(options)
+    if options["order"] and not options["eq"]:
+        options["order"] = False
+    return decorator(**options)(type(name, (), namespace))
+
+
+def both(
+    fields: list[tuple[str, bool, bool, bool | None]], options: dict[str, bool], post_init: bool
+) -> tuple[Any, Any] | None:
+    made: list[Any] = []
+    decorators: list[Decorator] = [dataclasses.dataclass, records.dataclass]
+    for decorator in decorators:
+        try:
+            made.append(make(decorator, fields, options, post_init))
+        except TypeError as exc:
+            made.append(exc)
+    std, ours = made
+    if isinstance(std, TypeError) or isinstance(ours, TypeError):
+        assert str(std) == str(ours)
+        return None
+    return std, ours
+
+
+def outcome(action: Callable[[], Any]) -> Any:
+    try:
+        return ("value", action())
+    except Exception as exc:
+        return ("raised", type(exc).__name__)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(field_spec, max_size=5),
+    options=options_spec,
+    post_init=st.booleans(),
+    args=st.lists(values, max_size=5),
+    other=st.lists(values, max_size=5),
+)
+def test_the_same_class_as_the_standard_decorator(
+    fields: list[tuple[str, bool, bool, bool | None]],
+    options: dict[str, bool],
+    post_init: bool,
+    args: list[Any],
+    other: list[Any],
+) -> None:
+    pair = both(fields, options, post_init)
+    if pair is None:
+        return
+    std: Any = pair[0]
+    ours: Any = pair[1]
+    assert [(p.name, repr(p.default)) for p in inspect.signature(ours).parameters.values()] == [
+        (p.name, repr(p.default)) for p in inspect.signature(std).parameters.values()
+    ]
+    assert ours.__match_args__ == std.__match_args__
+    assert [f.name for f in dataclasses.fields(ours)] == [f.name for f in dataclasses.fields(std)]
+    assert (ours.__hash__ is None) == (std.__hash__ is None)
+
+    made = {cls: outcome(partial(cls, *args)) for cls in (std, ours)}
+    assert [r[0] for r in made.values()] == [made[std][0]] * 2
+    if made[std][0] == "raised":
+        assert made[ours] == made[std]
+        return
+    a_std, a_ours = made[std][1], made[ours][1]
+    b_std, b_ours = (outcome(partial(cls, *other)) for cls in (std, ours))
+    assert b_std[0] == b_ours[0]
+
+    if options["repr"]:
+        assert repr(a_ours) == repr(a_std)
+    else:
+        assert getattr(ours, "__repr__") is getattr(std, "__repr__") is object.__repr__  # noqa: B009
+    assert dataclasses.asdict(a_ours) == dataclasses.asdict(a_std) or _has_nan(a_std)
+    if std.__hash__ is object.__hash__:
+        assert ours.__hash__ is object.__hash__
+    else:
+        assert outcome(lambda: hash(a_ours)) == outcome(lambda: hash(a_std))
+    assert outcome(lambda: a_ours == a_ours) == outcome(lambda: a_std == a_std)
+    assert (a_ours == object()) is False and (a_std == object()) is False
+    if b_std[0] == "value":
+        b1, b2 = b_std[1], b_ours[1]
+        for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+            assert outcome(partial(getattr(a_ours, op), b2)) == outcome(
+                partial(getattr(a_std, op), b1)
+            ), op
+        assert outcome(lambda: a_ours < b2) == outcome(lambda: a_std < b1)
+    if fields:
+        assert outcome(lambda: setattr(a_ours, "f0", 9)) == outcome(lambda: setattr(a_std, "f0", 9))
+        assert outcome(lambda: delattr(a_ours, "f0")) == outcome(lambda: delattr(a_std, "f0"))
+        replaced = [outcome(partial(_replaced, r)) for r in (a_ours, a_std)]
+        assert replaced[0] == replaced[1] or _has_nan(a_std)
+    assert outcome(lambda: setattr(a_ours, "extra", 1)) == outcome(
+        lambda: setattr(a_std, "extra", 1)
+    )
+
+
+def _replaced(record: Any) -> dict[str, Any]:
+    return dict(vars(dataclasses.replace(record, f0=7)))
+
+
+def _has_nan(record: Any) -> bool:
+    return any(isinstance(v, float) and math.isnan(v) for v in vars(record).values())
+
+
+def hierarchy(decorator: Any) -> tuple[Any, Any, Any]:
+    """A record, a record that extends it, and a plain class that extends that."""
+
+    @decorator(frozen=True)
+    class Base:
+        """A base record."""
+
+        a: int
+        b: str = "x"
+
+    @decorator(frozen=True)
+    class Child(Base):
+        """Adds a field with a factory."""
+
+        c: list[int] = dataclasses.field(default_factory=list)
+
+    class Plain(Child):
+        """Not a record: may set attributes of its own, not the fields."""
+
+    return Base, Child, Plain
+
+
+@pytest.mark.parametrize("decorator", [dataclasses.dataclass, records.dataclass])
+def test_records_built_on_records_and_their_subclasses(decorator: Any) -> None:
+    base, child_cls, plain_cls = hierarchy(decorator)
+    child = child_cls(1, "y", [2])
+    assert repr(child).endswith("Child(a=1, b='y', c=[2])")
+    assert child == child_cls(1, "y", [2]) and child != base(1, "y")
+    assert child_cls(1).c == [] and child_cls(1).c is not child_cls(1).c
+    plain = plain_cls(1)
+    plain.note = "ok"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.a = 2
+    with pytest.raises(TypeError, match="cannot inherit non-frozen dataclass from a frozen"):
+        decorator(type("Thawed", (base,), {"__annotations__": {"d": "int"}, "d": 0}))
+    with pytest.raises(TypeError, match="non-default argument 'd' follows default argument"):
+        decorator(frozen=True)(type("Broken", (base,), {"__annotations__": {"d": "int"}}))
+
+
+def test_slots_records_have_slots_and_no_dict() -> None:
+    @records.dataclass(frozen=True, slots=True)
+    class Point:
+        """Two numbers."""
+
+        x: int
+        y: int = 0
+
+    point = Point(1)
+    assert Point.__slots__ == ("x", "y") and not hasattr(point, "__dict__")
+    assert (
+        point == Point(1, 0)
+        and hash(point) == hash(Point(1, 0))
+        and repr(point) == (f"{Point.__qualname__}(x=1, y=0)")
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 3  # type: ignore[misc]
+
+
+def test_a_record_that_defines_its_own_methods_keeps_them() -> None:
+    @records.dataclass(frozen=True)
+    class Named:
+        """Compared by name only, shown by name."""
+
+        name: str
+        noise: int = 0
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Named) and other.name == self.name
+
+        def __hash__(self) -> int:
+            return hash(self.name)
+
+        def __repr__(self) -> str:
+            return f"<{self.name}>"
+
+    assert Named("a", 1) == Named("a", 2) and hash(Named("a", 1)) == hash("a")
+    assert repr(Named("a")) == "<a>"
+
+
+def test_every_record_of_the_package_is_made_by_records() -> None:
+    """The cold start's saving holds only while new records use records.dataclass."""
+    found = []
+    for info in pkgutil.walk_packages(schedulerx_alert.__path__, "schedulerx_alert."):
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and value.__module__ == module.__name__
+                and dataclasses.is_dataclass(value)
+            ):
+                found.append(value)
+    assert len(found) > 50
+    standard = [
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in found
+        if not hasattr(cls, "__record_frozen__")
+    ]
+    assert standard == []
