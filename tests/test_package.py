@@ -260,6 +260,35 @@ def test_index_imports_with_nothing_but_the_stdlib_and_the_package(local_package
     assert report["oss2_loaded"] is False
 
 
+def test_the_package_ships_every_records_init_compiled(local_package: Path) -> None:
+    """No record compiles its __init__ at a cold start: records.py finds each one shipped."""
+    script = textwrap.dedent(
+        """
+        import dataclasses, json, sys
+        import index
+        found = {}
+        for name, module in list(sys.modules.items()):
+            if name.startswith("schedulerx_alert"):
+                for value in vars(module).values():
+                    if (isinstance(value, type) and dataclasses.is_dataclass(value)
+                            and value.__module__ == name):
+                        found[value.__qualname__] = value.__init__.__code__.co_filename
+        print(json.dumps(found))
+        """
+    )
+    prelude = f"import sys; sys.path.insert(0, {str(local_package)!r})\n"
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", prelude + script],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    found = json.loads(result.stdout)
+    assert len(found) > 50
+    shipped = str(local_package / "schedulerx_alert" / "_record_inits.py")
+    assert {name: file for name, file in found.items() if file != shipped} == {}
+
+
 def test_one_tick_from_the_unzipped_package_against_loopback_servers(
     local_package: Path, fc_runtime_modules: Path, tmp_path: Path
 ) -> None:

@@ -273,3 +273,72 @@ def test_every_record_of_the_package_is_made_by_records() -> None:
         if not hasattr(cls, "__record_frozen__")
     ]
     assert standard == []
+
+
+# -- __init__ code shipped compiled (make package writes _record_inits.py) ---------------------
+def shipped(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What `make package` would write, loaded as the package loads it."""
+    text = records.precompiled_module()
+    namespace: dict[str, Any] = {}
+    exec(compile(text, "_record_inits.py", "exec"), namespace)
+    monkeypatch.setattr(records, "_precompiled", namespace["INITS"])
+    return namespace
+
+
+def test_every_record_of_the_package_finds_its_init_in_the_shipped_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from schedulerx_alert.model import JobKey
+
+    inits = shipped(monkeypatch)["INITS"]
+    assert len(inits) > 50
+    # The same layout as JobKey, defined again: its code comes from the shipped module...
+    twin: Any = records.dataclass(frozen=True)(
+        type("JobKey", (), {"__annotations__": dict.fromkeys(("namespace", "group", "job_id"))})
+    )
+    assert twin.__init__.__code__.co_filename == "_record_inits.py"
+    assert twin("ns", "g", 7) == twin("ns", "g", 7) and repr(twin("ns", "g", 7)) == repr(
+        JobKey("ns", "g", 7)
+    )
+    # ...and a record whose code differs by a default is compiled, never served stale code.
+    changed: Any = records.dataclass(frozen=True)(
+        type(
+            "JobKey",
+            (),
+            {"__annotations__": dict.fromkeys(("namespace", "group", "job_id")), "job_id": 0},
+        )
+    )
+    assert changed.__init__.__code__.co_filename == "<string>"
+    assert changed("ns", "g").job_id == 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed("ns", "g").job_id = 1
+
+
+def redefined(cls: Any) -> Any:
+    """A frozen record with cls's fields, defaults and __post_init__, defined again."""
+    body: dict[str, Any] = {"__annotations__": {}, "__post_init__": cls.__post_init__}
+    for f in dataclasses.fields(cls):
+        body["__annotations__"][f.name] = f.type
+        if f.default is not dataclasses.MISSING:
+            body[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            body[f.name] = dataclasses.field(default_factory=f.default_factory)
+    return records.dataclass(frozen=True)(type(cls.__name__, (), body))
+
+
+def test_a_shipped_init_keeps_defaults_factories_and_post_init(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shipped(monkeypatch)
+    from schedulerx_alert.core.rules.settings import RuleSettings
+    from schedulerx_alert.urls import HttpUrl, UrlError
+
+    settings_again, url = redefined(RuleSettings), redefined(HttpUrl)
+    for cls in (settings_again, url):
+        assert cls.__init__.__code__.co_filename == "_record_inits.py", cls
+    assert settings_again() == settings_again() and settings_again().flap_changes == 4
+    with pytest.raises(ValueError, match="consecutive_failures"):  # __post_init__ still runs
+        settings_again(consecutive_failures=0)
+    assert url("https", "example.com").path == ""
+    with pytest.raises(UrlError):
+        url("ftp", "example.com")
