@@ -8,6 +8,7 @@ become one `shared_cause` finding that lists every job and run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -22,33 +23,38 @@ _MAX_TEXT = 1000
 _MAX_SHOWN = 200
 
 _I = re.IGNORECASE
-# Order matters: whole shapes first, so a timestamp is not read as numbers.
-_NORMALISERS = (
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", _I), "<uuid>"),
+# Order matters: whole shapes first, so a timestamp is not read as numbers. Compiled on
+# the first failure text compared (`_normalisers`): most ticks have none, and these cost
+# more to compile than the rest of the module to load.
+_NORMALISER_SOURCES: tuple[tuple[str, int, str], ...] = (
+    (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", _I, "<uuid>"),
     (
-        re.compile(
-            r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?"
-            r"(?:Z|[+-]\d{2}:?\d{2})?",
-            _I,
-        ),
+        r"\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?"
+        r"(?:Z|[+-]\d{2}:?\d{2})?",
+        _I,
         "<time>",
     ),
-    (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), "<addr>"),
-    (re.compile(r"(?<![\w:])(?=[0-9a-f:]*:[0-9a-f]*:)[0-9a-f:]{2,39}(?![\w:])", _I), "<addr>"),
-    (re.compile(r"\b0x[0-9a-f]+\b", _I), "<hex>"),
-    (re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", _I), "<hex>"),
-    (re.compile(r"[A-Za-z0-9_]*\d[A-Za-z0-9_]*"), "<n>"),
-    (re.compile(r"<n>(?:[.,:/-]<n>)+"), "<n>"),
-    (re.compile(r"\s+"), " "),
+    (r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b", 0, "<time>"),
+    (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b", 0, "<addr>"),
+    (r"(?<![\w:])(?=[0-9a-f:]*:[0-9a-f]*:)[0-9a-f:]{2,39}(?![\w:])", _I, "<addr>"),
+    (r"\b0x[0-9a-f]+\b", _I, "<hex>"),
+    (r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{8,}\b", _I, "<hex>"),
+    (r"[A-Za-z0-9_]*\d[A-Za-z0-9_]*", 0, "<n>"),
+    (r"<n>(?:[.,:/-]<n>)+", 0, "<n>"),
+    (r"\s+", 0, " "),
 )
+
+
+@functools.cache
+def _normalisers() -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(source, flags), shown) for source, flags, shown in _NORMALISER_SOURCES)
 
 
 def fingerprint_error(text: str) -> str:
     """The error text with its run-specific parts (numbers, ids, hex, UUIDs, timestamps,
     addresses and ports) replaced by placeholders; "" when there is no text."""
     normal = text[:_MAX_TEXT]
-    for pattern, placeholder in _NORMALISERS:
+    for pattern, placeholder in _normalisers():
         normal = pattern.sub(placeholder, normal)
     return normal.strip().lower()
 
