@@ -22,7 +22,6 @@ Nothing here imports the tests' fakes: this process plays the FC runtime only.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -34,8 +33,8 @@ from typing import Any
 def shift_clock(offset: float) -> None:
     """Make every clock the product and its libraries read run ``offset`` seconds ahead.
 
-    Must run before the product is imported: its edges take ``time.time`` as a default
-    argument, bound once at import.
+    Must run before the product is imported: its edges (the OSS client's signer among
+    them) take ``time.time`` as a default argument, bound once at import.
     """
     real = time.time
 
@@ -43,17 +42,6 @@ def shift_clock(offset: float) -> None:
         return real() + offset
 
     time.time = shifted
-
-    class ShiftedDatetime:
-        """oss2's V4 signer dates requests with ``datetime.utcnow()``."""
-
-        @staticmethod
-        def utcnow() -> dt.datetime:
-            return dt.datetime.fromtimestamp(shifted(), dt.timezone.utc).replace(tzinfo=None)
-
-    import oss2.auth
-
-    oss2.auth.datetime = ShiftedDatetime
 
 
 def fc_context(env: dict[str, str]) -> SimpleNamespace:

@@ -1,7 +1,7 @@
 """An OSS config as one instance sees it: read conditionally, the last good version kept.
 
 Loaded only when `SCHEDULERX_ALERT_CONFIG` is `oss://...` (config_source.py says how
-it behaves); a config in the package never needs it, nor oss2.
+it behaves); a config in the package never needs it, nor the OSS client.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .config import Config, ConfigError, parse_config, read_config_data
 from .config_source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
 from .credentials import Credentials
 from .records import dataclass
+
+if TYPE_CHECKING:
+    from .storage.oss_client import OssBucket
 
 log = logging.getLogger("schedulerx_alert")
 
@@ -35,15 +38,14 @@ class Fetched:
 
 
 class OssConfigObject:
-    """One object read through oss2, conditionally on the ETag read last."""
+    """One object, read conditionally on the ETag read last."""
 
-    def __init__(self, bucket: Any, key: str) -> None:
-        import oss2  # already loaded by then for an OSS state; never for a file config
+    def __init__(self, bucket: OssBucket, key: str) -> None:
+        from .storage.oss_client import OssError  # loaded with the bucket already
 
         self.bucket = bucket
         self.key = key
-        self._no_such_key: type[Exception] = oss2.exceptions.NoSuchKey
-        self._oss_error: type[Exception] = oss2.exceptions.OssError
+        self._oss_error = OssError
 
     @classmethod
     def connect(
@@ -72,22 +74,20 @@ class OssConfigObject:
             )
         host = f"oss-{region}.aliyuncs.com" if public else f"oss-{region}-internal.aliyuncs.com"
         endpoint = env.get(ENDPOINT_ENV) or f"https://{host}"
-        bucket = connect_bucket(location.bucket, endpoint, region, credentials, timeout)
+        try:
+            bucket = connect_bucket(location.bucket, endpoint, region, credentials, timeout)
+        except ValueError as exc:
+            raise ConfigReadError(str(exc)) from None
         return cls(bucket, location.key)
 
     def fetch(self, etag: str | None) -> Fetched | None:
-        from .store import describe_oss_error
-
-        headers = {"If-None-Match": f'"{etag}"'} if etag else None
         try:
-            result = self.bucket.get_object(self.key, headers=headers)
-            return Fetched(str(result.etag), result.read())
-        except self._no_such_key:
-            raise ConfigReadError("no such object") from None
+            got = self.bucket.get(self.key, if_none_match=etag)
         except self._oss_error as exc:
-            if getattr(exc, "status", None) == 304:
-                return None
-            raise ConfigReadError(describe_oss_error(exc, "read", self.key)) from None
+            if exc.code == "NoSuchKey":
+                raise ConfigReadError("no such object") from None
+            raise ConfigReadError(exc.describe("read", self.key)) from None
+        return None if got is None else Fetched(got.etag, got.data)
 
 
 @dataclass(frozen=True)

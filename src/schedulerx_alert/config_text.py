@@ -69,7 +69,7 @@ def read_config_text(
     `public`: reach OSS by the region's public endpoint (a command off Alibaba Cloud)."""
     if not isinstance(location, OssLocation):
         return ConfigText.of_file(location)
-    # oss2 loads only for a config in OSS.
+    # The OSS client loads only for a config in OSS.
     from .config_oss import ConfigReadError, OssConfigObject
 
     try:

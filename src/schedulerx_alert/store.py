@@ -13,13 +13,14 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .credentials import Credentials
 
 if TYPE_CHECKING:
     from .config import Config
+    from .storage.oss_client import OssBucket
 
 
 class StoreError(Exception):
@@ -110,17 +111,14 @@ class FileStateStore(StateStore):
 
 
 class OssStateStore(StateStore):
-    """Objects in an OSS bucket under one prefix, through oss2."""
+    """Objects in an OSS bucket under one prefix (storage/oss_client.py)."""
 
-    def __init__(self, bucket: Any, prefix: str = "") -> None:
-        # oss2 takes ~200 ms to import; only deployments keeping state in OSS
-        # pay for it, never the file-backed demo and tests.
-        import oss2
+    def __init__(self, bucket: OssBucket, prefix: str = "") -> None:
+        from .storage.oss_client import OssError  # loaded with the bucket already
 
         self.bucket = bucket
         self.prefix = prefix
-        self._no_such_key: type[Exception] = oss2.exceptions.NoSuchKey
-        self._oss_error: type[Exception] = oss2.exceptions.OssError
+        self._oss_error = OssError
 
     @classmethod
     def connect(
@@ -132,43 +130,48 @@ class OssStateStore(StateStore):
         credentials: Credentials,
         timeout: float = 5.0,
     ) -> OssStateStore:
-        return cls(connect_bucket(bucket_name, endpoint, region, credentials, timeout), prefix)
+        try:
+            bucket = connect_bucket(bucket_name, endpoint, region, credentials, timeout)
+        except ValueError as exc:
+            raise StoreError(f"OSS state: {exc}") from None
+        return cls(bucket, prefix)
 
     def describe(self, key: str) -> str:
-        return f"oss://{self.bucket.bucket_name}/{self._key(key)}"
+        return f"oss://{self.bucket.bucket}/{self._key(key)}"
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
     def read(self, key: str) -> bytes | None:
         try:
-            data: bytes = self.bucket.get_object(self._key(key)).read()
-            return data
-        except self._no_such_key:
-            return None
+            fetched = self.bucket.get(self._key(key))
         except self._oss_error as exc:
-            raise StoreError(describe_oss_error(exc, "read", self._key(key))) from None
+            if exc.code == "NoSuchKey":
+                return None
+            raise StoreError(exc.describe("read", self._key(key))) from None
+        assert fetched is not None, "only a conditional read is ever not modified"
+        return fetched.data
 
     def write(self, key: str, data: bytes) -> None:
         try:
-            self.bucket.put_object(self._key(key), data)
+            self.bucket.put(self._key(key), data)
         except self._oss_error as exc:
-            raise StoreError(describe_oss_error(exc, "write", self._key(key))) from None
+            raise StoreError(exc.describe("write", self._key(key))) from None
 
     def create(self, key: str, data: bytes) -> bool:
         try:
-            self.bucket.put_object(self._key(key), data, headers={"x-oss-forbid-overwrite": "true"})
+            self.bucket.put(self._key(key), data, forbid_overwrite=True)
             return True
         except self._oss_error as exc:
-            if getattr(exc, "status", None) == 409:
+            if exc.status == 409:
                 return False
-            raise StoreError(describe_oss_error(exc, "create", self._key(key))) from None
+            raise StoreError(exc.describe("create", self._key(key))) from None
 
     def delete(self, key: str) -> None:
         try:
-            self.bucket.delete_object(self._key(key))
+            self.bucket.delete(self._key(key))
         except self._oss_error as exc:
-            raise StoreError(describe_oss_error(exc, "delete", self._key(key))) from None
+            raise StoreError(exc.describe("delete", self._key(key))) from None
 
 
 def connect_bucket(
@@ -177,47 +180,21 @@ def connect_bucket(
     region: str,
     credentials: Credentials,
     timeout: float = 5.0,
-) -> Any:
-    """An oss2.Bucket signed with these credentials (V4 where the runtime's oss2 has it)."""
-    import oss2  # see OssStateStore: off the cold path of file-backed runs
+) -> OssBucket:
+    """The bucket, signed (V4) with these credentials. Raises ValueError for a bucket
+    name or endpoint OSS cannot have."""
+    # Only deployments with their state or config in OSS load the client.
+    from .storage.oss_client import OssBucket
 
-    auth: Any
-    if hasattr(oss2, "ProviderAuthV4"):
-        from oss2.credentials import StaticCredentialsProvider
-
-        provider = StaticCredentialsProvider(
-            credentials.access_key_id,
-            credentials.access_key_secret,
-            credentials.security_token or "",
-        )
-        auth = oss2.ProviderAuthV4(provider)
-        return oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout, region=region)
-    # FC's python3.10 runtime ships oss2 2.16, which predates V4 signing.
-    if credentials.security_token:
-        auth = oss2.StsAuth(
-            credentials.access_key_id,
-            credentials.access_key_secret,
-            credentials.security_token,
-        )
-    else:
-        auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
-    return oss2.Bucket(auth, endpoint, bucket_name, connect_timeout=timeout)
-
-
-def describe_oss_error(exc: Any, verb: str, key: str) -> str:
-    # oss2's own str() includes request headers; build a line without them.
-    status = getattr(exc, "status", "?")
-    code = getattr(exc, "code", "") or type(exc).__name__
-    message = getattr(exc, "message", "") or ""
-    request_id = getattr(exc, "request_id", "") or ""
-    if status == -2:
-        code = "network error or timeout"
-    line = f"OSS {verb} {key}: HTTP {status} {code}"
-    if message:
-        line += f": {message}"
-    if request_id:
-        line += f" (RequestId {request_id})"
-    return line
+    return OssBucket(
+        bucket_name,
+        endpoint,
+        region,
+        credentials.access_key_id,
+        credentials.access_key_secret,
+        credentials.security_token,
+        timeout=timeout,
+    )
 
 
 def open_store(

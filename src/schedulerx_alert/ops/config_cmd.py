@@ -19,10 +19,13 @@ import sys
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, ConfigError, parse_config, read_config_data
 from ..config_source import OssLocation, parse_oss_url
+
+if TYPE_CHECKING:
+    from ..storage.oss_client import OssBucket
 
 PREVIOUS = ".previous"
 
@@ -159,12 +162,16 @@ def push(
         )
         return 2
     region = region or config.region
-    bucket = connect_bucket(
-        location.bucket,
-        endpoint or f"https://oss-{region}.aliyuncs.com",
-        region,
-        credentials,
-    )
+    try:
+        bucket = connect_bucket(
+            location.bucket,
+            endpoint or f"https://oss-{region}.aliyuncs.com",
+            region,
+            credentials,
+        )
+    except ValueError as exc:
+        print(f"push to {location.url} failed: {exc}", file=sys.stderr)
+        return 2
     target = _Target(bucket, location)
     try:
         current = target.read()
@@ -194,31 +201,31 @@ def upload_form(path: Path, location: OssLocation, env: Mapping[str, str], timeo
 
 
 class _Target:
-    """The object and its neighbour, through oss2, errors as StoreError lines."""
+    """The object and its neighbour, errors as StoreError lines."""
 
-    def __init__(self, bucket: Any, location: OssLocation) -> None:
-        import oss2
+    def __init__(self, bucket: OssBucket, location: OssLocation) -> None:
+        from ..storage.oss_client import OssError  # loaded with the bucket already
 
         self.bucket = bucket
         self.location = location
-        self._no_such_key: type[Exception] = oss2.exceptions.NoSuchKey
-        self._oss_error: type[Exception] = oss2.exceptions.OssError
+        self._oss_error = OssError
 
     def read(self) -> bytes | None:
-        from ..store import StoreError, describe_oss_error
+        from ..store import StoreError
 
         try:
-            data: bytes = self.bucket.get_object(self.location.key).read()
-            return data
-        except self._no_such_key:
-            return None
+            got = self.bucket.get(self.location.key)
         except self._oss_error as exc:
-            raise StoreError(describe_oss_error(exc, "read", self.location.key)) from None
+            if exc.code == "NoSuchKey":
+                return None
+            raise StoreError(exc.describe("read", self.location.key)) from None
+        assert got is not None, "only a conditional read is ever not modified"
+        return got.data
 
     def write(self, key: str, data: bytes) -> str:
-        from ..store import StoreError, describe_oss_error
+        from ..store import StoreError
 
         try:
-            return str(self.bucket.put_object(key, data).etag)
+            return self.bucket.put(key, data)
         except self._oss_error as exc:
-            raise StoreError(describe_oss_error(exc, "write", key)) from None
+            raise StoreError(exc.describe("write", key)) from None
