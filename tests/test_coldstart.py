@@ -34,6 +34,7 @@ DEFERRED = (
     "schedulerx_alert.actions.links",
     "schedulerx_alert.config_yaml",  # a config.yaml, never the shipped config.json
     "schedulerx_alert.config_oss",  # a config in OSS
+    "schedulerx_alert.storage.oss_client",  # a state or a config in OSS
     "schedulerx_alert.config_text",  # the commands' and the silence links' config
     "schedulerx_alert.config_sections",
     "schedulerx_alert.neutralise",  # job text, in a message or an error
@@ -211,6 +212,26 @@ def cold_tick(world: World, tmp_path: Path) -> dict[str, Any]:
     config.write_text(json.dumps(world.raw), encoding="utf-8")
     env = {"SCHEDULERX_ALERT_CONFIG": str(config), "TMPDIR": str(tmp_path)}
     return loaded_after(FEATURE_TICK.format(ak=AK, sk=SK, sts=STS, optional=OPTIONAL), env)
+
+
+def test_a_tick_with_its_state_in_oss_loads_our_oss_client_and_never_oss2(
+    tmp_path: Path,
+) -> None:
+    watched = (*HEAVY, "schedulerx_alert.storage.oss_client")
+    with World(tmp_path, state="oss", real_time=True) as world:
+        assert world.oss is not None
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(world.raw), encoding="utf-8")
+        env = {"SCHEDULERX_ALERT_CONFIG": str(config), "TMPDIR": str(tmp_path)}
+        script = TICK.format(ak=AK, sk=SK, sts=STS, heavy=watched)
+        world.sx.add_instance(92583, status=5, result="NullPointerException")
+        sending = loaded_after(script, env)
+        assert (sending["status"], sending["sent"]) == ("ok", 1)
+        assert sending["heavy"] == ["jinja2", "schedulerx_alert.storage.oss_client"]
+        quiet = loaded_after(script, env)
+        assert (quiet["status"], quiet["sent"]) == ("ok", 0)
+        assert quiet["heavy"] == ["schedulerx_alert.storage.oss_client"]
+        assert "schedulerx-alert/state.json" in world.oss.objects_in("alert-bucket")
 
 
 def state_doc(world: World) -> dict[str, Any]:

@@ -9,8 +9,8 @@
   `lib/*.generated.js` for the exact ROS property names (`ttl` is `TTL`).
 * Both files agree, and the RAM policy (the same in both) grants exactly the
   actions the code calls: SchedulerX's from schedulerx.RAM_ACTIONS, OSS's from the
-  oss2 calls in store.py (on the state's prefix) and in config_oss.py (on the one key
-  of a pushed config), and log writing.
+  OSS client's calls in store.py (on the state's prefix) and in config_oss.py (on the
+  one key of a pushed config), each through oss_client.RAM_ACTIONS, and log writing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from schedulerx_alert.sources.schedulerx import RAM_ACTIONS
+from schedulerx_alert.storage import oss_client
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fc3 component's JSON schema (MIT), kept here so the repo tests itself.
@@ -46,20 +47,6 @@ ROS_CDK_VERSION = "1.15.0"
 ROS_CDK_CACHE = ROOT / "build" / f"ros-cdk-{ROS_CDK_VERSION}"
 ACCOUNT = "1234567890123456"
 
-# The RAM action each oss2.Bucket method needs.
-OSS_ACTIONS: Mapping[str, frozenset[str]] = {
-    "get_object": frozenset({"oss:GetObject"}),
-    "get_object_meta": frozenset({"oss:GetObject"}),
-    "head_object": frozenset({"oss:GetObject"}),
-    "object_exists": frozenset({"oss:GetObject"}),
-    "put_object": frozenset({"oss:PutObject"}),
-    "append_object": frozenset({"oss:PutObject"}),
-    "copy_object": frozenset({"oss:GetObject", "oss:PutObject"}),
-    "delete_object": frozenset({"oss:DeleteObject"}),
-    "batch_delete_objects": frozenset({"oss:DeleteObject"}),
-    "list_objects": frozenset({"oss:ListObjects"}),
-    "list_objects_v2": frozenset({"oss:ListObjects"}),
-}
 # What FC needs on the function's role to write the function's logs to SLS.
 LOG_ACTIONS = frozenset({"log:PostLogStoreLogs"})
 MIN, MAX_EVENT_AGE = 60, 600
@@ -516,7 +503,9 @@ def test_template_and_s_yaml_agree(
 
 
 def oss_actions_of(module: Path) -> set[str]:
-    """The RAM actions of the oss2 Bucket calls in one module (`<x>.bucket.<method>(...)`)."""
+    """The RAM actions of the OSS client calls in one module (`<x>.bucket.<operation>(...)`),
+    each operation's from oss_client.RAM_ACTIONS (tests/test_oss_client.py checks that
+    every operation of the client is there)."""
     calls = set()
     for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
         if (
@@ -526,14 +515,14 @@ def oss_actions_of(module: Path) -> set[str]:
             and node.func.value.attr == "bucket"
         ):
             calls.add(node.func.attr)
-    assert calls, f"no oss2 Bucket call found in {module.name}"
-    unknown = calls - set(OSS_ACTIONS)
-    assert not unknown, f"add the RAM action of oss2 Bucket.{unknown} to OSS_ACTIONS"
-    return set().union(*(OSS_ACTIONS[call] for call in calls))
+    assert calls, f"no OSS client call found in {module.name}"
+    unknown = calls - set(oss_client.RAM_ACTIONS)
+    assert not unknown, f"{module.name} calls {unknown}, which have no RAM action in oss_client"
+    return {oss_client.RAM_ACTIONS[call] for call in calls}
 
 
 def actions_the_code_calls() -> set[str]:
-    """SchedulerX actions from RAM_ACTIONS; OSS actions from the oss2 calls in the code."""
+    """SchedulerX actions from RAM_ACTIONS; OSS actions from the OSS client calls in the code."""
     oss = oss_actions_of(STORE) | oss_actions_of(CONFIG_READER)
     return set(RAM_ACTIONS.values()) | oss | LOG_ACTIONS
 

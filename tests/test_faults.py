@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.state import STATE_VERSION, load_state
 from tests.fakes.base import ManualClock
 from tests.fakes.schedulerx import FakeSchedulerX
-from tests.world import NS, World
+from tests.world import AK, NS, STS, World
 
 OSS_KEY = "schedulerx-alert/state.json"
 
@@ -180,3 +183,44 @@ def test_a_tick_whose_state_write_keeps_failing_sends_nothing_twice_next_time(
     oss.advance(60)
     oss.sx.add_instance(92583, status=5)
     assert oss.tick().alerts_sent == 1 and len(oss.texts()) == 2
+
+
+def test_a_signature_oss_rejects_names_the_key_and_the_code_and_never_the_secret(
+    oss: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    oss.sx.add_instance(92583, status=5)
+    oss.credentials = Credentials(AK, "not-the-secret-4e1f", STS)
+    summary = oss.tick()
+    assert summary.status == "failed" and oss.texts() == []
+    assert summary.problems[0].startswith(
+        f"state unusable: OSS read {OSS_KEY}: HTTP 403 SignatureDoesNotMatch: "
+        "The request signature we calculated does not match"
+    )
+    everything = json.dumps(summary.problems) + caplog.text
+    assert "not-the-secret-4e1f" not in everything and STS not in everything
+
+
+def test_a_refused_oss_connection_is_a_network_error_line(oss: World) -> None:
+    oss.sx.add_instance(92583, status=5)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    summary = oss.tick(state={**oss.raw["state"], "endpoint": closed})
+    assert summary.status == "failed" and oss.texts() == []
+    assert summary.problems[0].startswith(
+        f"state unusable: OSS read {OSS_KEY}: network error or timeout (ConnectionError: "
+    )
+
+
+def test_a_state_key_with_unicode_and_spaces_round_trips(oss: World) -> None:
+    assert oss.oss is not None
+    key = "告警 数据/state v1+ü.json"
+    state = {**oss.raw["state"], "url": f"oss://alert-bucket/{key}"}
+    oss.sx.add_instance(92583, status=5)
+    assert oss.tick(state=state).alerts_sent == 1
+    oss.advance(60)
+    again = oss.tick(state=state)
+    assert (again.status, again.alerts_sent) == ("ok", 0)  # it read what it wrote
+    stored = oss.oss.objects_in("alert-bucket")
+    assert load_state(stored[key]).lease_generation == 2
+    assert len(oss.texts()) == 1
