@@ -22,13 +22,10 @@ What goes in:
     (about twice the import time). The .pyc files are "checked-hash": valid whatever
     the unzipped files' mtimes, and ignored for any source edited after the build.
 
-What stays out, and why (see RUNTIME_PROVIDED / NOT_NEEDED):
-  * oss2 and its dependency tree (pycryptodome, crcmod, aliyun-python-sdk-core,
-    aliyun-python-sdk-kms, cryptography, ...): FC's python3.10 runtime ships oss2 2.16
-    and python3.12 ships 2.18.6, both built for their runtime. oss2, crcmod and
-    aliyun-python-sdk-core publish no wheels at all, so they could not be fetched
-    for another platform with --only-binary anyway.
+What stays out, and why (see NOT_NEEDED):
   * aliyun-fc2: only the `schedulerx-alert invoke` command line uses it.
+  * the development dependencies, oss2 among them: the function speaks OSS through its
+    own client (storage/oss_client.py), and the tests use oss2 to check it.
   * tests, caches, __pycache__, console scripts.
 
 Downloaded wheels are kept in build/wheels/py<version>/ and reused while the
@@ -57,19 +54,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE = "x86_64"
 PLATFORM = f"manylinux2014_{MACHINE}"
-# Provided by FC's Python runtimes (python3.10: oss2 2.16; python3.12: oss2 2.18.6).
-RUNTIME_PROVIDED = frozenset({"oss2"})
 # Declared for the command line, never imported by the function.
 NOT_NEEDED = frozenset({"aliyun-fc2"})
 REQUIREMENTS = ROOT / "requirements"
 # requirements/<file>: what `uv export` writes there from uv.lock.
 EXPORT_FORMAT = ("--format", "requirements-txt", "--no-emit-project")
 EXPORTS = {
-    # The code package: the runtime dependencies, less what FC ships or only the CLI
+    # The code package: the runtime dependencies, less what only the CLI
     # uses, and whatever only those need (--prune).
     "package.txt": (
         "--no-dev",
-        *(f"--prune={name}" for name in sorted(RUNTIME_PROVIDED | NOT_NEEDED)),
+        *(f"--prune={name}" for name in sorted(NOT_NEEDED)),
     ),
     # The development venv (`make install`): the product and every tool the tests use.
     "dev.txt": ("--all-extras",),

@@ -2,10 +2,11 @@
 
 FC unpacks the zip into /code, puts /code first on sys.path and calls
 index.handler; everything else on sys.path is the runtime's own (the standard
-library and the modules FC ships, oss2 among them). The tests rebuild exactly
-that: a package for this machine's Python, unzipped into a fresh directory and
-run by `python -I -S` with nothing but the standard library, the package and a
-stand-in for FC's built-in oss2 on sys.path, against the loopback servers.
+library and the modules FC ships, oss2 among them, which the package never needs:
+it speaks OSS through storage/oss_client.py). The tests rebuild exactly that: a
+package for this machine's Python, unzipped into a fresh directory and run by
+`python -I -S` with nothing but the standard library and the package on sys.path,
+against the loopback servers.
 
 Wheels are cached in build/wheels/py<version>/ (shared with `make package`), so
 only the first run downloads anything.
@@ -33,21 +34,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "scripts" / "build_package.py"
 CACHE = ROOT / "build" / "wheels"
 LOCAL = f"{sys.version_info.major}.{sys.version_info.minor}"
-# What FC's Python runtimes ship and the package therefore leaves out: oss2 and the
-# modules it imports (checked below against what `import oss2` really loads).
-RUNTIME_OSS2 = (
-    "oss2",
-    "crcmod",
-    "Crypto",
-    "aliyunsdkcore",
-    "aliyunsdkkms",
-    "cryptography",
-    "cffi",
-    "_cffi_backend",
-    "pycparser",
-    "jmespath",
-    "six",
-)
 
 
 def _load_build_script() -> ModuleType:
@@ -110,19 +96,6 @@ def target_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def fc_runtime_modules(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Stand-in for FC's built-in oss2: links to this venv's oss2 and what it imports."""
-    runtime = tmp_path_factory.mktemp("fc-runtime")
-    for name in RUNTIME_OSS2:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin, name
-        origin = Path(spec.origin)
-        source = origin.parent if spec.submodule_search_locations else origin
-        (runtime / source.name).symlink_to(source)
-    return runtime
-
-
 def runtime_python() -> str:
     result = subprocess.run(
         [sys.executable, str(BUILD), "--print-python-version"],
@@ -173,28 +146,6 @@ def test_the_package_leaves_out_the_runtimes_modules_the_cli_and_stray_files(
         assert int.from_bytes(header[4:8], "little") == 0b11, name  # checked-hash
         folder, _, file = name.rpartition("__pycache__/")
         assert f"{folder}{file.split('.')[0]}.py" in names
-
-
-def test_runtime_stand_in_covers_everything_oss2_imports() -> None:
-    """The list above is what `import oss2` loads beyond the stdlib and the package's deps."""
-    script = textwrap.dedent(
-        """
-        import sys, json
-        before = set(sys.modules)
-        import oss2
-        from oss2.credentials import StaticCredentialsProvider
-        print(json.dumps(sorted({
-            name.split(".")[0] for name, module in list(sys.modules.items())
-            if name not in before
-            and "site-packages" in (getattr(module, "__file__", None) or "")
-        })))
-        """
-    )
-    third_party = set(
-        json.loads(subprocess.check_output([sys.executable, "-c", script], text=True))
-    )
-    shipped = {"requests", "urllib3", "idna", "certifi", "charset_normalizer"}
-    assert third_party - shipped <= set(RUNTIME_OSS2)
 
 
 def test_every_compiled_module_carries_the_target_runtimes_abi(target_package: Path) -> None:
@@ -256,7 +207,6 @@ def test_index_imports_with_nothing_but_the_stdlib_and_the_package(local_package
     report = json.loads(result.stdout)
     assert all(str(local_package) in file for file in report["modules"].values())
     assert not [p for p in report["path"] if "site-packages" in p]
-    # oss2 is imported on the first OSS call, not at cold start.
     assert report["oss2_loaded"] is False
 
 
@@ -290,8 +240,9 @@ def test_the_package_ships_every_records_init_compiled(local_package: Path) -> N
 
 
 def test_one_tick_from_the_unzipped_package_against_loopback_servers(
-    local_package: Path, fc_runtime_modules: Path, tmp_path: Path
+    local_package: Path, tmp_path: Path
 ) -> None:
+    """State in OSS, with nothing on sys.path but the package: no oss2 anywhere."""
     with World(tmp_path, state="oss", real_time=True) as world:
         assert world.oss is not None
         raw = dict(world.raw)
@@ -308,8 +259,8 @@ def test_one_tick_from_the_unzipped_package_against_loopback_servers(
         # python3.10's FC context: STS credentials on context.credentials.
         script = textwrap.dedent(
             f"""
-            import sys
-            sys.path[:0] = [{str(local_package)!r}, {str(fc_runtime_modules)!r}]
+            import importlib.util, sys
+            sys.path.insert(0, {str(local_package)!r})
             from types import SimpleNamespace as NS
             import index
             context = NS(
@@ -321,8 +272,7 @@ def test_one_tick_from_the_unzipped_package_against_loopback_servers(
             event = b'{{"triggerTime": "2026-11-25T02:00:00Z", "triggerName": "every-minute",'
             event += b' "payload": ""}}'
             print(index.handler(event, context))
-            import oss2
-            assert oss2.__file__.startswith({str(fc_runtime_modules)!r}), oss2.__file__
+            assert importlib.util.find_spec("oss2") is None
             """
         )
         world.sx.add_instance(92583, status=5, result="NullPointerException")
@@ -399,16 +349,15 @@ def test_a_config_that_fails_its_checks_stops_the_build(tmp_path: Path) -> None:
 def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
     version: str, tmp_path: Path
 ) -> None:
-    """With the runtime's own Python (when this machine has it): compiled modules load.
-
-    The state lives in a file here: oss2 for that Python is the runtime's, not ours.
-    """
+    """With the runtime's own Python (when this machine has it): compiled modules load,
+    and the state goes to OSS through the package's own requests."""
     python = build_package.find_interpreter(version)
     # This machine image ships both runtimes' Pythons (pyenv); a machine that
     # lacks one cannot vouch for the package, so this fails rather than skips.
     assert python is not None, f"python{version} is needed to test the package for FC"
     code, _ = build(tmp_path / "build", version)
-    with World(tmp_path / "world", real_time=True) as world:
+    with World(tmp_path / "world", state="oss", real_time=True) as world:
+        assert world.oss is not None
         raw = dict(world.raw)
         config = tmp_path / "config.yaml"
         config.write_text(yaml.safe_dump(raw), encoding="utf-8")
@@ -419,8 +368,9 @@ def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
             import sys
             sys.path.insert(0, {str(code)!r})
             from types import SimpleNamespace as NS
-            import index, yaml, markupsafe, charset_normalizer
+            import index, yaml, markupsafe, charset_normalizer, requests
             assert yaml.__with_libyaml__ and markupsafe._speedups
+            assert requests.__file__.startswith({str(code)!r}), requests.__file__
             print(index.handler(b'{{}}', NS(request_id="1-target", function=NS(timeout=60))))
             """
         )
@@ -434,3 +384,4 @@ def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
         summary = run_isolated(python, script, env, "-B")
         assert (summary["status"], summary["alerts_sent"]) == ("ok", 1)
         assert len(world.texts()) == 1
+        assert "schedulerx-alert/state.json" in world.oss.objects_in("alert-bucket")
