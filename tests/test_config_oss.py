@@ -26,7 +26,7 @@ URL = f"oss://{BUCKET}/{KEY}"
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    # oss2 signs with the real clock, so the fakes use it too.
+    # The OSS client signs with the real clock, so the fakes use it too.
     with World(tmp_path, state="oss", real_time=True) as world:
         assert world.oss is not None
         monkeypatch.setenv("SCHEDULERX_ALERT_CONFIG", URL)

@@ -27,7 +27,7 @@ URL = f"oss://{BUCKET}/{OBJECT}"
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    # oss2 signs with the real clock, so the fakes use it too.
+    # The OSS client signs with the real clock, so the fakes use it too.
     with World(tmp_path, state="oss", real_time=True) as world:
         assert world.oss is not None
         # An operator's shell: their keys, the region, and (off Alibaba Cloud) the

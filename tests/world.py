@@ -54,7 +54,7 @@ class World:
         self.dt = FakeDingTalk(clock=self.clock).start()
         self.oss: FakeOss | None = None
         if state == "oss":
-            # OSS signatures carry the real date (oss2 reads the system clock).
+            # OSS signatures carry the real date (the OSS client reads time.time).
             self.oss = FakeOss(AK, SK, STS, buckets=("alert-bucket",)).start()
         self.dt.add_robot(ROBOT, secret=ROBOT_SECRET)
         # What SchedulerX says about the jobs themselves (schedule, timeout), handed to
