@@ -137,7 +137,7 @@ class OssStateStore(StateStore):
         return cls(bucket, prefix)
 
     def describe(self, key: str) -> str:
-        return f"oss://{self.bucket.bucket}/{self._key(key)}"
+        return f"oss://{self.bucket.bucket_name}/{self._key(key)}"
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"

@@ -107,7 +107,7 @@ class OssBucket:
             raise ValueError(f"{bucket!r} is not a valid OSS bucket name")
         if not region:
             raise ValueError("OSS V4 signatures need the bucket's region")
-        self.bucket = bucket
+        self.bucket_name = bucket
         self.region = region
         self._base = _base_url(endpoint, bucket)
         self._access_key_id = access_key_id
@@ -155,13 +155,13 @@ class OssBucket:
     ) -> requests.Response:
         if not key:
             raise ValueError("an OSS object key must not be empty")
-        # Identity: the bytes as stored, and a Content-Length to check them by. (oss2
-        # asks for the same; OSS would gzip a JSON object for a client that accepts it.)
+        # Identity, as oss2 asks: the object's own bytes, and a Content-Length that
+        # counts them (see _check_length).
         headers = {**headers, "Accept-Encoding": "identity"}
         headers.update(
             sign_v4(
                 method,
-                self.bucket,
+                self.bucket_name,
                 key,
                 headers,
                 access_key_id=self._access_key_id,
@@ -194,8 +194,8 @@ class OssBucket:
 
         details: dict[str, str] = {}
         try:
-            # From the endpoint the config names; ElementTree resolves no external
-            # entities, and expat >= 2.4 (CPython 3.10+) limits entity expansion.
+            # From the endpoint the config names, at most 64 KiB; ElementTree fetches
+            # no external entity.
             root = ElementTree.fromstring(response.content[:_ERROR_BODY_LIMIT])  # noqa: S314
         except ElementTree.ParseError:
             root = None
