@@ -57,9 +57,11 @@ SILENCES = (
     "schedulerx_alert.delivery.digest",
 )
 EVIDENCE = ("schedulerx_alert.sources.evidence",)
+# A job's schedule, computed only from what a catalog says of it (discovery, GetJobInfo).
+SCHEDULES = ("schedulerx_alert.core.schedule",)
 # Needed by the first message sent, whatever the config.
 MESSAGE = ("schedulerx_alert.delivery.mentions", "schedulerx_alert.delivery.evidence_text")
-OPTIONAL = HEARTBEAT + SILENCES + EVIDENCE + MESSAGE
+OPTIONAL = HEARTBEAT + SILENCES + EVIDENCE + SCHEDULES + MESSAGE
 
 
 def loaded_after(script: str, env: dict[str, str] | None = None) -> dict[str, Any]:

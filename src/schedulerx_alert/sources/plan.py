@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import field, replace
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..core.catalog import JobInfo
@@ -38,11 +39,15 @@ from ..core.polling import (
     SourceState,
     Span,
 )
-from ..core.schedule import Schedule, ScheduleError, TimeType
 from ..model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
 from ..records import dataclass
 from ..state import JobRecord
 from . import discovery
+
+if TYPE_CHECKING:
+    # Loaded only when a job's schedule is computed (a catalog from discovery or
+    # GetJobInfo): jobs named by id alone never need it.
+    from ..core.schedule import Schedule
 
 #: A window starts this far before where the previous one ended: clock skew, late writes,
 #: and runs that start a little after they are scheduled.
@@ -426,7 +431,11 @@ def _why_due(
 def anchor_of(info: JobInfo | None, runs: Iterable[JobInstance]) -> float | None:
     """The phase of a fixed rate (its latest scheduled fire) or of a second delay (the end of
     its latest run, from which the delay counts), from one job's listing."""
-    if info is None or info.time_type not in (TimeType.FIXED_RATE, TimeType.SECOND_DELAY):
+    if info is None or info.time_type is None:
+        return None
+    from ..core.schedule import TimeType
+
+    if info.time_type not in (TimeType.FIXED_RATE, TimeType.SECOND_DELAY):
         return None
     scheduled = [r for r in runs if r.trigger_type in (None, TriggerType.SCHEDULED)]
     if info.time_type == TimeType.FIXED_RATE:
@@ -452,6 +461,8 @@ class _Schedules:
     def of(self, info: JobInfo) -> Schedule | None:
         key = (info.time_type, info.time_expression, info.calendar)
         if key not in self._known:
+            from ..core.schedule import Schedule, ScheduleError
+
             try:
                 self._known[key] = (
                     None

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 from ...model import JobKey
 from ..catalog import JobInfo
-from ..schedule import Schedule, ScheduleError
 from .history import CRON, JobSchedule
 
 
@@ -20,6 +19,9 @@ def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
     timeout = info.timeout_seconds if info.timeout_enabled and info.timeout_seconds else None
     fires = None
     if info.time_type == CRON:
+        # Only cron jobs have fire times to compute: the rest never load the parser.
+        from ..schedule import Schedule, ScheduleError
+
         try:
             schedule = Schedule.from_time_config(
                 info.time_type, info.time_expression, zone, calendar=info.calendar
