@@ -46,11 +46,13 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
 # OSS bucket naming rules.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
-_MOBILE = re.compile(r"\+?[0-9][0-9-]{2,19}")
+# These four serve only some configs (mentions, ids written as strings) and error
+# messages: patterns for re's own cache, compiled on first use, not at every cold start.
+_MOBILE = r"\+?[0-9][0-9-]{2,19}"
 # A DingTalk user id (userid/staffId): one short word of letters, digits and a few signs.
-_USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
-_JOB_ID = re.compile(r"[0-9]{1,19}")
+_USER_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_PLAIN_KEY = r"[A-Za-z_][A-Za-z0-9_-]{0,39}"
+_JOB_ID = r"[0-9]{1,19}"
 _DURATION = re.compile(r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 # A job name glob: SchedulerX job names are short; a pattern is a line, not a document.
@@ -765,7 +767,7 @@ class _Parser:
         mobiles: list[str] = []
         for index, item in enumerate(raw):
             text = str(item) if isinstance(item, str | int) and _small(item) else ""
-            if isinstance(item, bool) or not _MOBILE.fullmatch(text):
+            if isinstance(item, bool) or not re.fullmatch(_MOBILE, text):
                 self.fail(f"{path}[{index}]", f"must be a phone number, not {show(item)}")
             else:
                 mobiles.append(text)
@@ -779,7 +781,7 @@ class _Parser:
             return ()
         ids: list[str] = []
         for index, item in enumerate(raw):
-            if not isinstance(item, str) or not _USER_ID.fullmatch(item):
+            if not isinstance(item, str) or not re.fullmatch(_USER_ID, item):
                 self.fail(
                     f"{path}[{index}]",
                     f"must be a DingTalk user id (letters, digits, _ . -), not {show(item)}",
@@ -1022,7 +1024,7 @@ class _Parser:
             else:
                 job_id, name = item, None
             number = job_id
-            if isinstance(number, str) and _JOB_ID.fullmatch(number):
+            if isinstance(number, str) and re.fullmatch(_JOB_ID, number):
                 number = int(number)
             if (
                 isinstance(number, bool)
@@ -1202,7 +1204,7 @@ def _state_url_problem(url: str) -> str | None:
 
 def _key(key: object) -> str:
     """A key from the file as a path segment: plain when it is a plain word."""
-    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+    if isinstance(key, str) and re.fullmatch(_PLAIN_KEY, key):
         return key
     return f"[{show(key)}]"
 
