@@ -12,9 +12,10 @@ import importlib
 import inspect
 import math
 import pkgutil
+import typing
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -212,6 +213,24 @@ def test_records_built_on_records_and_their_subclasses(decorator: Any) -> None:
         decorator(type("Thawed", (base,), {"__annotations__": {"d": "int"}, "d": 0}))
     with pytest.raises(TypeError, match="non-default argument 'd' follows default argument"):
         decorator(frozen=True)(type("Broken", (base,), {"__annotations__": {"d": "int"}}))
+
+
+def test_annotations_stay_as_written_and_class_variables_are_no_fields() -> None:
+    @records.dataclass(frozen=True)
+    class Tagged:
+        """A record with a class variable beside its fields."""
+
+        kind: ClassVar[str] = "tag"
+        name: str
+        size: int | None = None
+
+    assert [(f.name, f.type) for f in dataclasses.fields(Tagged)] == [
+        ("name", "str"),
+        ("size", "int | None"),
+    ]
+    assert Tagged.__annotations__ == {"kind": "ClassVar[str]", "name": "str", "size": "int | None"}
+    assert Tagged("a") == Tagged("a", None) and Tagged.kind == "tag"
+    assert typing.get_type_hints(Tagged)["size"] == (int | None)
 
 
 def test_slots_records_have_slots_and_no_dict() -> None:
