@@ -94,10 +94,9 @@ def _record(
         cls.__doc__ = cls.__name__  # the real one is set below, without inspect
     cls = _process(cls)
     fields = dataclasses.fields(cls)
-    if any(f.kw_only for f in fields if hasattr(f, "kw_only")) or any(
-        f.name == "self" for f in fields
-    ):
-        raise TypeError(f"{cls.__qualname__}: records.dataclass has no keyword-only fields")
+    for f in fields:
+        if f.kw_only or f.name == "self":
+            raise TypeError(f"{cls.__qualname__}: records.dataclass has no keyword-only fields")
     if slots:
         cls = _with_slots(cls, fields)
     cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
@@ -135,11 +134,6 @@ def _record(
     return cls
 
 
-# A string annotation naming one of these is not a plain field: the standard library
-# must read it as written.
-_SPECIAL = ("ClassVar", "InitVar", "KW_ONLY")
-
-
 def _process(cls: type) -> type:
     """The standard library's field processing, with no method generated.
 
@@ -149,10 +143,12 @@ def _process(cls: type) -> type:
     of them is handed over as `object` for the while, and the Field gets it back."""
     # As the standard library reads them (3.10): the class's own, not inherited ones.
     own: dict[str, Any] = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    # A string naming ClassVar, InitVar or KW_ONLY is not a plain field: the standard
+    # library reads it as written.
     plain = {
-        name: annotation
-        for name, annotation in own.items()
-        if isinstance(annotation, str) and not any(word in annotation for word in _SPECIAL)
+        name: a
+        for name, a in own.items()
+        if isinstance(a, str) and "ClassVar" not in a and "InitVar" not in a and "KW_ONLY" not in a
     }
     if plain:
         cls.__annotations__ = {name: object if name in plain else a for name, a in own.items()}
