@@ -57,8 +57,13 @@ SILENCES = (
     "schedulerx_alert.delivery.digest",
 )
 EVIDENCE = ("schedulerx_alert.sources.evidence",)
-# A job's schedule, computed only from what a catalog says of it (discovery, GetJobInfo).
-SCHEDULES = ("schedulerx_alert.core.schedule",)
+# What SchedulerX says of the jobs themselves (the catalog: discovery, GetJobInfo), and a
+# job's schedule, computed only from that: jobs named by id alone need none of them.
+SCHEDULES = (
+    "schedulerx_alert.core.catalog",
+    "schedulerx_alert.core.catalog_codec",
+    "schedulerx_alert.core.schedule",
+)
 # Needed by the first message sent, whatever the config.
 MESSAGE = ("schedulerx_alert.delivery.mentions", "schedulerx_alert.delivery.evidence_text")
 OPTIONAL = HEARTBEAT + SILENCES + EVIDENCE + SCHEDULES + MESSAGE

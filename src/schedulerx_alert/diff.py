@@ -15,7 +15,6 @@ from dataclasses import field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from .core.catalog import JobInfo
 from .core.findings import Finding
 from .core.group import DEFAULT_MIN_JOBS, group_shared_causes
 from .core.rules import EMPTY, JobHistory, JobRuleState, RuleSettings, Seen, evaluate
@@ -35,6 +34,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
+    from .core.catalog import JobInfo
     from .core.held import Held, HeldAlert, HeldBook
     from .delivery.silencing import Policy
 

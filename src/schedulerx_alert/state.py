@@ -52,9 +52,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from .core import catalog_codec, polling
 from .core import evidence as evidence_codec
-from .core.catalog import JobInfo
+from .core import polling
 from .core.evidence import NO_EVIDENCE, Evidence
 from .core.findings import Fact, Finding, job_fingerprint
 from .core.heartbeat_record import HeartbeatRecord
@@ -66,6 +65,7 @@ from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
 from .records import dataclass
 
 if TYPE_CHECKING:
+    from .core.catalog import JobInfo
     from .core.held import Held
 
 STATE_VERSION = 4
@@ -490,6 +490,8 @@ def dump_state(state: State) -> bytes:
     if state.last_tick is not None:
         doc["last_tick"] = _tick_to_dict(state.last_tick)
     if state.catalog:
+        from .core import catalog_codec  # only a state that knows jobs from their lists
+
         doc["catalog"] = catalog_codec.encode(state.catalog)
     if state.sources != SourceState():
         doc["sources"] = polling.encode(state.sources)
@@ -728,7 +730,7 @@ class _Reader:
                 ),
             ),
             last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
-            catalog=self.decoded(doc.get("catalog"), catalog_codec.decode, {}),
+            catalog=self.decoded(doc.get("catalog"), _decode_catalog, {}),
             sources=self.decoded(doc.get("sources"), polling.decode, SourceState()),
             heartbeat=self.decoded(doc.get("heartbeat"), _heartbeat, HeartbeatRecord()),
             silenced=self.decoded(doc.get("silenced"), _held, {}),
@@ -982,3 +984,11 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
         type(value), type(value).__name__
     )
+
+
+def _decode_catalog(raw: Any) -> dict[JobKey, JobInfo]:
+    # Loaded with the first state that holds a catalog (discovery, GetJobInfo): a
+    # deployment that names its jobs by id never loads the catalog's records.
+    from .core import catalog_codec
+
+    return catalog_codec.decode(raw)

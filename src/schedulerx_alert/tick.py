@@ -14,7 +14,6 @@ from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
-from .core.catalog import JobInfo
 from .core.heartbeat_record import HeartbeatRecord
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .delivery.holding import action_links, held_note, read_silences, send_digests
@@ -37,6 +36,7 @@ from .store import StateStore, StoreError
 from .timing import Timing
 
 if TYPE_CHECKING:
+    from .core.catalog import JobInfo
     from .core.silence import Silence
 
 log = logging.getLogger("schedulerx_alert")

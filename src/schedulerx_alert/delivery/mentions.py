@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from ..core.catalog import Contact
 from ..core.evidence import MAX_OWNERS
 from ..records import dataclass
 from ..state import Alert
+
+if TYPE_CHECKING:
+    from ..core.catalog import Contact
 
 #: Owners one message mentions besides the receiver's own: a summary of many jobs names
 #: the owners of its first alerts, not a page of phone numbers.

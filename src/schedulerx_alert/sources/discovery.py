@@ -14,14 +14,16 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, WatchRule
-from ..core.catalog import Contact, JobInfo
 from ..core.polling import GroupCursor, GroupKey
 from ..listing import show
 from ..model import JobKey
 from ..records import dataclass
+
+if TYPE_CHECKING:
+    from ..core.catalog import Contact, JobInfo
 
 #: Jobs asked for per ListJobs page.
 PAGE_SIZE = 100
@@ -168,6 +170,9 @@ def parse_job(group: GroupKey, raw: Any, now: float) -> JobInfo:
     monitor = monitor_info.get("MonitorConfig")
     monitor = monitor if isinstance(monitor, Mapping) else {}
     timeout = _number(monitor.get("Timeout"))
+    # Loaded with the first job list read: jobs named by id never need the catalog.
+    from ..core.catalog import JobInfo
+
     return JobInfo(
         job=JobKey(group[0], group[1], job_id),
         name=name[:_MAX_TEXT],
@@ -188,6 +193,8 @@ def _contacts(raw: Any) -> Iterable[Contact]:
         raw = [raw]
     if not isinstance(raw, list):
         return
+    from ..core.catalog import Contact
+
     for item in raw[:20]:
         if isinstance(item, Mapping):
             yield Contact(

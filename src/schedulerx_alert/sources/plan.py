@@ -28,7 +28,6 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING
 
 from ..config import Config
-from ..core.catalog import JobInfo
 from ..core.polling import (
     GROUP_QUERIES,
     PER_JOB,
@@ -45,6 +44,8 @@ from ..state import JobRecord
 from . import discovery
 
 if TYPE_CHECKING:
+    from ..core.catalog import JobInfo
+
     # Loaded only when a job's schedule is computed (a catalog from discovery or
     # GetJobInfo): jobs named by id alone never need it.
     from ..core.schedule import Schedule

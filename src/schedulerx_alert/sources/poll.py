@@ -29,10 +29,9 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import field, replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config
-from ..core.catalog import JobInfo
 from ..core.polling import (
     GROUP_QUERIES,
     MIN_PAGE,
@@ -53,6 +52,9 @@ from . import discovery, plan
 from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job
 from .plan import EVERY, Discover, GroupRead, JobPoll, Plan, Task
 from .schedulerx import SchedulerXClient
+
+if TYPE_CHECKING:
+    from ..core.catalog import JobInfo
 
 log = logging.getLogger("schedulerx_alert")
 

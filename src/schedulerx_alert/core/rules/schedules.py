@@ -9,10 +9,13 @@ fire times (it is never called missed), and its timeout if it has one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from ...model import JobKey
-from ..catalog import JobInfo
 from .history import CRON, JobSchedule
+
+if TYPE_CHECKING:
+    from ..catalog import JobInfo
 
 
 def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
