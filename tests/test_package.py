@@ -110,6 +110,18 @@ def files(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
+def in_package(package: Path, script: str) -> Any:
+    """What `script` prints as JSON, run as FC runs the package: it and the stdlib only."""
+    prelude = f"import sys; sys.path.insert(0, {str(package)!r})\n"
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", prelude + script],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(result.stdout)
+
+
 # -- contents ---------------------------------------------------------------------------------
 
 
@@ -197,14 +209,7 @@ def test_index_imports_with_nothing_but_the_stdlib_and_the_package(local_package
         }))
         """
     )
-    prelude = f"import sys; sys.path.insert(0, {str(local_package)!r})\n"
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", prelude + script],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    report = json.loads(result.stdout)
+    report = in_package(local_package, script)
     assert all(str(local_package) in file for file in report["modules"].values())
     assert not [p for p in report["path"] if "site-packages" in p]
     assert report["oss2_loaded"] is False
@@ -226,14 +231,7 @@ def test_the_package_ships_every_records_init_compiled(local_package: Path) -> N
         print(json.dumps(found))
         """
     )
-    prelude = f"import sys; sys.path.insert(0, {str(local_package)!r})\n"
-    result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", prelude + script],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    found = json.loads(result.stdout)
+    found = in_package(local_package, script)
     assert len(found) > 50
     shipped = str(local_package / "schedulerx_alert" / "_record_inits.py")
     assert {name: file for name, file in found.items() if file != shipped} == {}
