@@ -45,7 +45,6 @@ else:
 
 
 FrozenInstanceError = dataclasses.FrozenInstanceError
-_SIMPLE = frozenset({"init", "repr", "eq", "order", "frozen", "slots"})
 # A factory default stands in the signature as this marker, as in the standard library.
 _HAS_FACTORY = type("_HAS_DEFAULT_FACTORY", (), {"__repr__": lambda self: "<factory>"})()
 PRECOMPILED_MODULE = "_record_inits"
@@ -100,10 +99,9 @@ def _record(
     if slots:
         cls = _with_slots(cls, fields)
     cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
-    init_fn, signature = _init(cls, fields, frozen)
-    _set(cls, "__init__", init_fn)
+    _set(cls, "__init__", _init(cls, fields, frozen))
     if cls.__doc__ == cls.__name__:
-        cls.__doc__ = f"{cls.__name__}{signature}"
+        cls.__doc__ = f"{cls.__name__}{_signature(fields)}"
     if repr and "__repr__" not in own:
         _set(cls, "__repr__", _repr([f.name for f in fields if f.repr]))
     compared = [f.name for f in fields if f.compare]
@@ -203,11 +201,23 @@ def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> type:
     return new
 
 
+def _signature(fields: tuple[dataclasses.Field[Any], ...]) -> str:
+    """`(a, b=2, c=<factory>)`: the docstring of a record that has none."""
+    shown = []
+    for f in fields:
+        if f.default is not dataclasses.MISSING:
+            shown.append(f"{f.name}={f.default!r}")
+        elif f.default_factory is not dataclasses.MISSING:
+            shown.append(f"{f.name}=<factory>")
+        else:
+            shown.append(f.name)
+    return f"({', '.join(shown)})"
+
+
 def _init(
     cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool
-) -> tuple[Callable[..., None], str]:
+) -> Callable[..., None]:
     params = ["self"]
-    shown = []
     body = []
     scope: dict[str, Any] = {"__object_setattr": object.__setattr__, "__HAS_FACTORY": _HAS_FACTORY}
     defaulted = False
@@ -215,20 +225,17 @@ def _init(
         if f.default is not dataclasses.MISSING:
             scope[f"__dflt_{f.name}"] = f.default
             params.append(f"{f.name}=__dflt_{f.name}")
-            shown.append(f"{f.name}={f.default!r}")
             value = f.name
             defaulted = True
         elif f.default_factory is not dataclasses.MISSING:
             scope[f"__dflt_{f.name}"] = f.default_factory
             params.append(f"{f.name}=__HAS_FACTORY")
-            shown.append(f"{f.name}=<factory>")
             value = f"__dflt_{f.name}() if {f.name} is __HAS_FACTORY else {f.name}"
             defaulted = True
         else:
             if defaulted:
                 raise TypeError(f"non-default argument {f.name!r} follows default argument")
             params.append(f.name)
-            shown.append(f.name)
             value = f.name
         if frozen:
             body.append(f"__object_setattr(self, {f.name!r}, {value})")
@@ -248,7 +255,7 @@ def _init(
         exec(source, {"__builtins__": __builtins__}, namespace)  # noqa: S102 - our own source
         create = namespace["__create__"]
     init_fn: Callable[..., None] = create(**scope)
-    return init_fn, f"({', '.join(shown)})"
+    return init_fn
 
 
 def precompiled_module() -> str:
