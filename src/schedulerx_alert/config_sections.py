@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import Config, load_config
+from .core.isotime import parse_iso
 from .core.silence import (
     DAY_NAMES,
     DAY_SETS,
@@ -111,7 +112,7 @@ def parse_local_time(value: Any, zone: str) -> float:
         moment = datetime.combine(value, time(0))
     elif isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = parse_iso(value.strip())
         except ValueError:
             raise ValueError(
                 f"{value[:60]!r} is not a time like '2026-11-26 09:00' (in {zone})"

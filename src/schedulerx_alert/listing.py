@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from .core.isotime import parse_iso
 from .model import InstanceStatus, JobInstance, JobKey
 from .records import dataclass
 
@@ -395,9 +396,8 @@ def _time_text(text: str, zone: ZoneInfo) -> datetime:
         return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=zone)
     except ValueError:
         pass
-    iso = text[:-1] + "+00:00" if text[-1] in "Zz" else text
     try:
-        parsed = datetime.fromisoformat(iso)
+        parsed = parse_iso(text)
     except ValueError:
         raise Unreadable("not a time (yyyy-MM-dd HH:mm:ss, ISO 8601 or epoch)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)

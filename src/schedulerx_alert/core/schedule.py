@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..records import dataclass
+from .isotime import parse_iso
 
 if TYPE_CHECKING:
     from croniter import croniter
@@ -375,7 +376,7 @@ def _one_time(text: str, zone: tzinfo) -> float:
         value = int(text)
         return value / 1000 if value >= 10**11 else float(value)
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_iso(text)
     except ValueError:
         raise ScheduleError(
             TimeType.ONE_TIME,
