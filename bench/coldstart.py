@@ -27,6 +27,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -202,6 +203,35 @@ def a_failure(world: World) -> None:
     world.sx.add_instance(92583, status=5, result="java.lang.NullPointerException")
 
 
+def instructions(runtime: Runtime, statement: str) -> int | None:
+    """CPU instructions of one fresh process running `statement` (valgrind's cachegrind),
+    or None without valgrind. Unlike a time, the count hardly moves with the machine."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    script = f"import sys\n{runtime.prelude}\n{statement}"
+    result = subprocess.run(
+        [
+            valgrind,
+            "--tool=cachegrind",
+            "--cache-sim=no",
+            "--cachegrind-out-file=/dev/null",
+            runtime.python,
+            *runtime.flags,
+            "-c",
+            script,
+        ],
+        cwd=runtime.code,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", result.stderr)
+    if result.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind failed:\n{result.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
 def median(samples: list[dict[str, Any]], key: str) -> float:
     return statistics.median(s[key] for s in samples)
 
@@ -252,6 +282,19 @@ def main(argv: list[str] | None = None) -> None:
             for i, r in zip(samples["index"], samples["requests"], strict=True)
         )
         print(f"| ratio of CPU time, paired | {cpu:.2f}× | | |")
+        # The same imports counted in instructions, the interpreter's own start taken off
+        # both: what the machine's noise cannot blur.
+        empty = instructions(runtime, "pass")
+        if empty is not None:
+            counted = {
+                module: (instructions(runtime, f"import {module}") or 0) - empty
+                for module in ("index", "requests")
+            }
+            print(
+                f"| ratio of instructions (valgrind) | "
+                f"{counted['index'] / counted['requests']:.2f}× "
+                f"({counted['index'] / 1e6:,.0f} M ÷ {counted['requests'] / 1e6:,.0f} M) | | |"
+            )
 
         # DingTalk's budget is 20 messages a minute per robot: keep the alert story under it.
         stories = [
