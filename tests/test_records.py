@@ -7,10 +7,12 @@ frozenness, `fields`/`replace`/`asdict` and `__match_args__`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import inspect
 import math
+import pickle
 import pkgutil
 import typing
 from collections.abc import Callable
@@ -233,6 +235,14 @@ def test_annotations_stay_as_written_and_class_variables_are_no_fields() -> None
     assert typing.get_type_hints(Tagged)["size"] == (int | None)
 
 
+@records.dataclass(frozen=True, slots=True)
+class Span:
+    """A frozen slotted record pickle can find by name."""
+
+    start: float
+    end: float
+
+
 def test_slots_records_have_slots_and_no_dict() -> None:
     @records.dataclass(frozen=True, slots=True)
     class Point:
@@ -250,6 +260,10 @@ def test_slots_records_have_slots_and_no_dict() -> None:
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         point.x = 3  # type: ignore[misc]
+    # Copied and pickled as the standard library's frozen slotted records are.
+    assert copy.copy(point) == point and copy.deepcopy(point) == point
+    span = Span(1.0, 2.0)
+    assert pickle.loads(pickle.dumps(span)) == span and copy.deepcopy(span) == span
 
 
 def test_a_record_that_defines_its_own_methods_keeps_them() -> None:

@@ -97,7 +97,7 @@ def _record(
         if f.kw_only or f.name == "self":
             raise TypeError(f"{cls.__qualname__}: records.dataclass has no keyword-only fields")
     if slots:
-        cls = _with_slots(cls, fields)
+        cls = _with_slots(cls, fields, frozen)
     cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
     _set(cls, "__init__", _init(cls, fields, frozen))
     if cls.__doc__ == cls.__name__:
@@ -184,7 +184,7 @@ def _set(cls: type, name: str, fn: Any) -> None:
     setattr(cls, name, fn)
 
 
-def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> type:
+def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> type:
     # As the standard library does it: a new class, the fields as its slots, their
     # defaults kept in the Field objects (a class attribute would clash with a slot).
     names = tuple(f.name for f in fields)
@@ -198,7 +198,21 @@ def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> type:
     new = type(cls)(cls.__name__, cls.__bases__, body)
     if qualname is not None:
         new.__qualname__ = qualname
+    if frozen:
+        # Copying and pickling restore a frozen slotted record through these, as the
+        # standard library's do: no __dict__ to fill, and __setattr__ refuses.
+        new.__getstate__ = _slots_getstate  # type: ignore[attr-defined]
+        new.__setstate__ = _slots_setstate  # type: ignore[attr-defined]
     return new
+
+
+def _slots_getstate(self: Any) -> list[Any]:
+    return [getattr(self, f.name) for f in dataclasses.fields(self)]
+
+
+def _slots_setstate(self: Any, state: list[Any]) -> None:
+    for f, value in zip(dataclasses.fields(self), state, strict=True):
+        object.__setattr__(self, f.name, value)
 
 
 def _signature(fields: tuple[dataclasses.Field[Any], ...]) -> str:
