@@ -20,6 +20,8 @@ module; a record whose source is found there, character for character, takes tha
 and compiles nothing. Anything else, such as a run from src/, compiles as before.
 
 mypy sees the standard decorator, so every check it makes of a frozen dataclass still applies.
+One visible difference: `__dataclass_params__` records how the standard library was asked
+(no `__init__`, `__repr__` or `__eq__` of its own), not the record's options.
 """
 
 from __future__ import annotations
