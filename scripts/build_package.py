@@ -365,7 +365,10 @@ def build(
     out.mkdir(parents=True)
     install_wheels(wheels / "requirements.txt", python_version, wheels, out)
     copy_sources(out)
-    write_record_inits(out)
+    if bytecode_python is not None:
+        # Only as bytecode does it save anything: from source, FC (whose /code is
+        # read-only) would compile all of it at every cold start.
+        write_record_inits(out)
     if config is not None and config_text is not None:
         write_config(config, config_text, out)
     prune(out)

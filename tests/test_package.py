@@ -52,7 +52,10 @@ BUILD_ENV = {**os.environ, "DT_TOKEN": "build-token", "DT_SECRET": "SECbuild"}
 
 
 def build(
-    tmp: Path, python_version: str, config: Path = ROOT / "config.example.yaml"
+    tmp: Path,
+    python_version: str,
+    config: Path = ROOT / "config.example.yaml",
+    bytecode: str = "auto",
 ) -> tuple[Path, Path]:
     out, archive = tmp / "code", tmp / "schedulerx-alert.zip"
     subprocess.run(
@@ -69,6 +72,8 @@ def build(
             str(CACHE),
             "--config",
             str(config),
+            "--bytecode",
+            bytecode,
         ],
         check=True,
         capture_output=True,
@@ -235,6 +240,15 @@ def test_the_package_ships_every_records_init_compiled(local_package: Path) -> N
     assert len(found) > 50
     shipped = str(local_package / "schedulerx_alert" / "_record_inits.py")
     assert {name: file for name, file in found.items() if file != shipped} == {}
+
+
+def test_a_package_without_bytecode_ships_no_record_inits(tmp_path: Path) -> None:
+    """From source, FC would compile the whole module at every cold start: it saves
+    something only as bytecode."""
+    out, _ = build(tmp_path, LOCAL, bytecode="none")
+    assert (out / "schedulerx_alert" / "records.py").exists()
+    assert not (out / "schedulerx_alert" / "_record_inits.py").exists()
+    assert not list(out.rglob("*.pyc"))
 
 
 def test_one_tick_from_the_unzipped_package_against_loopback_servers(
