@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ from schedulerx_alert.core.rules import (
     memory_to_json,
 )
 from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from schedulerx_alert.records import replace
 from tests.builders import GROUP, NS, SHANGHAI, T0
 
 MINUTE = 60.0

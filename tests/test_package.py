@@ -224,13 +224,13 @@ def test_the_package_ships_every_records_init_compiled(local_package: Path) -> N
     """No record compiles its __init__ at a cold start: records.py finds each one shipped."""
     script = textwrap.dedent(
         """
-        import dataclasses, json, sys
+        import json, sys
         import index
         found = {}
         for name, module in list(sys.modules.items()):
             if name.startswith("schedulerx_alert"):
                 for value in vars(module).values():
-                    if (isinstance(value, type) and dataclasses.is_dataclass(value)
+                    if (isinstance(value, type) and "__record_fields__" in vars(value)
                             and value.__module__ == name):
                         found[value.__qualname__] = value.__init__.__code__.co_filename
         print(json.dumps(found))

@@ -1,8 +1,9 @@
 """records.dataclass makes the same classes as dataclasses.dataclass, more cheaply.
 
-Each layout is defined twice from one class body, once by each decorator, and the two are
-held against each other: construction, signature, repr, equality, hashing, ordering,
-frozenness, `fields`/`replace`/`asdict` and `__match_args__`.
+Each layout is defined twice from one class body, once by each decorator (and each
+module's `field`), and the two are held against each other: construction, signature,
+repr, equality, hashing, ordering, frozenness, `fields`/`replace`, the field values and
+`__match_args__`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,16 @@ import copy
 import dataclasses
 import importlib
 import inspect
+import json
 import math
 import pickle
 import pkgutil
+import subprocess
+import sys
 import typing
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -29,13 +34,17 @@ from schedulerx_alert import records
 MISSING = dataclasses.MISSING
 Decorator = Callable[..., Any]
 
-# A field: (default kind, compare, repr, hash).
+# A field: (default kind, compare, repr, hash, init).
 field_spec = st.tuples(
     st.sampled_from(["none", "value", "factory"]),
     st.booleans(),
     st.booleans(),
     st.sampled_from([None, True, False]),
+    st.sampled_from([True, True, True, False]),
 )
+FieldSpec = tuple[str, bool, bool, bool | None, bool]
+# Each decorator with its own module's functions.
+FIELD: dict[Any, Any] = {dataclasses.dataclass: dataclasses.field, records.dataclass: records.field}
 options_spec = st.fixed_dictionaries(
     {
         "frozen": st.booleans(),
@@ -55,25 +64,27 @@ values = st.one_of(
 
 def make(
     decorator: Decorator,
-    fields: list[tuple[str, bool, bool, bool | None]],
+    fields: list[FieldSpec],
     options: dict[str, bool],
     post_init: bool,
     name: str = "Rec",
 ) -> Any:
     namespace: dict[str, Any] = {"__annotations__": {}, "__qualname__": name}
-    for i, (default, compare, shown, hashed) in enumerate(fields):
+    for i, (default, compare, shown, hashed, init) in enumerate(fields):
         namespace["__annotations__"][f"f{i}"] = "Any"
         kwargs: dict[str, Any] = {"compare": compare, "repr": shown, "hash": hashed}
+        if not init:
+            kwargs["init"] = False
         if default == "value":
             kwargs["default"] = i
         elif default == "factory":
             kwargs["default_factory"] = list
-        namespace[f"f{i}"] = dataclasses.field(**kwargs)
+        namespace[f"f{i}"] = FIELD[decorator](**kwargs)
     if post_init:
 
         def __post_init__(self: Any) -> None:
             # What a validating __post_init__ does: read the fields once they are set.
-            self._seen = tuple(getattr(self, f"f{i}") for i in range(len(fields)))
+            self._seen = tuple(getattr(self, f"f{i}", None) for i in range(len(fields)))
 
         namespace["__post_init__"] = __post_init__
     options = dict(options)
@@ -83,7 +94,7 @@ def make(
 
 
 def both(
-    fields: list[tuple[str, bool, bool, bool | None]], options: dict[str, bool], post_init: bool
+    fields: list[FieldSpec], options: dict[str, bool], post_init: bool
 ) -> tuple[Any, Any] | None:
     made: list[Any] = []
     decorators: list[Decorator] = [dataclasses.dataclass, records.dataclass]
@@ -115,7 +126,7 @@ def outcome(action: Callable[[], Any]) -> Any:
     other=st.lists(values, max_size=5),
 )
 def test_the_same_class_as_the_standard_decorator(
-    fields: list[tuple[str, bool, bool, bool | None]],
+    fields: list[FieldSpec],
     options: dict[str, bool],
     post_init: bool,
     args: list[Any],
@@ -130,7 +141,9 @@ def test_the_same_class_as_the_standard_decorator(
         (p.name, repr(p.default)) for p in inspect.signature(std).parameters.values()
     ]
     assert ours.__match_args__ == std.__match_args__
-    assert [f.name for f in dataclasses.fields(ours)] == [f.name for f in dataclasses.fields(std)]
+    assert [_field_view(f) for f in records.fields(ours)] == [
+        _field_view(f) for f in dataclasses.fields(std)
+    ]
     assert (ours.__hash__ is None) == (std.__hash__ is None)
 
     made = {cls: outcome(partial(cls, *args)) for cls in (std, ours)}
@@ -143,10 +156,10 @@ def test_the_same_class_as_the_standard_decorator(
     assert b_std[0] == b_ours[0]
 
     if options["repr"]:
-        assert repr(a_ours) == repr(a_std)
+        assert outcome(lambda: repr(a_ours)) == outcome(lambda: repr(a_std))
     else:
         assert getattr(ours, "__repr__") is getattr(std, "__repr__") is object.__repr__  # noqa: B009
-    assert dataclasses.asdict(a_ours) == dataclasses.asdict(a_std) or _has_nan(a_std)
+    assert vars(a_ours) == vars(a_std) or _has_nan(a_std)
     if std.__hash__ is object.__hash__:
         assert ours.__hash__ is object.__hash__
     else:
@@ -160,7 +173,7 @@ def test_the_same_class_as_the_standard_decorator(
                 partial(getattr(a_std, op), b1)
             ), op
         assert outcome(lambda: a_ours < b2) == outcome(lambda: a_std < b1)
-    if fields:
+    if fields and fields[0][4]:
         assert outcome(lambda: setattr(a_ours, "f0", 9)) == outcome(lambda: setattr(a_std, "f0", 9))
         assert outcome(lambda: delattr(a_ours, "f0")) == outcome(lambda: delattr(a_std, "f0"))
         replaced = [outcome(partial(_replaced, r)) for r in (a_ours, a_std)]
@@ -171,7 +184,23 @@ def test_the_same_class_as_the_standard_decorator(
 
 
 def _replaced(record: Any) -> dict[str, Any]:
-    return dict(vars(dataclasses.replace(record, f0=7)))
+    replace = records.replace if "__record_fields__" in dir(record) else dataclasses.replace
+    return dict(vars(replace(record, f0=7)))
+
+
+def _field_view(f: Any) -> tuple[Any, ...]:
+    missing = (MISSING, records.MISSING)
+    return (
+        f.name,
+        f.type,
+        "<missing>" if f.default in missing else f.default,
+        "<missing>" if f.default_factory in missing else f.default_factory,
+        f.init,
+        f.repr,
+        f.hash,
+        f.compare,
+        dict(f.metadata),
+    )
 
 
 def _has_nan(record: Any) -> bool:
@@ -192,7 +221,7 @@ def hierarchy(decorator: Any) -> tuple[Any, Any, Any]:
     class Child(Base):
         """Adds a field with a factory."""
 
-        c: list[int] = dataclasses.field(default_factory=list)
+        c: list[int] = FIELD[decorator](default_factory=list)
 
     class Plain(Child):
         """Not a record: may set attributes of its own, not the fields."""
@@ -217,6 +246,115 @@ def test_records_built_on_records_and_their_subclasses(decorator: Any) -> None:
         decorator(frozen=True)(type("Broken", (base,), {"__annotations__": {"d": "int"}}))
 
 
+def refusal(decorator: Any, body: dict[str, Any], bases: tuple[type, ...] = ()) -> str:
+    """The error a class body is refused with, as '<type>: <message>'."""
+    namespace = {"__annotations__": {}, "__qualname__": "Bad", **body}
+    try:
+        decorator(frozen=True)(type("Bad", bases, namespace))
+    except (TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "accepted"
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["mutable default", "set default", "field without annotation", "default and factory"],
+)
+def test_a_bad_class_body_is_refused_as_the_standard_library_refuses_it(case: str) -> None:
+    def body(decorator: Any) -> dict[str, Any]:
+        make_field = FIELD[decorator]
+        if case == "mutable default":
+            return {"__annotations__": {"tags": "list[str]"}, "tags": []}
+        if case == "set default":
+            return {"__annotations__": {"tags": "set[str]"}, "tags": make_field(default=set())}
+        if case == "field without annotation":
+            return {"__annotations__": {"a": "int"}, "b": make_field(default=1)}
+        return {"__annotations__": {"a": "int"}, "a": make_field(default=1, default_factory=int)}
+
+    if case == "default and factory":
+        for make_field in FIELD.values():
+            with pytest.raises(ValueError, match="cannot specify both default and default_factory"):
+                make_field(default=1, default_factory=int)
+        return
+    std = refusal(dataclasses.dataclass, body(dataclasses.dataclass))
+    assert std != "accepted"
+    assert refusal(records.dataclass, body(records.dataclass)) == std
+
+
+def test_what_records_do_not_support_is_refused_by_name() -> None:
+    plain = {"__annotations__": {"a": "int"}}
+    for option in ("unsafe_hash", "kw_only", "match_args", "weakref_slot"):
+        with pytest.raises(TypeError, match=f"does not support {option}"):
+            records.dataclass(**{option: True})(type("Odd", (), dict(plain)))
+    with pytest.raises(TypeError, match="does not support init"):
+        records.dataclass(init=False)(type("Odd", (), dict(plain)))
+    for annotation in ("InitVar[int]", "dataclasses.InitVar[str]", "KW_ONLY"):
+        with pytest.raises(TypeError, match=r"has no (InitVar|KW_ONLY)"):
+            records.dataclass(type("Odd", (), {"__annotations__": {"a": annotation}}))
+    with pytest.raises(TypeError, match="no keyword-only fields"):
+        records.dataclass(type("Odd", (), {**plain, "a": records.field(kw_only=True)}))
+
+    @dataclasses.dataclass(frozen=True)
+    class Standard:
+        """A dataclass of the standard library."""
+
+        a: int
+
+    # Its fields are the standard library's, which a record cannot read without it.
+    assert "a dataclass of the standard library" in refusal(records.dataclass, {}, (Standard,))
+
+
+def test_records_are_not_dataclasses_to_the_dataclasses_module() -> None:
+    """Said in records.py: the loud failure, not a silent one, for code that forgets it."""
+
+    @records.dataclass(frozen=True)
+    class Point:
+        """Two numbers."""
+
+        x: int
+        y: int = 0
+        seen: list[int] = records.field(default_factory=list, init=False, compare=False)
+
+    point = Point(1)
+    with pytest.raises(TypeError):
+        dataclasses.replace(point, x=2)
+    assert not dataclasses.is_dataclass(point)
+    assert records.replace(point, y=5) == Point(1, 5) and records.replace(point).seen == []
+    with pytest.raises(ValueError, match="init=False, it cannot be specified with replace"):
+        records.replace(point, seen=[1])
+    with pytest.raises(TypeError, match="record instances"):
+        records.replace(object())
+    with pytest.raises(TypeError, match="record type or instance"):
+        records.fields(object)
+    assert [f.name for f in records.fields(point)] == ["x", "y", "seen"]
+    assert repr(records.fields(Point)[0]).startswith("Field(name='x',type='int',default=MISSING")
+
+
+def loaded_after(src: Path, code: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` a fresh interpreter has loaded after running `code` from src/."""
+    script = (
+        f"import json, sys; sys.path[:0] = [{str(src)!r}]\n{code}\n"
+        f"print(json.dumps([m for m in {names!r} if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, text=True, check=True
+    )
+    found: list[str] = json.loads(done.stdout)
+    return found
+
+
+def test_the_package_never_loads_dataclasses() -> None:
+    """`dataclasses` brings `inspect`, `ast` and `dis`: 4% of a cold start, for nothing."""
+    src = Path(schedulerx_alert.__file__).parent.parent
+    assert loaded_after(src, "import index", ("dataclasses", "inspect", "ast", "dis")) == []
+    every_module = (
+        "import importlib, pkgutil, schedulerx_alert\n"
+        "for info in pkgutil.walk_packages(schedulerx_alert.__path__, 'schedulerx_alert.'):\n"
+        "    importlib.import_module(info.name)"
+    )
+    assert loaded_after(src, every_module, ("dataclasses",)) == []
+
+
 def test_annotations_stay_as_written_and_class_variables_are_no_fields() -> None:
     @records.dataclass(frozen=True)
     class Tagged:
@@ -226,7 +364,7 @@ def test_annotations_stay_as_written_and_class_variables_are_no_fields() -> None
         name: str
         size: int | None = None
 
-    assert [(f.name, f.type) for f in dataclasses.fields(Tagged)] == [
+    assert [(f.name, f.type) for f in records.fields(Tagged)] == [
         ("name", "str"),
         ("size", "int | None"),
     ]
@@ -296,7 +434,7 @@ def test_every_record_of_the_package_is_made_by_records() -> None:
             if (
                 isinstance(value, type)
                 and value.__module__ == module.__name__
-                and dataclasses.is_dataclass(value)
+                and ("__record_fields__" in vars(value) or dataclasses.is_dataclass(value))
             ):
                 found.append(value)
     assert len(found) > 50
@@ -350,12 +488,12 @@ def test_every_record_of_the_package_finds_its_init_in_the_shipped_module(
 def redefined(cls: Any) -> Any:
     """A frozen record with cls's fields, defaults and __post_init__, defined again."""
     body: dict[str, Any] = {"__annotations__": {}, "__post_init__": cls.__post_init__}
-    for f in dataclasses.fields(cls):
+    for f in records.fields(cls):
         body["__annotations__"][f.name] = f.type
-        if f.default is not dataclasses.MISSING:
+        if f.default is not records.MISSING:
             body[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            body[f.name] = dataclasses.field(default_factory=f.default_factory)
+        elif f.default_factory is not records.MISSING:
+            body[f.name] = records.field(default_factory=f.default_factory)
     return records.dataclass(frozen=True)(type(cls.__name__, (), body))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import replace
 from types import MappingProxyType
 
 from hypothesis import example, given, settings
@@ -14,6 +13,7 @@ from schedulerx_alert.health import IMPAIRED, health_message
 from schedulerx_alert.model import JobKey
 from schedulerx_alert.neutralise import CUT, block, fold, line
 from schedulerx_alert.ops import samples
+from schedulerx_alert.records import replace
 from schedulerx_alert.render import Renderer
 from schedulerx_alert.state import Alert, HealthRecord, run_alert
 from tests.builders import T0, alert

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from schedulerx_alert.core.rules import (
 from schedulerx_alert.core.rules.memory import MAX_STUCK
 from schedulerx_alert.core.rules.settings import MAX_FLAP_CHANGES
 from schedulerx_alert.model import InstanceStatus, JobInstance, TriggerType
+from schedulerx_alert.records import replace
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Every, Monitor, key, run
 

@@ -8,7 +8,6 @@ wrong job, and leave a job whose next poll is a first poll.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from schedulerx_alert.dingtalk import robot_id
 from schedulerx_alert.model import JobKey
 from schedulerx_alert.ops.state_cmd import forget_job
 from schedulerx_alert.ops.state_view import age, line
+from schedulerx_alert.records import replace
 from schedulerx_alert.session import StateSession
 from schedulerx_alert.state import (
     State,

@@ -8,7 +8,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +18,7 @@ from .config_source import CONFIG_ENV, Loaded, OssLocation, config_location
 from .credentials import Credentials, resolve_credentials
 from .dingtalk import DingTalkReceiver, Receiver
 from .fallback import LocalHealthFile
-from .records import dataclass
+from .records import dataclass, field
 from .redact import Redactor
 from .render import Renderer
 from .sources.schedulerx import SchedulerXClient

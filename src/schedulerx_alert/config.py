@@ -11,7 +11,6 @@ import json
 import os
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +27,7 @@ from .core.rules.settings import (
     parse_trigger_types,
 )
 from .model import TERMINAL, InstanceStatus
-from .records import dataclass
+from .records import dataclass, field
 from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 if TYPE_CHECKING:

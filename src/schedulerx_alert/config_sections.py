@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,7 +49,7 @@ from .core.silence import (
     parse_matcher,
 )
 from .delivery.route import Route
-from .records import dataclass
+from .records import dataclass, field
 
 if TYPE_CHECKING:
     from .config_text import ConfigText  # a command's config read from OSS

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import field
 from typing import Any
 
-from .records import dataclass
+from .records import dataclass, field
 
 
 @dataclass(frozen=True)

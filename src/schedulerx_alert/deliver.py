@@ -14,11 +14,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from .dingtalk import Failure, Receiver, TransportError
-from .records import dataclass
+from .records import dataclass, field, replace
 from .render import Message, Renderer
 from .state import Alert, RobotRecord
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ from .core.rules.failure import admitted, is_failure
 from .core.rules.schedules import schedules_of
 from .core.rules.settings import DEFAULT_ALERT_ON, DEFAULT_SETTINGS
 from .model import InstanceStatus, JobInstance, JobKey
-from .records import dataclass
+from .records import dataclass, field, replace
 from .state import (
     Alert,
     InstanceRecord,

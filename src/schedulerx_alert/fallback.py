@@ -20,10 +20,9 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import field
 from pathlib import Path
 
-from .records import dataclass
+from .records import dataclass, field
 from .state import HealthRecord, RobotRecord, State
 
 log = logging.getLogger("schedulerx_alert")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,6 +27,7 @@ from .core.silence import Silence
 from .deliver import Delivery, Notice
 from .diff import Target
 from .model import JobInstance, JobKey
+from .records import replace
 from .render import Message, Renderer
 from .state import Alert, InstanceRecord, JobRecord, State, receiver_key
 

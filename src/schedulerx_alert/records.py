@@ -19,22 +19,41 @@ into `_record_inits.py` (see `precompiled_module`), which FC loads as bytecode l
 module; a record whose source is found there, character for character, takes that code
 and compiles nothing. Anything else, such as a run from src/, compiles as before.
 
-mypy sees the standard decorator, so every check it makes of a frozen dataclass still applies.
-One visible difference: `__dataclass_params__` records how the standard library was asked
-(no `__init__`, `__repr__` or `__eq__` of its own), not the record's options.
+Nor does a record import `dataclasses`: with the `inspect`, `ast` and `dis` it loads, that
+module alone was 4% of `import index`, and its field processing another 3%. The fields
+are collected here by the standard library's rules (ClassVar is no field, a mutable
+default is refused, a subclass's field replaces its base's in place), and `field`,
+`fields` and `replace` come from this module. Records are therefore not dataclasses to
+the `dataclasses` module at run time (`dataclasses.replace(record)` raises TypeError);
+tests/test_records.py keeps the package from importing it.
+
+mypy sees the standard `dataclass`, `field`, `fields` and `replace`, so every check it
+makes of a frozen dataclass still applies. Options no record uses (`init=False`,
+`unsafe_hash`, `kw_only`, `match_args`, InitVar fields) are refused with a TypeError.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
+import types
 from collections.abc import Callable
 from operator import attrgetter
 from reprlib import recursive_repr
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, get_origin
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
 
 if TYPE_CHECKING:
     from dataclasses import dataclass as dataclass
+    from dataclasses import field as field
+    from dataclasses import fields as fields
+    from dataclasses import replace as replace
 else:
 
     def dataclass(cls=None, /, **options):
@@ -45,11 +64,116 @@ else:
 
         return wrap if cls is None else wrap(cls)
 
+    def field(
+        *,
+        default=MISSING,
+        default_factory=MISSING,
+        init=True,
+        repr=True,
+        hash=None,
+        compare=True,
+        metadata=None,
+        kw_only=MISSING,
+    ):
+        """`dataclasses.field`, for records."""
+        if default is not MISSING and default_factory is not MISSING:
+            raise ValueError("cannot specify both default and default_factory")
+        return Field(default, default_factory, init, repr, hash, compare, metadata, kw_only)
 
-FrozenInstanceError = dataclasses.FrozenInstanceError
+    def fields(class_or_instance):
+        """`dataclasses.fields`, for records: the fields in __init__ order."""
+        try:
+            found = class_or_instance.__record_fields__
+        except AttributeError:
+            raise TypeError("must be called with a record type or instance") from None
+        return tuple(found.values())
+
+    def replace(obj, /, **changes):
+        """`dataclasses.replace`, for records: a copy with some fields changed."""
+        if not hasattr(type(obj), "__record_fields__"):
+            raise TypeError("replace() should be called on record instances")
+        for f in type(obj).__record_fields__.values():
+            if not f.init:
+                if f.name in changes:
+                    raise ValueError(
+                        f"field {f.name} is declared with init=False, "
+                        "it cannot be specified with replace()"
+                    )
+            elif f.name not in changes:
+                changes[f.name] = getattr(obj, f.name)
+        return obj.__class__(**changes)
+
+
 # A factory default stands in the signature as this marker, as in the standard library.
 _HAS_FACTORY = type("_HAS_DEFAULT_FACTORY", (), {"__repr__": lambda self: "<factory>"})()
+_NO_METADATA: types.MappingProxyType[Any, Any] = types.MappingProxyType({})
 PRECOMPILED_MODULE = "_record_inits"
+
+
+class Field:
+    """One field of a record: the attributes of `dataclasses.Field`, as its users read them."""
+
+    __slots__ = (
+        "compare",
+        "default",
+        "default_factory",
+        "hash",
+        "init",
+        "kw_only",
+        "metadata",
+        "name",
+        "repr",
+        "type",
+    )
+
+    def __init__(
+        self,
+        default: Any,
+        default_factory: Any,
+        init: bool,
+        repr: bool,
+        hash: bool | None,
+        compare: bool,
+        metadata: Any,
+        kw_only: Any,
+    ) -> None:
+        self.name: str = ""
+        self.type: Any = None
+        self.default = default
+        self.default_factory = default_factory
+        self.init = init
+        self.repr = repr
+        self.hash = hash
+        self.compare = compare
+        self.metadata = _NO_METADATA if metadata is None else types.MappingProxyType(metadata)
+        self.kw_only = kw_only
+
+    def __repr__(self) -> str:
+        shown = ",".join(f"{name}={getattr(self, name)!r}" for name in _FIELD_REPR)
+        return f"Field({shown})"
+
+
+_FIELD_REPR = (
+    "name",
+    "type",
+    "default",
+    "default_factory",
+    "init",
+    "repr",
+    "hash",
+    "compare",
+    "metadata",
+    "kw_only",
+)
+
+
+def _frozen_error(message: str) -> AttributeError:
+    # A record never imports `dataclasses` (with `inspect`, `ast` and `dis` it is a tenth
+    # of the cold start); raising here is a bug's path, where loading it costs nothing.
+    import dataclasses
+
+    error: AttributeError = dataclasses.FrozenInstanceError(message)
+    return error
 
 
 def _load_precompiled() -> dict[str, Callable[..., Callable[..., None]]]:
@@ -75,12 +199,16 @@ def _record(
     slots: bool = False,
     **rare: Any,
 ) -> type:
-    if rare or not init or "__slots__" in cls.__dict__:
-        # Options no record here uses (unsafe_hash, kw_only, match_args, ...): the
-        # standard decorator, at its price.
-        return dataclasses.dataclass(
-            cls, init=init, repr=repr, eq=eq, order=order, frozen=frozen, slots=slots, **rare
+    if not init:
+        rare["init"] = init
+    if rare:
+        # No record here uses them (init=False, unsafe_hash, kw_only, match_args, ...);
+        # one that needs them would need them built and tested here first.
+        raise TypeError(
+            f"{cls.__qualname__}: records.dataclass does not support {', '.join(sorted(rare))}"
         )
+    if "__slots__" in cls.__dict__:
+        raise TypeError(f"{cls.__qualname__}: use slots=True, not __slots__ of its own")
     if order and not eq:
         raise ValueError("eq must be true if order is true")
     if frozen or _frozen_bases(cls):
@@ -89,22 +217,23 @@ def _record(
     explicit_hash = "__hash__" in cls.__dict__ and not (
         cls.__dict__["__hash__"] is None and "__eq__" in cls.__dict__
     )
-    if not getattr(cls, "__doc__", None):
-        cls.__doc__ = cls.__name__  # the real one is set below, without inspect
-    cls = _process(cls)
-    fields = dataclasses.fields(cls)
-    for f in fields:
-        if f.kw_only or f.name == "self":
+    found = _process(cls)
+    all_fields = tuple(found.values())
+    for f in all_fields:
+        if f.kw_only is True or f.name == "self":
             raise TypeError(f"{cls.__qualname__}: records.dataclass has no keyword-only fields")
     if slots:
-        cls = _with_slots(cls, fields, frozen)
+        cls = _with_slots(cls, all_fields, frozen)
+    cls.__record_fields__ = found  # type: ignore[attr-defined]
     cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
-    _set(cls, "__init__", _init(cls, fields, frozen))
-    if cls.__doc__ == cls.__name__:
-        cls.__doc__ = f"{cls.__name__}{_signature(fields)}"
+    if "__match_args__" not in cls.__dict__:
+        _set(cls, "__match_args__", tuple(f.name for f in all_fields if f.init))
+    _set(cls, "__init__", _init(cls, all_fields, frozen))
+    if not getattr(cls, "__doc__", None):
+        cls.__doc__ = f"{cls.__name__}{_signature(all_fields)}"
     if repr and "__repr__" not in own:
-        _set(cls, "__repr__", _repr([f.name for f in fields if f.repr]))
-    compared = [f.name for f in fields if f.compare]
+        _set(cls, "__repr__", _repr([f.name for f in all_fields if f.repr]))
+    compared = [f.name for f in all_fields if f.compare]
     if eq and "__eq__" not in own:
         _set(cls, "__eq__", _eq(compared))
     if order:
@@ -119,12 +248,12 @@ def _record(
         # The standard library's rule: eq and frozen hash the compared fields; eq alone
         # makes the record unhashable.
         if frozen:
-            hashed = [f.name for f in fields if (f.compare if f.hash is None else f.hash)]
+            hashed = [f.name for f in all_fields if (f.compare if f.hash is None else f.hash)]
             _set(cls, "__hash__", _hash(hashed))
         else:
             cls.__hash__ = None  # type: ignore[assignment]
     if frozen:
-        names = frozenset(f.name for f in fields)
+        names = frozenset(f.name for f in all_fields)
         for name, fn in _frozen(cls, names).items():
             if name in cls.__dict__:
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
@@ -132,33 +261,70 @@ def _record(
     return cls
 
 
-def _process(cls: type) -> type:
-    """The standard library's field processing, with no method generated.
+def _process(cls: type) -> dict[str, Field]:
+    """The fields of `cls`, its bases' first, as the standard library collects them.
 
-    With `from __future__ import annotations` every annotation is a string, and for each
-    one the standard library looks for ClassVar, InitVar and KW_ONLY by regular
-    expression and module lookups: a third of the processing. A string that names none
-    of them is handed over as `object` for the while, and the Field gets it back."""
+    Its rules, kept: an annotation makes a field unless it is a ClassVar; a default is the
+    class attribute or a `field()`; a mutable (unhashable) default is refused; a `field()`
+    without an annotation is refused; a subclass's field replaces the base's in place."""
+    found: dict[str, Field] = {}
+    for base in cls.__mro__[-1:0:-1]:
+        base_fields = base.__dict__.get("__record_fields__")
+        if base_fields is not None:
+            found.update(base_fields)
+        elif "__dataclass_fields__" in base.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__}: a record cannot extend {base.__qualname__}, "
+                "a dataclass of the standard library"
+            )
     # As the standard library reads them (3.10): the class's own, not inherited ones.
-    own: dict[str, Any] = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
-    # A string naming ClassVar, InitVar or KW_ONLY is not a plain field: the standard
-    # library reads it as written.
-    plain = {
-        name: a
-        for name, a in own.items()
-        if isinstance(a, str) and "ClassVar" not in a and "InitVar" not in a and "KW_ONLY" not in a
-    }
-    if plain:
-        cls.__annotations__ = {name: object if name in plain else a for name, a in own.items()}
-    try:
-        cls = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
-    finally:
-        if plain:
-            cls.__annotations__ = own
-    for f in cls.__dict__["__dataclass_fields__"].values():
-        if f.name in plain and f.type is object:
-            f.type = plain[f.name]
-    return cls
+    annotations: dict[str, Any] = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
+    for name, annotation in annotations.items():
+        kind = _kind(annotation)
+        if kind == "ClassVar":
+            found.pop(name, None)
+            continue
+        if kind:
+            raise TypeError(f"{cls.__qualname__}.{name}: records.dataclass has no {kind}")
+        default = cls.__dict__.get(name, MISSING)
+        if isinstance(default, Field):
+            f = default
+        else:
+            f = Field(default, MISSING, True, True, None, True, None, MISSING)
+        f.name, f.type = name, annotation
+        if f.default is not MISSING and type(f.default).__hash__ is None:
+            raise ValueError(
+                f"mutable default {type(f.default)} for field {name} is not allowed: "
+                "use default_factory"
+            )
+        if isinstance(default, Field):
+            if f.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, f.default)
+        found[name] = f
+    for name, value in cls.__dict__.items():
+        if isinstance(value, Field) and name not in annotations:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    return found
+
+
+def _kind(annotation: Any) -> str:
+    """ "ClassVar", "InitVar" or "KW_ONLY" when the annotation names one, else ""."""
+    if isinstance(annotation, str):
+        # `ClassVar[int]`, `typing.ClassVar`, `dataclasses.InitVar[str]`: the name before
+        # any subscript, after any module prefix, as the standard library's pattern reads.
+        name = annotation.split("[", 1)[0].rsplit(".", 1)[-1].strip()
+    elif annotation is ClassVar or get_origin(annotation) is ClassVar:
+        return "ClassVar"
+    else:
+        # The class InitVar, an InitVar[...] or the KW_ONLY marker (a _KW_ONLY_TYPE).
+        name = getattr(annotation, "__name__", type(annotation).__name__)
+    return _KINDS.get(name, "")
+
+
+_KINDS = {"ClassVar": "ClassVar", "InitVar": "InitVar", "KW_ONLY": "KW_ONLY"}
+_KINDS["_KW_ONLY_TYPE"] = "KW_ONLY"
 
 
 def _frozen_bases(cls: type) -> bool:
@@ -167,11 +333,9 @@ def _frozen_bases(cls: type) -> bool:
 
 def _check_frozen_bases(cls: type, frozen: bool) -> None:
     for base in cls.__mro__[1:]:
-        if not hasattr(base, "__dataclass_fields__"):
-            continue
-        base_frozen = getattr(base, "__record_frozen__", None)
+        base_frozen = base.__dict__.get("__record_frozen__")
         if base_frozen is None:
-            base_frozen = base.__dataclass_params__.frozen  # type: ignore[attr-defined]
+            continue
         if base_frozen and not frozen:
             raise TypeError("cannot inherit non-frozen dataclass from a frozen one")
         if frozen and not base_frozen:
@@ -184,7 +348,7 @@ def _set(cls: type, name: str, fn: Any) -> None:
     setattr(cls, name, fn)
 
 
-def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> type:
+def _with_slots(cls: type, fields: tuple[Field, ...], frozen: bool) -> type:
     # As the standard library does it: a new class, the fields as its slots, their
     # defaults kept in the Field objects (a class attribute would clash with a slot).
     names = tuple(f.name for f in fields)
@@ -207,30 +371,28 @@ def _with_slots(cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: b
 
 
 def _slots_getstate(self: Any) -> list[Any]:
-    return [getattr(self, f.name) for f in dataclasses.fields(self)]
+    return [getattr(self, f.name) for f in type(self).__record_fields__.values()]
 
 
 def _slots_setstate(self: Any, state: list[Any]) -> None:
-    for f, value in zip(dataclasses.fields(self), state, strict=True):
+    for f, value in zip(type(self).__record_fields__.values(), state, strict=True):
         object.__setattr__(self, f.name, value)
 
 
-def _signature(fields: tuple[dataclasses.Field[Any], ...]) -> str:
+def _signature(fields: tuple[Field, ...]) -> str:
     """`(a, b=2, c=<factory>)`: the docstring of a record that has none."""
     shown = []
     for f in fields:
-        if f.default is not dataclasses.MISSING:
+        if f.default is not MISSING:
             shown.append(f"{f.name}={f.default!r}")
-        elif f.default_factory is not dataclasses.MISSING:
+        elif f.default_factory is not MISSING:
             shown.append(f"{f.name}=<factory>")
         else:
             shown.append(f.name)
     return f"({', '.join(shown)})"
 
 
-def _init(
-    cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool
-) -> Callable[..., None]:
+def _init(cls: type, fields: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
     source, scope = _init_source(cls, fields, frozen)
     create = _precompiled.get(source)
     if create is None:
@@ -241,21 +403,30 @@ def _init(
     return init_fn
 
 
-def _init_source(
-    cls: type, fields: tuple[dataclasses.Field[Any], ...], frozen: bool
-) -> tuple[str, dict[str, Any]]:
+def _init_source(cls: type, fields: tuple[Field, ...], frozen: bool) -> tuple[str, dict[str, Any]]:
     """The source of a factory that makes `cls`'s __init__, and the values it takes."""
     params = ["self"]
     body = []
     scope: dict[str, Any] = {"__object_setattr": object.__setattr__, "__HAS_FACTORY": _HAS_FACTORY}
     defaulted = False
     for f in fields:
-        if f.default is not dataclasses.MISSING:
+        if not f.init:
+            # Not a parameter: a factory's value is set here; a default is the class
+            # attribute, which a slotted class no longer has, so there it is set too.
+            if f.default is not MISSING and "__slots__" in cls.__dict__:
+                scope[f"__dflt_{f.name}"] = f.default
+                value = f"__dflt_{f.name}"
+            elif f.default_factory is not MISSING:
+                scope[f"__dflt_{f.name}"] = f.default_factory
+                value = f"__dflt_{f.name}()"
+            else:
+                continue
+        elif f.default is not MISSING:
             scope[f"__dflt_{f.name}"] = f.default
             params.append(f"{f.name}=__dflt_{f.name}")
             value = f.name
             defaulted = True
-        elif f.default_factory is not dataclasses.MISSING:
+        elif f.default_factory is not MISSING:
             scope[f"__dflt_{f.name}"] = f.default_factory
             params.append(f"{f.name}=__HAS_FACTORY")
             value = f"__dflt_{f.name}() if {f.name} is __HAS_FACTORY else {f.name}"
@@ -297,7 +468,7 @@ def precompiled_module() -> str:
             own = vars(value) if isinstance(value, type) else {}
             frozen = own.get("__record_frozen__")  # set on each record, inherited by others
             if frozen is not None and value.__module__ == info.name:
-                source, _ = _init_source(value, dataclasses.fields(value), frozen)
+                source, _ = _init_source(value, tuple(value.__record_fields__.values()), frozen)
                 sources[source] = None
     parts = [
         '"""Generated by `make package` (schedulerx_alert.records.precompiled_module): the\n'
@@ -384,12 +555,12 @@ def _frozen(cls: type, names: frozenset[str]) -> dict[str, Callable[..., None]]:
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
+            raise _frozen_error(f"cannot assign to field {name!r}")
         super(owner, self).__setattr__(name, value)
 
     def __delattr__(self: Any, name: str) -> None:
         if type(self) is cls or name in names:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
+            raise _frozen_error(f"cannot delete field {name!r}")
         super(owner, self).__delattr__(name)
 
     return {"__setattr__": __setattr__, "__delattr__": __delattr__}

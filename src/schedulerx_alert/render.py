@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +31,7 @@ from .core.findings import (
     Fact,
 )
 from .model import InstanceStatus, JobInstance, JobKey, TriggerType
-from .records import dataclass
+from .records import dataclass, replace
 from .state import MAX_TIME as MAX_EPOCH
 from .state import Alert
 

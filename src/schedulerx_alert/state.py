@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -62,7 +61,7 @@ from .core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
 from .core.rules.memory import memory_from_json as _memory_from_json
 from .core.rules.memory import memory_to_json as _memory_to_json
 from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
-from .records import dataclass
+from .records import dataclass, field, replace
 
 if TYPE_CHECKING:
     from .core.catalog import JobInfo

@@ -10,7 +10,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
@@ -23,7 +22,7 @@ from .fallback import LocalHealth, LocalHealthFile, fold
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
 from .model import JobKey
-from .records import dataclass
+from .records import dataclass, field, replace
 from .render import Renderer
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from .sources.discovery import rule_for_unlisted, watched_jobs

@@ -18,7 +18,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -26,7 +25,7 @@ from zoneinfo import ZoneInfo
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from ..core.silence import Matcher
-from ..records import dataclass
+from ..records import dataclass, replace
 from ..render import Action, Message
 from ..state import Alert
 from .settings import ActionSettings, Span

@@ -9,11 +9,10 @@ two findings with the same fingerprint are the same announcement.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
 from types import MappingProxyType
 
 from ..model import JobInstance, JobKey
-from ..records import dataclass
+from ..records import dataclass, field
 
 # Kinds that are not a run's own status label (failed, rejected, killed, ...).
 RECOVERED = "recovered"

@@ -6,10 +6,9 @@ configured or the state holds counters."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
 from datetime import date
 
-from ..records import dataclass
+from ..records import dataclass, field
 
 
 @dataclass(frozen=True)

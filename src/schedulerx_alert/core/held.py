@@ -13,11 +13,10 @@ jobs are folded into one entry without a job (`job is None`), still counted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from ..model import JobKey
-from ..records import dataclass
+from ..records import dataclass, replace
 from .silence import QuietHours, Silence, in_quiet_hours
 
 MAX_ENTRIES = 200

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import field, replace
 from typing import Any
 
 from ..model import JobKey
-from ..records import dataclass
+from ..records import dataclass, field, replace
 
 #: The instance times a window (StartTimestamp/EndTimestamp) may filter on.
 WINDOW_FIELDS = ("schedule", "start", "end")

@@ -15,14 +15,13 @@ fits one of the globs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..model import InstanceStatus, TriggerType
-from ..records import dataclass
+from ..records import dataclass, field, replace
 
 # Kinds that are a run's own status label (failed, rejected, killed, ...) and the
 # kinds the rules raise without a single run behind them (core/rules).

@@ -19,10 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import field
 from typing import TYPE_CHECKING
 
-from ..records import dataclass
+from ..records import dataclass, field
 from ..store import StateStore, StoreError
 
 if TYPE_CHECKING:

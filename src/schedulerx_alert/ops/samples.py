@@ -8,7 +8,6 @@ through the same constructors the tick uses, so what `render` shows is what a ti
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -26,7 +25,7 @@ from ..core.findings import (
 )
 from ..core.group import group_shared_causes
 from ..model import InstanceStatus, JobInstance, JobKey, TriggerType
-from ..records import dataclass
+from ..records import dataclass, replace
 from ..state import Alert, HealthRecord, run_alert, trim
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from ..config import Config, WatchRule
 from ..core.polling import GroupCursor, GroupKey
 from ..listing import show
 from ..model import JobKey
-from ..records import dataclass
+from ..records import dataclass, replace
 
 if TYPE_CHECKING:
     from ..core.catalog import Contact, JobInfo

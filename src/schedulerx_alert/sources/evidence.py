@@ -23,7 +23,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import field, replace
 from typing import Any, TypeVar
 
 from ..config import Config, WatchRule
@@ -32,7 +31,7 @@ from ..core.evidence import Evidence, excerpt, note
 from ..core.findings import RECOVERED, SETTLED
 from ..delivery.mentions import owners_of
 from ..model import InstanceStatus, JobInstance, JobKey
-from ..records import dataclass
+from ..records import dataclass, field, replace
 from ..state import Alert, State
 from . import discovery, plan
 from .fetch import RetryPolicy, attempt

@@ -8,12 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import field
 from typing import Generic, TypeVar
 
 from ..listing import EntryProblem, Listing, cut
 from ..model import JobInstance, JobKey
-from ..records import dataclass
+from ..records import dataclass, field
 from .schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0

@@ -23,7 +23,6 @@ catching up (older windows, cross-checks), then the sweep, then refreshing job l
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import field, replace
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
@@ -39,7 +38,7 @@ from ..core.polling import (
     Span,
 )
 from ..model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
-from ..records import dataclass
+from ..records import dataclass, field, replace
 from ..state import JobRecord
 from . import discovery
 

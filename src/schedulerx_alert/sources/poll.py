@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ from ..core.polling import (
 from ..listing import EntryProblem, GroupListing, cut
 from ..logs import Progress, no_progress
 from ..model import JobInstance, JobKey
-from ..records import dataclass
+from ..records import dataclass, field, replace
 from ..state import JobRecord
 from . import discovery, plan
 from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job

@@ -36,10 +36,9 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..records import dataclass
+from ..records import dataclass, field
 from ..store import StateStore, StoreError
 
 if TYPE_CHECKING:

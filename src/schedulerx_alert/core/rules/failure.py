@@ -7,9 +7,8 @@ many in a row); a success resets the count (recovery.py).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ...model import JobInstance, TriggerType
+from ...records import replace
 from ..findings import Finding, attempt_id, finding
 from .history import JobHistory, ended_at
 from .memory import JobRuleState

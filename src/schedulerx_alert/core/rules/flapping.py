@@ -9,10 +9,10 @@ still announced during an episode.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from ...model import InstanceStatus, JobInstance
+from ...records import replace
 from ..findings import FLAPPING, SETTLED, Finding, finding, job_fingerprint
 from .failure import is_failure
 from .history import JobHistory, ended_at

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from typing import Any, Literal
 
-from ...records import dataclass
+from ...records import dataclass, fields
 from .settings import MAX_FLAP_CHANGES
 
 # Runs announced as stuck that have not been seen to end; more than a listing holds.
@@ -58,7 +57,7 @@ def memory_from_json(raw: Any, where: str = "rules") -> JobRuleState:
     """The inverse of memory_to_json; MemoryFormatError names the bad field."""
     if not isinstance(raw, dict):
         raise MemoryFormatError(f"{where}: expected an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(JobRuleState.__dataclass_fields__))
+    unknown = sorted(set(raw) - {f.name for f in fields(JobRuleState)})
     if unknown:
         raise MemoryFormatError(f"{where}: unknown field(s) {', '.join(unknown)}")
     last_outcome = raw.get("last_outcome")

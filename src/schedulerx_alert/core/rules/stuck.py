@@ -5,9 +5,8 @@ Its end, when it comes, is an ordinary outcome for the other rules.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from ...model import InstanceStatus, JobInstance
+from ...records import replace
 from ..findings import STUCK, Finding, finding, job_fingerprint
 from .failure import admitted
 from .history import JobHistory, JobSchedule
