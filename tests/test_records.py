@@ -404,6 +404,28 @@ def test_slots_records_have_slots_and_no_dict() -> None:
     assert pickle.loads(pickle.dumps(span)) == span and copy.deepcopy(span) == span
 
 
+def self_holding_tree(decorator: Any) -> Any:
+    @decorator
+    class Node:
+        """A mutable record that can point at itself."""
+
+        name: str
+        children: list[Any]
+
+    make: Any = Node  # a dataclass only to the decorator's eyes
+    root = make("root", [])
+    root.children.append(root)
+    root.children.append(make("leaf", [root]))
+    return root
+
+
+def test_a_record_that_holds_itself_is_shown_as_the_standard_library_shows_it() -> None:
+    ours = repr(self_holding_tree(records.dataclass))
+    assert ours == repr(self_holding_tree(dataclasses.dataclass))
+    node = "self_holding_tree.<locals>.Node"
+    assert ours == f"{node}(name='root', children=[..., {node}(name='leaf', children=[...])])"
+
+
 def test_a_record_that_defines_its_own_methods_keeps_them() -> None:
     @records.dataclass(frozen=True)
     class Named:

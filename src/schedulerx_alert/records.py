@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import importlib
 import types
+from _thread import get_ident
 from collections.abc import Callable
 from operator import attrgetter
-from reprlib import recursive_repr
 from typing import TYPE_CHECKING, Any, ClassVar, get_origin
 
 
@@ -219,21 +219,30 @@ def _record(
     )
     found = _process(cls)
     all_fields = tuple(found.values())
+    # Every list the methods need, in one pass: a record costs per field, at every start.
+    shown, compared, hashed, params = [], [], [], []
     for f in all_fields:
         if f.kw_only is True or f.name == "self":
             raise TypeError(f"{cls.__qualname__}: records.dataclass has no keyword-only fields")
+        if f.repr:
+            shown.append(f.name)
+        if f.compare:
+            compared.append(f.name)
+        if f.compare if f.hash is None else f.hash:
+            hashed.append(f.name)
+        if f.init:
+            params.append(f.name)
     if slots:
         cls = _with_slots(cls, all_fields, frozen)
     cls.__record_fields__ = found  # type: ignore[attr-defined]
     cls.__record_frozen__ = frozen  # type: ignore[attr-defined]
     if "__match_args__" not in cls.__dict__:
-        _set(cls, "__match_args__", tuple(f.name for f in all_fields if f.init))
+        _set(cls, "__match_args__", tuple(params))
     _set(cls, "__init__", _init(cls, all_fields, frozen))
     if not getattr(cls, "__doc__", None):
         cls.__doc__ = f"{cls.__name__}{_signature(all_fields)}"
     if repr and "__repr__" not in own:
-        _set(cls, "__repr__", _repr([f.name for f in all_fields if f.repr]))
-    compared = [f.name for f in all_fields if f.compare]
+        _set(cls, "__repr__", _repr(shown))
     if eq and "__eq__" not in own:
         _set(cls, "__eq__", _eq(compared))
     if order:
@@ -248,13 +257,11 @@ def _record(
         # The standard library's rule: eq and frozen hash the compared fields; eq alone
         # makes the record unhashable.
         if frozen:
-            hashed = [f.name for f in all_fields if (f.compare if f.hash is None else f.hash)]
             _set(cls, "__hash__", _hash(hashed))
         else:
             cls.__hash__ = None  # type: ignore[assignment]
     if frozen:
-        names = frozenset(f.name for f in all_fields)
-        for name, fn in _frozen(cls, names).items():
+        for name, fn in _frozen(cls, frozenset(found)).items():
             if name in cls.__dict__:
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
             _set(cls, name, fn)
@@ -280,12 +287,14 @@ def _process(cls: type) -> dict[str, Field]:
     # As the standard library reads them (3.10): the class's own, not inherited ones.
     annotations: dict[str, Any] = cls.__dict__.get("__annotations__", {})  # noqa: RUF063
     for name, annotation in annotations.items():
-        kind = _kind(annotation)
-        if kind == "ClassVar":
-            found.pop(name, None)
-            continue
-        if kind:
-            raise TypeError(f"{cls.__qualname__}.{name}: records.dataclass has no {kind}")
+        # Most annotations are plain strings: the cheap test first.
+        if not isinstance(annotation, str) or "Var" in annotation or "KW_ONLY" in annotation:
+            kind = _kind(annotation)
+            if kind == "ClassVar":
+                found.pop(name, None)
+                continue
+            if kind:
+                raise TypeError(f"{cls.__qualname__}.{name}: records.dataclass has no {kind}")
         default = cls.__dict__.get(name, MISSING)
         if isinstance(default, Field):
             f = default
@@ -514,9 +523,18 @@ def _hash(names: list[str]) -> Callable[[Any], int]:
 
 
 def _repr(names: list[str]) -> Callable[[Any], str]:
-    @recursive_repr()
+    # reprlib.recursive_repr's guard, without its wrapper to build for every record.
+    running: set[tuple[int, int]] = set()
+
     def __repr__(self: Any) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        key = id(self), get_ident()
+        if key in running:
+            return "..."
+        running.add(key)
+        try:
+            shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        finally:
+            running.discard(key)
         return f"{self.__class__.__qualname__}({shown})"
 
     return __repr__
