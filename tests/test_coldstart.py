@@ -97,6 +97,34 @@ def test_importing_the_handler_loads_none_of_what_a_quiet_tick_does_not_need() -
     assert report["heavy"] == []
 
 
+def test_the_handler_pauses_the_collector_for_its_import_only() -> None:
+    """index.py pauses the cyclic collector while it imports and leaves it as it found it."""
+    report = loaded_after(
+        """
+        import gc, json
+        import index
+        enabled = gc.isenabled()
+        gc.disable()
+        import importlib
+        importlib.reload(index)
+        print(json.dumps({"enabled": enabled, "then": gc.isenabled()}))
+        """
+    )
+    # A runtime that collects keeps collecting; one that had paused it stays paused.
+    assert report == {"enabled": True, "then": False}
+    failed = loaded_after(
+        """
+        import gc, json, sys
+        sys.modules["schedulerx_alert.app"] = None  # the import fails half-way
+        try:
+            import index
+        except ImportError:
+            print(json.dumps({"enabled": gc.isenabled()}))
+        """
+    )
+    assert failed == {"enabled": True}
+
+
 def test_croniter_loads_with_the_first_cron_read() -> None:
     # The other side of the check above: the name watched is the module that loads.
     report = loaded_after(

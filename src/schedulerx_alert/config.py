@@ -42,7 +42,8 @@ DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 LANGUAGES = ("zh-CN", "en")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
-_REGION = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
+# Like the patterns below, only for some configs: compiled by re's cache on first use.
+_REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
 # OSS bucket naming rules.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 # These four serve only some configs (mentions, ids written as strings) and error
@@ -52,7 +53,7 @@ _MOBILE = r"\+?[0-9][0-9-]{2,19}"
 _USER_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 _PLAIN_KEY = r"[A-Za-z_][A-Za-z0-9_-]{0,39}"
 _JOB_ID = r"[0-9]{1,19}"
-_DURATION = re.compile(r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)")
+_DURATION = r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)"
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 # A job name glob: SchedulerX job names are short; a pattern is a line, not a document.
 MAX_GLOB = 200
@@ -481,7 +482,7 @@ class _Parser:
         self.unknown_keys(top, _TOP_KEYS, "")
         self.allow_loopback_http = self.boolean(top, "allow_loopback_http", "", False)
         region = self.string(top, "region", "")
-        if region is not None and not _REGION.fullmatch(region):
+        if region is not None and not re.fullmatch(_REGION, region):
             self.fail(
                 "region", f"must be a region id such as cn-hangzhou, not {show(top['region'])}"
             )
@@ -646,7 +647,7 @@ class _Parser:
             text = self.substitute(here, value)
             if text is None:
                 return default
-            match = _DURATION.fullmatch(text.strip())
+            match = re.fullmatch(_DURATION, text.strip())
             if match:
                 seconds = float(match[1]) * _UNITS[match[2] or "s"]
         elif isinstance(value, int | float) and not isinstance(value, bool) and _small(value):

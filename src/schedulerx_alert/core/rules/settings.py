@@ -16,9 +16,8 @@ TRIGGER_NAMES = {t.name.lower(): t for t in TriggerType}
 MAX_FLAP_CHANGES = 16
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_DURATION = re.compile(
-    r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?"
-)
+# Only configs that set a duration read it: compiled by re's cache on first use.
+_DURATION = r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?"
 
 
 class SettingError(ValueError):
@@ -30,7 +29,7 @@ def parse_duration(text: str) -> float:
     if not isinstance(text, str):
         raise SettingError(f"{text!r} is not a duration; write it as text such as 30s, 10m or 2h")
     compact = text.strip().lower()
-    match = _DURATION.fullmatch(compact)
+    match = re.fullmatch(_DURATION, compact)
     if not compact or match is None or not any(match.groups()):
         raise SettingError(
             f"{text!r} is not a duration; write a number with a unit (d, h, m, s) "
