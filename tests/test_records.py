@@ -18,6 +18,7 @@ import pickle
 import pkgutil
 import subprocess
 import sys
+import types
 import typing
 from collections.abc import Callable
 from functools import partial
@@ -535,3 +536,26 @@ def test_a_shipped_init_keeps_defaults_factories_and_post_init(
     assert url("https", "example.com").path == ""
     with pytest.raises(UrlError):
         url("ftp", "example.com")
+    # The same shape with another default value: the shipped code, with this default.
+    body: dict[str, Any] = {"__annotations__": {f.name: f.type for f in records.fields(HttpUrl)}}
+    body.update({"__post_init__": HttpUrl.__post_init__, "port": None, "path": "/x", "query": ""})
+    other: Any = records.dataclass(frozen=True)(type("HttpUrl", (), body))
+    assert other.__init__.__code__.co_filename == "_record_inits.py"
+    assert other("https", "example.com").path == "/x"
+
+
+def test_a_shipped_module_serves_only_the_records_py_that_wrote_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    name = f"schedulerx_alert.{records.PRECOMPILED_MODULE}"
+    module = types.ModuleType(name)
+    exec(compile(records.precompiled_module(), "_record_inits.py", "exec"), module.__dict__)
+    monkeypatch.setitem(sys.modules, name, module)
+    assert len(records._load_precompiled()) > 50
+    # Written by another records.py, whose code for a shape may differ: not used.
+    monkeypatch.setattr(module, "WRITTEN_BY", module.WRITTEN_BY ^ 1)
+    assert records._load_precompiled() == {}
+    # A records.py shipped without its source cannot tell: nothing is used.
+    monkeypatch.setattr(module, "WRITTEN_BY", module.WRITTEN_BY ^ 1)
+    monkeypatch.setattr(records, "__file__", str(tmp_path / "gone.py"))
+    assert records._load_precompiled() == {}

@@ -14,10 +14,12 @@ are closures over the class's field names: they compare, hash and print exactly 
 generated ones do (tests/test_records.py holds each against the standard library).
 
 Compiling even that one `__init__` costs about 1.7 M instructions a record. `make package`
-therefore ships them compiled: it writes every `__init__` source the package generates
-into `_record_inits.py` (see `precompiled_module`), which FC loads as bytecode like any
-module; a record whose source is found there, character for character, takes that code
-and compiles nothing. Anything else, such as a run from src/, compiles as before.
+therefore ships them compiled: it writes the `__init__` of every record the package
+defines into `_record_inits.py` (see `precompiled_module`), which FC loads as bytecode like
+any module, keyed by the record's shape (field names, which have defaults or factories,
+frozen, `__post_init__`): all its code depends on. A record whose shape is found there
+takes that code and compiles nothing; anything else, such as a run from src/, compiles as
+before. The module names the records.py that wrote it, and no other records.py uses it.
 
 Nor does a record import `dataclasses`: with the `inspect`, `ast` and `dis` it loads, that
 module alone was 4% of `import index`, and its field processing another 3%. The fields
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import importlib
 import types
+import zlib
 from _thread import get_ident
 from collections.abc import Callable
 from operator import attrgetter
@@ -176,12 +179,23 @@ def _frozen_error(message: str) -> AttributeError:
     return error
 
 
-def _load_precompiled() -> dict[str, Callable[..., Callable[..., None]]]:
+def _records_crc() -> int | None:
+    try:
+        with open(__file__, "rb") as source:
+            return zlib.crc32(source.read())
+    except OSError:  # shipped without its source: nothing to tell a stale module by
+        return None
+
+
+def _load_precompiled() -> dict[tuple[Any, ...], Callable[..., Callable[..., None]]]:
     try:
         module = importlib.import_module(f"{__package__}.{PRECOMPILED_MODULE}")
     except ModuleNotFoundError:
         return {}
-    found: dict[str, Callable[..., Callable[..., None]]] = module.INITS
+    written_by = _records_crc()
+    if written_by is None or written_by != module.WRITTEN_BY:
+        return {}
+    found: dict[tuple[Any, ...], Callable[..., Callable[..., None]]] = module.INITS
     return found
 
 
@@ -401,92 +415,125 @@ def _signature(fields: tuple[Field, ...]) -> str:
     return f"({', '.join(shown)})"
 
 
+# A field's default, as the shape of a record's __init__ records it.
+_NONE, _VALUE, _FACTORY = 0, 1, 2
+
+
 def _init(cls: type, fields: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
-    source, scope = _init_source(cls, fields, frozen)
-    create = _precompiled.get(source)
+    shape = _shape(cls, fields, frozen)
+    create = _precompiled.get(shape)
     if create is None:
         namespace: dict[str, Any] = {}
+        source = _init_source(shape)
         exec(source, {"__builtins__": __builtins__}, namespace)  # noqa: S102 - our own source
         create = namespace["__create__"]
+    scope: dict[str, Any] = {"__object_setattr": object.__setattr__, "__HAS_FACTORY": _HAS_FACTORY}
+    for f in fields:
+        if f.default is not MISSING:
+            scope[f"__dflt_{f.name}"] = f.default
+        elif f.default_factory is not MISSING:
+            scope[f"__dflt_{f.name}"] = f.default_factory
     init_fn: Callable[..., None] = create(**scope)
     return init_fn
 
 
-def _init_source(cls: type, fields: tuple[Field, ...], frozen: bool) -> tuple[str, dict[str, Any]]:
-    """The source of a factory that makes `cls`'s __init__, and the values it takes."""
+def _shape(cls: type, fields: tuple[Field, ...], frozen: bool) -> tuple[Any, ...]:
+    """All that the code of `cls`'s __init__ depends on (the values of defaults are
+    handed in, not written in): the key of its compiled code."""
+    return (
+        frozen,
+        hasattr(cls, "__post_init__"),
+        "__slots__" in cls.__dict__,
+        tuple(
+            (
+                f.name,
+                _VALUE
+                if f.default is not MISSING
+                else _FACTORY
+                if f.default_factory is not MISSING
+                else _NONE,
+                f.init,
+            )
+            for f in fields
+        ),
+    )
+
+
+def _init_source(shape: tuple[Any, ...]) -> str:
+    """The source of a factory that makes an __init__ of this shape from the defaults."""
+    frozen, post_init, slotted, fields = shape
     params = ["self"]
     body = []
-    scope: dict[str, Any] = {"__object_setattr": object.__setattr__, "__HAS_FACTORY": _HAS_FACTORY}
+    names = ["__object_setattr", "__HAS_FACTORY"]
     defaulted = False
-    for f in fields:
-        if not f.init:
+    for name, default, init in fields:
+        if default != _NONE:
+            names.append(f"__dflt_{name}")
+        if not init:
             # Not a parameter: a factory's value is set here; a default is the class
             # attribute, which a slotted class no longer has, so there it is set too.
-            if f.default is not MISSING and "__slots__" in cls.__dict__:
-                scope[f"__dflt_{f.name}"] = f.default
-                value = f"__dflt_{f.name}"
-            elif f.default_factory is not MISSING:
-                scope[f"__dflt_{f.name}"] = f.default_factory
-                value = f"__dflt_{f.name}()"
+            if default == _VALUE and slotted:
+                value = f"__dflt_{name}"
+            elif default == _FACTORY:
+                value = f"__dflt_{name}()"
             else:
                 continue
-        elif f.default is not MISSING:
-            scope[f"__dflt_{f.name}"] = f.default
-            params.append(f"{f.name}=__dflt_{f.name}")
-            value = f.name
+        elif default == _VALUE:
+            params.append(f"{name}=__dflt_{name}")
+            value = name
             defaulted = True
-        elif f.default_factory is not MISSING:
-            scope[f"__dflt_{f.name}"] = f.default_factory
-            params.append(f"{f.name}=__HAS_FACTORY")
-            value = f"__dflt_{f.name}() if {f.name} is __HAS_FACTORY else {f.name}"
+        elif default == _FACTORY:
+            params.append(f"{name}=__HAS_FACTORY")
+            value = f"__dflt_{name}() if {name} is __HAS_FACTORY else {name}"
             defaulted = True
         else:
             if defaulted:
-                raise TypeError(f"non-default argument {f.name!r} follows default argument")
-            params.append(f.name)
-            value = f.name
+                raise TypeError(f"non-default argument {name!r} follows default argument")
+            params.append(name)
+            value = name
         if frozen:
-            body.append(f"__object_setattr(self, {f.name!r}, {value})")
+            body.append(f"__object_setattr(self, {name!r}, {value})")
         else:
-            body.append(f"self.{f.name} = {value}")
-    if hasattr(cls, "__post_init__"):
+            body.append(f"self.{name} = {value}")
+    if post_init:
         body.append("self.__post_init__()")
     lines = "\n".join(f"  {line}" for line in body or ["pass"])
-    names = ", ".join(scope)
-    source = (
-        f"def __create__({names}):\n def __init__({', '.join(params)}):\n{lines}\n return __init__"
+    return (
+        f"def __create__({', '.join(names)}):\n"
+        f" def __init__({', '.join(params)}):\n{lines}\n return __init__"
     )
-    return source, scope
 
 
 def precompiled_module() -> str:
     """The text of `_record_inits.py`: the __init__ of every record the package defines.
 
     Imports every module of the package (a build step, never at run time) and derives
-    each module-level record's source from its fields, as `_init` does. Entries are keyed
-    by their whole source, so one can only ever serve a record that would generate exactly
-    that code: a stale file costs compilations, never behaviour.
+    each module-level record's code from its fields, as `_init` does, keyed by the
+    record's shape. The module names the records.py it was written by (its CRC-32): any
+    other records.py, whose code for a shape might differ, loads none of it, so a stale
+    file costs compilations, never behaviour.
     """
     import pkgutil
 
     package = importlib.import_module(__package__)
-    sources: dict[str, None] = {}  # in order, each once
+    shapes: dict[tuple[Any, ...], None] = {}  # in order, each once
     for info in pkgutil.walk_packages(package.__path__, f"{__package__}."):
         module = importlib.import_module(info.name)
         for value in vars(module).values():
             own = vars(value) if isinstance(value, type) else {}
             frozen = own.get("__record_frozen__")  # set on each record, inherited by others
             if frozen is not None and value.__module__ == info.name:
-                source, _ = _init_source(value, tuple(value.__record_fields__.values()), frozen)
-                sources[source] = None
+                shapes[_shape(value, tuple(value.__record_fields__.values()), frozen)] = None
     parts = [
         '"""Generated by `make package` (schedulerx_alert.records.precompiled_module): the\n'
-        '__init__ of every record, compiled with the package. Do not edit."""\n'
+        '__init__ of every record, compiled with the package. Do not edit."""\n',
+        f"WRITTEN_BY = {_records_crc()!r}  # CRC-32 of the records.py that wrote it\n",
     ]
     keys = []
-    for number, source in enumerate(sources):
+    for number, shape in enumerate(shapes):
+        source = _init_source(shape)
         parts.append(source.replace("def __create__(", f"def _init_{number}(", 1) + "\n")
-        keys.append(f"    {source!r}: _init_{number},")
+        keys.append(f"    {shape!r}: _init_{number},")
     parts.append("INITS = {\n" + "\n".join(keys) + "\n}\n")
     return "\n\n".join(parts)
 
