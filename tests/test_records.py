@@ -345,7 +345,7 @@ def loaded_after(src: Path, code: str, names: tuple[str, ...]) -> list[str]:
 
 
 def test_the_package_never_loads_dataclasses() -> None:
-    """`dataclasses` brings `inspect`, `ast` and `dis`: 4% of a cold start, for nothing."""
+    """`dataclasses` brings `inspect`, `ast` and `dis`: 21 M instructions of a cold start."""
     src = Path(schedulerx_alert.__file__).parent.parent
     assert loaded_after(src, "import index", ("dataclasses", "inspect", "ast", "dis")) == []
     every_module = (
