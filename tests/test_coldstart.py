@@ -32,11 +32,11 @@ DEFERRED = (
     "schedulerx_alert.actions.http",  # an HTTP trigger's event (silence links)
     "schedulerx_alert.actions.serve",
     "schedulerx_alert.actions.links",
-    "schedulerx_alert.config_yaml",  # a config.yaml, never the shipped config.json
-    "schedulerx_alert.config_oss",  # a config in OSS
+    "schedulerx_alert.config.yaml_reader",  # a config.yaml, never the shipped config.json
+    "schedulerx_alert.config.oss",  # a config in OSS
     "schedulerx_alert.storage.oss_client",  # a state or a config in OSS
-    "schedulerx_alert.config_text",  # the commands' and the silence links' config
-    "schedulerx_alert.config_sections",
+    "schedulerx_alert.config.text",  # the commands' and the silence links' config
+    "schedulerx_alert.config.sections",
     "schedulerx_alert.neutralise",  # job text, in a message or an error
     "schedulerx_alert.ops",  # the command line
     "schedulerx_alert.cli",
@@ -47,7 +47,7 @@ HEARTBEAT = (
     "schedulerx_alert.heartbeat",
     "schedulerx_alert.core.heartbeat",
     "schedulerx_alert.core.heartbeat_codec",
-    "schedulerx_alert.config_heartbeat",
+    "schedulerx_alert.config.heartbeat",
 )
 SILENCES = (
     "schedulerx_alert.core.silence",

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedulerx_alert.config import ConfigError
-from schedulerx_alert.config_sections import load_with_sections, parse_sections
+from schedulerx_alert.config.sections import load_with_sections, parse_sections
 from schedulerx_alert.core.silence import KINDS, Matcher, QuietHours, QuietWindow
 from schedulerx_alert.delivery.route import Route
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schedulerx_alert.config_sections import parse_local_time
+from schedulerx_alert.config.sections import parse_local_time
 from schedulerx_alert.core.isotime import _DATE_TIME, parse_iso
 
 # What 3.10's fromisoformat reads: date, separator, HH:MM[:SS[.fff|.ffffff]], +HH:MM.

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import logs
 from .config import Config, ConfigError, load_config, show
-from .config_source import CONFIG_ENV, Loaded, OssLocation, config_location
+from .config.source import CONFIG_ENV, Loaded, OssLocation, config_location
 from .credentials import Credentials, resolve_credentials
 from .dingtalk import DingTalkReceiver, Receiver
 from .fallback import LocalHealthFile
@@ -27,7 +27,7 @@ from .tick import Edges, TickSummary, run_tick
 from .timing import CALL_SHARE, MIN_CALL_SECONDS, Timing
 
 if TYPE_CHECKING:
-    from .config_oss import ConfigCache
+    from .config.oss import ConfigCache
 
 log = logging.getLogger("schedulerx_alert")
 __all__ = ["CONFIG_ENV", "Instance", "build_edges", "handle", "run"]
@@ -53,7 +53,7 @@ class Instance:
         location = config_location(default_dir)
         if not isinstance(location, OssLocation):
             return Loaded(load_config(location))
-        from .config_oss import ConfigCache, OssConfigObject
+        from .config.oss import ConfigCache, OssConfigObject
 
         cache = self.configs.get(location.url)
         if cache is None:

@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
 
     if args.command == "validate":
         return _validate(args.config, args.timeout)
-    from .config_text import OSS_READ_SECONDS, load_command_config
+    from .config.text import OSS_READ_SECONDS, load_command_config
 
     credentials = resolve_credentials(None)
     try:

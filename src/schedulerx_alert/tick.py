@@ -58,7 +58,7 @@ class Edges:
     sleep: Callable[[float], None] = time.sleep
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     credentials_problem: str | None = None
-    # The config this tick should have run with was unreadable or refused (config_source.py).
+    # The config this tick should have run with was unreadable or refused (config/source.py).
     config_problem: str | None = None
     store_problem: str | None = None
     # Per-call timeouts and reserves; derived from `timeout` when not given.

@@ -31,8 +31,8 @@ from zoneinfo import ZoneInfo
 from .. import logs
 from ..app import secrets_of
 from ..config import ConfigError
-from ..config_source import config_location
-from ..config_text import read_config_text
+from ..config.source import config_location
+from ..config.text import read_config_text
 from ..core.silence import Silence
 from ..credentials import resolve_credentials
 from ..records import dataclass

@@ -28,7 +28,7 @@ from ..urls import HttpUrl, UrlError, parse_http_url
 
 if TYPE_CHECKING:
     from ..config import Config
-    from ..config_text import ConfigText
+    from ..config.text import ConfigText
 
 DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 MIN_KEY_CHARS = 32
@@ -131,7 +131,7 @@ def parse_actions(
 def load_actions(
     path: str | Path | ConfigText, env: Mapping[str, str]
 ) -> tuple[Config, ActionSettings]:
-    """A config file's, or a config's text read from OSS (config_text.py), Config and its
+    """A config file's, or a config's text read from OSS (config/text.py), Config and its
     `actions`; raises ConfigError with every problem."""
     from ..config import load_config
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, ConfigError, parse_config, read_config_data
-from ..config_source import OssLocation, parse_oss_url
+from ..config.source import OssLocation, parse_oss_url
 
 if TYPE_CHECKING:
     from ..storage.oss_client import OssBucket

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..config import Config, JobSpec, WatchRule
-    from ..config_sections import Sections
+    from ..config.sections import Sections
     from ..core.catalog import JobInfo
     from ..model import JobKey
 
@@ -47,7 +47,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError
-    from ..config_sections import load_with_sections
+    from ..config.sections import load_with_sections
     from ..core.silence import KINDS, TRIGGER_TYPES
 
     try:

@@ -67,7 +67,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError
-    from ..config_sections import load_with_sections
+    from ..config.sections import load_with_sections
     from ..storage.silences import SilenceBookError
     from ..store import StoreError
 
@@ -149,7 +149,7 @@ def _flag(problem: str) -> str:
 
 
 def _end(args: argparse.Namespace, zone: str, now: float) -> float:
-    from ..config_sections import parse_local_time
+    from ..config.sections import parse_local_time
 
     if args.duration is not None:
         match = _DURATION.fullmatch(args.duration.strip())

@@ -85,8 +85,8 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     # Imported here so that the CLI's other commands stay light.
     from ..app import secrets_of
     from ..config import ConfigError
-    from ..config_sections import load_with_sections
-    from ..config_text import OSS_READ_SECONDS, load_command_config
+    from ..config.sections import load_with_sections
+    from ..config.text import OSS_READ_SECONDS, load_command_config
     from ..credentials import resolve_credentials
     from ..redact import Redactor
     from ..store import StoreError, open_state_store

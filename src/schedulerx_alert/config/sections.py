@@ -34,9 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import Config, load_config
-from .core.isotime import parse_iso
-from .core.silence import (
+from ..core.isotime import parse_iso
+from ..core.silence import (
     DAY_NAMES,
     DAY_SETS,
     KINDS,
@@ -48,11 +47,12 @@ from .core.silence import (
     Silence,
     parse_matcher,
 )
-from .delivery.route import Route
-from .records import dataclass, field
+from ..delivery.route import Route
+from ..records import dataclass, field
+from . import Config, load_config
 
 if TYPE_CHECKING:
-    from .config_text import ConfigText  # a command's config read from OSS
+    from .text import ConfigText  # a command's config read from OSS
 
 DEFAULT_ZONE = "Asia/Shanghai"
 MAX_SILENCES = 200
@@ -88,7 +88,7 @@ def parse_sections(
 def load_with_sections(
     path: str | Path | ConfigText, env: Mapping[str, str] | None = None
 ) -> tuple[Config, Sections]:
-    """A config file, or a config's text read from OSS (config_text.py), with its
+    """A config file, or a config's text read from OSS (config/text.py), with its
     silences, routes and quiet hours; raises ConfigError with every problem. config.py
     reads the sections itself now: kept for callers."""
     if isinstance(path, str | Path):

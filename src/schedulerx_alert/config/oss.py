@@ -1,6 +1,6 @@
 """An OSS config as one instance sees it: read conditionally, the last good version kept.
 
-Loaded only when `SCHEDULERX_ALERT_CONFIG` is `oss://...` (config_source.py says how
+Loaded only when `SCHEDULERX_ALERT_CONFIG` is `oss://...` (config/source.py says how
 it behaves); a config in the package never needs it, nor the OSS client.
 """
 
@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config, ConfigError, parse_config, read_config_data
-from .config_source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
-from .credentials import Credentials
-from .records import dataclass
+from ..credentials import Credentials
+from ..records import dataclass
+from . import Config, ConfigError, parse_config, read_config_data
+from .source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
 
 if TYPE_CHECKING:
-    from .storage.oss_client import OssBucket
+    from ..storage.oss_client import OssBucket
 
 log = logging.getLogger("schedulerx_alert")
 
@@ -41,7 +41,7 @@ class OssConfigObject:
     """One object, read conditionally on the ETag read last."""
 
     def __init__(self, bucket: OssBucket, key: str) -> None:
-        from .storage.oss_client import OssError  # loaded with the bucket already
+        from ..storage.oss_client import OssError  # loaded with the bucket already
 
         self.bucket = bucket
         self.key = key
@@ -59,7 +59,7 @@ class OssConfigObject:
     ) -> OssConfigObject:
         """The object, through the region's internal endpoint (the function's) or, for a
         command on a laptop, its `public` one; SCHEDULERX_ALERT_CONFIG_ENDPOINT overrides."""
-        from .store import connect_bucket
+        from ..store import connect_bucket
 
         if credentials is None:
             raise ConfigReadError(

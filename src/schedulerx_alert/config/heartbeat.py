@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Collection
 from typing import Any
 
-from .records import dataclass
+from ..records import dataclass
 
 DEFAULT_TOP_JOBS = 5
 MAX_TOP_JOBS = 20

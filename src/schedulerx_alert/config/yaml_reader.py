@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from .config import MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES, ConfigError
+from . import MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES, ConfigError
 
 
 def read_yaml(data: bytes | str, source: str = "config") -> Any:

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .config import Config, ConfigError, show
-from .records import dataclass
+from ..records import dataclass
+from . import Config, ConfigError, show
 
 CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"
 # The OSS endpoint of the config's bucket; default: the region's internal endpoint.

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .core.group import DEFAULT_MIN_JOBS
-from .core.rules.settings import (
+from ..core.group import DEFAULT_MIN_JOBS
+from ..core.rules.settings import (
     DEFAULT_SETTINGS,
     MAX_FLAP_CHANGES,
     RuleSettings,
@@ -26,16 +26,16 @@ from .core.rules.settings import (
     parse_duration,
     parse_trigger_types,
 )
-from .model import TERMINAL, InstanceStatus
-from .records import dataclass, field
-from .urls import HttpUrl, UrlError, normalise_host, parse_http_url
+from ..model import TERMINAL, InstanceStatus
+from ..records import dataclass, field
+from ..urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 if TYPE_CHECKING:
     # Read by their own modules, loaded only when a config has the section.
-    from .actions.settings import ActionSettings
-    from .config_heartbeat import HeartbeatConfig
-    from .core.silence import QuietHours, Silence
-    from .delivery.route import Route
+    from ..actions.settings import ActionSettings
+    from ..core.silence import QuietHours, Silence
+    from ..delivery.route import Route
+    from .heartbeat import HeartbeatConfig
 
 DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
@@ -218,9 +218,9 @@ class Config:
     # Failures of at least this many jobs with the same error in one tick make one
     # message; None (`shared_cause: false`) keeps one message per failure.
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
-    # The daily digest (config_heartbeat.py); None: no heartbeat.
+    # The daily digest (config/heartbeat.py); None: no heartbeat.
     heartbeat: HeartbeatConfig | None = None
-    # `silences:`, `routes:` and each receiver's `quiet_hours` (config_sections.py).
+    # `silences:`, `routes:` and each receiver's `quiet_hours` (config/sections.py).
     silences: tuple[Silence, ...] = ()
     routes: tuple[Route, ...] = ()
     quiet_hours: Mapping[str, QuietHours] = field(default_factory=dict)  # by receiver name
@@ -308,7 +308,7 @@ def _no_constant(name: str) -> Any:
 def read_yaml(data: bytes | str, source: str = "config") -> Any:
     """YAML text -> plain values, within bounds that a hostile file cannot blow up."""
     # PyYAML costs a cold start ~15 ms; the function reads JSON (see read_config_data).
-    from .config_yaml import read_yaml as read
+    from .yaml_reader import read_yaml as read
 
     return read(data, source)
 
@@ -523,14 +523,14 @@ class _Parser:
     def heartbeat(self, raw: Any, declared: Collection[str]) -> HeartbeatConfig | None:
         if raw is None:
             return None
-        from .config_heartbeat import parse_heartbeat  # only a config with `heartbeat:`
+        from .heartbeat import parse_heartbeat  # only a config with `heartbeat:`
 
         return parse_heartbeat(raw, declared, self.fail)
 
     def sections(
         self, top: Mapping[str, Any], declared: set[str], timezone: str
     ) -> tuple[tuple[Silence, ...], tuple[Route, ...], Mapping[str, QuietHours]]:
-        """`silences:`, `routes:` and quiet hours, read by config_sections.py (loaded only
+        """`silences:`, `routes:` and quiet hours, read by config/sections.py (loaded only
         for a config that has one: most ticks never need it)."""
         receivers = top.get("receivers")
         quiet = isinstance(receivers, list) and any(
@@ -538,7 +538,7 @@ class _Parser:
         )
         if top.get("silences") is None and top.get("routes") is None and not quiet:
             return (), (), {}
-        from .config_sections import parse_sections
+        from .sections import parse_sections
 
         sections, problems = parse_sections(top, declared, timezone)
         self.problems.extend(problems)
@@ -548,7 +548,7 @@ class _Parser:
         """`actions:` (actions/settings.py); its keys come from the environment."""
         if raw is None:
             return None
-        from .actions.settings import parse_actions
+        from ..actions.settings import parse_actions
 
         settings, problems = parse_actions(raw, self.env, self.allow_loopback_http)
         self.problems.extend(problems)

@@ -1,7 +1,7 @@
 """A config's text for the commands (`check`, `state`) and the silence links: from a
 file, or from OSS (`oss://BUCKET/KEY`) as the function reads it.
 
-A tick reads its config through config_source.py and config_oss.py: cached per instance
+A tick reads its config through config/source.py and config/oss.py: cached per instance
 by ETag, a bad version never replacing the last good one. A command or a click wants the
 current version or its problems, so it reads the object once, with no cache. A tick never
 imports this module.
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import Config, ConfigError, parse_config, read_config_data
-from .config_source import CONFIG_ENV, OssLocation, parse_oss_url
-from .credentials import Credentials
-from .records import dataclass
+from ..credentials import Credentials
+from ..records import dataclass
+from . import Config, ConfigError, parse_config, read_config_data
+from .source import CONFIG_ENV, OssLocation, parse_oss_url
 
 # A command's one read of an OSS config: no tick's budget to share, a person waiting.
 OSS_READ_SECONDS = 10.0
@@ -70,7 +70,7 @@ def read_config_text(
     if not isinstance(location, OssLocation):
         return ConfigText.of_file(location)
     # The OSS client loads only for a config in OSS.
-    from .config_oss import ConfigReadError, OssConfigObject
+    from .oss import ConfigReadError, OssConfigObject
 
     try:
         target = OssConfigObject.connect(location, credentials, env, timeout, public=public)
