@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "data" / "fc3-schema.json"
 STORE = ROOT / "src" / "schedulerx_alert" / "store.py"
 # The function's read of a config kept in OSS (`config push` runs with the operator's keys).
-CONFIG_READER = ROOT / "src" / "schedulerx_alert" / "config/oss.py"
+CONFIG_READER = ROOT / "src" / "schedulerx_alert" / "config" / "oss.py"
 ROS_CDK = ("ros-cdk-fc3", "ros-cdk-ram", "ros-cdk-sls")
 ROS_CDK_VERSION = "1.15.0"
 ROS_CDK_CACHE = ROOT / "build" / f"ros-cdk-{ROS_CDK_VERSION}"
