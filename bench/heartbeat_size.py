@@ -12,8 +12,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from schedulerx_alert.core.heartbeat import HeartbeatRecord, TickCounts, observe, record_tick
-from schedulerx_alert.model import JobKey
-from schedulerx_alert.state import InstanceRecord, JobRecord, State, dump_state
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.state import InstanceRecord, JobRecord, State, dump_state
 
 NAMESPACE = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"
 START = datetime(2026, 11, 25, 0, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()

@@ -12,6 +12,7 @@ import time
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Every, key, run
 
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import (
     JobHistory,
     JobRuleState,
@@ -21,7 +22,6 @@ from schedulerx_alert.core.rules import (
     evaluate,
     memory_to_json,
 )
-from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey
 
 SETTINGS = RuleSettings(stuck_after=30 * MINUTE, missed_grace=5 * MINUTE)
 

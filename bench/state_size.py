@@ -17,7 +17,7 @@ from tests.builders import alert
 from tests.world import World
 
 from schedulerx_alert.app import build_edges
-from schedulerx_alert.state import STATE_VERSION, State, dump_state
+from schedulerx_alert.core.state import STATE_VERSION, State, dump_state
 from schedulerx_alert.store import StateStore
 from schedulerx_alert.tick import run_tick
 

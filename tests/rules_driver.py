@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schedulerx_alert.core.findings import Finding
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey, TriggerType
 from schedulerx_alert.core.rules import (
     JobHistory,
     JobRuleState,
@@ -24,7 +25,6 @@ from schedulerx_alert.core.rules import (
     memory_from_json,
     memory_to_json,
 )
-from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey, TriggerType
 from schedulerx_alert.records import replace
 from tests.builders import GROUP, NS, SHANGHAI, T0
 

@@ -34,10 +34,10 @@ from schedulerx_alert.actions.links import (
 from schedulerx_alert.actions.serve import WHO, SilenceDesk, serve
 from schedulerx_alert.actions.settings import ActionSettings, Span, parse_actions
 from schedulerx_alert.config import ReceiverConfig
+from schedulerx_alert.core.state import Alert, run_alert
 from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.dingtalk import DingTalkReceiver
 from schedulerx_alert.render import Action, Message, Renderer
-from schedulerx_alert.state import Alert, run_alert
 from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.store import FileStateStore, StateStore, open_store
 from schedulerx_alert.urls import parse_http_url

@@ -16,9 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schedulerx_alert.core.catalog import JobInfo
+from schedulerx_alert.core.model import InstanceStatus, JobKey, TriggerType
 from schedulerx_alert.core.rules import JobRuleState
-from schedulerx_alert.model import InstanceStatus, JobKey, TriggerType
-from schedulerx_alert.state import STATE_VERSION, dump_state, load_journal, load_state
+from schedulerx_alert.core.state import STATE_VERSION, dump_state, load_journal, load_state
 from tests.builders import SHANGHAI
 from tests.fakes.base import ManualClock
 from tests.world import GROUP, NS, World

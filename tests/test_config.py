@@ -12,7 +12,7 @@ import index
 from schedulerx_alert.app import EventError, parse_event
 from schedulerx_alert.cli import main
 from schedulerx_alert.config import ConfigError, load_config, parse_config, read_yaml
-from schedulerx_alert.model import InstanceStatus
+from schedulerx_alert.core.model import InstanceStatus
 
 TOKEN = "tok-0123456789abcdef"
 SECRET = "SEC0123456789abcdef"

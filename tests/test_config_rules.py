@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from schedulerx_alert.config import Config, ConfigError, parse_config
+from schedulerx_alert.core.model import InstanceStatus, TriggerType
 from schedulerx_alert.core.rules import RuleSettings
-from schedulerx_alert.model import InstanceStatus, TriggerType
 from schedulerx_alert.tick import targets_of
 
 RULE_OPTIONS = {

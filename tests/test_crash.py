@@ -50,8 +50,8 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
-from schedulerx_alert.model import InstanceStatus
-from schedulerx_alert.state import State, load_state
+from schedulerx_alert.core.model import InstanceStatus
+from schedulerx_alert.core.state import State, load_state
 from tests.fakes.base import FakeServer, Request, Response, _Handler
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.oss import FakeOss

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schedulerx_alert.state import load_state
+from schedulerx_alert.core.state import load_state
 from tests.world import ROBOT, World
 
 

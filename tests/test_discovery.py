@@ -12,6 +12,7 @@ import pytest
 
 from schedulerx_alert.config import ConfigError, parse_config
 from schedulerx_alert.core.catalog import Contact, JobInfo
+from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.polling import (
     PER_JOB,
     GroupCursor,
@@ -20,13 +21,12 @@ from schedulerx_alert.core.polling import (
     SourceState,
     Span,
 )
-from schedulerx_alert.model import JobKey
+from schedulerx_alert.core.state import State, StateFormatError, dump_state, load_state
 from schedulerx_alert.sources.discovery import (
     parse_job_page,
     rule_for_unlisted,
     watched_jobs,
 )
-from schedulerx_alert.state import State, StateFormatError, dump_state, load_state
 
 NS, G = "ns/with slash", "g"
 HOOK = "https://oapi.dingtalk.com/robot/send?access_token=t"

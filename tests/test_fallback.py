@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from schedulerx_alert.core.state import HealthRecord, RobotRecord
 from schedulerx_alert.fallback import LocalHealth, LocalHealthFile
-from schedulerx_alert.state import HealthRecord, RobotRecord
 
 GOOD: dict[str, Any] = {
     "health": {"broken_ticks": 3, "impaired_announced": True, "reason": "OSS refuses"},

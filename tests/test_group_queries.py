@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schedulerx_alert.state import State, load_state
+from schedulerx_alert.core.state import State, load_state
 from tests.fakes.schedulerx import WindowField
 from tests.world import GROUP, NS, START, World
 

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedulerx_alert.core.heartbeat import HeartbeatRecord
+from schedulerx_alert.core.state import STATE_VERSION, load_state
 from schedulerx_alert.session import StateSession
-from schedulerx_alert.state import STATE_VERSION, load_state
 from tests.fakes.base import ManualClock
 from tests.world import ROBOT, World
 

@@ -26,7 +26,7 @@ from schedulerx_alert.core.heartbeat import (
     observe,
     record_tick,
 )
-from schedulerx_alert.model import JobKey
+from schedulerx_alert.core.model import JobKey
 
 # Zones without daylight saving time (the product's users are in these, or in UTC).
 ZONES = ("Asia/Shanghai", "Asia/Tokyo", "Asia/Kolkata", "UTC", "Etc/GMT+5", "Pacific/Kiritimati")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedulerx_alert.model import JobKey
+from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.sources.fetch import CallBudget, fetch_all
 from schedulerx_alert.sources.schedulerx import SchedulerXClient
 from tests.world import GROUP, NS, START, World

@@ -97,4 +97,4 @@ def test_text_from_people_and_services_goes_through_parse_iso() -> None:
         for path in src.rglob("*.py")
         if "fromisoformat(" in path.read_text(encoding="utf-8")
     )
-    assert direct == ["core/heartbeat_codec.py", "core/isotime.py", "state.py"]
+    assert direct == ["core/heartbeat_codec.py", "core/isotime.py", "core/state.py"]

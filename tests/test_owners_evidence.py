@@ -19,11 +19,11 @@ import pytest
 from schedulerx_alert.config import ConfigError
 from schedulerx_alert.core.catalog import Contact
 from schedulerx_alert.core.evidence import LOG_CHARS, LOG_LINES, NO_EVIDENCE, Evidence, excerpt
+from schedulerx_alert.core.model import InstanceStatus
+from schedulerx_alert.core.state import STATE_VERSION, dump_state, load_state
 from schedulerx_alert.delivery.evidence_text import log_context
 from schedulerx_alert.delivery.mentions import MAX_MESSAGE_OWNERS, mentions, mobile, owners_of
-from schedulerx_alert.model import InstanceStatus
 from schedulerx_alert.render import Renderer
-from schedulerx_alert.state import STATE_VERSION, dump_state, load_state
 from tests.builders import alert
 from tests.fakes.dingtalk import notified
 from tests.fakes.schedulerx import UNSUPPORTED_LOG_MESSAGE
@@ -408,7 +408,7 @@ def test_evidence_round_trips_and_a_state_without_it_still_loads() -> None:
         evidence=Evidence(owners=(OWNER,), log=("a", "b"), log_note=""),
     )
     noted = replace(alert(2), evidence=Evidence(log_note="GetLog timed out"))
-    from schedulerx_alert.state import State
+    from schedulerx_alert.core.state import State
 
     state = State(outbox=(with_evidence, noted, alert(3)))
     again = load_state(dump_state(state))

@@ -21,6 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedulerx_alert.core.findings import RECOVERED
+from schedulerx_alert.core.model import InstanceStatus, JobKey
+from schedulerx_alert.core.state import State, attempt_of, dump_state, load_state
 from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.diff import diff
 from schedulerx_alert.listing import (
@@ -31,10 +33,8 @@ from schedulerx_alert.listing import (
     Listing,
     parse_listing,
 )
-from schedulerx_alert.model import InstanceStatus, JobKey
 from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy, fetch_all
 from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
-from schedulerx_alert.state import State, attempt_of, dump_state, load_state
 from tests.builders import EVERY_FAILURE, GROUP, NS, T0, target
 from tests.fakes.base import ManualClock
 

@@ -8,6 +8,7 @@ import pytest
 
 from schedulerx_alert.config import Config, parse_config
 from schedulerx_alert.core.catalog import JobInfo
+from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.polling import (
     GROUP_QUERIES,
     PER_JOB,
@@ -17,7 +18,7 @@ from schedulerx_alert.core.polling import (
     SourceState,
     Span,
 )
-from schedulerx_alert.model import JobKey
+from schedulerx_alert.core.state import InstanceRecord, JobRecord
 from schedulerx_alert.sources.plan import (
     CATCH_UP,
     DUE,
@@ -31,7 +32,6 @@ from schedulerx_alert.sources.plan import (
     Plan,
     make_plan,
 )
-from schedulerx_alert.state import InstanceRecord, JobRecord
 from tests.world import START
 
 NS, G = "ns", "g"

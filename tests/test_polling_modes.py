@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schedulerx_alert.core.polling import GROUP_QUERIES, PER_JOB
-from schedulerx_alert.state import State, load_state
+from schedulerx_alert.core.state import State, load_state
 from tests.fakes.schedulerx import LegacyMode
 from tests.world import GROUP, NS, START, World
 

@@ -482,7 +482,7 @@ def shipped(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 def test_every_record_of_the_package_finds_its_init_in_the_shipped_module(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from schedulerx_alert.model import JobKey
+    from schedulerx_alert.core.model import JobKey
 
     inits = shipped(monkeypatch)["INITS"]
     assert len(inits) > 50

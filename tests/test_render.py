@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from schedulerx_alert.cli import main
+from schedulerx_alert.core.state import run_alert
 from schedulerx_alert.neutralise import SINGLE_LINE_CAP
 from schedulerx_alert.records import replace
 from schedulerx_alert.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
-from schedulerx_alert.state import run_alert
 from tests.builders import T0, alert
 from tests.world import World
 

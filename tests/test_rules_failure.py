@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from schedulerx_alert.core.findings import RECOVERED
+from schedulerx_alert.core.model import InstanceStatus, TriggerType
 from schedulerx_alert.core.rules import JobHistory, RuleSettings, evaluate
-from schedulerx_alert.model import InstanceStatus, TriggerType
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Monitor, key, kinds, run, with_settings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schedulerx_alert.core.findings import FLAPPING, RECOVERED, SETTLED, STUCK
-from schedulerx_alert.model import InstanceStatus
+from schedulerx_alert.core.model import InstanceStatus
 from tests.builders import T0
 from tests.rules_driver import HOUR, MINUTE, Monitor, kinds, run, with_settings
 

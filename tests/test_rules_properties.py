@@ -21,6 +21,7 @@ from schedulerx_alert.core.findings import (
     Finding,
     attempt_id,
 )
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, TriggerType
 from schedulerx_alert.core.rules import (
     JobRuleState,
     JobSchedule,
@@ -30,7 +31,6 @@ from schedulerx_alert.core.rules import (
 )
 from schedulerx_alert.core.rules.memory import MAX_STUCK
 from schedulerx_alert.core.rules.settings import MAX_FLAP_CHANGES
-from schedulerx_alert.model import InstanceStatus, JobInstance, TriggerType
 from schedulerx_alert.records import replace
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Every, Monitor, key, run

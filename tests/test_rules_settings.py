@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from schedulerx_alert.core.model import InstanceStatus, TriggerType
 from schedulerx_alert.core.rules import (
     JobRuleState,
     MemoryFormatError,
@@ -14,7 +15,6 @@ from schedulerx_alert.core.rules import (
     parse_duration,
     parse_trigger_types,
 )
-from schedulerx_alert.model import InstanceStatus, TriggerType
 
 
 @pytest.mark.parametrize(

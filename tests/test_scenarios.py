@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from schedulerx_alert.state import STATE_VERSION, load_state
+from schedulerx_alert.core.state import STATE_VERSION, load_state
 from tests.world import GROUP, NS, START, World
 
 

@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from schedulerx_alert.core.heartbeat import HeartbeatRecord, Hour
-from schedulerx_alert.diff import diff
-from schedulerx_alert.session import LeaseHeld, LeaseLost, StateRefused, StateSession
-from schedulerx_alert.state import (
+from schedulerx_alert.core.state import (
     STATE_VERSION,
     RobotRecord,
     State,
@@ -21,6 +19,8 @@ from schedulerx_alert.state import (
     load_journal,
     load_state,
 )
+from schedulerx_alert.diff import diff
+from schedulerx_alert.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from schedulerx_alert.store import FileStateStore
 from tests.builders import T0, alert, instance, job, target
 

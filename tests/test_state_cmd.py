@@ -17,20 +17,20 @@ import pytest
 import yaml
 
 from schedulerx_alert.cli import main
+from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.silence import Matcher
-from schedulerx_alert.dingtalk import robot_id
-from schedulerx_alert.model import JobKey
-from schedulerx_alert.ops.state_cmd import forget_job
-from schedulerx_alert.ops.state_view import age, line
-from schedulerx_alert.records import replace
-from schedulerx_alert.session import StateSession
-from schedulerx_alert.state import (
+from schedulerx_alert.core.state import (
     State,
     TickRecord,
     dump_state,
     load_state,
     run_alert,
 )
+from schedulerx_alert.dingtalk import robot_id
+from schedulerx_alert.ops.state_cmd import forget_job
+from schedulerx_alert.ops.state_view import age, line
+from schedulerx_alert.records import replace
+from schedulerx_alert.session import StateSession
 from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.store import FileStateStore, StateStore
 from tests.builders import T0, alert, instance, job

@@ -15,9 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedulerx_alert.diff import diff
-from schedulerx_alert.model import InstanceStatus, JobInstance, JobKey
-from schedulerx_alert.state import (
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
+from schedulerx_alert.core.state import (
     JobRecord,
     State,
     StateFormatError,
@@ -26,6 +25,7 @@ from schedulerx_alert.state import (
     dump_state,
     load_state,
 )
+from schedulerx_alert.diff import diff
 from tests.builders import EVERY_FAILURE, T0, instance, job, target
 from tests.world import START, World
 

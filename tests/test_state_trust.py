@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedulerx_alert.model import JobKey
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.state import State, dump_state, load_state
 from schedulerx_alert.session import StateSession
-from schedulerx_alert.state import State, dump_state, load_state
 from tests.builders import alert
 from tests.fakes.base import ManualClock
 from tests.world import GROUP, NS, START, World

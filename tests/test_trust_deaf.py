@@ -15,8 +15,8 @@ import yaml
 
 import index
 from schedulerx_alert.cli import main as cli
+from schedulerx_alert.core.state import load_state
 from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.state import load_state
 from tests.fakes.base import ManualClock, Request, Response
 from tests.fakes.schedulerx import FakeSchedulerX
 from tests.test_handler import TIMER_EVENT, context, write_config

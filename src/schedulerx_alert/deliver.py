@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from .core.state import Alert, RobotRecord
 from .dingtalk import Failure, Receiver, TransportError
 from .records import dataclass, field, replace
 from .render import Message, Renderer
-from .state import Alert, RobotRecord
 
 if TYPE_CHECKING:
     from .actions.links import ActionLinks

@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING
 
 from .core.findings import Finding
 from .core.group import DEFAULT_MIN_JOBS, group_shared_causes
+from .core.model import InstanceStatus, JobInstance, JobKey
 from .core.rules import EMPTY, JobHistory, JobRuleState, RuleSettings, Seen, evaluate
 from .core.rules.failure import admitted, is_failure
 from .core.rules.schedules import schedules_of
 from .core.rules.settings import DEFAULT_ALERT_ON, DEFAULT_SETTINGS
-from .model import InstanceStatus, JobInstance, JobKey
-from .records import dataclass, field, replace
-from .state import (
+from .core.state import (
     Alert,
     InstanceRecord,
     JobRecord,
@@ -31,6 +30,7 @@ from .state import (
     receiver_key,
     trim,
 )
+from .records import dataclass, field, replace
 
 if TYPE_CHECKING:
     from .core.catalog import JobInfo

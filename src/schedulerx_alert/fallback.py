@@ -22,8 +22,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from .core.state import HealthRecord, RobotRecord, State
 from .records import dataclass, field
-from .state import HealthRecord, RobotRecord, State
 
 log = logging.getLogger("schedulerx_alert")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .core.state import HealthRecord
 from .records import replace
 from .render import Message
-from .state import HealthRecord
 
 IMPAIRED = "impaired"
 RECOVERED = "recovered"

@@ -21,15 +21,15 @@ from .core import heartbeat as core
 from .core.findings import RECOVERED, Finding
 from .core.heartbeat import Digest, HeartbeatRecord, SilenceCounts, TickCounts
 from .core.held import HeldAlert
+from .core.model import JobInstance, JobKey
 from .core.polling import GROUP_QUERIES
 from .core.rules.failure import admitted, is_failure
 from .core.silence import Silence
+from .core.state import Alert, InstanceRecord, JobRecord, State, receiver_key
 from .deliver import Delivery, Notice
 from .diff import Target
-from .model import JobInstance, JobKey
 from .records import replace
 from .render import Message, Renderer
-from .state import Alert, InstanceRecord, JobRecord, State, receiver_key
 
 HEARTBEAT = "heartbeat"
 # A digest owed for longer than this is a problem of the tick, not a note.

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .core.isotime import parse_iso
-from .model import InstanceStatus, JobInstance, JobKey
+from .core.model import InstanceStatus, JobInstance, JobKey
 from .records import dataclass
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -30,10 +30,10 @@ from .core.findings import (
     STUCK,
     Fact,
 )
-from .model import InstanceStatus, JobInstance, JobKey, TriggerType
+from .core.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from .core.state import MAX_TIME as MAX_EPOCH
+from .core.state import Alert
 from .records import dataclass, replace
-from .state import MAX_TIME as MAX_EPOCH
-from .state import Alert
 
 if TYPE_CHECKING:
     from jinja2 import Template

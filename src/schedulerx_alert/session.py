@@ -24,8 +24,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from .records import dataclass
-from .state import (
+from .core.state import (
     Alert,
     Journal,
     RobotRecord,
@@ -38,6 +37,7 @@ from .state import (
     load_journal,
     load_state,
 )
+from .records import dataclass
 from .store import StateStore, StoreError
 
 log = logging.getLogger("schedulerx_alert")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .core.heartbeat_record import HeartbeatRecord
+from .core.model import JobKey
+from .core.state import Alert, HealthRecord, State, TickRecord
 from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .delivery.holding import action_links, held_note, read_silences, send_digests
 from .diff import DiffResult, Target, diff
@@ -21,7 +23,6 @@ from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
-from .model import JobKey
 from .records import dataclass, field, replace
 from .render import Renderer
 from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
@@ -30,7 +31,6 @@ from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan
 from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
 from .sources.schedulerx import SchedulerXClient
-from .state import Alert, HealthRecord, State, TickRecord
 from .store import StateStore, StoreError
 from .timing import Timing
 

@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from ..core.silence import Matcher
+from ..core.state import Alert
 from ..records import dataclass, replace
 from ..render import Action, Message
-from ..state import Alert
 from .settings import ActionSettings, Span
 
 # A new salt makes every earlier link invalid: change it with the payload's meaning.

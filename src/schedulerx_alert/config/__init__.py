@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..core.group import DEFAULT_MIN_JOBS
+from ..core.model import TERMINAL, InstanceStatus
 from ..core.rules.settings import (
     DEFAULT_SETTINGS,
     MAX_FLAP_CHANGES,
@@ -26,7 +27,6 @@ from ..core.rules.settings import (
     parse_duration,
     parse_trigger_types,
 )
-from ..model import TERMINAL, InstanceStatus
 from ..records import dataclass, field
 from ..urls import HttpUrl, UrlError, normalise_host, parse_http_url
 

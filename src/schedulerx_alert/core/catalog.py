@@ -7,8 +7,8 @@ both, so that neither keeps a second idea of what a job is.
 
 from __future__ import annotations
 
-from ..model import JobKey
 from ..records import dataclass
+from .model import JobKey
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import JobKey
 from .catalog import Contact, JobInfo
+from .model import JobKey
 from .polling import group_key_of, group_key_text
 
 # Bounds on what one entry may carry: a catalog is data from SchedulerX, kept every tick.

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from ..model import JobInstance, JobKey
 from ..records import dataclass, field
+from .model import JobInstance, JobKey
 
 # Kinds that are not a run's own status label (failed, rejected, killed, ...).
 RECOVERED = "recovered"

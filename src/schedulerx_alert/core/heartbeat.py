@@ -18,10 +18,10 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ..model import JobKey
 from ..records import dataclass, field, replace
 from .heartbeat_record import HeartbeatRecord as HeartbeatRecord
 from .heartbeat_record import Hour as Hour
+from .model import JobKey
 
 if TYPE_CHECKING:
     from .silence import Silence

@@ -20,7 +20,6 @@ import math
 from datetime import date
 from typing import Any
 
-from ..model import JobKey
 from ..records import replace
 from .heartbeat import (
     API_KEEP,
@@ -33,6 +32,7 @@ from .heartbeat import (
     HeartbeatRecord,
     Hour,
 )
+from .model import JobKey
 
 _MAX_COUNT = 10**12
 _MAX_TIME = 1e11

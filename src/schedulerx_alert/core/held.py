@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..model import JobKey
 from ..records import dataclass, replace
+from .model import JobKey
 from .silence import QuietHours, Silence, in_quiet_hours
 
 MAX_ENTRIES = 200

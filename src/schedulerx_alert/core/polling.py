@@ -15,8 +15,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..model import JobKey
 from ..records import dataclass, field, replace
+from .model import JobKey
 
 #: The instance times a window (StartTimestamp/EndTimestamp) may filter on.
 WINDOW_FIELDS = ("schedule", "start", "end")

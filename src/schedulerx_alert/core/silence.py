@@ -20,8 +20,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..model import InstanceStatus, TriggerType
 from ..records import dataclass, field, replace
+from .model import InstanceStatus, TriggerType
 
 # Kinds that are a run's own status label (failed, rejected, killed, ...) and the
 # kinds the rules raise without a single run behind them (core/rules).

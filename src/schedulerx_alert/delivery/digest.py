@@ -13,8 +13,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from ..core.held import QUIET, Held, holder_of
+from ..core.model import InstanceStatus
 from ..core.silence import Silence
-from ..model import InstanceStatus
 from ..render import KIND_WORDS, STATUS_WORDS, Message
 
 LISTED = 20

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..core.held import Held, HeldAlert, HeldBook, SilenceReport
     from ..core.silence import Silence
+    from ..core.state import Alert
     from ..deliver import Delivery
-    from ..state import Alert
     from .silencing import Policy
 
 BOOK = "oss"  # the source of the silence book's silences (core.silence.Silence.source)
@@ -120,7 +120,7 @@ class Digests:
 def entry_key(receiver: str, entry: Held) -> str:
     """How a checkpoint names one held entry a digest listed (an alert key: receiver,
     fingerprint); `first` tells it from a later entry of the same holder, job and kind."""
-    from ..state import receiver_key
+    from ..core.state import receiver_key
 
     job = entry.job.encode() if entry.job is not None else ""
     raw = "\x1f".join((entry.holder, job, entry.kind, repr(entry.first)))
@@ -131,7 +131,7 @@ def entry_key(receiver: str, entry: Held) -> str:
 def _marker(receiver: str, entries: Sequence[Held], now: float) -> Alert:
     """A digest a robot took, as the checkpoint records it: one key per entry."""
     from ..core.findings import Finding
-    from ..state import Alert
+    from ..core.state import Alert
 
     members = tuple(entry_key(receiver, e).partition(":")[2] for e in entries)
     found = Finding(

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from ..core.evidence import MAX_OWNERS
+from ..core.state import Alert
 from ..records import dataclass
-from ..state import Alert
 
 if TYPE_CHECKING:
     from ..core.catalog import Contact

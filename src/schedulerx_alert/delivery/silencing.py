@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 
 from ..core.findings import Finding
 from ..core.held import QUIET, HeldAlert, holder_of
+from ..core.model import JobKey, TriggerType
 from ..core.silence import QuietHours, Silence, Subject, in_quiet_hours, silenced_by
-from ..model import JobKey, TriggerType
 from ..records import dataclass, field
 from .route import Route, resolve
 

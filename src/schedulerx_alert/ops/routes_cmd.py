@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..config import Config, JobSpec, WatchRule
     from ..config.sections import Sections
     from ..core.catalog import JobInfo
-    from ..model import JobKey
+    from ..core.model import JobKey
 
 
 def add_parser(commands: Any) -> None:

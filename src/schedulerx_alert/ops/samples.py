@@ -24,9 +24,9 @@ from ..core.findings import (
     job_fingerprint,
 )
 from ..core.group import group_shared_causes
-from ..model import InstanceStatus, JobInstance, JobKey, TriggerType
+from ..core.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from ..core.state import Alert, HealthRecord, run_alert, trim
 from ..records import dataclass, replace
-from ..state import Alert, HealthRecord, run_alert, trim
 
 if TYPE_CHECKING:
     from ..core.heartbeat import Digest

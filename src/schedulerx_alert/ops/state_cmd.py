@@ -18,9 +18,9 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from ..core.findings import job_of_fingerprint
-from ..model import JobKey
+from ..core.model import JobKey
+from ..core.state import State
 from ..records import dataclass
-from ..state import State
 
 if TYPE_CHECKING:
     from ..config import Config

@@ -16,9 +16,9 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, WatchRule
+from ..core.model import JobKey
 from ..core.polling import GroupCursor, GroupKey
 from ..listing import show
-from ..model import JobKey
 from ..records import dataclass, replace
 
 if TYPE_CHECKING:

@@ -29,10 +29,10 @@ from ..config import Config, WatchRule
 from ..core.catalog import JobInfo
 from ..core.evidence import Evidence, excerpt, note
 from ..core.findings import RECOVERED, SETTLED
+from ..core.model import InstanceStatus, JobInstance, JobKey
+from ..core.state import Alert, State
 from ..delivery.mentions import owners_of
-from ..model import InstanceStatus, JobInstance, JobKey
 from ..records import dataclass, field, replace
-from ..state import Alert, State
 from . import discovery, plan
 from .fetch import RetryPolicy, attempt
 from .poll import JOB_INFO, LIST, Budgets

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from ..core.model import JobInstance, JobKey
 from ..listing import EntryProblem, Listing, cut
-from ..model import JobInstance, JobKey
 from ..records import dataclass, field
 from .schedulerx import SchedulerXClient, SchedulerXError
 

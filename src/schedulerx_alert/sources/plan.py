@@ -27,6 +27,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING
 
 from ..config import Config
+from ..core.model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
 from ..core.polling import (
     GROUP_QUERIES,
     PER_JOB,
@@ -37,9 +38,8 @@ from ..core.polling import (
     SourceState,
     Span,
 )
-from ..model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
+from ..core.state import JobRecord
 from ..records import dataclass, field, replace
-from ..state import JobRecord
 from . import discovery
 
 if TYPE_CHECKING:

@@ -31,6 +31,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
+from ..core.model import JobInstance, JobKey
 from ..core.polling import (
     GROUP_QUERIES,
     MIN_PAGE,
@@ -42,11 +43,10 @@ from ..core.polling import (
     SourceState,
     Span,
 )
+from ..core.state import JobRecord
 from ..listing import EntryProblem, GroupListing, cut
 from ..logs import Progress, no_progress
-from ..model import JobInstance, JobKey
 from ..records import dataclass, field, replace
-from ..state import JobRecord
 from . import discovery, plan
 from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job
 from .plan import EVERY, Discover, GroupRead, JobPoll, Plan, Task

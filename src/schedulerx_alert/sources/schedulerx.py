@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from ..core.model import JobKey
 from ..credentials import Credentials
 from ..listing import (
     AnswerUnreadable,
@@ -22,7 +23,6 @@ from ..listing import (
     parse_listing,
     show,
 )
-from ..model import JobKey
 from .acs3 import sign_request
 
 API_VERSION = "2019-04-30"

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from ...model import JobInstance, JobKey
 from ..findings import Finding
 from ..group import DEFAULT_MIN_JOBS, group_shared_causes
+from ..model import JobInstance, JobKey
 from . import failure, flapping, missed, recovery, stuck
 from .history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule
 from .memory import EMPTY, JobRuleState

@@ -7,9 +7,9 @@ many in a row); a success resets the count (recovery.py).
 
 from __future__ import annotations
 
-from ...model import JobInstance, TriggerType
 from ...records import replace
 from ..findings import Finding, attempt_id, finding
+from ..model import JobInstance, TriggerType
 from .history import JobHistory, ended_at
 from .memory import JobRuleState
 from .settings import RuleSettings

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ...model import InstanceStatus, JobInstance
 from ...records import replace
 from ..findings import FLAPPING, SETTLED, Finding, finding, job_fingerprint
+from ..model import InstanceStatus, JobInstance
 from .failure import is_failure
 from .history import JobHistory, ended_at
 from .memory import JobRuleState

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from ...model import JobInstance, JobKey
 from ...records import dataclass, field
+from ..model import JobInstance, JobKey
 
 # TimeConfig.TimeType of a cron job (core/schedule.py's TimeType.CRON): the only
 # kind with fire times a run can miss. Fixed rate, second delay and API are never missed.

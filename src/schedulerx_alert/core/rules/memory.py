@@ -124,7 +124,7 @@ def _times(raw: dict[str, Any], key: str, where: str) -> list[float]:
     return [float(v) for v in values]
 
 
-# As the state's own times (state.py MAX_TIME): a later epoch second than this, or one
+# As the state's own times (core/state.py MAX_TIME): a later epoch second than this, or one
 # before 1970, is no time a tick wrote, and cannot be rendered as a date.
 MAX_TIME = 1e11
 

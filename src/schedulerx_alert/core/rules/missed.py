@@ -8,9 +8,9 @@ off, or a frequent cron stopped) make one finding, not one message per minute.
 
 from __future__ import annotations
 
-from ...model import JobInstance
 from ...records import replace
 from ..findings import MISSED, Finding, finding, job_fingerprint
+from ..model import JobInstance
 from .history import JobHistory, JobSchedule
 from .memory import JobRuleState
 from .settings import RuleSettings

@@ -6,9 +6,9 @@ Only a streak that was announced gets a recovery: a job that failed once under
 
 from __future__ import annotations
 
-from ...model import InstanceStatus, JobInstance
 from ...records import replace
 from ..findings import RECOVERED, Finding, attempt_id, finding
+from ..model import InstanceStatus, JobInstance
 from .history import JobHistory, ended_at
 from .memory import JobRuleState
 from .settings import RuleSettings

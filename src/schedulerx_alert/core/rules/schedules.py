@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ...model import JobKey
+from ..model import JobKey
 from .history import CRON, JobSchedule
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from ...model import InstanceStatus, TriggerType
 from ...records import dataclass
+from ..model import InstanceStatus, TriggerType
 
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 # scheduled, data_rerun, api, manual_rerun, system_retry: the names silences match on too.

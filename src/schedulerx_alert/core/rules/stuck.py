@@ -5,9 +5,9 @@ Its end, when it comes, is an ordinary outcome for the other rules.
 
 from __future__ import annotations
 
-from ...model import InstanceStatus, JobInstance
 from ...records import replace
 from ..findings import STUCK, Finding, finding, job_fingerprint
+from ..model import InstanceStatus, JobInstance
 from .failure import admitted
 from .history import JobHistory, JobSchedule
 from .memory import MAX_STUCK, JobRuleState

@@ -51,21 +51,21 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from .core import evidence as evidence_codec
-from .core import polling
-from .core.evidence import NO_EVIDENCE, Evidence
-from .core.findings import Fact, Finding, job_fingerprint
-from .core.heartbeat_record import HeartbeatRecord
-from .core.polling import SourceState
-from .core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
-from .core.rules.memory import memory_from_json as _memory_from_json
-from .core.rules.memory import memory_to_json as _memory_to_json
+from ..records import dataclass, field, replace
+from . import evidence as evidence_codec
+from . import polling
+from .evidence import NO_EVIDENCE, Evidence
+from .findings import Fact, Finding, job_fingerprint
+from .heartbeat_record import HeartbeatRecord
 from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
-from .records import dataclass, field, replace
+from .polling import SourceState
+from .rules.memory import EMPTY, JobRuleState, MemoryFormatError
+from .rules.memory import memory_from_json as _memory_from_json
+from .rules.memory import memory_to_json as _memory_to_json
 
 if TYPE_CHECKING:
-    from .core.catalog import JobInfo
-    from .core.held import Held
+    from .catalog import JobInfo
+    from .held import Held
 
 STATE_VERSION = 4
 # Characters of a run's error text kept in a pending alert: more than any
@@ -489,17 +489,17 @@ def dump_state(state: State) -> bytes:
     if state.last_tick is not None:
         doc["last_tick"] = _tick_to_dict(state.last_tick)
     if state.catalog:
-        from .core import catalog_codec  # only a state that knows jobs from their lists
+        from . import catalog_codec  # only a state that knows jobs from their lists
 
         doc["catalog"] = catalog_codec.encode(state.catalog)
     if state.sources != SourceState():
         doc["sources"] = polling.encode(state.sources)
     if state.heartbeat != HeartbeatRecord():
-        from .core import heartbeat_codec  # a deployment without `heartbeat:` never needs it
+        from . import heartbeat_codec  # a deployment without `heartbeat:` never needs it
 
         doc["heartbeat"] = heartbeat_codec.encode(state.heartbeat)
     if state.silenced:
-        from .core import held  # only silences and quiet hours hold anything back
+        from . import held  # only silences and quiet hours hold anything back
 
         doc["silenced"] = held.encode(state.silenced)
     return _to_bytes(doc)
@@ -583,14 +583,14 @@ T = TypeVar("T")
 
 def _heartbeat(value: Any) -> HeartbeatRecord:
     # Decoded only when the state has the section: its codec loads with the first one.
-    from .core import heartbeat_codec
+    from . import heartbeat_codec
 
     return heartbeat_codec.decode(value)
 
 
 def _held(value: Any) -> dict[str, tuple[Held, ...]]:
     # Decoded only when something was held back (silences, quiet hours).
-    from .core import held
+    from . import held
 
     return held.decode(value)
 
@@ -988,6 +988,6 @@ def _kind(value: Any) -> str:
 def _decode_catalog(raw: Any) -> dict[JobKey, JobInfo]:
     # Loaded with the first state that holds a catalog (discovery, GetJobInfo): a
     # deployment that names its jobs by id never loads the catalog's records.
-    from .core import catalog_codec
+    from . import catalog_codec
 
     return catalog_codec.decode(raw)

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import IntEnum
 from urllib.parse import quote, unquote
 
-from .records import dataclass
+from ..records import dataclass
 
 
 class InstanceStatus(IntEnum):
