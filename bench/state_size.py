@@ -18,7 +18,7 @@ from tests.world import World
 
 from schedulerx_alert.app import build_edges
 from schedulerx_alert.core.state import STATE_VERSION, State, dump_state
-from schedulerx_alert.store import StateStore
+from schedulerx_alert.storage.store import StateStore
 from schedulerx_alert.tick import run_tick
 
 

@@ -39,7 +39,7 @@ from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.dingtalk import DingTalkReceiver
 from schedulerx_alert.render import Action, Message, Renderer
 from schedulerx_alert.storage.silences import SilenceBook
-from schedulerx_alert.store import FileStateStore, StateStore, open_store
+from schedulerx_alert.storage.store import FileStateStore, StateStore, open_store
 from schedulerx_alert.urls import parse_http_url
 from tests.builders import T0, instance
 from tests.fakes.base import ManualClock

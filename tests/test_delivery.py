@@ -141,8 +141,8 @@ def test_too_large_is_split_and_still_delivered(world: World) -> None:
 def test_an_overlapping_tick_announces_nothing(world: World) -> None:
     """A tick that starts while another holds the lease (FC's async retry, a
     laptop `check`) stops before polling."""
-    from schedulerx_alert.session import StateSession
-    from schedulerx_alert.store import FileStateStore
+    from schedulerx_alert.storage.session import StateSession
+    from schedulerx_alert.storage.store import FileStateStore
 
     world.sx.add_instance(92583, status=5)
     holder = StateSession(

@@ -9,7 +9,7 @@
   `lib/*.generated.js` for the exact ROS property names (`ttl` is `TTL`).
 * Both files agree, and the RAM policy (the same in both) grants exactly the
   actions the code calls: SchedulerX's from schedulerx.RAM_ACTIONS, OSS's from the
-  OSS client's calls in store.py (on the state's prefix) and in config/oss.py (on the
+  OSS client's calls in storage/store.py (on the state's prefix) and in config/oss.py (on the
   one key of a pushed config), each through oss_client.RAM_ACTIONS, and log writing.
 """
 
@@ -39,7 +39,7 @@ from schedulerx_alert.storage import oss_client
 ROOT = Path(__file__).resolve().parent.parent
 # The fc3 component's JSON schema (MIT), kept here so the repo tests itself.
 SCHEMA = ROOT / "tests" / "data" / "fc3-schema.json"
-STORE = ROOT / "src" / "schedulerx_alert" / "store.py"
+STORE = ROOT / "src" / "schedulerx_alert" / "storage" / "store.py"
 # The function's read of a config kept in OSS (`config push` runs with the operator's keys).
 CONFIG_READER = ROOT / "src" / "schedulerx_alert" / "config" / "oss.py"
 ROS_CDK = ("ros-cdk-fc3", "ros-cdk-ram", "ros-cdk-sls")

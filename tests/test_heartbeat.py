@@ -16,7 +16,7 @@ import pytest
 
 from schedulerx_alert.core.heartbeat import HeartbeatRecord
 from schedulerx_alert.core.state import STATE_VERSION, load_state
-from schedulerx_alert.session import StateSession
+from schedulerx_alert.storage.session import StateSession
 from tests.fakes.base import ManualClock
 from tests.world import ROBOT, World
 
@@ -278,7 +278,7 @@ def test_the_next_mornings_heartbeat_lists_the_silences_and_what_they_held(
 ) -> None:
     from schedulerx_alert.core.silence import Matcher
     from schedulerx_alert.storage.silences import SilenceBook
-    from schedulerx_alert.store import open_store
+    from schedulerx_alert.storage.store import open_store
 
     def local(epoch: float) -> str:
         return datetime.fromtimestamp(epoch, SHANGHAI).strftime("%Y-%m-%d %H:%M")

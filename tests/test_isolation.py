@@ -21,7 +21,7 @@ from schedulerx_alert.sources.schedulerx import SchedulerXClient
 from tests.world import GROUP, NS, START, World
 
 if TYPE_CHECKING:
-    from schedulerx_alert.listing import Listing
+    from schedulerx_alert.sources.listing import Listing
 
 Body = dict[str, Any]
 SHANGHAI = ZoneInfo("Asia/Shanghai")

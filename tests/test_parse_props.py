@@ -25,7 +25,8 @@ from schedulerx_alert.core.model import InstanceStatus, JobKey
 from schedulerx_alert.core.state import State, attempt_of, dump_state, load_state
 from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.diff import diff
-from schedulerx_alert.listing import (
+from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy, fetch_all
+from schedulerx_alert.sources.listing import (
     DUPLICATE,
     SHOWN,
     SKIPPED,
@@ -33,7 +34,6 @@ from schedulerx_alert.listing import (
     Listing,
     parse_listing,
 )
-from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy, fetch_all
 from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
 from tests.builders import EVERY_FAILURE, GROUP, NS, T0, target
 from tests.fakes.base import ManualClock

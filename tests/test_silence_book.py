@@ -25,7 +25,7 @@ from schedulerx_alert.storage.silences import (
     SilenceBook,
     SilenceBookError,
 )
-from schedulerx_alert.store import FileStateStore, OssStateStore, StateStore, StoreError
+from schedulerx_alert.storage.store import FileStateStore, OssStateStore, StateStore, StoreError
 from tests.fakes.oss import FakeOss
 from tests.world import AK, GROUP, NS, SECRETS, SK, START, STS, World
 

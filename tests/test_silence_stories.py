@@ -23,7 +23,7 @@ from schedulerx_alert.core.held import Held, hold
 from schedulerx_alert.core.held import HeldAlert as HeldNow
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import State, dump_state, load_state
-from schedulerx_alert.store import StateStore, StoreError
+from schedulerx_alert.storage.store import StateStore, StoreError
 from schedulerx_alert.tick import TickSummary, run_tick
 from tests.fakes.base import ManualClock
 from tests.test_actions import answer, context, fc_http_event, form_of
@@ -168,7 +168,7 @@ def test_a_digest_the_robot_does_not_take_is_sent_next_tick(world: World) -> Non
 def test_a_tick_that_dies_after_the_digest_was_taken_does_not_make_the_next_send_it_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from schedulerx_alert.session import StateSession
+    from schedulerx_alert.storage.session import StateSession
 
     start = world.clock()
     world.raw["silences"] = [

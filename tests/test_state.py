@@ -20,8 +20,8 @@ from schedulerx_alert.core.state import (
     load_state,
 )
 from schedulerx_alert.diff import diff
-from schedulerx_alert.session import LeaseHeld, LeaseLost, StateRefused, StateSession
-from schedulerx_alert.store import FileStateStore
+from schedulerx_alert.storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from schedulerx_alert.storage.store import FileStateStore
 from tests.builders import T0, alert, instance, job, target
 
 

@@ -30,9 +30,9 @@ from schedulerx_alert.dingtalk import robot_id
 from schedulerx_alert.ops.state_cmd import forget_job
 from schedulerx_alert.ops.state_view import age, line
 from schedulerx_alert.records import replace
-from schedulerx_alert.session import StateSession
+from schedulerx_alert.storage.session import StateSession
 from schedulerx_alert.storage.silences import SilenceBook
-from schedulerx_alert.store import FileStateStore, StateStore
+from schedulerx_alert.storage.store import FileStateStore, StateStore
 from tests.builders import T0, alert, instance, job
 from tests.world import AK, GROUP, NS, ROBOT, SECRETS, SK, START, STS, World
 

@@ -17,7 +17,7 @@ import pytest
 
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import State, dump_state, load_state
-from schedulerx_alert.session import StateSession
+from schedulerx_alert.storage.session import StateSession
 from tests.builders import alert
 from tests.fakes.base import ManualClock
 from tests.world import GROUP, NS, START, World

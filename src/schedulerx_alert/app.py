@@ -22,7 +22,7 @@ from .records import dataclass, field
 from .redact import Redactor
 from .render import Renderer
 from .sources.schedulerx import SchedulerXClient
-from .store import StateStore, StoreError, open_state_store
+from .storage.store import StateStore, StoreError, open_state_store
 from .tick import Edges, TickSummary, run_tick
 from .timing import CALL_SHARE, MIN_CALL_SECONDS, Timing
 

@@ -25,13 +25,13 @@ from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
 from .records import dataclass, field, replace
 from .render import Renderer
-from .session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from .sources.discovery import rule_for_unlisted, watched_jobs
 from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan
 from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
 from .sources.schedulerx import SchedulerXClient
-from .store import StateStore, StoreError
+from .storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from .storage.store import StateStore, StoreError
 from .timing import Timing
 
 if TYPE_CHECKING:

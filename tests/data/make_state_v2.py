@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from tests.world import START, World
 
-from schedulerx_alert.session import StateSession
+from schedulerx_alert.storage.session import StateSession
 
 JOBS = (92583, 92584, 92585)
 ZONE = "Europe/Berlin"

@@ -38,7 +38,7 @@ from ..credentials import resolve_credentials
 from ..records import dataclass
 from ..redact import Redactor
 from ..storage.silences import SilenceBook, SilenceBookError
-from ..store import StoreError, open_state_store
+from ..storage.store import StoreError, open_state_store
 from ..timing import CALL_SHARE, MIN_CALL_SECONDS
 from .http import HttpRequest, HttpResponse, http_event, parse_request
 from .links import QUERY_NAME, LinkRefused, LinkSigner, SilenceRequest, span_words

@@ -59,7 +59,7 @@ class OssConfigObject:
     ) -> OssConfigObject:
         """The object, through the region's internal endpoint (the function's) or, for a
         command on a laptop, its `public` one; SCHEDULERX_ALERT_CONFIG_ENDPOINT overrides."""
-        from ..store import connect_bucket
+        from ..storage.store import connect_bucket
 
         if credentials is None:
             raise ConfigReadError(

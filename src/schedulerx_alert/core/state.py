@@ -14,7 +14,7 @@ alert's run), never local times; the one exception is an attempt's identity,
 which is SchedulerX's own zone-free EndTime string, so that correcting the
 configured `timezone` cannot make a known attempt look new.
 
-Mid-tick checkpoints are `Journal` objects beside the state (see session.py):
+Mid-tick checkpoints are `Journal` objects beside the state (see storage/session.py):
 small, one per message DingTalk accepted, applied by the next loader.
 
 `last_tick` (for `state show`) is optional and was added within version 2:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..records import dataclass, field
-from ..store import StateStore, StoreError
+from ..storage.store import StateStore, StoreError
 
 if TYPE_CHECKING:
     # core/held.py, core/silence.py and the routing load only when something uses them:

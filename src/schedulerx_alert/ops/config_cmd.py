@@ -151,7 +151,7 @@ def push(
         print(f"nothing was uploaded to {to}", file=sys.stderr)
         return 2
     from ..credentials import resolve_credentials
-    from ..store import StoreError, connect_bucket
+    from ..storage.store import StoreError, connect_bucket
 
     credentials = resolve_credentials(None, env)
     if credentials is None:
@@ -211,7 +211,7 @@ class _Target:
         self._oss_error = OssError
 
     def read(self) -> bytes | None:
-        from ..store import StoreError
+        from ..storage.store import StoreError
 
         try:
             got = self.bucket.get(self.location.key)
@@ -223,7 +223,7 @@ class _Target:
         return got.data
 
     def write(self, key: str, data: bytes) -> str:
-        from ..store import StoreError
+        from ..storage.store import StoreError
 
         try:
             return self.bucket.put(key, data)

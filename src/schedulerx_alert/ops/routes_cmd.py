@@ -99,8 +99,8 @@ def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSp
     from ..app import secrets_of
     from ..credentials import resolve_credentials
     from ..redact import Redactor
-    from ..session import StateRefused, StateSession
-    from ..store import StoreError, open_state_store
+    from ..storage.session import StateRefused, StateSession
+    from ..storage.store import StoreError, open_state_store
 
     credentials = resolve_credentials(None)
     redact = Redactor(secrets_of(config, credentials))

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import ConfigError
     from ..config.sections import load_with_sections
     from ..storage.silences import SilenceBookError
-    from ..store import StoreError
+    from ..storage.store import StoreError
 
     try:
         config, sections = load_with_sections(args.config)
@@ -100,7 +100,7 @@ class _Usage(Exception):
 def _book(config: Config) -> SilenceBook:
     from ..credentials import resolve_credentials
     from ..storage.silences import SilenceBook
-    from ..store import open_state_store
+    from ..storage.store import open_state_store
 
     credentials = resolve_credentials(None) if config.state.url.startswith("oss:") else None
     store, key = open_state_store(config, credentials)

@@ -25,7 +25,7 @@ from ..records import dataclass
 if TYPE_CHECKING:
     from ..config import Config
     from ..core.silence import Silence
-    from ..store import StateStore
+    from ..storage.store import StateStore
 
 # Forgetting is a read and a write; a tick waits at most this long for a dead CLI's lease.
 FORGET_LEASE_SECONDS = 60.0
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     from ..config.text import OSS_READ_SECONDS, load_command_config
     from ..credentials import resolve_credentials
     from ..redact import Redactor
-    from ..store import StoreError, open_state_store
+    from ..storage.store import StoreError, open_state_store
 
     clock = clock or time.time
     command = f"state {args.state_command}"
@@ -142,7 +142,7 @@ def _show(
     clock: Callable[[], float],
     out: Output,
 ) -> int:
-    from ..session import StateRefused, StateSession
+    from ..storage.session import StateRefused, StateSession
     from ..storage.silences import SilenceBook
     from . import state_view
 
@@ -258,7 +258,7 @@ def _forget(
     clock: Callable[[], float],
     out: Output,
 ) -> int:
-    from ..session import LeaseHeld, LeaseLost, StateRefused, StateSession
+    from ..storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
     from ..tick import targets_of
 
     session = StateSession(store, key, _owner(), FORGET_LEASE_SECONDS, clock)

@@ -16,7 +16,7 @@ from ..config import Config
 from ..core.silence import Silence
 from ..core.state import STATE_VERSION, Alert, State
 from ..dingtalk import robot_id
-from ..session import Inspection, Lease
+from ..storage.session import Inspection, Lease
 from ..tick import targets_of
 
 # A robot's sends are counted over the same window as DingTalk's limit.

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from ..config import Config, WatchRule
 from ..core.model import JobKey
 from ..core.polling import GroupCursor, GroupKey
-from ..listing import show
 from ..records import dataclass, replace
+from .listing import show
 
 if TYPE_CHECKING:
     from ..core.catalog import Contact, JobInfo

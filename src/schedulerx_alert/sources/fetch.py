@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from ..core.model import JobInstance, JobKey
-from ..listing import EntryProblem, Listing, cut
 from ..records import dataclass, field
+from .listing import EntryProblem, Listing, cut
 from .schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0

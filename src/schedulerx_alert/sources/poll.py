@@ -44,11 +44,11 @@ from ..core.polling import (
     Span,
 )
 from ..core.state import JobRecord
-from ..listing import EntryProblem, GroupListing, cut
 from ..logs import Progress, no_progress
 from ..records import dataclass, field, replace
 from . import discovery, plan
 from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job
+from .listing import EntryProblem, GroupListing, cut
 from .plan import EVERY, Discover, GroupRead, JobPoll, Plan, Task
 from .schedulerx import SchedulerXClient
 

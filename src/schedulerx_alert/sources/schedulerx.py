@@ -14,7 +14,8 @@ import requests
 
 from ..core.model import JobKey
 from ..credentials import Credentials
-from ..listing import (
+from .acs3 import sign_request
+from .listing import (
     AnswerUnreadable,
     GroupListing,
     Listing,
@@ -23,7 +24,6 @@ from ..listing import (
     parse_listing,
     show,
 )
-from .acs3 import sign_request
 
 API_VERSION = "2019-04-30"
 # Every OpenAPI action the product calls, with the RAM action that allows it;

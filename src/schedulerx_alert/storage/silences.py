@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..records import dataclass, field
-from ..store import StateStore, StoreError
+from .store import StateStore, StoreError
 
 if TYPE_CHECKING:
     from ..core.silence import Matcher, Silence

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from .core.isotime import parse_iso
-from .core.model import InstanceStatus, JobInstance, JobKey
-from .records import dataclass
+from ..core.isotime import parse_iso
+from ..core.model import InstanceStatus, JobInstance, JobKey
+from ..records import dataclass
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # InstanceId is a Java long, Status a Java int.

@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from .core.state import (
+from ..core.state import (
     Alert,
     Journal,
     RobotRecord,
@@ -37,7 +37,7 @@ from .core.state import (
     load_journal,
     load_state,
 )
-from .records import dataclass
+from ..records import dataclass
 from .store import StateStore, StoreError
 
 log = logging.getLogger("schedulerx_alert")
