@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-from schedulerx_alert.tlds import TLDS
+from schedulerx_alert.delivery.tlds import TLDS
 
 CONSOLE_LINK = re.compile(
     r"\[(?:Open in console|在控制台查看)\]\(https://schedulerx2\.console\.aliyun\.com/[^)\s]*\)"

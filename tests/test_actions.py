@@ -36,8 +36,8 @@ from schedulerx_alert.actions.settings import ActionSettings, Span, parse_action
 from schedulerx_alert.config import ReceiverConfig
 from schedulerx_alert.core.state import Alert, run_alert
 from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.dingtalk import DingTalkReceiver
-from schedulerx_alert.render import Action, Message, Renderer
+from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
+from schedulerx_alert.delivery.render import Action, Message, Renderer
 from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.storage.store import FileStateStore, StateStore, open_store
 from schedulerx_alert.urls import parse_http_url

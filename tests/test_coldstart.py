@@ -37,7 +37,7 @@ DEFERRED = (
     "schedulerx_alert.storage.oss_client",  # a state or a config in OSS
     "schedulerx_alert.config.text",  # the commands' and the silence links' config
     "schedulerx_alert.config.sections",
-    "schedulerx_alert.neutralise",  # job text, in a message or an error
+    "schedulerx_alert.delivery.neutralise",  # job text, in a message or an error
     "schedulerx_alert.ops",  # the command line
     "schedulerx_alert.cli",
 )

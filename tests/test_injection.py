@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from schedulerx_alert.dingtalk import DingTalkReceiver, TransportError
-from schedulerx_alert.render import Message
+from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver, TransportError
+from schedulerx_alert.delivery.render import Message
 from tests.fakes.dingtalk import dingtalk_sign
 from tests.markup import violations
 from tests.world import ROBOT, ROBOT_SECRET, START, World
@@ -148,7 +148,7 @@ def test_a_user_template_that_forgets_every_filter_is_still_safe(
 def test_a_scheme_that_ends_a_value_is_defanged_before_a_template_joins_text_to_it() -> None:
     """Found by Hypothesis: a job named `JAVASCRIPT:` ended the value, so nothing followed
     its colon; in the message the template's own text did."""
-    from schedulerx_alert.neutralise import line
+    from schedulerx_alert.delivery.neutralise import line
 
     for name in ("JAVASCRIPT:", "job data:", "see mailto:"):
         assert violations("### heading\njob " + line(name) + "(x)") == [], name

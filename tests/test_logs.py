@@ -95,7 +95,7 @@ LEAK_SCRIPT = textwrap.dedent(
     import requests
     import index
     from schedulerx_alert.config import load_config
-    from schedulerx_alert.dingtalk import DingTalkReceiver
+    from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
 
     ak, sk, sts = sys.argv[1:4]
     context = NS(

@@ -23,7 +23,7 @@ from schedulerx_alert.core.model import InstanceStatus
 from schedulerx_alert.core.state import STATE_VERSION, dump_state, load_state
 from schedulerx_alert.delivery.evidence_text import log_context
 from schedulerx_alert.delivery.mentions import MAX_MESSAGE_OWNERS, mentions, mobile, owners_of
-from schedulerx_alert.render import Renderer
+from schedulerx_alert.delivery.render import Renderer
 from tests.builders import alert
 from tests.fakes.dingtalk import notified
 from tests.fakes.schedulerx import UNSUPPORTED_LOG_MESSAGE

@@ -140,7 +140,7 @@ def test_the_package_holds_the_handler_templates_config_and_dependencies(
     assert "${DT_TOKEN}" in shipped and "build-token" not in shipped and "SECbuild" not in shipped
     for language in ("zh-CN", "en"):
         for template in ("alert", "summary"):
-            assert f"schedulerx_alert/templates/{language}/{template}.md.j2" in names
+            assert f"schedulerx_alert/delivery/templates/{language}/{template}.md.j2" in names
     tops = {name.split("/")[0] for name in names}
     assert {"requests", "urllib3", "jinja2", "markupsafe", "yaml", "tzdata"} <= tops
 

@@ -8,9 +8,9 @@ import pytest
 
 from schedulerx_alert.cli import main
 from schedulerx_alert.core.state import run_alert
-from schedulerx_alert.neutralise import SINGLE_LINE_CAP
+from schedulerx_alert.delivery.neutralise import SINGLE_LINE_CAP
+from schedulerx_alert.delivery.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
 from schedulerx_alert.records import replace
-from schedulerx_alert.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
 from tests.builders import T0, alert
 from tests.world import World
 
@@ -134,8 +134,8 @@ def test_a_user_template_may_format_the_result_lines_itself(tmp_path: Path) -> N
 
 
 def test_the_renderers_caps_are_the_neutralisers() -> None:
-    # render.py states them itself, so that neutralise loads with the first message.
-    from schedulerx_alert import neutralise, render
+    # delivery/render.py states them itself, so that neutralise loads with the first message.
+    from schedulerx_alert.delivery import neutralise, render
 
     assert (render.RESULT_LIMIT, render.SINGLE_LINE_CAP) == (
         neutralise.BLOCK_CAP,

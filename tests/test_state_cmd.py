@@ -26,7 +26,7 @@ from schedulerx_alert.core.state import (
     load_state,
     run_alert,
 )
-from schedulerx_alert.dingtalk import robot_id
+from schedulerx_alert.delivery.channels.dingtalk import robot_id
 from schedulerx_alert.ops.state_cmd import forget_job
 from schedulerx_alert.ops.state_view import age, line
 from schedulerx_alert.records import replace

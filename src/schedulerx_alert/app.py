@@ -16,11 +16,11 @@ from . import logs
 from .config import Config, ConfigError, load_config, show
 from .config.source import CONFIG_ENV, Loaded, OssLocation, config_location
 from .credentials import Credentials, resolve_credentials
-from .dingtalk import DingTalkReceiver, Receiver
+from .delivery.channels.dingtalk import DingTalkReceiver, Receiver
+from .delivery.render import Renderer
 from .fallback import LocalHealthFile
 from .records import dataclass, field
 from .redact import Redactor
-from .render import Renderer
 from .sources.schedulerx import SchedulerXClient
 from .storage.store import StateStore, StoreError, open_state_store
 from .tick import Edges, TickSummary, run_tick

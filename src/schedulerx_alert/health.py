@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .core.state import HealthRecord
+from .delivery.render import Message
 from .records import replace
-from .render import Message
 
 IMPAIRED = "impaired"
 RECOVERED = "recovered"
@@ -34,7 +34,7 @@ def assess(
 
 
 def health_message(announce: str, health: HealthRecord, language: str) -> Message:
-    from .neutralise import line  # its regexes load with a notice, not at every start
+    from .delivery.neutralise import line  # its regexes load with a notice, not at every start
 
     reason = line(health.reason, REASON_CAP)
     if language == "en":

@@ -26,10 +26,10 @@ from .core.polling import GROUP_QUERIES
 from .core.rules.failure import admitted, is_failure
 from .core.silence import Silence
 from .core.state import Alert, InstanceRecord, JobRecord, State, receiver_key
-from .deliver import Delivery, Notice
+from .delivery.outbox import Delivery, Notice
+from .delivery.render import Message, Renderer
 from .diff import Target
 from .records import replace
-from .render import Message, Renderer
 
 HEARTBEAT = "heartbeat"
 # A digest owed for longer than this is a problem of the tick, not a note.
@@ -251,8 +251,8 @@ def context(
 ) -> dict[str, Any]:
     """What the heartbeat template may print; every text from a job, SchedulerX, a
     problem line or a silence already neutralised."""
-    from .neutralise import line
-    from .render import _span as span
+    from .delivery.neutralise import line
+    from .delivery.render import _span as span
 
     def when(t: float | None) -> str | None:
         return None if t is None else datetime.fromtimestamp(t, zone).strftime("%Y-%m-%d %H:%M")

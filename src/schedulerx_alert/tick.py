@@ -16,15 +16,15 @@ from .config import Config
 from .core.heartbeat_record import HeartbeatRecord
 from .core.model import JobKey
 from .core.state import Alert, HealthRecord, State, TickRecord
-from .deliver import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
+from .delivery.channels.dingtalk import Receiver
 from .delivery.holding import action_links, held_note, read_silences, send_digests
+from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
+from .delivery.render import Renderer
 from .diff import DiffResult, Target, diff
-from .dingtalk import Receiver
 from .fallback import LocalHealth, LocalHealthFile, fold
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
 from .records import dataclass, field, replace
-from .render import Renderer
 from .sources.discovery import rule_for_unlisted, watched_jobs
 from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan

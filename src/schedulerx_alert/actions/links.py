@@ -26,8 +26,8 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 
 from ..core.silence import Matcher
 from ..core.state import Alert
+from ..delivery.render import Action, Message
 from ..records import dataclass, replace
-from ..render import Action, Message
 from .settings import ActionSettings, Span
 
 # A new salt makes every earlier link invalid: change it with the payload's meaning.

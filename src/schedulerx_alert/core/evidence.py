@@ -5,7 +5,7 @@ alert, so a message retried next tick shows the same owners and the same log wit
 SchedulerX again. Everything here is bounded: a pending alert must stay small however long
 a job's log lines or its contact list are.
 
-The log lines are kept as SchedulerX wrote them (cut to size, never neutralised): render.py
+The log lines are kept as SchedulerX wrote them (cut to size, never neutralised): delivery/render.py
 makes them inert when it shows them, as it does every other text from a job.
 """
 

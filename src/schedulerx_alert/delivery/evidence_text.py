@@ -25,7 +25,7 @@ def log_limit(result_limit: int) -> int:
 
 def log_context(evidence: Evidence, result_limit: int) -> dict[str, Any]:
     """`log` (the fenced block, "" when there is none), `log_lines` and `log_note`."""
-    from ..neutralise import block, line
+    from .neutralise import block, line
 
     limit = log_limit(result_limit)
     tail: list[str] = []

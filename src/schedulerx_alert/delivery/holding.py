@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..core.held import Held, HeldAlert, HeldBook, SilenceReport
     from ..core.silence import Silence
     from ..core.state import Alert
-    from ..deliver import Delivery
+    from .outbox import Delivery
     from .silencing import Policy
 
 BOOK = "oss"  # the source of the silence book's silences (core.silence.Silence.source)
@@ -160,8 +160,8 @@ def send_digests(
     if not book:
         return Digests({})  # nothing held, nothing owed: the digest's modules need not load
     from ..core.held import due, release
-    from ..deliver import Notice
     from .digest import digest_message
+    from .outbox import Notice
 
     ready = due(book, view.silences, config.quiet_hours, now, view.unknown_sources)
     result = Digests(dict(book))

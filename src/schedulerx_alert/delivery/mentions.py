@@ -2,7 +2,7 @@
 SchedulerX contacts of the jobs it is about (`mention_owners`).
 
 Mentions come only from the config and from the job catalog (what SchedulerX says about a
-job's alarm contacts), never from a job's text: neutralise.py turns every "@" in job text
+job's alarm contacts), never from a job's text: delivery/neutralise.py turns every "@" in job text
 into a full-width "＠", which DingTalk does not read as a mention. A contact's number is
 checked before it is used; a malformed one is left out with a note, and the alert goes on.
 """

@@ -69,7 +69,7 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
     raw = read_config_data(data, str(path))
     config = parse_config(raw, env, str(path), path.parent)
-    from ..render import Renderer, RenderError
+    from ..delivery.render import Renderer, RenderError
     from ..timing import Timing
 
     problems = []

@@ -60,8 +60,8 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # The product modules are imported here so that the CLI's other commands stay light.
-    from ..dingtalk import DingTalkReceiver
-    from ..render import Renderer, RenderError
+    from ..delivery.channels.dingtalk import DingTalkReceiver
+    from ..delivery.render import Renderer, RenderError
 
     kind = KINDS[args.kind]
     config: Config | None = None

@@ -30,7 +30,7 @@ from ..records import dataclass, replace
 
 if TYPE_CHECKING:
     from ..core.heartbeat import Digest
-    from ..render import Message, Renderer
+    from ..delivery.render import Message, Renderer
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NAMESPACE = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc****"

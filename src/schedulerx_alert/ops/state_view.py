@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from ..config import Config
 from ..core.silence import Silence
 from ..core.state import STATE_VERSION, Alert, State
-from ..dingtalk import robot_id
+from ..delivery.channels.dingtalk import robot_id
 from ..storage.session import Inspection, Lease
 from ..tick import targets_of
 

@@ -198,7 +198,7 @@ class _Work:
             try:
                 task(item)
             except Exception as exc:
-                from ..neutralise import fold
+                from ..delivery.neutralise import fold
 
                 log.exception("gathering evidence failed")
                 self._note(f"evidence for {item}: {type(exc).__name__}: {fold(str(exc), 200)}")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from .core.findings import (
+from ..core.findings import (
     FLAPPING,
     MISSED,
     RECOVERED,
@@ -30,10 +30,10 @@ from .core.findings import (
     STUCK,
     Fact,
 )
-from .core.model import InstanceStatus, JobInstance, JobKey, TriggerType
-from .core.state import MAX_TIME as MAX_EPOCH
-from .core.state import Alert
-from .records import dataclass, replace
+from ..core.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from ..core.state import MAX_TIME as MAX_EPOCH
+from ..core.state import Alert
+from ..records import dataclass, replace
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -259,7 +259,7 @@ class Renderer:
         }
         ctx.update(self._run(inst))
         ctx.update(self._facts(alert, result_limit))
-        from .delivery.evidence_text import log_context  # with the first alert rendered
+        from .evidence_text import log_context  # with the first alert rendered
 
         ctx.update(log_context(alert.evidence, result_limit))
         return ctx

@@ -16,13 +16,13 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .core.state import Alert, RobotRecord
-from .dingtalk import Failure, Receiver, TransportError
-from .records import dataclass, field, replace
+from ..core.state import Alert, RobotRecord
+from ..records import dataclass, field, replace
+from .channels.dingtalk import Failure, Receiver, TransportError
 from .render import Message, Renderer
 
 if TYPE_CHECKING:
-    from .actions.links import ActionLinks
+    from ..actions.links import ActionLinks
 
 WINDOW_SECONDS = 60.0
 # Result excerpts tried, longest first, when one alert will not fit a message.
@@ -164,7 +164,7 @@ class Planner:
         return self.receiver.size(message) <= self.receiver.max_bytes
 
     def single(self, alert: Alert, shrink: int = 0) -> Batch:
-        from .delivery.mentions import mentions  # with the first message, not every start
+        from .mentions import mentions  # with the first message, not every start
 
         for level in range(shrink, len(RESULT_LIMITS)):
             at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, (alert,))
@@ -176,7 +176,7 @@ class Planner:
         raise AssertionError("unreachable")
 
     def summary(self, alerts: Sequence[Alert], more: int = 0, expired: int = 0) -> Message:
-        from .delivery.mentions import mentions
+        from .mentions import mentions
 
         at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, alerts)
         return self.renderer.summary(alerts, at.mobiles, more, expired, at.user_ids)

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 
 import requests
 
-from .config import ReceiverConfig
-from .redact import Redactor
-from .render import Message
+from ...config import ReceiverConfig
+from ...redact import Redactor
+from ..render import Message
 
 # DingTalk's errmsg is text we do not control: it may echo the request (token,
 # sign) or anything else, and it ends up in the state and in health messages.
@@ -226,6 +226,6 @@ class DingTalkReceiver(Receiver):
             for name, value in parse_qsl(query):
                 if name in ("access_token", "sign"):
                     secrets += [value, quote_plus(value)]
-        from .neutralise import fold  # its regexes load with the first error, not every start
+        from ..neutralise import fold  # its regexes load with the first error, not every start
 
         return fold(Redactor(secrets)(str(errmsg)), ERRMSG_CAP)

@@ -1,0 +1,1 @@
+"""Channels: one module per chat service, each declaring its limits (DingTalk today)."""
