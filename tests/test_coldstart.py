@@ -39,7 +39,7 @@ DEFERRED = (
     "schedulerx_alert.config.sections",
     "schedulerx_alert.delivery.neutralise",  # job text, in a message or an error
     "schedulerx_alert.ops",  # the command line
-    "schedulerx_alert.cli",
+    "schedulerx_alert.ops.cli",
 )
 
 # Optional features' modules: each loads only when the config or the state uses it.

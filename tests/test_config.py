@@ -10,9 +10,9 @@ import pytest
 
 import index
 from schedulerx_alert.app import EventError, parse_event
-from schedulerx_alert.cli import main
 from schedulerx_alert.config import ConfigError, load_config, parse_config, read_yaml
 from schedulerx_alert.core.model import InstanceStatus
+from schedulerx_alert.ops.cli import main
 
 TOKEN = "tok-0123456789abcdef"
 SECRET = "SEC0123456789abcdef"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from schedulerx_alert.app import Instance, handle
-from schedulerx_alert.cli import main
+from schedulerx_alert.ops.cli import main
 from tests.test_handler import TIMER_EVENT, context
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 

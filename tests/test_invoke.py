@@ -25,9 +25,9 @@ from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 import index
-from schedulerx_alert.cli import main
 from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.invoke import (
+from schedulerx_alert.ops.cli import main
+from schedulerx_alert.ops.invoke import (
     InvokeError,
     default_endpoint,
     invoke,

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.cli import main
 from schedulerx_alert.config import LANGUAGES
 from schedulerx_alert.ops import preview, samples
+from schedulerx_alert.ops.cli import main
 from schedulerx_alert.ops.samples import KINDS
 from tests.fakes.base import ManualClock
 from tests.world import ROBOT, ROBOT_SECRET, World

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.cli import main
 from schedulerx_alert.core.silence import Matcher, Silence, ended_between
 from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.ops.cli import main
 from schedulerx_alert.storage.silences import (
     HOLES,
     KEEP_ENDED,

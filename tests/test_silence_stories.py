@@ -17,12 +17,12 @@ import yaml
 
 from schedulerx_alert.actions.serve import serve
 from schedulerx_alert.app import build_edges
-from schedulerx_alert.cli import main
 from schedulerx_alert.config import Config, parse_config
 from schedulerx_alert.core.held import Held, hold
 from schedulerx_alert.core.held import HeldAlert as HeldNow
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import State, dump_state, load_state
+from schedulerx_alert.ops.cli import main
 from schedulerx_alert.storage.store import StateStore, StoreError
 from schedulerx_alert.tick import TickSummary, run_tick
 from tests.fakes.base import ManualClock

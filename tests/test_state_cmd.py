@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from schedulerx_alert.cli import main
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.silence import Matcher
 from schedulerx_alert.core.state import (
@@ -27,6 +26,7 @@ from schedulerx_alert.core.state import (
     run_alert,
 )
 from schedulerx_alert.delivery.channels.dingtalk import robot_id
+from schedulerx_alert.ops.cli import main
 from schedulerx_alert.ops.state_cmd import forget_job
 from schedulerx_alert.ops.state_view import age, line
 from schedulerx_alert.records import replace

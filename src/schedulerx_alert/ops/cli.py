@@ -9,8 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .config import ConfigError
-from .credentials import resolve_credentials
+from ..config import ConfigError
+from ..credentials import resolve_credentials
 
 
 def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = None) -> int:
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         "also SCHEDULERX_ALERT_LOG_FORMAT",
     )
     _add_invoke_parser(commands)
-    from .ops import config_cmd, render_cmd, routes_cmd, silence_cmd, state_cmd
+    from . import config_cmd, render_cmd, routes_cmd, silence_cmd, state_cmd
 
     config_cmd.add_parser(commands)
     render_cmd.add_parser(commands)
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
 
     if args.command == "validate":
         return _validate(args.config, args.timeout)
-    from .config.text import OSS_READ_SECONDS, load_command_config
+    from ..config.text import OSS_READ_SECONDS, load_command_config
 
     credentials = resolve_credentials(None)
     try:
@@ -81,8 +81,8 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         print(exc, file=sys.stderr)
         return 2
     # Imported late so that `validate` stays fast and never touches the network stack.
-    from . import logs
-    from .app import run
+    from .. import logs
+    from ..app import run
 
     logs.choose_format(args.log_format)
 
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
 def _validate(path: str, timeout: float) -> int:
     from pathlib import Path
 
-    from .ops.config_cmd import check
+    from .config_cmd import check
 
     try:
         config, _ = check(Path(path), timeout, os.environ)
@@ -153,13 +153,13 @@ def _add_invoke_parser(commands: Any) -> None:
 
 def _invoke(args: argparse.Namespace) -> int:
     # Only this command needs the FC client code.
+    from ..redact import Redactor
     from .invoke import (
         InvokeError,
         account_id_from_env,
         invoke,
         region_from_env,
     )
-    from .redact import Redactor
 
     credentials = resolve_credentials(None)
     if credentials is None:

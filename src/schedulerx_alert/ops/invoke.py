@@ -29,10 +29,10 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .credentials import Credentials
-from .records import dataclass
-from .redact import Redactor
-from .sources.acs3 import sign_request
+from ..credentials import Credentials
+from ..records import dataclass
+from ..redact import Redactor
+from ..sources.acs3 import sign_request
 
 FC3_API_VERSION = "2023-03-30"
 FC2_API_VERSION = "2016-08-15"
