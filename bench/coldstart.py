@@ -10,7 +10,9 @@ but the package and the standard library) with the runtime's Python. Then it:
 
 * alternates fresh processes that `import index` and that `import requests` (the HTTP
   stack every tick needs: the yardstick), each timed inside the child with
-  perf_counter, and prints the medians and their ratio;
+  perf_counter, and prints the medians and their ratio; and, since index.py pauses the
+  cyclic collector while it imports, `import requests` with the collector paused too,
+  for the ratio like for like;
 * runs cold ticks: a fresh process imports index and calls the handler once against
   the loopback fakes (SchedulerX, DingTalk, OSS), with the config as `make package`
   ships it (config.json), for a tick with nothing to send (most ticks), one that sends
@@ -156,18 +158,20 @@ def from_package(package: Path, python: str) -> Runtime:
 # way shows how much of the difference is that pause rather than less to load.
 PAUSED = "requests, collector paused"
 PAUSE = "import gc; gc.disable()"
+# What each sample imports, after what.
+IMPORTS = {"index": ("index", ""), "requests": ("requests", ""), PAUSED: ("requests", PAUSE)}
 
 
 def imports(runtime: Runtime, runs: int) -> dict[str, list[dict[str, Any]]]:
-    samples: dict[str, list[dict[str, Any]]] = {"index": [], "requests": [], PAUSED: []}
+    samples: dict[str, list[dict[str, Any]]] = {key: [] for key in IMPORTS}
     scripts = {
         key: IMPORT.format(
-            module=key.split(",")[0],
+            module=module,
             where=str(runtime.code),
             watched=WATCHED,
-            prelude=f"{runtime.prelude}\n{PAUSE}" if key == PAUSED else runtime.prelude,
+            prelude=f"{runtime.prelude}\n{before}",
         )
-        for key in samples
+        for key, (module, before) in IMPORTS.items()
     }
     for script in scripts.values():
         runtime.run(script)  # untimed: both then read from a warm file cache
@@ -306,9 +310,8 @@ def main(argv: list[str] | None = None) -> None:
         empty = instructions(runtime, "pass")
         if empty is not None:
             counted = {
-                "index": instructions(runtime, "import index"),
-                "requests": instructions(runtime, "import requests"),
-                PAUSED: instructions(runtime, f"{PAUSE}\nimport requests"),
+                key: instructions(runtime, f"{before}\nimport {module}")
+                for key, (module, before) in IMPORTS.items()
             }
             for yardstick, label in (("requests", ""), (PAUSED, ", to requests paused")):
                 ours = (counted["index"] or 0) - empty
