@@ -118,7 +118,6 @@ def from_source(src: Path, into: Path) -> Runtime:
         code / "schedulerx_alert",
         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
     )
-    write_record_inits(src, code)
     for name in HTTP_STACK:
         spec = importlib.util.find_spec(name)
         assert spec is not None and spec.submodule_search_locations, name
@@ -130,22 +129,6 @@ def from_source(src: Path, into: Path) -> Runtime:
     )
     # The working directory comes first on sys.path, before this venv's site-packages.
     return Runtime(sys.executable, code)
-
-
-def write_record_inits(src: Path, code: Path) -> None:
-    """The records' __init__ code compiled in, as `make package` ships it (records.py).
-
-    A tree from before records.py has nothing to write."""
-    if not (src / "schedulerx_alert" / "records.py").exists():
-        return
-    script = (
-        f"import sys; sys.path.insert(0, {str(src)!r}); from schedulerx_alert import records; "
-        "sys.stdout.write(records.precompiled_module())"
-    )
-    text = subprocess.run(
-        [sys.executable, "-c", script], check=True, capture_output=True, text=True
-    ).stdout
-    (code / "schedulerx_alert" / "_record_inits.py").write_text(text, encoding="utf-8")
 
 
 def from_package(package: Path, python: str) -> Runtime:

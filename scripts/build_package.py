@@ -277,15 +277,6 @@ def copy_sources(target: Path) -> None:
     )
 
 
-def write_record_inits(target: Path) -> None:
-    """The records' __init__ code as a module, so FC loads it as bytecode (records.py)."""
-    sys.path.insert(0, str(ROOT / "src"))  # this tree's records, whatever else is installed
-    from schedulerx_alert import records
-
-    module = target / "schedulerx_alert" / f"{records.PRECOMPILED_MODULE}.py"
-    module.write_text(records.precompiled_module(), encoding="utf-8")
-
-
 def prune(target: Path) -> None:
     """Drop what FC never runs: console scripts, bytecode caches, bundled tests."""
     shutil.rmtree(target / "bin", ignore_errors=True)
@@ -365,10 +356,6 @@ def build(
     out.mkdir(parents=True)
     install_wheels(wheels / "requirements.txt", python_version, wheels, out)
     copy_sources(out)
-    if bytecode_python is not None:
-        # Only as bytecode does it save anything: from source, FC (whose /code is
-        # read-only) would compile all of it at every cold start.
-        write_record_inits(out)
     if config is not None and config_text is not None:
         write_config(config, config_text, out)
     prune(out)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,6 @@ from schedulerx_alert.core.rules import (
     memory_from_json,
     memory_to_json,
 )
-from schedulerx_alert.records import replace
 from tests.builders import GROUP, NS, SHANGHAI, T0
 
 MINUTE = 60.0

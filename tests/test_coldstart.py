@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ import yaml
 
 from schedulerx_alert.config import ConfigError, load_config, read_json
 from schedulerx_alert.ops.config_cmd import packaged_json
-from schedulerx_alert.records import replace
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -363,7 +363,7 @@ def test_owners_of_contacts_dedupe_and_bound() -> None:
 def test_a_message_mentions_the_receivers_own_first_and_each_once() -> None:
     one = alert(1)
     two = alert(2)
-    from schedulerx_alert.records import replace
+    from dataclasses import replace
 
     one = replace(one, evidence=Evidence(owners=("13800001111", "13700003333")))
     two = replace(two, evidence=Evidence(owners=("13800001111", "13900002222")))
@@ -401,7 +401,7 @@ def test_the_log_shrinks_from_its_start_with_the_message() -> None:
 
 def test_evidence_round_trips_and_a_state_without_it_still_loads() -> None:
     with_evidence = alert(1)
-    from schedulerx_alert.records import replace
+    from dataclasses import replace
 
     with_evidence = replace(
         with_evidence,

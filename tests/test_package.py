@@ -220,37 +220,6 @@ def test_index_imports_with_nothing_but_the_stdlib_and_the_package(local_package
     assert report["oss2_loaded"] is False
 
 
-def test_the_package_ships_every_records_init_compiled(local_package: Path) -> None:
-    """No record compiles its __init__ at a cold start: records.py finds each one shipped."""
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import index
-        found = {}
-        for name, module in list(sys.modules.items()):
-            if name.startswith("schedulerx_alert"):
-                for value in vars(module).values():
-                    if (isinstance(value, type) and "__record_fields__" in vars(value)
-                            and value.__module__ == name):
-                        found[value.__qualname__] = value.__init__.__code__.co_filename
-        print(json.dumps(found))
-        """
-    )
-    found = in_package(local_package, script)
-    assert len(found) > 50
-    shipped = str(local_package / "schedulerx_alert" / "_record_inits.py")
-    assert {name: file for name, file in found.items() if file != shipped} == {}
-
-
-def test_a_package_without_bytecode_ships_no_record_inits(tmp_path: Path) -> None:
-    """From source, FC would compile the whole module at every cold start: it saves
-    something only as bytecode."""
-    out, _ = build(tmp_path, LOCAL, bytecode="none")
-    assert (out / "schedulerx_alert" / "records.py").exists()
-    assert not (out / "schedulerx_alert" / "_record_inits.py").exists()
-    assert not list(out.rglob("*.pyc"))
-
-
 def test_one_tick_from_the_unzipped_package_against_loopback_servers(
     local_package: Path, tmp_path: Path
 ) -> None:

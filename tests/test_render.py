@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ from schedulerx_alert.core.state import run_alert
 from schedulerx_alert.delivery.neutralise import SINGLE_LINE_CAP
 from schedulerx_alert.delivery.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
 from schedulerx_alert.ops.cli import main
-from schedulerx_alert.records import replace
 from tests.builders import T0, alert
 from tests.world import World
 

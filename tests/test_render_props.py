@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 from types import MappingProxyType
 
 from hypothesis import example, given, settings
@@ -15,7 +16,6 @@ from schedulerx_alert.delivery.neutralise import CUT, block, fold, line
 from schedulerx_alert.delivery.render import Renderer
 from schedulerx_alert.health import IMPAIRED, health_message
 from schedulerx_alert.ops import samples
-from schedulerx_alert.records import replace
 from tests.builders import T0, alert
 from tests.markup import MARKUP_CHARS, violations
 

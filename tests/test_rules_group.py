@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from schedulerx_alert.core.findings import SHARED_CAUSE
 from schedulerx_alert.core.group import fingerprint_error, group_shared_causes
 from schedulerx_alert.core.model import InstanceStatus, JobKey
 from schedulerx_alert.core.rules import RuleSettings
-from schedulerx_alert.records import replace
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Monitor, key, kinds, run
 

@@ -3,13 +3,13 @@ core/schedule.Schedule, which has the same `fires_between`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from schedulerx_alert.core.findings import MISSED
 from schedulerx_alert.core.model import InstanceStatus, JobInstance
 from schedulerx_alert.core.rules import JobSchedule
-from schedulerx_alert.records import replace
 from tests.builders import SHANGHAI
 from tests.rules_driver import MINUTE, Daily, Every, Monitor, at, key, kinds, run, with_settings
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,6 @@ from schedulerx_alert.core.rules import (
 )
 from schedulerx_alert.core.rules.memory import MAX_STUCK
 from schedulerx_alert.core.rules.settings import MAX_FLAP_CHANGES
-from schedulerx_alert.records import replace
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Every, Monitor, key, run
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from schedulerx_alert.core.findings import STUCK
 from schedulerx_alert.core.model import InstanceStatus, TriggerType
 from schedulerx_alert.core.rules import JobSchedule
-from schedulerx_alert.records import replace
 from tests.builders import T0
 from tests.rules_driver import MINUTE, Monitor, key, kinds, run, with_settings
 

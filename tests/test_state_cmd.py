@@ -8,6 +8,7 @@ wrong job, and leave a job whose next poll is a first poll.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ from schedulerx_alert.delivery.channels.dingtalk import robot_id
 from schedulerx_alert.ops.cli import main
 from schedulerx_alert.ops.state_cmd import forget_job
 from schedulerx_alert.ops.state_view import age, line
-from schedulerx_alert.records import replace
 from schedulerx_alert.storage.session import StateSession
 from schedulerx_alert.storage.silences import SilenceBook
 from schedulerx_alert.storage.store import FileStateStore, StateStore

@@ -8,6 +8,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +20,6 @@ from .credentials import Credentials, resolve_credentials
 from .delivery.channels.dingtalk import DingTalkReceiver, Receiver
 from .delivery.render import Renderer
 from .fallback import LocalHealthFile
-from .records import dataclass, field
 from .redact import Redactor
 from .sources.schedulerx import SchedulerXClient
 from .storage.store import StateStore, StoreError, open_state_store

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
-
-from .records import dataclass, field
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,6 @@ from .core.state import (
     receiver_key,
     trim,
 )
-from .records import dataclass, field, replace
 
 if TYPE_CHECKING:
     from .core.catalog import JobInfo

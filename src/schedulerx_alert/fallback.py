@@ -20,10 +20,10 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .core.state import HealthRecord, RobotRecord, State
-from .records import dataclass, field
 
 log = logging.getLogger("schedulerx_alert")
 

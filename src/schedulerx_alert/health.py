@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .core.state import HealthRecord
 from .delivery.render import Message
-from .records import replace
 
 IMPAIRED = "impaired"
 RECOVERED = "recovered"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +30,6 @@ from .core.state import Alert, InstanceRecord, JobRecord, State, receiver_key
 from .delivery.outbox import Delivery, Notice
 from .delivery.render import Message, Renderer
 from .diff import Target
-from .records import replace
 
 HEARTBEAT = "heartbeat"
 # A digest owed for longer than this is a problem of the tick, not a note.

@@ -10,6 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .config import Config
@@ -24,7 +25,6 @@ from .diff import DiffResult, Target, diff
 from .fallback import LocalHealth, LocalHealthFile, fold
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
-from .records import dataclass, field, replace
 from .sources.discovery import rule_for_unlisted, watched_jobs
 from .sources.fetch import CallBudget, RetryPolicy
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan

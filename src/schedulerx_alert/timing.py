@@ -9,8 +9,9 @@ longer than the tick itself defers every job; so both scale with the timeout.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .config import Config
-from .records import dataclass
 
 # No single call may take more than this share of the function's time...
 CALL_SHARE = 1 / 6

@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 from urllib3.util import parse_url
-
-from .records import dataclass
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

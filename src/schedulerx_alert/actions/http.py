@@ -18,10 +18,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..records import dataclass, field
 from . import http_event as http_event  # where serve.py and the tests look for it
 
 MAX_BODY_BYTES = 16 * 1024  # the only form posted here holds one token

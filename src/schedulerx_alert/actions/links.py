@@ -18,6 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -27,7 +28,6 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from ..core.silence import Matcher
 from ..core.state import Alert
 from ..delivery.render import Action, Message
-from ..records import dataclass, replace
 from .settings import ActionSettings, Span
 
 # A new salt makes every earlier link invalid: change it with the payload's meaning.

@@ -23,6 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,6 @@ from ..config.source import config_location
 from ..config.text import read_config_text
 from ..core.silence import Silence
 from ..credentials import resolve_credentials
-from ..records import dataclass
 from ..redact import Redactor
 from ..storage.silences import SilenceBook, SilenceBookError
 from ..storage.store import StoreError, open_state_store

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import show
-from ..records import dataclass, field
 from ..urls import HttpUrl, UrlError, parse_http_url
 
 if TYPE_CHECKING:

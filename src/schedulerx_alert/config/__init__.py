@@ -11,6 +11,7 @@ import json
 import os
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +28,6 @@ from ..core.rules.settings import (
     parse_duration,
     parse_trigger_types,
 )
-from ..records import dataclass, field
 from ..urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 if TYPE_CHECKING:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
-
-from ..records import dataclass
 
 DEFAULT_TOP_JOBS = 5
 MAX_TOP_JOBS = 20

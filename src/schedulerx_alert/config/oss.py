@@ -12,12 +12,12 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..credentials import Credentials
-from ..records import dataclass
 from . import Config, ConfigError, parse_config, read_config_data
 from .source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,6 @@ from ..core.silence import (
     parse_matcher,
 )
 from ..delivery.route import Route
-from ..records import dataclass, field
 from . import Config, load_config
 
 if TYPE_CHECKING:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..records import dataclass
 from . import Config, ConfigError, show
 
 CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"

@@ -10,10 +10,10 @@ imports this module.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..credentials import Credentials
-from ..records import dataclass
 from . import Config, ConfigError, parse_config, read_config_data
 from .source import CONFIG_ENV, OssLocation, parse_oss_url
 

@@ -7,7 +7,8 @@ both, so that neither keeps a second idea of what a job is.
 
 from __future__ import annotations
 
-from ..records import dataclass
+from dataclasses import dataclass
+
 from .model import JobKey
 
 

@@ -12,9 +12,8 @@ makes them inert when it shows them, as it does every other text from a job.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
-
-from ..records import dataclass
 
 #: Owners (@-mentioned mobiles) one alert keeps.
 MAX_OWNERS = 10

@@ -9,9 +9,9 @@ two findings with the same fingerprint are the same announcement.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..records import dataclass, field
 from .model import JobInstance, JobKey
 
 # Kinds that are not a run's own status label (failed, rejected, killed, ...).

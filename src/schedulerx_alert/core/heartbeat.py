@@ -14,11 +14,11 @@ read, counters that cover less than the day (a new or reset state) are each said
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ..records import dataclass, field, replace
 from .heartbeat_record import HeartbeatRecord as HeartbeatRecord
 from .heartbeat_record import Hour as Hour
 from .model import JobKey

@@ -17,10 +17,10 @@ rest.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from ..records import replace
 from .heartbeat import (
     API_KEEP,
     HOLDER_KEEP,

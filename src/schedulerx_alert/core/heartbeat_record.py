@@ -6,9 +6,8 @@ configured or the state holds counters."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
-
-from ..records import dataclass, field
 
 
 @dataclass(frozen=True)

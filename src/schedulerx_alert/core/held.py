@@ -13,9 +13,9 @@ jobs are folded into one entry without a job (`job is None`), still counted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ..records import dataclass, replace
 from .model import JobKey
 from .silence import QuietHours, Silence, in_quiet_hours
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from urllib.parse import quote, unquote
-
-from ..records import dataclass
 
 
 class InstanceStatus(IntEnum):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..records import dataclass, field, replace
 from .model import JobKey
 
 #: The instance times a window (StartTimestamp/EndTimestamp) may filter on.

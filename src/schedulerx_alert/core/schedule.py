@@ -22,12 +22,12 @@ import functools
 import math
 import re
 import threading
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from enum import IntEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..records import dataclass, replace
 from .isotime import parse_iso
 
 if TYPE_CHECKING:

@@ -15,12 +15,12 @@ fits one of the globs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..records import dataclass, field, replace
 from .model import InstanceStatus, TriggerType
 
 # Kinds that are a run's own status label (failed, rejected, killed, ...) and the

@@ -46,12 +46,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
-from ..records import dataclass, field, replace
 from . import evidence as evidence_codec
 from . import polling
 from .evidence import NO_EVIDENCE, Evidence

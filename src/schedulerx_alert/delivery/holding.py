@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..records import dataclass, field
 from ..storage.store import StateStore, StoreError
 
 if TYPE_CHECKING:

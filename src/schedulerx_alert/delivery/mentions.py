@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..core.evidence import MAX_OWNERS
 from ..core.state import Alert
-from ..records import dataclass
 
 if TYPE_CHECKING:
     from ..core.catalog import Contact

@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..core.state import Alert, RobotRecord
-from ..records import dataclass, field, replace
 from .channels.dingtalk import Failure, Receiver, TransportError
 from .render import Message, Renderer
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,6 @@ from ..core.findings import (
 from ..core.model import InstanceStatus, JobInstance, JobKey, TriggerType
 from ..core.state import MAX_TIME as MAX_EPOCH
 from ..core.state import Alert
-from ..records import dataclass, replace
 
 if TYPE_CHECKING:
     from jinja2 import Template

@@ -8,10 +8,10 @@ with the first reason. Pure: the caller supplies the subject and the config's pa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from ..core.silence import Matcher, Subject
-from ..records import dataclass
 
 Outcome = Literal["matched", "no match", "not reached"]
 

@@ -10,12 +10,12 @@ still pages). Pure: the silences are read by the caller (holding.py) and `now` i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..core.findings import Finding
 from ..core.held import QUIET, HeldAlert, holder_of
 from ..core.model import JobKey, TriggerType
 from ..core.silence import QuietHours, Silence, Subject, in_quiet_hours, silenced_by
-from ..records import dataclass, field
 from .route import Route, resolve
 
 _TRIGGERS = {int(t): t.name.lower() for t in TriggerType}

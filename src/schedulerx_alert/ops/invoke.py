@@ -23,6 +23,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,7 +31,6 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ..credentials import Credentials
-from ..records import dataclass
 from ..redact import Redactor
 from ..sources.acs3 import sign_request
 

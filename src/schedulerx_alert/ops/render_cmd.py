@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..config import LANGUAGES, Config, ConfigError, ReceiverConfig, TemplateConfig, load_config
-from ..records import replace
 from ..urls import parse_http_url
 from .samples import KINDS
 

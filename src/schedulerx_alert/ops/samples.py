@@ -8,6 +8,7 @@ through the same constructors the tick uses, so what `render` shows is what a ti
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -26,7 +27,6 @@ from ..core.findings import (
 from ..core.group import group_shared_causes
 from ..core.model import InstanceStatus, JobInstance, JobKey, TriggerType
 from ..core.state import Alert, HealthRecord, run_alert, trim
-from ..records import dataclass, replace
 
 if TYPE_CHECKING:
     from ..core.heartbeat import Digest

@@ -15,12 +15,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.findings import job_of_fingerprint
 from ..core.model import JobKey
 from ..core.state import State
-from ..records import dataclass
 
 if TYPE_CHECKING:
     from ..config import Config

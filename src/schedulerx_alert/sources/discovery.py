@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, WatchRule
 from ..core.model import JobKey
 from ..core.polling import GroupCursor, GroupKey
-from ..records import dataclass, replace
 from .listing import show
 
 if TYPE_CHECKING:

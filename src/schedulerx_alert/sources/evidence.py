@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ..config import Config, WatchRule
@@ -32,7 +33,6 @@ from ..core.findings import RECOVERED, SETTLED
 from ..core.model import InstanceStatus, JobInstance, JobKey
 from ..core.state import Alert, State
 from ..delivery.mentions import owners_of
-from ..records import dataclass, field, replace
 from . import discovery, plan
 from .fetch import RetryPolicy, attempt
 from .poll import JOB_INFO, LIST, Budgets

@@ -8,10 +8,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..core.model import JobInstance, JobKey
-from ..records import dataclass, field
 from .listing import EntryProblem, Listing, cut
 from .schedulerx import SchedulerXClient, SchedulerXError
 

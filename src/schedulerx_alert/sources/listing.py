@@ -12,13 +12,13 @@ import math
 import re
 import reprlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from ..core.isotime import parse_iso
 from ..core.model import InstanceStatus, JobInstance, JobKey
-from ..records import dataclass
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # InstanceId is a Java long, Status a Java int.

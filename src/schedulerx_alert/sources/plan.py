@@ -23,6 +23,7 @@ catching up (older windows, cross-checks), then the sweep, then refreshing job l
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,6 @@ from ..core.polling import (
     Span,
 )
 from ..core.state import JobRecord
-from ..records import dataclass, field, replace
 from . import discovery
 
 if TYPE_CHECKING:

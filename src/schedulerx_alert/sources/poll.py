@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,6 @@ from ..core.polling import (
 )
 from ..core.state import JobRecord
 from ..logs import Progress, no_progress
-from ..records import dataclass, field, replace
 from . import discovery, plan
 from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job
 from .listing import EntryProblem, GroupListing, cut

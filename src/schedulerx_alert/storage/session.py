@@ -23,6 +23,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ..core.state import (
     Alert,
@@ -37,7 +38,6 @@ from ..core.state import (
     load_journal,
     load_state,
 )
-from ..records import dataclass
 from .store import StateStore, StoreError
 
 log = logging.getLogger("schedulerx_alert")

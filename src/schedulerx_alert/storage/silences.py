@@ -36,9 +36,9 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..records import dataclass, field
 from .store import StateStore, StoreError
 
 if TYPE_CHECKING:

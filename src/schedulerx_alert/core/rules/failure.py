@@ -7,7 +7,8 @@ many in a row); a success resets the count (recovery.py).
 
 from __future__ import annotations
 
-from ...records import replace
+from dataclasses import replace
+
 from ..findings import Finding, attempt_id, finding
 from ..model import JobInstance, TriggerType
 from .history import JobHistory, ended_at

@@ -9,9 +9,9 @@ still announced during an episode.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
-from ...records import replace
 from ..findings import FLAPPING, SETTLED, Finding, finding, job_fingerprint
 from ..model import InstanceStatus, JobInstance
 from .failure import is_failure

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from ...records import dataclass, field
 from ..model import JobInstance, JobKey
 
 # TimeConfig.TimeType of a cron job (core/schedule.py's TimeType.CRON): the only

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from ...records import dataclass, fields
 from .settings import MAX_FLAP_CHANGES
 
 # Runs announced as stuck that have not been seen to end; more than a listing holds.

@@ -8,7 +8,8 @@ off, or a frequent cron stopped) make one finding, not one message per minute.
 
 from __future__ import annotations
 
-from ...records import replace
+from dataclasses import replace
+
 from ..findings import MISSED, Finding, finding, job_fingerprint
 from ..model import JobInstance
 from .history import JobHistory, JobSchedule

@@ -6,7 +6,8 @@ Only a streak that was announced gets a recovery: a job that failed once under
 
 from __future__ import annotations
 
-from ...records import replace
+from dataclasses import replace
+
 from ..findings import RECOVERED, Finding, attempt_id, finding
 from ..model import InstanceStatus, JobInstance
 from .history import JobHistory, ended_at

@@ -5,7 +5,8 @@ Its end, when it comes, is an ordinary outcome for the other rules.
 
 from __future__ import annotations
 
-from ...records import replace
+from dataclasses import replace
+
 from ..findings import STUCK, Finding, finding, job_fingerprint
 from ..model import InstanceStatus, JobInstance
 from .failure import admitted
