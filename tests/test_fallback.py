@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from schedulerx_alert.core.state import HealthRecord, RobotRecord
-from schedulerx_alert.fallback import LocalHealth, LocalHealthFile
+from schedulerx_alert.core.state import HealthRecord, RobotRecord, State
+from schedulerx_alert.fallback import LocalHealth, LocalHealthFile, fold
 
 GOOD: dict[str, Any] = {
     "health": {"broken_ticks": 3, "impaired_announced": True, "reason": "OSS refuses"},
@@ -86,3 +86,27 @@ def test_json_that_is_no_record_counts_nothing(tmp_path: Path, text: str) -> Non
     doc = json.dumps(GOOD).replace("1795572000.0", "NaN") if text == "NaN" else text
     file.path.write_text(doc, encoding="utf-8")
     assert file.load() is None
+
+
+def test_fold_adds_the_broken_ticks_counted_here_since_the_state_was_written() -> None:
+    """Three ticks on this instance could not read a state that already counted two: the
+    next tick that reads it counts five in a row, and keeps the notice this instance sent."""
+    state = State(health=HealthRecord(broken_ticks=2, reason="quota"), updated_at=100.0)
+    local = LocalHealth(HealthRecord(3, True, "OSS refuses"), since=160.0, last=280.0)
+    folded = fold(state, local).health
+    assert folded == HealthRecord(broken_ticks=5, impaired_announced=True, reason="quota")
+
+
+def test_fold_ignores_broken_ticks_older_than_the_state() -> None:
+    """Ticks elsewhere read and wrote the state after these were counted: they are over."""
+    state = State(health=HealthRecord(broken_ticks=0), updated_at=500.0)
+    local = LocalHealth(HealthRecord(3, False, "OSS refuses"), since=160.0, last=280.0)
+    assert fold(state, local).health.broken_ticks == 0
+
+
+def test_fold_merges_the_sends_made_while_the_state_was_unreadable() -> None:
+    state = State(robots={"ops": RobotRecord(sent=(10.0,))}, updated_at=100.0)
+    local = LocalHealth(
+        HealthRecord(1), since=160.0, last=160.0, robots={"ops": RobotRecord((170.0,), 900.0)}
+    )
+    assert fold(state, local).robots == {"ops": RobotRecord((10.0, 170.0), 900.0)}
