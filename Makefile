@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock test lint typecheck unit demo bench clean
+.PHONY: install lock test test-deep lint typecheck unit demo bench clean
 
 install: $(STAMP)
 
@@ -31,8 +31,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# One worker per core; a test file stays on one worker, so its module fixtures (a built
+# package, a deployed stack) are made once.
+PYTEST := $(BIN)/pytest -n auto --dist loadfile
+
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(PYTEST)
+
+# The same suite with many more examples per property test (tests/conftest.py's profiles).
+test-deep: lint typecheck $(STAMP)
+	HYPOTHESIS_PROFILE=deep $(PYTEST)
 
 test: lint typecheck unit
 

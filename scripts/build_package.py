@@ -40,6 +40,7 @@ writes requirements/package.txt and requirements/dev.txt (the development venv's
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import hashlib
 import json
@@ -175,6 +176,15 @@ def fetch_wheels(requirements: str, python_version: str, cache: Path) -> Path:
     """Wheels for the target Python in cache/py<version>/, downloaded once per locked list,
     each checked against its locked hash; the list is kept there as requirements.txt."""
     wheels = cache / f"py{python_version}"
+    cache.mkdir(parents=True, exist_ok=True)
+    # Two builds at once (the test suite's workers) share the cache: one downloads, the
+    # other waits and then finds the stamp.
+    with (cache / f".py{python_version}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_wheels(wheels, requirements, python_version)
+
+
+def _fetch_wheels(wheels: Path, requirements: str, python_version: str) -> Path:
     key = hashlib.sha256("\n".join([PLATFORM, python_version, requirements]).encode())
     stamp = wheels / ".requirements"
     if stamp.is_file() and stamp.read_text() == key.hexdigest():

@@ -1,11 +1,20 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.world import World
+
+# Property tests draw few examples in `make test`, so the suite stays quick enough to run
+# before every commit, and many in `make test-deep` (HYPOTHESIS_PROFILE=deep), before a
+# release or after touching the core. Neither has a deadline: CI machines are noisy.
+settings.register_profile("quick", max_examples=25, deadline=None)
+settings.register_profile("deep", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 @pytest.fixture

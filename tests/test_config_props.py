@@ -61,7 +61,7 @@ def parse_text(text: str) -> None:
 _YAML_CHARS = st.sampled_from(list("ab:-[]{},&*!|>'\"#%@`?\n\t ${}0.9xé\\\x00\x85\ufeff"))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.text(alphabet=_YAML_CHARS, max_size=80))
 def test_any_text_is_read_as_a_config_or_refused_with_paths(text: str) -> None:
     parse_text(text)
@@ -116,13 +116,13 @@ _YAML_TOKENS = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(st.lists(_YAML_TOKENS, max_size=30).map("".join))
 def test_any_sequence_of_yaml_tokens_is_refused_with_paths(text: str) -> None:
     parse_text(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     at=st.integers(min_value=0, max_value=len(GOOD)),
     cut=st.integers(min_value=0, max_value=40),
@@ -132,7 +132,7 @@ def test_a_damaged_config_is_refused_with_paths(at: int, cut: int, insert: str) 
     parse_text(GOOD[:at] + insert + GOOD[at + cut :])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(
     levels=st.integers(min_value=1, max_value=12),
     fanout=st.integers(min_value=1, max_value=12),
@@ -242,7 +242,7 @@ def _put(raw: Any, where: tuple[Any, ...], value: Any) -> None:
         raw[last] = value
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     changes=st.lists(
         st.tuples(st.sampled_from(LOCATIONS), _VALUES),
@@ -268,7 +268,7 @@ def test_hostile_values_anywhere_are_refused_with_paths_and_no_secret(
     parse(raw)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(value=_VALUES)
 def test_any_top_level_value_is_refused_with_a_path(value: Any) -> None:
     parse(value)

@@ -77,7 +77,7 @@ statuses = st.sampled_from([1, 3, 4, 5, 6, 9, 11, 12, 42])
 listing = st.lists(st.tuples(st.integers(1, 12), statuses, st.integers(-7200, 600)), max_size=10)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(polls=st.lists(st.tuples(st.booleans(), listing), min_size=1, max_size=8))
 def test_every_alertable_run_is_announced_once_per_receiver(
     polls: list[tuple[bool, list[tuple[int, int, int]]]],
@@ -144,7 +144,7 @@ runs_pool = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(
     pool=runs_pool,
     ticks=st.lists(st.tuples(st.booleans(), st.sets(st.integers(0, 9))), min_size=1, max_size=8),
@@ -181,7 +181,7 @@ def test_no_alert_of_any_kind_is_owed_twice(
     assert len(keys) == len(set(keys))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(items=listing)
 def test_diff_does_not_mutate_its_input(items: list[tuple[int, int, int]]) -> None:
     state = load_state(dump_state(State()))

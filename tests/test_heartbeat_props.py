@@ -65,7 +65,7 @@ def moments(offsets: list[float]) -> list[float]:
     return times
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(gaps, st.sampled_from(ZONES), st.integers(0, 24 * 60 - 1))
 def test_at_most_one_digest_per_local_day_and_never_before_its_time(
     offsets: list[float], zone_name: str, at: int
@@ -80,7 +80,7 @@ def test_at_most_one_digest_per_local_day_and_never_before_its_time(
         assert day == local and minute >= at
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(gaps, st.sampled_from(ZONES), st.integers(0, 24 * 60 - 1))
 def test_the_first_tick_at_or_after_its_time_on_each_day_sends_it(
     offsets: list[float], zone_name: str, at: int
@@ -101,7 +101,7 @@ def test_the_first_tick_at_or_after_its_time_on_each_day_sends_it(
     assert sent == first_after
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(gaps, st.lists(st.sampled_from(ZONES), min_size=1), st.integers(0, 24 * 60 - 1))
 def test_a_change_of_zone_never_sends_a_date_twice(
     offsets: list[float], zone_names: list[str], at: int
@@ -126,7 +126,7 @@ tick = st.tuples(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.lists(tick, min_size=1, max_size=80))
 def test_the_digest_adds_up_what_the_window_saw_and_the_record_stays_bounded(
     ticks: list[tuple[float, int, dict[JobKey, int], int, str]],

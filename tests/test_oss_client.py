@@ -186,7 +186,7 @@ printable = st.text(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     key=st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40),
     token=st.one_of(st.none(), printable),

@@ -126,7 +126,7 @@ def check(listing: Listing) -> None:
         assert problem.field.startswith(("JobInstanceDetails[", "InstanceId"))
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(bodies)
 def test_any_body_reads_as_runs_and_problems_or_as_one_error(body: dict[str, Any]) -> None:
     try:
@@ -301,7 +301,7 @@ def read(content: bytes) -> Listing:
     return parse_listing(JOB, body, ZONE)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(raw_answers())
 def test_any_answer_text_reads_or_fails_as_that_jobs_error(content: bytes) -> None:
     try:
@@ -421,7 +421,7 @@ class AnswerClient(SchedulerXClient):
         return decode_answer(action, 200, "application/json", self.answer.encode())
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lives, st.data())
 def test_hostile_answers_tick_after_tick_announce_each_failure_once(
     runs: list[Life], data: st.DataObject

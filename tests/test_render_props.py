@@ -56,8 +56,8 @@ hostile = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
 mixed = st.lists(hostile | st.text(), max_size=4).map("".join)
 text = st.one_of(st.text(max_size=300), hostile, mixed)
 caps = st.integers(min_value=0, max_value=400)
-FAST = settings(max_examples=300, deadline=None)
-RENDERS = settings(max_examples=100, deadline=None)
+FAST = settings(deadline=None)
+RENDERS = settings(deadline=None)
 
 
 def _plain_chars(value: str) -> bool:

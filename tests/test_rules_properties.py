@@ -62,7 +62,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(rule_settings, steps)
 def test_every_announced_failure_later_followed_by_a_success_gets_exactly_one_recovery(
     chosen: RuleSettings, walk: list[tuple[InstanceStatus | None, TriggerType | None, int]]
@@ -156,7 +156,7 @@ def estates(
     return monitor, ticks
 
 
-@settings(max_examples=120, deadline=None)
+@settings(deadline=None)
 @given(estates())
 def test_no_kind_is_announced_twice_for_one_run_attempt(
     world: tuple[Monitor, list[tuple[float, list[JobInstance], frozenset[int]]]],
@@ -200,7 +200,7 @@ memories = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(memories)
 def test_memory_round_trips_through_json_and_stays_bounded(state: JobRuleState) -> None:
     stored = json.dumps(memory_to_json(state))

@@ -324,7 +324,7 @@ NEAR_DST = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(deadline=None)
 @given(
     expression=st.sampled_from(EXPRESSIONS),
     zone=st.sampled_from(ZONES),
@@ -356,7 +356,7 @@ def test_fires_increase_strictly_and_lie_in_the_window(
     assert halves == fires
 
 
-@settings(max_examples=60, deadline=None)
+@settings(deadline=None)
 @given(day=st.integers(min_value=1, max_value=7), after=TIMES)
 def test_quartz_day_numbers_count_from_sunday_as_one(day: int, after: float) -> None:
     by_number = cron(f"0 0 12 ? * {day}")
@@ -368,7 +368,7 @@ def test_quartz_day_numbers_count_from_sunday_as_one(day: int, after: float) -> 
         assert datetime.fromtimestamp(fire, SHANGHAI).isoweekday() % 7 + 1 == day
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(
     period=st.integers(min_value=1, max_value=7200),
     anchor=TIMES,

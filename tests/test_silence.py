@@ -6,7 +6,7 @@ from datetime import datetime
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from schedulerx_alert.core.silence import (
@@ -252,7 +252,6 @@ def test_a_silence_reads_back_as_written(one: Silence) -> None:
     assert problems == []
 
 
-@settings(max_examples=40)
 @given(
     st.frozensets(st.integers(0, 6), min_size=1),
     st.integers(0, 24 * 60 - 1),

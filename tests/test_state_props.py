@@ -123,13 +123,13 @@ def load_or_refuse(data: bytes) -> State | None:
     return state
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(data=st.binary(max_size=200) | hostile_text.map(str.encode))
 def test_any_bytes_load_or_fail_with_a_state_error(data: bytes) -> None:
     load_or_refuse(data)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)
 @given(base=st.sampled_from(sorted(BASES)), data=st.data())
 def test_a_document_spoilt_anywhere_loads_or_fails_with_a_state_error(
     base: str, data: st.DataObject
@@ -147,7 +147,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 @settings(
-    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -225,7 +224,7 @@ def listing(runs: dict[int, tuple[int, int | None]], latest: int, zone: str) -> 
     return listed
 
 
-@settings(max_examples=400, deadline=None)
+@settings(deadline=None)
 @given(ticks=histories(), cap=st.integers(12, 20))
 def test_nothing_is_announced_twice_or_lost_across_prunes_and_time_zone_changes(
     ticks: list[dict[str, Any]], cap: int
@@ -270,7 +269,7 @@ def test_nothing_is_announced_twice_or_lost_across_prunes_and_time_zone_changes(
         assert (iid, kind, end, "a") in announced and (iid, kind, end, "b") in announced
 
 
-@settings(max_examples=100, deadline=None)
+@settings(deadline=None)
 @given(zones=st.lists(st.sampled_from(ZONES), min_size=2, max_size=5))
 def test_a_known_failure_is_never_announced_again_when_the_zone_changes(
     zones: list[str],
@@ -285,7 +284,7 @@ def test_a_known_failure_is_never_announced_again_when_the_zone_changes(
     assert len(announced) == len(set(announced))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(deadline=None)
 @given(namespace=st.text(), group=st.text(), job_id=st.integers(-(2**63), 2**63 - 1))
 def test_a_job_key_of_any_names_survives_the_state(namespace: str, group: str, job_id: int) -> None:
     key = JobKey(namespace, group, job_id)

@@ -196,7 +196,7 @@ _REST = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)
 @given(
     scheme=st.sampled_from(["https://", "http://", "HTTPS://", "https:/", "https:///", ""]),
     authority=_AUTHORITY,
