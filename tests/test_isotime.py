@@ -52,12 +52,13 @@ class Python310(datetime):
     its own grammar (PY310_FORM), whatever the Python running the tests reads."""
 
     @classmethod
-    def fromisoformat(cls, date_string: str) -> datetime:
+    def fromisoformat(cls, date_string: str) -> Python310:
         if not PY310_FORM.fullmatch(date_string) and not re.fullmatch(
             r"\d{4}-\d{2}-\d{2}", date_string
         ):
             raise ValueError(f"Invalid isoformat string: {date_string!r}")
-        return datetime.fromisoformat(date_string)
+        parsed = datetime.fromisoformat(date_string)
+        return cls.combine(parsed.date(), parsed.timetz())
 
 
 def test_the_python_3_10_stand_in_refuses_what_3_10_refuses() -> None:
