@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from schedulerx_alert.core import migrations
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.heartbeat import HeartbeatRecord, Hour
 from schedulerx_alert.core.held import Held
@@ -29,6 +30,8 @@ from schedulerx_alert.diff import diff
 from schedulerx_alert.storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from schedulerx_alert.storage.store import FileStateStore
 from tests.builders import T0, alert, instance, job, target
+
+DATA = Path(__file__).parent / "data"
 
 
 class Clock:
@@ -282,3 +285,29 @@ def test_an_unreadable_journal_is_reported_and_the_others_still_apply(tmp_path: 
     survivor = StateSession(store, "state.json", "next", ttl=60, clock=clock)
     assert survivor.begin().outbox == (alert(1),)
     assert any("journal" in n and "ignored" in n for n in survivor.notes)
+
+
+OLD_STATES = {
+    1: DATA / "state_v1.json",
+    2: DATA / "state_v2" / "state.json",
+    3: DATA / "state_v3.json",
+}
+
+
+@pytest.mark.parametrize("version", sorted(OLD_STATES))
+def test_every_old_document_loads_through_its_migrations_and_is_written_as_the_newest(
+    version: int,
+) -> None:
+    """Each fixture was written by that version's own code (tests/data/make_state_v*.py)."""
+    data = OLD_STATES[version].read_bytes()
+    assert json.loads(data)["version"] == version
+    upgraded = migrations.upgrade(json.loads(data), STATE_VERSION)
+    assert upgraded["version"] == STATE_VERSION
+    state = load_state(data)
+    assert state.jobs
+    assert load_state(dump_state(state)) == state
+    assert json.loads(dump_state(state))["version"] == STATE_VERSION
+
+
+def test_there_is_one_migration_per_older_version() -> None:
+    assert sorted(migrations.MIGRATIONS) == list(range(1, STATE_VERSION))

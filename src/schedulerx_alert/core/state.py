@@ -17,28 +17,11 @@ configured `timezone` cannot make a known attempt look new.
 Mid-tick checkpoints are `Journal` objects beside the state (see storage/session.py):
 small, one per message DingTalk accepted, applied by the next loader.
 
-`last_tick` (for `state show`) is optional and was added within version 2:
-a reader that predates it ignores the key, as every reader ignores keys it
-does not know, so adding it needed no new version. A pending alert's `evidence`
-(owners to mention, its run's log lines; core/evidence.py) is optional the same way.
-
-Version 3 (the alert rules): a pending alert carries a finding (kind,
-fingerprint, the runs behind it, if any, and its facts) instead of one run,
-its key is the receiver and the fingerprint, and each job keeps the rules'
-memory (core/rules/memory.py) beside its run records. A version 1 or 2
-document is read as version 3 would have written it: its alerts keep their
-runs and get the fingerprints the rules give them, the keys of delivered
-alerts (in the state and in journals) are rewritten the same way, and each
-job's memory is derived from its run records (`legacy_memory`), so nothing
-is announced again and an announced failure still open is recovered once.
-
-Version 4 (the heartbeat): `heartbeat` keeps the daily digest's rolling 24 h counters
-and the local date it was last sent for (core/heartbeat.py, core/heartbeat_codec.py).
-A version 3 document has none: it is read with empty counters, and the first tick
-arms the heartbeat for its next time of day instead of sending one at once.
-Version 4 also has `silenced` (core/held.py): what silences and quiet hours hold
-back, per receiver, until a digest lists it. A version 3 document has nothing held;
-a version 3 deployment refuses a version 4 state, so none drops it unread.
+Optional keys (`last_tick`, a pending alert's `evidence`, `catalog`, `sources`) were
+added within a version: a reader that predates one ignores it, as every reader ignores
+keys it does not know. A new version is a new migration in core/migrations.py, which
+brings every older document up to this one before it is read; this reader knows only
+the newest version (4: the heartbeat's counters and what silences hold back).
 """
 
 from __future__ import annotations
@@ -49,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from . import evidence as evidence_codec
@@ -57,7 +40,7 @@ from . import polling
 from .evidence import NO_EVIDENCE, Evidence
 from .findings import Fact, Finding, job_fingerprint
 from .heartbeat_record import HeartbeatRecord
-from .model import TERMINAL, InstanceStatus, JobInstance, JobKey
+from .model import JobInstance, JobKey
 from .polling import SourceState
 from .rules.memory import EMPTY, JobRuleState, MemoryFormatError
 from .rules.memory import memory_from_json as _memory_from_json
@@ -557,22 +540,39 @@ def load_state(data: bytes) -> State:
         raise StateVersionError(
             f"written by schema version {version}; this deployment reads up to {STATE_VERSION}"
         )
-    return _Reader(version).state(doc)
+    if version < STATE_VERSION:
+        from . import migrations  # only an older deployment's document needs them
+
+        doc = migrations.upgrade(doc, STATE_VERSION)
+    return _Reader().state(doc)
+
+
+def read_instance(value: Any, where: str) -> JobInstance:
+    """One run as the newest version stores it (core/migrations.py builds alerts with it)."""
+    return _Reader().instance(value, where)
+
+
+def read_record(name: str, value: Any, where: str) -> tuple[int, InstanceRecord]:
+    return _Reader().record(name, value, where)
 
 
 def load_journal(data: bytes) -> Journal:
     doc = _from_bytes(data)
-    r = _Reader(STATE_VERSION)
+    r = _Reader()
     raw = r.obj(doc, "journal")
     version = raw.get("version")
-    # A tick of the previous version may have died after a message: its journal still counts.
+    # A tick of an older version may have died after a message: its journal still counts.
     if type(version) is not int or version not in (2, 3, STATE_VERSION):
         raise StateFormatError("journal of another schema version")
+    if version < STATE_VERSION:
+        from . import migrations
+
+        raw = migrations.upgrade_journal(raw)
     calls = raw.get("api_calls")
     keys = (r.str_(k, "delivered[]") for k in r.list_(raw.get("delivered"), "delivered"))
     return Journal(
         at=r.time(raw.get("at"), "at"),
-        delivered=tuple(legacy_key(k) if version < 3 else k for k in keys),
+        delivered=tuple(keys),
         robots=r.robots(raw.get("robots"), "robots"),
         api_calls=None if calls is None else r.times(calls, "api_calls"),
     )
@@ -596,10 +596,7 @@ def _held(value: Any) -> dict[str, tuple[Held, ...]]:
 
 
 class _Reader:
-    """Typed reads from a parsed document of one schema version."""
-
-    def __init__(self, version: int) -> None:
-        self.version = version
+    """Typed reads from a parsed document of the newest schema version."""
 
     @staticmethod
     def fail(where: str, what: str) -> StateFormatError:
@@ -679,7 +676,7 @@ class _Reader:
     def job_key(self, text: Any, where: str) -> JobKey:
         text = self.str_(text, where)
         try:
-            key = JobKey.decode(text) if self.version >= 2 else JobKey.parse(text)
+            key = JobKey.decode(text)
         except ValueError:
             raise self.fail(where, "not a job key (namespace/group/job id)") from None
         self.int_(key.job_id, where, -(2**63), 2**63 - 1)
@@ -723,10 +720,7 @@ class _Reader:
             delivered=self.mapping(
                 doc.get("delivered"),
                 "delivered",
-                lambda key, t, where: (
-                    legacy_key(key) if self.version < 3 else key,
-                    self.time(t, where),
-                ),
+                lambda key, t, where: (key, self.time(t, where)),
             ),
             last_tick=None if doc.get("last_tick") is None else self.tick(doc["last_tick"]),
             catalog=self.decoded(doc.get("catalog"), _decode_catalog, {}),
@@ -769,13 +763,10 @@ class _Reader:
         raw = self.obj(value, where)
         key = self.job_key(name, where)
         instances = self.mapping(raw.get("instances"), f"{where}.instances", self.record)
-        if self.version < 3:
-            rules = legacy_memory(key, instances)
-        else:
-            try:
-                rules = _memory_from_json(raw.get("rules", {}), f"{where}.rules")
-            except MemoryFormatError as exc:
-                raise StateFormatError(str(exc)) from None
+        try:
+            rules = _memory_from_json(raw.get("rules", {}), f"{where}.rules")
+        except MemoryFormatError as exc:
+            raise StateFormatError(str(exc)) from None
         return key, JobRecord(
             instances=instances,
             polled_at=self.opt_time(raw.get("polled_at"), f"{where}.polled_at"),
@@ -793,11 +784,8 @@ class _Reader:
             self.str_(k, f"{where}.alerted[]")
             for k in self.list_(raw.get("alerted", []), f"{where}.alerted")
         )
-        if self.version == 1:
-            end, end_v1 = None, self.opt_time(raw.get("ended"), f"{where}.ended")
-        else:
-            end = self.opt_str(raw.get("end"), f"{where}.end")
-            end_v1 = self.opt_time(raw.get("end_v1"), f"{where}.end_v1")
+        end = self.opt_str(raw.get("end"), f"{where}.end")
+        end_v1 = self.opt_time(raw.get("end_v1"), f"{where}.end_v1")
         return self.instance_id(name, where), InstanceRecord(
             status=self.int_(raw.get("status"), f"{where}.status", -(2**31), 2**31 - 1),
             seen=self.time(raw.get("seen"), f"{where}.seen"),
@@ -822,18 +810,8 @@ class _Reader:
         kind = self.str_(raw.get("kind"), f"{where}.kind")
         receiver = self.str_(raw.get("receiver"), f"{where}.receiver")
         created_at = self.time(raw.get("created_at"), f"{where}.created_at")
-        if self.version < 3:
-            # One run, as the failure rule would have found it.
-            alert = run_alert(
-                kind,
-                receiver,
-                self.instance(raw.get("instance"), f"{where}.instance"),
-                self.opt_str(raw.get("job_name"), f"{where}.job_name"),
-                created_at,
-            )
-        else:
-            alert = Alert(receiver, self.finding(raw, kind, created_at, where), created_at)
-            alert = replace(alert, names=self.names(raw.get("names"), alert.jobs, where))
+        alert = Alert(receiver, self.finding(raw, kind, created_at, where), created_at)
+        alert = replace(alert, names=self.names(raw.get("names"), alert.jobs, where))
         return replace(
             alert,
             attempts=self.int_(raw.get("attempts", 0), f"{where}.attempts", 0, 10**9),
@@ -920,61 +898,6 @@ class _Reader:
             work_addr=clip(text("work_addr"), FIELD_KEEP),
             executor=clip(text("executor"), FIELD_KEEP),
         )
-
-
-# -- schema versions 1 and 2 ---------------------------------------------------------
-
-
-def legacy_key(key: str) -> str:
-    """An alert key of schema version 2 (`receiver:job:instance:kind:attempt`) as version 3
-    writes it (`receiver:` and the failure's fingerprint `kind:job:instance:attempt`).
-
-    Every part before the attempt is free of ':' (percent-encoded or a status label), so
-    the split is exact; a key of any other shape is kept as it is (it then only expires).
-    """
-    parts = key.split(":", 4)
-    if len(parts) != 5:
-        return key
-    receiver, job, instance, kind, attempt = parts
-    return f"{receiver}:{kind}:{job}:{instance}:{attempt}"
-
-
-def legacy_memory(job: JobKey, records: Mapping[int, InstanceRecord]) -> JobRuleState:
-    """The rules' memory of a job polled before the rules existed (versions 1 and 2),
-    from its run records: the failures announced since its last success are its
-    announced streak, so the next success is announced as a recovery, once.
-
-    Version 2 kept no time for a streak's start; the recovery then says how many runs
-    failed, not for how long. A failure recorded as history on the job's first poll
-    cannot be told from an announced one and counts as announced.
-    """
-    finished = sorted(
-        (
-            (record.end_v1 or 0.0, record.end or "", iid, record)
-            for iid, record in records.items()
-            if (status := InstanceStatus.parse(record.status)) is not None and status in TERMINAL
-        ),
-        key=lambda item: item[:3],
-    )
-    streak = 0
-    last_failure: str | None = None
-    last_outcome: Literal["ok", "fail"] | None = None
-    for _, _, iid, record in reversed(finished):
-        status = InstanceStatus.parse(record.status)
-        if status is InstanceStatus.SUCCESS:
-            last_outcome = last_outcome or "ok"
-            break
-        if status is not None and status.label in record.alerted:
-            streak += 1
-            last_outcome = last_outcome or "fail"
-            if last_failure is None:
-                last_failure = job_fingerprint(status.label, job, iid, record.end or "")
-    return JobRuleState(
-        streak=streak,
-        announced=streak > 0,
-        last_failure=last_failure,
-        last_outcome=last_outcome,
-    )
 
 
 def _kind(value: Any) -> str:
