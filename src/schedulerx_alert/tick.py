@@ -18,7 +18,13 @@ from .core.heartbeat_record import HeartbeatRecord
 from .core.model import JobKey
 from .core.state import Alert, HealthRecord, State, TickRecord
 from .delivery.channels.dingtalk import Receiver
-from .delivery.holding import action_links, held_note, read_silences, send_digests
+from .delivery.holding import (
+    action_links,
+    action_problems,
+    held_note,
+    read_silences,
+    send_digests,
+)
 from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
 from .delivery.render import Renderer
 from .diff import DiffResult, Target, diff
@@ -150,6 +156,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     if edges.config_problem:
         summary.problems.append(edges.config_problem)
     summary.problems.extend(timing.problems())
+    summary.problems.extend(action_problems(config))
     if edges.store is None:
         return _unreadable(config, edges, summary, f"{edges.store_problem}", deadline, started)
     session = StateSession(edges.store, edges.state_key, edges.owner, edges.timeout, clock)

@@ -1,0 +1,88 @@
+"""Nothing configured is silently off, on the way out (issue 18, items 7, 8, 10, 11, 13).
+
+Stories against the loopback robot: a broken `actions:` section, a receiver renamed
+while alerts wait for it, two receivers on one robot, owners mentioned under buttons,
+and previews that are what is sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schedulerx_alert.actions.settings import load_actions
+from schedulerx_alert.config import ConfigError
+from schedulerx_alert.ops.config_cmd import check
+from tests.world import ROBOT, World
+
+KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
+KEY = "k" * 32 + "-current-signing-key"
+ACTIONS = {"enabled": True, "base_url": "https://alert.example.com/silence"}
+
+
+# -- item 7: a broken `actions:` section costs the buttons, not the alerts --------------------
+
+
+@pytest.mark.parametrize("keys", [None, "", "  ", "too-short-a-key"])
+def test_actions_without_usable_keys_send_the_alert_without_buttons_and_say_so(
+    world: World, keys: str | None
+) -> None:
+    world.raw["actions"] = ACTIONS
+    if keys is not None:
+        world.env[KEY_ENV] = keys
+    world.sx.add_instance(92583, status=5, result="disk full")
+    summary = world.tick()
+    assert summary.alerts_sent == 1
+    (message,) = world.dt.messages(ROBOT)
+    assert message["msgtype"] == "markdown"
+    assert "disk full" in message["markdown"]["text"]
+    assert summary.status == "degraded"
+    (problem,) = [p for p in summary.problems if p.startswith("actions.key_env:")]
+    assert KEY_ENV in problem and "without silence buttons" in problem
+    if keys and keys.strip():
+        assert keys not in json.dumps(summary.as_dict())
+    # The next tick still says so: the buttons stay off until the keys are there.
+    world.advance(60)
+    assert any(p.startswith("actions.key_env:") for p in world.tick().problems)
+
+
+def test_a_working_actions_section_still_puts_buttons_under_the_alert(world: World) -> None:
+    world.raw["actions"] = ACTIONS
+    world.env[KEY_ENV] = KEY
+    world.sx.add_instance(92583, status=5, result="disk full")
+    summary = world.tick()
+    assert summary.status == "ok" and summary.alerts_sent == 1
+    (message,) = world.dt.messages(ROBOT)
+    assert message["msgtype"] == "actionCard"
+
+
+def test_a_malformed_actions_section_costs_only_the_buttons(world: World) -> None:
+    world.raw["actions"] = {**ACTIONS, "durations": ["forever"], "colour": "red"}
+    world.env[KEY_ENV] = KEY
+    world.sx.add_instance(92583, status=5, result="disk full")
+    summary = world.tick()
+    assert summary.alerts_sent == 1
+    assert world.dt.messages(ROBOT)[0]["msgtype"] == "markdown"
+    assert [p.partition(":")[0] for p in summary.problems] == [
+        "actions.colour",
+        "actions.durations[0]",
+    ]
+
+
+def test_validate_and_the_link_endpoint_refuse_a_broken_actions_section(
+    world: World, tmp_path: Path
+) -> None:
+    raw = {**world.raw, "actions": ACTIONS}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        check(path, 60.0, {KEY_ENV: "too-short-a-key"})
+    assert [p.partition(":")[0] for p in refused.value.problems] == ["actions.key_env"]
+    assert "too-short-a-key" not in str(refused.value)
+    with pytest.raises(ConfigError):
+        load_actions(path, {})
+    _, settings = load_actions(path, {KEY_ENV: KEY})
+    assert settings.usable and settings.keys == (KEY,)
