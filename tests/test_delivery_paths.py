@@ -8,6 +8,7 @@ and previews that are what is sent.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ import yaml
 from schedulerx_alert.actions.settings import load_actions
 from schedulerx_alert.config import ConfigError
 from schedulerx_alert.ops.config_cmd import check
-from tests.world import ROBOT, World
+from tests.fakes.dingtalk import notified
+from tests.world import GROUP, NS, ROBOT, World
 
 KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 KEY = "k" * 32 + "-current-signing-key"
@@ -86,3 +88,55 @@ def test_validate_and_the_link_endpoint_refuse_a_broken_actions_section(
         load_actions(path, {})
     _, settings = load_actions(path, {KEY_ENV: KEY})
     assert settings.usable and settings.keys == (KEY,)
+
+
+# -- item 11: with buttons on, an alert that mentions someone still notifies them -------------
+
+OWNER = "13800001111"
+
+
+def test_an_alert_that_mentions_its_owner_goes_as_markdown_with_the_buttons_as_links(
+    world: World,
+) -> None:
+    world.raw["actions"] = ACTIONS
+    world.env[KEY_ENV] = KEY
+    world.raw["templates"] = {"language": "en"}
+    world.sx.add_job(
+        NS, GROUP, 92583, name="job-92583", contacts=[{"UserName": "Li", "UserPhone": OWNER}]
+    )
+    world.raw["watch"][0]["mention_owners"] = True
+    world.sx.add_instance(92583, status=5, result="disk full")
+    summary = world.tick()
+    assert summary.status == "ok" and summary.alerts_sent == 1
+    (message,) = world.dt.messages(ROBOT)
+    assert message["msgtype"] == "markdown"
+    assert world.dt.notified(ROBOT) == [([OWNER], [])]
+    text = message["markdown"]["text"]
+    link = r"\[(Silence [^\]]+)\]\((https://alert\.example\.com/silence\?t=[^)]+)\)"
+    links = re.findall(link, text)
+    assert [title for title, _ in links] == ["Silence 1 h", "Silence until tomorrow 09:00"]
+
+
+def test_a_receivers_own_mentions_also_turn_the_buttons_into_links(world: World) -> None:
+    world.raw["actions"] = ACTIONS
+    world.env[KEY_ENV] = KEY
+    world.raw["receivers"][0]["at_user_ids"] = ["oncall-1"]
+    world.sx.add_instance(92583, status=5, result="disk full")
+    world.tick()
+    (message,) = world.dt.messages(ROBOT)
+    assert message["msgtype"] == "markdown" and "alert.example.com/silence?t=" in str(message)
+    assert world.dt.notified(ROBOT) == [([], ["oncall-1"])]
+
+
+def test_the_fake_robot_notifies_no_one_from_an_action_card() -> None:
+    card = {
+        "msgtype": "actionCard",
+        "actionCard": {"title": "T", "text": "x @13800001111", "btns": [{"title": "a"}]},
+        "at": {"atMobiles": ["13800001111"]},
+    }
+    markdown = {
+        "msgtype": "markdown",
+        "markdown": {"title": "T", "text": "x @13800001111"},
+        "at": {"atMobiles": ["13800001111"]},
+    }
+    assert notified(card) == ([], []) and notified(markdown) == (["13800001111"], [])

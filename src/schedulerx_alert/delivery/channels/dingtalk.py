@@ -135,14 +135,21 @@ class DingTalkReceiver(Receiver):
         keyword = self.config.keyword
         if keyword and keyword not in text and keyword not in message.title:
             text = f"{text}\n\n{keyword}"
-        for who in (*message.at_mobiles, *message.at_user_ids):
+        mentions = (*message.at_mobiles, *message.at_user_ids)
+        if message.actions and mentions:
+            # DingTalk documents `at` for text and markdown messages only: an actionCard
+            # would reach the group and notify no one. A message that mentions someone
+            # goes as markdown, its buttons as links under the text.
+            links = "  \n".join(f"[{a.title}]({a.url})" for a in message.actions)
+            text = f"{text}\n\n{links}"
+        for who in mentions:
             # DingTalk only notifies a mobile (or user id) that also appears in markdown text.
             if f"@{who}" not in text:
                 text = f"{text} @{who}"
         at: dict[str, object] = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
         if message.at_user_ids:
             at["atUserIds"] = list(message.at_user_ids)
-        if message.actions:
+        if message.actions and not mentions:
             buttons = [{"title": a.title, "actionURL": a.url} for a in message.actions]
             card = {
                 "title": message.title,
