@@ -444,10 +444,13 @@ def test_dingtalk_sends_buttons_as_an_action_card_unless_the_message_mentions_so
     # someone goes as markdown, its buttons as links.
     mentioning = receiver.payload(Message("T", "body", ("13800000000",), buttons))
     assert mentioning["msgtype"] == "markdown"
-    assert mentioning["markdown"]["text"] == (
-        "body\n\nSchedulerX\n\n[Silence 1 h](https://a.example/s?t=1)  \n"
-        "[Until 09:00](https://a.example/s?t=2) @13800000000"
-    )
+    assert mentioning["markdown"] == {
+        "title": "T",
+        "text": (
+            "body\n\nSchedulerX\n\n[Silence 1 h](https://a.example/s?t=1)  \n"
+            "[Until 09:00](https://a.example/s?t=2) @13800000000"
+        ),
+    }
     assert mentioning["at"] == plain["at"]
 
 
