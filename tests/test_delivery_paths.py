@@ -140,3 +140,70 @@ def test_the_fake_robot_notifies_no_one_from_an_action_card() -> None:
         "at": {"atMobiles": ["13800001111"]},
     }
     assert notified(card) == ([], []) and notified(markdown) == (["13800001111"], [])
+
+
+# -- item 10: one finding reaches one robot once ----------------------------------------------
+
+
+def two_receivers_on_one_robot(world: World) -> None:
+    """`ops` and `ops-critical` post to one group's robot, as a user builds quiet-hours
+    exceptions; each mentions its own people."""
+    ops = world.raw["receivers"][0]
+    ops["at_mobiles"] = ["13800000001"]
+    critical = {**ops, "name": "ops-critical", "at_mobiles": ["13800000002"]}
+    critical["at_user_ids"] = ["boss-1"]
+    world.raw["receivers"].append(critical)
+    # The watch entry says `ops`; a route adds `ops-critical` for the same jobs.
+    world.raw["routes"] = [{"match": {"jobs": [92583, 92584]}, "receivers": ["ops-critical"]}]
+
+
+def test_one_finding_for_two_receivers_on_one_robot_is_one_message_mentioning_both(
+    world: World,
+) -> None:
+    two_receivers_on_one_robot(world)
+    world.sx.add_instance(92583, status=5, result="disk full")
+    summary = world.tick()
+    assert (summary.alerts_sent, summary.alerts_pending, summary.messages) == (2, 0, 1)
+    (message,) = world.dt.messages(ROBOT)
+    assert world.dt.notified(ROBOT) == [(["13800000001", "13800000002"], ["boss-1"])]
+    assert "disk full" in message["markdown"]["text"]
+    # Both alerts are recorded as delivered: nothing is owed or sent again.
+    world.advance(60)
+    again = world.tick()
+    assert (again.alerts_sent, again.alerts_pending, again.messages) == (0, 0, 0)
+    assert len(world.dt.messages(ROBOT)) == 1
+
+
+def test_a_burst_for_two_receivers_on_one_robot_is_one_summary(world: World) -> None:
+    two_receivers_on_one_robot(world)
+    world.raw["shared_cause"] = False
+    for job_id in (92583, 92584):
+        for n in range(3):
+            world.sx.add_instance(job_id, status=5, result=f"job {job_id} broke {n}")
+    summary = world.tick()
+    assert (summary.alerts_sent, summary.alerts_pending) == (12, 0)
+    texts = world.texts()
+    assert len(texts) == 1
+    assert all(f"broke {n}" in texts[0] for n in range(3))
+
+
+def test_a_robot_that_is_down_keeps_every_receivers_alert_pending(world: World) -> None:
+    two_receivers_on_one_robot(world)
+    world.sx.add_instance(92583, status=5, result="disk full")
+    world.dt.set_down()
+    summary = world.tick()
+    assert (summary.alerts_sent, summary.alerts_pending) == (0, 2)
+    world.dt.set_down(False)
+    world.advance(60)
+    later = world.tick()
+    assert (later.alerts_sent, later.alerts_pending, later.messages) == (2, 0, 1)
+    assert len(world.texts()) == 1
+
+
+def test_receivers_on_two_robots_each_get_the_finding(world: World) -> None:
+    other = world.dt.add_robot("other-robot-token-0123456789")
+    world.raw["receivers"].append({"name": "dba", "webhook": other})
+    world.raw["watch"][0]["receivers"] = ["ops", "dba"]
+    world.sx.add_instance(92583, status=5, result="disk full")
+    assert world.tick().messages == 2
+    assert len(world.texts()) == 1 and len(world.texts("other-robot-token-0123456789")) == 1
