@@ -207,3 +207,73 @@ def test_receivers_on_two_robots_each_get_the_finding(world: World) -> None:
     world.sx.add_instance(92583, status=5, result="disk full")
     assert world.tick().messages == 2
     assert len(world.texts()) == 1 and len(world.texts("other-robot-token-0123456789")) == 1
+
+
+# -- item 8: a pending alert whose receiver was renamed or removed -----------------------------
+
+
+def rename_ops(world: World, new: str = "oncall") -> None:
+    world.raw["receivers"][0]["name"] = new
+    world.raw["watch"][0]["receivers"] = [new]
+
+
+def test_a_pending_alert_follows_its_receivers_new_name(world: World) -> None:
+    world.sx.add_instance(92583, status=5, result="disk full")
+    world.dt.set_down()
+    assert world.tick().alerts_pending == 1
+    world.dt.set_down(False)
+    rename_ops(world)
+    world.advance(60)
+    summary = world.tick()
+    assert (summary.status, summary.alerts_sent, summary.alerts_pending) == ("ok", 1, 0)
+    assert not summary.problems
+    (text,) = world.texts()
+    assert "disk full" in text
+
+
+def test_a_pending_alert_of_a_removed_receiver_goes_to_the_jobs_current_receivers(
+    world: World,
+) -> None:
+    other = "dba-robot-token-0123456789"
+    world.raw["receivers"].append({"name": "dba", "webhook": world.dt.add_robot(other)})
+    world.raw["watch"][0]["receivers"] = ["dba"]
+    world.sx.add_instance(92583, status=5, result="disk full")
+    world.dt.set_down()
+    world.tick()
+    world.dt.set_down(False)
+    # dba leaves the config; the job is ops's again.
+    world.raw["receivers"].pop()
+    world.raw["watch"][0]["receivers"] = ["ops"]
+    world.advance(60)
+    summary = world.tick()
+    assert (summary.status, summary.alerts_sent, summary.alerts_pending) == ("ok", 1, 0)
+    assert ["disk full" in t for t in world.texts()] == [True]
+
+
+def test_a_dropped_pending_alert_is_a_problem_counted_in_the_next_message(world: World) -> None:
+    world.raw["watch"] = [
+        {**world.raw["watch"][0], "jobs": [92583]},
+        {**world.raw["watch"][0], "jobs": [92584]},
+    ]
+    other = "dba-robot-token-0123456789"
+    world.raw["receivers"].append({"name": "dba", "webhook": world.dt.add_robot(other)})
+    world.raw["watch"][1]["receivers"] = ["dba"]
+    world.sx.add_instance(92584, status=5, result="disk full")
+    world.dt.set_down()
+    world.tick()
+    world.dt.set_down(False)
+    # Both dba and the job it watched leave the config: nobody is left to tell of it.
+    world.raw["receivers"].pop()
+    world.raw["watch"].pop()
+    world.advance(60)
+    dropped = world.tick()
+    assert dropped.status == "degraded"
+    (problem,) = [p for p in dropped.problems if p.startswith("dropped 1 pending alert")]
+    assert "dba: 1" in problem
+    # The next message to a receiver that is still there says one alert never went.
+    world.sx.add_instance(92583, status=5, result="timeout")
+    world.advance(60)
+    after = world.tick()
+    assert after.status == "ok" and after.alerts_sent == 1
+    (text,) = world.texts()
+    assert "timeout" in text and "1 条较早的告警" in text

@@ -210,7 +210,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         summary.alerts_silenced = len(result.held)
         summary.notes.extend(filter(None, [held_note(result.held)]))
         summary.history = len(result.history)
-        _report_dropped(result, config, summary)
+        result = _report_dropped(result, config, summary)
         # Owners and log lines for the new alerts that ask for them, in polling's time.
         result = _gather(config, edges, result, poll_deadline, summary)
 
@@ -316,11 +316,16 @@ def _record(summary: TickSummary, started: float, now: float, owner: str) -> Tic
     )
 
 
-def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) -> None:
-    """One line each for alerts no longer configured and alerts owed too long."""
+def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) -> DiffResult:
+    """One problem each for alerts no longer configured and alerts owed too long; the
+    result with the counts of receivers no longer configured moved to one that is."""
     if result.dropped:
-        summary.notes.append(
-            f"dropped {len(result.dropped)} pending alert(s): receiver or job no longer configured"
+        by_receiver = Counter(a.receiver for a in result.dropped)
+        who = ", ".join(f"{name}: {n}" for name, n in sorted(by_receiver.items()))
+        summary.problems.append(
+            f"dropped {len(result.dropped)} pending alert(s) whose job is no longer watched "
+            f"or routes to no configured receiver ({who}); the next summary to each receiver "
+            "gives the count"
         )
     if result.expired:
         hours = config.pending_max_age.total_seconds() / 3600
@@ -330,6 +335,16 @@ def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) ->
             f"dropped {len(result.expired)} pending alert(s) undelivered for more than "
             f"{hours:g} h ({who}); the next summary to each receiver gives the count"
         )
+    counts = result.state.expired
+    gone = {name: n for name, n in counts.items() if name not in config.receivers}
+    heir = config.health.receiver or next(iter(config.receivers), None)
+    if not gone or heir is None:
+        return result
+    # Counts for a receiver no one can send to: the health receiver (else the first
+    # configured one) is told instead, so the count still reaches a group.
+    moved = {name: n for name, n in counts.items() if name not in gone}
+    moved[heir] = moved.get(heir, 0) + sum(gone.values())
+    return replace(result, state=result.state.with_updates(expired=moved))
 
 
 def _read(
