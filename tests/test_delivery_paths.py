@@ -16,6 +16,7 @@ import yaml
 
 from schedulerx_alert.actions.settings import load_actions
 from schedulerx_alert.config import ConfigError
+from schedulerx_alert.ops.cli import main
 from schedulerx_alert.ops.config_cmd import check
 from tests.fakes.dingtalk import notified
 from tests.world import GROUP, NS, ROBOT, World
@@ -277,3 +278,62 @@ def test_a_dropped_pending_alert_is_a_problem_counted_in_the_next_message(world:
     assert after.status == "ok" and after.alerts_sent == 1
     (text,) = world.texts()
     assert "timeout" in text and "1 条较早的告警" in text
+
+
+# -- item 13: previews are what is sent -------------------------------------------------------
+
+
+def test_a_dry_runs_preview_is_the_text_the_robot_then_receives(world: World) -> None:
+    world.dt.add_robot("keyword-robot-token-0123456789", keywords=("SchedulerX-oncall",))
+    world.raw["receivers"] = [
+        {
+            "name": "ops",
+            "webhook": world.dt.webhook("keyword-robot-token-0123456789"),
+            "keyword": "SchedulerX-oncall",
+            "at_mobiles": ["13800000001"],
+            "at_user_ids": ["oncall-1"],
+        }
+    ]
+    world.sx.add_instance(92583, status=5, result="disk full")
+    preview = world.tick(dry_run=True).preview
+    assert world.dt.requests == []
+    sent = world.tick()
+    assert sent.alerts_sent == 1
+    (message,) = world.dt.messages("keyword-robot-token-0123456789")
+    assert preview == [
+        {
+            "receiver": "ops",
+            "msgtype": "markdown",
+            "title": message["markdown"]["title"],
+            "text": message["markdown"]["text"],
+        }
+    ]
+    assert "@oncall-1" in preview[0]["text"] and "SchedulerX-oncall" in preview[0]["text"]
+
+
+def test_a_dry_run_previews_one_message_per_finding_and_robot(world: World) -> None:
+    two_receivers_on_one_robot(world)
+    world.sx.add_instance(92583, status=5, result="disk full")
+    (preview,) = world.tick(dry_run=True).preview
+    assert "@13800000001" in preview["text"] and "@boss-1" in preview["text"]
+
+
+def test_a_dry_run_previews_the_buttons_a_tick_puts_under_an_alert(world: World) -> None:
+    world.raw["actions"] = ACTIONS
+    world.env[KEY_ENV] = KEY
+    world.sx.add_instance(92583, status=5, result="disk full")
+    (preview,) = world.tick(dry_run=True).preview
+    assert preview["msgtype"] == "actionCard" and preview["buttons"].count("|") == 1
+
+
+def test_render_shows_the_heartbeat_at_the_configured_time(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = {**world.raw, "heartbeat": {"receiver": "ops", "at": "09:30"}}
+    raw["templates"] = {"language": "en"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert main(["render", "--kind", "heartbeat", "--config", str(path)]) == 0
+    text = json.loads(capsys.readouterr().out)["markdown"]["text"]
+    assert "Sent every day at 09:30 (Asia/Shanghai)" in text
+    assert "09:00" not in text

@@ -25,7 +25,7 @@ from .delivery.holding import (
     read_silences,
     send_digests,
 )
-from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
+from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice
 from .delivery.render import Renderer
 from .diff import DiffResult, Target, diff
 from .fallback import LocalHealth, LocalHealthFile, fold
@@ -215,7 +215,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         result = _gather(config, edges, result, poll_deadline, summary)
 
         if dry_run:
-            _preview(result.state, edges, config, summary)
+            _preview(result.state, edges, config, summary, deadline)
             return _finish(summary, started, clock)
 
         def checkpoint(progress: DeliveryReport) -> None:
@@ -505,20 +505,26 @@ def _read_problems(
     return problems
 
 
-def _preview(state: State, edges: Edges, config: Config, summary: TickSummary) -> None:
-    """Render what would be sent, send nothing."""
-    by_receiver: dict[str, list[Any]] = {}
-    for alert in state.outbox:
-        by_receiver.setdefault(alert.receiver, []).append(alert)
-    for name, alerts in by_receiver.items():
-        receiver = edges.receivers.get(name)
-        if receiver is None:
-            continue
-        planner = Planner(edges.renderer, receiver, config.dingtalk.summary_threshold)
-        for batch in planner.plan(alerts, receiver.max_per_minute):
-            summary.preview.append(
-                {"receiver": name, "title": batch.message.title, "text": batch.message.text}
-            )
+def _preview(
+    state: State, edges: Edges, config: Config, summary: TickSummary, deadline: float
+) -> None:
+    """What this tick would send, made by the delivery a tick sends with (its budgets,
+    merging, mentions, buttons and the channel's payload); nothing is sent."""
+    from .delivery.rehearsal import rehearsals
+
+    shown: list[dict[str, str]] = []
+    delivery = Delivery(
+        rehearsals(edges.receivers, shown),
+        edges.renderer,
+        state.robots,
+        deadline,
+        config.dingtalk.summary_threshold,
+        edges.clock,
+        lambda _seconds: None,
+        links=action_links(config, edges.clock),
+    )
+    delivery.alerts(state.outbox, None, state.expired)
+    summary.preview.extend(shown)
     summary.alerts_pending = len(state.outbox)
 
 

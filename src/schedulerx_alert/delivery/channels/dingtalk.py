@@ -97,6 +97,11 @@ class Receiver(ABC):
     def send(self, message: Message) -> None:
         """Deliver or raise TransportError."""
 
+    def as_sent(self, message: Message) -> dict[str, str]:
+        """The message as the group reads it (what a dry run previews): its type, title
+        and text with whatever the channel adds to them."""
+        return {"msgtype": "markdown", "title": message.title, "text": message.text}
+
 
 class DingTalkReceiver(Receiver):
     # DingTalk refuses bodies over 20000 bytes; keep a margin for framing.
@@ -160,6 +165,16 @@ class DingTalkReceiver(Receiver):
             }
             return {"msgtype": "actionCard", "actionCard": card, "at": at}
         return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}, "at": at}
+
+    def as_sent(self, message: Message) -> dict[str, str]:
+        payload = self.payload(message)
+        kind = str(payload["msgtype"])
+        part = payload[kind]
+        assert isinstance(part, dict)
+        shown = {"msgtype": kind, "title": str(part["title"]), "text": str(part["text"])}
+        if kind == "actionCard":
+            shown["buttons"] = " | ".join(str(b["title"]) for b in part["btns"])
+        return shown
 
     def body(self, message: Message) -> bytes:
         return json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
