@@ -72,7 +72,8 @@ class DiffResult:
     alerts: tuple[Alert, ...]
     # Failures older than the first-run lookback, recorded but not announced.
     history: tuple[JobInstance, ...] = ()
-    # Pending alerts whose receiver or job is no longer configured.
+    # Pending alerts whose job is no longer watched, or that route to no receiver now
+    # (one whose receiver is gone goes to the job's current receivers: `reroute`).
     dropped: tuple[Alert, ...] = field(default=())
     # Pending alerts older than the maximum age, dropped undelivered.
     expired: tuple[Alert, ...] = field(default=())
