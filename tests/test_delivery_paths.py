@@ -337,3 +337,16 @@ def test_render_shows_the_heartbeat_at_the_configured_time(
     text = json.loads(capsys.readouterr().out)["markdown"]["text"]
     assert "Sent every day at 09:30 (Asia/Shanghai)" in text
     assert "09:00" not in text
+
+
+def test_render_shows_the_heartbeat_in_the_configured_zone(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = {**world.raw, "heartbeat": {"receiver": "ops", "at": "07:45"}, "timezone": "UTC"}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    assert main(["render", "--kind", "heartbeat-impaired", "--config", str(path)]) == 0
+    text = json.loads(capsys.readouterr().out)["markdown"]["text"]
+    # The digest covers the day up to its sending time, in the config's zone.
+    assert "07:45（UTC）" in text or "07:45 (UTC)" in text
+    assert "2020-07-28 07:45" in text

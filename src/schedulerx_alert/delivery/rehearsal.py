@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .channels.dingtalk import Receiver
+from .channels.dingtalk import Failure, Receiver, TransportError
 from .render import Message
 
 
@@ -40,6 +40,11 @@ class Rehearsal(Receiver):
         return self.receiver.size(message)
 
     def send(self, message: Message) -> None:
+        size = self.receiver.size(message)
+        if size > self.max_bytes:
+            # What a real send refuses before posting: delivery shrinks or splits it.
+            too_large = f"message is {size} bytes, over {self.max_bytes}"
+            raise TransportError(too_large, Failure.TOO_LARGE)
         self.shown.append({"receiver": self.name, **self.receiver.as_sent(message)})
 
     def as_sent(self, message: Message) -> dict[str, str]:

@@ -122,6 +122,12 @@ def run(args: argparse.Namespace) -> int:
     except RenderError as exc:
         print(f"render: {exc}", file=sys.stderr)
         return 2
+    if config is not None and config.actions is not None and config.actions.problems:
+        print(
+            "render: note: the actions: section has problems (see validate); a tick sends "
+            "without buttons, and so does this",
+            file=sys.stderr,
+        )
     body = receiver.body(message)
     if args.preview is not None:
         from .preview import PreviewError, write

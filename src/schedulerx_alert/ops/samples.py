@@ -297,15 +297,15 @@ def summary_alerts() -> list[Alert]:
     ]
 
 
-def heartbeat_digest(impaired: bool = False, at: str = "09:00") -> Digest:
-    """The 2020-07-28 digest of the samples' day, sent at `at` ("HH:MM"): the sample job
-    failed twice and recovered, nightly-etl ran out of memory three times; the impaired
-    day also lost an hour to a robot that would not take messages and left a group
-    unread for a while."""
+def heartbeat_digest(impaired: bool = False, at: str = "09:00", zone: str = ZONE.key) -> Digest:
+    """The 2020-07-28 digest of the samples' day, sent at `at` ("HH:MM", in `zone`): the
+    sample job failed twice and recovered, nightly-etl ran out of memory three times; the
+    impaired day also lost an hour to a robot that would not take messages and left a
+    group unread for a while."""
     from ..core.heartbeat import Digest, FailingJob, HeldSilence, Reading, SilenceCounts
 
     hour, minute = (int(part) for part in at.split(":"))
-    until = datetime(2020, 7, 28, hour, minute, 20, tzinfo=ZONE).timestamp()
+    until = datetime(2020, 7, 28, hour, minute, 20, tzinfo=ZoneInfo(zone)).timestamp()
     nightly, report = JobKey(NAMESPACE, GROUP, 92584), JobKey(NAMESPACE, GROUP, 92585)
     reading = Reading(watched=42, stale=3 if impaired else 0)
     silence = HeldSilence(
@@ -345,7 +345,7 @@ def _heartbeat(renderer: Renderer, impaired: bool, at: str, zone: str) -> Messag
     from ..heartbeat import heartbeat_message
 
     names = {FAILED.job: "orders-sync", JobKey(NAMESPACE, GROUP, 92584): "nightly-etl"}
-    return heartbeat_message(renderer, heartbeat_digest(impaired, at), names, at, zone)
+    return heartbeat_message(renderer, heartbeat_digest(impaired, at, zone), names, at, zone)
 
 
 def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
