@@ -420,7 +420,7 @@ def test_delivery_asks_for_buttons_with_one_call() -> None:
     ]
 
 
-def test_dingtalk_sends_buttons_as_an_action_card_and_plain_messages_as_markdown() -> None:
+def test_dingtalk_sends_buttons_as_an_action_card_unless_the_message_mentions_someone() -> None:
     webhook = parse_http_url("https://oapi.dingtalk.com/robot/send?access_token=t")
     receiver = DingTalkReceiver(ReceiverConfig(name="ops", url=webhook, keyword="SchedulerX"))
     plain = receiver.payload(Message("T", "body", ("13800000000",)))
@@ -429,18 +429,29 @@ def test_dingtalk_sends_buttons_as_an_action_card_and_plain_messages_as_markdown
         Action("Silence 1 h", "https://a.example/s?t=1"),
         Action("Until 09:00", "https://a.example/s?t=2"),
     )
-    card = receiver.payload(Message("T", "body", ("13800000000",), buttons))
+    card = receiver.payload(Message("T", "body", (), buttons))
     assert card["msgtype"] == "actionCard"
     assert card["actionCard"] == {
         "title": "T",
-        "text": "body\n\nSchedulerX @13800000000",
+        "text": "body\n\nSchedulerX",
         "btns": [
             {"title": "Silence 1 h", "actionURL": "https://a.example/s?t=1"},
             {"title": "Until 09:00", "actionURL": "https://a.example/s?t=2"},
         ],
         "btnOrientation": "1",
     }
-    assert card["at"] == plain["at"]
+    # DingTalk notifies `at` only from text and markdown: a message that mentions
+    # someone goes as markdown, its buttons as links.
+    mentioning = receiver.payload(Message("T", "body", ("13800000000",), buttons))
+    assert mentioning["msgtype"] == "markdown"
+    assert mentioning["markdown"] == {
+        "title": "T",
+        "text": (
+            "body\n\nSchedulerX\n\n[Silence 1 h](https://a.example/s?t=1)  \n"
+            "[Until 09:00](https://a.example/s?t=2) @13800000000"
+        ),
+    }
+    assert mentioning["at"] == plain["at"]
 
 
 # -- answering a click, at the unit level --------------------------------------------------

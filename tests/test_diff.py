@@ -64,11 +64,20 @@ def test_a_job_whose_call_failed_keeps_its_records() -> None:
     assert result.state.jobs[job()] == first.state.jobs[job()]
 
 
-def test_pending_alerts_for_receivers_no_longer_configured_are_dropped_and_reported() -> None:
+def test_pending_alerts_for_receivers_no_longer_configured_go_to_the_jobs_receivers() -> None:
     first = diff(State(), {job(): [instance(1)]}, {job(): target("gone")}, T0, LOOKBACK)
     result = diff(first.state, {job(): []}, {job(): target("ops")}, T0 + 60, LOOKBACK)
+    assert result.dropped == ()
+    (moved,) = result.state.outbox
+    assert (moved.receiver, moved.finding) == ("ops", first.state.outbox[0].finding)
+
+
+def test_pending_alerts_whose_job_is_no_longer_watched_are_dropped_and_counted() -> None:
+    first = diff(State(), {job(): [instance(1)]}, {job(): target("gone")}, T0, LOOKBACK)
+    other = job(92584)
+    result = diff(first.state, {other: []}, {other: target("ops")}, T0 + 60, LOOKBACK)
     assert [a.receiver for a in result.dropped] == ["gone"]
-    assert result.state.outbox == ()
+    assert (result.state.outbox, result.state.expired) == ((), {"gone": 1})
 
 
 # -- properties ------------------------------------------------------------------

@@ -60,6 +60,8 @@ class World:
         # What SchedulerX says about the jobs themselves (schedule, timeout), handed to
         # the tick as discovery will (tick.catalog_of); empty: no job has a schedule.
         self.catalog: dict[JobKey, JobInfo] = {}
+        # The function's environment variables the config reads (`${VAR}`, actions' keys).
+        self.env: dict[str, str] = {}
         for job_id in jobs:
             self.sx.add_job(NS, GROUP, job_id, name=f"job-{job_id}")
         self.raw: dict[str, Any] = {
@@ -94,7 +96,7 @@ class World:
     def config(self, **changes: Any) -> Config:
         raw = copy.deepcopy(self.raw)
         raw.update(changes)
-        return parse_config(raw, {}, "world", self.root)
+        return parse_config(raw, self.env, "world", self.root)
 
     def tick(
         self, *, dry_run: bool = False, timeout: float = 60.0, owner: str = "tick", **changes: Any

@@ -72,7 +72,8 @@ class DiffResult:
     alerts: tuple[Alert, ...]
     # Failures older than the first-run lookback, recorded but not announced.
     history: tuple[JobInstance, ...] = ()
-    # Pending alerts whose receiver or job is no longer configured.
+    # Pending alerts whose job is no longer watched, or that route to no receiver now
+    # (one whose receiver is gone goes to the job's current receivers: `reroute`).
     dropped: tuple[Alert, ...] = field(default=())
     # Pending alerts older than the maximum age, dropped undelivered.
     expired: tuple[Alert, ...] = field(default=())
@@ -161,17 +162,25 @@ def diff(
     kept: list[Alert] = []
     dropped: list[Alert] = []
     expired: list[Alert] = []
+    owed = {a.key for a in (*state.outbox, *alerts)} | set(delivered)
     for alert in state.outbox:
-        if alert.receiver not in receivers or (
-            alert.jobs and not any(job in targets for job in alert.jobs)
-        ):
+        if alert.jobs and not any(job in targets for job in alert.jobs):
             dropped.append(alert)
         elif now - alert.created_at > pending_max_age:
             expired.append(alert)
-        else:
+        elif alert.receiver in receivers:
             kept.append(alert)
+        else:
+            # Its receiver was renamed or removed: the job's receivers now hear of it.
+            moved = reroute(alert, targets, now, owed, policy, held)
+            if moved is None:
+                dropped.append(alert)
+            else:
+                kept += moved
     counts = dict(state.expired)
-    for alert in expired:
+    # A dropped alert is counted like an expired one: the next message to its receiver
+    # (or, with that gone too, to whom the tick names) says how many never went.
+    for alert in (*expired, *dropped):
         counts[alert.receiver] = counts.get(alert.receiver, 0) + 1
     delivered = {k: t for k, t in delivered.items() if now - t < RETENTION_SECONDS}
     new_state = state.with_updates(
@@ -249,6 +258,42 @@ def route(
             names = tuple((targets[j].job_name or "") if j in targets else "" for j in one.jobs)
             alerts.append(Alert(receiver, one, now, names))
     return alerts
+
+
+def reroute(
+    alert: Alert,
+    targets: Mapping[JobKey, Target],
+    now: float,
+    owed: set[str],
+    policy: Policy | None = None,
+    held: list[HeldAlert] | None = None,
+) -> list[Alert] | None:
+    """A pending alert whose receiver is no longer configured, owed instead to the
+    receivers its finding routes to now (`route`'s choice) that are not owed it already
+    (`owed`: alert keys, updated); None when it routes to no one. What a silence or quiet
+    hours hold back for one of them goes to `held`. A receiver that had its own copy
+    delivered earlier gets it again: the state does not say who heard of a run, and
+    twice beats never."""
+    found = alert.finding
+    owners = [(j, targets[j].job_name, targets[j].receivers) for j in found.jobs if j in targets]
+    if policy is None:
+        chosen = list(dict.fromkeys(r for _, _, watch in owners for r in watch))
+    else:
+        chosen = policy.receivers(found, owners)
+    if not chosen:
+        return None
+    moved: list[Alert] = []
+    for receiver in chosen:
+        key = f"{receiver_key(receiver)}:{found.fingerprint}"
+        if key in owed:
+            continue
+        owed.add(key)
+        kept = policy.hold(found, owners, receiver, now) if policy else None
+        if kept is None:
+            moved.append(replace(alert, receiver=receiver))
+        elif held is not None:
+            held.append(kept)
+    return moved
 
 
 def _history(

@@ -18,8 +18,14 @@ from .core.heartbeat_record import HeartbeatRecord
 from .core.model import JobKey
 from .core.state import Alert, HealthRecord, State, TickRecord
 from .delivery.channels.dingtalk import Receiver
-from .delivery.holding import action_links, held_note, read_silences, send_digests
-from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice, Planner
+from .delivery.holding import (
+    action_links,
+    action_problems,
+    held_note,
+    read_silences,
+    send_digests,
+)
+from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice
 from .delivery.render import Renderer
 from .diff import DiffResult, Target, diff
 from .fallback import LocalHealth, LocalHealthFile, fold
@@ -150,6 +156,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
     if edges.config_problem:
         summary.problems.append(edges.config_problem)
     summary.problems.extend(timing.problems())
+    summary.problems.extend(action_problems(config))
     if edges.store is None:
         return _unreadable(config, edges, summary, f"{edges.store_problem}", deadline, started)
     session = StateSession(edges.store, edges.state_key, edges.owner, edges.timeout, clock)
@@ -203,12 +210,12 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         summary.alerts_silenced = len(result.held)
         summary.notes.extend(filter(None, [held_note(result.held)]))
         summary.history = len(result.history)
-        _report_dropped(result, config, summary)
+        result = _report_dropped(result, config, summary)
         # Owners and log lines for the new alerts that ask for them, in polling's time.
         result = _gather(config, edges, result, poll_deadline, summary)
 
         if dry_run:
-            _preview(result.state, edges, config, summary)
+            _preview(result.state, edges, config, summary, deadline)
             return _finish(summary, started, clock)
 
         def checkpoint(progress: DeliveryReport) -> None:
@@ -309,11 +316,16 @@ def _record(summary: TickSummary, started: float, now: float, owner: str) -> Tic
     )
 
 
-def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) -> None:
-    """One line each for alerts no longer configured and alerts owed too long."""
+def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) -> DiffResult:
+    """One problem each for alerts no longer configured and alerts owed too long; the
+    result with the counts of receivers no longer configured moved to one that is."""
     if result.dropped:
-        summary.notes.append(
-            f"dropped {len(result.dropped)} pending alert(s): receiver or job no longer configured"
+        by_receiver = Counter(a.receiver for a in result.dropped)
+        who = ", ".join(f"{name}: {n}" for name, n in sorted(by_receiver.items()))
+        summary.problems.append(
+            f"dropped {len(result.dropped)} pending alert(s) whose job is no longer watched "
+            f"or routes to no configured receiver ({who}); the next summary to each receiver "
+            "gives the count"
         )
     if result.expired:
         hours = config.pending_max_age.total_seconds() / 3600
@@ -323,6 +335,16 @@ def _report_dropped(result: DiffResult, config: Config, summary: TickSummary) ->
             f"dropped {len(result.expired)} pending alert(s) undelivered for more than "
             f"{hours:g} h ({who}); the next summary to each receiver gives the count"
         )
+    counts = result.state.expired
+    gone = {name: n for name, n in counts.items() if name not in config.receivers}
+    heir = config.health.receiver or next(iter(config.receivers), None)
+    if not gone or heir is None:
+        return result
+    # Counts for a receiver no one can send to: the health receiver (else the first
+    # configured one) is told instead, so the count still reaches a group.
+    moved = {name: n for name, n in counts.items() if name not in gone}
+    moved[heir] = moved.get(heir, 0) + sum(gone.values())
+    return replace(result, state=result.state.with_updates(expired=moved))
 
 
 def _read(
@@ -483,20 +505,26 @@ def _read_problems(
     return problems
 
 
-def _preview(state: State, edges: Edges, config: Config, summary: TickSummary) -> None:
-    """Render what would be sent, send nothing."""
-    by_receiver: dict[str, list[Any]] = {}
-    for alert in state.outbox:
-        by_receiver.setdefault(alert.receiver, []).append(alert)
-    for name, alerts in by_receiver.items():
-        receiver = edges.receivers.get(name)
-        if receiver is None:
-            continue
-        planner = Planner(edges.renderer, receiver, config.dingtalk.summary_threshold)
-        for batch in planner.plan(alerts, receiver.max_per_minute):
-            summary.preview.append(
-                {"receiver": name, "title": batch.message.title, "text": batch.message.text}
-            )
+def _preview(
+    state: State, edges: Edges, config: Config, summary: TickSummary, deadline: float
+) -> None:
+    """What this tick would send, made by the delivery a tick sends with (its budgets,
+    merging, mentions, buttons and the channel's payload); nothing is sent."""
+    from .delivery.rehearsal import rehearsals
+
+    shown: list[dict[str, str]] = []
+    delivery = Delivery(
+        rehearsals(edges.receivers, shown),
+        edges.renderer,
+        state.robots,
+        deadline,
+        config.dingtalk.summary_threshold,
+        edges.clock,
+        lambda _seconds: None,
+        links=action_links(config, edges.clock),
+    )
+    delivery.alerts(state.outbox, None, state.expired)
+    summary.preview.extend(shown)
     summary.alerts_pending = len(state.outbox)
 
 

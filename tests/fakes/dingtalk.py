@@ -86,9 +86,17 @@ def message_text(message: dict[str, Any]) -> str:
     return str(part.get("text", ""))
 
 
+#: The message types whose ``at`` DingTalk documents: the others (actionCard, link,
+#: feedCard) reach the group and notify no one.
+NOTIFYING_TYPES = frozenset({"text", "markdown"})
+
+
 def notified(message: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Whom DingTalk would notify: the ``at`` mobiles and user ids, each only if ``@`` and it
-    also appear in a markdown (or actionCard) text, as the robot documentation requires."""
+    """Whom DingTalk would notify: the ``at`` mobiles and user ids of a text or markdown
+    message, each only if ``@`` and it also appear in a markdown text, as the robot
+    documentation requires. Other message types notify no one."""
+    if message.get("msgtype") not in NOTIFYING_TYPES:
+        return [], []
     at = message.get("at") or {}
     text = message_text(message)
     markdown = message.get("msgtype") != "text"
@@ -184,6 +192,10 @@ class FakeDingTalk(FakeServer):
         """Accepted messages (parsed JSON bodies), oldest first."""
         with self._lock:
             return [json.loads(json.dumps(m)) for m in self._robots[access_token].accepted]
+
+    def notified(self, access_token: str) -> list[tuple[list[str], list[str]]]:
+        """Whom each accepted message notified (mobiles, user ids): see :func:`notified`."""
+        return [notified(m) for m in self.messages(access_token)]
 
     def texts(self, access_token: str) -> list[str]:
         """The markdown text / text content of each accepted message."""

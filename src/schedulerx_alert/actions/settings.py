@@ -13,6 +13,11 @@ The keys come from the environment, never from the file: comma-separated, each a
 least 32 characters; the first signs new links and every one is accepted, so a key is
 rotated by putting the new one first and dropping the old one a `link_ttl_hours` later.
 Every problem is reported with its path, and no key's value ever appears in one.
+
+A broken section costs the buttons, not the alerts: the config still loads, the
+settings carry the problems (`ActionSettings.problems`), every tick reports them and
+sends its alerts without buttons, `validate` and `config push` refuse the file, and the
+link endpoint refuses every click.
 """
 
 from __future__ import annotations
@@ -76,17 +81,26 @@ class ActionSettings:
     link_ttl: float = 24 * 3600.0
     # Newest first: the first signs. Never printed.
     keys: tuple[str, ...] = field(default=(), repr=False)
+    # What is wrong with the section (each with its path); any one turns the buttons off.
+    problems: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        """Whether messages carry buttons: enabled, and nothing wrong with the section."""
+        return self.enabled and not self.problems and bool(self.keys) and self.base_url is not None
 
 
 def parse_actions(
     raw: Any, env: Mapping[str, str], allow_loopback_http: bool = False
 ) -> tuple[ActionSettings, list[str]]:
-    """The `actions` value of a config (None when absent) and every problem in it."""
+    """The `actions` value of a config (None when absent) and every problem in it (which
+    the settings carry too)."""
     problems: list[str] = []
     if raw is None:
         return ActionSettings(), problems
     if not isinstance(raw, dict):
-        return ActionSettings(), [f"actions: must be a mapping, not {show(raw)}"]
+        problem = f"actions: must be a mapping, not {show(raw)}"
+        return ActionSettings(problems=(problem,)), [problem]
     for key in raw:
         if key not in _KNOWN:
             problems.append(
@@ -124,6 +138,7 @@ def parse_actions(
         key_env=key_env,
         link_ttl=float(ttl_hours) * 3600,
         keys=keys,
+        problems=tuple(problems),
     )
     return settings, problems
 
@@ -132,11 +147,15 @@ def load_actions(
     path: str | Path | ConfigText, env: Mapping[str, str]
 ) -> tuple[Config, ActionSettings]:
     """A config file's, or a config's text read from OSS (config/text.py), Config and its
-    `actions`; raises ConfigError with every problem."""
-    from ..config import load_config
+    `actions`; raises ConfigError with every problem, the `actions` section's included."""
+    from ..config import ConfigError, load_config
 
     config = load_config(path, env) if isinstance(path, str | Path) else path.parse(env)
-    return config, config.actions or ActionSettings()
+    settings = config.actions or ActionSettings()
+    if settings.problems:
+        # The tick runs without buttons; a click cannot be checked with what is left.
+        raise ConfigError(list(settings.problems), "actions")
+    return config, settings
 
 
 def _base_url(

@@ -322,7 +322,10 @@ def parse_config(
     parser = _Parser(env)
     config = parser.config(raw, base_dir)
     if parser.problems or config is None:
-        raise ConfigError(parser.problems or ["(top level): the config is empty"], source)
+        # A config refused anyway lists the `actions:` section's problems with the rest.
+        actions = config.actions.problems if config and config.actions else ()
+        problems = [*parser.problems, *actions]
+        raise ConfigError(problems or ["(top level): the config is empty"], source)
     return config
 
 
@@ -550,9 +553,9 @@ class _Parser:
             return None
         from ..actions.settings import parse_actions
 
-        settings, problems = parse_actions(raw, self.env, self.allow_loopback_http)
-        self.problems.extend(problems)
-        return settings
+        # Its problems stay in the settings, not the config's: a broken section costs the
+        # buttons, never the alerts (the tick reports them; `validate` refuses them).
+        return parse_actions(raw, self.env, self.allow_loopback_http)[0]
 
     def shared_cause(self, raw: Any) -> int | None:
         """`shared_cause: true` (default), `false`, or `{min_jobs: N}`."""

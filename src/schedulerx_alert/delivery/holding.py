@@ -209,10 +209,16 @@ def action_links(config: Config, clock: Callable[[], float]) -> ActionLinks | No
     """The buttons' maker for this tick, when `actions:` is enabled (itsdangerous loads
     only then)."""
     settings = config.actions
-    if settings is None or not settings.enabled or not settings.keys:
-        return None
-    if settings.base_url is None:
+    if settings is None or not settings.usable:
         return None
     from ..actions.links import ActionLinks
 
     return ActionLinks(settings, config.templates.language, config.timezone, clock)
+
+
+def action_problems(config: Config) -> list[str]:
+    """The tick's lines on a broken `actions:` section: its alerts go without buttons."""
+    settings = config.actions
+    if settings is None or not settings.problems:
+        return []
+    return [f"{p}; alerts are sent without silence buttons" for p in settings.problems]

@@ -23,6 +23,7 @@ from .render import Message, Renderer
 
 if TYPE_CHECKING:
     from ..actions.links import ActionLinks
+    from .mentions import Mentions
 
 WINDOW_SECONDS = 60.0
 # Result excerpts tried, longest first, when one alert will not fit a message.
@@ -152,22 +153,35 @@ class Planner:
         threshold: int,
         expired: int = 0,
         links: ActionLinks | None = None,
+        riders: Mapping[str, Sequence[Receiver]] | None = None,
     ) -> None:
-        """`links`: the silence buttons (`actions:`) a single alert's message carries."""
+        """`links`: the silence buttons (`actions:`) a single alert's message carries.
+        `riders`: by alert key, the other receivers on this robot its message also
+        stands for (see `Delivery.alerts`), whose mentions it carries too."""
         self.renderer = renderer
         self.receiver = receiver
         self.threshold = threshold
         self.expired = expired
         self.links = links
+        self.riders = riders or {}
+
+    def _mentions(self, alerts: Sequence[Alert]) -> Mentions:
+        from .mentions import mentions  # with the first message, not every start
+
+        mobiles = list(self.receiver.at_mobiles)
+        user_ids = list(self.receiver.at_user_ids)
+        for alert in alerts:
+            for rider in self.riders.get(alert.key, ()):
+                mobiles += [m for m in rider.at_mobiles if m not in mobiles]
+                user_ids += [u for u in rider.at_user_ids if u not in user_ids]
+        return mentions(mobiles, user_ids, alerts)
 
     def fits(self, message: Message) -> bool:
         return self.receiver.size(message) <= self.receiver.max_bytes
 
     def single(self, alert: Alert, shrink: int = 0) -> Batch:
-        from .mentions import mentions  # with the first message, not every start
-
         for level in range(shrink, len(RESULT_LIMITS)):
-            at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, (alert,))
+            at = self._mentions((alert,))
             message = self.renderer.alert(alert, at.mobiles, RESULT_LIMITS[level], at.user_ids)
             if self.links is not None:
                 message = self.links.attach(message, alert)
@@ -176,9 +190,7 @@ class Planner:
         raise AssertionError("unreachable")
 
     def summary(self, alerts: Sequence[Alert], more: int = 0, expired: int = 0) -> Message:
-        from .mentions import mentions
-
-        at = mentions(self.receiver.at_mobiles, self.receiver.at_user_ids, alerts)
+        at = self._mentions(alerts)
         return self.renderer.summary(alerts, at.mobiles, more, expired, at.user_ids)
 
     def plan(self, alerts: Sequence[Alert], budget: int) -> list[Batch]:
@@ -282,9 +294,11 @@ class Delivery:
         summary to that receiver says how many."""
         report = self.report
         expired = expired or {}
+        riding = _riding(outbox, self.receivers)
         by_receiver: dict[str, list[Alert]] = {}
         for alert in outbox:
-            by_receiver.setdefault(alert.receiver, []).append(alert)
+            if alert.key not in riding.rides:
+                by_receiver.setdefault(alert.receiver, []).append(alert)
         for name, alerts in by_receiver.items():
             receiver = self.receivers.get(name)
             if receiver is None:
@@ -295,9 +309,14 @@ class Delivery:
                 )
                 continue
             planner = Planner(
-                self.renderer, receiver, self.threshold, expired.get(name, 0), self.links
+                self.renderer,
+                receiver,
+                self.threshold,
+                expired.get(name, 0),
+                self.links,
+                riding.receivers,
             )
-            _deliver_to(receiver, alerts, planner, self._sender, on_delivered)
+            _deliver_to(receiver, alerts, planner, self._sender, on_delivered, riding.alerts)
         report.robots = self.ledger.records()
         return report
 
@@ -306,6 +325,43 @@ class Delivery:
         taken = _announce(notice, self.receivers, self._sender)
         self.report.robots = self.ledger.records()
         return taken
+
+
+@dataclass
+class _Riding:
+    """Alerts that go in another receiver's message: one finding, one robot, one message."""
+
+    # By the key of the alert whose message carries them: the riders' alerts and receivers.
+    alerts: dict[str, list[Alert]] = field(default_factory=dict)
+    receivers: dict[str, list[Receiver]] = field(default_factory=dict)
+    # Keys of the alerts that ride.
+    rides: set[str] = field(default_factory=set)
+
+
+def _riding(outbox: Sequence[Alert], receivers: Mapping[str, Receiver]) -> _Riding:
+    """Which alerts ride with another: receivers on one robot (one webhook) that one
+    finding was routed to get one message between them, not one each.
+
+    The receiver listed first in the config carries it, with its own options (keyword,
+    secret): those belong to the robot, so receivers on it agree on them, and the first
+    one listed is a choice the user can see and change. Templates are the config's, the
+    same for every receiver. Who is @-mentioned is the one thing receivers on a robot
+    differ in (`ops` and `ops-critical` mention different people), so the message
+    mentions everyone each of them would have. Each alert keeps its own key, delivered,
+    pending and checkpointed with the one that carries it."""
+    order = {name: index for index, name in enumerate(receivers)}
+    carriers: dict[tuple[str, str], Alert] = {}
+    riding = _Riding()
+    ranked = sorted((a for a in outbox if a.receiver in receivers), key=lambda a: order[a.receiver])
+    for alert in ranked:
+        receiver = receivers[alert.receiver]
+        carrier = carriers.setdefault((receiver.robot, alert.fingerprint), alert)
+        if carrier is alert or carrier.receiver == alert.receiver:
+            continue
+        riding.alerts.setdefault(carrier.key, []).append(alert)
+        riding.receivers.setdefault(carrier.key, []).append(receiver)
+        riding.rides.add(alert.key)
+    return riding
 
 
 def deliver(
@@ -393,8 +449,12 @@ def _deliver_to(
     planner: Planner,
     send: _Sender,
     on_delivered: Callable[[DeliveryReport], None] | None,
+    riders: Mapping[str, Sequence[Alert]] | None = None,
 ) -> None:
+    """Send a receiver's alerts; `riders`, by alert key, are other receivers' alerts of the
+    same finding on the same robot, delivered or left pending with it."""
     report = send.report
+    riders = riders or {}
     delivered: set[str] = set()
     attempted: set[str] = set()
     refused: set[str] = set()
@@ -447,6 +507,7 @@ def _deliver_to(
             continue
         delivered.update(a.key for a in batch.alerts)
         report.delivered.extend(batch.alerts)
+        report.delivered.extend(r for a in batch.alerts for r in riders.get(a.key, ()))
         if batch.expired:
             report.mentioned[receiver.name] = batch.expired
         if on_delivered is not None:
@@ -458,10 +519,11 @@ def _deliver_to(
     for alert in alerts:
         if alert.key in delivered:
             continue
-        if alert.key in attempted or muted:
-            alert = replace(alert, attempts=alert.attempts + 1, last_error=error)
-        left.append(alert)
+        tried = alert.key in attempted or muted
+        for one in (alert, *riders.get(alert.key, ())):
+            left.append(replace(one, attempts=one.attempts + 1, last_error=error) if tried else one)
     report.pending.extend(left)
+    refused |= {r.key for key in refused for r in riders.get(key, ())}
     waiting = [a for a in left if a.key not in refused]
     if waiting:
         _account(receiver, waiting, stop or _Stop.BUDGET, error, send, delivered)

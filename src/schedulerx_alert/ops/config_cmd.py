@@ -84,6 +84,8 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
     except RenderError as exc:
         problems.append(str(exc))
     problems += Timing.of(config, timeout).problems()
+    # A tick runs without buttons while `actions:` is broken; validate refuses it.
+    problems += config.actions.problems if config.actions is not None else ()
     if problems:
         raise ConfigError(problems, str(path))
     return config, raw

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,10 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # The product modules are imported here so that the CLI's other commands stay light.
     from ..delivery.channels.dingtalk import DingTalkReceiver
+    from ..delivery.holding import action_links
+    from ..delivery.outbox import Planner
     from ..delivery.render import Renderer, RenderError
+    from .samples import Sample
 
     kind = KINDS[args.kind]
     config: Config | None = None
@@ -100,14 +103,31 @@ def run(args: argparse.Namespace) -> int:
                 if name not in ("alert", "summary") and path is not None
             },
         )
-        message = kind.message(renderer, language, receiver_config.at_mobiles)
-        if kind.template is not None:
-            # As the tick's planner does for every alert and summary (notices mention nobody).
-            message = replace(message, at_user_ids=receiver_config.at_user_ids)
+        receiver = DingTalkReceiver(receiver_config)
+        # The tick's own path: its planner (mentions, buttons) and the receiver's payload.
+        planner = Planner(
+            renderer,
+            receiver,
+            config.dingtalk.summary_threshold if config else 3,
+            links=action_links(config, time.time) if config else None,
+        )
+        heartbeat = config.heartbeat if config else None
+        sample = Sample(
+            renderer,
+            language,
+            heartbeat.at_text if heartbeat else "09:00",
+            config.timezone if config else DEFAULT_ZONE,
+        )
+        message = kind.message(sample, planner)
     except RenderError as exc:
         print(f"render: {exc}", file=sys.stderr)
         return 2
-    receiver = DingTalkReceiver(receiver_config)
+    if config is not None and config.actions is not None and config.actions.problems:
+        print(
+            "render: note: the actions: section has problems (see validate); a tick sends "
+            "without buttons, and so does this",
+            file=sys.stderr,
+        )
     body = receiver.body(message)
     if args.preview is not None:
         from .preview import PreviewError, write

@@ -30,6 +30,7 @@ from ..core.state import Alert, HealthRecord, run_alert, trim
 
 if TYPE_CHECKING:
     from ..core.heartbeat import Digest
+    from ..delivery.outbox import Planner
     from ..delivery.render import Message, Renderer
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -296,13 +297,15 @@ def summary_alerts() -> list[Alert]:
     ]
 
 
-def heartbeat_digest(impaired: bool = False) -> Digest:
-    """The 2020-07-28 09:00 digest of the samples' day: the sample job failed twice and
-    recovered, nightly-etl ran out of memory three times; the impaired day also lost an
-    hour to a robot that would not take messages and left a group unread for a while."""
+def heartbeat_digest(impaired: bool = False, at: str = "09:00", zone: str = ZONE.key) -> Digest:
+    """The 2020-07-28 digest of the samples' day, sent at `at` ("HH:MM", in `zone`): the
+    sample job failed twice and recovered, nightly-etl ran out of memory three times; the
+    impaired day also lost an hour to a robot that would not take messages and left a
+    group unread for a while."""
     from ..core.heartbeat import Digest, FailingJob, HeldSilence, Reading, SilenceCounts
 
-    until = datetime(2020, 7, 28, 9, 0, 20, tzinfo=ZONE).timestamp()
+    hour, minute = (int(part) for part in at.split(":"))
+    until = datetime(2020, 7, 28, hour, minute, 20, tzinfo=ZoneInfo(zone)).timestamp()
     nightly, report = JobKey(NAMESPACE, GROUP, 92584), JobKey(NAMESPACE, GROUP, 92585)
     reading = Reading(watched=42, stale=3 if impaired else 0)
     silence = HeldSilence(
@@ -338,11 +341,11 @@ def heartbeat_digest(impaired: bool = False) -> Digest:
     )
 
 
-def _heartbeat(renderer: Renderer, impaired: bool) -> Message:
+def _heartbeat(renderer: Renderer, impaired: bool, at: str, zone: str) -> Message:
     from ..heartbeat import heartbeat_message
 
     names = {FAILED.job: "orders-sync", JobKey(NAMESPACE, GROUP, 92584): "nightly-etl"}
-    return heartbeat_message(renderer, heartbeat_digest(impaired), names, "09:00", ZONE.key)
+    return heartbeat_message(renderer, heartbeat_digest(impaired, at, zone), names, at, zone)
 
 
 def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
@@ -353,6 +356,17 @@ def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """What shapes a sample message besides the data: as the tick has it from the config."""
+
+    renderer: Renderer
+    language: str
+    # The heartbeat's time of day ("HH:MM") and the zone its times are shown in.
+    heartbeat_at: str = "09:00"
+    zone: str = ZONE.key
+
+
+@dataclass(frozen=True)
 class Kind:
     """A kind of message `render` can show, and how to make it from the samples."""
 
@@ -360,102 +374,85 @@ class Kind:
     description: str
     # Which Renderer template `--template` replaces; None: the text is not templated.
     template: str | None
-    message: Callable[[Renderer, str, Sequence[str]], Message]
+    # The alerts a tick would hand delivery: one is a single alert's message, several
+    # a summary (delivery/outbox.py's Planner makes both, as for a tick).
+    alerts: Callable[[], Sequence[Alert]] | None = None
+    # A message about the monitor itself, sent as it is made (a notice).
+    notice: Callable[[Sample], Message] | None = None
+
+    def message(self, sample: Sample, planner: Planner) -> Message:
+        """The message a tick would send; `planner` is delivery's, for the receiver."""
+        if self.notice is not None:
+            return self.notice(sample)
+        assert self.alerts is not None
+        alerts = self.alerts()
+        if len(alerts) == 1:
+            return planner.single(alerts[0]).message
+        return planner.summary(alerts)
 
 
-# (renderer, language, at_mobiles) -> the message a tick would hand the receiver.
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind(
-            "failed",
-            "one failed run (status 5)",
-            "alert",
-            lambda r, _lang, at: r.alert(alert(FAILED), at),
-        ),
-        Kind(
-            "rejected",
-            "one rejected run (status 9)",
-            "alert",
-            lambda r, _lang, at: r.alert(alert(REJECTED), at),
-        ),
+        Kind("failed", "one failed run (status 5)", "alert", lambda: [alert(FAILED)]),
+        Kind("rejected", "one rejected run (status 9)", "alert", lambda: [alert(REJECTED)]),
         Kind(
             "summary",
             "several runs in one message (more than summary_threshold at once)",
             "summary",
-            lambda r, _lang, at: r.summary(summary_alerts(), at),
+            summary_alerts,
         ),
-        Kind(
-            "summary-kinds",
-            "one alert of every kind in one summary",
-            "summary",
-            lambda r, _lang, at: r.summary(every_kind(), at),
-        ),
+        Kind("summary-kinds", "one alert of every kind in one summary", "summary", every_kind),
         Kind(
             "failed-in-a-row",
             "the third failed run in a row (consecutive_failures: 3)",
             "alert",
-            lambda r, _lang, at: r.alert(in_a_row(), at),
+            lambda: [in_a_row()],
         ),
         Kind(
             "recovered",
             "a job works again after failed runs (recovery)",
             "recovered",
-            lambda r, _lang, at: r.alert(recovered(), at),
+            lambda: [recovered()],
         ),
-        Kind(
-            "stuck",
-            "a run still running after stuck_after",
-            "stuck",
-            lambda r, _lang, at: r.alert(stuck(), at),
-        ),
-        Kind(
-            "missed",
-            "a cron fire with no run within missed_grace",
-            "missed",
-            lambda r, _lang, at: r.alert(missed(), at),
-        ),
+        Kind("stuck", "a run still running after stuck_after", "stuck", lambda: [stuck()]),
+        Kind("missed", "a cron fire with no run within missed_grace", "missed", lambda: [missed()]),
         Kind(
             "flapping",
             "a job alternating between failure and success (flap_window, flap_changes)",
             "flapping",
-            lambda r, _lang, at: r.alert(flapping(), at),
+            lambda: [flapping()],
         ),
-        Kind(
-            "settled",
-            "a flapping job has stopped changing",
-            "settled",
-            lambda r, _lang, at: r.alert(settled(), at),
-        ),
+        Kind("settled", "a flapping job has stopped changing", "settled", lambda: [settled()]),
         Kind(
             "shared_cause",
             "twelve jobs failing with the same error, in one message",
             "shared_cause",
-            lambda r, _lang, at: r.alert(shared_cause(), at),
+            lambda: [shared_cause()],
         ),
         Kind(
             "heartbeat",
             "the daily digest (heartbeat: {receiver, at}): runs, failures, checks, API calls",
             None,
-            lambda r, _lang, _at: _heartbeat(r, impaired=False),
+            notice=lambda s: _heartbeat(s.renderer, False, s.heartbeat_at, s.zone),
         ),
         Kind(
             "heartbeat-impaired",
             "the daily digest of a day the monitor itself was broken for a while",
             None,
-            lambda r, _lang, _at: _heartbeat(r, impaired=True),
+            notice=lambda s: _heartbeat(s.renderer, True, s.heartbeat_at, s.zone),
         ),
         Kind(
             "health",
             "the monitor itself is broken (health.impaired_after ticks in a row)",
             None,
-            lambda _r, lang, _at: _health(True, HEALTH, lang),
+            notice=lambda s: _health(True, HEALTH, s.language),
         ),
         Kind(
             "health-recovered",
             "the monitor works again",
             None,
-            lambda _r, lang, _at: _health(False, HealthRecord(), lang),
+            notice=lambda s: _health(False, HealthRecord(), s.language),
         ),
     )
 }

@@ -97,6 +97,11 @@ class Receiver(ABC):
     def send(self, message: Message) -> None:
         """Deliver or raise TransportError."""
 
+    def as_sent(self, message: Message) -> dict[str, str]:
+        """The message as the group reads it (what a dry run previews): its type, title
+        and text with whatever the channel adds to them."""
+        return {"msgtype": "markdown", "title": message.title, "text": message.text}
+
 
 class DingTalkReceiver(Receiver):
     # DingTalk refuses bodies over 20000 bytes; keep a margin for framing.
@@ -135,14 +140,21 @@ class DingTalkReceiver(Receiver):
         keyword = self.config.keyword
         if keyword and keyword not in text and keyword not in message.title:
             text = f"{text}\n\n{keyword}"
-        for who in (*message.at_mobiles, *message.at_user_ids):
+        mentions = (*message.at_mobiles, *message.at_user_ids)
+        if message.actions and mentions:
+            # DingTalk documents `at` for text and markdown messages only: an actionCard
+            # would reach the group and notify no one. A message that mentions someone
+            # goes as markdown, its buttons as links under the text.
+            links = "  \n".join(f"[{a.title}]({a.url})" for a in message.actions)
+            text = f"{text}\n\n{links}"
+        for who in mentions:
             # DingTalk only notifies a mobile (or user id) that also appears in markdown text.
             if f"@{who}" not in text:
                 text = f"{text} @{who}"
         at: dict[str, object] = {"atMobiles": list(message.at_mobiles), "isAtAll": False}
         if message.at_user_ids:
             at["atUserIds"] = list(message.at_user_ids)
-        if message.actions:
+        if message.actions and not mentions:
             buttons = [{"title": a.title, "actionURL": a.url} for a in message.actions]
             card = {
                 "title": message.title,
@@ -153,6 +165,16 @@ class DingTalkReceiver(Receiver):
             }
             return {"msgtype": "actionCard", "actionCard": card, "at": at}
         return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}, "at": at}
+
+    def as_sent(self, message: Message) -> dict[str, str]:
+        payload = self.payload(message)
+        kind = str(payload["msgtype"])
+        part = payload[kind]
+        assert isinstance(part, dict)
+        shown = {"msgtype": kind, "title": str(part["title"]), "text": str(part["text"])}
+        if kind == "actionCard":
+            shown["buttons"] = " | ".join(str(b["title"]) for b in part["btns"])
+        return shown
 
     def body(self, message: Message) -> bytes:
         return json.dumps(self.payload(message), ensure_ascii=False).encode("utf-8")
