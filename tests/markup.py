@@ -82,7 +82,8 @@ def violations(text: str, mobiles: Iterable[str] = (), forbidden: Iterable[str] 
     found += [f"URL or scheme {m.group(0)!r}" for m in BARE_URL.finditer(rest)]
     for run in HOST.finditer(rest):
         labels = re.split(f"[{DOTS}]", run.group(0))
-        opened = PATH_AFTER.match(rest, run.end()) or rest[run.start() - 1 : run.start()] in ("@", "＠")
+        before = rest[run.start() - 1 : run.start()]
+        opened = PATH_AFTER.match(rest, run.end()) or before in ("@", "＠")
         host = any(_tld(label) for label in labels[1:]) or IPV4.fullmatch(run.group(0))
         if labels[0].casefold() == "www" or (opened and host):
             found.append(f"host name {run.group(0)!r}")

@@ -9,10 +9,10 @@ What a chat client opens is defanged (``hxxps://evil［.］example``): anything 
 scheme, a ``www.`` host, a host followed by a path (``evil.example/x``) and the host
 of an e-mail address. A bare dotted name stays as written, although ``.prod`` or
 ``.java`` is a TLD: a client links none of them, and the on-call engineer must be able
-to copy and search group names, class names, ``host:port`` and file names. Line breaks, control, zero-width and bidi characters
-cannot smuggle a line of their own into a single-line field. Every value is
-capped, marking the cut with "…", so one field can never make a message
-undeliverable.
+to copy and search group names, class names, ``host:port`` and file names.
+Line breaks, control, zero-width and bidi characters cannot smuggle a line of
+their own into a single-line field. Every value is capped, marking the cut with
+"…", so one field can never make a message undeliverable.
 
 All three functions are pure and idempotent: neutral text passes through unchanged,
 so a template may apply them again to a value that already went through them.
