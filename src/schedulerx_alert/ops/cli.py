@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     if args.command == "silence":
         return silence_cmd.run(args)
     if args.command == "routes":
-        return routes_cmd.run(args)
+        return routes_cmd.run(args, clock)
     if args.command == "state":
         return state_cmd.run(args, clock)
 

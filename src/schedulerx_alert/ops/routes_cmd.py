@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,7 +45,8 @@ def add_parser(commands: Any) -> None:
     routes.add_argument("--json", action="store_true", help="one JSON document")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
+    """`clock`: a test's; quiet hours and silences are told at its time."""
     from ..config import ConfigError
     from ..config.sections import load_with_sections
     from ..core.silence import KINDS, TRIGGER_TYPES
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    now = time.time()
+    now = (clock or time.time)()
     report = [
         _entry(index, rule, job, args.kind, args.trigger, config, sections, now)
         for index, rule, job in holders
@@ -157,7 +158,7 @@ def _entry(
     now: float,
 ) -> dict[str, Any]:
     from ..core.silence import Subject, in_quiet_hours, silenced_by
-    from ..delivery.route import resolve, trace
+    from ..delivery.route import resolve, routes_to, trace
 
     kinds = [kind] if kind else sorted(status.label for status in rule.alert_on)
     decisions = []
@@ -166,12 +167,15 @@ def _entry(
         receivers = []
         for name, reason in resolve(subject, [(index, rule.receivers)], sections.routes):
             quiet = sections.quiet_hours.get(name)
+            via = routes_to(subject, name, sections.routes)
             receivers.append(
                 {
                     "receiver": name,
                     "reason": reason,
                     "quiet_hours": quiet.describe() if quiet else None,
-                    "quiet_now": in_quiet_hours(quiet, now, each),
+                    "quiet_now": in_quiet_hours(quiet, now, each, subject, via),
+                    # Why it pages even inside the quiet hours (kind, job or route).
+                    "still_pages": quiet.exempts(each, subject, via) if quiet else None,
                 }
             )
         steps = [
@@ -212,6 +216,8 @@ def _print(entry: dict[str, Any]) -> None:
             quiet = ""
             if receiver["quiet_hours"]:
                 state = "quiet now" if receiver["quiet_now"] else "not quiet now"
+                if receiver["still_pages"]:
+                    state += f"; {receiver['still_pages']}"
                 quiet = f"  [quiet hours {receiver['quiet_hours']}: {state}]"
             print(f"    -> {receiver['receiver']}  because {receiver['reason']}{quiet}")
         for step in decision["routes"]:
