@@ -32,7 +32,7 @@ DOTS = ".\u3002\uff0e\uff61"
 HOST = re.compile(rf"[\w-]+(?:[{DOTS}][\w-]+)+")
 # A host name a client opens: followed by a path, query or fragment (after a port or a
 # root dot; a backslash is read as "/"), or the host of an e-mail address.
-PATH_AFTER = re.compile(rf"[{DOTS}]?(?::\d+)?[/?\\#／？＼＃]")
+PATH_AFTER = re.compile(rf"[{DOTS}]?(?::\d+)?(?:[/\\／＼]|[?#？＃](?=\S))")
 IPV4 = re.compile(rf"\d{{1,3}}(?:[{DOTS}]\d{{1,3}}){{3}}")
 ENTITY = re.compile(r"&#?\w+;")
 HEADING = re.compile(r"^[ \t>\\]*#")

@@ -56,6 +56,7 @@ def test_what_a_client_opens_is_still_defanged() -> None:
         "evil.example/p.png": "evil［.］example/p.png",
         "evil.com:8443/login": "evil［.］com:8443/login",
         "docs.google.com?q=1": "docs［.］google［.］com?q=1",
+        "is it evil.com?": "is it evil［.］com?",  # a template's text may follow
         "evil.com#top": "evil［.］com＃top",
         "evil.com\\x": "evil［.］com＼x",
         "evil.com./x": "evil［.］com./x",
@@ -76,6 +77,7 @@ def test_identifiers_file_names_and_host_port_stay_as_written() -> None:
         "10.0.0.1:8080",
         "etl.py",
         "evil.com",
+        "is core.prod? see the log",
         "/usr/lib/python3.11/site-packages/requests/api.py",
     ):
         assert line(raw) == raw, raw

@@ -69,8 +69,9 @@ _ANY_DOT = re.compile(f"[{_DOTS}]")
 _HOST_RUN = re.compile(rf"(?<![\w-])[\w-]+(?:[{_DOTS}][\w-]+)+")
 # What makes a host name something a client opens: a path, query or fragment after it
 # (after a port, or a root dot); a backslash counts, as URL parsers read it as "/".
-# "#" and "\\" are already swapped for their full-width forms when this is asked.
-_PATH_AFTER = re.compile(rf"[{_DOTS}]?(?::\d+)?[/?\\#／？＼＃]")
+# "#" and "\\" are already swapped for their full-width forms when this is asked. A "?"
+# ending a sentence is none, but one ending the value may meet a template's text.
+_PATH_AFTER = re.compile(rf"[{_DOTS}]?(?::\d+)?(?:[/\\／＼]|[?#？＃](?=\S|\Z))")
 _IPV4 = re.compile(rf"\d{{1,3}}(?:[{_DOTS}]\d{{1,3}}){{3}}")
 _WWW = re.compile(rf"(?<![^\W_])(www)[{_DOTS}]", re.IGNORECASE)
 _BARE_DOT = re.compile(rf"(?<!［)[{_DOTS}](?!］)")
