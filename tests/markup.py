@@ -30,6 +30,10 @@ BARE_URL = re.compile(
 )
 DOTS = ".\u3002\uff0e\uff61"
 HOST = re.compile(rf"[\w-]+(?:[{DOTS}][\w-]+)+")
+# A host name a client opens: followed by a path, query or fragment (after a port or a
+# root dot; a backslash is read as "/"), or the host of an e-mail address.
+PATH_AFTER = re.compile(rf"[{DOTS}]?(?::\d+)?(?:[/\\／＼]|[?#？＃](?=\S))")
+IPV4 = re.compile(rf"\d{{1,3}}(?:[{DOTS}]\d{{1,3}}){{3}}")
 ENTITY = re.compile(r"&#?\w+;")
 HEADING = re.compile(r"^[ \t>\\]*#")
 LIST_ITEM = re.compile(r"^[ \t]*(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
@@ -78,7 +82,10 @@ def violations(text: str, mobiles: Iterable[str] = (), forbidden: Iterable[str] 
     found += [f"URL or scheme {m.group(0)!r}" for m in BARE_URL.finditer(rest)]
     for run in HOST.finditer(rest):
         labels = re.split(f"[{DOTS}]", run.group(0))
-        if labels[0].casefold() == "www" or any(_tld(label) for label in labels[1:]):
+        before = rest[run.start() - 1 : run.start()]
+        opened = PATH_AFTER.match(rest, run.end()) or before in ("@", "＠")
+        host = any(_tld(label) for label in labels[1:]) or IPV4.fullmatch(run.group(0))
+        if labels[0].casefold() == "www" or (opened and host):
             found.append(f"host name {run.group(0)!r}")
     found += [f"HTML entity {m.group(0)!r}" for m in ENTITY.finditer(rest)]
     return found

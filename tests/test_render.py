@@ -62,7 +62,7 @@ def test_validate_compiles_user_templates(
     assert "broken.md.j2" in capsys.readouterr().err
 
 
-def test_links_and_host_names_are_defanged_and_class_names_stay_readable() -> None:
+def test_links_and_host_names_are_defanged_and_class_names_stay_as_written() -> None:
     text = (
         Renderer("en")
         .alert(
@@ -78,7 +78,7 @@ def test_links_and_host_names_are_defanged_and_class_names_stay_readable() -> No
         "hxxps://evil［.］example/path",
         "www［.］evil［.］example",
         "mailto［:］a＠evil［.］com",
-        "java.lang.NullPointerException at com.acme.Job［.］run(Job［.］java:42)",
+        "java.lang.NullPointerException at com.acme.Job.run(Job.java:42)",
         "**Group**: testSchedulerx.defaultGroup",
         "**Worker**: 10.0.0.5:16888",
     ):

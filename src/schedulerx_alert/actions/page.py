@@ -1,7 +1,9 @@
 """The small HTML pages a silence link answers with: self-contained, in the config's language.
 
-Every value from a job or a link is escaped (`html.escape`): text from jobs is data,
-never markup. No page loads anything from elsewhere, and the headers forbid it
+Every text on a page goes through the messages' neutraliser (`neutralise.fold`: no line
+breaks, control, zero-width or bidi characters, so a job name cannot reorder what the
+page says) and is then escaped (`html.escape`): text from jobs is data, never markup.
+No page loads anything from elsewhere, and the headers forbid it
 (Content-Security-Policy), forbid framing the confirmation button on another site,
 and keep the link, a capability, out of caches and Referer headers.
 """
@@ -11,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from ..delivery.neutralise import SINGLE_LINE_CAP, fold
 from .http import HttpResponse
+
+PARAGRAPH_CAP = 2000  # a config error page lists every problem, one paragraph each
 
 HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -132,12 +137,12 @@ def page(
     notes: Sequence[str] = (),
     extra_headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """A page of plain text: every argument is text, escaped here."""
+    """A page of plain text: every argument is text, neutralised and escaped here."""
     w = words(language)
-    parts = [f"<h1>{escape(title)}</h1>"]
-    parts += [f"<p>{escape(text)}</p>" for text in paragraphs]
+    parts = [f"<h1>{_text(title)}</h1>"]
+    parts += [f"<p>{_text(text, PARAGRAPH_CAP)}</p>" for text in paragraphs]
     if facts:
-        rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
+        rows = "".join(f"<dt>{_text(k)}</dt><dd>{_text(v)}</dd>" for k, v in facts)
         parts.append(f"<dl>{rows}</dl>")
     if token is not None:
         # No action: the form posts to the URL it was opened at, token and all.
@@ -146,12 +151,17 @@ def page(
             f'<input type="hidden" name="t" value="{escape(token, quote=True)}">'
             f'<button type="submit">{escape(w["button"])}</button></form>'
         )
-    parts += [f'<p class="note">{escape(text)}</p>' for text in notes]
+    parts += [f'<p class="note">{_text(text, PARAGRAPH_CAP)}</p>' for text in notes]
     lang = "zh-CN" if language == "zh-CN" else "en"
     body = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{_text(title)}</title><style>{_STYLE}</style></head>"
         f"<body><main>{''.join(parts)}</main></body></html>"
     )
     return HttpResponse(status, body, {**HEADERS, **(extra_headers or {})})
+
+
+def _text(value: str, cap: int = SINGLE_LINE_CAP) -> str:
+    """One line of a page: what a message would show of it, as HTML text."""
+    return escape(fold(value, cap))

@@ -10,6 +10,7 @@ routes:                      # after each watch entry's own receivers; first mat
   - match: {group: etl, kind: failed}
     receivers: [dba]
     continue: true           # ... unless it says to go on
+    name: etl-failures       # optional; for quiet hours' except_routes
 receivers:
   - name: ops
     quiet_hours:
@@ -18,6 +19,8 @@ receivers:
         - {days: weekdays, time: "00:00-08:00"}
         - {days: [sat, sun], time: "22:00-10:00"}   # crosses midnight
       except_kinds: [missed]     # still page
+      except_jobs: [92583, "critical-*"]   # ids or name globs: still page
+      except_routes: [etl-failures]        # what these routes send here still pages
 ```
 
 `parse_sections` reports every problem with its path; config.py calls it while it
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,8 +44,10 @@ from ..core.silence import (
     DAY_SETS,
     KINDS,
     MAX_COMMENT,
+    MAX_TEXT,
     MAX_WHO,
     MINUTES_A_DAY,
+    Matcher,
     QuietHours,
     QuietWindow,
     Silence,
@@ -80,9 +85,10 @@ def parse_sections(
     sections = Sections(
         silences=_silences(top.get("silences"), zone, problems),
         routes=_routes(top.get("routes"), receivers, problems),
-        quiet_hours=_all_quiet_hours(top.get("receivers"), zone, problems),
     )
-    return sections, problems
+    names = {route.name for route in sections.routes if route.name}
+    quiet_hours = _all_quiet_hours(top.get("receivers"), zone, names, problems)
+    return replace(sections, quiet_hours=quiet_hours), problems
 
 
 def load_with_sections(
@@ -182,12 +188,13 @@ def _time(
 def _routes(raw: Any, receivers: Collection[str], problems: list[str]) -> tuple[Route, ...]:
     items = _list(raw, "routes", MAX_ROUTES, problems)
     routes: list[Route] = []
+    named: dict[str, int] = {}  # route name -> index
     for index, item in enumerate(items):
         path = f"routes[{index}]"
         if not isinstance(item, dict):
             problems.append(f"{path}: must be a mapping, not {type(item).__name__}")
             continue
-        _unknown(item, {"match", "receivers", "continue"}, path, problems)
+        _unknown(item, {"match", "receivers", "continue", "name"}, path, problems)
         matcher = parse_matcher(item.get("match"), f"{path}.match", problems)
         names = item.get("receivers")
         if not isinstance(names, list) or not names:
@@ -206,14 +213,21 @@ def _routes(raw: Any, receivers: Collection[str], problems: list[str]) -> tuple[
         if not isinstance(go_on, bool):
             problems.append(f"{path}.continue: must be true or false")
             go_on = False
-        routes.append(Route(matcher, tuple(chosen), go_on))
+        name = _string(item, "name", path, MAX_TEXT, problems) or None
+        if name is not None and name in named:
+            problems.append(f"{path}.name: {name[:60]!r} already names routes[{named[name]}]")
+        elif name is not None:
+            named[name] = index
+        routes.append(Route(matcher, tuple(chosen), go_on, name))
     return tuple(routes)
 
 
 # -- quiet hours ---------------------------------------------------------------------------------
 
 
-def _all_quiet_hours(raw: Any, zone: str, problems: list[str]) -> dict[str, QuietHours]:
+def _all_quiet_hours(
+    raw: Any, zone: str, routes: Collection[str], problems: list[str]
+) -> dict[str, QuietHours]:
     result: dict[str, QuietHours] = {}
     if not isinstance(raw, list):
         return result  # config.py reports a missing or malformed receivers list
@@ -221,7 +235,7 @@ def _all_quiet_hours(raw: Any, zone: str, problems: list[str]) -> dict[str, Quie
         if not isinstance(receiver, dict) or receiver.get("quiet_hours") is None:
             continue
         quiet = _quiet_hours(
-            receiver["quiet_hours"], f"receivers[{index}].quiet_hours", zone, problems
+            receiver["quiet_hours"], f"receivers[{index}].quiet_hours", zone, routes, problems
         )
         name = receiver.get("name")
         if quiet is not None and isinstance(name, str):
@@ -229,12 +243,15 @@ def _all_quiet_hours(raw: Any, zone: str, problems: list[str]) -> dict[str, Quie
     return result
 
 
-def _quiet_hours(raw: Any, path: str, zone: str, problems: list[str]) -> QuietHours | None:
+def _quiet_hours(
+    raw: Any, path: str, zone: str, routes: Collection[str], problems: list[str]
+) -> QuietHours | None:
     if not isinstance(raw, dict):
         problems.append(f"{path}: must be a mapping, not {type(raw).__name__}")
         return None
     before = len(problems)
-    _unknown(raw, {"timezone", "windows", "except_kinds"}, path, problems)
+    known = {"timezone", "windows", "except_kinds", "except_jobs", "except_routes"}
+    _unknown(raw, known, path, problems)
     own_zone = raw.get("timezone", zone)
     if not _valid_zone(own_zone):
         problems.append(f"{path}.timezone: unknown time zone {str(own_zone)[:60]!r}")
@@ -256,9 +273,57 @@ def _quiet_hours(raw: Any, path: str, zone: str, problems: list[str]) -> QuietHo
         if not isinstance(kind, str) or kind not in KINDS:
             choices = ", ".join(sorted(KINDS))
             problems.append(f"{path}.except_kinds: unknown kind {kind!r} (one of: {choices})")
+    except_jobs = _except_jobs(raw.get("except_jobs"), f"{path}.except_jobs", problems)
+    except_routes = _except_routes(
+        raw.get("except_routes"), f"{path}.except_routes", routes, problems
+    )
     if len(problems) > before:
         return None
-    return QuietHours(tuple(windows), str(own_zone), frozenset(kinds))
+    return QuietHours(tuple(windows), str(own_zone), frozenset(kinds), except_jobs, except_routes)
+
+
+def _except_jobs(raw: Any, path: str, problems: list[str]) -> Matcher:
+    """Job ids and name globs in one list, read as a matcher's `jobs` and `job_names`."""
+    if raw is None:
+        return Matcher()
+    items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        problems.append(f"{path}: is empty; leave it out, or list job ids and name globs")
+        return Matcher()
+    ids = [i for i in items if not isinstance(i, str) or _is_id(i)]
+    globs = [i for i in items if isinstance(i, str) and not _is_id(i)]
+    found: list[str] = []
+    jobs = parse_matcher({"jobs": ids} if ids else {}, path, found)
+    names = parse_matcher({"job_names": globs} if globs else {}, path, found)
+    # parse_matcher names the key it read; the config has one list.
+    for problem in found:
+        for key in ("jobs", "job_names"):
+            problem = problem.replace(f"{path}.{key}:", f"{path}:")
+        problems.append(problem)
+    return replace(jobs, job_names=names.job_names)
+
+
+def _is_id(text: str) -> bool:
+    return text.isdigit() and len(text) <= 19
+
+
+def _except_routes(
+    raw: Any, path: str, routes: Collection[str], problems: list[str]
+) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    items = raw if isinstance(raw, list) else [raw]
+    names: set[str] = set()
+    for position, name in enumerate(items):
+        here = f"{path}[{position}]"
+        if not isinstance(name, str):
+            problems.append(f"{here}: route names are strings, not {str(name)[:60]!r}")
+        elif name not in routes:
+            named = ", ".join(sorted(routes)) or "no route has a name"
+            problems.append(f"{here}: no route is named {name[:60]!r} ({named})")
+        else:
+            names.add(name)
+    return frozenset(names)
 
 
 def _window(raw: Any, path: str, problems: list[str]) -> QuietWindow | None:

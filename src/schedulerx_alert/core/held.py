@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .model import JobKey
-from .silence import QuietHours, Silence, in_quiet_hours
+from .silence import KINDS, QuietHours, Silence, in_quiet_hours
 
 MAX_ENTRIES = 200
 MAX_ROWS = 4 * MAX_ENTRIES
@@ -25,6 +25,7 @@ MAX_RECEIVERS = 1000
 MAX_TEXT = 200
 MAX_COUNT = 10**9
 QUIET = "quiet"  # the holder of what a receiver's quiet hours held
+ANY = "*"  # the kind of an entry that folds a holder's further jobs together
 # A kind no quiet hours except: asks whether the receiver is quiet at all.
 _ANY_KIND = "digest"
 
@@ -73,9 +74,9 @@ def hold(book: HeldBook, alerts: Iterable[HeldAlert]) -> dict[str, tuple[Held, .
         entries = out.setdefault(alert.receiver, {})
         key = (alert.holder, alert.job, alert.kind)
         if key not in entries and len(entries) >= MAX_ENTRIES:
-            key = (alert.holder, None, "*")
+            key = (alert.holder, None, ANY)
             if key not in entries and len(entries) >= MAX_ROWS - 1:
-                key = ("*", None, "*")  # no holder's: listed by the next digest
+                key = ("*", None, ANY)  # no holder's: listed by the next digest
         before = entries.get(key)
         if before is None:
             job = key[1]
@@ -195,6 +196,10 @@ def _entry(row: Any, where: str) -> Held:
     for field_name, text in (("holder", holder), ("name", name), ("kind", kind)):
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             raise ValueError(f"{where}.{field_name}: not a string of at most {MAX_TEXT}")
+    # The digest shows a kind in words, and one it has no words for as stored: only the
+    # kinds this code raises, and the folded entries' "*", are read back.
+    if kind not in KINDS and kind != ANY:
+        raise ValueError(f"{where}.kind: not a known kind")
     key: JobKey | None = None
     if job is not None:
         if not isinstance(job, str):

@@ -2,9 +2,9 @@
 
 A silence holds back the alerts its matcher selects while `start <= now < until`;
 quiet hours hold back a receiver's pages in weekly windows of its local time,
-except the kinds that must still page. Held-back alerts are recorded and counted
-by the caller, never dropped: `ended_between` tells it which silences ended since
-the last tick, so it can send one digest of what each held back.
+except the kinds, jobs and named routes that must still page. Held-back alerts are
+recorded and counted by the caller, never dropped: `ended_between` tells it which
+silences ended since the last tick, so it can send one digest of what each held back.
 
 Matching is the same for silences and routes (`delivery/route.py`): every field a
 matcher names must match, a field left empty matches anything. `jobs` and
@@ -243,21 +243,64 @@ class QuietWindow:
 
 @dataclass(frozen=True)
 class QuietHours:
+    """A receiver's quiet windows, and what still pages in them: kinds, jobs (ids or
+    name globs, as a matcher's `jobs`/`job_names`) and what named routes send."""
+
     windows: tuple[QuietWindow, ...]
     zone: str = "Asia/Shanghai"
     except_kinds: frozenset[str] = field(default_factory=frozenset)
+    except_jobs: Matcher = field(default_factory=Matcher)  # job_ids and job_names only
+    except_routes: frozenset[str] = field(default_factory=frozenset)  # route names
+
+    def exempts(
+        self, kind: str, subject: Subject | None = None, routes: Iterable[str] = ()
+    ) -> str | None:
+        """Why an alert still pages in these quiet hours, or None when it waits.
+
+        `routes` are the names of the routes that sent it to this receiver. A job whose
+        name is not known (an id no job list showed yet) pages when names are excepted:
+        an exception that cannot be told must not hold back what it was written for.
+        """
+        if kind in self.except_kinds:
+            return f"kind {kind} still pages"
+        jobs = self.except_jobs
+        if subject is not None and (jobs.job_ids or jobs.job_names):
+            if jobs.matches(subject):
+                return f"job {_job(subject)} still pages"
+            if jobs.job_names and subject.job_name is None:
+                return f"job {_job(subject)} has no known name to tell from the excepted names"
+        via = sorted(self.except_routes.intersection(routes))
+        if via:
+            return f"route {_show(via[0])} still pages"
+        return None
 
     def describe(self) -> str:
         text = ", ".join(w.describe() for w in self.windows) + f" ({self.zone})"
-        if self.except_kinds:
-            text += f"; {', '.join(sorted(self.except_kinds))} still page"
+        still = sorted(self.except_kinds)
+        still += [str(job) for job in sorted(self.except_jobs.job_ids)]
+        still += list(self.except_jobs.job_names)
+        still += [f"route {name}" for name in sorted(self.except_routes)]
+        if still:
+            text += f"; {', '.join(still)} still page"
         return text
 
 
-def in_quiet_hours(quiet: QuietHours | None, now: float, kind: str) -> bool:
-    """Whether an alert of this kind waits for the receiver's quiet hours to end."""
-    if quiet is None or kind in quiet.except_kinds:
+def in_quiet_hours(
+    quiet: QuietHours | None,
+    now: float,
+    kind: str,
+    subject: Subject | None = None,
+    routes: Iterable[str] = (),
+) -> bool:
+    """Whether an alert waits for the receiver's quiet hours to end: it is inside a
+    window and nothing excepts it (its kind, its job, a route that sent it here)."""
+    if quiet is None or quiet.exempts(kind, subject, routes) is not None:
         return False
+    return quiet_now(quiet, now)
+
+
+def quiet_now(quiet: QuietHours, now: float) -> bool:
+    """Whether `now` is inside one of the windows."""
     local = datetime.fromtimestamp(now, ZoneInfo(quiet.zone))
     minute = local.hour * 60 + local.minute + local.second / 60
     return any(w.covers(local.weekday(), minute) for w in quiet.windows)

@@ -5,11 +5,14 @@ would rely on a renderer we cannot see. Instead the characters markdown, HTML an
 @-mentions are built from are swapped for their full-width lookalikes
 (［］＜＞＊＿｀～｜＃＠＼＆), which no renderer treats as syntax and every reader
 still reads (an underscore inside a word stays, so identifiers stay searchable).
-URLs and host names are defanged (``hxxps://evil［.］example``) so that no linkifier
-can make them clickable. Line breaks, control, zero-width and bidi characters
-cannot smuggle a line of their own into a single-line field. Every value is
-capped, marking the cut with "…", so one field can never make a message
-undeliverable.
+What a chat client opens is defanged (``hxxps://evil［.］example``): anything with a
+scheme, a ``www.`` host, a host followed by a path (``evil.example/x``) and the host
+of an e-mail address. A bare dotted name stays as written, although ``.prod`` or
+``.java`` is a TLD: a client links none of them, and the on-call engineer must be able
+to copy and search group names, class names, ``host:port`` and file names.
+Line breaks, control, zero-width and bidi characters cannot smuggle a line of
+their own into a single-line field. Every value is capped, marking the cut with
+"…", so one field can never make a message undeliverable.
 
 All three functions are pure and idempotent: neutral text passes through unchanged,
 so a template may apply them again to a value that already went through them.
@@ -64,6 +67,12 @@ _DOT = "［.］"
 _DOTS = ".\u3002\uff0e\uff61"
 _ANY_DOT = re.compile(f"[{_DOTS}]")
 _HOST_RUN = re.compile(rf"(?<![\w-])[\w-]+(?:[{_DOTS}][\w-]+)+")
+# What makes a host name something a client opens: a path, query or fragment after it
+# (after a port, or a root dot); a backslash counts, as URL parsers read it as "/".
+# "#" and "\\" are already swapped for their full-width forms when this is asked. A "?"
+# ending a sentence is none, but one ending the value may meet a template's text.
+_PATH_AFTER = re.compile(rf"[{_DOTS}]?(?::\d+)?(?:[/\\／＼]|[?#？＃](?=\S|\Z))")
+_IPV4 = re.compile(rf"\d{{1,3}}(?:[{_DOTS}]\d{{1,3}}){{3}}")
 _WWW = re.compile(rf"(?<![^\W_])(www)[{_DOTS}]", re.IGNORECASE)
 _BARE_DOT = re.compile(rf"(?<!［)[{_DOTS}](?!］)")
 _DOT_SPLIT = re.compile(rf"([{_DOTS}])")
@@ -212,10 +221,19 @@ def _defang_urls(text: str) -> str:
 
 
 def _defang_host(match: re.Match[str]) -> str:
-    """Break every dot a linkifier could end a host name at: before a TLD, or after www."""
-    parts = _DOT_SPLIT.split(match.group(0))
+    """A host name a client would open, with every dot it could end the host at broken.
+
+    Opened: a www host, a host followed by a path, an e-mail address's host. The dots
+    broken are those before a TLD, every one after www, the last of an IPv4 address.
+    """
+    run = match.group(0)
+    parts = _DOT_SPLIT.split(run)
     labels = parts[0::2]
     everywhere = labels[0].casefold() == "www"
+    if not everywhere and not _opened(match.string, match.start(), match.end()):
+        return run
+    if _IPV4.fullmatch(run):
+        return "".join(parts[:-2]) + _DOT + labels[-1]
     out = [labels[0]]
     for dot, label in zip(parts[1::2], labels[1:], strict=True):
         folded = label.casefold()
@@ -223,6 +241,12 @@ def _defang_host(match: re.Match[str]) -> str:
         out.append(_DOT if everywhere or tld else dot)
         out.append(label)
     return "".join(out)
+
+
+def _opened(text: str, start: int, end: int) -> bool:
+    """Whether a client reads the dotted name at text[start:end] as part of a link."""
+    # "＠" is "@" after the swap: the host of an e-mail address.
+    return _PATH_AFTER.match(text, end) is not None or text[start - 1 : start] == "＠"
 
 
 def _mark(text: str) -> str:
@@ -238,7 +262,7 @@ def _cap_neutral(text: str, cap: int) -> str:
 def _fit(text: str, room: int) -> str:
     """Neutral text cut to at most `room` characters, and still neutral.
 
-    A cut can make what was none a host name ("evil.comX" -> "evil.com") or leave
+    A cut can make what was none a host name ("a@evil.comX" -> "a@evil.com") or leave
     an underscore at the end of a word, so the head is neutralised again; that
     may lengthen it, so it is cut shorter until it fits.
     """

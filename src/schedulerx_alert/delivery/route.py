@@ -21,6 +21,7 @@ class Route:
     matcher: Matcher
     receivers: tuple[str, ...]
     continue_: bool = False  # `continue: true` in the config; `continue` is a keyword here
+    name: str | None = None  # `name:`, for quiet hours' `except_routes`
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,15 @@ def trace(subject: Subject, routes: Sequence[Route]) -> list[Step]:
         if not route.continue_:
             stopped_by = index
     return steps
+
+
+def routes_to(subject: Subject, receiver: str, routes: Sequence[Route]) -> frozenset[str]:
+    """The names of the routes that send this subject's alerts to `receiver`."""
+    return frozenset(
+        step.route.name
+        for step in trace(subject, routes)
+        if step.outcome == "matched" and step.route.name and receiver in step.route.receivers
+    )
 
 
 def resolve(

@@ -2,8 +2,9 @@
 
 `Policy` is what `diff.route` asks, per finding: the receivers (the watch entry's,
 then `routes:`, see route.py) and, per receiver, the holder that keeps it back now (the
-longest active silence that matches, else the receiver's quiet hours unless the kind
-still pages). Pure: the silences are read by the caller (holding.py) and `now` is given.
+longest active silence that matches, else the receiver's quiet hours unless its kind,
+its job or a named route that sent it there still pages). Pure: the silences are read
+by the caller (holding.py) and `now` is given.
 `schedulerx-alert routes --job` asks the same `receivers_for`, so the two cannot differ.
 """
 
@@ -16,7 +17,7 @@ from ..core.findings import Finding
 from ..core.held import QUIET, HeldAlert, holder_of
 from ..core.model import JobKey, TriggerType
 from ..core.silence import QuietHours, Silence, Subject, in_quiet_hours, silenced_by
-from .route import Route, resolve
+from .route import Route, resolve, routes_to
 
 _TRIGGERS = {int(t): t.name.lower() for t in TriggerType}
 
@@ -72,7 +73,13 @@ class Policy:
         silence = silenced_by(subject, self.silences, now)
         if silence is not None:
             holder = holder_of(silence)
-        elif in_quiet_hours(self.quiet_hours.get(receiver), now, found.kind):
+        elif in_quiet_hours(
+            self.quiet_hours.get(receiver),
+            now,
+            found.kind,
+            subject,
+            routes_to(subject, receiver, self.routes),
+        ):
             holder = QUIET
         else:
             return None

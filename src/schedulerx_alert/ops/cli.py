@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -65,7 +64,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     if args.command == "silence":
         return silence_cmd.run(args)
     if args.command == "routes":
-        return routes_cmd.run(args)
+        return routes_cmd.run(args, clock)
     if args.command == "state":
         return state_cmd.run(args, clock)
 
@@ -87,10 +86,13 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     logs.choose_format(args.log_format)
 
     summary, redactor = run(config, credentials, dry_run=args.dry_run, timeout=args.timeout)
+    from .terminal import block, json_text  # job text (names, errors) on a terminal
+
     if args.dry_run:
         for item in summary.preview:
-            print(redactor(f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"))
-    print(redactor(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2)))
+            preview = f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"
+            print(redactor(block(preview)))
+    print(redactor(json_text(summary.as_dict())))
     return 0 if summary.status in ("ok", "skipped") else 1
 
 
@@ -191,19 +193,19 @@ def _invoke(args: argparse.Namespace) -> int:
     except InvokeError as exc:
         print(redact(str(exc)), file=sys.stderr)
         return 2
+    from .terminal import block, json_text  # the function's answer quotes job text
+
     if result.error_type:
-        print(
-            redact(f"the function raised ({result.error_type}, RequestId {result.request_id}):"),
-            file=sys.stderr,
-        )
-        print(redact(result.text), file=sys.stderr)
+        raised = f"the function raised ({result.error_type}, RequestId {result.request_id}):"
+        print(redact(block(raised)), file=sys.stderr)
+        print(redact(block(result.text)), file=sys.stderr)
         return 1
     try:
         summary = result.json()
     except ValueError:
-        print(redact(result.text))
+        print(redact(block(result.text)))
         return 1
-    print(redact(json.dumps(summary, ensure_ascii=False, indent=2)))
+    print(redact(json_text(summary)))
     status = summary.get("status") if isinstance(summary, dict) else None
     return 0 if status in ("ok", "skipped") else 1
 

@@ -9,10 +9,9 @@ and its watch entry is chosen as the tick chooses it (sources/discovery.watched_
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,10 +44,12 @@ def add_parser(commands: Any) -> None:
     routes.add_argument("--json", action="store_true", help="one JSON document")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
+    """`clock`: a test's; quiet hours and silences are told at its time."""
     from ..config import ConfigError
     from ..config.sections import load_with_sections
     from ..core.silence import KINDS, TRIGGER_TYPES
+    from .terminal import block, json_text
 
     try:
         config, sections = load_with_sections(args.config)
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if not holders and any(rule.discovers for rule in config.watch):
         found = _discovered(config, args.job)
         if isinstance(found, str):
-            print(found, file=sys.stderr)
+            print(block(found), file=sys.stderr)
             return 2
         holders = found
     if not holders:
@@ -80,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    now = time.time()
+    now = (clock or time.time)()
     report = [
         _entry(index, rule, job, args.kind, args.trigger, config, sections, now)
         for index, rule, job in holders
     ]
     if args.json:
-        print(json.dumps({"job": args.job, "entries": report}, ensure_ascii=False, indent=2))
+        print(json_text({"job": args.job, "entries": report}))
     else:
         for entry in report:
             _print(entry)
@@ -157,7 +158,7 @@ def _entry(
     now: float,
 ) -> dict[str, Any]:
     from ..core.silence import Subject, in_quiet_hours, silenced_by
-    from ..delivery.route import resolve, trace
+    from ..delivery.route import resolve, routes_to, trace
 
     kinds = [kind] if kind else sorted(status.label for status in rule.alert_on)
     decisions = []
@@ -166,12 +167,15 @@ def _entry(
         receivers = []
         for name, reason in resolve(subject, [(index, rule.receivers)], sections.routes):
             quiet = sections.quiet_hours.get(name)
+            via = routes_to(subject, name, sections.routes)
             receivers.append(
                 {
                     "receiver": name,
                     "reason": reason,
                     "quiet_hours": quiet.describe() if quiet else None,
-                    "quiet_now": in_quiet_hours(quiet, now, each),
+                    "quiet_now": in_quiet_hours(quiet, now, each, subject, via),
+                    # Why it pages even inside the quiet hours (kind, job or route).
+                    "still_pages": quiet.exempts(each, subject, via) if quiet else None,
                 }
             )
         steps = [
@@ -201,25 +205,34 @@ def _entry(
 
 
 def _print(entry: dict[str, Any]) -> None:
-    name = f" ({entry['name']})" if entry["name"] else ""
-    where = f"{entry['namespace']}/{entry['group']}"
+    from .terminal import line
+
+    # A job's name comes from its author (the job list), the rest from the config: every
+    # text is printed through the terminal's escaping.
+    name = f" ({line(entry['name'])})" if entry["name"] else ""
+    where = line(f"{entry['namespace']}/{entry['group']}", 400)
     print(f"job {entry['job']}{name} in watch[{entry['watch']}]: {where}")
     if entry["trigger"]:
-        print(f"  runs triggered as {entry['trigger']}")
+        print(f"  runs triggered as {line(entry['trigger'])}")
     for decision in entry["kinds"]:
-        print(f"  {decision['kind']}:")
+        print(f"  {line(decision['kind'])}:")
         for receiver in decision["receivers"]:
             quiet = ""
             if receiver["quiet_hours"]:
                 state = "quiet now" if receiver["quiet_now"] else "not quiet now"
-                quiet = f"  [quiet hours {receiver['quiet_hours']}: {state}]"
-            print(f"    -> {receiver['receiver']}  because {receiver['reason']}{quiet}")
+                if receiver["still_pages"]:
+                    state += f"; {receiver['still_pages']}"
+                quiet = f"  [quiet hours {line(receiver['quiet_hours'], 400)}: {line(state)}]"
+            print(
+                f"    -> {line(receiver['receiver'])}  because {line(receiver['reason'], 400)}"
+                f"{quiet}"
+            )
         for step in decision["routes"]:
             sep = ", " if step["outcome"] == "matched" else ": "
-            why = f"{sep}{step['why']}" if step["why"] else ""
-            print(f"       {step['route']}: {step['outcome']}{why}")
+            why = f"{sep}{line(step['why'], 400)}" if step["why"] else ""
+            print(f"       {line(step['route'], 400)}: {step['outcome']}{why}")
         if decision["silenced_by"]:
-            print(f"    held back now by the config's {decision['silenced_by']}")
+            print(f"    held back now by the config's {line(decision['silenced_by'])}")
     if entry.get("discovered"):
         print("  (found in its group's job list, as the state keeps it)")
     print(

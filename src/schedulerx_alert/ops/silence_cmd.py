@@ -7,12 +7,13 @@ the ones in the config file are listed with them and can only be changed in the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+
+from .terminal import block, json_text, line
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -85,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
             return _expire(args, book, sections.silences, now)
         return _list(args, config, book, sections.silences, now)
     except (SilenceBookError, _Usage) as exc:
-        print(f"silence {args.action}: {exc}", file=sys.stderr)
+        print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
         return 2
     except StoreError as exc:
         # The store failed (network, permission): trying again may work.
-        print(f"silence {args.action}: {exc}", file=sys.stderr)
+        print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
         return 1
 
 
@@ -133,9 +134,9 @@ def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float
     for job_id in sorted(matcher.job_ids - watched):
         print(f"silence add: note: job {job_id} is not in the config's watch list", file=sys.stderr)
     print(
-        f"silence {silence.id} added: {matcher.describe()} until "
+        f"silence {line(silence.id)} added: {line(matcher.describe(), 400)} until "
         f"{_local(silence.until, config.timezone)} {config.timezone} "
-        f"(by {silence.created_by}: {silence.comment})"
+        f"(by {line(silence.created_by)}: {line(silence.comment, 400)})"
     )
     return 0
 
@@ -190,7 +191,10 @@ def _expire(
     if any(s.id == args.id for s in configured):
         raise _Usage(f"{args.id} is in the config file; remove it there and redeploy")
     silence = book.expire(args.id, _who(args), now)
-    print(f"silence {silence.id} expired by {silence.expired_by} ({silence.matcher.describe()})")
+    print(
+        f"silence {line(silence.id)} expired by {line(silence.expired_by or '')} "
+        f"({line(silence.matcher.describe(), 400)})"
+    )
     return 0
 
 
@@ -203,7 +207,7 @@ def _list(
 ) -> int:
     view = book.read()
     for problem in view.problems:
-        print(f"silence list: warning: {problem}", file=sys.stderr)
+        print(f"silence list: warning: {line(problem, 400)}", file=sys.stderr)
     silences = [*configured, *view.silences]
     if not args.all:
         silences = [s for s in silences if s.until > now]
@@ -211,7 +215,7 @@ def _list(
     zone = config.timezone
     rows = [_row(s, now, zone) for s in silences]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json_text(rows))
         return 0
     if not rows:
         print("no silences" if args.all else "no silences in force or to come")
@@ -219,13 +223,13 @@ def _list(
     header = ("ID", "STATE", f"START ({zone})", "UNTIL", "MATCH", "BY", "WHY")
     table = [header] + [
         (
-            r["id"],
+            line(r["id"], 40),
             r["state"],
             r["start_local"],
             r["until_local"],
-            s.matcher.describe(),
-            s.created_by or "-",
-            _one_line(s.comment) or "-",
+            line(s.matcher.describe(), 200),
+            line(s.created_by, 40) or "-",
+            line(s.comment, 80) or "-",
         )
         for r, s in zip(rows, silences, strict=True)
     ]
@@ -258,7 +262,3 @@ def _local(epoch: float, zone: str) -> str:
     from zoneinfo import ZoneInfo
 
     return datetime.fromtimestamp(epoch, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:80]

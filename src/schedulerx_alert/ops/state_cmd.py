@@ -8,7 +8,6 @@ takes the lease exactly as a tick does, so it never races one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import sys
@@ -118,20 +117,26 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
 
 @dataclass
 class Output:
-    """Everything printed goes through the redactor: the state holds robot ids and
-    error texts, not tokens, but an error text could quote one."""
+    """Everything printed goes through the redactor (the state holds robot ids and error
+    texts, not tokens, but an error text could quote one) and the terminal's escaping."""
 
     redact: Callable[[str], str]
     json: bool
 
     def document(self, doc: dict[str, Any]) -> None:
-        print(self.redact(json.dumps(doc, ensure_ascii=False, indent=2)))
+        from .terminal import json_text
+
+        print(self.redact(json_text(doc)))
 
     def text(self, text: str) -> None:
-        sys.stdout.write(self.redact(text))
+        from .terminal import block
+
+        sys.stdout.write(self.redact(block(text)))
 
     def error(self, text: str) -> None:
-        print(self.redact(text), file=sys.stderr)
+        from .terminal import block
+
+        print(self.redact(block(text)), file=sys.stderr)
 
 
 def _show(

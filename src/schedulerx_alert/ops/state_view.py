@@ -6,7 +6,6 @@ clock's reading. The text is made from the document, so the two never disagree.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,15 +17,12 @@ from ..core.state import STATE_VERSION, Alert, State
 from ..delivery.channels.dingtalk import robot_id
 from ..storage.session import Inspection, Lease
 from ..tick import targets_of
+from .terminal import line as line  # also what tests and other views import from here
 
 # A robot's sends are counted over the same window as DingTalk's limit.
 WINDOW_SECONDS = 60.0
 # Pending alerts listed one by one per receiver in the text; JSON lists them all.
 LIST_PER_RECEIVER = 10
-LINE_KEEP = 160
-# Control characters and bidi overrides a job's text may carry: shown escaped,
-# so that an error text cannot move the cursor or reorder a terminal line.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def silenced_counts(state: State) -> dict[str, int]:
@@ -227,13 +223,6 @@ def age(seconds: float) -> str:
     return sign + text
 
 
-def line(text: str, limit: int = LINE_KEEP) -> str:
-    """One line of someone else's text, safe for a terminal."""
-    text = " ".join(text.split())
-    text = _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return text if len(text) <= limit else text[:limit] + " …"
-
-
 def _local(iso: str | None) -> str:
     # "2026-11-25T10:03:00+08:00" -> "2026-11-25 10:03:00"; the zone is in the header.
     return "-" if iso is None else iso[:19].replace("T", " ")
@@ -281,7 +270,7 @@ def text(doc: dict[str, Any]) -> str:
             run = f" run {a['instance']}" if a["instance"] is not None else ""
             others = f" and {a['jobs'] - 1} more job(s)" if a["jobs"] > 1 else ""
             out.append(
-                f"    {line(a['job'], 100)}{name}{others}{run} {a['kind']}, "
+                f"    {line(a['job'], 100)}{name}{others}{run} {line(a['kind'], 40)}, "
                 f"{age(a['age_s'])} old, {a['attempts']} attempt(s), "
                 f"dropped in {age(max(a['dropped_in_s'], 0))}{error}"
             )
@@ -318,7 +307,10 @@ def text(doc: dict[str, Any]) -> str:
             if r["muted"]
             else "not muted"
         )
-        out.append(f"  {r['robot']} ({who}): {status}; {r['sent_last_minute']} sent last minute")
+        out.append(
+            f"  {line(r['robot'], 80)} ({line(who)}): {status}; "
+            f"{r['sent_last_minute']} sent last minute"
+        )
     health = doc["health"]
     if health["broken_ticks"] or health["impaired_announced"]:
         told = "told" if health["impaired_announced"] else "not told yet"
@@ -369,7 +361,7 @@ def _tick_text(tick: dict[str, Any] | None) -> str:
         first = f": {line(tick['problem'])}" if tick["problem"] else ""
         problems = f"; {tick['problems']} problem(s){first}"
     return (
-        f"{tick['status']} at {_local(tick['at'])} ({age(tick['age_s'])} ago) "
+        f"{line(tick['status'], 20)} at {_local(tick['at'])} ({age(tick['age_s'])} ago) "
         f"by {line(tick['owner'], 80)}, {tick['duration_ms'] / 1000:.1f}s; "
         f"{tick['jobs']} jobs, {tick['polled']} polled; alerts {tick['alerts_new']} new, "
         f"{tick['alerts_sent']} sent, {tick['alerts_pending']} pending{problems}"
