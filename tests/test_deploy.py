@@ -215,9 +215,20 @@ class RosSpec:
     types: dict[str, Any] = field(default_factory=dict)
     ros_names: dict[str, dict[str, str]] = field(default_factory=dict)  # fn -> js -> ROS
     resources: dict[str, str] = field(default_factory=dict)  # ALIYUN::X::Y -> class fqn
+    # Validator name (RosIndex_KeyIndicesProperty) -> jsii property -> the values it allows.
+    allowed: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def add(self, jsii: dict[str, Any], javascript: str) -> None:
         self.types.update(jsii["types"])
+        for match in re.finditer(
+            r"function (Ros\w+?)Validator\(properties\) \{(.*?)\n\}", javascript, re.S
+        ):
+            choices = re.findall(
+                r"propertyValidator\('(\w+)', ros\.validateAllowedValues\)\(\{\s*"
+                r"data: [^,]+,\s*allowedValues: (\[[^\]]*\])",
+                match.group(2),
+            )
+            self.allowed[match.group(1)] = {name: json.loads(values) for name, values in choices}
         for match in re.finditer(
             r"function (\w+)ToRosTemplate\(properties[^)]*\) \{(.*?)\n\}", javascript, re.S
         ):
@@ -229,6 +240,10 @@ class RosSpec:
             found = re.search(r"ROS resource type `(ALIYUN::\w+::\w+)`", summary)
             if spec.get("kind") == "class" and found and fqn.split(".")[-1].startswith("Ros"):
                 self.resources[found.group(1)] = fqn
+
+    def allowed_values(self, fqn: str) -> dict[str, list[Any]]:
+        """jsii property -> the values ROS allows it, for a props/struct fqn."""
+        return self.allowed.get(fqn.split(".", 1)[1].replace(".", "_"), {})
 
     def struct_names(self, fqn: str) -> dict[str, tuple[str, Any, bool]]:
         """ROS property name -> (jsii name, type, required) for a props/struct fqn."""
@@ -330,10 +345,14 @@ def check_struct(
     spec: RosSpec, fqn: str, value: dict[str, Any], where: str, problems: list[str]
 ) -> None:
     names = spec.struct_names(fqn)
+    allowed = spec.allowed_values(fqn)
     for key, item in value.items():
         if key not in names:
             problems.append(f"{where}.{key}: no such property (known: {', '.join(sorted(names))})")
             continue
+        choices = allowed.get(names[key][0])
+        if choices is not None and not is_intrinsic(item) and item not in choices:
+            problems.append(f"{where}.{key}: {item!r} is not one of {choices}")
         check_value(spec, names[key][1], item, f"{where}.{key}", problems)
     for key, (_, _, required) in names.items():
         if required and key not in value:
