@@ -10,6 +10,7 @@ it, with exactly the environment the deploy file gives it, against loopback robo
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -173,6 +174,14 @@ def assert_both_robots_heard(world: World, run: subprocess.CompletedProcess[str]
     for _, token, _, _ in ROBOTS.values():
         (text,) = world.dt.texts(token)
         assert "92583" in text
+    # And the function's log says so, one line per alert (alert_log.py).
+    lines = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    alerts = [line for line in lines if line["event"] == "alert"]
+    assert sorted((a["outcome"], a["receiver"], a["job_id"]) for a in alerts) == [
+        ("sent", "data", 92583),
+        ("sent", "ops", 92583),
+    ]
+    assert not [value for value in SHELL.values() if value in run.stderr + run.stdout]
 
 
 def test_make_package_prints_every_variable_the_deploy_must_provide_and_no_value(
@@ -275,3 +284,40 @@ def test_the_hint_names_what_the_object_holds() -> None:
     assert hint is not None and "it holds DT_OPS_TOKEN" in hint and '"v"' not in hint
     assert "it is unset or empty" in (missing_hint(problem, {}) or "")
     assert missing_hint("watch: must be a non-empty list", {}) is None
+
+
+# -- what make package says ------------------------------------------------------------------
+
+
+def _build_script() -> Any:
+    spec = importlib.util.spec_from_file_location("build_package", BUILD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_links_keys_are_named_where_each_deploy_file_takes_them() -> None:
+    build = _build_script()
+    config = {
+        "receivers": [{"webhook": "https://x/robot/send?access_token=${T}", "secret": "${S}"}],
+        "actions": {"enabled": True},
+    }
+    report = build.variables_report(json.dumps(config))
+    assert re.search(r"^  T  receivers\[0\]\.webhook$", report, re.M)
+    assert "The silence links' keys: SCHEDULERX_ALERT_ACTION_KEYS (s.actions.yaml" in report
+    assert '"T S".split()' in report
+    # A variable of its own choosing cannot be passed by s.actions.yaml: it joins the object.
+    config["actions"] = {"enabled": True, "key_env": "LINK_KEYS"}
+    report = build.variables_report(json.dumps(config))
+    assert '"T S LINK_KEYS".split()' in report and "silence links' keys" not in report
+
+
+def test_a_variable_fc_reserves_stops_the_build_and_a_big_object_is_warned_of() -> None:
+    build = _build_script()
+    with pytest.raises(SystemExit, match="the config names FC_TOKEN: FC reserves"):
+        build.variables_report(json.dumps({"secret": "${FC_TOKEN}"}))
+    many = {"receivers": [{"secret": f"${{DT_ROBOT_{n}_SECRET}}"} for n in range(40)]}
+    assert "Warning: with robot-sized values" in build.variables_report(json.dumps(many))
+    few = {"receivers": [{"secret": f"${{DT_ROBOT_{n}_SECRET}}"} for n in range(4)]}
+    assert "Warning" not in build.variables_report(json.dumps(few))
