@@ -315,6 +315,84 @@ def checked_config(config: Path) -> str:
     return text
 
 
+# What the deploy files pass the function (src/schedulerx_alert/deploy_secrets.py).
+SECRETS_ENV = "SCHEDULERX_ALERT_SECRETS"
+DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# FC's limit on a function's environment, names and values together (FACTS.md), and the
+# length of a DingTalk robot's access_token (64) or SEC... secret (67), rounded up.
+ENV_LIMIT = 4096
+SECRET_LENGTH = 70
+
+
+def deploy_variables(text: str) -> dict[str, list[str]]:
+    """The variables the function reads from its environment for this config (config.json's
+    text): each ${VAR} with where the config names it, and the silence links' keys."""
+    found: dict[str, list[str]] = {}
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(value, str):
+            for name in _VAR.findall(value):
+                found.setdefault(name, []).append(path)
+
+    config = json.loads(text)
+    walk(config, "")
+    actions = config.get("actions") or {}
+    if isinstance(actions, dict) and actions.get("enabled") is True:
+        found.setdefault(str(actions.get("key_env") or DEFAULT_KEY_ENV), []).append(
+            "actions.key_env"
+        )
+    return found
+
+
+def variables_report(text: str) -> str:
+    """What `make package` tells the deployer to provide, by name; never a value."""
+    found = deploy_variables(text)
+    keys = DEFAULT_KEY_ENV if DEFAULT_KEY_ENV in found else None
+    secrets = [name for name in found if name != keys]
+    reserved = [name for name in found if name.startswith("FC_")]
+    if reserved:
+        raise SystemExit(
+            f"the config names {', '.join(reserved)}: FC reserves variables starting with "
+            "FC_, so no deploy can set them; rename them"
+        )
+    lines = []
+    if secrets:
+        width = max(len(name) for name in secrets)
+        lines.append(
+            f"The deploy must provide {len(secrets)} variable(s), all in {SECRETS_ENV} "
+            "(one JSON object of names to values):"
+        )
+        lines += [f"  {name:<{width}}  {', '.join(found[name])}" for name in secrets]
+        names = " ".join(secrets)
+        lines.append(
+            f"  s deploy: export {SECRETS_ENV}=\"$(python3 -c 'import json, os; "
+            f'print(json.dumps({{n: os.environ[n] for n in "{names}".split()}}))\')" '
+            "with those variables set in your shell"
+        )
+        lines.append("  template.yml: the same JSON object as the RobotSecrets parameter")
+    else:
+        lines.append(f"The config names no ${{VAR}}: {SECRETS_ENV} may be {{}}.")
+    if keys is not None:
+        lines.append(
+            f"The silence links' keys: {keys} (s.actions.yaml reads it from your shell; "
+            "template.yml: the ActionKeys parameter)"
+        )
+    size = sum(len(name) + SECRET_LENGTH + 6 for name in secrets) + len(SECRETS_ENV) + 64
+    if size > ENV_LIMIT * 3 // 4:
+        lines.append(
+            f"Warning: with robot-sized values {SECRETS_ENV} takes about {size} bytes of the "
+            f"{ENV_LIMIT} FC allows for all of a function's variables."
+        )
+    return "\n".join(lines)
+
+
 def write_config(config: Path, text: str, out: Path) -> None:
     """out/config.json, and the template files it names beside it."""
     (out / "config.json").write_text(text, encoding="utf-8")
@@ -432,6 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     if archive is not None:
         line += f"; {archive}: {archive.stat().st_size / 1e6:.1f} MB"
     print(line)
+    if args.config is not None:
+        print(variables_report((args.out / "config.json").read_text(encoding="utf-8")))
     return 0
 
 

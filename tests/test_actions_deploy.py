@@ -1,9 +1,13 @@
-"""Silence links in the deployments: the HTTP trigger only when enabled, the policy unchanged.
+"""Silence links in the deployments: their own function only when enabled, the policy unchanged.
 
-`s.actions.yaml` extends `s.yaml` (Serverless Devs has no conditionals); `template.yml`
-adds the trigger under the `ActionsEnabled` condition of its `EnableActions` parameter.
-Both are read here as their tools read them: extend2's merge (mappings merged, lists
-replaced) and, for s.actions.yaml, Serverless Devs' own parser too.
+`s.actions.yaml` extends `s.yaml` (Serverless Devs has no conditionals) with the links'
+keys for the timer function (a tick signs the links it sends) and a second function,
+`<name>-links`, that carries the HTTP trigger; `template.yml` adds the same function and
+trigger under the `ActionsEnabled` condition of its `EnableActions` parameter. The links
+have a function of their own so that a flood of link requests can never hold up a tick
+(issue 19 item 5): FC's concurrency limit is per function. Both files are read here as
+their tools read them: extend2's merge (mappings merged, lists replaced) and, for
+s.actions.yaml, Serverless Devs' own parser too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -65,11 +70,25 @@ def actions_yaml() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def actions_props(actions_yaml: dict[str, Any]) -> dict[str, Any]:
-    (resource,) = actions_yaml["resources"].values()
-    assert resource["component"] == "fc3"
-    found: dict[str, Any] = resource["props"]
-    return found
+def actions_functions(actions_yaml: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each fc3 resource's props, by resource name."""
+    resources = actions_yaml["resources"]
+    assert all(r["component"] == "fc3" for r in resources.values())
+    return {name: r["props"] for name, r in resources.items()}
+
+
+@pytest.fixture(scope="module")
+def actions_props(actions_functions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The timer function's props in s.actions.yaml."""
+    return actions_functions[TIMER]
+
+
+@pytest.fixture(scope="module")
+def links_props(actions_functions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return actions_functions[LINKS]
+
+
+TIMER, LINKS = "schedulerx-alert", "schedulerx-alert-links"
 
 
 def http_trigger(triggers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -77,17 +96,33 @@ def http_trigger(triggers: list[dict[str, Any]]) -> dict[str, Any]:
     return trigger
 
 
-def test_s_actions_yaml_is_s_yaml_plus_the_http_trigger_and_the_keys(
-    actions_props: dict[str, Any], props: dict[str, Any]
+def test_s_actions_yaml_is_s_yaml_plus_the_keys_and_a_links_function(
+    actions_functions: dict[str, dict[str, Any]],
+    actions_props: dict[str, Any],
+    links_props: dict[str, Any],
+    props: dict[str, Any],
 ) -> None:
-    deploy_checks.test_s_yaml_props_validate_against_the_fc3_schema(actions_props)
+    assert set(actions_functions) == {TIMER, LINKS}
+    for function in actions_functions.values():
+        deploy_checks.test_s_yaml_props_validate_against_the_fc3_schema(function)
+    # The timer function: s.yaml's, with the variable of the keys its ticks sign links with.
     expected = json.loads(json.dumps(props))
     expected["environmentVariables"][DEFAULT_KEY_ENV] = f"<env:{DEFAULT_KEY_ENV}>"
-    expected["concurrencyConfig"]["reservedConcurrency"] = 2
-    expected["triggers"].append(http_trigger(actions_props["triggers"]))
     assert actions_props == expected
+    # The links function: the same code, role, sizes and environment, another handler,
+    # its own concurrency, the HTTP trigger and nothing else.
+    links = json.loads(json.dumps(expected))
+    del links["asyncInvokeConfig"]  # an HTTP request is synchronous
+    links.update(
+        functionName=f"{props['functionName']}-links",
+        description=links_props["description"],
+        handler="index.links",
+        concurrencyConfig={"reservedConcurrency": 2},
+        triggers=[http_trigger(links_props["triggers"])],
+    )
+    assert links_props == links
     # The HTTP trigger answers what the function answers: GET, HEAD and POST.
-    trigger = http_trigger(actions_props["triggers"])
+    trigger = http_trigger(links_props["triggers"])
     assert trigger["qualifier"] == "LATEST"
     assert trigger["triggerConfig"]["authType"] == "anonymous"  # the links are signed
     assert set(trigger["triggerConfig"]["methods"]) == {"GET", "HEAD", "POST"}
@@ -99,17 +134,19 @@ def test_s_yaml_itself_has_no_http_trigger(props: dict[str, Any]) -> None:
 
 
 def test_serverless_devs_resolves_s_actions_yaml_as_these_tests_do(
-    tmp_path: Path, actions_props: dict[str, Any]
+    tmp_path: Path, actions_functions: dict[str, dict[str, Any]]
 ) -> None:
     run = resolved_checks.resolve_with_s(
         tmp_path, {**resolved_checks.CREDENTIALS, **SECRETS}, ROOT / "s.actions.yaml"
     )
     assert run.returncode == 0, run.stderr
-    (resource,) = json.loads(run.stdout)["resources"]
-    expected = json.loads(json.dumps(actions_props))
-    for name, value in expected["environmentVariables"].items():
-        expected["environmentVariables"][name] = SECRETS.get(name, value)
-    assert resource["props"] == expected
+    resources = {r["name"]: r for r in json.loads(run.stdout)["resources"]}
+    assert set(resources) == set(actions_functions)
+    for name, props in actions_functions.items():
+        expected = json.loads(json.dumps(props))
+        for env, value in expected["environmentVariables"].items():
+            expected["environmentVariables"][env] = SECRETS.get(env, value)
+        assert resources[name]["props"] == expected, name
     without_keys = {k: v for k, v in SECRETS.items() if k != DEFAULT_KEY_ENV}
     run = resolved_checks.resolve_with_s(
         tmp_path, {**resolved_checks.CREDENTIALS, **without_keys}, ROOT / "s.actions.yaml"
@@ -118,8 +155,8 @@ def test_serverless_devs_resolves_s_actions_yaml_as_these_tests_do(
     assert f"env('{DEFAULT_KEY_ENV}') not found" in run.stderr
 
 
-def test_the_template_adds_the_trigger_only_when_enabled(
-    template: dict[str, Any], actions_props: dict[str, Any]
+def test_the_template_adds_the_links_function_only_when_enabled(
+    template: dict[str, Any], actions_props: dict[str, Any], links_props: dict[str, Any]
 ) -> None:
     off = deploy_checks.stack(template)
     assert [r for r in off["Resources"].values() if r["Type"] == "ALIYUN::FC3::Trigger"] == [
@@ -130,21 +167,104 @@ def test_the_template_adds_the_trigger_only_when_enabled(
     assert "SilenceLinkTriggerUrl" not in off["Outputs"]
 
     on = deploy_checks.stack(template, EnableActions="true")
-    (function,) = deploy_checks.resources_of(on, "ALIYUN::FC3::Function")
+    resources = on["Resources"]
+    function, links = resources["Function"]["Properties"], resources["LinksFunction"]["Properties"]
     assert set(function["EnvironmentVariables"]) == set(actions_props["environmentVariables"])
     assert function["EnvironmentVariables"][DEFAULT_KEY_ENV] == {"Ref": "ActionKeys"}
     assert template["Parameters"]["ActionKeys"]["NoEcho"] is True
-    (concurrency,) = deploy_checks.resources_of(on, "ALIYUN::FC3::ConcurrencyConfig")
-    reserved = actions_props["concurrencyConfig"]["reservedConcurrency"]
-    assert concurrency["ReservedConcurrency"] == reserved
+    # The links function: the timer function's code, role, sizes, logs and environment.
+    same = {k: v for k, v in function.items() if k not in ("FunctionName", "Description")}
+    assert {k: v for k, v in links.items() if k in same} == {**same, "Handler": "index.links"}
+    assert set(links) == set(function)
+    assert links["FunctionName"] == {"Fn::Sub": "${FunctionName}-links"}
+    assert links["Handler"] == links_props["handler"]
+    assert set(links["EnvironmentVariables"]) == set(links_props["environmentVariables"])
+    concurrency = {
+        r["Properties"]["FunctionName"]["Fn::GetAtt"][0]: r["Properties"]["ReservedConcurrency"]
+        for r in resources.values()
+        if r["Type"] == "ALIYUN::FC3::ConcurrencyConfig"
+    }
+    assert concurrency == {
+        "Function": actions_props["concurrencyConfig"]["reservedConcurrency"],
+        "LinksFunction": links_props["concurrencyConfig"]["reservedConcurrency"],
+    }
     triggers = deploy_checks.resources_of(on, "ALIYUN::FC3::Trigger")
     (ros,) = [t for t in triggers if t["TriggerType"] == "http"]
-    fc3 = http_trigger(actions_props["triggers"])
+    assert ros["FunctionName"] == {"Fn::GetAtt": ["LinksFunction", "FunctionName"]}
+    fc3 = http_trigger(links_props["triggers"])
     assert (ros["TriggerName"], ros["Qualifier"]) == (fc3["triggerName"], fc3["qualifier"])
     assert ros["TriggerConfig"] == fc3["triggerConfig"]
     assert on["Outputs"]["SilenceLinkTriggerUrl"]["Value"] == {
         "Fn::GetAtt": ["HttpTrigger", "UrlInternet"]
     }
+
+
+def functions_of_s_yaml(functions: dict[str, dict[str, Any]]) -> dict[str, tuple[set[str], int]]:
+    """Function -> (its triggers' types, its reserved concurrency), as s deploys them."""
+    return {
+        props["functionName"]: (
+            {t["triggerType"] for t in props.get("triggers", [])},
+            props["concurrencyConfig"]["reservedConcurrency"],
+        )
+        for props in functions.values()
+    }
+
+
+def functions_of_template(created: dict[str, Any]) -> dict[str, tuple[set[str], int]]:
+    """The same for the stack ROS creates (a function named by its resource)."""
+    resources = created["Resources"]
+
+    def target(props: dict[str, Any]) -> str:
+        name: str = props["FunctionName"]["Fn::GetAtt"][0]
+        return name
+
+    out: dict[str, tuple[set[str], int]] = {}
+    for name, resource in resources.items():
+        if resource["Type"] != "ALIYUN::FC3::Function":
+            continue
+        kinds = {
+            r["Properties"]["TriggerType"]
+            for r in resources.values()
+            if r["Type"] == "ALIYUN::FC3::Trigger" and target(r["Properties"]) == name
+        }
+        (reserved,) = [
+            r["Properties"]["ReservedConcurrency"]
+            for r in resources.values()
+            if r["Type"] == "ALIYUN::FC3::ConcurrencyConfig" and target(r["Properties"]) == name
+        ]
+        out[name] = (kinds, reserved)
+    return out
+
+
+def test_the_timer_never_waits_on_the_link_endpoint(
+    template: dict[str, Any], actions_functions: dict[str, dict[str, Any]]
+) -> None:
+    """FC's concurrency limit is per function: the function the timer calls takes no
+    link request, and keeps its one instance; the links' function has a limit of its own."""
+    for deployed in (
+        functions_of_s_yaml(actions_functions),
+        functions_of_template(deploy_checks.stack(template, EnableActions="true")),
+    ):
+        (timer,) = [name for name, (kinds, _) in deployed.items() if "timer" in kinds]
+        (links,) = [name for name, (kinds, _) in deployed.items() if "http" in kinds]
+        assert timer != links
+        assert deployed[timer] == ({"timer"}, 1)
+        assert deployed[links] == ({"http"}, 2)
+
+
+def test_the_links_handler_never_runs_a_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever reaches the links function is answered as a link request: a timer's
+    event (a trigger added by hand) gets a 400 page, and nothing is polled or sent."""
+    import index
+
+    def no_tick(*args: Any, **kwargs: Any) -> str:
+        raise AssertionError("the links function ran a tick")
+
+    monkeypatch.setattr(index, "handle", no_tick)
+    timer = b'{"triggerTime": "2026-11-25T02:00:00Z", "triggerName": "every-minute"}'
+    context = SimpleNamespace(request_id="1-links", function=SimpleNamespace(timeout=60))
+    answer = json.loads(index.links(timer, context))
+    assert answer["statusCode"] == 400
 
 
 def test_the_policy_does_not_grow_with_the_links(

@@ -33,6 +33,7 @@ import jsonschema
 import pytest
 import yaml
 
+from schedulerx_alert.deploy_secrets import SECRETS_ENV
 from schedulerx_alert.sources.schedulerx import RAM_ACTIONS
 from schedulerx_alert.storage import oss_client
 
@@ -143,11 +144,21 @@ def test_secrets_come_from_the_deployers_environment_never_from_the_file() -> No
     assert env["SCHEDULERX_ALERT_CONFIG"] == "${vars.config}"
     # What `make package` ships: the function reads JSON, never loading a YAML parser.
     assert raw["vars"]["config"] == "/code/config.json"
+    # Every ${VAR} of the config, however many robots, in one JSON object from the shell
+    # (tests/test_deploy_secrets.py deploys a two-robot config through it).
     secrets = {k: v for k, v in env.items() if k != "SCHEDULERX_ALERT_CONFIG"}
-    assert secrets and all(v == f"${{env({k})}}" for k, v in secrets.items())
-    # The shipped config refers to exactly these variables.
-    strings = [v for k, v in walk_strings(load_yaml("config.example.yaml"))]
-    assert {name for text in strings for name in re.findall(r"\$\{(\w+)\}", text)} == set(secrets)
+    assert secrets == {SECRETS_ENV: f"${{env({SECRETS_ENV})}}"}
+
+
+def test_every_variable_s_yaml_declares_is_read(s_yaml: dict[str, Any]) -> None:
+    """A variable nothing reads looks like a setting and does nothing."""
+    raw = load_yaml("s.yaml")
+    uses = json.dumps(raw["resources"]) + json.dumps(load_yaml("s.actions.yaml"))
+    uses += json.dumps(raw["vars"])  # vars.ramPolicy names vars.bucket, ...
+    unread = [name for name in raw["vars"] if f"${{vars.{name}}}" not in uses]
+    # ramPolicy is the policy to create the role with (README, Deploy); the tests hold
+    # it to the code and to template.yml's.
+    assert unread == ["ramPolicy"]
 
 
 def walk_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
@@ -204,9 +215,20 @@ class RosSpec:
     types: dict[str, Any] = field(default_factory=dict)
     ros_names: dict[str, dict[str, str]] = field(default_factory=dict)  # fn -> js -> ROS
     resources: dict[str, str] = field(default_factory=dict)  # ALIYUN::X::Y -> class fqn
+    # Validator name (RosIndex_KeyIndicesProperty) -> jsii property -> the values it allows.
+    allowed: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
 
     def add(self, jsii: dict[str, Any], javascript: str) -> None:
         self.types.update(jsii["types"])
+        for match in re.finditer(
+            r"function (Ros\w+?)Validator\(properties\) \{(.*?)\n\}", javascript, re.S
+        ):
+            choices = re.findall(
+                r"propertyValidator\('(\w+)', ros\.validateAllowedValues\)\(\{\s*"
+                r"data: [^,]+,\s*allowedValues: (\[[^\]]*\])",
+                match.group(2),
+            )
+            self.allowed[match.group(1)] = {name: json.loads(values) for name, values in choices}
         for match in re.finditer(
             r"function (\w+)ToRosTemplate\(properties[^)]*\) \{(.*?)\n\}", javascript, re.S
         ):
@@ -218,6 +240,10 @@ class RosSpec:
             found = re.search(r"ROS resource type `(ALIYUN::\w+::\w+)`", summary)
             if spec.get("kind") == "class" and found and fqn.split(".")[-1].startswith("Ros"):
                 self.resources[found.group(1)] = fqn
+
+    def allowed_values(self, fqn: str) -> dict[str, list[Any]]:
+        """jsii property -> the values ROS allows it, for a props/struct fqn."""
+        return self.allowed.get(fqn.split(".", 1)[1].replace(".", "_"), {})
 
     def struct_names(self, fqn: str) -> dict[str, tuple[str, Any, bool]]:
         """ROS property name -> (jsii name, type, required) for a props/struct fqn."""
@@ -319,10 +345,14 @@ def check_struct(
     spec: RosSpec, fqn: str, value: dict[str, Any], where: str, problems: list[str]
 ) -> None:
     names = spec.struct_names(fqn)
+    allowed = spec.allowed_values(fqn)
     for key, item in value.items():
         if key not in names:
             problems.append(f"{where}.{key}: no such property (known: {', '.join(sorted(names))})")
             continue
+        choices = allowed.get(names[key][0])
+        if choices is not None and not is_intrinsic(item) and item not in choices:
+            problems.append(f"{where}.{key}: {item!r} is not one of {choices}")
         check_value(spec, names[key][1], item, f"{where}.{key}", problems)
     for key, (_, _, required) in names.items():
         if required and key not in value:
@@ -346,8 +376,8 @@ def check_value(spec: RosSpec, type_ref: Any, value: Any, where: str, problems: 
 def test_template_header_and_secret_parameters(template: dict[str, Any]) -> None:
     assert template["ROSTemplateFormatVersion"] == "2015-09-01"
     parameters = template["Parameters"]
-    for name in ("DingTalkToken", "DingTalkSecret"):
-        assert parameters[name]["NoEcho"] is True and "Default" not in parameters[name]
+    assert parameters["RobotSecrets"]["NoEcho"] is True
+    assert "Default" not in parameters["RobotSecrets"]
     assert template["Outputs"]
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from schedulerx_alert.app import CONFIG_ENV
+from schedulerx_alert.deploy_secrets import SECRETS_ENV
 from tests import test_deploy as deploy_checks
 
 ROOT = deploy_checks.ROOT
@@ -38,7 +39,9 @@ CREDENTIALS = {
     "AccessKeyID": "fake-access-key-id",
     "AccessKeySecret": "fake-access-key-secret",
 }
-SECRETS = {"DT_TOKEN": "fake-robot-token", "DT_SECRET": "SECfake-robot-secret"}
+SECRETS = {
+    SECRETS_ENV: json.dumps({"DT_TOKEN": "fake-robot-token", "DT_SECRET": "SECfake-robot-secret"})
+}
 
 
 def resolve_with_s(
@@ -135,10 +138,9 @@ def test_the_function_s_deploys_runs_this_repos_handler_and_config(props: dict[s
 def test_a_deployer_who_forgot_a_secret_is_stopped_before_anything_is_deployed(
     tmp_path: Path,
 ) -> None:
-    without_secret = {**CREDENTIALS, "DT_TOKEN": SECRETS["DT_TOKEN"]}
-    run = resolve_with_s(tmp_path, without_secret)
+    run = resolve_with_s(tmp_path, CREDENTIALS)
     assert run.returncode != 0
-    assert "env('DT_SECRET') not found" in run.stderr
+    assert f"env('{SECRETS_ENV}') not found" in run.stderr
     assert run.stdout == ""
 
 

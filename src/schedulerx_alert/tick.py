@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .alert_log import log_outcomes
 from .config import Config
 from .core.heartbeat_record import HeartbeatRecord
 from .core.model import JobKey
@@ -242,6 +243,11 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         summary.messages = report.messages
         summary.problems.extend(report.problems)
         summary.notes.extend(report.notes)
+        # One log line per alert and outcome, for SLS (alert_log.py).
+        log_outcomes(
+            edges.receivers, sent=report.delivered, held=result.held, pending=report.pending,
+            dropped=result.dropped, expired=result.expired,
+        )  # fmt: skip
 
         new_state = result.state.mentioned(report.mentioned).with_updates(
             outbox=tuple(report.pending),

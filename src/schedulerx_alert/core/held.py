@@ -60,6 +60,9 @@ class HeldAlert:
     name: str
     kind: str
     at: float
+    # For its log line (alert_log.py): the run behind it, if any, and the finding's id.
+    instance_id: int | None = None
+    fingerprint: str = ""
 
 
 HeldBook = Mapping[str, tuple[Held, ...]]  # receiver -> entries

@@ -83,4 +83,5 @@ class Policy:
             holder = QUIET
         else:
             return None
-        return HeldAlert(receiver, holder, job, name or "", found.kind, now)
+        run = found.instances[0].instance_id if found.instances else None
+        return HeldAlert(receiver, holder, job, name or "", found.kind, now, run, found.fingerprint)
