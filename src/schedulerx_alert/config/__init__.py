@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -1115,9 +1115,15 @@ class _Parser:
         for key in ("alert", "summary"):
             value = self.optional_string(raw, key, path)
             if value is not None:
-                file = _template_file(base_dir, value)
-                if file is None:
-                    self.fail(f"{path}.{key}", f"no such template file {show(raw.get(key))}")
+                file, problem = _template_file(base_dir, value)
+                if problem is not None:
+                    shown = show(raw.get(key))
+                    self.fail(
+                        f"{path}.{key}",
+                        f"no such template file {shown}"
+                        if problem == _NO_FILE
+                        else f"{shown} is refused: {problem}",
+                    )
                 value = str(file) if file else None
             files[key] = value
         return TemplateConfig(language, files["alert"], files["summary"])
@@ -1167,14 +1173,33 @@ def _small(value: object) -> bool:
     return not isinstance(value, int) or value.bit_length() <= 64
 
 
-def _template_file(base_dir: Path, name: str) -> Path | None:
-    if not name.isprintable():
-        return None
+_NO_FILE = "no such file"
+
+
+def _template_file(base_dir: Path, name: str) -> tuple[Path | None, str | None]:
+    """The template file `name` names, or why it is refused.
+
+    Whoever writes the config need not be able to read the function's files: a template
+    is rendered into a chat, so a path out of `base_dir` (/proc/self/environ, `..`, a
+    link pointing elsewhere) would post whatever it reads there.
+    """
+    inside = (
+        "a template is a file in the config's folder (for a config in OSS, the code "
+        "package's), named relative to it; absolute paths and '..' are refused"
+    )
+    if not name.isprintable() or "\\" in name:
+        return None, inside
+    given = PurePosixPath(name)
+    if given.is_absolute() or ".." in given.parts or name.startswith("~"):
+        return None, inside
     try:
-        file = (base_dir / name).resolve()
-        return file if file.is_file() else None
-    except (OSError, ValueError):
-        return None
+        root = base_dir.resolve()
+        file = (root / given).resolve()
+        if not file.is_relative_to(root):
+            return None, f"resolves outside the config's folder; {inside}"
+        return (file, None) if file.is_file() else (None, _NO_FILE)
+    except (OSError, ValueError, RuntimeError):
+        return None, _NO_FILE
 
 
 def _state_url_problem(url: str) -> str | None:

@@ -1,0 +1,117 @@
+"""Issue 19, the config writer's boundary: someone who can write the config object
+(`config push`) but knows no secret must not be able to make the function post one.
+
+Template paths stay inside the config's folder; `${VAR}` is read only in secret and
+endpoint fields, never for the credentials; a body that would carry a secret the
+function holds is not sent; every duration is bounded.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from schedulerx_alert.config import ConfigError
+from schedulerx_alert.ops.cli import main
+from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
+
+BUCKET = "alert-bucket"
+
+
+def problems_of(world: World, **changes: Any) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        world.config(**changes)
+    return caught.value.problems
+
+
+# -- item 1: template paths resolve inside the config's folder ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/proc/self/environ",
+        "../../../proc/self/environ",
+        "../../../../../../../../proc/self/environ",
+        "templates/../../outside.md.j2",
+        "~/.bashrc",
+    ],
+)
+def test_a_template_path_out_of_the_config_folder_is_refused(world: World, name: str) -> None:
+    (world.root.parent / "outside.md.j2").write_text("{{ status }}", encoding="utf-8")
+    found = problems_of(world, templates={"alert": name})
+    assert any(
+        p.startswith(f"templates.alert: {name!r} is refused: a template is a file in the config's")
+        and "absolute paths and '..' are refused" in p
+        for p in found
+    ), found
+
+
+def test_a_link_in_the_config_folder_that_points_out_of_it_is_refused(world: World) -> None:
+    (world.root / "env.md.j2").symlink_to("/proc/self/environ")
+    assert problems_of(world, templates={"summary": "env.md.j2"}) == [
+        "templates.summary: 'env.md.j2' is refused: resolves outside the config's folder; "
+        "a template is a file in the config's folder (for a config in OSS, the code "
+        "package's), named relative to it; absolute paths and '..' are refused"
+    ]
+
+
+def test_a_template_inside_the_config_folder_still_works(world: World) -> None:
+    (world.root / "mine").mkdir()
+    (world.root / "mine" / "alert.md.j2").write_text("### {{ job_label }} {{ status }}\n")
+    world.raw["templates"] = {"language": "en", "alert": "mine/./alert.md.j2"}
+    world.sx.add_instance(92583, status=5)
+    world.tick()
+    assert world.texts() == ["### 92583 failed"]
+
+
+@pytest.fixture
+def shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator's shell: their OSS keys, the robot's secrets for the check only."""
+    for name, value in (
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", AK),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SK),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", STS),
+        ("DT_TOKEN", ROBOT),
+        ("DT_SECRET", ROBOT_SECRET),
+    ):
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def oss_world(tmp_path: Path, shell: None) -> Iterator[World]:
+    with World(tmp_path, state="oss", real_time=True) as world:
+        yield world
+
+
+def config_file(world: World, path: Path, **changes: Any) -> Path:
+    raw = copy.deepcopy(world.raw)
+    raw["receivers"][0]["webhook"] = world.dt.webhook("TOKEN").replace("TOKEN", "${DT_TOKEN}")
+    raw["receivers"][0]["secret"] = "${DT_SECRET}"
+    raw.update(changes)
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def test_validate_and_config_push_refuse_a_template_out_of_the_folder(
+    oss_world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert oss_world.oss is not None
+    path = config_file(
+        oss_world, tmp_path / "config.yaml", templates={"alert": "/proc/self/environ"}
+    )
+    assert main(["validate", "--config", str(path)]) == 2
+    assert "templates.alert: '/proc/self/environ' is refused" in capsys.readouterr().err
+    to = f"oss://{BUCKET}/cfg/config.yaml"
+    assert main(["config", "push", str(path), "--to", to, "--endpoint", oss_world.oss.url]) == 2
+    err = capsys.readouterr().err
+    assert "templates.alert: '/proc/self/environ' is refused" in err
+    assert "nothing was uploaded" in err
+    assert oss_world.oss.objects_in(BUCKET) == {}
+    assert ROBOT_SECRET not in err and os.environ["DT_SECRET"] not in err
