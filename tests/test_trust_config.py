@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.config import ConfigError
+from schedulerx_alert.config import ConfigError, parse_config
 from schedulerx_alert.ops.cli import main
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 
@@ -115,3 +115,131 @@ def test_validate_and_config_push_refuse_a_template_out_of_the_folder(
     assert "nothing was uploaded" in err
     assert oss_world.oss.objects_in(BUCKET) == {}
     assert ROBOT_SECRET not in err and os.environ["DT_SECRET"] not in err
+
+
+# -- item 2: ${VAR} only where a secret or an endpoint is, never the credentials ----------------
+
+HELD = {
+    "DT_TOKEN": ROBOT,
+    "DT_SECRET": ROBOT_SECRET,
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": AK,
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SK,
+    "ALIBABA_CLOUD_SECURITY_TOKEN": STS,
+    "accessKeySecret": SK,
+    "SCHEDULERX_ALERT_ACTION_KEYS": "k" * 40,
+    "MY_LINK_KEYS": "m" * 40,
+}
+
+
+def parse(world: World, raw: dict[str, Any]) -> list[str]:
+    """The problems of `raw` read with the function's environment (HELD); [] when none."""
+    try:
+        parse_config(raw, HELD, "world", world.root)
+    except ConfigError as exc:
+        problems = exc.problems
+    else:
+        return []
+    assert not any(v in p for p in problems for v in HELD.values()), problems
+    return problems
+
+
+ONLY_THERE = (
+    "${VAR} is read from the environment only in receivers[*].webhook, receivers[*].secret, "
+    "schedulerx.endpoint, state.endpoint; write this value in the file"
+)
+
+
+def test_a_keyword_from_the_environment_is_refused_and_no_message_carries_it(
+    world: World,
+) -> None:
+    raw = copy.deepcopy(world.raw)
+    raw["receivers"][0]["keyword"] = "${DT_SECRET}"
+    assert parse(world, raw) == [f"receivers[0].keyword: {ONLY_THERE}"]
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        (("watch", 0, "namespace"), "${DT_SECRET}"),
+        (("watch", 0, "group"), "x-${DT_TOKEN}"),
+        (("receivers", 0, "name"), "${DT_SECRET}"),
+        (("timezone",), "${DT_SECRET}"),
+        (("region",), "${DT_SECRET}"),
+        (("watch", 0, "stuck_after"), "${DT_SECRET}"),
+        (("schedulerx", "discovery_interval"), "${DT_SECRET}"),
+        (("schedulerx", "max_calls_per_minute"), "${DT_SECRET}"),
+        (("templates", "alert"), "${DT_SECRET}"),
+        (("health", "receiver"), "${DT_SECRET}"),
+    ],
+)
+def test_text_that_can_reach_a_message_never_reads_the_environment(
+    world: World, where: tuple[Any, ...], value: str
+) -> None:
+    raw = copy.deepcopy(world.raw)
+    target: Any = raw
+    for key in where[:-1]:
+        target = target.setdefault(key, {}) if isinstance(key, str) else target[key]
+    target[where[-1]] = value
+    path = ".".join(str(k) for k in where).replace(".0", "[0]")
+    assert f"{path}: {ONLY_THERE}" in parse(world, raw)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "accessKeySecret",
+        "SCHEDULERX_ALERT_ACTION_KEYS",
+    ],
+)
+@pytest.mark.parametrize("field", ["webhook", "secret", "endpoint"])
+def test_the_credentials_and_action_keys_are_never_substituted(
+    world: World, name: str, field: str
+) -> None:
+    raw = copy.deepcopy(world.raw)
+    if field == "webhook":
+        raw["receivers"][0]["webhook"] = world.dt.webhook("T").replace("=T", "=${" + name + "}")
+        path = "receivers[0].webhook"
+    elif field == "secret":
+        raw["receivers"][0]["secret"] = "SEC${" + name + "}"
+        path = "receivers[0].secret"
+    else:
+        raw["state"]["endpoint"] = "https://${" + name + "}.example.com"
+        path = "state.endpoint"
+    assert parse(world, raw) == [
+        f"{path}: {name} is never read into the config: it holds the function's credentials "
+        "or its action signing keys"
+    ]
+
+
+def test_the_variable_actions_key_env_names_is_never_substituted(world: World) -> None:
+    raw = copy.deepcopy(world.raw)
+    raw["actions"] = {"key_env": "MY_LINK_KEYS"}
+    raw["receivers"][0]["secret"] = "SEC${MY_LINK_KEYS}"
+    assert parse(world, raw) == [
+        "receivers[0].secret: MY_LINK_KEYS is never read into the config: it holds the "
+        "function's credentials or its action signing keys"
+    ]
+
+
+def test_the_silence_links_address_is_sent_so_it_never_reads_the_environment(
+    world: World,
+) -> None:
+    raw = copy.deepcopy(world.raw)
+    raw["actions"] = {"enabled": False, "base_url": "https://${DT_SECRET}.example.com/s"}
+    assert parse(world, raw) == [
+        "actions.base_url: ${VAR} is not read here: the link is sent in messages"
+    ]
+
+
+def test_secrets_and_endpoints_still_come_from_the_environment(world: World) -> None:
+    raw = copy.deepcopy(world.raw)
+    raw["receivers"][0]["webhook"] = world.dt.webhook("T").replace("=T", "=${DT_TOKEN}")
+    raw["receivers"][0]["secret"] = "${DT_SECRET}"
+    raw["schedulerx"]["endpoint"] = "${SX_ENDPOINT}"
+    config = parse_config(raw, {**HELD, "SX_ENDPOINT": world.sx.url}, "world", world.root)
+    ops = config.receivers["ops"]
+    assert (ops.access_token, ops.secret) == (ROBOT, ROBOT_SECRET)
+    assert config.schedulerx.endpoint == world.sx.url

@@ -1,8 +1,11 @@
 """The YAML config: parsed into typed records, every problem named by its path.
 
-Secrets never live in the file: `${VAR}` in any string is replaced from the
-environment. A message shows what the file says, cut short, and never a value
-substituted from the environment, nor any part of a webhook or secret.
+Secrets never live in the file: `${VAR}` in a receiver's webhook or secret, or in an
+endpoint, is replaced from the environment. Nowhere else: whoever writes the config
+need not know a secret, and every other text can reach a message. The function's own
+credentials (ALIBABA_CLOUD_*) and the action signing keys are never substituted. A
+message shows what the file says, cut short, and never a value substituted from the
+environment, nor any part of a webhook or secret.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 LANGUAGES = ("zh-CN", "en")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Where `${VAR}` is read (the paths' last key), said in its refusal elsewhere.
+ENV_FIELDS = "receivers[*].webhook, receivers[*].secret, schedulerx.endpoint, state.endpoint"
+# Never substituted, in any field: the function's credentials (FC 3.0 and the python3.12
+# runtime's names; FC 2.0's) and the link signing keys (actions.key_env, whose default
+# is actions/settings.py's DEFAULT_KEY_ENV).
+_CREDENTIAL_PREFIX = "ALIBABA_CLOUD_"
+_FC2_CREDENTIALS = frozenset({"accesskeyid", "accesskeysecret", "securitytoken"})
+ACTION_KEYS_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 # The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
 # Like the patterns below, only for some configs: compiled by re's cache on first use.
 _REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
@@ -370,22 +381,56 @@ class _Parser:
         self.problems: list[str] = []
         self.allow_loopback_http = False
         self.evidence_defaults = {"mention_owners": False, "include_log": False}
+        # Variables never substituted besides the credentials: the action keys' own.
+        self.barred = {ACTION_KEYS_ENV}
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
     # -- scalars -------------------------------------------------------------
 
-    def substitute(self, path: str, value: str) -> str | None:
-        missing = [name for name in _VAR.findall(value) if name not in self.env]
+    def substitute(self, path: str, value: str, from_env: bool = False) -> str | None:
+        """`value` with its `${VAR}`s replaced, where `from_env` (a secret or an endpoint)
+        allows them; else None, the reason recorded."""
+        names = _VAR.findall(value)
+        if not names:
+            return value
+        if not from_env:
+            self.fail(
+                path,
+                f"${{VAR}} is read from the environment only in {ENV_FIELDS}; "
+                "write this value in the file",
+            )
+            return None
+        barred = sorted({name for name in names if self.is_barred(name)})
+        if barred:
+            self.fail(
+                path,
+                f"{', '.join(barred)} is never read into the config: it holds the function's "
+                "credentials or its action signing keys",
+            )
+            return None
+        missing = [name for name in names if name not in self.env]
         if missing:
-            names = ", ".join(sorted(set(missing)))
-            self.fail(path, f"environment variable {names} is not set")
+            self.fail(path, f"environment variable {', '.join(sorted(set(missing)))} is not set")
             return None
         return _VAR.sub(lambda m: self.env[m.group(1)], value)
 
+    def is_barred(self, name: str) -> bool:
+        return (
+            name.upper().startswith(_CREDENTIAL_PREFIX)
+            or name.lower() in _FC2_CREDENTIALS
+            or name in self.barred
+        )
+
     def string(
-        self, mapping: Mapping[str, Any], key: str, path: str, default: str | None = None
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: str | None = None,
+        *,
+        from_env: bool = False,
     ) -> str | None:
         value = mapping.get(key)
         if value is None:
@@ -395,12 +440,14 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, str | int) or not _small(value):
             self.fail(_join(path, key), f"must be a string, not {show(value)}")
             return default
-        return self.substitute(_join(path, key), str(value))
+        return self.substitute(_join(path, key), str(value), from_env)
 
-    def optional_string(self, mapping: Mapping[str, Any], key: str, path: str) -> str | None:
+    def optional_string(
+        self, mapping: Mapping[str, Any], key: str, path: str, *, from_env: bool = False
+    ) -> str | None:
         if mapping.get(key) in (None, ""):
             return None
-        result = self.string(mapping, key, path)
+        result = self.string(mapping, key, path, from_env=from_env)
         return result or None
 
     def boolean(self, mapping: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
@@ -459,9 +506,9 @@ class _Parser:
 
     def endpoint(self, raw: Mapping[str, Any], path: str, default: str | None) -> str | None:
         """An API endpoint: scheme://host[:port], nothing after it."""
-        value = self.string(raw, "endpoint", path, default) if default else None
+        value = self.string(raw, "endpoint", path, default, from_env=True) if default else None
         if default is None:
-            value = self.optional_string(raw, "endpoint", path)
+            value = self.optional_string(raw, "endpoint", path, from_env=True)
         if value is None:
             return default
         url = self.url(_join(path, "endpoint"), value)
@@ -481,6 +528,9 @@ class _Parser:
         top = self.mapping(raw, "(top level)")
         self.unknown_keys(top, _TOP_KEYS, "")
         self.allow_loopback_http = self.boolean(top, "allow_loopback_http", "", False)
+        actions = top.get("actions")
+        if isinstance(actions, dict) and isinstance(actions.get("key_env"), str):
+            self.barred.add(actions["key_env"])
         region = self.string(top, "region", "")
         if region is not None and not re.fullmatch(_REGION, region):
             self.fail(
@@ -730,8 +780,8 @@ class _Parser:
                 path,
             )
             name = self.string(entry, "name", path)
-            webhook = self.string(entry, "webhook", path)
-            secret = self.optional_string(entry, "secret", path)
+            webhook = self.string(entry, "webhook", path, from_env=True)
+            secret = self.optional_string(entry, "secret", path, from_env=True)
             keyword = self.optional_string(entry, "keyword", path)
             mobiles = self.mobiles(entry.get("at_mobiles"), f"{path}.at_mobiles")
             user_ids = self.user_ids(entry.get("at_user_ids"), f"{path}.at_user_ids")
