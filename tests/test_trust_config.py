@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from schedulerx_alert.config import ConfigError, parse_config
+from schedulerx_alert.config import ConfigError, parse_config, show
 from schedulerx_alert.ops.cli import main
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 
@@ -243,3 +245,90 @@ def test_secrets_and_endpoints_still_come_from_the_environment(world: World) -> 
     ops = config.receivers["ops"]
     assert (ops.access_token, ops.secret) == (ROBOT, ROBOT_SECRET)
     assert config.schedulerx.endpoint == world.sx.url
+
+
+# -- item 12: every duration is bounded, the refusal naming the field and the bound --------------
+
+
+def digits(low: int, high: int) -> st.SearchStrategy[str]:
+    """Whole numbers of `low` to `high` digits, as text (str() stops at 4300 digits)."""
+    return st.builds(
+        str.__add__,
+        st.sampled_from("123456789"),
+        st.text("0123456789", min_size=low - 1, max_size=high - 1),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    digits=digits(9, 600),
+    unit=st.sampled_from(["s", "m", "h", "d", ".5m"]),
+    key=st.sampled_from(["stuck_after", "flap_window", "missed_grace"]),
+)
+def test_a_rule_duration_of_any_size_is_refused_past_a_year_and_a_day(
+    tmp_path_factory: pytest.TempPathFactory, digits: str, unit: str, key: str
+) -> None:
+    with World(tmp_path_factory.mktemp("w")) as world:
+        world.raw["watch"][0][key] = digits + unit
+        assert problems_of(world) == [
+            f"watch[0].{key}: must be at most 366d, not {show(digits + unit)}"
+        ]
+
+
+def test_the_longest_rule_duration_is_still_taken(world: World) -> None:
+    world.raw["watch"][0]["stuck_after"] = "366d"
+    assert world.config().watch[0].rules.stuck_after == 366 * 86400
+
+
+@pytest.mark.parametrize("size", [8, 400, 4300, 4301, 6000])
+def test_a_button_duration_of_any_size_is_refused(world: World, size: int) -> None:
+    world.raw["actions"] = {"durations": ["9" * size + "d"]}
+    [problem] = problems_of(world)
+    assert problem.startswith("actions.durations[0]: ") and "(from 5m to 7d)" in problem
+
+
+@pytest.fixture
+def silence_config(world: World, tmp_path: Path) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(world.raw), encoding="utf-8")
+    return str(path)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    digits=digits(8, 6000),
+    unit=st.sampled_from(["d", "h", "m", "1d", "d1h"]),
+)
+def test_silence_add_for_any_number_is_refused_with_the_bound(
+    silence_config: str, capsys: pytest.CaptureFixture[str], digits: str, unit: str
+) -> None:
+    text = {"1d": "1d" + digits + "h", "d1h": digits + "d1h"}.get(unit, digits + unit)
+    argv = ["silence", "add", "-c", silence_config, "--job", "92583", "--why", "x"]
+    code = main([*argv, "--for", text, "--who", "alice"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"silence add: --for: {text[:40]!r} is too long: at most 31 days"), err
+    assert "Traceback" not in err
+
+
+def test_silence_add_for_the_longest_span_is_taken(
+    silence_config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["silence", "add", "-c", silence_config, "--job", "92583", "--why", "x"]
+    assert main([*argv, "--for", "31d", "--who", "alice"]) == 0
+    assert main([*argv, "--for", "30d24h1m", "--who", "alice"]) == 2
+    assert "--for: '30d24h1m' is too long: at most 31 days" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["1e400", "inf", "nan", "0", "-5", "86401", "1" + "0" * 400])
+@pytest.mark.parametrize("command", ["validate", "check"])
+def test_a_timeout_out_of_fcs_range_is_refused_by_its_flag(
+    silence_config: str, capsys: pytest.CaptureFixture[str], value: str, command: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--config", silence_config, "--timeout", value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --timeout: must be a number of seconds above 0 and at most 86400" in err

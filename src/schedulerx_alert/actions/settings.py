@@ -40,7 +40,8 @@ MAX_SECONDS = 7 * 24 * 3600
 _KNOWN = {"enabled", "base_url", "durations", "key_env", "link_ttl_hours"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+# Digits bounded: a button lasts at most 7d, and int() refuses over 4300 digits.
+_DURATION = re.compile(r"(?:(\d{1,6})d)?(?:(\d{1,6})h)?(?:(\d{1,6})m)?")
 _UNTIL = re.compile(r"until ([01]?\d|2[0-3]):([0-5]\d)")
 # FC answers on its default domain with `Content-Disposition: attachment`, so a
 # browser saves the page instead of showing it: the confirmation never appears.

@@ -369,6 +369,9 @@ _RULE_KEYS = {
     "flap_changes",
 }
 MAX_CONSECUTIVE_FAILURES = 100
+# stuck_after, flap_window, missed_grace: a year and a day is longer than any of them
+# can mean; a longer one (or 1e400s, read as infinity) is a mistake, refused as such.
+MAX_RULE_DAYS = 366
 MAX_SHARED_CAUSE_JOBS = 1000
 _OFF = "off"
 
@@ -1047,6 +1050,9 @@ class _Parser:
             return None
         if not seconds > 0:
             self.fail(here, f"must be longer than 0s, not {show(raw)}")
+            return None
+        if seconds > MAX_RULE_DAYS * 86400:
+            self.fail(here, f"must be at most {MAX_RULE_DAYS}d, not {show(raw)}")
             return None
         return seconds
 
