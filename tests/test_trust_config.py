@@ -9,6 +9,7 @@ function holds is not sent; every duration is bounded.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -332,3 +333,117 @@ def test_a_timeout_out_of_fcs_range_is_refused_by_its_flag(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "argument --timeout: must be a number of seconds above 0 and at most 86400" in err
+
+
+# -- item 3: no body that carries a secret the function holds is sent ----------------------------
+
+
+def posted(world: World) -> bytes:
+    """Every body the robot server received, accepted or not."""
+    return b"\n".join(r.body for r in world.dt.requests)
+
+
+def test_a_job_whose_error_output_carries_the_robot_secret_gets_no_message(
+    world: World,
+) -> None:
+    # A job author can shape the error text; the robot secret is no secret to some.
+    world.sx.add_instance(92583, status=5, result=f"login failed with key {ROBOT_SECRET}")
+    world.sx.add_instance(92584, status=5, result="NullPointerException")
+    summary = world.tick()
+    assert ROBOT_SECRET.encode() not in posted(world)
+    [text] = world.texts()
+    assert "92584" in text and "92583" not in text
+    assert summary.alerts_sent == 1 and summary.alerts_pending == 0
+    assert summary.status == "degraded"
+    [problem] = summary.problems
+    assert problem.startswith("receiver ops: the failed alert ")
+    assert problem.endswith("is dropped: the message would carry a robot secret; it is not sent")
+    # Dropped for good: never owed again, never sent on a later tick.
+    world.advance(60)
+    summary = world.tick()
+    assert (summary.status, summary.problems, summary.alerts_pending) == ("ok", [], 0)
+    assert len(world.texts()) == 1
+    assert ROBOT_SECRET.encode() not in posted(world)
+
+
+def test_in_a_summary_only_the_alert_that_carries_a_secret_is_dropped(tmp_path: Path) -> None:
+    errors = {
+        1: "NullPointerException",
+        2: "OutOfMemoryError",
+        3: f"AuthError: robot {ROBOT} refused",
+        4: "SocketTimeoutException",
+        5: "ConnectException",
+    }
+    with World(tmp_path, jobs=tuple(errors)) as world:
+        for job, error in errors.items():
+            world.sx.add_instance(job, status=5, result=error)
+        summary = world.tick()
+        assert ROBOT.encode() not in posted(world)
+        assert summary.alerts_sent == 4 and summary.alerts_pending == 0
+        sent = "\n".join(world.texts())
+        assert all(errors[job] in sent for job in (1, 2, 4, 5)), sent
+        assert "AuthError" not in sent
+        [problem] = summary.problems
+        assert problem.endswith("the message would carry a robot access token; it is not sent")
+
+
+def test_a_template_that_prints_a_credential_sends_nothing(world: World) -> None:
+    # As if it printed the environment: the AccessKey secret in the template's text.
+    (world.root / "leaky.md.j2").write_text(f"### {{{{ job_label }}}} failed ({SK})\n")
+    world.raw["templates"] = {"language": "en", "alert": "leaky.md.j2"}
+    world.sx.add_instance(92583, status=5)
+    summary = world.tick()
+    assert world.dt.requests == [] and world.texts() == []
+    assert summary.messages == 0 and summary.alerts_pending == 0
+    assert any(
+        "the message would carry the AccessKey secret; it is not sent" in p
+        for p in summary.problems
+    )
+    assert not any(SK in p for p in summary.problems)
+
+
+def test_a_notice_that_would_carry_the_sts_token_goes_to_no_receiver(world: World) -> None:
+    from schedulerx_alert.app import build_edges
+    from schedulerx_alert.delivery.outbox import Delivery, Notice
+    from schedulerx_alert.delivery.render import Message
+
+    world.raw["receivers"].append({**world.raw["receivers"][0], "name": "dba"})
+    world.raw["watch"][0]["receivers"] = ["ops"]
+    config = world.config()
+    edges = build_edges(config, world.credentials, clock=world.clock)
+    delivery = Delivery(edges.receivers, edges.renderer, {}, world.clock() + 30, clock=world.clock)
+    message = Message("monitor", f"the state said: token {STS} expired")
+    assert delivery.notice(Notice(message, ("ops", "dba"))) is None
+    [(_, why)] = delivery.report.unannounced
+    assert why == "ops: the message would carry the STS token; it is not sent"
+    assert world.dt.requests == []
+    # Refused before any request: the robot's budget is untouched.
+    assert delivery.report.messages == 0 and delivery.report.robots == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.text(min_size=8, max_size=80),
+    before=st.text(max_size=40),
+    after=st.text(max_size=40),
+    where=st.sampled_from(["text", "link"]),
+)
+def test_the_screen_finds_a_secret_however_a_body_spells_it(
+    secret: str, before: str, after: str, where: str
+) -> None:
+    from urllib.parse import quote
+
+    from schedulerx_alert.redact import Screen
+
+    value = before + secret + after
+    if where == "link":
+        value = "https://alert.example.com/s?t=" + quote(value, safe="")
+    body = json.dumps({"markdown": {"text": value}}, ensure_ascii=False)
+    assert Screen([("a robot secret", secret)]).find(body) == "a robot secret"
+
+
+def test_the_screen_ignores_values_too_short_to_be_secrets() -> None:
+    from schedulerx_alert.redact import Screen
+
+    screen = Screen([("a robot secret", "SEC1"), ("the STS token", None), ("the STS token", "")])
+    assert screen.find('{"text": "SEC1 is fine"}') is None
