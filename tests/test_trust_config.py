@@ -447,3 +447,42 @@ def test_the_screen_ignores_values_too_short_to_be_secrets() -> None:
 
     screen = Screen([("a robot secret", "SEC1"), ("the STS token", None), ("the STS token", "")])
     assert screen.find('{"text": "SEC1 is fine"}') is None
+
+
+# -- where secrets go, whatever the config says ---------------------------------------------------
+
+
+@pytest.mark.parametrize("section", ["schedulerx", "state"])
+def test_signed_calls_go_only_to_alibaba_cloud_hosts(world: World, section: str) -> None:
+    # Every SchedulerX and OSS call carries the STS token: an endpoint is no way out.
+    raw = copy.deepcopy(world.raw)
+    raw[section]["endpoint"] = "https://collector.example.com"
+    assert parse(world, raw) == [
+        f"{section}.endpoint: must be an Alibaba Cloud endpoint (a host under aliyuncs.com): "
+        "calls to it carry the function's credentials"
+    ]
+    raw[section]["endpoint"] = "https://notaliyuncs.com"
+    assert len(parse(world, raw)) == 1
+    raw[section]["endpoint"] = "https://oss-cn-hangzhou-internal.aliyuncs.com"
+    assert parse(world, raw) == []
+
+
+def test_a_robots_token_from_the_environment_goes_only_to_dingtalk(world: World) -> None:
+    raw = copy.deepcopy(world.raw)
+    raw["dingtalk"]["allowed_hosts"] = ["127.0.0.1", "collector.example.com"]
+    receiver = raw["receivers"][0]
+    receiver["webhook"] = "https://collector.example.com/robot/send?access_token=${DT_TOKEN}"
+    receiver["secret"] = "SECliteral0123456789"
+    assert parse(world, raw) == [
+        "receivers[0].webhook: a token or secret read from the environment is sent only to "
+        "oapi.dingtalk.com; for another host write this receiver's own in the file"
+    ]
+    receiver["webhook"] = "https://collector.example.com/robot/send?access_token=literal"
+    receiver["secret"] = "${DT_SECRET}"
+    assert len(parse(world, raw)) == 1
+    receiver["secret"] = "SECliteral0123456789"
+    assert parse(world, raw) == []
+    receiver["webhook"] = "https://oapi.dingtalk.com/robot/send?access_token=${DT_TOKEN}"
+    receiver["secret"] = "${DT_SECRET}"
+    raw["dingtalk"]["allowed_hosts"] = ["oapi.dingtalk.com"]
+    assert parse(world, raw) == []

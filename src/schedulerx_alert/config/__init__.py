@@ -52,6 +52,10 @@ ENV_FIELDS = "receivers[*].webhook, receivers[*].secret, schedulerx.endpoint, st
 _CREDENTIAL_PREFIX = "ALIBABA_CLOUD_"
 _FC2_CREDENTIALS = frozenset({"accesskeyid", "accesskeysecret", "securitytoken"})
 ACTION_KEYS_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
+# Where secrets go, whatever the config says: the robot's webhook and secret read from
+# the environment only to DingTalk; signed API calls only to Alibaba Cloud's hosts.
+DINGTALK_HOST = "oapi.dingtalk.com"
+CLOUD_DOMAIN = "aliyuncs.com"
 # The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
 # Like the patterns below, only for some configs: compiled by re's cache on first use.
 _REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
@@ -419,6 +423,12 @@ class _Parser:
             return None
         return _VAR.sub(lambda m: self.env[m.group(1)], value)
 
+    def may_carry_env(self, url: HttpUrl, entry: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+        """Whether `url` may receive what `entry[keys]` read from the environment."""
+        if not any(isinstance(entry.get(k), str) and _VAR.search(entry[k]) for k in keys):
+            return True
+        return url.host == DINGTALK_HOST or (self.allow_loopback_http and url.is_loopback)
+
     def is_barred(self, name: str) -> bool:
         return (
             name.upper().startswith(_CREDENTIAL_PREFIX)
@@ -519,6 +529,14 @@ class _Parser:
             return default
         if url.path not in ("", "/") or url.query:
             self.fail(_join(path, "endpoint"), "must be just https://HOST[:PORT], no path or query")
+            return default
+        if not (_cloud_host(url.host) or (self.allow_loopback_http and url.is_loopback)):
+            # Every call to it is signed and carries the function's STS token.
+            self.fail(
+                _join(path, "endpoint"),
+                f"must be an Alibaba Cloud endpoint (a host under {CLOUD_DOMAIN}): calls to "
+                "it carry the function's credentials",
+            )
             return default
         return url.origin
 
@@ -791,6 +809,14 @@ class _Parser:
             url = None
             if webhook:
                 url = self.webhook(f"{path}.webhook", webhook, str(entry["webhook"]), dingtalk)
+            if url is not None and not self.may_carry_env(url, entry, ("webhook", "secret")):
+                # allowed_hosts is the config's own: it cannot say where a secret may go.
+                self.fail(
+                    f"{path}.webhook",
+                    f"a token or secret read from the environment is sent only to "
+                    f"{DINGTALK_HOST}; for another host write this receiver's own in the file",
+                )
+                url = None
             if secret is not None and not secret.startswith("SEC"):
                 self.fail(f"{path}.secret", "a DingTalk robot secret starts with 'SEC'")
             if name is None:
@@ -1222,6 +1248,10 @@ def _span(delta: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def _cloud_host(host: str) -> bool:
+    return host == CLOUD_DOMAIN or host.endswith("." + CLOUD_DOMAIN)
 
 
 def _small(value: object) -> bool:
