@@ -475,7 +475,7 @@ def test_a_robots_token_from_the_environment_goes_only_to_dingtalk(world: World)
     receiver["secret"] = "SECliteral0123456789"
     assert parse(world, raw) == [
         "receivers[0].webhook: a token or secret read from the environment is sent only to "
-        "oapi.dingtalk.com; for another host write this receiver's own in the file"
+        "oapi.dingtalk.com; for another host, write this robot's token and secret in the file"
     ]
     receiver["webhook"] = "https://collector.example.com/robot/send?access_token=literal"
     receiver["secret"] = "${DT_SECRET}"

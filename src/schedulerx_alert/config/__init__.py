@@ -44,7 +44,7 @@ DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 LANGUAGES = ("zh-CN", "en")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Where `${VAR}` is read (the paths' last key), said in its refusal elsewhere.
+# The only fields `${VAR}` is read in: a refusal anywhere else names them.
 ENV_FIELDS = "receivers[*].webhook, receivers[*].secret, schedulerx.endpoint, state.endpoint"
 # Never substituted, in any field: the function's credentials (FC 3.0 and the python3.12
 # runtime's names; FC 2.0's) and the link signing keys (actions.key_env, whose default
@@ -814,7 +814,8 @@ class _Parser:
                 self.fail(
                     f"{path}.webhook",
                     f"a token or secret read from the environment is sent only to "
-                    f"{DINGTALK_HOST}; for another host write this receiver's own in the file",
+                    f"{DINGTALK_HOST}; for another host, write this robot's token and secret "
+                    "in the file",
                 )
                 url = None
             if secret is not None and not secret.startswith("SEC"):
