@@ -135,7 +135,7 @@ def test_a_user_template_that_forgets_every_filter_is_still_safe(
         "{{ result }}\n",
         encoding="utf-8",
     )
-    world.raw["templates"] = {"language": "en", "alert": str(template)}
+    world.raw["templates"] = {"language": "en", "alert": template.name}
     world.raw["watch"][0]["jobs"] = [{"id": 92583, "name": MORE_HOSTILE}, 92584]
     world.sx.add_instance(
         92583, status=5, result=MORE_HOSTILE, work_addr=MORE_HOSTILE, executor=MORE_HOSTILE

@@ -34,7 +34,7 @@ def test_a_user_template_is_used_for_alerts(world: World, tmp_path: Path) -> Non
     template.write_text(
         "### {{ job_label }} is {{ status }}\nrun {{ instance_id }} on {{ worker }}\n"
     )
-    world.raw["templates"] = {"language": "en", "alert": str(template)}
+    world.raw["templates"] = {"language": "en", "alert": template.name}
     run = world.sx.add_instance(92583, status=5)
     world.tick()
     assert world.texts() == [f"### 92583 is failed\nrun {run} on 10.0.0.5:16888"]
@@ -55,7 +55,7 @@ def test_validate_compiles_user_templates(
 
     broken = tmp_path / "broken.md.j2"
     broken.write_text("{% if %}")
-    world.raw["templates"] = {"alert": str(broken)}
+    world.raw["templates"] = {"alert": broken.name}
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(world.raw))
     assert main(["validate", "--config", str(config)]) == 2

@@ -20,7 +20,7 @@ from .credentials import Credentials, resolve_credentials
 from .delivery.channels.dingtalk import DingTalkReceiver, Receiver
 from .delivery.render import Renderer
 from .fallback import LocalHealthFile
-from .redact import Redactor
+from .redact import Redactor, Screen
 from .sources.schedulerx import SchedulerXClient
 from .storage.store import StateStore, StoreError, open_state_store
 from .tick import Edges, TickSummary, run_tick
@@ -86,6 +86,21 @@ def secrets_of(config: Config | None, credentials: Credentials | None) -> list[s
     return secrets
 
 
+def screen_of(config: Config, credentials: Credentials | None) -> Screen:
+    """What no message may carry: every robot's token and secret, the action signing
+    keys, the AccessKey secret and the STS token (the key id is no secret)."""
+    secrets: list[tuple[str, str | None]] = []
+    for receiver in config.receivers.values():
+        secrets += [("a robot access token", receiver.access_token)]
+        secrets += [("a robot secret", receiver.secret)]
+    if config.actions is not None:
+        secrets += [("an action signing key", key) for key in config.actions.keys]
+    if credentials is not None:
+        secrets += [("the AccessKey secret", credentials.access_key_secret)]
+        secrets += [("the STS token", credentials.security_token)]
+    return Screen(secrets)
+
+
 def build_edges(
     config: Config,
     credentials: Credentials | None,
@@ -124,12 +139,14 @@ def build_edges(
             timing.schedulerx_call,
             clock=clock,
         )
+    screen = screen_of(config, credentials)
     receivers: dict[str, Receiver] = {
         name: DingTalkReceiver(
             rc,
             timing.dingtalk_call,
             clock=clock,
             max_per_minute=config.dingtalk.max_per_minute,
+            screen=screen,
         )
         for name, rc in config.receivers.items()
     }

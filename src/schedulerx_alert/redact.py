@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import traceback
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 _TOKEN_PARAMS = re.compile(r"(access_token|sign|SecurityToken|Signature)=([^&\s\"'(),;]+)")
 # A DingTalk robot secret ("SEC" + 64 hex digits), caught even before the config that
@@ -50,3 +52,37 @@ class Redactor(logging.Filter):
         if record.stack_info:
             record.stack_info = self(record.stack_info)
         return True
+
+
+# Shorter values are too common in text to tell a secret from a word; none the function
+# holds is this short (a robot secret is 67 characters, an AccessKey secret 30).
+SCREEN_MIN_CHARS = 8
+
+
+class Screen:
+    """The last check before a body leaves: the secrets the function holds, by kind.
+
+    Whoever can shape a message's text (a job's error output, a config's template) may
+    know where a secret is without knowing it; the body that would carry one is not sent.
+    """
+
+    def __init__(self, secrets: Iterable[tuple[str, str | None]] = ()) -> None:
+        forms: dict[str, str] = {}
+        for kind, secret in secrets:
+            if not secret or len(secret) < SCREEN_MIN_CHARS:
+                continue
+            # As a JSON body escapes it, and as a link's query would carry it.
+            for form in (
+                secret,
+                json.dumps(secret, ensure_ascii=False)[1:-1],
+                json.dumps(secret)[1:-1],
+                quote(secret, safe=""),
+                quote_plus(secret),
+            ):
+                forms.setdefault(form, kind)
+        # Longest first: a secret containing another is named as itself.
+        self.forms = sorted(forms.items(), key=lambda item: len(item[0]), reverse=True)
+
+    def find(self, text: str) -> str | None:
+        """The kind of the first secret `text` carries, or None; never the secret."""
+        return next((kind for form, kind in self.forms if form in text), None)

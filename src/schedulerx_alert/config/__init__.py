@@ -1,8 +1,11 @@
 """The YAML config: parsed into typed records, every problem named by its path.
 
-Secrets never live in the file: `${VAR}` in any string is replaced from the
-environment. A message shows what the file says, cut short, and never a value
-substituted from the environment, nor any part of a webhook or secret.
+Secrets never live in the file: `${VAR}` in a receiver's webhook or secret, or in an
+endpoint, is replaced from the environment. Nowhere else: whoever writes the config
+need not know a secret, and every other text can reach a message. The function's own
+credentials (ALIBABA_CLOUD_*) and the action signing keys are never substituted. A
+message shows what the file says, cut short, and never a value substituted from the
+environment, nor any part of a webhook or secret.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,6 +44,18 @@ DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 LANGUAGES = ("zh-CN", "en")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# The only fields `${VAR}` is read in: a refusal anywhere else names them.
+ENV_FIELDS = "receivers[*].webhook, receivers[*].secret, schedulerx.endpoint, state.endpoint"
+# Never substituted, in any field: the function's credentials (FC 3.0 and the python3.12
+# runtime's names; FC 2.0's) and the link signing keys (actions.key_env, whose default
+# is actions/settings.py's DEFAULT_KEY_ENV).
+_CREDENTIAL_PREFIX = "ALIBABA_CLOUD_"
+_FC2_CREDENTIALS = frozenset({"accesskeyid", "accesskeysecret", "securitytoken"})
+ACTION_KEYS_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
+# Where secrets go, whatever the config says: the robot's webhook and secret read from
+# the environment only to DingTalk; signed API calls only to Alibaba Cloud's hosts.
+DINGTALK_HOST = "oapi.dingtalk.com"
+CLOUD_DOMAIN = "aliyuncs.com"
 # The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
 # Like the patterns below, only for some configs: compiled by re's cache on first use.
 _REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
@@ -361,6 +376,9 @@ _RULE_KEYS = {
     "flap_changes",
 }
 MAX_CONSECUTIVE_FAILURES = 100
+# stuck_after, flap_window, missed_grace: a year and a day is longer than any of them
+# can mean; a longer one (or 1e400s, read as infinity) is a mistake, refused as such.
+MAX_RULE_DAYS = 366
 MAX_SHARED_CAUSE_JOBS = 1000
 _OFF = "off"
 
@@ -373,22 +391,62 @@ class _Parser:
         self.problems: list[str] = []
         self.allow_loopback_http = False
         self.evidence_defaults = {"mention_owners": False, "include_log": False}
+        # Variables never substituted besides the credentials: the action keys' own.
+        self.barred = {ACTION_KEYS_ENV}
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
 
     # -- scalars -------------------------------------------------------------
 
-    def substitute(self, path: str, value: str) -> str | None:
-        missing = [name for name in _VAR.findall(value) if name not in self.env]
+    def substitute(self, path: str, value: str, from_env: bool = False) -> str | None:
+        """`value` with its `${VAR}`s replaced, where `from_env` (a secret or an endpoint)
+        allows them; else None, the reason recorded."""
+        names = _VAR.findall(value)
+        if not names:
+            return value
+        if not from_env:
+            self.fail(
+                path,
+                f"${{VAR}} is read from the environment only in {ENV_FIELDS}; "
+                "write this value in the file",
+            )
+            return None
+        barred = sorted({name for name in names if self.is_barred(name)})
+        if barred:
+            self.fail(
+                path,
+                f"{', '.join(barred)} is never read into the config: it holds the function's "
+                "credentials or its action signing keys",
+            )
+            return None
+        missing = [name for name in names if name not in self.env]
         if missing:
-            names = ", ".join(sorted(set(missing)))
-            self.fail(path, f"environment variable {names} is not set")
+            self.fail(path, f"environment variable {', '.join(sorted(set(missing)))} is not set")
             return None
         return _VAR.sub(lambda m: self.env[m.group(1)], value)
 
+    def may_carry_env(self, url: HttpUrl, entry: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
+        """Whether `url` may receive what `entry[keys]` read from the environment."""
+        if not any(isinstance(entry.get(k), str) and _VAR.search(entry[k]) for k in keys):
+            return True
+        return url.host == DINGTALK_HOST or (self.allow_loopback_http and url.is_loopback)
+
+    def is_barred(self, name: str) -> bool:
+        return (
+            name.upper().startswith(_CREDENTIAL_PREFIX)
+            or name.lower() in _FC2_CREDENTIALS
+            or name in self.barred
+        )
+
     def string(
-        self, mapping: Mapping[str, Any], key: str, path: str, default: str | None = None
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        path: str,
+        default: str | None = None,
+        *,
+        from_env: bool = False,
     ) -> str | None:
         value = mapping.get(key)
         if value is None:
@@ -398,12 +456,14 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, str | int) or not _small(value):
             self.fail(_join(path, key), f"must be a string, not {show(value)}")
             return default
-        return self.substitute(_join(path, key), str(value))
+        return self.substitute(_join(path, key), str(value), from_env)
 
-    def optional_string(self, mapping: Mapping[str, Any], key: str, path: str) -> str | None:
+    def optional_string(
+        self, mapping: Mapping[str, Any], key: str, path: str, *, from_env: bool = False
+    ) -> str | None:
         if mapping.get(key) in (None, ""):
             return None
-        result = self.string(mapping, key, path)
+        result = self.string(mapping, key, path, from_env=from_env)
         return result or None
 
     def boolean(self, mapping: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
@@ -462,9 +522,9 @@ class _Parser:
 
     def endpoint(self, raw: Mapping[str, Any], path: str, default: str | None) -> str | None:
         """An API endpoint: scheme://host[:port], nothing after it."""
-        value = self.string(raw, "endpoint", path, default) if default else None
+        value = self.string(raw, "endpoint", path, default, from_env=True) if default else None
         if default is None:
-            value = self.optional_string(raw, "endpoint", path)
+            value = self.optional_string(raw, "endpoint", path, from_env=True)
         if value is None:
             return default
         url = self.url(_join(path, "endpoint"), value)
@@ -472,6 +532,14 @@ class _Parser:
             return default
         if url.path not in ("", "/") or url.query:
             self.fail(_join(path, "endpoint"), "must be just https://HOST[:PORT], no path or query")
+            return default
+        if not (_cloud_host(url.host) or (self.allow_loopback_http and url.is_loopback)):
+            # Every call to it is signed and carries the function's STS token.
+            self.fail(
+                _join(path, "endpoint"),
+                f"must be an Alibaba Cloud endpoint (a host under {CLOUD_DOMAIN}): calls to "
+                "it carry the function's credentials",
+            )
             return default
         return url.origin
 
@@ -484,6 +552,9 @@ class _Parser:
         top = self.mapping(raw, "(top level)")
         self.unknown_keys(top, _TOP_KEYS, "")
         self.allow_loopback_http = self.boolean(top, "allow_loopback_http", "", False)
+        actions = top.get("actions")
+        if isinstance(actions, dict) and isinstance(actions.get("key_env"), str):
+            self.barred.add(actions["key_env"])
         region = self.string(top, "region", "")
         if region is not None and not re.fullmatch(_REGION, region):
             self.fail(
@@ -733,14 +804,23 @@ class _Parser:
                 path,
             )
             name = self.string(entry, "name", path)
-            webhook = self.string(entry, "webhook", path)
-            secret = self.optional_string(entry, "secret", path)
+            webhook = self.string(entry, "webhook", path, from_env=True)
+            secret = self.optional_string(entry, "secret", path, from_env=True)
             keyword = self.optional_string(entry, "keyword", path)
             mobiles = self.mobiles(entry.get("at_mobiles"), f"{path}.at_mobiles")
             user_ids = self.user_ids(entry.get("at_user_ids"), f"{path}.at_user_ids")
             url = None
             if webhook:
                 url = self.webhook(f"{path}.webhook", webhook, str(entry["webhook"]), dingtalk)
+            if url is not None and not self.may_carry_env(url, entry, ("webhook", "secret")):
+                # allowed_hosts is the config's own: it cannot say where a secret may go.
+                self.fail(
+                    f"{path}.webhook",
+                    f"a token or secret read from the environment is sent only to "
+                    f"{DINGTALK_HOST}; for another host, write this robot's token and secret "
+                    "in the file",
+                )
+                url = None
             if secret is not None and not secret.startswith("SEC"):
                 self.fail(f"{path}.secret", "a DingTalk robot secret starts with 'SEC'")
             if name is None:
@@ -1001,6 +1081,9 @@ class _Parser:
         if not seconds > 0:
             self.fail(here, f"must be longer than 0s, not {show(raw)}")
             return None
+        if seconds > MAX_RULE_DAYS * 86400:
+            self.fail(here, f"must be at most {MAX_RULE_DAYS}d, not {show(raw)}")
+            return None
         return seconds
 
     def jobs(self, raw: Any, path: str) -> tuple[JobSpec, ...]:
@@ -1118,9 +1201,15 @@ class _Parser:
         for key in ("alert", "summary"):
             value = self.optional_string(raw, key, path)
             if value is not None:
-                file = _template_file(base_dir, value)
-                if file is None:
-                    self.fail(f"{path}.{key}", f"no such template file {show(raw.get(key))}")
+                file, problem = _template_file(base_dir, value)
+                if problem is not None:
+                    shown = show(raw.get(key))
+                    self.fail(
+                        f"{path}.{key}",
+                        f"no such template file {shown}"
+                        if problem == _NO_FILE
+                        else f"{shown} is refused: {problem}",
+                    )
                 value = str(file) if file else None
             files[key] = value
         return TemplateConfig(language, files["alert"], files["summary"])
@@ -1165,19 +1254,42 @@ def _span(delta: timedelta) -> str:
     return f"{seconds:g}s"
 
 
+def _cloud_host(host: str) -> bool:
+    return host == CLOUD_DOMAIN or host.endswith("." + CLOUD_DOMAIN)
+
+
 def _small(value: object) -> bool:
     """Not an integer too large for anything here to print or store."""
     return not isinstance(value, int) or value.bit_length() <= 64
 
 
-def _template_file(base_dir: Path, name: str) -> Path | None:
-    if not name.isprintable():
-        return None
+_NO_FILE = "no such file"
+
+
+def _template_file(base_dir: Path, name: str) -> tuple[Path | None, str | None]:
+    """The template file `name` names, or why it is refused.
+
+    Whoever writes the config need not be able to read the function's files: a template
+    is rendered into a chat, so a path out of `base_dir` (/proc/self/environ, `..`, a
+    link pointing elsewhere) would post whatever it reads there.
+    """
+    inside = (
+        "a template is a file in the config's folder (for a config in OSS, the code "
+        "package's), named relative to it; absolute paths and '..' are refused"
+    )
+    if not name.isprintable() or "\\" in name:
+        return None, inside
+    given = PurePosixPath(name)
+    if given.is_absolute() or ".." in given.parts or name.startswith("~"):
+        return None, inside
     try:
-        file = (base_dir / name).resolve()
-        return file if file.is_file() else None
-    except (OSError, ValueError):
-        return None
+        root = base_dir.resolve()
+        file = (root / given).resolve()
+        if not file.is_relative_to(root):
+            return None, f"resolves outside the config's folder; {inside}"
+        return (file, None) if file.is_file() else (None, _NO_FILE)
+    except (OSError, ValueError, RuntimeError):
+        return None, _NO_FILE
 
 
 def _state_url_problem(url: str) -> str | None:

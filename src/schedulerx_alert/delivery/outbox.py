@@ -430,6 +430,10 @@ class _Sender:
         try:
             receiver.send(message)
         except TransportError as exc:
+            if exc.failure is Failure.WITHHELD:
+                # Refused before any request: nothing was spent.
+                robot.sent.pop()
+                self.report.messages -= 1
             if exc.failure is Failure.THROTTLED:
                 robot.blocked_until = self.clock() + receiver.block_seconds
             elif exc.failure is Failure.CONFIG:
@@ -458,6 +462,7 @@ def _deliver_to(
     delivered: set[str] = set()
     attempted: set[str] = set()
     refused: set[str] = set()
+    dropped: set[str] = set()
     error: str | None = None
     stop: str | None = None
     blocked = send.blocked(receiver)
@@ -479,6 +484,9 @@ def _deliver_to(
         try:
             send.send(receiver, batch.message)
         except TransportError as exc:
+            if exc.failure is Failure.WITHHELD:
+                _withhold(receiver, batch, planner, queue, dropped, str(exc), report)
+                continue
             error = str(exc)
             if exc.failure in (Failure.TOO_LARGE, Failure.BAD_MESSAGE):
                 # Refused as such: smaller batches and shorter excerpts isolate
@@ -517,7 +525,7 @@ def _deliver_to(
     muted = stop == _Stop.MUTED
     left: list[Alert] = []
     for alert in alerts:
-        if alert.key in delivered:
+        if alert.key in delivered or alert.key in dropped:
             continue
         tried = alert.key in attempted or muted
         for one in (alert, *riders.get(alert.key, ())):
@@ -527,6 +535,27 @@ def _deliver_to(
     waiting = [a for a in left if a.key not in refused]
     if waiting:
         _account(receiver, waiting, stop or _Stop.BUDGET, error, send, delivered)
+
+
+def _withhold(
+    receiver: Receiver,
+    batch: Batch,
+    planner: Planner,
+    queue: deque[Batch],
+    dropped: set[str],
+    why: str,
+    report: DeliveryReport,
+) -> None:
+    """A batch whose message would carry a secret: its alerts go one by one, and the one
+    that carries it is dropped (it can never be sent safely), named by kind, never quoted."""
+    if len(batch.alerts) > 1:
+        queue.extendleft(reversed(planner.split(batch)))
+        return
+    alert = batch.alerts[0]
+    dropped.add(alert.key)
+    report.problems.append(
+        f"receiver {receiver.name}: the {alert.kind} alert {alert.key} is dropped: {why}"
+    )
 
 
 def _account(
@@ -580,6 +609,10 @@ def _announce(notice: Notice, receivers: Mapping[str, Receiver], send: _Sender) 
         try:
             send.send(receiver, notice.message)
         except TransportError as exc:
+            if exc.failure is Failure.WITHHELD:
+                # Whoever else would take it, it would carry the same secret.
+                why.append(f"{name}: {exc}")
+                break
             if exc.failure is Failure.RETRY:
                 send.mark_down(receiver, str(exc))
             why.append(f"{name}: {exc}")

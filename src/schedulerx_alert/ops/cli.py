@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import ConfigError
 from ..credentials import resolve_credentials
+from .bounds import timeout_seconds
 
 
 def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = None) -> int:
@@ -22,7 +23,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     validate.add_argument("--config", "-c", required=True)
     validate.add_argument(
         "--timeout",
-        type=float,
+        type=timeout_seconds,
         default=60.0,
         help="the function's timeout in seconds (as deployed: 60); refuses settings "
         "under which a tick of that length cannot poll a single job",
@@ -39,7 +40,9 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     check.add_argument(
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
-    check.add_argument("--timeout", type=float, default=60.0, help="time budget in seconds")
+    check.add_argument(
+        "--timeout", type=timeout_seconds, default=60.0, help="time budget in seconds"
+    )
     check.add_argument(
         "--log-format",
         choices=("text", "json"),
@@ -149,7 +152,7 @@ def _add_invoke_parser(commands: Any) -> None:
     )
     invoke.add_argument("--qualifier", help="version or alias (default: LATEST)")
     invoke.add_argument(
-        "--timeout", type=float, default=90.0, help="seconds to wait for the function"
+        "--timeout", type=timeout_seconds, default=90.0, help="seconds to wait for the function"
     )
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config, ConfigError, parse_config, read_config_data
 from ..config.source import OssLocation, parse_oss_url
+from .bounds import timeout_seconds
 
 if TYPE_CHECKING:
     from ..storage.oss_client import OssBucket
@@ -53,7 +54,7 @@ def add_parser(commands: Any) -> None:
     push.add_argument("--endpoint", help="OSS endpoint (default: https://oss-REGION.aliyuncs.com)")
     push.add_argument(
         "--timeout",
-        type=float,
+        type=timeout_seconds,
         default=60.0,
         help="the function's timeout in seconds, as for validate (default 60)",
     )

@@ -156,8 +156,15 @@ def _end(args: argparse.Namespace, zone: str, now: float) -> float:
         match = _DURATION.fullmatch(args.duration.strip())
         if not match or not any(match.groups()):
             raise _Usage(f"--for: {args.duration!r} is not a duration such as 2h, 90m or 1d12h")
+        # Whole numbers, compared before any float is made: 400 digits of days would
+        # overflow one, and more than 4300 are more than int() reads.
+        if any(g and len(g) > 7 for g in match.groups()):
+            raise _Usage(f"--for: {args.duration[:40]!r} is too long: {_longest()}")
         days, hours, minutes = (int(g or 0) for g in match.groups())
-        end = now + days * 86400 + hours * 3600 + minutes * 60
+        seconds = days * 86400 + hours * 3600 + minutes * 60
+        if seconds > MAX_SECONDS:
+            raise _Usage(f"--for: {args.duration[:40]!r} is too long: {_longest()}")
+        end = now + seconds
     else:
         try:
             end = parse_local_time(args.until, zone)
@@ -166,11 +173,15 @@ def _end(args: argparse.Namespace, zone: str, now: float) -> float:
     if end <= now:
         raise _Usage("the silence would end before it starts")
     if end - now > MAX_SECONDS:
-        raise _Usage(
-            f"at most {MAX_SECONDS // 86400} days from here; longer silences belong in the "
-            "config's silences:"
-        )
+        raise _Usage(f"--until: {_longest()}")
     return end
+
+
+def _longest() -> str:
+    return (
+        f"at most {MAX_SECONDS // 86400} days from here; longer silences belong in the "
+        "config's silences:"
+    )
 
 
 def _who(args: argparse.Namespace) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 import requests
 
 from ...config import ReceiverConfig
-from ...redact import Redactor
+from ...redact import Redactor, Screen
 from ..render import Message
 
 # DingTalk's errmsg is text we do not control: it may echo the request (token,
@@ -29,6 +29,7 @@ class Failure(enum.Enum):
     CONFIG = "config"  # token, secret, keyword or IP allowlist is wrong
     TOO_LARGE = "too_large"  # the body is over the size limit
     BAD_MESSAGE = "bad_message"  # DingTalk refuses this body as such
+    WITHHELD = "withheld"  # the body would carry a secret we hold: never posted
 
 
 class TransportError(Exception):
@@ -41,7 +42,12 @@ class TransportError(Exception):
 
     @property
     def permanent(self) -> bool:
-        return self.failure in (Failure.CONFIG, Failure.TOO_LARGE, Failure.BAD_MESSAGE)
+        return self.failure in (
+            Failure.CONFIG,
+            Failure.TOO_LARGE,
+            Failure.BAD_MESSAGE,
+            Failure.WITHHELD,
+        )
 
 
 # errcode -> what it means for delivery (FACTS.md; DingTalk's robot docs).
@@ -116,7 +122,10 @@ class DingTalkReceiver(Receiver):
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         max_per_minute: int = 20,
+        screen: Screen | None = None,
     ) -> None:
+        """`screen`: the secrets no body may carry (app.screen_of: every one the function
+        holds); by default this robot's own token and secret."""
         self.name = config.name
         self.config = config
         self.at_mobiles = config.at_mobiles
@@ -125,6 +134,9 @@ class DingTalkReceiver(Receiver):
         self.session = session or requests.Session()
         self.clock = clock
         self.max_per_minute = max_per_minute
+        self.screen = screen or Screen(
+            [("a robot access token", config.access_token), ("a robot secret", config.secret)]
+        )
 
     @property
     def robot(self) -> str:
@@ -201,6 +213,13 @@ class DingTalkReceiver(Receiver):
 
     def send(self, message: Message) -> None:
         body = self.body(message)
+        # The last line: whatever shaped the text (a job's output, a template), a body
+        # that carries a secret is not posted.
+        carried = self.screen.find(body.decode("utf-8"))
+        if carried is not None:
+            raise TransportError(
+                f"the message would carry {carried}; it is not sent", Failure.WITHHELD
+            )
         if len(body) > self.max_bytes:
             raise TransportError(
                 f"message is {len(body)} bytes, over {self.max_bytes}", Failure.TOO_LARGE
