@@ -7,12 +7,19 @@ what reading them costs in memory.
 
 from __future__ import annotations
 
+import gzip
+import http.server
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from schedulerx_alert.bounded import CHUNK
 from schedulerx_alert.core.state import load_state
+from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
 from schedulerx_alert.storage.oss_client import MAX_OBJECT_BYTES, OssBucket, OssError
 from tests.test_owners_evidence import body, messages, watch
 from tests.world import AK, SK, STS, World
@@ -97,3 +104,57 @@ def test_a_dingtalk_answer_over_64_kib_is_a_failed_send_kept_for_the_next_tick(
     world.dt.faults.clear()  # DingTalk answers as it should again
     world.advance(60)
     assert world.tick().alerts_sent == 1
+
+
+class _Flood(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with `total` bytes of JSON-ish text, chunked (no Content-Length),
+    or gzip-compressed (a small body that inflates past any cap)."""
+
+    total = 0
+    gzipped = False
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if self.gzipped:
+            body = gzip.compress(b" " * self.total)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        piece = b" " * 65536
+        try:
+            for _ in range(self.total // len(piece)):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what the cap is for
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_an_answer_without_its_length_is_read_no_further_than_the_cap(gzipped: bool) -> None:
+    handler = type("Flood", (_Flood,), {"total": 40 << 20, "gzipped": gzipped})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = SchedulerXClient(
+            f"http://127.0.0.1:{server.server_address[1]}",
+            "cn-hangzhou",
+            Credentials(AK, SK, STS),
+            ZoneInfo("Asia/Shanghai"),
+        )
+        with pytest.raises(SchedulerXError) as caught:
+            client.call("GetLog", {"Namespace": "ns", "GroupId": "g"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    error = caught.value
+    assert not error.retryable and str(error).startswith("GetLog: the answer is over the 1 MiB cap")
+    seen = int(str(error).rsplit("at least ", 1)[1].split()[0])
+    assert (1 << 20) < seen <= (1 << 20) + CHUNK
