@@ -77,6 +77,9 @@ class SilenceRequest:
     nonce: str
     seconds: int | None = None
     until: float | None = None
+    # When the link stops working (signing time + link_ttl_hours then), signed into it so
+    # that the endpoint can refuse an expired link before it reads the config.
+    expires: float | None = None
 
     def end(self, now: float) -> float:
         return self.until if self.until is not None else now + (self.seconds or 0)
@@ -101,6 +104,8 @@ class SilenceRequest:
             wire["u"] = int(self.until)
         else:
             wire["s"] = self.seconds
+        if self.expires is not None:
+            wire["e"] = int(self.expires)
         wire["x"] = self.nonce
         return wire
 
@@ -114,6 +119,7 @@ class SilenceRequest:
         nonce = wire.get("x")
         name, kind = wire.get("n"), wire.get("k", "")
         seconds, until = wire.get("s"), wire.get("u")
+        expires = wire.get("e")
         if (
             not namespace
             or not group
@@ -127,10 +133,17 @@ class SilenceRequest:
             or (seconds is None) == (until is None)
             or (seconds is not None and _integer(seconds) is None)
             or (until is not None and _integer(until) is None)
+            or (expires is not None and _integer(expires) is None)
         ):
             raise ValueError("a silence link with missing or malformed fields")
         target = LinkTarget(namespace, group, job_id, name, kind, instance_id)
-        return cls(target, nonce, seconds, float(until) if until is not None else None)
+        return cls(
+            target,
+            nonce,
+            seconds,
+            float(until) if until is not None else None,
+            float(expires) if expires is not None else None,
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -195,6 +208,16 @@ class LinkSigner:
         return request, signed_at.timestamp()
 
 
+def check_link(signer: LinkSigner, token: str, now: float) -> SilenceRequest:
+    """The request a token carries when it still holds at `now`; raises LinkRefused."""
+    wanted, _ = signer.verify(token)
+    if wanted.expires is not None and wanted.expires <= now:
+        raise LinkRefused("expired", "the link is past the expiry signed into it")
+    if wanted.until is not None and wanted.until <= now:
+        raise LinkRefused("expired", "the time it silences until has passed")
+    return wanted
+
+
 def next_local_time(now: float, hour: int, minute: int, zone: str) -> float:
     """The first hour:minute of `zone` after `now`."""
     tz = ZoneInfo(zone)
@@ -253,10 +276,11 @@ class ActionLinks:
 
     def request(self, target: LinkTarget, span: Span, now: float) -> SilenceRequest:
         nonce = secrets.token_hex(8)
+        expires = now + self.settings.link_ttl
         if span.until is not None:
             until = next_local_time(now, span.until[0], span.until[1], self.zone)
-            return SilenceRequest(target, nonce, until=until)
-        return SilenceRequest(target, nonce, seconds=span.seconds)
+            return SilenceRequest(target, nonce, until=until, expires=expires)
+        return SilenceRequest(target, nonce, seconds=span.seconds, expires=expires)
 
     def label(self, request: SilenceRequest, now: float) -> str:
         words = _LABELS[self.language]

@@ -13,7 +13,17 @@ died before finishing (older than the function's timeout, no result) is looked u
 the book by uid and, when absent, taken over at the next number.
 
 A changed link, one signed with a key no longer accepted, or an expired one gets a
-403 and changes nothing: nothing is written before the signature is checked.
+403 and changes nothing. It is refused before anything is read: the endpoint is public,
+so a token is checked against the keys in the environment (and the expiry signed into
+it) before the config is read or OSS is asked anything; a request costs I/O only with a
+token this function signed. Only when the default keys' variable is unset (the config
+names another in `actions.key_env`) does the config come first.
+
+A POST acts on the token in its body only, and only when it comes from the confirmation
+page itself: `Sec-Fetch-Site` same-origin or none, or, from a browser that sends no
+Sec-Fetch-Site, an `Origin` equal to `base_url`'s. A request with neither header is not
+a browser's cross-site form (every browser sends at least one of them on a cross-site
+POST), so it is accepted: it holds the token, as a `curl` by the on-call would.
 """
 
 from __future__ import annotations
@@ -40,17 +50,24 @@ from ..redact import Redactor
 from ..storage.silences import SilenceBook, SilenceBookError
 from ..storage.store import StoreError, open_state_store
 from ..timing import CALL_SHARE, MIN_CALL_SECONDS
+from ..urls import HttpUrl
 from .http import HttpRequest, HttpResponse, http_event, parse_request
-from .links import QUERY_NAME, LinkRefused, LinkSigner, SilenceRequest, span_words
+from .links import QUERY_NAME, LinkRefused, LinkSigner, SilenceRequest, check_link, span_words
 from .page import page, words
-from .settings import load_actions
+from .settings import DEFAULT_KEY_ENV, load_actions
 
 log = logging.getLogger("schedulerx_alert")
 WHO = "dingtalk link"
 MAX_CLAIMS = 4
 MAX_MARKER_BYTES = 4096
 DEFAULT_TIMEOUT = 60.0
+# The longest `actions.link_ttl_hours` a config may set: the bound for a link checked
+# before the config is read that carries no expiry of its own (signed by an older version).
+MAX_LINK_TTL = 168 * 3600
 Clock = Callable[[], float]
+# Sec-Fetch-Site values of a request the confirmation page's own form makes (none: the
+# user's own navigation, such as a reload).
+_OWN_SITE = frozenset({"same-origin", "none"})
 
 
 @dataclass(frozen=True)
@@ -72,8 +89,11 @@ class SilenceDesk:
         clock: Clock = time.time,
         stale_after: float = 2 * DEFAULT_TIMEOUT,
         request_id: str = "",
+        origin: str | None = None,
     ) -> None:
         self.signer = signer
+        # The endpoint's own origin (`base_url`'s), which a same-origin POST names.
+        self.origin = origin
         self.book = book
         self.language = language
         self.zone = zone
@@ -95,15 +115,17 @@ class SilenceDesk:
                 extra_headers={"Allow": "GET, HEAD, POST"},
             )
             return Answer(response, "method")
-        token = request.form().get(QUERY_NAME) if request.method == "POST" else None
-        token = token or request.query.get(QUERY_NAME, "")
+        token = token_of(request)
         now = self.clock()
         try:
-            wanted, _ = self.signer.verify(token)
-            if wanted.until is not None and wanted.until <= now:
-                raise LinkRefused("expired", "the time it silences until has passed")
+            wanted = check_link(self.signer, token, now)
         except LinkRefused as refused:
             return Answer(self._refused(refused.reason), f"refused: {refused.reason}")
+        if request.method == "POST":
+            crossing = cross_site(request, self.origin)
+            if crossing is not None:
+                log.warning("silence link: a POST from another site refused (%s)", crossing)
+                return Answer(_bilingual(403, *_CROSS_SITE), "refused: cross-site")
         try:
             if request.method == "POST":
                 answer = self._post(wanted, now)
@@ -266,6 +288,100 @@ class SilenceDesk:
         return f"{moment:%Y-%m-%d %H:%M} ({self.zone})"
 
 
+def token_of(request: HttpRequest) -> str:
+    """A POST's token from its body only: one in the URL alone would let any page that
+    can make a browser POST to a link (a bodiless cross-site form) act on it."""
+    if request.method == "POST":
+        return request.form().get(QUERY_NAME, "")
+    return request.query.get(QUERY_NAME, "")
+
+
+def cross_site(request: HttpRequest, origin: str | None) -> str | None:
+    """Why a POST did not come from the confirmation page itself, or None when it did.
+
+    `Sec-Fetch-Site` is set by the browser and cannot be forged by a page, so when
+    present it decides; older browsers without it send `Origin` on every POST. Neither
+    header: not a browser's cross-site form, and accepted (see the module's docstring).
+    """
+    site = request.headers.get("sec-fetch-site", "").strip().lower()
+    if site:
+        return None if site in _OWN_SITE else f"Sec-Fetch-Site: {site[:40]}"
+    sent = request.headers.get("origin")
+    if sent is None:
+        return None
+    if origin is None or sent.strip().lower() != origin:
+        return f"Origin: {sent[:100]}"
+    return None
+
+
+def origin_of(url: HttpUrl) -> str:
+    """The origin a browser names in `Origin` for a page at `url` (no default port)."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{host}{port}"
+
+
+_CROSS_SITE = (
+    ("请求被拒绝", "Request refused"),
+    (
+        "静默只能在这个链接自己的确认页面上确认。没有做任何更改。",
+        "A silence can only be confirmed on this link's own page. Nothing was changed.",
+    ),
+)
+_REFUSED = {
+    "invalid": (
+        ("链接无效", "Link not valid"),
+        (
+            "这个链接无效：它被改动过，或者签名所用的密钥已不再被接受。没有做任何更改。",
+            "This link is not valid: it was changed, or signed with a key this function no "
+            "longer accepts. Nothing was changed.",
+        ),
+    ),
+    "expired": (
+        ("链接已过期", "Link expired"),
+        (
+            "这个链接已过期，或者它要静默到的时间已经过去。没有做任何更改。",
+            "This link has expired, or the time it silences until has passed. Nothing was changed.",
+        ),
+    ),
+}
+_METHOD = (
+    ("不支持的请求", "Not supported"),
+    ("请在钉钉中打开这个链接。", "Open this link from the DingTalk message."),
+)
+
+
+def _bilingual(
+    status: int,
+    title: tuple[str, str],
+    text: tuple[str, str],
+    extra_headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A page answered before the config, and so its language, is known: in both."""
+    return page(status, "zh-CN", " / ".join(title), list(text), extra_headers=extra_headers)
+
+
+def before_io(request: HttpRequest, env: Mapping[str, str], clock: Clock) -> Answer | None:
+    """The answer to a request refused without reading anything; None to go on.
+
+    The keys are the default variable's: which variable the config names is known only
+    once it is read, so with that one unset the token is checked after the config."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        response = _bilingual(405, *_METHOD, extra_headers={"Allow": "GET, HEAD, POST"})
+        return Answer(response, "method")
+    keys = tuple(k.strip() for k in env.get(DEFAULT_KEY_ENV, "").split(",") if k.strip())
+    if not keys:
+        return None
+    try:
+        check_link(LinkSigner(keys, MAX_LINK_TTL, clock), token_of(request), clock())
+    except LinkRefused as refused:
+        response = _bilingual(403, *_REFUSED[refused.reason])
+        if request.method == "HEAD":
+            response = HttpResponse(response.status, "", response.headers)
+        return Answer(response, f"refused: {refused.reason}")
+    return None
+
+
 def _done(silence: Silence) -> dict[str, Any]:
     return {"state": "done", "silence": silence.id, "until": silence.until}
 
@@ -347,6 +463,9 @@ def _serve(
     except ValueError as exc:
         log.warning("silence link: unreadable request: %s", exc)
         return Answer(page(400, "en", "Bad request", [str(exc)]), "bad request")
+    refused = before_io(request, env, clock)
+    if refused is not None:
+        return refused
     function = getattr(context, "function", None)
     timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
     try:
@@ -386,5 +505,6 @@ def _serve(
         clock,
         stale_after=timeout + 30,
         request_id=request.request_id or str(getattr(context, "request_id", "") or ""),
+        origin=origin_of(settings.base_url) if settings.base_url is not None else None,
     )
     return desk.answer(request)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from ..bounded import TooLarge, read_capped
 from ..core.model import JobKey
 from ..credentials import Credentials
 from .acs3 import sign_request
@@ -37,6 +38,19 @@ RAM_ACTIONS: Mapping[str, str] = {
     # include_log: the failed run's last lines (Professional edition only).
     "GetLog": "edas:ReadSchedulerxLogQuery",
 }
+
+# The most of an answer each action is read up to (bounded.py); over it, that call fails.
+# A run list page is some hundred runs, each with a Result (an exception's stack trace,
+# or whatever a job printed): 8 MiB is 80 KiB a run for a page of 100. ListJobs pages
+# hold at most 100 jobs of a few KiB. GetJobInfo is one job, and of GetLog's answer the
+# last lines are kept, a few KiB (evidence.py): 1 MiB each leaves both ample room.
+ANSWER_CAPS: Mapping[str, int] = {
+    "GetJobInstanceList": 8 << 20,
+    "ListJobs": 8 << 20,
+    "GetJobInfo": 1 << 20,
+    "GetLog": 1 << 20,
+}
+DEFAULT_ANSWER_CAP = 8 << 20
 
 
 class SchedulerXError(Exception):
@@ -104,16 +118,23 @@ class SchedulerXClient:
             security_token=self.credentials.security_token,
             now=datetime.fromtimestamp(self.clock(), timezone.utc),
         )
+        cap = ANSWER_CAPS.get(action, DEFAULT_ANSWER_CAP)
         try:
             response = self.session.get(
-                self.base_url, params=query, headers=headers, timeout=self.timeout
+                self.base_url, params=query, headers=headers, timeout=self.timeout, stream=True
             )
+            content = read_capped(response, cap)
+        except TooLarge as exc:
+            # Asking again brings the same answer: this call fails, the others go on.
+            raise SchedulerXError(f"{action}: {exc}", retryable=False) from None
         except requests.Timeout:
             raise SchedulerXError(f"{action}: timed out", retryable=True) from None
         except requests.RequestException as exc:
             reason = type(exc).__name__
             raise SchedulerXError(f"{action}: network error ({reason})", retryable=True) from None
-        return _parse_response(action, response)
+        return decode_answer(
+            action, response.status_code, response.headers.get("Content-Type", ""), content
+        )
 
     def get_job_instance_list(self, job: JobKey) -> Listing:
         """The job's runs as listed; runs that cannot be read come back as problems."""
@@ -158,12 +179,6 @@ class SchedulerXClient:
                 retryable=False,
                 request_id=_text(body.get("RequestId")),
             ) from None
-
-
-def _parse_response(action: str, response: requests.Response) -> dict[str, Any]:
-    return decode_answer(
-        action, response.status_code, response.headers.get("Content-Type", ""), response.content
-    )
 
 
 def decode_answer(action: str, status: int, content_type: str, content: bytes) -> dict[str, Any]:

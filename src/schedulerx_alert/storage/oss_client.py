@@ -21,6 +21,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from ..bounded import TooLarge, read_capped, read_prefix, size
+
 ALGORITHM = "OSS4-HMAC-SHA256"
 PRODUCT = "oss"
 # The RAM action each operation needs; tests/test_deploy.py derives the function's
@@ -38,6 +40,10 @@ _CONTENT_TYPES = {".json": "application/json"}
 _BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 # An error document is a few hundred bytes; a proxy's HTML page may be anything.
 _ERROR_BODY_LIMIT = 64 * 1024
+# The most of an object `get` reads (bounded.py). The largest the function keeps is the
+# state: at most some thousand jobs' runs, a few MiB (bench/state_size.py); the config is
+# at most 1 MB, the silence book's snapshot 4 MiB. Over it, the read fails, named.
+MAX_OBJECT_BYTES = 16 << 20
 
 
 class OssError(Exception):
@@ -117,17 +123,28 @@ class OssBucket:
         self.clock = clock
         self.session = requests.Session()
 
-    def get(self, key: str, *, if_none_match: str | None = None) -> Fetched | None:
+    def get(
+        self, key: str, *, if_none_match: str | None = None, limit: int = MAX_OBJECT_BYTES
+    ) -> Fetched | None:
         """The object's bytes and ETag; None when `if_none_match` (an ETag, unquoted)
-        is still the object's (304). Raises OssError (404 NoSuchKey when absent)."""
+        is still the object's (304). Raises OssError (404 NoSuchKey when absent; code
+        TooLarge for an object over `limit` bytes, of which at most `limit` are read)."""
         headers = {"If-None-Match": f'"{if_none_match}"'} if if_none_match else {}
         response = self._send("GET", key, headers)
         if response.status_code == 304:
             if if_none_match:
+                response.close()
                 return None
             raise self._error(response)
-        _check_length(response)
-        return Fetched(response.content, _etag(response))
+        try:
+            data = read_capped(response, limit)
+        except TooLarge as exc:
+            message = f"the object is over the {size(limit)} cap (at least {exc.seen} bytes)"
+            raise OssError(response.status_code, "TooLarge", message) from None
+        except requests.RequestException as exc:
+            raise OssError(None, "", self._scrub(f"{type(exc).__name__}: {exc}")) from None
+        _check_length(response, data)
+        return Fetched(data, _etag(response))
 
     def put(self, key: str, data: bytes, *, forbid_overwrite: bool = False) -> str:
         """Create or replace the object; its ETag. With `forbid_overwrite`, OSS refuses
@@ -140,11 +157,13 @@ class OssBucket:
             headers["Content-Type"] = content_type
         if forbid_overwrite:
             headers["x-oss-forbid-overwrite"] = "true"
-        return _etag(self._send("PUT", key, headers, data))
+        response = self._send("PUT", key, headers, data)
+        read_prefix(response, _ERROR_BODY_LIMIT)
+        return _etag(response)
 
     def delete(self, key: str) -> None:
         """Remove the object; OSS answers 204 whether or not it existed."""
-        self._send("DELETE", key, {})
+        read_prefix(self._send("DELETE", key, {}), _ERROR_BODY_LIMIT)
 
     def url(self, key: str) -> str:
         """Where the object is: the whole key quoted, its slashes too, as oss2 does."""
@@ -179,6 +198,8 @@ class OssBucket:
                 headers=headers,
                 timeout=self.timeout,
                 allow_redirects=False,
+                # Read by the caller, up to a cap (bounded.py).
+                stream=True,
             )
         except requests.RequestException as exc:
             raise OssError(None, "", self._scrub(f"{type(exc).__name__}: {exc}")) from None
@@ -196,7 +217,8 @@ class OssBucket:
         try:
             # From the endpoint the config names, at most 64 KiB; ElementTree fetches
             # no external entity.
-            root = ElementTree.fromstring(response.content[:_ERROR_BODY_LIMIT])  # noqa: S314
+            body = read_prefix(response, _ERROR_BODY_LIMIT)
+            root = ElementTree.fromstring(body)  # noqa: S314
         except ElementTree.ParseError:
             root = None
         if root is not None and root.tag == "Error":
@@ -220,15 +242,15 @@ class OssBucket:
         return text
 
 
-def _check_length(response: requests.Response) -> None:
+def _check_length(response: requests.Response, data: bytes | None = None) -> None:
     """A body cut short is a network error. urllib3 2 raises it by itself; urllib3 1.26,
-    which the requests of FC's runtime use, returns what arrived."""
+    which the requests of FC's runtime use, returns what arrived. `data`: the body as
+    read (a streamed response's), else the response's own."""
+    data = response.content if data is None else data
     expected = response.headers.get("Content-Length", "")
     encoding = response.headers.get("Content-Encoding", "identity")
-    if expected.isdigit() and encoding == "identity" and len(response.content) != int(expected):
-        raise OssError(
-            None, "", f"the answer ended after {len(response.content)} of {expected} bytes"
-        )
+    if expected.isdigit() and encoding == "identity" and len(data) != int(expected):
+        raise OssError(None, "", f"the answer ended after {len(data)} of {expected} bytes")
 
 
 def _etag(response: requests.Response) -> str:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 
 import requests
 
+from ...bounded import TooLarge, read_capped
 from ...config import ReceiverConfig
 from ...redact import Redactor, Screen
 from ..render import Message
@@ -21,6 +22,9 @@ from ..render import Message
 # DingTalk's errmsg is text we do not control: it may echo the request (token,
 # sign) or anything else, and it ends up in the state and in health messages.
 ERRMSG_CAP = 200
+# The robot answers `{"errcode":0,"errmsg":"ok"}`, and an error in a line: 64 KiB leaves
+# a proxy's error page room to be recognised as not JSON, and no more (bounded.py).
+MAX_ANSWER_BYTES = 64 << 10
 
 
 class Failure(enum.Enum):
@@ -234,7 +238,13 @@ class DingTalkReceiver(Receiver):
                 # A redirect would carry the body (and, in its Location, maybe the
                 # token) to a host nobody checked; DingTalk's robot never redirects.
                 allow_redirects=False,
+                stream=True,
             )
+            # Read before the status is looked at, so that the connection is released.
+            content = read_capped(response, MAX_ANSWER_BYTES)
+        except TooLarge as exc:
+            # Not known whether the message was taken: sent again, it may arrive twice.
+            raise TransportError(f"DingTalk: {exc}", Failure.RETRY) from None
         except requests.Timeout:
             raise TransportError("DingTalk timed out", Failure.RETRY) from None
         except requests.RequestException as exc:
@@ -248,10 +258,10 @@ class DingTalkReceiver(Receiver):
         if response.status_code != 200:
             raise TransportError(f"DingTalk answered HTTP {response.status_code}", Failure.RETRY)
         try:
-            answer = response.json()
+            answer = json.loads(content)
             errcode = int(answer.get("errcode", -1))
             errmsg: object = answer.get("errmsg", "")
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             raise TransportError("DingTalk answer is not JSON", Failure.RETRY) from None
         if errcode == 0:
             return
