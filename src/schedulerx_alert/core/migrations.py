@@ -87,7 +87,7 @@ def _alert_v2(alert: Any) -> Any:
 def v2_to_v3(doc: Doc) -> Doc:
     # The typed readers and writers of the newest version build the findings, so a
     # migrated alert is exactly what version 3 would have written for the same run.
-    from .state import alert_to_dict, read_instance, read_record, run_alert
+    from .state import alert_to_dict, read_instance, read_record, reader, run_alert
 
     out = dict(doc)
     delivered = doc.get("delivered")
@@ -101,13 +101,13 @@ def v2_to_v3(doc: Doc) -> Doc:
                 migrated.append(alert)
                 continue
             where = f"outbox[{i}]"
-            name = alert.get("job_name")
+            r = reader()
             found = run_alert(
-                alert.get("kind"),  # type: ignore[arg-type]  # the reader checks it
-                alert.get("receiver"),  # type: ignore[arg-type]
+                r.str_(alert.get("kind"), f"{where}.kind"),
+                r.str_(alert.get("receiver"), f"{where}.receiver"),
                 read_instance(alert.get("instance"), f"{where}.instance"),
-                name if isinstance(name, str) else None,
-                alert.get("created_at"),  # type: ignore[arg-type]
+                r.opt_str(alert.get("job_name"), f"{where}.job_name"),
+                r.time(alert.get("created_at"), f"{where}.created_at"),
             )
             new = alert_to_dict(found)
             for kept in ("kind", "receiver", "created_at", "attempts", "last_error", "evidence"):

@@ -547,6 +547,11 @@ def load_state(data: bytes) -> State:
     return _Reader().state(doc)
 
 
+def reader() -> _Reader:
+    """Typed reads of the newest version's fields, for core/migrations.py."""
+    return _Reader()
+
+
 def read_instance(value: Any, where: str) -> JobInstance:
     """One run as the newest version stores it (core/migrations.py builds alerts with it)."""
     return _Reader().instance(value, where)
