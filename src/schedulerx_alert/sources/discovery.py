@@ -121,6 +121,10 @@ class JobPage:
     jobs: tuple[JobInfo, ...]
     problems: tuple[str, ...]
     last: bool
+    # What the answer said of the list: entries on the page, the page size, and Total.
+    entries: int = 0
+    size: int = PAGE_SIZE
+    total: int | None = None
 
 
 def parse_job_page(
@@ -148,7 +152,34 @@ def parse_job_page(
     total = _whole(data.get("Total"))
     # Total says where the list ends; without it, a short page does.
     last = (page * size >= total or not entries) if total is not None else len(entries) < size
-    return JobPage(tuple(jobs), tuple(problems), last)
+    return JobPage(tuple(jobs), tuple(problems), last, len(entries), size, total)
+
+
+def paging_fault(
+    catalog: Mapping[JobKey, JobInfo], cursor: GroupCursor, page: int, found: JobPage, now: float
+) -> str | None:
+    """Why a page cannot be the next one of the list, or None. A server that ignores PageNum
+    answers the first page again and again: without Total the pass would never end (and
+    spend the ListJobs quota every tick), with it the pass would end with only the first
+    page's jobs."""
+    if page < 2:
+        return None
+    if found.total is not None and found.entries and (page - 1) * found.size >= found.total:
+        return (
+            f"ListJobs page {page} lists {found.entries} job(s) past the Total of {found.total} "
+            "(the server seems to ignore PageNum)"
+        )
+    started = cursor.discovery_started if cursor.discovery_page > 0 else now
+    if started is None or not found.jobs:
+        return None
+    # The state keeps times to the second.
+    seen = [catalog.get(info.job) for info in found.jobs]
+    if all(info is not None and info.refreshed_at >= started - 1 for info in seen):
+        return (
+            f"ListJobs page {page} lists only jobs an earlier page of this pass listed "
+            "(the server seems to ignore PageNum)"
+        )
+    return None
 
 
 def parse_job(group: GroupKey, raw: Any, now: float) -> JobInfo:

@@ -1,0 +1,63 @@
+"""Job lists that cannot be trusted and watch entries that watch nothing: each says so, on
+every tick until it is fixed, rather than leaving the monitor quietly partial."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from schedulerx_alert.core.state import load_state
+from tests.fakes.schedulerx import JobsPaging
+from tests.world import GROUP, NS, World
+
+JOBS = tuple(range(1000, 1150))  # 150 jobs: two ListJobs pages of 100
+
+
+@pytest.fixture
+def estate(tmp_path: Path) -> Iterator[World]:
+    with World(tmp_path, jobs=()) as world:
+        for job_id in JOBS:
+            world.sx.add_job(NS, GROUP, job_id, name=f"etl-{job_id}")
+        world.raw["watch"] = [
+            {"namespace": NS, "group": GROUP, "jobs": "all", "receivers": ["ops"]}
+        ]
+        yield world
+
+
+def test_a_job_list_read_page_by_page_finds_every_job(estate: World) -> None:
+    summary = estate.tick()
+    assert summary.status == "ok", summary.problems
+    assert summary.jobs == 150 and summary.calls["ListJobs"] == 2
+
+
+@pytest.mark.parametrize("paging", ["ignore", "ignore_no_total"])
+def test_a_server_that_ignores_pagenum_is_a_problem_each_tick_not_a_partial_list(
+    estate: World, paging: JobsPaging
+) -> None:
+    estate.sx.configure(jobs_paging=paging)
+    # Job 1120 is on the second page, which this server never answers.
+    estate.sx.add_instance(1120, status=5, result="disk full")
+    for minute in range(4):
+        before = estate.sx.calls("ListJobs")
+        summary = estate.tick()
+        assert summary.status == "degraded", (minute, summary.problems)
+        assert any("ignore PageNum" in p and f"{NS}/{GROUP}" in p for p in summary.problems), (
+            summary.problems
+        )
+        # A few calls a tick, not the whole ListJobs quota.
+        assert estate.sx.calls("ListJobs") - before <= 4
+        estate.advance(60)
+    # Nothing was dropped for it: the first page's jobs stay watched, and a run of a job
+    # the list left out is looked up when its group's runs show it.
+    catalog = load_state(estate.state_path.read_bytes()).catalog
+    assert {k.job_id for k in catalog} == {*JOBS[:100], 1120}
+    failure, impaired = estate.texts()
+    assert "etl-1120" in failure and "disk full" in failure
+    # Three broken ticks in a row: the on-call hears that the monitor is impaired, and why.
+    assert "PageNum" in impaired
+    estate.sx.configure(jobs_paging="ok")
+    summary = estate.tick()
+    assert summary.status == "ok", summary.problems
+    assert summary.jobs == 150
