@@ -61,3 +61,54 @@ def test_a_server_that_ignores_pagenum_is_a_problem_each_tick_not_a_partial_list
     summary = estate.tick()
     assert summary.status == "ok", summary.problems
     assert summary.jobs == 150
+
+
+def test_a_name_pattern_that_matches_no_job_is_a_problem_until_it_is_fixed(
+    estate: World,
+) -> None:
+    estate.raw["watch"] = [
+        {"namespace": NS, "group": GROUP, "job_names": ["etl-10*"], "receivers": ["ops"]},
+        # The jobs are etl-*: this entry watches nothing, whatever fails.
+        {"namespace": NS, "group": GROUP, "job_names": ["ETL_*"], "receivers": ["ops"]},
+    ]
+    for _ in range(3):
+        summary = estate.tick()
+        assert summary.status == "degraded"
+        assert summary.problems == [
+            f"watch entry 2 (job_names: ETL_*) in {NS}/{GROUP} matches no enabled job"
+        ]
+        estate.advance(60)
+    # It counts toward the impaired notice like any tick that cannot do its work.
+    [impaired] = estate.texts()
+    assert "watch entry 2" in impaired and "matches no enabled job" in impaired
+    estate.raw["watch"][1]["job_names"] = ["etl-11*"]
+    assert estate.tick().status == "ok"
+
+
+def test_an_entry_whose_jobs_are_all_disabled_watches_nothing(estate: World) -> None:
+    estate.sx.add_job(NS, GROUP, 2000, name="report-daily", status=0)
+    estate.raw["watch"].append(
+        {"namespace": NS, "group": GROUP, "job_names": ["report-*"], "receivers": ["ops"]}
+    )
+    summary = estate.tick()
+    assert summary.problems == [
+        f"watch entry 2 (job_names: report-*) in {NS}/{GROUP} matches no enabled job"
+    ]
+
+
+def test_a_misspelt_group_is_a_problem_naming_the_entry(estate: World) -> None:
+    estate.raw["watch"].append(
+        {
+            "namespace": NS,
+            "group": "testSchedulerx.defaultGroupp",
+            "jobs": "all",
+            "receivers": ["ops"],
+        }
+    )
+    for _ in range(2):
+        summary = estate.tick()
+        assert summary.status == "degraded"
+        [problem] = summary.problems
+        assert "testSchedulerx.defaultGroupp" in problem and "is not existed" in problem
+        assert "watch entry 2 (jobs: all)" in problem
+        estate.advance(60)

@@ -11,7 +11,7 @@ Pure, except for the answer it is given: the executor (poll.py) makes the calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -99,6 +99,52 @@ def needs_names(config: Config, group: GroupKey) -> bool:
 
 def discovers(config: Config, group: GroupKey) -> bool:
     return any((rule.namespace, rule.group) == group and rule.discovers for rule in config.watch)
+
+
+def describe(config: Config, rule: WatchRule) -> str:
+    """A watch entry as a message names it: its place in the file and what it picks."""
+    number = next((i for i, r in enumerate(config.watch, 1) if r is rule), 0)
+    if rule.all_jobs:
+        picks = "jobs: all"
+    elif rule.job_names:
+        picks = f"job_names: {', '.join(rule.job_names)}"
+    else:
+        picks = f"jobs: {', '.join(str(spec.job_id) for spec in rule.jobs)}"
+    return f"watch entry {number} ({picks[:200]})"
+
+
+def entries_of(config: Config, group: GroupKey) -> str:
+    """The discovering watch entries of a group, for a message about its job list."""
+    return "; ".join(
+        describe(config, rule)
+        for rule in config.watch
+        if (rule.namespace, rule.group) == group and rule.discovers
+    )
+
+
+def unmatched(
+    config: Config,
+    catalog: Mapping[JobKey, JobInfo],
+    groups: Mapping[GroupKey, GroupCursor],
+    unread: Collection[GroupKey] = (),
+) -> list[str]:
+    """A problem for each discovering entry that matches no enabled job of its group's last
+    complete list: a pattern in the wrong case, or a group emptied, watches nothing, and
+    would otherwise say `ok` for ever. Groups whose list was never read to the end, or
+    failed this tick (`unread`, a problem of its own), are not judged."""
+    problems = []
+    for rule in config.watch:
+        group = (rule.namespace, rule.group)
+        cursor = groups.get(group)
+        if not rule.discovers or group in unread or cursor is None:
+            continue
+        if cursor.discovered_at is None:
+            continue
+        if not any(matches(rule, info) for info in catalog.values()):
+            problems.append(
+                f"{describe(config, rule)} in {group[0]}/{group[1]} matches no enabled job"
+            )
+    return problems
 
 
 # -- ListJobs -----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from ..core.findings import RECOVERED, SETTLED
 from ..core.model import InstanceStatus, JobInstance, JobKey
 from ..core.state import Alert, State
 from ..delivery.mentions import owners_of
-from . import discovery, plan
+from . import discovery, jobinfo, plan
 from .fetch import RetryPolicy, attempt
 from .poll import JOB_INFO, LIST, Budgets
 from .schedulerx import SchedulerXClient, SchedulerXError
@@ -243,10 +243,15 @@ class _Work:
                 {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)},
             )
             fresh = _job_info(job, body, self.now) if body is not None else None
-            if fresh is not None and not _list_read(self.config, (job.namespace, job.group)):
+            if (
+                fresh is not None
+                and not _list_read(self.config, (job.namespace, job.group))
+                and jobinfo.named_by_id(self.config, job) is None
+            ):
                 # Only what owners need, and the name. Its schedule and timeout would make
                 # the planner poll a job named by id by its fire times instead of every tick,
-                # and the rules call its runs stuck or missed: mention_owners changes neither.
+                # and the rules call its runs stuck or missed: mention_owners changes neither
+                # (those entries are read whole where the rules need them: jobinfo.py).
                 fresh = JobInfo(
                     fresh.job, fresh.name, contacts=fresh.contacts, refreshed_at=self.now
                 )

@@ -835,6 +835,8 @@ def _discovery_failed(run: _Run, group: GroupKey, why: str) -> None:
     are only a help for a group of ids)."""
     with run.lock:
         if discovery.discovers(run.config, group):
+            # Named by its entries: a misspelt namespace or group fails here.
+            why = f"{why} (needed by {discovery.entries_of(run.config, group)})"
             run.result.group_errors.setdefault(group, why)
         else:
             run.result.notes.append(f"group {group[0]}/{group[1]}: {why}")
