@@ -243,18 +243,10 @@ class _Work:
                 {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)},
             )
             fresh = _job_info(job, body, self.now) if body is not None else None
-            if (
-                fresh is not None
-                and not _list_read(self.config, (job.namespace, job.group))
-                and jobinfo.named_by_id(self.config, job) is None
-            ):
-                # Only what owners need, and the name. Its schedule and timeout would make
-                # the planner poll a job named by id by its fire times instead of every tick,
-                # and the rules call its runs stuck or missed: mention_owners changes neither
-                # (those entries are read whole where the rules need them: jobinfo.py).
-                fresh = JobInfo(
-                    fresh.job, fresh.name, contacts=fresh.contacts, refreshed_at=self.now
-                )
+            if fresh is not None and not _list_read(self.config, (job.namespace, job.group)):
+                # What owners need, the name, and what the entry's rules use (jobinfo.py):
+                # mention_owners changes neither how the job is polled nor its rules.
+                fresh = jobinfo.for_rules(self.config, fresh)
             if fresh is not None:
                 info = fresh
                 with self.lock:

@@ -2,15 +2,17 @@
 
 `missed_grace` needs a job's fire times (TimeConfig) and `stuck_after: job_timeout` (the
 default) its timeout alarm (JobMonitorInfo). A group's job list (ListJobs) carries both, but
-a small group of ids is never listed (poll.plan.small_group), nor is any group under
+a small group of ids is never listed (plan.small_group), nor is any group under
 `query: every_job`, and a list may fail or leave a job out. Without an entry in the catalog
 such a job would never be called missed, nor stuck after its own timeout, and nobody would
 know. So each job named by id whose entry asks for one of these, and that the catalog does
-not know, is read with GetJobInfo; entries of groups whose list is not read are read again
-after `discovery_interval`. The calls go through GetJobInfo's one-minute budget (poll.Budgets,
-kept in the state), keeping some for the owners of new alerts (evidence.py). A job that cannot
-be read is a problem of the tick while the catalog has nothing for it, a note after that (the
-entry it has still serves).
+not know, is read with GetJobInfo. Where the group's list is not read, the catalog keeps
+only what the entry's rules use, and reads it again after `discovery_interval`.
+
+The calls go through GetJobInfo's one-minute budget (poll.Budgets, kept in the state),
+leaving some for the owners of new alerts (evidence.py). A job that cannot be read is a
+problem of the tick while the catalog has nothing for it, a note after that (the entry it
+has still serves).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config, WatchRule
@@ -51,6 +53,24 @@ def named_by_id(config: Config, job: JobKey) -> WatchRule | None:
     return None
 
 
+def for_rules(config: Config, info: JobInfo) -> JobInfo:
+    """What the catalog keeps of a job in a group whose list is not read: what its entry's
+    rules use. A cron schedule kept for nothing would load the cron parser every tick (the
+    rules compute fire times for every job the catalog gives one), and the planner polls
+    a small group every tick whatever it knows."""
+    rule = named_by_id(config, info.job)
+    schedule = rule is not None and rule.rules.missed_grace is not None
+    timeout = rule is not None and rule.rules.stuck_after == "job_timeout"
+    return replace(
+        info,
+        time_type=info.time_type if schedule else None,
+        time_expression=info.time_expression if schedule else "",
+        calendar=info.calendar if schedule else "",
+        timeout_enabled=info.timeout_enabled and timeout,
+        timeout_seconds=info.timeout_seconds if timeout else None,
+    )
+
+
 def list_read(config: Config, group: tuple[str, str]) -> bool:
     """Whether the planner reads the group's job list (plan._discovered_here), which then
     keeps the catalog's entries of the group fresh."""
@@ -70,11 +90,13 @@ def due(config: Config, catalog: Mapping[JobKey, JobInfo], now: float) -> list[J
         for spec in rule.jobs:
             key = JobKey(rule.namespace, rule.group, spec.job_id)
             info = catalog.get(key)
-            if info is None:
-                missing.append(key)
-            elif not list_read(config, (key.namespace, key.group)) and (
-                now - info.refreshed_at >= stale
+            listed = list_read(config, (key.namespace, key.group))
+            if info is None or (
+                # Kept without its schedule while the entry had no missed_grace.
+                not listed and rule.rules.missed_grace is not None and info.time_type is None
             ):
+                missing.append(key)
+            elif not listed and now - info.refreshed_at >= stale:
                 old.append((info.refreshed_at, key))
     return [*dict.fromkeys(missing), *(key for _, key in sorted(old))]
 
@@ -125,7 +147,8 @@ def refresh(
         with lock:
             done.calls += tried.calls
             if info is not None:
-                catalog[job] = info
+                listed = list_read(config, (job.namespace, job.group))
+                catalog[job] = info if listed else for_rules(config, info)
             elif tried.error is not None:
                 failed[job] = f"GetJobInfo: {tried.error}"
             elif tried.value is not None:
