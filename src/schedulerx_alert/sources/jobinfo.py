@@ -150,7 +150,7 @@ def refresh(
                 listed = list_read(config, (job.namespace, job.group))
                 catalog[job] = info if listed else for_rules(config, info)
             elif tried.error is not None:
-                failed[job] = f"GetJobInfo: {tried.error}"
+                failed[job] = str(tried.error)
             elif tried.value is not None:
                 failed[job] = "GetJobInfo's answer has no readable Data.JobConfigInfo"
             else:
