@@ -60,7 +60,7 @@ def watched_jobs(config: Config, catalog: Mapping[JobKey, JobInfo]) -> dict[JobK
         for spec in rule.jobs:
             key = JobKey(rule.namespace, rule.group, spec.job_id)
             info = catalog.get(key)
-            found[key] = Watched(rule, spec.name or (info.name if info else None))
+            found[key] = Watched(rule, spec.name or (info.name if info else None) or None)
     discovering = [rule for rule in config.watch if rule.discovers]
     if not discovering:
         return found

@@ -54,15 +54,27 @@ def named_by_id(config: Config, job: JobKey) -> WatchRule | None:
 
 
 def for_rules(config: Config, info: JobInfo) -> JobInfo:
-    """What the catalog keeps of a job in a group whose list is not read: what its entry's
-    rules use. A cron schedule kept for nothing would load the cron parser every tick (the
-    rules compute fire times for every job the catalog gives one), and the planner polls
-    a small group every tick whatever it knows."""
-    rule = named_by_id(config, info.job)
+    """What the catalog keeps of a job named by id in a group whose list is not read: what
+    its entry's rules use. A cron schedule kept for nothing would load the cron parser every
+    tick (the rules compute fire times for every job the catalog gives one)."""
+    job = info.job
+    rule = next(
+        (
+            r
+            for r in config.watch
+            if (r.namespace, r.group) == (job.namespace, job.group)
+            and any(spec.job_id == job.job_id for spec in r.jobs)
+        ),
+        None,
+    )
     schedule = rule is not None and rule.rules.missed_grace is not None
     timeout = rule is not None and rule.rules.stuck_after == "job_timeout"
+    # Messages name such a job by its id, as they always have, unless its owners are
+    # mentioned (evidence.py reads the job for them, and has always kept its name).
+    named = rule is not None and rule.mention_owners
     return replace(
         info,
+        name=info.name if named else "",
         time_type=info.time_type if schedule else None,
         time_expression=info.time_expression if schedule else "",
         calendar=info.calendar if schedule else "",
