@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from schedulerx_alert.core.polling import GroupCursor
 from schedulerx_alert.core.state import load_state
+from schedulerx_alert.sources.discovery import paging_fault, parse_job_page
 from tests.fakes.schedulerx import JobsPaging
 from tests.world import GROUP, NS, World
 
@@ -112,3 +114,17 @@ def test_a_misspelt_group_is_a_problem_naming_the_entry(estate: World) -> None:
         assert "testSchedulerx.defaultGroupp" in problem and "is not existed" in problem
         assert "watch entry 2 (jobs: all)" in problem
         estate.advance(60)
+
+
+def test_a_page_past_the_total_that_still_lists_jobs_ends_the_pass() -> None:
+    group = (NS, GROUP)
+    answer = {"Data": {"Total": 150, "PageSize": 100, "Jobs": [{"JobId": 7, "Name": "x"}]}}
+    # Page 3 of 150 jobs in pages of 100 cannot list anything (a pass resumed next tick).
+    page = parse_job_page(group, 3, answer, now=1000.0)
+    fault = paging_fault({}, GroupCursor(discovery_page=3, discovery_started=900.0), 3, page, 1000)
+    assert fault is not None and "past the Total of 150" in fault
+    # The same page as page 2 is an ordinary last page.
+    page = parse_job_page(group, 2, answer, now=1000.0)
+    assert page.last
+    resumed = GroupCursor(discovery_page=2, discovery_started=900.0)
+    assert paging_fault({}, resumed, 2, page, 1000) is None
