@@ -58,7 +58,9 @@ SILENCES = (
 )
 EVIDENCE = ("schedulerx_alert.sources.evidence",)
 # What SchedulerX says of the jobs themselves (the catalog: discovery, GetJobInfo), and a
-# job's schedule, computed only from that: jobs named by id alone need none of them.
+# job's schedule, computed only from that: jobs named by id need the catalog only when their
+# entry reads the job's own timeout (stuck_after: job_timeout, the default) or its schedule
+# (missed_grace), and the schedule only for missed_grace.
 SCHEDULES = (
     "schedulerx_alert.core.catalog",
     "schedulerx_alert.core.catalog_codec",
@@ -276,6 +278,7 @@ def state_doc(world: World) -> dict[str, Any]:
 
 def test_a_quiet_tick_without_optional_features_loads_none_of_them(tmp_path: Path) -> None:
     with World(tmp_path, real_time=True) as world:
+        world.raw["watch"][0]["stuck_after"] = "2h"  # nothing read of the jobs themselves
         first = cold_tick(world, tmp_path)  # records the jobs' history
         quiet = cold_tick(world, tmp_path)
         assert (first["status"], first["loaded"]) == ("ok", [])
@@ -286,6 +289,23 @@ def test_a_quiet_tick_without_optional_features_loads_none_of_them(tmp_path: Pat
         sending = cold_tick(world, tmp_path)
         assert (sending["status"], sending["sent"]) == ("ok", 1)
         assert sending["loaded"] == list(MESSAGE)
+
+
+@pytest.mark.parametrize(
+    ("entry", "loaded"),
+    [
+        ({}, SCHEDULES[:2]),  # stuck_after: job_timeout: the jobs' own timeouts
+        ({"missed_grace": "10m"}, SCHEDULES),  # and their fire times
+    ],
+)
+def test_jobs_named_by_id_load_the_catalog_only_for_what_their_rules_read(
+    tmp_path: Path, entry: dict[str, str], loaded: tuple[str, ...]
+) -> None:
+    with World(tmp_path, real_time=True) as world:
+        world.raw["watch"][0].update(entry)
+        cold_tick(world, tmp_path)
+        quiet = cold_tick(world, tmp_path)
+        assert (quiet["status"], quiet["loaded"]) == ("ok", list(loaded))
 
 
 def test_a_configured_heartbeat_loads_and_counts_and_its_counters_alone_load_the_codec(

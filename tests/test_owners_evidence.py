@@ -94,9 +94,10 @@ def test_owners_are_mentioned_from_get_job_info_once_and_kept_in_the_catalog(
         assert message["at"]["atMobiles"] == [OWNER]
         assert f"@{OWNER}" in body(message)
         assert notified(message) == ([OWNER], [])
-    # Looked up once, then read from the catalog in the state.
-    assert world.sx.calls("GetJobInfo") == 1
-    assert first.calls["GetJobInfo"] == 1
+    # Looked up once, then read from the catalog in the state: the read that gives the
+    # rules each job's own timeout (stuck_after: job_timeout) gives the owners too.
+    assert world.sx.calls("GetJobInfo") == 2  # 92583 and 92584
+    assert first.calls["GetJobInfo"] == 2
     stored = load_state(world.state_path.read_bytes())
     contacts = stored.catalog[next(iter(stored.catalog))].contacts
     assert contacts[0] == Contact("Li Lei", "138-0000-1111", "")
@@ -123,6 +124,8 @@ def test_a_top_level_default_an_entry_overrides_and_recoveries_page_nobody(
                 "jobs": [70001],
                 "receivers": ["ops"],
                 "mention_owners": False,
+                # Its rules need nothing of the job itself either.
+                "stuck_after": "2h",
             }
         )
         world.sx.add_instance(92583, status=FAILED, result="disk full")

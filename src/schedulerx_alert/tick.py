@@ -32,10 +32,11 @@ from .diff import DiffResult, Target, diff
 from .fallback import LocalHealth, LocalHealthFile, fold
 from .health import IMPAIRED, assess, health_message
 from .logs import Progress, progress_reporter
-from .sources.discovery import rule_for_unlisted, watched_jobs
+from .sources.discovery import rule_for_unlisted, unmatched, watched_jobs
 from .sources.fetch import CallBudget, RetryPolicy
+from .sources.jobinfo import refresh as refresh_job_info
 from .sources.plan import DUE, Budget, Discover, Plan, make_plan
-from .sources.poll import LIST, LIST_JOBS, Budgets, PollResult, execute
+from .sources.poll import JOB_INFO, LIST, LIST_JOBS, Budgets, PollResult, execute
 from .sources.schedulerx import SchedulerXClient
 from .storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from .storage.store import StateStore, StoreError
@@ -414,6 +415,22 @@ def _read(
         result.calls.update(lists.calls)
         result.notes[:0] = lists.notes
         result.group_errors = {**lists.group_errors, **result.group_errors}
+    known = refresh_job_info(
+        config,
+        client,
+        result.catalog,
+        budgets,
+        deadline,
+        now,
+        edges.retry,
+        edges.clock,
+        edges.sleep,
+    )
+    result.calls[JOB_INFO] += known.calls
+    result.notes.extend(known.notes)
+    result.sources = replace(
+        result.sources, calls={a: t for a, t in budgets.recent().items() if a != LIST and t}
+    )
     deferred = sum(count for phase, count in the_plan.deferred if phase == DUE)
     summary.deferred = len(result.deferred) + deferred
     summary.api_calls = result.calls[LIST]
@@ -435,6 +452,10 @@ def _read(
     summary.problems.extend(
         _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)
     )
+    summary.problems.extend(
+        unmatched(config, result.catalog, result.sources.groups, result.group_errors)
+    )
+    summary.problems.extend(known.problems)
     if the_plan.overdue:
         sweep = config.schedulerx.sweep_interval.total_seconds() / 60
         summary.problems.append(

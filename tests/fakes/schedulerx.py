@@ -77,6 +77,10 @@ ORDER_FIELDS = ("schedule", "start", "end", "id")
 LEGACY_MESSAGE = "jobId is null, please check your parameters"
 #: How GetLog answers (see :meth:`FakeSchedulerX.configure`).
 LogMode = Literal["ok", "slow", "fail", "unsupported"]
+#: How ListJobs pages: "ok" as documented; "ignore" answers the first page whatever PageNum
+#: asks, with the Total; "ignore_no_total" the same without Total, as a misbehaving server
+#: (or a gateway in front of one) might.
+JobsPaging = Literal["ok", "ignore", "ignore_no_total"]
 #: GetLog's Line is documented as "at most 200".
 MAX_LOG_LINES = 200
 #: What a namespace without GetLog answers. Not documented: the API page says only that
@@ -471,6 +475,7 @@ class FakeSchedulerX(FakeServer):
         self.latency: float | Callable[[str], float] = 0.0
         self.latency_mode: LatencyMode = "sleep"
         self.log_mode: LogMode = "ok"
+        self.jobs_paging: JobsPaging = "ok"
         self.log_delay = 5.0
         # Each run's log lines, oldest first, as a worker wrote them.
         self._logs: dict[int, list[str]] = {}
@@ -508,6 +513,7 @@ class FakeSchedulerX(FakeServer):
         latency_mode: LatencyMode | None = None,
         log_mode: LogMode | None = None,
         log_delay: float | None = None,
+        jobs_paging: JobsPaging | None = None,
     ) -> None:
         """Change how the server answers; arguments left out keep their value.
 
@@ -531,6 +537,7 @@ class FakeSchedulerX(FakeServer):
         real time), "fail" (HTTP 500 InternalError) or "unsupported" (HTTP 200, Success false,
         :data:`UNSUPPORTED_LOG_MESSAGE`: a namespace of the Basic edition, as far as anyone
         can tell without the documentation saying).
+        ``jobs_paging``: how ListJobs honours PageNum (:data:`JobsPaging`).
         """
         if legacy != "keep":
             if legacy is not None and legacy not in get_args(LegacyMode):
@@ -563,6 +570,10 @@ class FakeSchedulerX(FakeServer):
             self.log_mode = log_mode
         if log_delay is not None:
             self.log_delay = log_delay
+        if jobs_paging is not None:
+            if jobs_paging not in get_args(JobsPaging):
+                raise ValueError(f"jobs_paging must be one of {get_args(JobsPaging)}")
+            self.jobs_paging = jobs_paging
 
     # -- scripting API ---------------------------------------------------------------------
 
@@ -605,6 +616,11 @@ class FakeSchedulerX(FakeServer):
             self._jobs[job_id] = job
             self._group_jobs.setdefault((namespace, group), set()).add(job_id)
         return job
+
+    def add_group(self, namespace: str, group: str) -> None:
+        """A group with no jobs yet; a group is also created by its first :meth:`add_job`."""
+        with self._lock:
+            self._group_jobs.setdefault((namespace, group), set())
 
     def jobs(self, namespace: str, group: str) -> list[Job]:
         """The jobs of one group, by job id."""
@@ -1030,20 +1046,29 @@ class FakeSchedulerX(FakeServer):
 
     def _list_jobs(self, params: dict[str, str]) -> dict[str, Any]:
         self._require(params, "RegionId", "Namespace", "GroupId")
-        ids = sorted(self._group_jobs.get((params["Namespace"], params["GroupId"]), ()))
-        jobs = [self._jobs[i] for i in ids]
+        group = (params["Namespace"], params["GroupId"])
+        if group not in self._group_jobs:
+            # SchedulerX answers a namespace or group it does not know with an error; the
+            # wording here is the fake's.
+            raise BusinessError(f"groupId={group[1]} is not existed in namespace={group[0]}")
+        jobs = [self._jobs[i] for i in sorted(self._group_jobs[group])]
         if params.get("JobName"):
             jobs = [j for j in jobs if params["JobName"] in j.name]
         if params.get("Status"):
             jobs = [j for j in jobs if str(j.status) == params["Status"]]
         page, size = self._page(params, default_size=10)
+        if self.jobs_paging != "ok":
+            page = 1
         chosen = jobs[(page - 1) * size : page * size]
-        return {
+        answer: dict[str, Any] = {
             "Jobs": [j.config() for j in chosen],
             "Total": len(jobs),
             "PageNumber": page,
             "PageSize": size,
         }
+        if self.jobs_paging == "ignore_no_total":
+            del answer["Total"]
+        return answer
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -50,13 +50,14 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         "also SCHEDULERX_ALERT_LOG_FORMAT",
     )
     _add_invoke_parser(commands)
-    from . import config_cmd, render_cmd, routes_cmd, silence_cmd, state_cmd
+    from . import config_cmd, jobs_cmd, render_cmd, routes_cmd, silence_cmd, state_cmd
 
     config_cmd.add_parser(commands)
     render_cmd.add_parser(commands)
     silence_cmd.add_parser(commands)
     routes_cmd.add_parser(commands)
     state_cmd.add_parser(commands)
+    jobs_cmd.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "invoke":
         return _invoke(args)
@@ -70,6 +71,8 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         return routes_cmd.run(args, clock)
     if args.command == "state":
         return state_cmd.run(args, clock)
+    if args.command == "jobs":
+        return jobs_cmd.run(args, clock)
 
     if args.command == "validate":
         return _validate(args.config, args.timeout)

@@ -11,7 +11,7 @@ Pure, except for the answer it is given: the executor (poll.py) makes the calls.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,7 @@ def watched_jobs(config: Config, catalog: Mapping[JobKey, JobInfo]) -> dict[JobK
         for spec in rule.jobs:
             key = JobKey(rule.namespace, rule.group, spec.job_id)
             info = catalog.get(key)
-            found[key] = Watched(rule, spec.name or (info.name if info else None))
+            found[key] = Watched(rule, spec.name or (info.name if info else None) or None)
     discovering = [rule for rule in config.watch if rule.discovers]
     if not discovering:
         return found
@@ -101,6 +101,52 @@ def discovers(config: Config, group: GroupKey) -> bool:
     return any((rule.namespace, rule.group) == group and rule.discovers for rule in config.watch)
 
 
+def describe(config: Config, rule: WatchRule) -> str:
+    """A watch entry as a message names it: its place in the file and what it picks."""
+    number = next((i for i, r in enumerate(config.watch, 1) if r is rule), 0)
+    if rule.all_jobs:
+        picks = "jobs: all"
+    elif rule.job_names:
+        picks = f"job_names: {', '.join(rule.job_names)}"
+    else:
+        picks = f"jobs: {', '.join(str(spec.job_id) for spec in rule.jobs)}"
+    return f"watch entry {number} ({picks[:200]})"
+
+
+def entries_of(config: Config, group: GroupKey) -> str:
+    """The discovering watch entries of a group, for a message about its job list."""
+    return "; ".join(
+        describe(config, rule)
+        for rule in config.watch
+        if (rule.namespace, rule.group) == group and rule.discovers
+    )
+
+
+def unmatched(
+    config: Config,
+    catalog: Mapping[JobKey, JobInfo],
+    groups: Mapping[GroupKey, GroupCursor],
+    unread: Collection[GroupKey] = (),
+) -> list[str]:
+    """A problem for each discovering entry that matches no enabled job of its group's last
+    complete list: a pattern in the wrong case, or a group emptied, watches nothing, and
+    would otherwise say `ok` for ever. Groups whose list was never read to the end, or
+    failed this tick (`unread`, a problem of its own), are not judged."""
+    problems = []
+    for rule in config.watch:
+        group = (rule.namespace, rule.group)
+        cursor = groups.get(group)
+        if not rule.discovers or group in unread or cursor is None:
+            continue
+        if cursor.discovered_at is None:
+            continue
+        if not any(matches(rule, info) for info in catalog.values()):
+            problems.append(
+                f"{describe(config, rule)} in {group[0]}/{group[1]} matches no enabled job"
+            )
+    return problems
+
+
 # -- ListJobs -----------------------------------------------------------------------------
 
 
@@ -121,6 +167,10 @@ class JobPage:
     jobs: tuple[JobInfo, ...]
     problems: tuple[str, ...]
     last: bool
+    # What the answer said of the list: entries on the page, the page size, and Total.
+    entries: int = 0
+    size: int = PAGE_SIZE
+    total: int | None = None
 
 
 def parse_job_page(
@@ -148,7 +198,34 @@ def parse_job_page(
     total = _whole(data.get("Total"))
     # Total says where the list ends; without it, a short page does.
     last = (page * size >= total or not entries) if total is not None else len(entries) < size
-    return JobPage(tuple(jobs), tuple(problems), last)
+    return JobPage(tuple(jobs), tuple(problems), last, len(entries), size, total)
+
+
+def paging_fault(
+    catalog: Mapping[JobKey, JobInfo], cursor: GroupCursor, page: int, found: JobPage, now: float
+) -> str | None:
+    """Why a page cannot be the next one of the list, or None. A server that ignores PageNum
+    answers the first page again and again: without Total the pass would never end (and
+    spend the ListJobs quota every tick), with it the pass would end with only the first
+    page's jobs."""
+    if page < 2:
+        return None
+    if found.total is not None and found.entries and (page - 1) * found.size >= found.total:
+        return (
+            f"ListJobs page {page} lists {found.entries} job(s) past the Total of {found.total} "
+            "(the server seems to ignore PageNum)"
+        )
+    started = cursor.discovery_started if cursor.discovery_page > 0 else now
+    if started is None or not found.jobs:
+        return None
+    # The state keeps times to the second.
+    seen = [catalog.get(info.job) for info in found.jobs]
+    if all(info is not None and info.refreshed_at >= started - 1 for info in seen):
+        return (
+            f"ListJobs page {page} lists only jobs an earlier page of this pass listed "
+            "(the server seems to ignore PageNum)"
+        )
+    return None
 
 
 def parse_job(group: GroupKey, raw: Any, now: float) -> JobInfo:

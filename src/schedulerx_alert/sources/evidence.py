@@ -33,7 +33,7 @@ from ..core.findings import RECOVERED, SETTLED
 from ..core.model import InstanceStatus, JobInstance, JobKey
 from ..core.state import Alert, State
 from ..delivery.mentions import owners_of
-from . import discovery, plan
+from . import discovery, jobinfo, plan
 from .fetch import RetryPolicy, attempt
 from .poll import JOB_INFO, LIST, Budgets
 from .schedulerx import SchedulerXClient, SchedulerXError
@@ -244,12 +244,9 @@ class _Work:
             )
             fresh = _job_info(job, body, self.now) if body is not None else None
             if fresh is not None and not _list_read(self.config, (job.namespace, job.group)):
-                # Only what owners need, and the name. Its schedule and timeout would make
-                # the planner poll a job named by id by its fire times instead of every tick,
-                # and the rules call its runs stuck or missed: mention_owners changes neither.
-                fresh = JobInfo(
-                    fresh.job, fresh.name, contacts=fresh.contacts, refreshed_at=self.now
-                )
+                # What owners need, the name, and what the entry's rules use (jobinfo.py):
+                # mention_owners changes neither how the job is polled nor its rules.
+                fresh = jobinfo.for_rules(self.config, fresh)
             if fresh is not None:
                 info = fresh
                 with self.lock:

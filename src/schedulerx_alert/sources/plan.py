@@ -203,10 +203,13 @@ def make_plan(
         else:
             for key in jobs if mode == EVERY else ():
                 polls.append(JobPoll(key, "every"))
+            # A small group of ids is polled every tick whatever the catalog knows of its
+            # jobs (GetJobInfo reads their schedules for the rules, sources/jobinfo.py).
+            known = {} if small_group(config, group) else catalog
             for key in jobs if mode == PER_JOB else ():
                 why = _why_due(
                     key,
-                    catalog.get(key),
+                    known.get(key),
                     records.get(key),
                     cursor,
                     schedules,

@@ -813,6 +813,15 @@ def _discover(run: _Run, task: Discover) -> None:
             for problem in found.problems:
                 run.result.notes.append(problem)
             cursor = run.cursors.get(group) or GroupCursor()
+            fault = discovery.paging_fault(run.catalog, cursor, page, found, run.plan.now)
+            if fault is not None:
+                # The pass ends unfinished (nothing is dropped from the catalog) and starts
+                # again next tick: a problem each tick, a few calls each, until it pages.
+                run.cursors[group] = replace(cursor, discovery_page=0, discovery_started=None)
+        if fault is not None:
+            _discovery_failed(run, group, f"its job list could not be read to the end: {fault}")
+            return
+        with run.lock:
             run.cursors[group] = discovery.after_page(
                 run.catalog, cursor, group, page, found, run.plan.now, started_here
             )
@@ -826,6 +835,8 @@ def _discovery_failed(run: _Run, group: GroupKey, why: str) -> None:
     are only a help for a group of ids)."""
     with run.lock:
         if discovery.discovers(run.config, group):
+            # Named by its entries: a misspelt namespace or group fails here.
+            why = f"{why} (needed by {discovery.entries_of(run.config, group)})"
             run.result.group_errors.setdefault(group, why)
         else:
             run.result.notes.append(f"group {group[0]}/{group[1]}: {why}")
