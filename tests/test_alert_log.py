@@ -118,10 +118,10 @@ def test_a_failure_sent_to_one_group_and_held_by_the_others_quiet_hours(
     assert lines(caplog) == []
 
 
-def test_pending_while_the_robot_is_muted_then_dropped_when_its_receiver_goes(
+def test_pending_while_the_robot_is_muted_then_rerouted_when_its_receiver_goes(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    world.dt.mute(DATA_ROBOT, 3 * HOUR)
+    world.dt.mute(DATA_ROBOT, 5 * 60)
     run = fail(world)
     world.tick()
     records = lines(caplog)
@@ -139,15 +139,35 @@ def test_pending_while_the_robot_is_muted_then_dropped_when_its_receiver_goes(
         "failed",
     )
     assert pending["robot"] == robot_id(world.raw["receivers"][1]["webhook"])
-    # The data team's receiver leaves the config: its owed alert is dropped, once.
-    world.raw["receivers"].pop()
-    world.raw["watch"][0]["receivers"] = ["ops"]
+    # The data team's receiver is renamed: what it was owed follows the new name.
+    world.raw["receivers"][1]["name"] = "data-team"
+    world.raw["watch"][0]["receivers"] = ["ops", "data-team"]
+    world.advance(11 * 60)  # DingTalk's 10 minutes in the penalty box are over
+    world.tick()
+    (rerouted,) = lines(caplog)
+    assert (rerouted["outcome"], rerouted["receiver"], rerouted["instance_id"]) == (
+        "sent",
+        "data-team",
+        run,
+    )
+    world.advance(60)
+    world.tick()
+    assert lines(caplog) == []
+
+
+def test_an_owed_alert_of_a_job_no_longer_watched_is_logged_dropped(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.dt.mute(DATA_ROBOT, 3 * HOUR)
+    run = fail(world)
+    world.tick()
+    lines(caplog)
+    world.raw["watch"][0]["jobs"] = [92584]
     world.advance(60)
     world.tick()
     (dropped,) = lines(caplog)
     assert dropped["outcome"] == "dropped" and dropped["level"] == "WARNING"
     assert (dropped["job_id"], dropped["receiver"], dropped["instance_id"]) == (92583, "data", run)
-    assert "robot" not in dropped  # no receiver, so no robot to name
     world.advance(60)
     world.tick()
     assert lines(caplog) == []
@@ -197,3 +217,22 @@ def test_a_dry_run_logs_no_outcome(world: World, caplog: pytest.LogCaptureFixtur
     summary = world.tick(dry_run=True)
     assert summary.preview and world.texts() == []
     assert lines(caplog) == []
+
+
+def test_a_receiver_that_had_its_copy_is_not_sent_it_again_when_another_goes(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ops and data were both told of the run; data's copy waits, then data leaves the
+    config. ops, the job's one receiver now, had its own copy: it hears nothing more."""
+    world.dt.mute(DATA_ROBOT, 3 * HOUR)
+    fail(world)
+    world.tick()
+    lines(caplog)
+    assert len(world.texts()) == 1
+    world.raw["receivers"].pop()
+    world.raw["watch"][0]["receivers"] = ["ops"]
+    for _ in range(2):
+        world.advance(60)
+        world.tick()
+    assert len(world.texts()) == 1
+    assert [r for r in lines(caplog) if r["outcome"] == "sent"] == []

@@ -17,6 +17,7 @@ import pytest
 
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import State, dump_state, load_state
+from schedulerx_alert.sources.listing import MAX_RUNS_PER_JOB
 from schedulerx_alert.storage.session import StateSession
 from tests.builders import alert
 from tests.fakes.base import ManualClock
@@ -189,7 +190,7 @@ def list_everything(world: World) -> None:
     world.sx._handlers["GetJobInstanceList"] = every_run
 
 
-def test_a_listing_of_250_runs_keeps_every_listed_one_and_announces_each_once(
+def test_a_listing_of_250_runs_keeps_its_failures_and_newest_and_announces_each_once(
     world: World,
 ) -> None:
     list_everything(world)
@@ -197,15 +198,17 @@ def test_a_listing_of_250_runs_keeps_every_listed_one_and_announces_each_once(
     for _ in range(245):
         world.sx.add_instance(92583, status=4)
     first = world.tick()
-    # The five failures, and the recovery the successes after them make.
-    assert (first.instances, first.alerts_sent) == (250, 6)
+    # The five failures, and the recovery the successes after them make; of the 245
+    # successes the newest are read up to the per-job cap, and the cut is reported.
+    assert (first.instances, first.alerts_sent) == (MAX_RUNS_PER_JOB, 6)
+    assert first.status == "ok" and [p["outcome"] for p in first.entry_problems] == ["cut"]
 
     for _ in range(3):
         world.advance(60)
         assert world.tick().alerts_new == 0
     assert len(world.texts()) == 1
     saved = load_state(world.state_path.read_bytes())
-    assert len(saved.jobs[JobKey(NS, GROUP, 92583)].instances) == 250
+    assert len(saved.jobs[JobKey(NS, GROUP, 92583)].instances) == MAX_RUNS_PER_JOB
     assert failed <= set(saved.jobs[JobKey(NS, GROUP, 92583)].instances)
 
 
@@ -256,9 +259,10 @@ def test_the_age_limit_of_pending_alerts_is_configurable(world: World) -> None:
     assert sum("more than 2 h" in p for p in late.problems) == 1
 
 
-def test_a_ten_megabyte_error_text_does_not_make_a_ten_megabyte_state(world: World) -> None:
+def test_a_five_megabyte_error_text_does_not_make_a_five_megabyte_state(world: World) -> None:
+    """Under the answer's 8 MiB cap (over it, the call fails, named: test_answer_caps.py)."""
     world.dt.set_down(True)
-    world.sx.add_instance(92583, status=5, result="OutOfMemoryError\n" + "x" * 10_000_000)
+    world.sx.add_instance(92583, status=5, result="OutOfMemoryError\n" + "x" * 5_000_000)
     world.tick()
     size = world.state_path.stat().st_size
     assert size < 20_000

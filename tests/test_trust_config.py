@@ -135,13 +135,15 @@ HELD = {
 
 
 def parse(world: World, raw: dict[str, Any]) -> list[str]:
-    """The problems of `raw` read with the function's environment (HELD); [] when none."""
+    """The problems of `raw` read with the function's environment (HELD); [] when none.
+    The `actions:` section's own count too: `validate` refuses them, a tick sends without
+    buttons while they last."""
     try:
-        parse_config(raw, HELD, "world", world.root)
+        config = parse_config(raw, HELD, "world", world.root)
     except ConfigError as exc:
         problems = exc.problems
     else:
-        return []
+        problems = list(config.actions.problems) if config.actions else []
     assert not any(v in p for p in problems for v in HELD.values()), problems
     return problems
 
@@ -284,7 +286,7 @@ def test_the_longest_rule_duration_is_still_taken(world: World) -> None:
 @pytest.mark.parametrize("size", [8, 400, 4300, 4301, 6000])
 def test_a_button_duration_of_any_size_is_refused(world: World, size: int) -> None:
     world.raw["actions"] = {"durations": ["9" * size + "d"]}
-    [problem] = problems_of(world)
+    [problem] = parse(world, world.raw)
     assert problem.startswith("actions.durations[0]: ") and "(from 5m to 7d)" in problem
 
 

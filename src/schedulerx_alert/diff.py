@@ -250,13 +250,19 @@ def route(
             else:
                 held.append(kept)
     alerts: list[Alert] = []
+    routed: dict[JobKey, set[str]] = {}
+    for receiver, theirs in owed.items():
+        for found in theirs:
+            for job in found.jobs:
+                routed.setdefault(job, set()).add(receiver)
     for receiver, theirs in owed.items():
         if shared_cause_min_jobs is not None:
             theirs = group_shared_causes(theirs, shared_cause_min_jobs)
         for one in theirs:
             one = trim(one)
             names = tuple((targets[j].job_name or "") if j in targets else "" for j in one.jobs)
-            alerts.append(Alert(receiver, one, now, names))
+            peers = tuple(sorted(set().union(*(routed.get(j, set()) for j in one.jobs))))
+            alerts.append(Alert(receiver, one, now, names, peers=peers))
     return alerts
 
 
@@ -271,9 +277,9 @@ def reroute(
     """A pending alert whose receiver is no longer configured, owed instead to the
     receivers its finding routes to now (`route`'s choice) that are not owed it already
     (`owed`: alert keys, updated); None when it routes to no one. What a silence or quiet
-    hours hold back for one of them goes to `held`. A receiver that had its own copy
-    delivered earlier gets it again: the state does not say who heard of a run, and
-    twice beats never."""
+    hours hold back for one of them goes to `held`. A receiver the finding was routed to
+    when the alert was made (`peers`) had its own copy and is skipped; an alert written
+    before peers were kept goes to every current receiver: twice beats never."""
     found = alert.finding
     owners = [(j, targets[j].job_name, targets[j].receivers) for j in found.jobs if j in targets]
     if policy is None:
@@ -285,7 +291,7 @@ def reroute(
     moved: list[Alert] = []
     for receiver in chosen:
         key = f"{receiver_key(receiver)}:{found.fingerprint}"
-        if key in owed:
+        if key in owed or receiver in alert.peers:
             continue
         owed.add(key)
         kept = policy.hold(found, owners, receiver, now) if policy else None

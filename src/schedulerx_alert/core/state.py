@@ -132,6 +132,9 @@ class Alert:
     last_error: str | None = None
     # Owners to @-mention and the run's log lines, gathered once (core/evidence.py).
     evidence: Evidence = NO_EVIDENCE
+    # Every receiver the finding was routed to when this alert was made: each was owed
+    # its own copy, so a pending alert whose receiver goes is never re-routed to them.
+    peers: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -261,6 +264,8 @@ class HealthRecord:
 # Characters kept of the last tick's first problem: one line of a status page.
 PROBLEM_KEEP = 300
 STATUS_KEEP = 40
+# Receivers an alert remembers as owed the same finding (more are never configured).
+MAX_PEERS = 200
 OWNER_KEEP = 200
 
 
@@ -429,6 +434,8 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
     # the alert then goes without its log and owners, never without its finding.
     if alert.evidence != NO_EVIDENCE:
         raw["evidence"] = evidence_codec.to_json(alert.evidence)
+    if alert.peers:  # optional like evidence: a reader that predates it re-routes to all
+        raw["peers"] = list(alert.peers)
     return raw
 
 
@@ -819,6 +826,10 @@ class _Reader:
         alert = replace(alert, names=self.names(raw.get("names"), alert.jobs, where))
         return replace(
             alert,
+            peers=tuple(
+                self.str_(r, f"{where}.peers[]")
+                for r in self.list_(raw.get("peers", []), f"{where}.peers")[:MAX_PEERS]
+            ),
             attempts=self.int_(raw.get("attempts", 0), f"{where}.attempts", 0, 10**9),
             last_error=None if last_error is None else clip(last_error, ERROR_KEEP),
             evidence=NO_EVIDENCE
