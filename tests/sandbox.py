@@ -13,14 +13,14 @@ the `export` lines that point your own shell's `schedulerx-alert check`, `state`
 made up here, for the loopback servers only: your config's `${VAR}`s are filled with them.
 
 Every seeded job fires every minute, and each fire makes a successful run, so that the
-rules see a healthy estate until a control says otherwise:
+rules see a healthy estate until a control says otherwise for a job's next fire:
 
-    fail JOB      a failed run now               reject JOB   a run rejected now (no worker)
-    hang JOB      a run stuck in RUNNING now     succeed JOB  a successful run now
-    skip JOB      the job's next fire makes no run (a missed run, with missed_grace set)
+    fail JOB      its next run fails             reject JOB   its next run is rejected
+    hang JOB      its next run stays RUNNING     succeed JOB  its next run succeeds
+    skip JOB      its next fire makes no run (a missed run, with missed_grace set)
     tick          one tick of the function (add --dry-run to send and save nothing)
-    advance SECS  move the sandbox's clock on (ticks run in the sandbox see it; your
-                  shell's commands keep the real time)
+    advance SECS  move the sandbox's clock on, making the fires in between (ticks run in
+                  the sandbox see it; your shell's commands keep the real time)
 
 Messages the robots accept are printed as `make demo` prints them. A development tool
 built on tests/fakes: never part of the function's package.
@@ -71,6 +71,8 @@ from tests.world import AK, SK, STS
 #: `skip` shows as a missed run within minutes, not hours.
 CRON = "0 * * * * ?"
 FIRE_EVERY = 60.0
+#: Fires before the start that get their runs: SchedulerX lists a job's last 10.
+HISTORY_FIRES = 10
 #: Jobs a `jobs: all` entry finds in its group, as a team's group might hold them.
 SAMPLE_NAMES = ("nightly-etl", "report-export", "hourly-sync", "billing-reconcile")
 #: Words a `job_names` pattern's `*` becomes: two jobs per pattern.
@@ -141,7 +143,7 @@ class Sandbox:
         self.jobs: list[SeededJob] = []
         self.robots: list[Robot] = []
         self.config_path = self.directory / f"sandbox.{self.source.stem}.yaml"
-        self._skips: set[int] = set()
+        self._next: dict[int, str] = {}  # job id -> what its next fire does
         self._fired_until = 0.0
         self._shown: dict[str, int] = {}
         self._lock = threading.RLock()
@@ -177,7 +179,10 @@ class Sandbox:
             self.close()
             raise
         self.fc.deploy(FUNCTION, self._invoked)
-        self._fired_until = self._next_fire(self.clock())
+        # The last fires' runs, as a group that has been running a while shows them: a
+        # fire with no run before the sandbox started is not a missed run.
+        self._fired_until = self._next_fire(self.clock()) - HISTORY_FIRES * FIRE_EVERY
+        self.fire()
         return self
 
     def _rewrite(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +337,8 @@ class Sandbox:
             f"  schedulerx-alert invoke --dry-run --endpoint {self.fc.url}",
             "",
             "Make runs fail, hang or miss, and tick, from another shell:",
-            f"  python -m tests.sandbox fail {job}{where}    (or reject, hang, succeed, skip)",
+            f"  python -m tests.sandbox fail {job}{where}    (its next run; or reject, hang, "
+            "succeed, skip)",
             f"  python -m tests.sandbox tick{where}",
             f"  python -m tests.sandbox advance 120{where}    (the sandbox's clock only)",
         ]
@@ -371,28 +377,46 @@ class Sandbox:
             return run_tick(config, edges, dry_run=dry_run)
 
     def fire(self) -> None:
-        """The runs SchedulerX would have made since the last call: one success per job
-        per fire, none for a job told to skip its next fire."""
+        """The runs SchedulerX would have made since the last call: one per job per fire,
+        a success unless a control said otherwise for that job's next fire."""
         with self._lock:
             now = self.clock()
             at = self._fired_until
             while at <= now:
                 for job in self.jobs:
-                    if job.job_id in self._skips:
-                        self._skips.discard(job.job_id)
-                        continue
-                    self.sx.add_instance(
-                        job.job_id,
-                        status=InstanceStatus.SUCCESS,
-                        schedule_time=at,
-                        start_time=at,
-                        end_time=min(at + 2, now),
-                    )
+                    self._run(job.job_id, self._next.pop(job.job_id, "succeed"), at, now)
                 at += FIRE_EVERY
             self._fired_until = at
 
+    def _run(self, job_id: int, outcome: str, at: float, now: float) -> None:
+        ended = min(at + 2, now)
+        if outcome == "fail":
+            self.sx.add_instance(
+                job_id, status=InstanceStatus.FAILED, result=TRACE, schedule_time=at, end_time=ended
+            )
+        elif outcome == "reject":
+            self.sx.add_instance(
+                job_id,
+                status=InstanceStatus.REJECTED,
+                result="no available worker in group",
+                schedule_time=at,
+                end_time=at,
+                started=False,
+            )
+        elif outcome == "hang":
+            self.sx.add_instance(job_id, status=InstanceStatus.RUNNING, schedule_time=at)
+        elif outcome == "succeed":
+            self.sx.add_instance(
+                job_id, status=InstanceStatus.SUCCESS, schedule_time=at, end_time=ended
+            )
+        # "skip": the fire makes no run at all.
+
     def control(self, command: str, argument: str = "", dry_run: bool = False) -> dict[str, Any]:
-        """Carry out one control; what happened, as JSON for the client to print."""
+        """Carry out one control; what happened, as JSON for the client to print.
+
+        A job's control acts on its next fire, not at once: a run is dated at a fire, as
+        SchedulerX dates it, so each query mode (per-job polls after the fire times, group
+        queries) finds it where it would find a real one."""
         with self._lock:
             if command == "tick":
                 summary = self.tick(dry_run=dry_run)
@@ -406,36 +430,13 @@ class Sandbox:
                     raise SandboxError("advance: between 0 and 7 days of seconds")
                 self.clock.advance(seconds)
                 self.fire()
-                return {"now": self.clock()}
+                return {"now": _local(self.clock())}
             if command not in JOB_CONTROLS:
                 raise SandboxError(f"unknown control {command!r}: one of {', '.join(CONTROLS)}")
             job = self._job(argument)
             self.fire()
-            if command == "skip":
-                self._skips.add(job.job_id)
-                return {"job": job.job_id, "next_fire": self._fired_until}
-            now = self.clock()
-            if command == "fail":
-                run = self.sx.add_instance(
-                    job.job_id,
-                    status=InstanceStatus.FAILED,
-                    result=TRACE,
-                    schedule_time=now - 95,
-                    start_time=now - 94,
-                )
-            elif command == "reject":
-                run = self.sx.add_instance(
-                    job.job_id,
-                    status=InstanceStatus.REJECTED,
-                    result="no available worker in group",
-                    schedule_time=now,
-                    started=False,
-                )
-            elif command == "hang":
-                run = self.sx.add_instance(job.job_id, status=InstanceStatus.RUNNING)
-            else:
-                run = self.sx.add_instance(job.job_id, status=InstanceStatus.SUCCESS)
-            return {"job": job.job_id, "instance": run}
+            self._next[job.job_id] = command
+            return {"job": job.job_id, "next_fire": _local(self._fired_until), "will": command}
 
     def _job(self, argument: str) -> SeededJob:
         for job in self.jobs:
@@ -659,6 +660,10 @@ def _names_for(pattern: str) -> list[str]:
         if fnmatchcase(name, pattern) and name not in names:
             names.append(name)
     return names
+
+
+def _local(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
 
 
 def _slug(name: str) -> str:
