@@ -48,11 +48,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+from schedulerx_alert.actions.settings import DEFAULT_KEY_ENV
 from schedulerx_alert.app import build_edges, parse_event
 from schedulerx_alert.config import Config, ConfigError, load_config, read_config_data
 from schedulerx_alert.core.model import InstanceStatus
@@ -154,6 +156,7 @@ class Sandbox:
         self.dt = FakeDingTalk(clock=self.clock, max_skew_ms=None)
         self.oss: FakeOss | None = None
         self.fc = FakeFc(AK, SK, STS)
+        self.links: LinkServer | None = None  # when the config's actions are enabled
 
     # -- standing up -----------------------------------------------------------------------
 
@@ -209,6 +212,9 @@ class Sandbox:
         for receiver in receivers if isinstance(receivers, list) else []:
             if isinstance(receiver, dict):
                 self._robot(receiver)
+        actions = out.get("actions")
+        if isinstance(actions, dict) and actions.get("enabled") is True:
+            self._links(actions)
         templates = out.get("templates")
         if isinstance(templates, dict):
             # The copy lives elsewhere: template files stay where the config names them.
@@ -259,6 +265,17 @@ class Sandbox:
         keywords = (str(keyword),) if isinstance(keyword, str) and keyword else ()
         self.dt.add_robot(token, secret=secret, keywords=keywords)
         self.robots.append(Robot(name, token))
+
+    def _links(self, actions: dict[str, Any]) -> None:
+        """The buttons' links point at a loopback server that hands each request to the
+        function's link handler as FC's HTTP trigger would; a signing key is made up."""
+        self.links = LinkServer(self)
+        base = actions.get("base_url")
+        path = urlsplit(base).path if isinstance(base, str) and "${" not in base else ""
+        actions["base_url"] = self.links.url + (path.lstrip("/") or "silence")
+        key_env = actions.get("key_env", DEFAULT_KEY_ENV)
+        if isinstance(key_env, str):
+            self.env[key_env] = "sandbox-link-key-" + secrets.token_hex(24)
 
     def _seed(self, raw: Mapping[str, Any]) -> None:
         watch = raw.get("watch")
@@ -314,7 +331,8 @@ class Sandbox:
         lines = [
             f"schedulerx-alert sandbox for {self.source}",
             f"  SchedulerX {self.sx.url}, DingTalk {self.dt.url}, FC {self.fc.url}"
-            + (f", OSS {self.oss.url}" if self.oss else ""),
+            + (f", OSS {self.oss.url}" if self.oss else "")
+            + (f", silence links {self.links.url}" if self.links else ""),
             f"  config copy: {self.config_path}",
             "",
             "Jobs (each fires every minute and succeeds unless a control says otherwise):",
@@ -455,6 +473,44 @@ class Sandbox:
         ]
         return Redactor(secrets_)(json.dumps(summary.as_dict(), ensure_ascii=False)).encode()
 
+    def link(self, method: str, target: str, headers: Mapping[str, str], body: str) -> str:
+        """A silence link opened in a browser, through the function's link handler."""
+        from schedulerx_alert.actions.serve import serve
+
+        parts = urlsplit(target)
+        query = {k: ",".join(v) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        now = self.clock()
+        request_id = f"sandbox-{secrets.token_hex(4)}"
+        event = {
+            "version": "v1",
+            "rawPath": parts.path or "/",
+            "body": body,
+            "isBase64Encoded": False,
+            "headers": dict(headers),
+            "queryParameters": query,
+            "requestContext": {
+                "accountId": "1234567890123456",
+                "domainName": headers.get("Host", "127.0.0.1"),
+                "domainPrefix": "sandbox",
+                "http": {
+                    "method": method,
+                    "path": unquote(parts.path) or "/",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": headers.get("User-Agent", ""),
+                },
+                "requestId": request_id,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                "timeEpoch": str(int(now * 1000)),
+            },
+        }
+        context = SimpleNamespace(
+            request_id=request_id,
+            function=SimpleNamespace(name=FUNCTION, timeout=60, memory=128),
+            credentials=SimpleNamespace(access_key_id=AK, access_key_secret=SK, security_token=STS),
+        )
+        return serve(event, context, self.directory, self.clock, {**os.environ, **self.env})
+
     @staticmethod
     def _next_fire(now: float) -> float:
         return math.floor(now / FIRE_EVERY) * FIRE_EVERY + FIRE_EVERY
@@ -463,12 +519,59 @@ class Sandbox:
         for fake in (self.sx, self.dt, self.oss, self.fc):
             if fake is not None:
                 fake.stop()
+        if self.links is not None:
+            self.links.stop()
 
     def __enter__(self) -> Sandbox:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- the silence links -------------------------------------------------------------------------
+
+
+class LinkServer:
+    """The function's HTTP trigger on 127.0.0.1: each request becomes the event FC 3.0 hands
+    the handler (actions/http.py reads it), answered with the handler's response."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._pass()
+
+            def do_HEAD(self) -> None:
+                self._pass()
+
+            def do_POST(self) -> None:
+                self._pass()
+
+            def _pass(self) -> None:
+                length = min(int(self.headers.get("Content-Length") or 0), 65536)
+                body = self.rfile.read(length).decode("utf-8", "replace")
+                response = json.loads(
+                    sandbox.link(self.command, self.path, dict(self.headers), body)
+                )
+                data = str(response.get("body", "")).encode()
+                self.send_response(int(response.get("statusCode", 500)))
+                for name, value in (response.get("headers") or {}).items():
+                    self.send_header(name, str(value))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # -- the control channel ---------------------------------------------------------------------

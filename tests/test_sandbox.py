@@ -12,15 +12,18 @@ import shlex
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import yaml
 
 from tests.fakes.base import ManualClock
 from tests.sandbox import CONTROL_FILE, ControlServer, Sandbox, main, send_control
+from tests.test_actions import form_of
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYMENTS = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"
@@ -205,3 +208,46 @@ def test_the_command_prints_the_environment_and_stops_after_for(
     assert f"export SCHEDULERX_ALERT_CONFIG={directory / 'sandbox.my.yaml'}" in out
     assert "export DT_SECRET=SEC" in out and "export DATA_TOKEN=sandbox-data-team-" in out
     assert not (directory / CONTROL_FILE).exists(), "the control file goes with the sandbox"
+
+
+def test_a_silence_button_opens_the_function_s_link_handler_in_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    raw = {
+        **CONFIG,
+        "actions": {
+            "enabled": True,
+            "base_url": "https://alert.example.com/silence",
+            "durations": ["1h"],
+        },
+    }
+    config = tmp_path / "my.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with Sandbox(config, tmp_path / "sandbox", clock=ManualClock(time.time())) as box:
+        box.start()
+        box.control("fail", "92583")
+        box.control("advance", "60")
+        box.tick()
+        [robot] = [r for r in box.robots if r.receiver == "payments-oncall"]
+        [card] = box.dt.messages(robot.token)
+        [button] = card["actionCard"]["btns"]
+        assert button["title"] == "Silence 1 h"
+        url = button["actionURL"]
+        assert box.links is not None and url.startswith(box.links.url + "silence?")
+
+        with urllib.request.urlopen(url, timeout=30) as opened:
+            page = opened.read().decode()
+        assert opened.status == 200 and "92583" in page
+        form = form_of(page)
+        # As a browser posts the confirmation form: from the page's own origin.
+        origin = box.links.url.rstrip("/")
+        confirm = urllib.request.Request(
+            url, data=urlencode(form.fields).encode(), headers={"Origin": origin}
+        )
+        with urllib.request.urlopen(confirm, timeout=30) as confirmed:
+            assert confirmed.status == 200 and "Silenced" in confirmed.read().decode()
+
+        box.control("fail", "92583")
+        box.control("advance", "60")
+        summary = box.tick()
+        assert summary.alerts_silenced == 1 and len(box.dt.messages(robot.token)) == 1
