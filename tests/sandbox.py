@@ -77,6 +77,8 @@ FIRE_EVERY = 60.0
 HISTORY_FIRES = 10
 #: Jobs a `jobs: all` entry finds in its group, as a team's group might hold them.
 SAMPLE_NAMES = ("nightly-etl", "report-export", "hourly-sync", "billing-reconcile")
+#: A job of a `job_names` group that its patterns (most likely) do not match.
+UNMATCHED_NAME = "adhoc-cleanup"
 #: Words a `job_names` pattern's `*` becomes: two jobs per pattern.
 SAMPLE_WORDS = ("orders", "users")
 #: Ids for jobs the config does not name: well away from ids a config lists.
@@ -117,6 +119,7 @@ class SeededJob:
     job_id: int
     name: str
     listed: bool  # named by id in the config (else found by jobs: all / job_names)
+    watched: bool = True
 
 
 @dataclass(frozen=True)
@@ -305,8 +308,22 @@ class Sandbox:
                 names += [n for n in _names_for(str(pattern)) if n not in names]
             for name in names:
                 self._add(namespace, group, next(ids), name, False)
+            if isinstance(patterns, list) and not any(
+                fnmatchcase(UNMATCHED_NAME, str(p)) for p in patterns
+            ):
+                # A job of the group no pattern names, as groups hold: it is not watched.
+                self._add(namespace, group, next(ids), UNMATCHED_NAME, False, watched=False)
 
-    def _add(self, namespace: str, group: str, job_id: int, name: str, listed: bool) -> None:
+    def _add(
+        self,
+        namespace: str,
+        group: str,
+        job_id: int,
+        name: str,
+        listed: bool,
+        *,
+        watched: bool = True,
+    ) -> None:
         # A timeout alarm of 10 minutes, as many teams set it: a `hang` is stuck after
         # that when the watch entry leaves stuck_after to the job.
         self.sx.add_job(
@@ -318,7 +335,7 @@ class Sandbox:
             monitor={"TimeoutEnable": True, "Timeout": 600},
         )
         self.jobs = [j for j in self.jobs if j.job_id != job_id]
-        self.jobs.append(SeededJob(namespace, group, job_id, name, listed))
+        self.jobs.append(SeededJob(namespace, group, job_id, name, listed, watched))
 
     # -- what the user sees ----------------------------------------------------------------
 
@@ -338,7 +355,13 @@ class Sandbox:
             "Jobs (each fires every minute and succeeds unless a control says otherwise):",
         ]
         for seeded in self.jobs:
-            how = "listed" if seeded.listed else "found in the group's job list"
+            how = (
+                "listed"
+                if seeded.listed
+                else "found in the group's job list"
+                if seeded.watched
+                else "in the group, matching no pattern: not watched"
+            )
             where_ = f"{seeded.namespace} / {seeded.group}"
             lines.append(f"  {seeded.job_id:>8}  {seeded.name:<24} {where_} ({how})")
         lines += [

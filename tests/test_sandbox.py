@@ -251,3 +251,30 @@ def test_a_silence_button_opens_the_function_s_link_handler_in_the_sandbox(
         box.control("advance", "60")
         summary = box.tick()
         assert summary.alerts_silenced == 1 and len(box.dt.messages(robot.token)) == 1
+
+
+def test_job_names_patterns_get_jobs_that_match_them_and_one_that_does_not(
+    tmp_path: Path,
+) -> None:
+    raw = {**CONFIG, "watch": [{**CONFIG["watch"][1], "jobs": None}]}
+    raw["watch"][0].pop("jobs")
+    raw["watch"][0]["job_names"] = ["etl-*", "report-[ab]?"]
+    config = tmp_path / "my.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with Sandbox(config, tmp_path / "sandbox", clock=ManualClock(time.time())) as box:
+        box.start()
+        seeded = {job.name: job.watched for job in box.jobs}
+        assert seeded == {
+            "etl-orders": True,
+            "etl-users": True,
+            "report-a1": True,
+            "adhoc-cleanup": False,
+        }
+        # The function's own reading of the group's job list agrees.
+        box.control("fail", "adhoc-cleanup")
+        box.control("fail", "report-a1")
+        box.control("advance", "60")
+        assert box.tick().alerts_sent == 1
+        assert headings(box, "data-team") == [
+            f"### SchedulerX job failed: report-a1 ({job_named(box, 'report-a1')})"
+        ]
