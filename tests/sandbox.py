@@ -55,7 +55,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from schedulerx_alert.actions.settings import DEFAULT_KEY_ENV
-from schedulerx_alert.app import build_edges, parse_event
+from schedulerx_alert.app import build_edges, parse_event, secrets_of
 from schedulerx_alert.config import Config, ConfigError, load_config, read_config_data
 from schedulerx_alert.core.model import InstanceStatus
 from schedulerx_alert.credentials import Credentials
@@ -461,7 +461,7 @@ class Sandbox:
         with self._lock:
             if command == "tick":
                 summary = self.tick(dry_run=dry_run)
-                return {"summary": summary.as_dict()}
+                return {"summary": json.loads(self.redact(json.dumps(summary.as_dict())))}
             if command == "advance":
                 try:
                     seconds = float(argument)
@@ -490,11 +490,13 @@ class Sandbox:
         """The function deployed on the loopback FC: a tick, as the handler runs one."""
         options = parse_event(payload)
         summary = self.tick(dry_run=bool(options.get("dry_run")), owner="fc")
+        return self.redact(json.dumps(summary.as_dict(), ensure_ascii=False)).encode()
+
+    def redact(self, text: str) -> str:
+        """Text without the robots' tokens and secrets or the credentials, as the function
+        writes its summaries: made up as they are, the habit is kept."""
         config = self.config()
-        secrets_ = [r.secret for r in config.receivers.values()] + [
-            r.access_token for r in config.receivers.values()
-        ]
-        return Redactor(secrets_)(json.dumps(summary.as_dict(), ensure_ascii=False)).encode()
+        return Redactor(secrets_of(config, self.credentials))(text)
 
     def link(self, method: str, target: str, headers: Mapping[str, str], body: str) -> str:
         """A silence link opened in a browser, through the function's link handler."""
