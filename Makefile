@@ -47,6 +47,12 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
 
+# Your own config (CONFIG, default config.yaml) against loopback SchedulerX, OSS, DingTalk
+# and FC, until Ctrl-C; drive it from another shell (docs/sandbox.md, tests/sandbox.py).
+.PHONY: sandbox
+sandbox: $(STAMP)
+	$(BIN)/python -m tests.sandbox --config $(CONFIG)
+
 # Cold start (import and first tick, fresh processes) beside `import requests`; then ticks.
 bench: $(STAMP)
 	$(BIN)/python -m bench.coldstart

@@ -22,6 +22,15 @@ TRACE = """java.lang.IllegalStateException: upstream table ods.orders not ready
 \tat com.alibaba.schedulerx.worker.processor.JavaProcessor.process(JavaProcessor.java:41)"""
 
 
+def show_message(text: str, group: str = "DingTalk group") -> None:
+    """One message as the group sees it, boxed; also how `make sandbox` prints them."""
+    head = f"┌─ {group} receives "
+    print("\n    " + head + "─" * max(3, 56 - len(head)))
+    for line in text.splitlines():
+        print("    │ " + line)
+    print("    └" + "─" * 56)
+
+
 def show_tick(number: int, story: str, summary: TickSummary, seen: int, world: World) -> int:
     print(f"\n=== tick {number}: {story}")
     print(
@@ -31,10 +40,7 @@ def show_tick(number: int, story: str, summary: TickSummary, seen: int, world: W
     )
     texts = world.texts(ROBOT)
     for text in texts[seen:]:
-        print("\n    ┌─ DingTalk group receives ─────────────────────────────")
-        for line in text.splitlines():
-            print("    │ " + line)
-        print("    └────────────────────────────────────────────────────────")
+        show_message(text)
     if len(texts) == seen:
         print("    (the group receives nothing)")
     return len(texts)
