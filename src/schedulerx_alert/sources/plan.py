@@ -186,8 +186,15 @@ def make_plan(
             urgent = first_list and (mode != GROUP_QUERIES or discovery.needs_names(config, group))
             (due if urgent else refresh).append(Discover(group, max(cursor.discovery_page, 1)))
         if mode == GROUP_QUERIES:
+            # Where the window may be on the end time, only a scan lists a fire's run
+            # that is still running: one is made when a missed fire may be judged.
+            judge = (
+                "end" in sources.server.fields
+                and cursor.scanned_at is not None
+                and _grace_ended(config, group, jobs, catalog, schedules, cursor.scanned_at, now)
+            )
             read, backlog, cursor = _group_reads(
-                config, group, cursor, sources.server, now, lookback
+                config, group, cursor, sources.server, now, lookback, judge
             )
             news_since[group] = min(
                 (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
@@ -295,6 +302,7 @@ def fall_back(cursor: GroupCursor, reason: str, now: float) -> GroupCursor:
         floor=None,
         scanned_at=None,
         ancient=(),
+        unfinished=(),
     )
 
 
@@ -302,8 +310,10 @@ def fall_back(cursor: GroupCursor, reason: str, now: float) -> GroupCursor:
 
 
 def queries(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query, ...]:
-    """The group's alerting statuses, each as one query; those whose runs may never start
-    without a window while the server may filter on the start time."""
+    """One query in every status within the window: the rules see the group's failures and
+    also the successes and running runs that answer fires and end failure streaks. While
+    the server may filter on the start time, the alerting statuses whose runs may never
+    start are asked besides, each without a window."""
     statuses = sorted(
         {
             status.value
@@ -313,7 +323,39 @@ def queries(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query
         }
     )
     maybe_start = "start" in server.fields
-    return tuple(Query(s, windowed=not (maybe_start and s in UNSTARTED)) for s in statuses)
+    unstarted = tuple(Query(s, windowed=False) for s in statuses if maybe_start and s in UNSTARTED)
+    return (Query(None), *unstarted)
+
+
+def _missed_grace(config: Config, group: GroupKey) -> float | None:
+    graces = [
+        r.rules.missed_grace
+        for r in config.watch
+        if (r.namespace, r.group) == group and r.rules.missed_grace is not None
+    ]
+    return max(graces) if graces else None
+
+
+def _grace_ended(
+    config: Config,
+    group: GroupKey,
+    jobs: list[JobKey],
+    catalog: Mapping[JobKey, JobInfo],
+    schedules: _Schedules,
+    since: float,
+    now: float,
+) -> bool:
+    """Whether a watched cron's fire reached the end of its grace since `since`: its run
+    may be running, which only a scan lists where the window may be on the end time."""
+    grace = _missed_grace(config, group)
+    if grace is None:
+        return False
+    for key in jobs:
+        info = catalog.get(key)
+        schedule = schedules.of(info) if info is not None and info.enabled else None
+        if schedule is not None and schedule.fires_between(since - grace, now - grace, 1):
+            return True
+    return False
 
 
 def _group_reads(
@@ -323,6 +365,7 @@ def _group_reads(
     server: ServerFacts,
     now: float,
     lookback: float,
+    scan_now: bool = False,
 ) -> tuple[GroupRead, GroupRead | None, GroupCursor]:
     """This tick's window for the group (and an older one still to read), and its cursor."""
     todo = queries(config, group, server)
@@ -344,9 +387,9 @@ def _group_reads(
     if len(kept) > 1:
         # Read one older window at a time: merged, they are read from the start again.
         kept = [Span(min(s.lo for s in kept), max(s.hi for s in kept), todo)]
-    scan = server.field_known != "end" and (
-        cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
-    )
+    # Whatever the window is on, the scan lists the runs the rules follow between windows
+    # (stuck runs, a fire's run still running).
+    scan = scan_now or cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
     cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
     read = GroupRead(group, scan, (live,), first=first)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
@@ -408,7 +451,7 @@ def _why_due(
     anchor: float | None = None,
 ) -> str | None:
     """Why a job is polled this tick, or None when only the sweep would poll it."""
-    if record is not None and any(not _finished(r.status) for r in record.instances.values()):
+    if record is not None and any(not finished(r.status) for r in record.instances.values()):
         return "unfinished"
     schedule = schedules.of(info) if info is not None else None
     if schedule is None:
@@ -445,7 +488,7 @@ def anchor_of(info: JobInfo | None, runs: Iterable[JobInstance]) -> float | None
     return max(times).timestamp() if times else None
 
 
-def _finished(status: int) -> bool:
+def finished(status: int) -> bool:
     parsed = InstanceStatus.parse(status)
     # A status this version does not know is not followed: it may never change.
     return parsed is None or parsed in TERMINAL

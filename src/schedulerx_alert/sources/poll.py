@@ -28,13 +28,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..core.model import JobInstance, JobKey
+from ..core.rules.history import NOT_READ
 from ..core.polling import (
     GROUP_QUERIES,
+    MAX_UNFINISHED,
     MIN_PAGE,
     PER_JOB,
     GroupCursor,
@@ -43,6 +46,7 @@ from ..core.polling import (
     ServerFacts,
     SourceState,
     Span,
+    Unfinished,
 )
 from ..core.state import JobRecord
 from ..logs import Progress, no_progress
@@ -123,6 +127,9 @@ class PollResult:
     # Jobs polled one by one, and groups whose newest window was read to the end.
     polled: set[JobKey] = field(default_factory=set)
     groups_read: set[GroupKey] = field(default_factory=set)
+    # Groups read by group queries: up to when every run of their jobs is known (the
+    # rules judge missed fires no further; core/rules/history.py `covered`).
+    read_to: dict[GroupKey, float] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     auth_errors: int = 0
     notes: list[str] = field(default_factory=list)
@@ -133,6 +140,16 @@ class PollResult:
 
     def polls(self) -> dict[JobKey, list[JobInstance]]:
         return {job: list(runs.values()) for job, runs in self.listings.items()}
+
+    def covered(self, jobs: Iterable[JobKey]) -> dict[JobKey, float]:
+        """Up to when each job's runs are known, for jobs not listed in full: a job of a
+        group read to the end is known that far even without a run to list; any other
+        job without a complete listing is not known at all."""
+        return {
+            j: self.read_to.get((j.namespace, j.group), NOT_READ)
+            for j in jobs
+            if j not in self.complete
+        }
 
     def read(self, jobs: Iterable[JobKey]) -> int:
         """How many of `jobs` this tick saw every run of that needs attention."""
@@ -271,6 +288,8 @@ def execute(
             for span in cursor.spans:
                 late = result.behind if span.hi >= the_plan.now else result.catching_up
                 late[group] = min(late.get(group, span.lo), span.lo)
+            if group in result.groups_read:
+                result.read_to[group] = _read_to(run.server, cursor, the_plan.now)
     result.sources = SourceState(
         server=run.server,
         groups={
@@ -389,10 +408,12 @@ def _read_group(run: _Run, task: GroupRead) -> None:
         return  # fell back earlier this tick
     try:
         if task.scan:
-            _scan(run, group)
+            _scan(run, group, task.first)
         for span in task.spans:
             _read_span(run, group, span, task.first)
     except _Stop as stop:
+        if not stop.fell_back:
+            _follow(run, group, task.first)
         if stop.fell_back:
             with run.lock:
                 run.cursors[group] = plan.fall_back(run.cursors[group], stop.why, run.plan.now)
@@ -405,6 +426,7 @@ def _read_group(run: _Run, task: GroupRead) -> None:
             with run.lock:
                 run.result.group_errors.setdefault(group, stop.why)
         return
+    _follow(run, group, task.first)
     if task.spans and task.spans[-1].hi >= run.plan.now:
         with run.lock:
             run.result.groups_read.add(group)
@@ -491,7 +513,7 @@ def _ask(
         for one in listing.jobs.values():
             run.result.entry_problems.extend(one.problems)
     runs = [r for one in listing.jobs.values() for r in one.instances]
-    wrong = [r for r in runs if r.status_code != query.status]
+    wrong = [r for r in runs if query.status is not None and r.status_code != query.status]
     if wrong:
         raise _Stop(
             f"asked for status {query.status}, the answer lists run {wrong[0].instance_id} "
@@ -524,10 +546,11 @@ def _learn_field(run: _Run, window: tuple[float, float], runs: list[JobInstance]
             run.server = replace(run.server, fields=tuple(fields))
 
 
-def _scan(run: _Run, group: GroupKey) -> None:
+def _scan(run: _Run, group: GroupKey, group_first: bool) -> None:
     """List the group's running and waiting runs: the earliest is how far windows reach back;
     runs unfinished for longer than the follow limit are kept by id, and polled per job once
-    a scan no longer lists them."""
+    a scan no longer lists them. The rules see them all (stuck runs, a fire's run), and
+    they are remembered until a window shows them ended or the next scan."""
     now = run.plan.now
     unfinished: dict[int, JobInstance] = {}
 
@@ -553,7 +576,76 @@ def _scan(run: _Run, group: GroupKey) -> None:
         key = JobKey(group[0], group[1], job_id)
         if key in run.watched:
             _poll(run, JobPoll(key, "unfinished"))
-    run.update(group, floor=min(recent, default=None), scanned_at=now, ancient=tuple(ancient))
+    run.update(
+        group,
+        floor=min(recent, default=None),
+        scanned_at=now,
+        ancient=tuple(ancient),
+        unfinished=tuple(_unfinished(r) for r in unfinished.values())[:MAX_UNFINISHED],
+    )
+    for job, runs in _by_job(unfinished.values()).items():
+        if job in run.watched:
+            run.add(job, runs, complete=False, first=run.is_first(job, group_first))
+
+
+def _follow(run: _Run, group: GroupKey, group_first: bool) -> None:
+    """Keep the group's unfinished runs known between scans: those this tick listed
+    unfinished join them, those it listed ended leave them, and the rest are handed to
+    the rules as last seen (a run stuck for an hour is seen every tick, not every scan)."""
+    with run.lock:
+        listed = {
+            r.instance_id: r
+            for job, runs in run.result.listings.items()
+            if (job.namespace, job.group) == group
+            for r in runs.values()
+        }
+        cursor = run.cursors.get(group) or GroupCursor()
+        remembered = {item[1]: item for item in cursor.unfinished}
+    for iid, r in listed.items():
+        if plan.finished(r.status_code):
+            remembered.pop(iid, None)
+        else:
+            remembered[iid] = _unfinished(r)
+    kept = sorted(remembered.values(), key=lambda item: item[1])[-MAX_UNFINISHED:]
+    run.update(group, unfinished=tuple(kept))
+    zone = run.config.zone
+    runs = [_instance(group, item, zone) for item in kept if item[1] not in listed]
+    for job, theirs in _by_job(runs).items():
+        if job in run.watched:
+            run.add(job, theirs, complete=False, first=run.is_first(job, group_first))
+
+
+def _read_to(server: ServerFacts, cursor: GroupCursor, now: float) -> float:
+    """Up to when a group read to the end this tick has all its runs known: now, unless
+    the window may be on the end time, which lists no run still running; then as of the
+    last scan (a run started since, and running, shows in none)."""
+    if "end" not in server.fields:
+        return now
+    return cursor.scanned_at if cursor.scanned_at is not None else NOT_READ
+
+
+def _unfinished(r: JobInstance) -> Unfinished:
+    return (r.job.job_id, r.instance_id, r.status_code, _time_of(r, "schedule"),
+            _time_of(r, "start"), r.trigger_type)  # fmt: skip
+
+
+def _instance(group: GroupKey, item: Unfinished, zone: tzinfo) -> JobInstance:
+    job_id, iid, status, scheduled, started, trigger = item
+    return JobInstance(
+        JobKey(group[0], group[1], job_id),
+        iid,
+        status,
+        schedule_time=None if scheduled is None else datetime.fromtimestamp(scheduled, zone),
+        start_time=None if started is None else datetime.fromtimestamp(started, zone),
+        trigger_type=trigger,
+    )
+
+
+def _by_job(runs: Iterable[JobInstance]) -> dict[JobKey, tuple[JobInstance, ...]]:
+    out: dict[JobKey, tuple[JobInstance, ...]] = {}
+    for r in runs:
+        out[r.job] = (*out.get(r.job, ()), r)
+    return out
 
 
 def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> None:
