@@ -97,7 +97,8 @@ class GroupRead:
 
 @dataclass(frozen=True)
 class JobPoll:
-    """One GetJobInstanceList for one job; `why`: fire, unfinished, every, sweep, check."""
+    """One GetJobInstanceList for one job; `why`: fire, grace, unfinished, every, sweep,
+    check."""
 
     job: JobKey
     why: str
@@ -219,6 +220,7 @@ def make_plan(
                     schedules,
                     now,
                     sources.anchors.get(key),
+                    _missed_grace(config, group),
                 )
                 if why is not None:
                     polls.append(JobPoll(key, why))
@@ -449,6 +451,7 @@ def _why_due(
     schedules: _Schedules,
     now: float,
     anchor: float | None = None,
+    grace: float | None = None,
 ) -> str | None:
     """Why a job is polled this tick, or None when only the sweep would poll it."""
     if record is not None and any(not finished(r.status) for r in record.instances.values()):
@@ -468,6 +471,11 @@ def _why_due(
     fire = schedule.next_fire(last)
     if fire is not None and fire <= now:
         return "fire"
+    if grace is not None:
+        # A fire whose grace ended since the last poll is judged on a listing of now.
+        judged = schedule.next_fire(last - grace)
+        if judged is not None and judged + grace <= now:
+            return "grace"
     return None
 
 

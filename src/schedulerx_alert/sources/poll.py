@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..core.model import JobInstance, JobKey
-from ..core.rules.history import NOT_READ
 from ..core.polling import (
     GROUP_QUERIES,
     MAX_UNFINISHED,
@@ -48,6 +47,7 @@ from ..core.polling import (
     Span,
     Unfinished,
 )
+from ..core.rules.history import NOT_READ
 from ..core.state import JobRecord
 from ..logs import Progress, no_progress
 from . import discovery, plan
@@ -289,7 +289,9 @@ def execute(
                 late = result.behind if span.hi >= the_plan.now else result.catching_up
                 late[group] = min(late.get(group, span.lo), span.lo)
             if group in result.groups_read:
-                result.read_to[group] = _read_to(run.server, cursor, the_plan.now)
+                # Older windows still to read (after an outage) may hold a fire's run.
+                read_to = _read_to(run.server, cursor, the_plan.now)
+                result.read_to[group] = min(read_to, result.catching_up.get(group, read_to))
     result.sources = SourceState(
         server=run.server,
         groups={
