@@ -18,8 +18,9 @@ from schedulerx_alert.core.findings import MISSED, SETTLED
 from schedulerx_alert.core.model import InstanceStatus, JobInstance
 from schedulerx_alert.core.rules import JobHistory, JobRuleState, JobSchedule, evaluate
 from schedulerx_alert.core.rules.history import NOT_READ
+from tests.builders import T0
 from tests.fakes.schedulerx import WindowField
-from tests.rules_driver import MINUTE, T0, Every, at, key, kinds, run, with_settings
+from tests.rules_driver import MINUTE, Every, at, key, kinds, run, with_settings
 from tests.world import GROUP, NS, START, World
 
 SUCCESS, RUNNING = InstanceStatus.SUCCESS.value, InstanceStatus.RUNNING.value
@@ -152,7 +153,7 @@ def test_a_job_not_read_is_never_called_missed_and_a_run_seen_earlier_answers_it
         histories = {job: history} if history is not None else {}
         found, new = evaluate(histories, settings, schedules, memory, now)
         memory.update(new)
-        return kinds(found)
+        return kinds(list(found))
 
     # The fire at t0 has its run, listed at once (a group query, read to the end).
     assert tick(t0 + MINUTE, JobHistory(job, (due_at(1, t0),), covered=t0 + MINUTE)) == []
@@ -183,4 +184,4 @@ def test_a_flapping_episode_settles_in_a_tick_with_no_listing() -> None:
         )
     }
     found, new = evaluate({}, settings, {}, memory, since + 180 + 10 * MINUTE)
-    assert kinds(found) == [SETTLED] and new[job].flapping_since is None
+    assert kinds(list(found)) == [SETTLED] and new[job].flapping_since is None
