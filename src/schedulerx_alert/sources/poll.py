@@ -702,14 +702,27 @@ def _take_rows(
     run: _Run, group: GroupKey, span: Span, listing: GroupListing, group_first: bool
 ) -> None:
     """Runs of watched jobs that ended inside the window go to the diff; runs of jobs the
-    group's list does not show yet are looked up first."""
+    group's list does not show yet are looked up first, when one of them is to be
+    announced (a query in every status lists every run of a job not listed yet)."""
+    alerting = _alerting(run.config, group)
     for job, one in listing.jobs.items():
         runs = tuple(r for r in one.instances if _ended(r) >= span.lo)
         if not runs:
             continue
-        if job not in run.watched and not _resolve(run, job):
+        if job not in run.watched and not (
+            any(r.status_code in alerting for r in runs) and _resolve(run, job)
+        ):
             continue
         run.add(job, runs, complete=False, first=run.is_first(job, group_first))
+
+
+def _alerting(config: Config, group: GroupKey) -> frozenset[int]:
+    return frozenset(
+        status.value
+        for rule in config.watch
+        if (rule.namespace, rule.group) == group
+        for status in rule.alert_on
+    )
 
 
 def _resolve(run: _Run, job: JobKey) -> bool:
