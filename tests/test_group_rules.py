@@ -9,13 +9,13 @@ whichever instance time its window filters on; the pure ones drive the rule engi
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
 from schedulerx_alert.core.findings import MISSED, SETTLED
-from schedulerx_alert.core.model import InstanceStatus, JobInstance
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import JobHistory, JobRuleState, JobSchedule, evaluate
 from schedulerx_alert.core.rules.history import NOT_READ
 from tests.builders import T0
@@ -166,7 +166,7 @@ def test_a_job_not_read_is_never_called_missed_and_a_run_seen_earlier_answers_it
     found = tick(t0 + 16 * MINUTE, JobHistory(job, (), covered=t0 + 16 * MINUTE))
     assert found == [MISSED]
     # Read only up to t0 + 14 (a window not read to the end): no later fire is judged.
-    memory[job] = replace(memory[job], missed_checked=t0 + 5 * MINUTE)
+    memory[job] = replace(memory[job], missed_checked=t0 + 5 * MINUTE, missed_next=None)
     assert tick(t0 + 30 * MINUTE, JobHistory(job, (), covered=t0 + 14 * MINUTE)) == []
     assert memory[job].missed_checked == t0 + 9 * MINUTE
     assert tick(t0 + 30 * MINUTE, JobHistory(job, (), covered=NOT_READ)) == []
@@ -185,3 +185,35 @@ def test_a_flapping_episode_settles_in_a_tick_with_no_listing() -> None:
     }
     found, new = evaluate({}, settings, {}, memory, since + 180 + 10 * MINUTE)
     assert kinds(list(found)) == [SETTLED] and new[job].flapping_since is None
+
+
+@dataclass
+class Counting:
+    """A schedule that counts how often its fire times are computed."""
+
+    fires: Every
+    calls: int = 0
+
+    def fires_between(self, after: float, until: float, limit: int) -> list[float]:
+        self.calls += 1
+        return self.fires.fires_between(after, until, limit)
+
+
+def test_a_job_with_no_fire_due_costs_no_fire_computation_per_tick() -> None:
+    """The rule runs every tick for every watched job: an hourly cron's fire times are
+    computed when a fire is to be judged, not in each of the 59 ticks between."""
+    job = key()
+    hourly = Counting(Every(60 * MINUTE, T0))
+    schedules = {job: JobSchedule(time_type=1, fires=hourly, zone="Asia/Shanghai")}
+    settings = with_settings(missed_grace=5 * MINUTE)
+    memory: dict[JobKey, JobRuleState] = {}
+    missed = 0
+    for n in range(1, 3 * 60 + 1):
+        now = T0 + n * MINUTE
+        found, memory = evaluate(
+            {job: JobHistory(job, (), covered=now)}, settings, schedules, memory, now
+        )
+        missed += len(found)
+    assert missed == 3  # nothing ran: each hour's fire, once
+    # A few per fire judged (its fires, the one after, the next), not one per tick.
+    assert hourly.calls <= 3 * 4

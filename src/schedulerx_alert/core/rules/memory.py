@@ -37,6 +37,10 @@ class JobRuleState:
     # When the runs seen since then were due (schedule or start time), oldest first: the
     # answers to fires still inside their grace.
     missed_runs: tuple[float, ...] = ()
+    # The first fire after `missed_checked`, as the schedule said: until the horizon
+    # reaches it there is nothing to judge, and no fire time to compute (the rule runs
+    # for every watched job every tick, and a cron step costs about a millisecond).
+    missed_next: float | None = None
     last_outcome: Literal["ok", "fail"] | None = None
     # When the outcome changed between failure and success, oldest first.
     changes: tuple[float, ...] = ()
@@ -80,6 +84,7 @@ def memory_from_json(raw: Any, where: str = "rules") -> JobRuleState:
         stuck=tuple(_ints(raw, "stuck", where))[-MAX_STUCK:],
         missed_checked=_time(raw, "missed_checked", where),
         missed_runs=tuple(_times(raw, "missed_runs", where))[-MAX_RUN_TIMES:],
+        missed_next=_time(raw, "missed_next", where),
         last_outcome=last_outcome,
         changes=tuple(_times(raw, "changes", where))[-MAX_FLAP_CHANGES:],
         flapping_since=_time(raw, "flapping_since", where),

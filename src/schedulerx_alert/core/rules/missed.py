@@ -28,6 +28,9 @@ EARLY_SECONDS = 5.0
 LISTING_DEPTH = 10
 # Fires looked at per tick; a longer backlog is worked through over the next ticks.
 MAX_FIRES_PER_TICK = 500
+# How far ahead the next fire is looked for; a cron with none that soon (a yearly one, a
+# date far off) is looked at every tick.
+NEXT_WITHIN = 40 * 24 * 3600.0
 # Fire times a finding carries for its template.
 MAX_LISTED_FIRES = 10
 
@@ -42,9 +45,9 @@ def check(
     grace = settings.missed_grace
     if grace is None or not schedule.can_miss or schedule.fires is None:
         # Starting afresh when this changes keeps a disabled spell from counting as missed.
-        if state.missed_checked is None and not state.missed_runs:
+        if state == replace(state, missed_checked=None, missed_runs=(), missed_next=None):
             return [], state
-        return [], replace(state, missed_checked=None, missed_runs=())
+        return [], replace(state, missed_checked=None, missed_runs=(), missed_next=None)
     # A fire is judged once every run that could answer it is known: never because
     # nothing was read (a job not read this tick, a window not read to the end).
     horizon = min(now, history.covered) - grace
@@ -52,9 +55,11 @@ def check(
         if not math.isfinite(horizon):
             return [], state
         # Fires before the first look belong to a past nobody watched.
-        return [], replace(state, missed_checked=horizon, missed_runs=())
+        return [], replace(state, missed_checked=horizon, missed_runs=(), missed_next=None)
     runs, floor = _runs(state.missed_runs, history.instances)
-    if horizon <= state.missed_checked:
+    upcoming = state.missed_next
+    if horizon <= state.missed_checked or (upcoming is not None and horizon < upcoming):
+        # `missed_checked` stays: a schedule changed meanwhile is read from there.
         return [], _keep(state, state.missed_checked, runs)
     fires = schedule.fires.fires_between(state.missed_checked, horizon, MAX_FIRES_PER_TICK)
     checked = fires[-1] if len(fires) >= MAX_FIRES_PER_TICK else horizon
@@ -64,7 +69,8 @@ def check(
         after_last = schedule.fires.fires_between(fires[-1], fires[-1] + grace, 1)
         following = after_last[0] if after_last else None
     missed = _unmatched(fires, following, runs, grace, floor)
-    state = _keep(state, checked, runs)
+    after = schedule.fires.fires_between(checked, checked + NEXT_WITHIN, 1)
+    state = replace(_keep(state, checked, runs), missed_next=after[0] if after else None)
     if not missed:
         return [], state
     first = missed[0]
