@@ -187,10 +187,10 @@ def make_plan(
             urgent = first_list and (mode != GROUP_QUERIES or discovery.needs_names(config, group))
             (due if urgent else refresh).append(Discover(group, max(cursor.discovery_page, 1)))
         if mode == GROUP_QUERIES:
-            # Where the window may be on the end time, only a scan lists a fire's run
-            # that is still running: one is made when a missed fire may be judged.
+            # Unless the window is known to be on the schedule time, only a scan lists a
+            # fire's run still running (or waiting): one is made when a fire may be judged.
             judge = (
-                "end" in sources.server.fields
+                sources.server.fields != ("schedule",)
                 and cursor.scanned_at is not None
                 and _grace_ended(config, group, jobs, catalog, schedules, cursor.scanned_at, now)
             )
@@ -348,7 +348,8 @@ def _grace_ended(
     now: float,
 ) -> bool:
     """Whether a watched cron's fire reached the end of its grace since `since`: its run
-    may be running, which only a scan lists where the window may be on the end time."""
+    may be running or waiting, which only a scan lists unless the window is on the
+    schedule time."""
     grace = _missed_grace(config, group)
     if grace is None:
         return False

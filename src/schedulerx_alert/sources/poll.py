@@ -583,7 +583,7 @@ def _scan(run: _Run, group: GroupKey, group_first: bool) -> None:
         floor=min(recent, default=None),
         scanned_at=now,
         ancient=tuple(ancient),
-        unfinished=tuple(_unfinished(r) for r in unfinished.values())[:MAX_UNFINISHED],
+        unfinished=_newest(_unfinished(r) for r in unfinished.values() if r.job in run.watched),
     )
     for job, runs in _by_job(unfinished.values()).items():
         if job in run.watched:
@@ -608,8 +608,8 @@ def _follow(run: _Run, group: GroupKey, group_first: bool) -> None:
             remembered.pop(iid, None)
         else:
             remembered[iid] = _unfinished(r)
-    kept = sorted(remembered.values(), key=lambda item: item[1])[-MAX_UNFINISHED:]
-    run.update(group, unfinished=tuple(kept))
+    kept = _newest(remembered.values())
+    run.update(group, unfinished=kept)
     zone = run.config.zone
     runs = [_instance(group, item, zone) for item in kept if item[1] not in listed]
     for job, theirs in _by_job(runs).items():
@@ -618,12 +618,17 @@ def _follow(run: _Run, group: GroupKey, group_first: bool) -> None:
 
 
 def _read_to(server: ServerFacts, cursor: GroupCursor, now: float) -> float:
-    """Up to when a group read to the end this tick has all its runs known: now, unless
-    the window may be on the end time, which lists no run still running; then as of the
-    last scan (a run started since, and running, shows in none)."""
-    if "end" not in server.fields:
+    """Up to when a group read to the end this tick has all its runs known: now where the
+    window is known to be on the schedule time; else as of the last scan, for a window on
+    the end time lists no run still running, and one on the start time no run waiting (a
+    run started, or due, since the scan and not ended shows in none)."""
+    if server.fields == ("schedule",):
         return now
     return cursor.scanned_at if cursor.scanned_at is not None else NOT_READ
+
+
+def _newest(items: Iterable[Unfinished]) -> tuple[Unfinished, ...]:
+    return tuple(sorted(items, key=lambda item: item[1])[-MAX_UNFINISHED:])
 
 
 def _unfinished(r: JobInstance) -> Unfinished:
