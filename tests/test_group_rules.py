@@ -8,14 +8,17 @@ whichever instance time its window filters on; the pure ones drive the rule engi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from schedulerx_alert.core import polling
 from schedulerx_alert.core.findings import MISSED, SETTLED
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
+from schedulerx_alert.core.polling import GroupCursor, Query, SourceState, Span
 from schedulerx_alert.core.rules import JobHistory, JobRuleState, JobSchedule, evaluate
 from schedulerx_alert.core.rules.history import NOT_READ
 from tests.builders import T0
@@ -217,3 +220,20 @@ def test_a_job_with_no_fire_due_costs_no_fire_computation_per_tick() -> None:
     assert missed == 3  # nothing ran: each hour's fire, once
     # A few per fire judged (its fires, the one after, the next), not one per tick.
     assert hourly.calls <= 3 * 4
+
+
+def test_a_cursor_with_every_status_queries_and_unfinished_runs_round_trips() -> None:
+    cursor = GroupCursor(
+        covered=START,
+        spans=(Span(START - 900, START, (Query(None), Query(9, windowed=False)), 2, True),),
+        unfinished=(
+            (92583, 7, RUNNING, START - 60, START - 59, 1),
+            (92584, 8, 1, None, None, None),
+        ),
+    )
+    state = SourceState(groups={(NS, GROUP): cursor})
+    assert polling.decode(json.loads(json.dumps(polling.encode(state)))) == state
+    raw = polling.encode(state)
+    raw["groups"][next(iter(raw["groups"]))]["unfinished"] = [[92583, 7, 3, "noon", None, 1]]
+    with pytest.raises(ValueError, match="unfinished"):
+        polling.decode(raw)
