@@ -134,6 +134,33 @@ def test_after_an_outage_fires_are_judged_only_once_the_older_windows_are_read(
     assert "错过次数" not in missed
 
 
+@pytest.mark.parametrize("window_field", WINDOW_FIELDS)
+def test_a_long_run_s_success_is_a_recovery_though_no_window_in_every_status_reaches_it(
+    group: World, window_field: WindowField
+) -> None:
+    """92584 fails at 10:01; its next run starts at 10:02 and succeeds at 10:50. Only the
+    failures are looked for back to the start of a long run; its success is read in the
+    job's own listing once a scan no longer lists it running."""
+    group.sx.configure(window_field=window_field, max_page_size=10)
+    runs: dict[str, int] = {}
+
+    def fail() -> None:
+        group.sx.add_instance(92584, status=5, result="boom", schedule_time=minute(1))
+
+    def start() -> None:
+        runs["long"] = group.sx.add_instance(92584, status=RUNNING, schedule_time=minute(2))
+
+    def succeed() -> None:
+        group.sx.set_status(runs["long"], SUCCESS)
+
+    busy = {n: (lambda n=n: group.sx.add_instance(92585, status=SUCCESS)) for n in range(3, 50)}
+    heard = story(group, 55, {**busy, 1: fail, 2: start, 50: succeed})
+    assert [(n, h.split("：")[0]) for n, h in heard] == [
+        (1, "### SchedulerX 任务失败"),
+        (50, "### SchedulerX 任务已恢复"),
+    ]
+
+
 # -- the engine, pure --------------------------------------------------------------------
 
 

@@ -56,6 +56,9 @@ class Span:
     page: int = 1
     # Whether any of its calls was made; a span never started is widened, not kept beside.
     started: bool = False
+    # Where the query in every status starts, when the window reaches further back only
+    # for the runs unfinished at the last scan (their failures); None: at `lo`.
+    recent: float | None = None
 
     def advanced(self, pages: int) -> Span:
         return replace(self, page=self.page + pages, started=True)
@@ -187,6 +190,7 @@ def _cursor_to_json(c: GroupCursor) -> dict[str, Any]:
     if c.spans:
         raw["spans"] = [
             [s.lo, s.hi, [[q.status, int(q.windowed)] for q in s.todo], s.page, int(s.started)]
+            + ([] if s.recent is None else [s.recent])
             for s in c.spans
         ]
     return raw
@@ -297,8 +301,8 @@ def _unfinished(value: Any, where: str) -> Unfinished:
 
 def _span(value: Any, where: str) -> Span:
     item = _list(value, where)
-    if len(item) != 5:
-        raise ValueError(f"{where}: not [lo, hi, queries, page, started]")
+    if len(item) not in (5, 6):
+        raise ValueError(f"{where}: not [lo, hi, queries, page, started, (recent)]")
     todo = []
     for query in _list(item[2], f"{where}.queries"):
         pair = _list(query, f"{where}.queries[]")
@@ -312,6 +316,7 @@ def _span(value: Any, where: str) -> Span:
         todo=tuple(todo),
         page=_int(item[3], f"{where}.page", 1, 10**6),
         started=bool(_int(item[4], f"{where}.started", 0, 1)),
+        recent=_time(item[5], f"{where}.recent") if len(item) == 6 else None,
     )
 
 

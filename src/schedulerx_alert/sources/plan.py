@@ -329,6 +329,24 @@ def queries(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query
     return (Query(None), *unstarted)
 
 
+def following(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query, ...]:
+    """The alerting statuses still asked within the window, besides `queries`: where the
+    window reaches back for runs unfinished at the last scan, only their failures are
+    looked for that far (a long run's success comes from a per-job poll of its job once a
+    scan no longer lists it), not every run of the group in those hours."""
+    unwindowed = {q.status for q in queries(config, group, server) if not q.windowed}
+    statuses = sorted(
+        {
+            status.value
+            for r in config.watch
+            if (r.namespace, r.group) == group
+            for status in r.alert_on
+        }
+        - unwindowed
+    )
+    return tuple(Query(s) for s in statuses)
+
+
 def _missed_grace(config: Config, group: GroupKey) -> float | None:
     graces = [
         r.rules.missed_grace
@@ -382,9 +400,9 @@ def _group_reads(
             start = min(start, span.lo)
     follow = _follow_from(cursor, server, now)
     live_lo = max(start, now - LIVE_LIMIT)
-    if follow is not None:
-        live_lo = min(live_lo, follow)
     live = Span(live_lo, now, todo)
+    if follow is not None and follow < live_lo:
+        live = Span(follow, now, (*todo, *following(config, group, server)), recent=live_lo)
     if start < now - LIVE_LIMIT:
         kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
     if len(kept) > 1:

@@ -179,6 +179,7 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
     probing: bool = False
     anchors: dict[JobKey, float] = field(default_factory=dict)
+    followed: set[JobKey] = field(default_factory=set)
 
     # -- shared state --------------------------------------------------------------------
 
@@ -219,6 +220,14 @@ class _Run:
                 self.result.complete.add(job)
             if first:
                 self.result.first.add(job)
+
+    def follow_up(self, job: JobKey) -> bool:
+        """Whether the job is still to be polled for a run that ended unseen (once a tick)."""
+        with self.lock:
+            if job in self.followed:
+                return False
+            self.followed.add(job)
+            return True
 
     def is_first(self, job: JobKey, group_first: bool) -> bool:
         record = self.records.get(job)
@@ -408,14 +417,16 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     group = task.group
     if run.cursor(group).mode != GROUP_QUERIES:
         return  # fell back earlier this tick
+    before = run.cursor(group).unfinished
+    scanned: set[int] | None = None
     try:
         if task.scan:
-            _scan(run, group, task.first)
+            scanned = _scan(run, group, task.first)
         for span in task.spans:
             _read_span(run, group, span, task.first)
     except _Stop as stop:
         if not stop.fell_back:
-            _follow(run, group, task.first)
+            _follow(run, group, task.first, before, scanned)
         if stop.fell_back:
             with run.lock:
                 run.cursors[group] = plan.fall_back(run.cursors[group], stop.why, run.plan.now)
@@ -428,7 +439,7 @@ def _read_group(run: _Run, task: GroupRead) -> None:
             with run.lock:
                 run.result.group_errors.setdefault(group, stop.why)
         return
-    _follow(run, group, task.first)
+    _follow(run, group, task.first, before, scanned)
     if task.spans and task.spans[-1].hi >= run.plan.now:
         with run.lock:
             run.result.groups_read.add(group)
@@ -548,7 +559,7 @@ def _learn_field(run: _Run, window: tuple[float, float], runs: list[JobInstance]
             run.server = replace(run.server, fields=tuple(fields))
 
 
-def _scan(run: _Run, group: GroupKey, group_first: bool) -> None:
+def _scan(run: _Run, group: GroupKey, group_first: bool) -> set[int]:
     """List the group's running and waiting runs: the earliest is how far windows reach back;
     runs unfinished for longer than the follow limit are kept by id, and polled per job once
     a scan no longer lists them. The rules see them all (stuck runs, a fire's run), and
@@ -576,7 +587,7 @@ def _scan(run: _Run, group: GroupKey, group_first: bool) -> None:
     for job_id, _, _ in gone:
         # It ended since the last scan, hours after it was scheduled: its own listing tells how.
         key = JobKey(group[0], group[1], job_id)
-        if key in run.watched:
+        if key in run.watched and run.follow_up(key):
             _poll(run, JobPoll(key, "unfinished"))
     run.update(
         group,
@@ -588,12 +599,21 @@ def _scan(run: _Run, group: GroupKey, group_first: bool) -> None:
     for job, runs in _by_job(unfinished.values()).items():
         if job in run.watched:
             run.add(job, runs, complete=False, first=run.is_first(job, group_first))
+    return set(unfinished)
 
 
-def _follow(run: _Run, group: GroupKey, group_first: bool) -> None:
+def _follow(
+    run: _Run,
+    group: GroupKey,
+    group_first: bool,
+    before: tuple[Unfinished, ...],
+    scanned: set[int] | None,
+) -> None:
     """Keep the group's unfinished runs known between scans: those this tick listed
     unfinished join them, those it listed ended leave them, and the rest are handed to
-    the rules as last seen (a run stuck for an hour is seen every tick, not every scan)."""
+    the rules as last seen (a run stuck for an hour is seen every tick, not every scan).
+    A run a scan no longer lists and no window showed ending (a long run's success, which
+    the window in every status does not reach back for) is read in its job's listing."""
     with run.lock:
         listed = {
             r.instance_id: r
@@ -608,6 +628,13 @@ def _follow(run: _Run, group: GroupKey, group_first: bool) -> None:
             remembered.pop(iid, None)
         else:
             remembered[iid] = _unfinished(r)
+    ended = {iid for iid, r in listed.items() if plan.finished(r.status_code)}
+    for job_id, iid, *_ in before if scanned is not None else ():
+        key = JobKey(group[0], group[1], job_id)
+        if iid in (scanned or ()) or iid in ended or key not in run.watched:
+            continue
+        if run.follow_up(key):
+            _poll(run, JobPoll(key, "unfinished"))
     kept = _newest(remembered.values())
     run.update(group, unfinished=kept)
     zone = run.config.zone
@@ -661,6 +688,8 @@ def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> Non
         taker = _Taker(run, group, span, group_first)
         query = span.todo[0]
         window = (span.lo, span.hi) if query.windowed else None
+        if window is not None and query.status is None and span.recent is not None:
+            window = (max(span.lo, span.recent), span.hi)
         try:
             _query_pages(run, group, query, window, span.page, taker.take)
         except _Stop:
