@@ -2,12 +2,13 @@
 
 Each watched group is read one of three ways:
 
-- **group queries** (`schedulerx.query: auto`): a few GetJobInstanceList calls without JobId
-  find the group's runs in each alerting status (failed, rejected, ...) inside a time window
-  that starts where the last one ended, less an overlap. Nobody documents which instance time
-  the window filters on, so the window reaches back to the earliest run still unfinished at
-  the last *scan* (status running and waiting, no window, every few minutes), which covers
-  schedule and start times; an end time is covered by the window itself. Where the server may
+- **group queries** (`schedulerx.query: auto`): GetJobInstanceList without JobId and without
+  Status finds every run of the group (failures, and the successes and running runs the rules
+  need) inside a time window that starts where the last one ended, less an overlap. Nobody
+  documents which instance time the window filters on, so the window reaches back, for the
+  alerting statuses only, to the earliest run still unfinished at the last *scan* (status
+  running and waiting, no window, every few minutes), which covers schedule and start times;
+  an end time is covered by the window itself. Where the server may
   filter on the start time, statuses whose runs never start (rejected) are asked without a
   window. A window not read to the end (quota, time) is kept and read on, newest first.
 - **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
