@@ -175,7 +175,9 @@ def estate(root: Path, mode: str, story: Story) -> World:
             time_expression=cron or "",
         )  # fmt: skip
         if mode == "ids":
-            # No job list is read for a few ids: the schedule comes as GetJobInfo gives it.
+            # No job list is read for a few ids: the job record (its cron) is handed to the
+            # tick as GetJobInfo would give it (issue 18 item 2 reads it; until then, a
+            # few ids without it are never called missed, as the README says).
             key = JobKey(NS, GROUP, job_id)
             world.catalog[key] = JobInfo(
                 key, f"job-{job_id}", time_type=time_type, time_expression=cron or ""
