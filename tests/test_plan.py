@@ -82,14 +82,15 @@ def polls(plan: Plan, phase: str) -> list[tuple[int, str]]:
     return [(t.job.job_id, t.why) for t in plan.tasks(phase) if isinstance(t, JobPoll)]
 
 
-def test_a_new_group_reads_the_lookback_scans_and_asks_each_alerting_status() -> None:
+def test_a_new_group_reads_the_lookback_scans_and_asks_every_status_in_one_query() -> None:
     plan = plan_at(START)
     [read] = reads(plan, DUE)
     assert read.first and read.scan
     [span] = read.spans
     assert (span.lo, span.hi) == (START - OVERLAP, START)
-    # Rejected runs never start: while the window may be on the start time, ask without one.
-    assert span.todo == (Query(5), Query(9, windowed=False))
+    # Every status in the window (successes answer fires and end streaks); rejected runs
+    # never start: while the window may be on the start time, they are asked without one.
+    assert span.todo == (Query(None), Query(9, windowed=False))
     assert plan.cursors[GROUP].covered == START
 
 
@@ -105,13 +106,18 @@ def test_the_next_window_starts_where_the_last_one_ended_and_reaches_back_to_the
     assert read.spans[0].lo == START + 60 - FOLLOW_LIMIT
 
 
-def test_when_the_window_is_known_to_be_on_the_end_time_nothing_is_scanned() -> None:
+def test_when_the_window_is_known_to_be_on_the_end_time_it_follows_no_run_but_scans_go_on() -> None:
     server = ServerFacts(fields=("end",))
-    cursor = GroupCursor(covered=START, floor=START - 3600, since=START)
-    [read] = reads(plan_at(START + 600, SourceState(server=server, groups={GROUP: cursor})), DUE)
+    cursor = GroupCursor(covered=START, floor=START - 3600, scanned_at=START - 60, since=START)
+    sources = SourceState(server=server, groups={GROUP: cursor})
+    [read] = reads(plan_at(START + 60, sources), DUE)
+    # The window lists no run still running: the rules (stuck runs, a fire's run) need
+    # the scans still, every SCAN_INTERVAL.
     assert not read.scan
     assert read.spans[0].lo == START - OVERLAP
-    assert read.spans[0].todo == (Query(5), Query(9))
+    assert read.spans[0].todo == (Query(None),)
+    [read] = reads(plan_at(START + 540, sources), DUE)
+    assert read.scan
 
 
 def test_after_an_outage_the_newest_window_comes_first_and_the_rest_is_caught_up_after() -> None:

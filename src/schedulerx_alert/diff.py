@@ -98,6 +98,7 @@ def diff(
     partial: AbstractSet[JobKey] = frozenset(),
     first: AbstractSet[JobKey] | None = None,
     policy: Policy | None = None,
+    covered: Mapping[JobKey, float] | None = None,
 ) -> DiffResult:
     """Compare this tick's listings with the state and run the alert rules.
 
@@ -112,7 +113,10 @@ def diff(
     listing counts as a first poll (their older failures are history); without
     it, a job is polled first when the state has no record of it. `policy` holds
     `routes:`, silences and quiet hours (delivery/silencing.py); without one an alert
-    goes to its watch entry's receivers only.
+    goes to its watch entry's receivers only. `covered` says, per job, up to when all
+    its runs are known (core/rules/history.py `JobHistory.covered`): a job a group query
+    read in full though it had no run to list; without it, a job's listing is read up to
+    now and a job without one is not read.
     """
     cutoff = now - first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
@@ -125,6 +129,9 @@ def diff(
             histories[key] = _history(key, previous, polls[key], cutoff, first_poll)
             if first_poll:
                 quiet += _quiet_failures(histories[key], settings[key])
+        if covered is not None and key in covered:
+            history = histories.get(key) or JobHistory(key, ())
+            histories[key] = replace(history, covered=covered[key])
     evaluation = evaluate(
         histories,
         settings,
@@ -145,6 +152,8 @@ def diff(
             )
         elif previous is not None:
             jobs[key] = replace(previous, rules=memory)
+        elif memory != EMPTY:
+            jobs[key] = JobRecord(rules=memory)
 
     delivered = dict(state.delivered)
     held: list[HeldAlert] = []

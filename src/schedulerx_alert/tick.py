@@ -207,6 +207,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             partial=set(polls) - read.complete,
             first=read.first,
             policy=silences.policy(config),
+            covered=read.covered(targets),
         )
         summary.alerts_new = len(result.alerts)
         summary.alerts_silenced = len(result.held)

@@ -31,13 +31,17 @@ _MAX_TIME = 1e11
 _MAX_KEEP = 10_000
 
 GroupKey = tuple[str, str]  # (namespace, group)
+Unfinished = tuple[int, int, int, float | None, float | None, int | None]
+#: Unfinished runs remembered per group.
+MAX_UNFINISHED = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One kind of group query: the runs in one status, within the span's window or not."""
+    """One kind of group query: the runs in one status (every status: None), within the
+    span's window or not."""
 
-    status: int
+    status: int | None
     windowed: bool = True
 
 
@@ -52,6 +56,9 @@ class Span:
     page: int = 1
     # Whether any of its calls was made; a span never started is widened, not kept beside.
     started: bool = False
+    # Where the query in every status starts, when the window reaches further back only
+    # for the runs unfinished at the last scan (their failures); None: at `lo`.
+    recent: float | None = None
 
     def advanced(self, pages: int) -> Span:
         return replace(self, page=self.page + pages, started=True)
@@ -80,6 +87,10 @@ class GroupCursor:
     # Runs unfinished for longer than the follow limit: (job id, instance id, schedule time);
     # polled per job once a scan no longer lists them.
     ancient: tuple[tuple[int, int, float], ...] = ()
+    # Runs last seen unfinished (by a scan or a window) and not seen to end since, so that
+    # the rules see them every tick between scans: (job id, instance id, status, schedule
+    # time, start time, trigger type).
+    unfinished: tuple[Unfinished, ...] = ()
     # The last cross-check of group answers against a per-job poll.
     checked_at: float | None = None
     # The job list: when the last full pass ended, and a pass under way (next page, start).
@@ -174,9 +185,12 @@ def _cursor_to_json(c: GroupCursor) -> dict[str, Any]:
     raw.update({k: v for k, v in optional.items() if v is not None})
     if c.ancient:
         raw["ancient"] = [list(item) for item in c.ancient]
+    if c.unfinished:
+        raw["unfinished"] = [list(item) for item in c.unfinished]
     if c.spans:
         raw["spans"] = [
             [s.lo, s.hi, [[q.status, int(q.windowed)] for q in s.todo], s.page, int(s.started)]
+            + ([] if s.recent is None else [s.recent])
             for s in c.spans
         ]
     return raw
@@ -236,7 +250,11 @@ def _cursor(value: Any, where: str) -> GroupCursor:
         _ancient(item, f"{where}.ancient[]") for item in _list(raw.get("ancient", []), where)
     )
     spans = tuple(_span(item, f"{where}.spans[]") for item in _list(raw.get("spans", []), where))
-    if len(ancient) > _MAX_KEEP or len(spans) > _MAX_KEEP:
+    unfinished = tuple(
+        _unfinished(item, f"{where}.unfinished[]")
+        for item in _list(raw.get("unfinished", []), where)
+    )
+    if len(ancient) > _MAX_KEEP or len(spans) > _MAX_KEEP or len(unfinished) > _MAX_KEEP:
         raise ValueError(f"{where}: too many entries")
     return GroupCursor(
         mode=mode,
@@ -248,6 +266,7 @@ def _cursor(value: Any, where: str) -> GroupCursor:
         floor=time("floor"),
         scanned_at=time("scanned_at"),
         ancient=ancient,
+        unfinished=unfinished[:MAX_UNFINISHED],
         checked_at=time("checked_at"),
         discovered_at=time("discovered_at"),
         discovery_page=_int(raw.get("discovery_page", 0), f"{where}.discovery_page", 0, 10**6),
@@ -266,27 +285,38 @@ def _ancient(value: Any, where: str) -> tuple[int, int, float]:
     )
 
 
+def _unfinished(value: Any, where: str) -> Unfinished:
+    item = _list(value, where)
+    if len(item) != 6:
+        raise ValueError(f"{where}: not [job id, instance id, status, schedule, start, trigger]")
+    return (
+        _int(item[0], where, 0, 2**63 - 1),
+        _int(item[1], where, 0, 2**63 - 1),
+        _int(item[2], where, -(2**31), 2**31 - 1),
+        _opt_time(item[3], where),
+        _opt_time(item[4], where),
+        None if item[5] is None else _int(item[5], where, -(2**31), 2**31 - 1),
+    )
+
+
 def _span(value: Any, where: str) -> Span:
     item = _list(value, where)
-    if len(item) != 5:
-        raise ValueError(f"{where}: not [lo, hi, queries, page, started]")
+    if len(item) not in (5, 6):
+        raise ValueError(f"{where}: not [lo, hi, queries, page, started, (recent)]")
     todo = []
     for query in _list(item[2], f"{where}.queries"):
         pair = _list(query, f"{where}.queries[]")
         if len(pair) != 2:
             raise ValueError(f"{where}.queries[]: not [status, windowed]")
-        todo.append(
-            Query(
-                _int(pair[0], where, -(2**31), 2**31 - 1),
-                bool(_int(pair[1], where, 0, 1)),
-            )
-        )
+        status = None if pair[0] is None else _int(pair[0], where, -(2**31), 2**31 - 1)
+        todo.append(Query(status, bool(_int(pair[1], where, 0, 1))))
     return Span(
         lo=_time(item[0], where),
         hi=_time(item[1], where),
         todo=tuple(todo),
         page=_int(item[3], f"{where}.page", 1, 10**6),
         started=bool(_int(item[4], f"{where}.started", 0, 1)),
+        recent=_time(item[5], f"{where}.recent") if len(item) == 6 else None,
     )
 
 

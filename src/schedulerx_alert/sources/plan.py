@@ -2,12 +2,13 @@
 
 Each watched group is read one of three ways:
 
-- **group queries** (`schedulerx.query: auto`): a few GetJobInstanceList calls without JobId
-  find the group's runs in each alerting status (failed, rejected, ...) inside a time window
-  that starts where the last one ended, less an overlap. Nobody documents which instance time
-  the window filters on, so the window reaches back to the earliest run still unfinished at
-  the last *scan* (status running and waiting, no window, every few minutes), which covers
-  schedule and start times; an end time is covered by the window itself. Where the server may
+- **group queries** (`schedulerx.query: auto`): GetJobInstanceList without JobId and without
+  Status finds every run of the group (failures, and the successes and running runs the rules
+  need) inside a time window that starts where the last one ended, less an overlap. Nobody
+  documents which instance time the window filters on, so the window reaches back, for the
+  alerting statuses only, to the earliest run still unfinished at the last *scan* (status
+  running and waiting, no window, every few minutes), which covers schedule and start times;
+  an end time is covered by the window itself. Where the server may
   filter on the start time, statuses whose runs never start (rejected) are asked without a
   window. A window not read to the end (quota, time) is kept and read on, newest first.
 - **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
@@ -97,7 +98,8 @@ class GroupRead:
 
 @dataclass(frozen=True)
 class JobPoll:
-    """One GetJobInstanceList for one job; `why`: fire, unfinished, every, sweep, check."""
+    """One GetJobInstanceList for one job; `why`: fire, grace, unfinished, every, sweep,
+    check."""
 
     job: JobKey
     why: str
@@ -186,8 +188,15 @@ def make_plan(
             urgent = first_list and (mode != GROUP_QUERIES or discovery.needs_names(config, group))
             (due if urgent else refresh).append(Discover(group, max(cursor.discovery_page, 1)))
         if mode == GROUP_QUERIES:
+            # Unless the window is known to be on the schedule time, only a scan lists a
+            # fire's run still running (or waiting): one is made when a fire may be judged.
+            judge = (
+                sources.server.fields != ("schedule",)
+                and cursor.scanned_at is not None
+                and _grace_ended(config, group, jobs, catalog, schedules, cursor.scanned_at, now)
+            )
             read, backlog, cursor = _group_reads(
-                config, group, cursor, sources.server, now, lookback
+                config, group, cursor, sources.server, now, lookback, judge
             )
             news_since[group] = min(
                 (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
@@ -215,6 +224,7 @@ def make_plan(
                     schedules,
                     now,
                     sources.anchors.get(key),
+                    _missed_grace(config, group),
                 )
                 if why is not None:
                     polls.append(JobPoll(key, why))
@@ -298,6 +308,7 @@ def fall_back(cursor: GroupCursor, reason: str, now: float) -> GroupCursor:
         floor=None,
         scanned_at=None,
         ancient=(),
+        unfinished=(),
     )
 
 
@@ -305,8 +316,10 @@ def fall_back(cursor: GroupCursor, reason: str, now: float) -> GroupCursor:
 
 
 def queries(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query, ...]:
-    """The group's alerting statuses, each as one query; those whose runs may never start
-    without a window while the server may filter on the start time."""
+    """One query in every status within the window: the rules see the group's failures and
+    also the successes and running runs that answer fires and end failure streaks. While
+    the server may filter on the start time, the alerting statuses whose runs may never
+    start are asked besides, each without a window."""
     statuses = sorted(
         {
             status.value
@@ -316,7 +329,58 @@ def queries(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query
         }
     )
     maybe_start = "start" in server.fields
-    return tuple(Query(s, windowed=not (maybe_start and s in UNSTARTED)) for s in statuses)
+    unstarted = tuple(Query(s, windowed=False) for s in statuses if maybe_start and s in UNSTARTED)
+    return (Query(None), *unstarted)
+
+
+def following(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Query, ...]:
+    """The alerting statuses still asked within the window, besides `queries`: where the
+    window reaches back for runs unfinished at the last scan, only their failures are
+    looked for that far (a long run's success comes from a per-job poll of its job once a
+    scan no longer lists it), not every run of the group in those hours."""
+    unwindowed = {q.status for q in queries(config, group, server) if not q.windowed}
+    statuses = sorted(
+        {
+            status.value
+            for r in config.watch
+            if (r.namespace, r.group) == group
+            for status in r.alert_on
+        }
+        - unwindowed
+    )
+    return tuple(Query(s) for s in statuses)
+
+
+def _missed_grace(config: Config, group: GroupKey) -> float | None:
+    graces = [
+        r.rules.missed_grace
+        for r in config.watch
+        if (r.namespace, r.group) == group and r.rules.missed_grace is not None
+    ]
+    return max(graces) if graces else None
+
+
+def _grace_ended(
+    config: Config,
+    group: GroupKey,
+    jobs: list[JobKey],
+    catalog: Mapping[JobKey, JobInfo],
+    schedules: _Schedules,
+    since: float,
+    now: float,
+) -> bool:
+    """Whether a watched cron's fire reached the end of its grace since `since`: its run
+    may be running or waiting, which only a scan lists unless the window is on the
+    schedule time."""
+    grace = _missed_grace(config, group)
+    if grace is None:
+        return False
+    for key in jobs:
+        info = catalog.get(key)
+        schedule = schedules.of(info) if info is not None and info.enabled else None
+        if schedule is not None and schedule.fires_between(since - grace, now - grace, 1):
+            return True
+    return False
 
 
 def _group_reads(
@@ -326,6 +390,7 @@ def _group_reads(
     server: ServerFacts,
     now: float,
     lookback: float,
+    scan_now: bool = False,
 ) -> tuple[GroupRead, GroupRead | None, GroupCursor]:
     """This tick's window for the group (and an older one still to read), and its cursor."""
     todo = queries(config, group, server)
@@ -339,17 +404,17 @@ def _group_reads(
             start = min(start, span.lo)
     follow = _follow_from(cursor, server, now)
     live_lo = max(start, now - LIVE_LIMIT)
-    if follow is not None:
-        live_lo = min(live_lo, follow)
     live = Span(live_lo, now, todo)
+    if follow is not None and follow < live_lo:
+        live = Span(follow, now, (*todo, *following(config, group, server)), recent=live_lo)
     if start < now - LIVE_LIMIT:
         kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
     if len(kept) > 1:
         # Read one older window at a time: merged, they are read from the start again.
         kept = [Span(min(s.lo for s in kept), max(s.hi for s in kept), todo)]
-    scan = server.field_known != "end" and (
-        cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
-    )
+    # Whatever the window is on, the scan lists the runs the rules follow between windows
+    # (stuck runs, a fire's run still running).
+    scan = scan_now or cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
     cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
     read = GroupRead(group, scan, (live,), first=first)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
@@ -409,9 +474,10 @@ def _why_due(
     schedules: _Schedules,
     now: float,
     anchor: float | None = None,
+    grace: float | None = None,
 ) -> str | None:
     """Why a job is polled this tick, or None when only the sweep would poll it."""
-    if record is not None and any(not _finished(r.status) for r in record.instances.values()):
+    if record is not None and any(not finished(r.status) for r in record.instances.values()):
         return "unfinished"
     schedule = schedules.of(info) if info is not None else None
     if schedule is None:
@@ -428,6 +494,11 @@ def _why_due(
     fire = schedule.next_fire(last)
     if fire is not None and fire <= now:
         return "fire"
+    if grace is not None:
+        # A fire whose grace ended since the last poll is judged on a listing of now.
+        judged = schedule.next_fire(last - grace)
+        if judged is not None and judged + grace <= now:
+            return "grace"
     return None
 
 
@@ -448,7 +519,7 @@ def anchor_of(info: JobInfo | None, runs: Iterable[JobInstance]) -> float | None
     return max(times).timestamp() if times else None
 
 
-def _finished(status: int) -> bool:
+def finished(status: int) -> bool:
     parsed = InstanceStatus.parse(status)
     # A status this version does not know is not followed: it may never change.
     return parsed is None or parsed in TERMINAL

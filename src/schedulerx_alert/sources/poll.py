@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from ..config import Config
 from ..core.model import JobInstance, JobKey
 from ..core.polling import (
     GROUP_QUERIES,
+    MAX_UNFINISHED,
     MIN_PAGE,
     PER_JOB,
     GroupCursor,
@@ -43,7 +45,9 @@ from ..core.polling import (
     ServerFacts,
     SourceState,
     Span,
+    Unfinished,
 )
+from ..core.rules.history import NOT_READ
 from ..core.state import JobRecord
 from ..logs import Progress, no_progress
 from . import discovery, plan
@@ -123,6 +127,9 @@ class PollResult:
     # Jobs polled one by one, and groups whose newest window was read to the end.
     polled: set[JobKey] = field(default_factory=set)
     groups_read: set[GroupKey] = field(default_factory=set)
+    # Groups read by group queries: up to when every run of their jobs is known (the
+    # rules judge missed fires no further; core/rules/history.py `covered`).
+    read_to: dict[GroupKey, float] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     auth_errors: int = 0
     notes: list[str] = field(default_factory=list)
@@ -133,6 +140,16 @@ class PollResult:
 
     def polls(self) -> dict[JobKey, list[JobInstance]]:
         return {job: list(runs.values()) for job, runs in self.listings.items()}
+
+    def covered(self, jobs: Iterable[JobKey]) -> dict[JobKey, float]:
+        """Up to when each job's runs are known, for jobs not listed in full: a job of a
+        group read to the end is known that far even without a run to list; any other
+        job without a complete listing is not known at all."""
+        return {
+            j: self.read_to.get((j.namespace, j.group), NOT_READ)
+            for j in jobs
+            if j not in self.complete
+        }
 
     def read(self, jobs: Iterable[JobKey]) -> int:
         """How many of `jobs` this tick saw every run of that needs attention."""
@@ -162,6 +179,7 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
     probing: bool = False
     anchors: dict[JobKey, float] = field(default_factory=dict)
+    followed: set[JobKey] = field(default_factory=set)
 
     # -- shared state --------------------------------------------------------------------
 
@@ -202,6 +220,14 @@ class _Run:
                 self.result.complete.add(job)
             if first:
                 self.result.first.add(job)
+
+    def follow_up(self, job: JobKey) -> bool:
+        """Whether the job is still to be polled for a run that ended unseen (once a tick)."""
+        with self.lock:
+            if job in self.followed:
+                return False
+            self.followed.add(job)
+            return True
 
     def is_first(self, job: JobKey, group_first: bool) -> bool:
         record = self.records.get(job)
@@ -271,6 +297,10 @@ def execute(
             for span in cursor.spans:
                 late = result.behind if span.hi >= the_plan.now else result.catching_up
                 late[group] = min(late.get(group, span.lo), span.lo)
+            if group in result.groups_read:
+                # Older windows still to read (after an outage) may hold a fire's run.
+                read_to = _read_to(run.server, cursor, the_plan.now)
+                result.read_to[group] = min(read_to, result.catching_up.get(group, read_to))
     result.sources = SourceState(
         server=run.server,
         groups={
@@ -387,12 +417,16 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     group = task.group
     if run.cursor(group).mode != GROUP_QUERIES:
         return  # fell back earlier this tick
+    before = run.cursor(group).unfinished
+    scanned: set[int] | None = None
     try:
         if task.scan:
-            _scan(run, group)
+            scanned = _scan(run, group, task.first)
         for span in task.spans:
             _read_span(run, group, span, task.first)
     except _Stop as stop:
+        if not stop.fell_back:
+            _follow(run, group, task.first, before, scanned)
         if stop.fell_back:
             with run.lock:
                 run.cursors[group] = plan.fall_back(run.cursors[group], stop.why, run.plan.now)
@@ -405,6 +439,7 @@ def _read_group(run: _Run, task: GroupRead) -> None:
             with run.lock:
                 run.result.group_errors.setdefault(group, stop.why)
         return
+    _follow(run, group, task.first, before, scanned)
     if task.spans and task.spans[-1].hi >= run.plan.now:
         with run.lock:
             run.result.groups_read.add(group)
@@ -491,7 +526,7 @@ def _ask(
         for one in listing.jobs.values():
             run.result.entry_problems.extend(one.problems)
     runs = [r for one in listing.jobs.values() for r in one.instances]
-    wrong = [r for r in runs if r.status_code != query.status]
+    wrong = [r for r in runs if query.status is not None and r.status_code != query.status]
     if wrong:
         raise _Stop(
             f"asked for status {query.status}, the answer lists run {wrong[0].instance_id} "
@@ -524,10 +559,11 @@ def _learn_field(run: _Run, window: tuple[float, float], runs: list[JobInstance]
             run.server = replace(run.server, fields=tuple(fields))
 
 
-def _scan(run: _Run, group: GroupKey) -> None:
+def _scan(run: _Run, group: GroupKey, group_first: bool) -> set[int]:
     """List the group's running and waiting runs: the earliest is how far windows reach back;
     runs unfinished for longer than the follow limit are kept by id, and polled per job once
-    a scan no longer lists them."""
+    a scan no longer lists them. The rules see them all (stuck runs, a fire's run), and
+    they are remembered until a window shows them ended or the next scan."""
     now = run.plan.now
     unfinished: dict[int, JobInstance] = {}
 
@@ -551,9 +587,99 @@ def _scan(run: _Run, group: GroupKey) -> None:
     for job_id, _, _ in gone:
         # It ended since the last scan, hours after it was scheduled: its own listing tells how.
         key = JobKey(group[0], group[1], job_id)
-        if key in run.watched:
+        if key in run.watched and run.follow_up(key):
             _poll(run, JobPoll(key, "unfinished"))
-    run.update(group, floor=min(recent, default=None), scanned_at=now, ancient=tuple(ancient))
+    run.update(
+        group,
+        floor=min(recent, default=None),
+        scanned_at=now,
+        ancient=tuple(ancient),
+        unfinished=_newest(_unfinished(r) for r in unfinished.values() if r.job in run.watched),
+    )
+    for job, runs in _by_job(unfinished.values()).items():
+        if job in run.watched:
+            run.add(job, runs, complete=False, first=run.is_first(job, group_first))
+    return set(unfinished)
+
+
+def _follow(
+    run: _Run,
+    group: GroupKey,
+    group_first: bool,
+    before: tuple[Unfinished, ...],
+    scanned: set[int] | None,
+) -> None:
+    """Keep the group's unfinished runs known between scans: those this tick listed
+    unfinished join them, those it listed ended leave them, and the rest are handed to
+    the rules as last seen (a run stuck for an hour is seen every tick, not every scan).
+    A run a scan no longer lists and no window showed ending (a long run's success, which
+    the window in every status does not reach back for) is read in its job's listing."""
+    with run.lock:
+        listed = {
+            r.instance_id: r
+            for job, runs in run.result.listings.items()
+            if (job.namespace, job.group) == group
+            for r in runs.values()
+        }
+        cursor = run.cursors.get(group) or GroupCursor()
+        remembered = {item[1]: item for item in cursor.unfinished}
+    for iid, r in listed.items():
+        if plan.finished(r.status_code):
+            remembered.pop(iid, None)
+        else:
+            remembered[iid] = _unfinished(r)
+    ended = {iid for iid, r in listed.items() if plan.finished(r.status_code)}
+    for job_id, iid, *_ in before if scanned is not None else ():
+        key = JobKey(group[0], group[1], job_id)
+        if iid in (scanned or ()) or iid in ended or key not in run.watched:
+            continue
+        if run.follow_up(key):
+            _poll(run, JobPoll(key, "unfinished"))
+    kept = _newest(remembered.values())
+    run.update(group, unfinished=kept)
+    zone = run.config.zone
+    runs = [_instance(group, item, zone) for item in kept if item[1] not in listed]
+    for job, theirs in _by_job(runs).items():
+        if job in run.watched:
+            run.add(job, theirs, complete=False, first=run.is_first(job, group_first))
+
+
+def _read_to(server: ServerFacts, cursor: GroupCursor, now: float) -> float:
+    """Up to when a group read to the end this tick has all its runs known: now where the
+    window is known to be on the schedule time; else as of the last scan, for a window on
+    the end time lists no run still running, and one on the start time no run waiting (a
+    run started, or due, since the scan and not ended shows in none)."""
+    if server.fields == ("schedule",):
+        return now
+    return cursor.scanned_at if cursor.scanned_at is not None else NOT_READ
+
+
+def _newest(items: Iterable[Unfinished]) -> tuple[Unfinished, ...]:
+    return tuple(sorted(items, key=lambda item: item[1])[-MAX_UNFINISHED:])
+
+
+def _unfinished(r: JobInstance) -> Unfinished:
+    return (r.job.job_id, r.instance_id, r.status_code, _time_of(r, "schedule"),
+            _time_of(r, "start"), r.trigger_type)  # fmt: skip
+
+
+def _instance(group: GroupKey, item: Unfinished, zone: tzinfo) -> JobInstance:
+    job_id, iid, status, scheduled, started, trigger = item
+    return JobInstance(
+        JobKey(group[0], group[1], job_id),
+        iid,
+        status,
+        schedule_time=None if scheduled is None else datetime.fromtimestamp(scheduled, zone),
+        start_time=None if started is None else datetime.fromtimestamp(started, zone),
+        trigger_type=trigger,
+    )
+
+
+def _by_job(runs: Iterable[JobInstance]) -> dict[JobKey, tuple[JobInstance, ...]]:
+    out: dict[JobKey, tuple[JobInstance, ...]] = {}
+    for r in runs:
+        out[r.job] = (*out.get(r.job, ()), r)
+    return out
 
 
 def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> None:
@@ -562,6 +688,8 @@ def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> Non
         taker = _Taker(run, group, span, group_first)
         query = span.todo[0]
         window = (span.lo, span.hi) if query.windowed else None
+        if window is not None and query.status is None and span.recent is not None:
+            window = (max(span.lo, span.recent), span.hi)
         try:
             _query_pages(run, group, query, window, span.page, taker.take)
         except _Stop:
@@ -608,14 +736,27 @@ def _take_rows(
     run: _Run, group: GroupKey, span: Span, listing: GroupListing, group_first: bool
 ) -> None:
     """Runs of watched jobs that ended inside the window go to the diff; runs of jobs the
-    group's list does not show yet are looked up first."""
+    group's list does not show yet are looked up first, when one of them is to be
+    announced (a query in every status lists every run of a job not listed yet)."""
+    alerting = _alerting(run.config, group)
     for job, one in listing.jobs.items():
         runs = tuple(r for r in one.instances if _ended(r) >= span.lo)
         if not runs:
             continue
-        if job not in run.watched and not _resolve(run, job):
+        if job not in run.watched and not (
+            any(r.status_code in alerting for r in runs) and _resolve(run, job)
+        ):
             continue
         run.add(job, runs, complete=False, first=run.is_first(job, group_first))
+
+
+def _alerting(config: Config, group: GroupKey) -> frozenset[int]:
+    return frozenset(
+        status.value
+        for rule in config.watch
+        if (rule.namespace, rule.group) == group
+        for status in rule.alert_on
+    )
 
 
 def _resolve(run: _Run, job: JobKey) -> bool:

@@ -155,19 +155,21 @@ class SchedulerXClient:
         self,
         namespace: str,
         group: str,
-        status: int,
+        status: int | None,
         window: tuple[int, int] | None,
         page: int,
         size: int,
     ) -> GroupListing:
-        """One page of a group's runs in one status (within `window`, epoch ms, inclusive)."""
+        """One page of a group's runs in one status, or in every status (None), within
+        `window` (epoch ms, inclusive)."""
         params = {
             "Namespace": namespace,
             "GroupId": group,
-            "Status": str(status),
             "PageNum": str(page),
             "PageSize": str(size),
         }
+        if status is not None:
+            params["Status"] = str(status)
         if window is not None:
             params["StartTimestamp"], params["EndTimestamp"] = str(window[0]), str(window[1])
         body = self.call("GetJobInstanceList", params)

@@ -15,7 +15,7 @@ from ..findings import Finding
 from ..group import DEFAULT_MIN_JOBS, group_shared_causes
 from ..model import JobInstance, JobKey
 from . import failure, flapping, missed, recovery, stuck
-from .history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule
+from .history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule, not_read
 from .memory import EMPTY, JobRuleState
 from .settings import RuleSettings
 
@@ -54,17 +54,18 @@ def evaluate(
     None leaves every failure its own finding.
 
     A watched job with no history this tick (its listing failed, or it was not polled)
-    keeps its memory untouched, so nothing is forgotten or announced twice.
+    still gets the rules that need no new run (the end of a flapping episode, stuck runs
+    the memory knows, missed fires as far as its runs are known): its runs are not read,
+    so nothing it ran is forgotten or announced twice.
     """
     findings: list[Finding] = []
     memory: dict[JobKey, JobRuleState] = {}
     for job, settings in sorted(settings_by_job.items()):
         state = memory_by_job.get(job, EMPTY)
-        history = job_histories.get(job)
-        if history is not None:
-            schedule = schedules.get(job, UNKNOWN_SCHEDULE)
-            found, state = evaluate_job(history, settings, schedule, state, now)
-            findings.extend(found)
+        history = job_histories.get(job) or not_read(job)
+        schedule = schedules.get(job, UNKNOWN_SCHEDULE)
+        found, state = evaluate_job(history, settings, schedule, state, now)
+        findings.extend(found)
         if state != EMPTY:
             memory[job] = state
     if shared_cause_min_jobs is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,9 +30,10 @@ class Seen:
 
 @dataclass(frozen=True)
 class JobHistory:
-    """One polled job this tick: its listing(s) and what the state remembers of its instances.
+    """One watched job this tick: its listing(s) and what the state remembers of its instances.
 
-    A job whose listing failed has no history this tick; the engine leaves its memory as it was.
+    A job that was not read this tick (its listing failed, or it was not due) has an empty
+    history read up to nowhere (`NOT_READ`): the rules that need no new run still run.
     """
 
     job: JobKey
@@ -40,6 +42,10 @@ class JobHistory:
     # Outcomes that ended before this count towards streaks but are not announced (the
     # first poll of a job whose past nobody watched).
     quiet_before: float | None = None
+    # Every run of the job up to this time is known (listed this tick or remembered by the
+    # rules): fires whose run would come later are not judged yet. A complete listing is
+    # read up to now; a group query up to where its windows and scans reach.
+    covered: float = math.inf
 
     def outcomes(self) -> list[JobInstance]:
         """Attempts that ended since an earlier tick saw them, oldest first."""
@@ -61,6 +67,15 @@ class JobHistory:
         if self.quiet_before is None:
             return False
         return finished is None or finished.timestamp() < self.quiet_before
+
+
+#: `JobHistory.covered` of a job not read this tick.
+NOT_READ = -math.inf
+
+
+def not_read(job: JobKey) -> JobHistory:
+    """The history of a watched job nothing was read of this tick."""
+    return JobHistory(job, (), covered=NOT_READ)
 
 
 def ended_at(inst: JobInstance, now: float) -> float:

@@ -10,6 +10,10 @@ from .settings import MAX_FLAP_CHANGES
 
 # Runs announced as stuck that have not been seen to end; more than a listing holds.
 MAX_STUCK = 32
+# Run times the missed-run rule keeps for fires not judged yet (a group query may list a
+# fire's run ticks before its grace ends); the oldest go first, and what they might
+# have answered is then not called missed.
+MAX_RUN_TIMES = 64
 _OUTCOMES = ("ok", "fail")
 
 
@@ -30,6 +34,13 @@ class JobRuleState:
     stuck: tuple[int, ...] = ()
     # The last fire time the missed-run rule has looked at.
     missed_checked: float | None = None
+    # When the runs seen since then were due (schedule or start time), oldest first: the
+    # answers to fires still inside their grace.
+    missed_runs: tuple[float, ...] = ()
+    # The first fire after `missed_checked`, as the schedule said: until the horizon
+    # reaches it there is nothing to judge, and no fire time to compute (the rule runs
+    # for every watched job every tick, and a cron step costs about a millisecond).
+    missed_next: float | None = None
     last_outcome: Literal["ok", "fail"] | None = None
     # When the outcome changed between failure and success, oldest first.
     changes: tuple[float, ...] = ()
@@ -50,6 +61,8 @@ def memory_to_json(state: JobRuleState) -> dict[str, Any]:
         raw["stuck"] = raw["stuck"][-MAX_STUCK:]
     if "changes" in raw:
         raw["changes"] = raw["changes"][-MAX_FLAP_CHANGES:]
+    if "missed_runs" in raw:
+        raw["missed_runs"] = raw["missed_runs"][-MAX_RUN_TIMES:]
     return raw
 
 
@@ -70,6 +83,8 @@ def memory_from_json(raw: Any, where: str = "rules") -> JobRuleState:
         last_failure=_text(raw, "last_failure", where),
         stuck=tuple(_ints(raw, "stuck", where))[-MAX_STUCK:],
         missed_checked=_time(raw, "missed_checked", where),
+        missed_runs=tuple(_times(raw, "missed_runs", where))[-MAX_RUN_TIMES:],
+        missed_next=_time(raw, "missed_next", where),
         last_outcome=last_outcome,
         changes=tuple(_times(raw, "changes", where))[-MAX_FLAP_CHANGES:],
         flapping_since=_time(raw, "flapping_since", where),
