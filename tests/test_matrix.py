@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from schedulerx_alert.core.catalog import JobInfo
-from schedulerx_alert.core.model import InstanceStatus, JobKey
+from schedulerx_alert.core.model import InstanceStatus
 from tests.world import GROUP, NS, START, World
 
 MINUTE = 60.0
@@ -174,14 +173,6 @@ def estate(root: Path, mode: str, story: Story) -> World:
             NS, GROUP, job_id, name=f"job-{job_id}", time_type=time_type,
             time_expression=cron or "",
         )  # fmt: skip
-        if mode == "ids":
-            # No job list is read for a few ids: the job record (its cron) is handed to the
-            # tick as GetJobInfo would give it (issue 18 item 2 reads it; until then, a
-            # few ids without it are never called missed, as the README says).
-            key = JobKey(NS, GROUP, job_id)
-            world.catalog[key] = JobInfo(
-                key, f"job-{job_id}", time_type=time_type, time_expression=cron or ""
-            )
     jobs: object = list(crons) if mode == "ids" else "all"
     world.raw["watch"] = [
         {"namespace": NS, "group": GROUP, "jobs": jobs, "receivers": ["ops"], **story.options}

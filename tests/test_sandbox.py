@@ -30,12 +30,11 @@ PAYMENTS = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"
 DATA = "5b3e7f00-aaaa-bbbb-cccc-0123456789ab"
 
 # As a newcomer writes it: secrets from the environment, real endpoints, two namespaces,
-# one group by job ids and one by `jobs: all`; small thresholds to see stuck and missed runs.
-# Per-job polls: group queries (`query: auto`) do not yet show a `jobs: all` group's
-# recoveries, stuck and missed runs (issue 18 item 1); with that fixed, `auto` passes too.
+# one group by job ids and one by `jobs: all` (read with group queries, the default);
+# small thresholds to see stuck and missed runs.
 CONFIG: dict[str, Any] = {
     "region": "cn-hangzhou",
-    "schedulerx": {"endpoint": "https://schedulerx.aliyuncs.com", "query": "per_job"},
+    "schedulerx": {"endpoint": "https://schedulerx.aliyuncs.com"},
     "state": {
         "url": "oss://my-alert-state/schedulerx-alert/state.json",
         "endpoint": "https://oss-cn-hangzhou-internal.aliyuncs.com",

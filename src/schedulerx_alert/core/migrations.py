@@ -12,6 +12,10 @@ the reader to refuse naming the field.
   one run; alert keys are `receiver:fingerprint`; each job gets the rules' memory its run
   records imply, so a success after an announced failure is announced, once.
 - 3 -> 4: the heartbeat's counters and what silences hold back; absent means empty.
+- 4 -> 5: the missed-run rule's memory of recent runs and its next fire, and a group's
+  unfinished runs between scans; absent means none. Nothing to rewrite: the version
+  changes so that a version 4 deployment refuses the document by its version (a clear
+  StateVersionError) instead of as corrupt, which would announce again.
 """
 
 from __future__ import annotations
@@ -141,7 +145,16 @@ def v3_to_v4(doc: Doc) -> Doc:
     return dict(doc)
 
 
-MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {1: v1_to_v2, 2: v2_to_v3, 3: v3_to_v4}
+def v4_to_v5(doc: Doc) -> Doc:
+    return dict(doc)
+
+
+MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {
+    1: v1_to_v2,
+    2: v2_to_v3,
+    3: v3_to_v4,
+    4: v4_to_v5,
+}
 
 
 def _key(key: Any) -> Any:

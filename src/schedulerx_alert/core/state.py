@@ -21,7 +21,8 @@ Optional keys (`last_tick`, a pending alert's `evidence`, `catalog`, `sources`) 
 added within a version: a reader that predates one ignores it, as every reader ignores
 keys it does not know. A new version is a new migration in core/migrations.py, which
 brings every older document up to this one before it is read; this reader knows only
-the newest version (4: the heartbeat's counters and what silences hold back).
+the newest version (5: what the rules remember of fires and what group queries
+remember of unfinished runs between scans).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from .catalog import JobInfo
     from .held import Held
 
-STATE_VERSION = 4
+STATE_VERSION = 5
 # Characters of a run's error text kept in a pending alert: more than any
 # message shows (render's longest excerpt is 1500), so trimming changes no text.
 RESULT_KEEP = 2000
@@ -574,7 +575,7 @@ def load_journal(data: bytes) -> Journal:
     raw = r.obj(doc, "journal")
     version = raw.get("version")
     # A tick of an older version may have died after a message: its journal still counts.
-    if type(version) is not int or version not in (2, 3, STATE_VERSION):
+    if type(version) is not int or not 2 <= version <= STATE_VERSION:
         raise StateFormatError("journal of another schema version")
     if version < STATE_VERSION:
         from . import migrations
