@@ -27,6 +27,7 @@ lock: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	PYTHONPATH=src $(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -118,7 +119,7 @@ preview-tools:
 
 # The pictures in README.md: each default message kind in zh-CN, drawn by `render --preview`.
 # Every kind `render` knows (ops/samples.py KINDS), so a new kind gets its picture.
-PREVIEW_KINDS = $(shell $(BIN)/python -c 'from schedulerx_alert.ops.samples import KINDS; print(*KINDS)')
+PREVIEW_KINDS = $(shell $(BIN)/python -c 'from schedulerx_alert.cli.samples import KINDS; print(*KINDS)')
 previews: $(STAMP) preview-tools
 	mkdir -p docs/previews
 	for kind in $(PREVIEW_KINDS); do \

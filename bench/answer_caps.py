@@ -34,9 +34,9 @@ def child(scenario: str, url: str, job_id: int, run: str) -> None:
     from zoneinfo import ZoneInfo
 
     from schedulerx_alert.core.model import JobKey
-    from schedulerx_alert.credentials import Credentials
     from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
     from schedulerx_alert.storage.oss_client import OssBucket, OssError
+    from schedulerx_alert.support.credentials import Credentials
 
     zone = ZoneInfo("Asia/Shanghai")
     client = SchedulerXClient(url, "cn-hangzhou", Credentials(AK, SK, STS), zone, 30)

@@ -40,7 +40,7 @@ from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
 
 from bench.estate import Estate, EstateSpec
-from schedulerx_alert.logs import progress_reporter
+from schedulerx_alert.support.process_log import progress_reporter
 
 ROOT = Path(__file__).resolve().parent.parent
 AK, SK, STS = "LTAI5tBenchKeyId", "bench-secret-0123456789", "CAIS-bench-token"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tests.fakes.base import ManualClock
 
-from schedulerx_alert.app import build_edges
 from schedulerx_alert.config import parse_config
-from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.handler import build_edges
+from schedulerx_alert.support.credentials import Credentials
 from schedulerx_alert.tick import run_tick
 
 

@@ -13,9 +13,9 @@ from tests.fakes.oss import FakeOss
 from tests.world import AK, SK, STS
 
 from schedulerx_alert.core.silence import Matcher
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.storage.silences import SilenceBook
+from schedulerx_alert.storage.silence_book import SilenceBook
 from schedulerx_alert.storage.store import OssStateStore
+from schedulerx_alert.support.credentials import Credentials
 
 NOW = 1795572000.0
 MATCH = Matcher(job_ids=frozenset({92583}), kinds=frozenset({"failed"}))

@@ -16,8 +16,8 @@ from pathlib import Path
 from tests.builders import alert
 from tests.world import World
 
-from schedulerx_alert.app import build_edges
 from schedulerx_alert.core.state import STATE_VERSION, State, dump_state
+from schedulerx_alert.handler import build_edges
 from schedulerx_alert.storage.store import StateStore
 from schedulerx_alert.tick import run_tick
 

@@ -300,8 +300,8 @@ def prune(target: Path) -> None:
 def checked_config(config: Path) -> str:
     """The config as config.json, once it passed every check of `validate`; exits if not."""
     sys.path.insert(0, str(ROOT / "src"))  # this tree's checks, whatever else is installed
+    from schedulerx_alert.cli.config_cmd import packaged_json
     from schedulerx_alert.config import ConfigError
-    from schedulerx_alert.ops.config_cmd import packaged_json
 
     try:
         text = packaged_json(config, os.environ)
@@ -315,7 +315,7 @@ def checked_config(config: Path) -> str:
     return text
 
 
-# What the deploy files pass the function (src/schedulerx_alert/deploy_secrets.py).
+# What the deploy files pass the function (src/schedulerx_alert/support/deploy_secrets.py).
 SECRETS_ENV = "SCHEDULERX_ALERT_SECRETS"
 DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -17,11 +17,11 @@ from typing import Any
 _collecting = gc.isenabled()
 gc.disable()
 try:
-    from schedulerx_alert import deploy_secrets
-    from schedulerx_alert.actions import http_event
-    from schedulerx_alert.app import handle, log
     from schedulerx_alert.config import ConfigError
-    from schedulerx_alert.logs import invocation
+    from schedulerx_alert.handler import handle, log
+    from schedulerx_alert.links import http_event
+    from schedulerx_alert.support import deploy_secrets
+    from schedulerx_alert.support.process_log import invocation
 finally:
     if _collecting:
         gc.enable()
@@ -55,6 +55,6 @@ def links(event: Any, context: Any) -> str:
 
 
 def _serve(event: Any, context: Any) -> str:
-    from schedulerx_alert.actions.serve import serve
+    from schedulerx_alert.links.serve import serve
 
     return serve(event, context, HERE)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from schedulerx_alert.core.diff import Target
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import RuleSettings
 from schedulerx_alert.core.rules.settings import DEFAULT_SETTINGS
 from schedulerx_alert.core.state import Alert, run_alert
-from schedulerx_alert.diff import Target
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NS = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"

@@ -54,12 +54,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from schedulerx_alert.actions.settings import DEFAULT_KEY_ENV
-from schedulerx_alert.app import build_edges, parse_event, secrets_of
 from schedulerx_alert.config import Config, ConfigError, load_config, read_config_data
+from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
 from schedulerx_alert.core.model import InstanceStatus
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.redact import Redactor
+from schedulerx_alert.handler import build_edges, parse_event, secrets_of
+from schedulerx_alert.support.credentials import Credentials
+from schedulerx_alert.support.redact import Redactor
 from schedulerx_alert.tick import TickSummary, run_tick
 from tests.demo import TRACE, show_message
 from tests.fakes.base import ManualClock
@@ -500,7 +500,7 @@ class Sandbox:
 
     def link(self, method: str, target: str, headers: Mapping[str, str], body: str) -> str:
         """A silence link opened in a browser, through the function's link handler."""
-        from schedulerx_alert.actions.serve import serve
+        from schedulerx_alert.links.serve import serve
 
         parts = urlsplit(target)
         query = {k: ",".join(v) for k, v in parse_qs(parts.query, keep_blank_values=True).items()}

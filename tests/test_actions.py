@@ -21,8 +21,11 @@ import pytest
 import yaml
 
 import index
-from schedulerx_alert.actions.http import HttpRequest, http_event
-from schedulerx_alert.actions.links import (
+from schedulerx_alert.config import ReceiverConfig
+from schedulerx_alert.config.actions import ActionSettings, Span, parse_actions
+from schedulerx_alert.core.state import Alert, run_alert
+from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
+from schedulerx_alert.delivery.links import (
     ActionLinks,
     LinkRefused,
     LinkSigner,
@@ -31,16 +34,13 @@ from schedulerx_alert.actions.links import (
     attach_actions,
     next_local_time,
 )
-from schedulerx_alert.actions.serve import WHO, SilenceDesk, serve
-from schedulerx_alert.actions.settings import ActionSettings, Span, parse_actions
-from schedulerx_alert.config import ReceiverConfig
-from schedulerx_alert.core.state import Alert, run_alert
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
 from schedulerx_alert.delivery.render import Action, Message, Renderer
-from schedulerx_alert.storage.silences import SilenceBook
+from schedulerx_alert.links.http import HttpRequest, http_event
+from schedulerx_alert.links.serve import WHO, SilenceDesk, serve
+from schedulerx_alert.storage.silence_book import SilenceBook
 from schedulerx_alert.storage.store import FileStateStore, StateStore, open_store
-from schedulerx_alert.urls import parse_http_url
+from schedulerx_alert.support.credentials import Credentials
+from schedulerx_alert.support.urls import parse_http_url
 from tests.builders import T0, instance
 from tests.fakes.base import ManualClock
 from tests.world import AK, ROBOT, SK, STS, World

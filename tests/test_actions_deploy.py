@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from schedulerx_alert.actions.page import HEADERS
-from schedulerx_alert.actions.settings import DEFAULT_KEY_ENV
+from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
+from schedulerx_alert.links.page import HEADERS
 from tests import test_deploy as deploy_checks
 from tests import test_s_yaml_resolved as resolved_checks
 
 ROOT = deploy_checks.ROOT
-ACTIONS = ROOT / "src" / "schedulerx_alert" / "actions"
+ACTIONS = ROOT / "src" / "schedulerx_alert" / "links"
 SECRETS = {**resolved_checks.SECRETS, DEFAULT_KEY_ENV: "fake-signing-key-" + "k" * 32}
 
 

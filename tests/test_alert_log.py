@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from schedulerx_alert.alert_log import INDEX_KEYS, OUTCOMES
-from schedulerx_alert.core.held import QUIET
+from schedulerx_alert.core.silence_hold import QUIET
+from schedulerx_alert.delivery.alert_log import INDEX_KEYS, OUTCOMES
 from schedulerx_alert.delivery.channels.dingtalk import robot_id
-from schedulerx_alert.logs import FIELDS, JsonFormatter
-from schedulerx_alert.redact import Redactor
+from schedulerx_alert.support.process_log import FIELDS, JsonFormatter
+from schedulerx_alert.support.redact import Redactor
 from tests.world import GROUP, NS, ROBOT, SECRETS, World
 
 DATA_ROBOT = "data-team-robot-token-0123456789"

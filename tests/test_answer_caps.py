@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedulerx_alert.bounded import CHUNK
 from schedulerx_alert.core.state import load_state
-from schedulerx_alert.credentials import Credentials
 from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
 from schedulerx_alert.storage.oss_client import MAX_OBJECT_BYTES, OssBucket, OssError
+from schedulerx_alert.support.bounded import CHUNK
+from schedulerx_alert.support.credentials import Credentials
 from tests.test_owners_evidence import body, messages, watch
 from tests.world import AK, SK, STS, World
 

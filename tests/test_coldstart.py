@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from schedulerx_alert.cli.config_cmd import packaged_json
 from schedulerx_alert.config import ConfigError, load_config, read_json
-from schedulerx_alert.ops.config_cmd import packaged_json
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,31 +29,31 @@ SRC = ROOT / "src"
 HEAVY = ("jinja2", "yaml", "oss2", "croniter", "dateutil")
 # Ours, each deferred to where it is first needed (see the comment at each import).
 DEFERRED = (
-    "schedulerx_alert.actions.http",  # an HTTP trigger's event (silence links)
-    "schedulerx_alert.actions.serve",
-    "schedulerx_alert.actions.links",
+    "schedulerx_alert.links.http",  # an HTTP trigger's event (silence links)
+    "schedulerx_alert.links.serve",
+    "schedulerx_alert.delivery.links",
     "schedulerx_alert.config.yaml_reader",  # a config.yaml, never the shipped config.json
-    "schedulerx_alert.config.oss",  # a config in OSS
+    "schedulerx_alert.storage.config_object",  # a config in OSS
     "schedulerx_alert.storage.oss_client",  # a state or a config in OSS
-    "schedulerx_alert.config.text",  # the commands' and the silence links' config
+    "schedulerx_alert.storage.config_text",  # the commands' and the silence links' config
     "schedulerx_alert.config.sections",
     "schedulerx_alert.delivery.neutralise",  # job text, in a message or an error
-    "schedulerx_alert.ops",  # the command line
-    "schedulerx_alert.ops.cli",
+    "schedulerx_alert.cli",  # the command line
+    "schedulerx_alert.cli.main",
 )
 
 # Optional features' modules: each loads only when the config or the state uses it.
 HEARTBEAT = (
-    "schedulerx_alert.heartbeat",
+    "schedulerx_alert.delivery.heartbeat",
     "schedulerx_alert.core.heartbeat",
     "schedulerx_alert.core.heartbeat_codec",
     "schedulerx_alert.config.heartbeat",
 )
 SILENCES = (
     "schedulerx_alert.core.silence",
-    "schedulerx_alert.core.held",
-    "schedulerx_alert.delivery.silencing",
-    "schedulerx_alert.delivery.route",
+    "schedulerx_alert.core.silence_hold",
+    "schedulerx_alert.core.routing",
+    "schedulerx_alert.core.route",
     "schedulerx_alert.delivery.digest",
 )
 EVIDENCE = ("schedulerx_alert.sources.evidence",)
@@ -117,7 +117,7 @@ def test_the_handler_pauses_the_collector_for_its_import_only() -> None:
     failed = loaded_after(
         """
         import gc, json, sys
-        sys.modules["schedulerx_alert.app"] = None  # the import fails half-way
+        sys.modules["schedulerx_alert.handler"] = None  # the import fails half-way
         try:
             import index
         except ImportError:
@@ -151,7 +151,7 @@ def test_an_http_event_loads_the_silence_link_modules(tmp_path: Path) -> None:
                  "headers": {}, "queryParameters": {},
                  "requestContext": {"http": {"method": "GET", "path": "/"}}}
         index.handler(json.dumps(event).encode(), NS(request_id="r", function=NS(timeout=5)))
-        print(json.dumps({"loaded": "schedulerx_alert.actions.serve" in sys.modules}))
+        print(json.dumps({"loaded": "schedulerx_alert.links.serve" in sys.modules}))
         """,
         {"SCHEDULERX_ALERT_CONFIG": str(tmp_path / "missing.json"), "TMPDIR": str(tmp_path)},
     )
@@ -324,7 +324,7 @@ def test_a_configured_heartbeat_loads_and_counts_and_its_counters_alone_load_the
         dropped = cold_tick(world, tmp_path)
         assert dropped["status"] == "ok"
         assert "schedulerx_alert.core.heartbeat_codec" in dropped["loaded"]
-        assert "schedulerx_alert.heartbeat" not in dropped["loaded"]
+        assert "schedulerx_alert.delivery.heartbeat" not in dropped["loaded"]
         assert "heartbeat" not in state_doc(world)
         after = cold_tick(world, tmp_path)
         assert not set(HEARTBEAT) & set(after["loaded"])

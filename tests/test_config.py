@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 import index
-from schedulerx_alert.app import EventError, parse_event
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.config import ConfigError, load_config, parse_config, read_yaml
 from schedulerx_alert.core.model import InstanceStatus
-from schedulerx_alert.ops.cli import main
+from schedulerx_alert.handler import EventError, parse_event
 
 TOKEN = "tok-0123456789abcdef"
 SECRET = "SEC0123456789abcdef"

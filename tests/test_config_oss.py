@@ -14,8 +14,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from schedulerx_alert.app import Instance, handle
 from schedulerx_alert.config import ConfigError
+from schedulerx_alert.handler import Instance, handle
 from tests.test_handler import TIMER_EVENT, context
 from tests.world import ROBOT, ROBOT_SECRET, SECRETS, World
 

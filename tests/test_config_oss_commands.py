@@ -14,8 +14,8 @@ from urllib.parse import unquote
 import pytest
 
 import index
-from schedulerx_alert.actions.links import ActionLinks
-from schedulerx_alert.ops.cli import main
+from schedulerx_alert.cli.main import main
+from schedulerx_alert.delivery.links import ActionLinks
 from tests.test_actions import KEY, OLD_KEY, Chat, answer, context, fc_http_event, form_of
 from tests.test_config_oss import bad, good
 from tests.world import AK, ROBOT, ROBOT_SECRET, SECRETS, SK, STS, World

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.app import Instance, handle
-from schedulerx_alert.ops.cli import main
+from schedulerx_alert.cli.main import main
+from schedulerx_alert.handler import Instance, handle
 from tests.test_handler import TIMER_EVENT, context
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 

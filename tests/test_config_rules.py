@@ -151,7 +151,7 @@ def test_trigger_types_must_be_a_non_empty_list_of_names() -> None:
 
 
 def test_the_readmes_options_are_the_defaults_they_claim() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
     block = readme.split("## Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     documented = yaml.safe_load(block)
     entry = {k: v for k, v in documented["watch"][0].items() if k in RULE_OPTIONS}

@@ -10,8 +10,8 @@ import pytest
 
 from schedulerx_alert.config import ConfigError
 from schedulerx_alert.config.sections import load_with_sections, parse_sections
+from schedulerx_alert.core.route import Route
 from schedulerx_alert.core.silence import KINDS, Matcher, QuietHours, QuietWindow
-from schedulerx_alert.delivery.route import Route
 
 CONFIG = """\
 region: cn-hangzhou
@@ -151,8 +151,8 @@ def test_a_config_without_the_sections_has_none() -> None:
 def test_the_function_reads_the_sections_itself_and_ships_them_as_json(tmp_path: Path) -> None:
     # The deployed function parses config.json with config.py alone: no section is refused,
     # and what `make package` ships reads the same.
+    from schedulerx_alert.cli.config_cmd import packaged_json
     from schedulerx_alert.config import load_config
-    from schedulerx_alert.ops.config_cmd import packaged_json
 
     text = CONFIG.format(zone="Asia/Shanghai", root=tmp_path) + (
         "actions:\n  enabled: true\n  base_url: https://alert.example.com/silence\n"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schedulerx_alert.actions.settings import load_actions
+from schedulerx_alert.cli.config_cmd import check
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.config import ConfigError
-from schedulerx_alert.ops.cli import main
-from schedulerx_alert.ops.config_cmd import check
+from schedulerx_alert.config.actions import load_actions
 from tests.fakes.dingtalk import notified
 from tests.world import GROUP, NS, ROBOT, World
 

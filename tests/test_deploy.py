@@ -33,16 +33,16 @@ import jsonschema
 import pytest
 import yaml
 
-from schedulerx_alert.deploy_secrets import SECRETS_ENV
 from schedulerx_alert.sources.schedulerx import RAM_ACTIONS
 from schedulerx_alert.storage import oss_client
+from schedulerx_alert.support.deploy_secrets import SECRETS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 # The fc3 component's JSON schema (MIT), kept here so the repo tests itself.
 SCHEMA = ROOT / "tests" / "data" / "fc3-schema.json"
 STORE = ROOT / "src" / "schedulerx_alert" / "storage" / "store.py"
 # The function's read of a config kept in OSS (`config push` runs with the operator's keys).
-CONFIG_READER = ROOT / "src" / "schedulerx_alert" / "config" / "oss.py"
+CONFIG_READER = ROOT / "src" / "schedulerx_alert" / "storage" / "config_object.py"
 ROS_CDK = ("ros-cdk-fc3", "ros-cdk-ram", "ros-cdk-sls")
 ROS_CDK_VERSION = "1.15.0"
 ROS_CDK_CACHE = ROOT / "build" / f"ros-cdk-{ROS_CDK_VERSION}"

@@ -1,12 +1,12 @@
 """The SLS index the deploy files create names exactly the keys the function logs.
 
 FC writes each line of the function into a log entry's `message` field; every line is
-one JSON object (README, "Logs"). template.yml's LogIndex indexes `message` as JSON with
+one JSON object (docs/operations.md, "Logs"). template.yml's LogIndex indexes `message` as JSON with
 a sub-key for every key of the tick summary (TickSummary's counts and status), of each
 alert's outcome (alert_log.INDEX_KEYS) and of every line (level, request_id, event ...).
 s.yaml's fc3 component cannot declare an index (its logConfig has no such field: the
 schema is checked here), so sls-index.json holds the same index for the one command the
-README gives. tests/test_deploy.py checks every ROS property name and allowed value.
+docs/operations.md gives. tests/test_deploy.py checks every ROS property name and allowed value.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dataclasses
 import json
 import re
 
-from schedulerx_alert.alert_log import INDEX_KEYS
+from schedulerx_alert.delivery.alert_log import INDEX_KEYS
 from schedulerx_alert.tick import TickSummary
 from tests import test_deploy as deploy_checks
 
@@ -87,6 +87,6 @@ def test_s_yaml_cannot_declare_an_index_so_the_readme_gives_the_command() -> Non
             target = schema["definitions"][option["$ref"].rsplit("/", 1)[1]]
         fields |= set(target.get("properties", {}))
     assert fields and not [f for f in fields if "index" in f.lower()], fields
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     commands = re.findall(r"aliyunlog log \w+_index [^\n]*sls-index\.json", readme)
-    assert commands, "README: the command that creates the index from sls-index.json"
+    assert commands, "docs/operations.md: the command that creates the index from sls-index.json"

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.deploy_secrets import (
+from schedulerx_alert.support.deploy_secrets import (
     SECRETS_ENV,
     SecretsError,
     apply,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.core.diff import diff
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import RuleSettings
 from schedulerx_alert.core.state import InstanceRecord, JobRecord, State, dump_state, load_state
-from schedulerx_alert.diff import diff
 from tests.builders import EVERY_FAILURE, T0, instance, job, target
 
 LOOKBACK = 15 * 60

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from schedulerx_alert.core.state import HealthRecord, RobotRecord, State
-from schedulerx_alert.fallback import LocalHealth, LocalHealthFile, fold
+from schedulerx_alert.storage.fallback import LocalHealth, LocalHealthFile, fold
 
 GOOD: dict[str, Any] = {
     "health": {"broken_ticks": 3, "impaired_announced": True, "reason": "OSS refuses"},

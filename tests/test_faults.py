@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from schedulerx_alert.core.state import STATE_VERSION, load_state
-from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.support.credentials import Credentials
 from tests.fakes.base import ManualClock
 from tests.fakes.schedulerx import FakeSchedulerX
 from tests.world import AK, NS, STS, World

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.support.credentials import Credentials
 from tests.world import AK, STS, World
 
 

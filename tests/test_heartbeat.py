@@ -277,7 +277,7 @@ def test_the_next_mornings_heartbeat_lists_the_silences_and_what_they_held(
     tmp_path: Path,
 ) -> None:
     from schedulerx_alert.core.silence import Matcher
-    from schedulerx_alert.storage.silences import SilenceBook
+    from schedulerx_alert.storage.silence_book import SilenceBook
     from schedulerx_alert.storage.store import open_store
 
     def local(epoch: float) -> str:

@@ -11,11 +11,11 @@ import json
 
 import pytest
 
-from schedulerx_alert.core import held
-from schedulerx_alert.core.held import HeldAlert
+from schedulerx_alert.cli import samples
+from schedulerx_alert.core import silence_hold as held
 from schedulerx_alert.core.silence import KINDS
+from schedulerx_alert.core.silence_hold import HeldAlert
 from schedulerx_alert.core.state import State, StateFormatError, dump_state, load_state
-from schedulerx_alert.ops import samples
 from tests.markup import violations
 from tests.world import GROUP, NS, START, World
 

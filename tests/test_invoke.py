@@ -25,15 +25,15 @@ from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import ClientException
 
 import index
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.ops.cli import main
-from schedulerx_alert.ops.invoke import (
+from schedulerx_alert.cli.invoke import (
     InvokeError,
     default_endpoint,
     invoke,
     invoke_fc3,
     sign_fc3,
 )
+from schedulerx_alert.cli.main import main
+from schedulerx_alert.support.credentials import Credentials
 from tests.fakes.fc import FakeFc, FunctionError
 from tests.world import AK, ROBOT, SECRETS, SK, STS, World
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.ops.cli import main
+from schedulerx_alert.cli.main import main
 from tests.world import AK, GROUP, NS, SECRETS, SK, STS, World
 
 HOSTILE = "etl-\u202eevil\nname"

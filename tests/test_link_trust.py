@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import index
-from schedulerx_alert.actions.links import ActionLinks, LinkTarget, SilenceRequest
-from schedulerx_alert.actions.serve import serve
+from schedulerx_alert.delivery.links import ActionLinks, LinkTarget, SilenceRequest
+from schedulerx_alert.links.serve import serve
 from tests.fakes.base import ManualClock
 from tests.test_actions import (
     KEY,

@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schedulerx_alert.logs import (
+from schedulerx_alert.support.process_log import (
     JsonFormatter,
     TextFormatter,
     fields,
     no_progress,
     progress_reporter,
 )
-from schedulerx_alert.redact import Redactor
+from schedulerx_alert.support.redact import Redactor
 from tests.world import AK, ROBOT, ROBOT_SECRET, SECRETS, SK, STS, World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,7 +249,7 @@ def test_the_command_line_logs_readable_lines_unless_told_or_in_fc(
         **env,
     )
     result = run_python(
-        process_env, "-m", "schedulerx_alert.ops.cli", "check", "-c", str(config), *flags
+        process_env, "-m", "schedulerx_alert.cli.main", "check", "-c", str(config), *flags
     )
     assert result.returncode == 1, result.stderr  # a job could not be polled
     # The failed job is logged as a warning, and the problem it makes as an error.
@@ -347,7 +347,7 @@ def check_on_a_terminal(world: World, tmp_path: Path, **env: str) -> tuple[str, 
     )
     leader, follower = os.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "schedulerx_alert.ops.cli", "check", "-c", str(config)],
+        [sys.executable, "-m", "schedulerx_alert.cli.main", "check", "-c", str(config)],
         env=process_env,
         stdout=subprocess.PIPE,
         stderr=follower,

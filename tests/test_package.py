@@ -134,7 +134,7 @@ def test_the_package_holds_the_handler_templates_config_and_dependencies(
     local_package: Path,
 ) -> None:
     names = files(local_package)
-    assert {"index.py", "config.json", "schedulerx_alert/app.py"} <= names
+    assert {"index.py", "config.json", "schedulerx_alert/handler.py"} <= names
     assert "config.yaml" not in names
     shipped = (local_package / "config.json").read_text(encoding="utf-8")
     assert "${DT_TOKEN}" in shipped and "build-token" not in shipped and "SECbuild" not in shipped

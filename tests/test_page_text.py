@@ -10,12 +10,12 @@ from __future__ import annotations
 import unicodedata
 
 import index
-from schedulerx_alert.actions.links import ActionLinks, attach_actions
-from schedulerx_alert.actions.page import page
 from schedulerx_alert.core.state import run_alert
 from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
+from schedulerx_alert.delivery.links import ActionLinks, attach_actions
 from schedulerx_alert.delivery.neutralise import line
 from schedulerx_alert.delivery.render import Renderer
+from schedulerx_alert.links.page import page
 from tests.builders import T0, instance
 from tests.test_actions import Chat, answer, chat, context, fc_http_event, form_of
 from tests.world import ROBOT

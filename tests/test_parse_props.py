@@ -20,11 +20,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.core.diff import diff
 from schedulerx_alert.core.findings import RECOVERED
 from schedulerx_alert.core.model import InstanceStatus, JobKey
 from schedulerx_alert.core.state import State, attempt_of, dump_state, load_state
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.diff import diff
 from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy, fetch_all
 from schedulerx_alert.sources.listing import (
     DUPLICATE,
@@ -35,6 +34,7 @@ from schedulerx_alert.sources.listing import (
     parse_listing,
 )
 from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError, decode_answer
+from schedulerx_alert.support.credentials import Credentials
 from tests.builders import EVERY_FAILURE, GROUP, NS, T0, target
 from tests.fakes.base import ManualClock
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.config import ConfigError, parse_config
-from schedulerx_alert.ops.cli import main
 from tests.world import GROUP, NS, START, World
 
 MINUTE = 60.0

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.core.state import run_alert
 from schedulerx_alert.delivery.neutralise import SINGLE_LINE_CAP
 from schedulerx_alert.delivery.render import FIELD_CAP, RESULT_LIMIT, Renderer, RenderError
-from schedulerx_alert.ops.cli import main
 from tests.builders import T0, alert
 from tests.world import World
 

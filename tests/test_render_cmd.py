@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
+from schedulerx_alert.cli import preview, samples
+from schedulerx_alert.cli.main import main
+from schedulerx_alert.cli.samples import KINDS
 from schedulerx_alert.config import LANGUAGES
-from schedulerx_alert.ops import preview, samples
-from schedulerx_alert.ops.cli import main
-from schedulerx_alert.ops.samples import KINDS
 from tests.fakes.base import ManualClock
 from tests.world import ROBOT, ROBOT_SECRET, World
 
@@ -479,8 +479,8 @@ def test_the_png_preview_is_a_picture_of_the_whole_message(
 
 def test_the_function_never_loads_the_preview_or_its_markdown_library() -> None:
     probe = (
-        "import sys, index, schedulerx_alert.app, schedulerx_alert.tick; "
-        "print([m for m in sys.modules if m.startswith(('markdown_it', 'schedulerx_alert.ops'))])"
+        "import sys, index, schedulerx_alert.handler, schedulerx_alert.tick; "
+        "print([m for m in sys.modules if m.startswith(('markdown_it', 'schedulerx_alert.cli'))])"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe],

@@ -9,13 +9,13 @@ from types import MappingProxyType
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.cli import samples
 from schedulerx_alert.core.findings import Fact
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import Alert, HealthRecord, run_alert
+from schedulerx_alert.delivery.health import IMPAIRED, health_message
 from schedulerx_alert.delivery.neutralise import CUT, block, fold, line
 from schedulerx_alert.delivery.render import Renderer
-from schedulerx_alert.health import IMPAIRED, health_message
-from schedulerx_alert.ops import samples
 from tests.builders import T0, alert
 from tests.markup import MARKUP_CHARS, violations
 

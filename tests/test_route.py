@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schedulerx_alert.core.route import Route, resolve, trace
 from schedulerx_alert.core.silence import Matcher, Subject
-from schedulerx_alert.delivery.route import Route, resolve, trace
 
 NS = "adcfc35d-e2fe-4fe9-bbaa-20e90ffc1234"
 

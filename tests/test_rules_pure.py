@@ -32,6 +32,12 @@ def problems_in(source: str, name: str, depth: int) -> list[str]:
                     found.append(f"{name}:{node.lineno} imports ..{sibling}")
                 continue
             names = [node.module or ""] if node.level == 0 else []
+            module = node.module or ""
+            if module.startswith("schedulerx_alert.") and not module.startswith(
+                "schedulerx_alert.core"
+            ):
+                found.append(f"{name}:{node.lineno} imports {module}")
+                continue
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             # time.time(), datetime.now(), dt.datetime.now(), date.today(): a clock's
             # module or class; a reader's own .time(value) is no clock.
@@ -70,7 +76,8 @@ def test_the_check_notices_io_outside_core_and_clock_reads() -> None:
     source = (
         "import time\nfrom ...tick import run\nfrom ..findings import F\nx = datetime.now()\n"
         "import urllib.request\nfrom urllib.parse import quote\ny = reader.time(3)\n"
-        "z = time.time()\n"
+        "z = time.time()\nfrom schedulerx_alert.config import C\n"
+        "from schedulerx_alert.core.model import M\n"
     )
     assert sorted(problems_in(source, "probe.py", 2)) == [
         "probe.py:1 imports time",
@@ -78,4 +85,5 @@ def test_the_check_notices_io_outside_core_and_clock_reads() -> None:
         "probe.py:4 reads the clock (.now())",
         "probe.py:5 imports urllib.request",
         "probe.py:8 reads the clock (.time())",
+        "probe.py:9 imports schedulerx_alert.config",
     ]

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from schedulerx_alert.app import CONFIG_ENV
-from schedulerx_alert.deploy_secrets import SECRETS_ENV
+from schedulerx_alert.handler import CONFIG_ENV
+from schedulerx_alert.support.deploy_secrets import SECRETS_ENV
 from tests import test_deploy as deploy_checks
 
 ROOT = deploy_checks.ROOT

@@ -176,7 +176,7 @@ def test_the_printed_exports_point_the_real_cli_at_the_sandbox(sandbox: Sandbox)
     control(box, "advance", "60")
 
     check = subprocess.run(
-        [sys.executable, "-m", "schedulerx_alert.ops.cli", "check", "--dry-run"],
+        [sys.executable, "-m", "schedulerx_alert.cli.main", "check", "--dry-run"],
         env=env,
         capture_output=True,
         text=True,

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.core.silence import Matcher, Silence, ended_between
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.ops.cli import main
-from schedulerx_alert.storage.silences import (
+from schedulerx_alert.storage.silence_book import (
     HOLES,
     KEEP_ENDED,
     MAX_OPEN,
@@ -26,6 +25,7 @@ from schedulerx_alert.storage.silences import (
     SilenceBookError,
 )
 from schedulerx_alert.storage.store import FileStateStore, OssStateStore, StateStore, StoreError
+from schedulerx_alert.support.credentials import Credentials
 from tests.fakes.oss import FakeOss
 from tests.world import AK, GROUP, NS, SECRETS, SK, START, STS, World
 

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.actions.serve import serve
-from schedulerx_alert.app import build_edges
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.config import Config, parse_config
-from schedulerx_alert.core.held import Held, hold
-from schedulerx_alert.core.held import HeldAlert as HeldNow
 from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.silence_hold import Held, hold
+from schedulerx_alert.core.silence_hold import HeldAlert as HeldNow
 from schedulerx_alert.core.state import State, dump_state, load_state
-from schedulerx_alert.ops.cli import main
+from schedulerx_alert.handler import build_edges
+from schedulerx_alert.links.serve import serve
 from schedulerx_alert.storage.store import StateStore, StoreError
 from schedulerx_alert.tick import TickSummary, run_tick
 from tests.fakes.base import ManualClock
@@ -490,7 +490,7 @@ def test_a_state_from_before_silences_loads_with_nothing_held_and_held_entries_r
 
 
 def test_held_entries_are_bounded_per_receiver_and_still_counted() -> None:
-    from schedulerx_alert.core.held import MAX_ENTRIES, counts
+    from schedulerx_alert.core.silence_hold import MAX_ENTRIES, counts
 
     many = [
         HeldNow("ops", "config:silences[0]", JobKey(NS, GROUP, n), "", "failed", 1.0)
@@ -505,7 +505,7 @@ def test_held_entries_are_bounded_per_receiver_and_still_counted() -> None:
 
 
 def test_the_readmes_routes_silences_and_quiet_hours_read_as_written(world: World) -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "docs" / "config.md").read_text(encoding="utf-8")
     section = readme.split("## Who hears what", 1)[1]
     documented = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
     for name, token in ROBOTS.items():

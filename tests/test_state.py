@@ -11,9 +11,10 @@ import pytest
 
 from schedulerx_alert.core import migrations
 from schedulerx_alert.core.catalog import JobInfo
+from schedulerx_alert.core.diff import diff
 from schedulerx_alert.core.heartbeat import HeartbeatRecord, Hour
-from schedulerx_alert.core.held import Held
 from schedulerx_alert.core.polling import GroupCursor, ServerFacts, SourceState
+from schedulerx_alert.core.silence_hold import Held
 from schedulerx_alert.core.state import (
     STATE_VERSION,
     HealthRecord,
@@ -26,7 +27,6 @@ from schedulerx_alert.core.state import (
     load_journal,
     load_state,
 )
-from schedulerx_alert.diff import diff
 from schedulerx_alert.storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from schedulerx_alert.storage.store import FileStateStore
 from tests.builders import T0, alert, instance, job, target

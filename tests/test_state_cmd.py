@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from schedulerx_alert.cli.main import main
+from schedulerx_alert.cli.state_cmd import forget_job
+from schedulerx_alert.cli.state_view import age, line
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.silence import Matcher
 from schedulerx_alert.core.state import (
@@ -27,11 +30,8 @@ from schedulerx_alert.core.state import (
     run_alert,
 )
 from schedulerx_alert.delivery.channels.dingtalk import robot_id
-from schedulerx_alert.ops.cli import main
-from schedulerx_alert.ops.state_cmd import forget_job
-from schedulerx_alert.ops.state_view import age, line
 from schedulerx_alert.storage.session import StateSession
-from schedulerx_alert.storage.silences import SilenceBook
+from schedulerx_alert.storage.silence_book import SilenceBook
 from schedulerx_alert.storage.store import FileStateStore, StateStore
 from tests.builders import T0, alert, instance, job
 from tests.world import AK, GROUP, NS, ROBOT, SECRETS, SK, START, STS, World

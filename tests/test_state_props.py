@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.core.diff import diff
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.state import (
     JobRecord,
@@ -25,7 +26,6 @@ from schedulerx_alert.core.state import (
     dump_state,
     load_state,
 )
-from schedulerx_alert.diff import diff
 from tests.builders import EVERY_FAILURE, T0, instance, job, target
 from tests.world import START, World
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from schedulerx_alert.cli.main import main
+from schedulerx_alert.cli.terminal import block, json_text, line
 from schedulerx_alert.core.state import dump_state, load_state
-from schedulerx_alert.ops.cli import main
-from schedulerx_alert.ops.terminal import block, json_text, line
 from tests.world import GROUP, NS, SECRETS, World
 
 HOSTILE = "etl-\x1b]0;pwned\x07\r\x1b[2J\u202eevil\x9b31m"

@@ -20,8 +20,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schedulerx_alert.cli.main import main
 from schedulerx_alert.config import ConfigError, parse_config, show
-from schedulerx_alert.ops.cli import main
 from tests.world import AK, ROBOT, ROBOT_SECRET, SK, STS, World
 
 BUCKET = "alert-bucket"
@@ -405,9 +405,9 @@ def test_a_template_that_prints_a_credential_sends_nothing(world: World) -> None
 
 
 def test_a_notice_that_would_carry_the_sts_token_goes_to_no_receiver(world: World) -> None:
-    from schedulerx_alert.app import build_edges
     from schedulerx_alert.delivery.outbox import Delivery, Notice
     from schedulerx_alert.delivery.render import Message
+    from schedulerx_alert.handler import build_edges
 
     world.raw["receivers"].append({**world.raw["receivers"][0], "name": "dba"})
     world.raw["watch"][0]["receivers"] = ["ops"]
@@ -435,7 +435,7 @@ def test_the_screen_finds_a_secret_however_a_body_spells_it(
 ) -> None:
     from urllib.parse import quote
 
-    from schedulerx_alert.redact import Screen
+    from schedulerx_alert.support.redact import Screen
 
     value = before + secret + after
     if where == "link":
@@ -445,7 +445,7 @@ def test_the_screen_finds_a_secret_however_a_body_spells_it(
 
 
 def test_the_screen_ignores_values_too_short_to_be_secrets() -> None:
-    from schedulerx_alert.redact import Screen
+    from schedulerx_alert.support.redact import Screen
 
     screen = Screen([("a robot secret", "SEC1"), ("the STS token", None), ("the STS token", "")])
     assert screen.find('{"text": "SEC1 is fine"}') is None

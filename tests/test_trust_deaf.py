@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 import index
+from schedulerx_alert.cli.main import main as cli
 from schedulerx_alert.core.state import load_state
-from schedulerx_alert.credentials import Credentials
-from schedulerx_alert.ops.cli import main as cli
+from schedulerx_alert.support.credentials import Credentials
 from tests.fakes.base import ManualClock, Request, Response
 from tests.fakes.schedulerx import FakeSchedulerX
 from tests.test_handler import TIMER_EVENT, context, write_config

@@ -23,7 +23,7 @@ from urllib3.util import parse_url
 from schedulerx_alert.config import ConfigError, parse_config
 from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver, Failure, TransportError
 from schedulerx_alert.delivery.render import Message
-from schedulerx_alert.urls import UrlError, parse_http_url
+from schedulerx_alert.support.urls import UrlError, parse_http_url
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.world import ROBOT, World
 

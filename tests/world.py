@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from schedulerx_alert.app import build_edges
 from schedulerx_alert.config import Config, parse_config
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.model import JobKey
-from schedulerx_alert.credentials import Credentials
+from schedulerx_alert.handler import build_edges
+from schedulerx_alert.support.credentials import Credentials
 from schedulerx_alert.tick import TickSummary, run_tick
 from tests.fakes.base import ManualClock
 from tests.fakes.dingtalk import FakeDingTalk

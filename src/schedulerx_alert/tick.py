@@ -13,38 +13,38 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .alert_log import log_outcomes
-from .config import Config
-from .core.heartbeat_record import HeartbeatRecord
-from .core.model import JobKey
-from .core.state import Alert, HealthRecord, State, TickRecord
-from .delivery.channels.dingtalk import Receiver
-from .delivery.holding import (
+from schedulerx_alert.config import Config
+from schedulerx_alert.config.timing import Timing
+from schedulerx_alert.core.diff import DiffResult, Target, diff
+from schedulerx_alert.core.heartbeat_record import HeartbeatRecord
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.state import Alert, HealthRecord, State, TickRecord
+from schedulerx_alert.delivery.alert_log import log_outcomes
+from schedulerx_alert.delivery.channels.dingtalk import Receiver
+from schedulerx_alert.delivery.health import IMPAIRED, assess, health_message
+from schedulerx_alert.delivery.held_digests import (
     action_links,
     action_problems,
     held_note,
     read_silences,
     send_digests,
 )
-from .delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice
-from .delivery.render import Renderer
-from .diff import DiffResult, Target, diff
-from .fallback import LocalHealth, LocalHealthFile, fold
-from .health import IMPAIRED, assess, health_message
-from .logs import Progress, progress_reporter
-from .sources.discovery import rule_for_unlisted, unmatched, watched_jobs
-from .sources.fetch import CallBudget, RetryPolicy
-from .sources.jobinfo import refresh as refresh_job_info
-from .sources.plan import DUE, Budget, Discover, Plan, make_plan
-from .sources.poll import JOB_INFO, LIST, LIST_JOBS, Budgets, PollResult, execute
-from .sources.schedulerx import SchedulerXClient
-from .storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
-from .storage.store import StateStore, StoreError
-from .timing import Timing
+from schedulerx_alert.delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice
+from schedulerx_alert.delivery.render import Renderer
+from schedulerx_alert.sources.discovery import rule_for_unlisted, unmatched, watched_jobs
+from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
+from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
+from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
+from schedulerx_alert.sources.poll import JOB_INFO, LIST, LIST_JOBS, Budgets, PollResult, execute
+from schedulerx_alert.sources.schedulerx import SchedulerXClient
+from schedulerx_alert.storage.fallback import LocalHealth, LocalHealthFile, fold
+from schedulerx_alert.storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
+from schedulerx_alert.storage.store import StateStore, StoreError
+from schedulerx_alert.support.process_log import Progress, progress_reporter
 
 if TYPE_CHECKING:
-    from .core.catalog import JobInfo
-    from .core.silence import Silence
+    from schedulerx_alert.core.catalog import JobInfo
+    from schedulerx_alert.core.silence import Silence
 
 log = logging.getLogger("schedulerx_alert")
 
@@ -538,7 +538,7 @@ def _preview(
 ) -> None:
     """What this tick would send, made by the delivery a tick sends with (its budgets,
     merging, mentions, buttons and the channel's payload); nothing is sent."""
-    from .delivery.rehearsal import rehearsals
+    from schedulerx_alert.delivery.rehearsal import rehearsals
 
     shown: list[dict[str, str]] = []
     delivery = Delivery(
@@ -618,7 +618,9 @@ def _heartbeat(
     if config.heartbeat is None:
         # Counters left from before are dropped (heartbeat.disabled), without loading it.
         return state.with_updates(heartbeat=HeartbeatRecord())
-    from . import heartbeat  # counting and the digest: only with `heartbeat:` configured
+    from schedulerx_alert.delivery import (
+        heartbeat,  # counting and the digest: only with `heartbeat:` configured
+    )
 
     state = heartbeat.observe(
         config, before, state, polls, targets, result.findings, summary.calls, edges.clock(),
@@ -639,7 +641,7 @@ def _gather(
     """Owners and log lines for the new alerts whose watch entries ask for them."""
     if not result.alerts or not any(r.mention_owners or r.include_log for r in config.watch):
         return result  # what gather returns then; its module loads only when it can act
-    from .sources.evidence import gather
+    from schedulerx_alert.sources.evidence import gather
 
     gathered = gather(
         config, edges.schedulerx, result.state, result.alerts, deadline, edges.clock, edges.sleep
@@ -658,7 +660,7 @@ def _count_tick(
     instance counted while the state could not be read, each a failed one."""
     if config.heartbeat is None:
         return state  # nothing is counted (heartbeat.count_tick), and it need not load
-    from . import heartbeat
+    from schedulerx_alert.delivery import heartbeat
 
     first = summary.problems[0] if summary.problems else None
     state = heartbeat.count_tick(config, state, summary.status, first, started)

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..core.group import DEFAULT_MIN_JOBS
-from ..core.model import TERMINAL, InstanceStatus
-from ..core.rules.settings import (
+from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
+from schedulerx_alert.core.model import TERMINAL, InstanceStatus
+from schedulerx_alert.core.rules.settings import (
     DEFAULT_SETTINGS,
     MAX_FLAP_CHANGES,
     RuleSettings,
@@ -31,14 +31,14 @@ from ..core.rules.settings import (
     parse_duration,
     parse_trigger_types,
 )
-from ..urls import HttpUrl, UrlError, normalise_host, parse_http_url
+from schedulerx_alert.support.urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 if TYPE_CHECKING:
     # Read by their own modules, loaded only when a config has the section.
-    from ..actions.settings import ActionSettings
-    from ..core.silence import QuietHours, Silence
-    from ..delivery.route import Route
-    from .heartbeat import HeartbeatConfig
+    from schedulerx_alert.config.actions import ActionSettings
+    from schedulerx_alert.config.heartbeat import HeartbeatConfig
+    from schedulerx_alert.core.route import Route
+    from schedulerx_alert.core.silence import QuietHours, Silence
 
 DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
@@ -323,7 +323,7 @@ def _no_constant(name: str) -> Any:
 def read_yaml(data: bytes | str, source: str = "config") -> Any:
     """YAML text -> plain values, within bounds that a hostile file cannot blow up."""
     # PyYAML costs a cold start ~15 ms; the function reads JSON (see read_config_data).
-    from .yaml_reader import read_yaml as read
+    from schedulerx_alert.config.yaml_reader import read_yaml as read
 
     return read(data, source)
 
@@ -597,7 +597,9 @@ class _Parser:
     def heartbeat(self, raw: Any, declared: Collection[str]) -> HeartbeatConfig | None:
         if raw is None:
             return None
-        from .heartbeat import parse_heartbeat  # only a config with `heartbeat:`
+        from schedulerx_alert.config.heartbeat import (
+            parse_heartbeat,  # only a config with `heartbeat:`
+        )
 
         return parse_heartbeat(raw, declared, self.fail)
 
@@ -612,7 +614,7 @@ class _Parser:
         )
         if top.get("silences") is None and top.get("routes") is None and not quiet:
             return (), (), {}
-        from .sections import parse_sections
+        from schedulerx_alert.config.sections import parse_sections
 
         sections, problems = parse_sections(top, declared, timezone)
         self.problems.extend(problems)
@@ -622,7 +624,7 @@ class _Parser:
         """`actions:` (actions/settings.py); its keys come from the environment."""
         if raw is None:
             return None
-        from ..actions.settings import parse_actions
+        from schedulerx_alert.config.actions import parse_actions
 
         # Its problems stay in the settings, not the config's: a broken section costs the
         # buttons, never the alerts (the tick reports them; `validate` refuses them).

@@ -38,8 +38,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..core.isotime import parse_iso
-from ..core.silence import (
+from schedulerx_alert.config import Config, load_config
+from schedulerx_alert.core.isotime import parse_iso
+from schedulerx_alert.core.route import Route
+from schedulerx_alert.core.silence import (
     DAY_NAMES,
     DAY_SETS,
     KINDS,
@@ -53,11 +55,9 @@ from ..core.silence import (
     Silence,
     parse_matcher,
 )
-from ..delivery.route import Route
-from . import Config, load_config
 
 if TYPE_CHECKING:
-    from .text import ConfigText  # a command's config read from OSS
+    from schedulerx_alert.config.source import ConfigSource  # a command's config read from OSS
 
 DEFAULT_ZONE = "Asia/Shanghai"
 MAX_SILENCES = 200
@@ -92,7 +92,7 @@ def parse_sections(
 
 
 def load_with_sections(
-    path: str | Path | ConfigText, env: Mapping[str, str] | None = None
+    path: str | Path | ConfigSource, env: Mapping[str, str] | None = None
 ) -> tuple[Config, Sections]:
     """A config file, or a config's text read from OSS (config/text.py), with its
     silences, routes and quiet hours; raises ConfigError with every problem. config.py

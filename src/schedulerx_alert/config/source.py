@@ -20,15 +20,22 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from . import Config, ConfigError, show
+from schedulerx_alert.config import Config, ConfigError, show
 
 CONFIG_ENV = "SCHEDULERX_ALERT_CONFIG"
 # The OSS endpoint of the config's bucket; default: the region's internal endpoint.
 ENDPOINT_ENV = "SCHEDULERX_ALERT_CONFIG_ENDPOINT"
 # Where the region comes from: FC sets FC_REGION; a laptop, ALIBABA_CLOUD_REGION_ID.
 REGION_ENVS = ("FC_REGION", "ALIBABA_CLOUD_REGION_ID")
+
+
+class ConfigSource(Protocol):
+    """A config's text from somewhere other than a local file (storage/config_text.py)."""
+
+    def parse(self, env: Mapping[str, str]) -> Config: ...
 
 
 @dataclass(frozen=True)

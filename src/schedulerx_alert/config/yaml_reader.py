@@ -10,7 +10,13 @@ from typing import Any
 
 import yaml
 
-from . import MAX_ALIASES, MAX_CONFIG_BYTES, MAX_DEPTH, MAX_VALUES, ConfigError
+from schedulerx_alert.config import (
+    MAX_ALIASES,
+    MAX_CONFIG_BYTES,
+    MAX_DEPTH,
+    MAX_VALUES,
+    ConfigError,
+)
 
 
 def read_yaml(data: bytes | str, source: str = "config") -> Any:

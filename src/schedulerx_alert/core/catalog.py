@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import JobKey
+from schedulerx_alert.core.model import JobKey
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .catalog import Contact, JobInfo
-from .model import JobKey
-from .polling import group_key_of, group_key_text
+from schedulerx_alert.core.catalog import Contact, JobInfo
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.polling import group_key_of, group_key_text
 
 # Bounds on what one entry may carry: a catalog is data from SchedulerX, kept every tick.
 MAX_NAME = 200

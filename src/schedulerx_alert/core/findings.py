@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .model import JobInstance, JobKey
+from schedulerx_alert.core.model import JobInstance, JobKey
 
 # Kinds that are not a run's own status label (failed, rejected, killed, ...).
 RECOVERED = "recovered"

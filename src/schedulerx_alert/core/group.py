@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from types import MappingProxyType
 
-from .findings import SHARED_CAUSE, Finding
-from .model import JobKey
+from schedulerx_alert.core.findings import SHARED_CAUSE, Finding
+from schedulerx_alert.core.model import JobKey
 
 DEFAULT_MIN_JOBS = 2
 # Enough to tell causes apart; a stack trace beyond this adds frames, not causes.

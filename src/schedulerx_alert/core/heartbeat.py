@@ -19,12 +19,12 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from .heartbeat_record import HeartbeatRecord as HeartbeatRecord
-from .heartbeat_record import Hour as Hour
-from .model import JobKey
+from schedulerx_alert.core.heartbeat_record import HeartbeatRecord as HeartbeatRecord
+from schedulerx_alert.core.heartbeat_record import Hour as Hour
+from schedulerx_alert.core.model import JobKey
 
 if TYPE_CHECKING:
-    from .silence import Silence
+    from schedulerx_alert.core.silence import Silence
 
 HOUR = 3600
 WINDOW_HOURS = 24
@@ -377,7 +377,7 @@ def silence_counts(
     the alerts it held back in the window (`held`, by holder: `source:id`), and every
     alert held back in the window (`total_held`), by silences or quiet hours. None on a
     day without either: the digest then says nothing of silences."""
-    from .held import holder_of
+    from schedulerx_alert.core.silence_hold import holder_of
 
     active = sorted((s for s in silences if s.active(now)), key=lambda s: (s.until, s.id))
     if not active and total_held <= 0:

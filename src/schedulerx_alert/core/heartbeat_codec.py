@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from .heartbeat import (
+from schedulerx_alert.core.heartbeat import (
     API_KEEP,
     HOLDER_KEEP,
     HOLDERS_PER_HOUR,
@@ -32,7 +32,7 @@ from .heartbeat import (
     HeartbeatRecord,
     Hour,
 )
-from .model import JobKey
+from schedulerx_alert.core.model import JobKey
 
 _MAX_COUNT = 10**12
 _MAX_TIME = 1e11

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from .findings import job_fingerprint
-from .model import TERMINAL, InstanceStatus, JobKey
-from .rules.memory import JobRuleState, memory_to_json
+from schedulerx_alert.core.findings import job_fingerprint
+from schedulerx_alert.core.model import TERMINAL, InstanceStatus, JobKey
+from schedulerx_alert.core.rules.memory import JobRuleState, memory_to_json
 
 Doc = dict[str, Any]
 
@@ -91,7 +91,13 @@ def _alert_v2(alert: Any) -> Any:
 def v2_to_v3(doc: Doc) -> Doc:
     # The typed readers and writers of the newest version build the findings, so a
     # migrated alert is exactly what version 3 would have written for the same run.
-    from .state import alert_to_dict, read_instance, read_record, reader, run_alert
+    from schedulerx_alert.core.state import (
+        alert_to_dict,
+        read_instance,
+        read_record,
+        reader,
+        run_alert,
+    )
 
     out = dict(doc)
     delivered = doc.get("delivered")

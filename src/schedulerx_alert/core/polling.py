@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .model import JobKey
+from schedulerx_alert.core.model import JobKey
 
 #: The instance times a window (StartTimestamp/EndTimestamp) may filter on.
 WINDOW_FIELDS = ("schedule", "start", "end")

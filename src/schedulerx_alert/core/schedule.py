@@ -28,7 +28,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .isotime import parse_iso
+from schedulerx_alert.core.isotime import parse_iso
 
 if TYPE_CHECKING:
     from croniter import croniter

@@ -21,7 +21,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .model import InstanceStatus, TriggerType
+from schedulerx_alert.core.model import InstanceStatus, TriggerType
 
 # Kinds that are a run's own status label (failed, rejected, killed, ...) and the
 # kinds the rules raise without a single run behind them (core/rules).

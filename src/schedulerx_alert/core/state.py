@@ -36,20 +36,20 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-from . import evidence as evidence_codec
-from . import polling
-from .evidence import NO_EVIDENCE, Evidence
-from .findings import Fact, Finding, job_fingerprint
-from .heartbeat_record import HeartbeatRecord
-from .model import JobInstance, JobKey
-from .polling import SourceState
-from .rules.memory import EMPTY, JobRuleState, MemoryFormatError
-from .rules.memory import memory_from_json as _memory_from_json
-from .rules.memory import memory_to_json as _memory_to_json
+from schedulerx_alert.core import evidence as evidence_codec
+from schedulerx_alert.core import polling
+from schedulerx_alert.core.evidence import NO_EVIDENCE, Evidence
+from schedulerx_alert.core.findings import Fact, Finding, job_fingerprint
+from schedulerx_alert.core.heartbeat_record import HeartbeatRecord
+from schedulerx_alert.core.model import JobInstance, JobKey
+from schedulerx_alert.core.polling import SourceState
+from schedulerx_alert.core.rules.memory import EMPTY, JobRuleState, MemoryFormatError
+from schedulerx_alert.core.rules.memory import memory_from_json as _memory_from_json
+from schedulerx_alert.core.rules.memory import memory_to_json as _memory_to_json
 
 if TYPE_CHECKING:
-    from .catalog import JobInfo
-    from .held import Held
+    from schedulerx_alert.core.catalog import JobInfo
+    from schedulerx_alert.core.silence_hold import Held
 
 STATE_VERSION = 5
 # Characters of a run's error text kept in a pending alert: more than any
@@ -480,17 +480,23 @@ def dump_state(state: State) -> bytes:
     if state.last_tick is not None:
         doc["last_tick"] = _tick_to_dict(state.last_tick)
     if state.catalog:
-        from . import catalog_codec  # only a state that knows jobs from their lists
+        from schedulerx_alert.core import (
+            catalog_codec,  # only a state that knows jobs from their lists
+        )
 
         doc["catalog"] = catalog_codec.encode(state.catalog)
     if state.sources != SourceState():
         doc["sources"] = polling.encode(state.sources)
     if state.heartbeat != HeartbeatRecord():
-        from . import heartbeat_codec  # a deployment without `heartbeat:` never needs it
+        from schedulerx_alert.core import (
+            heartbeat_codec,  # a deployment without `heartbeat:` never needs it
+        )
 
         doc["heartbeat"] = heartbeat_codec.encode(state.heartbeat)
     if state.silenced:
-        from . import held  # only silences and quiet hours hold anything back
+        from schedulerx_alert.core import (
+            silence_hold as held,  # only silences and quiet hours hold anything back
+        )
 
         doc["silenced"] = held.encode(state.silenced)
     return _to_bytes(doc)
@@ -549,7 +555,9 @@ def load_state(data: bytes) -> State:
             f"written by schema version {version}; this deployment reads up to {STATE_VERSION}"
         )
     if version < STATE_VERSION:
-        from . import migrations  # only an older deployment's document needs them
+        from schedulerx_alert.core import (
+            migrations,  # only an older deployment's document needs them
+        )
 
         doc = migrations.upgrade(doc, STATE_VERSION)
     return _Reader().state(doc)
@@ -578,7 +586,7 @@ def load_journal(data: bytes) -> Journal:
     if type(version) is not int or not 2 <= version <= STATE_VERSION:
         raise StateFormatError("journal of another schema version")
     if version < STATE_VERSION:
-        from . import migrations
+        from schedulerx_alert.core import migrations
 
         raw = migrations.upgrade_journal(raw)
     calls = raw.get("api_calls")
@@ -596,14 +604,14 @@ T = TypeVar("T")
 
 def _heartbeat(value: Any) -> HeartbeatRecord:
     # Decoded only when the state has the section: its codec loads with the first one.
-    from . import heartbeat_codec
+    from schedulerx_alert.core import heartbeat_codec
 
     return heartbeat_codec.decode(value)
 
 
 def _held(value: Any) -> dict[str, tuple[Held, ...]]:
     # Decoded only when something was held back (silences, quiet hours).
-    from . import held
+    from schedulerx_alert.core import silence_hold as held
 
     return held.decode(value)
 
@@ -928,6 +936,6 @@ def _kind(value: Any) -> str:
 def _decode_catalog(raw: Any) -> dict[JobKey, JobInfo]:
     # Loaded with the first state that holds a catalog (discovery, GetJobInfo): a
     # deployment that names its jobs by id never loads the catalog's records.
-    from . import catalog_codec
+    from schedulerx_alert.core import catalog_codec
 
     return catalog_codec.decode(raw)

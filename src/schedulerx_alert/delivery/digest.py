@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ..core.held import QUIET, Held, holder_of
-from ..core.model import InstanceStatus
-from ..core.silence import Silence
-from .render import KIND_WORDS, STATUS_WORDS, Message
+from schedulerx_alert.core.model import InstanceStatus
+from schedulerx_alert.core.silence import Silence
+from schedulerx_alert.core.silence_hold import QUIET, Held, holder_of
+from schedulerx_alert.delivery.render import KIND_WORDS, STATUS_WORDS, Message
 
 LISTED = 20
 _ID = re.compile(r"silences\[[0-9]{1,4}\]|[0-9]{1,19}")
@@ -54,7 +54,9 @@ def digest_message(
     language: str = "zh-CN",
     zone: str = "Asia/Shanghai",
 ) -> Message:
-    from .neutralise import line  # its regexes load with a message, not at every start
+    from schedulerx_alert.delivery.neutralise import (
+        line,  # its regexes load with a message, not at every start
+    )
 
     words = _WORDS.get(language, _WORDS["en"])
     known = {holder_of(s): s for s in silences}
@@ -86,7 +88,7 @@ def digest_message(
 
 
 def _holder(holder: str, known: Mapping[str, Silence], words: Mapping[str, str]) -> str:
-    from .neutralise import line as neutral
+    from schedulerx_alert.delivery.neutralise import line as neutral
 
     if holder == QUIET:
         return words["quiet"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.evidence import LOG_CHARS, LOG_LINES, Evidence
+from schedulerx_alert.core.evidence import LOG_CHARS, LOG_LINES, Evidence
 
 FENCE = "```"
 # How much more log than error text a message keeps as it shrinks (deliver.RESULT_LIMITS):
@@ -25,7 +25,7 @@ def log_limit(result_limit: int) -> int:
 
 def log_context(evidence: Evidence, result_limit: int) -> dict[str, Any]:
     """`log` (the fenced block, "" when there is none), `log_lines` and `log_note`."""
-    from .neutralise import block, line
+    from schedulerx_alert.delivery.neutralise import block, line
 
     limit = log_limit(result_limit)
     tail: list[str] = []

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..core.evidence import MAX_OWNERS
-from ..core.state import Alert
+from schedulerx_alert.core.evidence import MAX_OWNERS
+from schedulerx_alert.core.state import Alert
 
 if TYPE_CHECKING:
-    from ..core.catalog import Contact
+    from schedulerx_alert.core.catalog import Contact
 
 #: Owners one message mentions besides the receiver's own: a summary of many jobs names
 #: the owners of its first alerts, not a page of phone numbers.

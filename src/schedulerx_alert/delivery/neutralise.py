@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from .tlds import TLDS
+from schedulerx_alert.delivery.tlds import TLDS
 
 SINGLE_LINE_CAP = 200
 BLOCK_CAP = 1500

@@ -17,13 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from ..core.state import Alert, RobotRecord
-from .channels.dingtalk import Failure, Receiver, TransportError
-from .render import Message, Renderer
+from schedulerx_alert.core.state import Alert, RobotRecord
+from schedulerx_alert.delivery.channels.dingtalk import Failure, Receiver, TransportError
+from schedulerx_alert.delivery.render import Message, Renderer
 
 if TYPE_CHECKING:
-    from ..actions.links import ActionLinks
-    from .mentions import Mentions
+    from schedulerx_alert.delivery.links import ActionLinks
+    from schedulerx_alert.delivery.mentions import Mentions
 
 WINDOW_SECONDS = 60.0
 # Result excerpts tried, longest first, when one alert will not fit a message.
@@ -166,7 +166,9 @@ class Planner:
         self.riders = riders or {}
 
     def _mentions(self, alerts: Sequence[Alert]) -> Mentions:
-        from .mentions import mentions  # with the first message, not every start
+        from schedulerx_alert.delivery.mentions import (
+            mentions,  # with the first message, not every start
+        )
 
         mobiles = list(self.receiver.at_mobiles)
         user_ids = list(self.receiver.at_user_ids)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .channels.dingtalk import Failure, Receiver, TransportError
-from .render import Message
+from schedulerx_alert.delivery.channels.dingtalk import Failure, Receiver, TransportError
+from schedulerx_alert.delivery.render import Message
 
 
 class Rehearsal(Receiver):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from ..core.findings import (
+from schedulerx_alert.core.findings import (
     FLAPPING,
     MISSED,
     RECOVERED,
@@ -31,9 +31,9 @@ from ..core.findings import (
     STUCK,
     Fact,
 )
-from ..core.model import InstanceStatus, JobInstance, JobKey, TriggerType
-from ..core.state import MAX_TIME as MAX_EPOCH
-from ..core.state import Alert
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from schedulerx_alert.core.state import MAX_TIME as MAX_EPOCH
+from schedulerx_alert.core.state import Alert
 
 if TYPE_CHECKING:
     from jinja2 import Template
@@ -141,7 +141,7 @@ class Message:
 
 def md_escape(value: Any, cap: int = SINGLE_LINE_CAP) -> str:
     """The `md` filter: any value as one line of plain text, capped."""
-    from .neutralise import line
+    from schedulerx_alert.delivery.neutralise import line
 
     return line(value, cap)
 
@@ -152,7 +152,7 @@ def quote_block(value: Any, limit: int = RESULT_LIMIT) -> str:
     Each line is neutralised on its own, so none can open a heading, list or
     nested quote; if a client shows no quotes, the reader sees "> " and text.
     """
-    from .neutralise import block
+    from schedulerx_alert.delivery.neutralise import block
 
     return _quote(block(value, limit))
 
@@ -259,7 +259,9 @@ class Renderer:
         }
         ctx.update(self._run(inst))
         ctx.update(self._facts(alert, result_limit))
-        from .evidence_text import log_context  # with the first alert rendered
+        from schedulerx_alert.delivery.evidence_text import (
+            log_context,  # with the first alert rendered
+        )
 
         ctx.update(log_context(alert.evidence, result_limit))
         return ctx
@@ -310,7 +312,7 @@ class Renderer:
             value = number(name)
             return None if value is None else int(value)
 
-        from .neutralise import line
+        from schedulerx_alert.delivery.neutralise import line
 
         fires = facts.get("missed_fires")
         settled = facts.get("settled_as")
@@ -345,7 +347,7 @@ class Renderer:
         }
 
     def _shared(self, alert: Alert, result_limit: int) -> dict[str, Any]:
-        from .neutralise import line
+        from schedulerx_alert.delivery.neutralise import line
 
         if alert.kind != SHARED_CAUSE:
             return {"job_count": None, "instance_count": None, "jobs": [], "more_jobs": 0}
@@ -430,7 +432,7 @@ def _label(name: str | None, job: JobKey | None) -> str | None:
 
 
 def _neutral_fact(value: Fact) -> Any:
-    from .neutralise import line
+    from schedulerx_alert.delivery.neutralise import line
 
     if isinstance(value, str):
         return line(value)
@@ -523,7 +525,7 @@ def _neutral(
     result_limit: int,
 ) -> _Neutral:
     """The job's text, neutralised once: packing a summary renders the same alerts many times."""
-    from .neutralise import block, line
+    from schedulerx_alert.delivery.neutralise import block, line
 
     return _Neutral(
         job_name=line(job_name) if job_name else None,

@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, WatchRule
-from ..core.model import JobKey
-from ..core.polling import GroupCursor, GroupKey
-from .listing import show
+from schedulerx_alert.config import Config, WatchRule
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.polling import GroupCursor, GroupKey
+from schedulerx_alert.sources.listing import show
 
 if TYPE_CHECKING:
-    from ..core.catalog import Contact, JobInfo
+    from schedulerx_alert.core.catalog import Contact, JobInfo
 
 #: Jobs asked for per ListJobs page.
 PAGE_SIZE = 100
@@ -247,7 +247,7 @@ def parse_job(group: GroupKey, raw: Any, now: float) -> JobInfo:
     monitor = monitor if isinstance(monitor, Mapping) else {}
     timeout = _number(monitor.get("Timeout"))
     # Loaded with the first job list read: jobs named by id never need the catalog.
-    from ..core.catalog import JobInfo
+    from schedulerx_alert.core.catalog import JobInfo
 
     return JobInfo(
         job=JobKey(group[0], group[1], job_id),
@@ -269,7 +269,7 @@ def _contacts(raw: Any) -> Iterable[Contact]:
         raw = [raw]
     if not isinstance(raw, list):
         return
-    from ..core.catalog import Contact
+    from schedulerx_alert.core.catalog import Contact
 
     for item in raw[:20]:
         if isinstance(item, Mapping):

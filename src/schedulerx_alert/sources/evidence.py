@@ -26,17 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from ..config import Config, WatchRule
-from ..core.catalog import JobInfo
-from ..core.evidence import Evidence, excerpt, note
-from ..core.findings import RECOVERED, SETTLED
-from ..core.model import InstanceStatus, JobInstance, JobKey
-from ..core.state import Alert, State
-from ..delivery.mentions import owners_of
-from . import discovery, jobinfo, plan
-from .fetch import RetryPolicy, attempt
-from .poll import JOB_INFO, LIST, Budgets
-from .schedulerx import SchedulerXClient, SchedulerXError
+from schedulerx_alert.config import Config, WatchRule
+from schedulerx_alert.core.catalog import JobInfo
+from schedulerx_alert.core.evidence import Evidence, excerpt, note
+from schedulerx_alert.core.findings import RECOVERED, SETTLED
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
+from schedulerx_alert.core.state import Alert, State
+from schedulerx_alert.delivery.mentions import owners_of
+from schedulerx_alert.sources import discovery, jobinfo, plan
+from schedulerx_alert.sources.fetch import RetryPolicy, attempt
+from schedulerx_alert.sources.poll import JOB_INFO, LIST, Budgets
+from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
 
 log = logging.getLogger("schedulerx_alert")
 T = TypeVar("T")
@@ -198,7 +198,7 @@ class _Work:
             try:
                 task(item)
             except Exception as exc:
-                from ..delivery.neutralise import fold
+                from schedulerx_alert.delivery.neutralise import fold
 
                 log.exception("gathering evidence failed")
                 self._note(f"evidence for {item}: {type(exc).__name__}: {fold(str(exc), 200)}")

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ..core.model import JobInstance, JobKey
-from .listing import EntryProblem, Listing, cut
-from .schedulerx import SchedulerXClient, SchedulerXError
+from schedulerx_alert.core.model import JobInstance, JobKey
+from schedulerx_alert.sources.listing import EntryProblem, Listing, cut
+from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0
 

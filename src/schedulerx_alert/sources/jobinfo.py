@@ -24,15 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config, WatchRule
-from ..core.model import JobKey
-from . import discovery, plan
-from .fetch import RetryPolicy, attempt
-from .poll import JOB_INFO, Budgets
-from .schedulerx import SchedulerXClient
+from schedulerx_alert.config import Config, WatchRule
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.sources import discovery, plan
+from schedulerx_alert.sources.fetch import RetryPolicy, attempt
+from schedulerx_alert.sources.poll import JOB_INFO, Budgets
+from schedulerx_alert.sources.schedulerx import SchedulerXClient
 
 if TYPE_CHECKING:
-    from ..core.catalog import JobInfo
+    from schedulerx_alert.core.catalog import JobInfo
 
 #: GetJobInfo calls left in the minute for the owners of this tick's new alerts.
 RESERVE = 10

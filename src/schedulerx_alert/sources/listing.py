@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from ..core.isotime import parse_iso
-from ..core.model import InstanceStatus, JobInstance, JobKey
+from schedulerx_alert.core.isotime import parse_iso
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # InstanceId is a Java long, Status a Java int.

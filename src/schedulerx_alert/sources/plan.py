@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import TYPE_CHECKING
 
-from ..config import Config
-from ..core.model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
-from ..core.polling import (
+from schedulerx_alert.config import Config
+from schedulerx_alert.core.model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
+from schedulerx_alert.core.polling import (
     GROUP_QUERIES,
     PER_JOB,
     GroupCursor,
@@ -40,15 +40,15 @@ from ..core.polling import (
     SourceState,
     Span,
 )
-from ..core.state import JobRecord
-from . import discovery
+from schedulerx_alert.core.state import JobRecord
+from schedulerx_alert.sources import discovery
 
 if TYPE_CHECKING:
-    from ..core.catalog import JobInfo
+    from schedulerx_alert.core.catalog import JobInfo
 
     # Loaded only when a job's schedule is computed (a catalog from discovery or
     # GetJobInfo): jobs named by id alone never need it.
-    from ..core.schedule import Schedule
+    from schedulerx_alert.core.schedule import Schedule
 
 #: A window starts this far before where the previous one ended: clock skew, late writes,
 #: and runs that start a little after they are scheduled.
@@ -507,7 +507,7 @@ def anchor_of(info: JobInfo | None, runs: Iterable[JobInstance]) -> float | None
     its latest run, from which the delay counts), from one job's listing."""
     if info is None or info.time_type is None:
         return None
-    from ..core.schedule import TimeType
+    from schedulerx_alert.core.schedule import TimeType
 
     if info.time_type not in (TimeType.FIXED_RATE, TimeType.SECOND_DELAY):
         return None
@@ -535,7 +535,7 @@ class _Schedules:
     def of(self, info: JobInfo) -> Schedule | None:
         key = (info.time_type, info.time_expression, info.calendar)
         if key not in self._known:
-            from ..core.schedule import Schedule, ScheduleError
+            from schedulerx_alert.core.schedule import Schedule, ScheduleError
 
             try:
                 self._known[key] = (

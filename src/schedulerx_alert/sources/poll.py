@@ -32,9 +32,9 @@ from datetime import datetime, tzinfo
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..config import Config
-from ..core.model import JobInstance, JobKey
-from ..core.polling import (
+from schedulerx_alert.config import Config
+from schedulerx_alert.core.model import JobInstance, JobKey
+from schedulerx_alert.core.polling import (
     GROUP_QUERIES,
     MAX_UNFINISHED,
     MIN_PAGE,
@@ -47,17 +47,24 @@ from ..core.polling import (
     Span,
     Unfinished,
 )
-from ..core.rules.history import NOT_READ
-from ..core.state import JobRecord
-from ..logs import Progress, no_progress
-from . import discovery, plan
-from .fetch import WINDOW_SECONDS, Attempt, CallBudget, RetryPolicy, attempt, poll_job
-from .listing import EntryProblem, GroupListing, cut
-from .plan import EVERY, Discover, GroupRead, JobPoll, Plan, Task
-from .schedulerx import SchedulerXClient
+from schedulerx_alert.core.rules.history import NOT_READ
+from schedulerx_alert.core.state import JobRecord
+from schedulerx_alert.sources import discovery, plan
+from schedulerx_alert.sources.fetch import (
+    WINDOW_SECONDS,
+    Attempt,
+    CallBudget,
+    RetryPolicy,
+    attempt,
+    poll_job,
+)
+from schedulerx_alert.sources.listing import EntryProblem, GroupListing, cut
+from schedulerx_alert.sources.plan import EVERY, Discover, GroupRead, JobPoll, Plan, Task
+from schedulerx_alert.sources.schedulerx import SchedulerXClient
+from schedulerx_alert.support.process_log import Progress, no_progress
 
 if TYPE_CHECKING:
-    from ..core.catalog import JobInfo
+    from schedulerx_alert.core.catalog import JobInfo
 
 log = logging.getLogger("schedulerx_alert")
 

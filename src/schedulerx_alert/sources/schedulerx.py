@@ -12,11 +12,9 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from ..bounded import TooLarge, read_capped
-from ..core.model import JobKey
-from ..credentials import Credentials
-from .acs3 import sign_request
-from .listing import (
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.sources.acs3 import sign_request
+from schedulerx_alert.sources.listing import (
     AnswerUnreadable,
     GroupListing,
     Listing,
@@ -25,6 +23,8 @@ from .listing import (
     parse_listing,
     show,
 )
+from schedulerx_alert.support.bounded import TooLarge, read_capped
+from schedulerx_alert.support.credentials import Credentials
 
 API_VERSION = "2019-04-30"
 # Every OpenAPI action the product calls, with the RAM action that allows it;

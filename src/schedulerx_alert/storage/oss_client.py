@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..bounded import TooLarge, read_capped, read_prefix, size
+from schedulerx_alert.support.bounded import TooLarge, read_capped, read_prefix, size
 
 ALGORITHM = "OSS4-HMAC-SHA256"
 PRODUCT = "oss"

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..core.state import (
+from schedulerx_alert.core.state import (
     Alert,
     Journal,
     RobotRecord,
@@ -38,7 +38,7 @@ from ..core.state import (
     load_journal,
     load_state,
 )
-from .store import StateStore, StoreError
+from schedulerx_alert.storage.store import StateStore, StoreError
 
 log = logging.getLogger("schedulerx_alert")
 MAX_TAKEOVERS = 8

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..credentials import Credentials
+from schedulerx_alert.support.credentials import Credentials
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from .oss_client import OssBucket
+    from schedulerx_alert.config import Config
+    from schedulerx_alert.storage.oss_client import OssBucket
 
 
 class StoreError(Exception):
@@ -114,7 +114,7 @@ class OssStateStore(StateStore):
     """Objects in an OSS bucket under one prefix (storage/oss_client.py)."""
 
     def __init__(self, bucket: OssBucket, prefix: str = "") -> None:
-        from .oss_client import OssError  # loaded with the bucket already
+        from schedulerx_alert.storage.oss_client import OssError  # loaded with the bucket already
 
         self.bucket = bucket
         self.prefix = prefix
@@ -184,7 +184,7 @@ def connect_bucket(
     """The bucket, signed (V4) with these credentials. Raises ValueError for a bucket
     name or endpoint OSS cannot have."""
     # Only deployments with their state or config in OSS load the client.
-    from .oss_client import OssBucket
+    from schedulerx_alert.storage.oss_client import OssBucket
 
     return OssBucket(
         bucket_name,

@@ -5,10 +5,22 @@ What the integration uses: `evaluate` (engine), `JobHistory`, `Seen`, `JobSchedu
 (settings), `JobRuleState`, `memory_to_json`, `memory_from_json` (memory).
 """
 
-from .engine import Evaluation, evaluate, evaluate_job
-from .history import UNKNOWN_SCHEDULE, FireTimes, JobHistory, JobSchedule, Seen
-from .memory import EMPTY, JobRuleState, MemoryFormatError, memory_from_json, memory_to_json
-from .settings import (
+from schedulerx_alert.core.rules.engine import Evaluation, evaluate, evaluate_job
+from schedulerx_alert.core.rules.history import (
+    UNKNOWN_SCHEDULE,
+    FireTimes,
+    JobHistory,
+    JobSchedule,
+    Seen,
+)
+from schedulerx_alert.core.rules.memory import (
+    EMPTY,
+    JobRuleState,
+    MemoryFormatError,
+    memory_from_json,
+    memory_to_json,
+)
+from schedulerx_alert.core.rules.settings import (
     RuleSettings,
     SettingError,
     parse_duration,

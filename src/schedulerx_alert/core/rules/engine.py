@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from ..findings import Finding
-from ..group import DEFAULT_MIN_JOBS, group_shared_causes
-from ..model import JobInstance, JobKey
-from . import failure, flapping, missed, recovery, stuck
-from .history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule, not_read
-from .memory import EMPTY, JobRuleState
-from .settings import RuleSettings
+from schedulerx_alert.core.findings import Finding
+from schedulerx_alert.core.group import DEFAULT_MIN_JOBS, group_shared_causes
+from schedulerx_alert.core.model import JobInstance, JobKey
+from schedulerx_alert.core.rules import failure, flapping, missed, recovery, stuck
+from schedulerx_alert.core.rules.history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule, not_read
+from schedulerx_alert.core.rules.memory import EMPTY, JobRuleState
+from schedulerx_alert.core.rules.settings import RuleSettings
 
 OutcomeRule = Callable[
     [JobInstance, JobHistory, RuleSettings, JobRuleState, float],

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..findings import Finding, attempt_id, finding
-from ..model import JobInstance, TriggerType
-from .history import JobHistory, ended_at
-from .memory import JobRuleState
-from .settings import RuleSettings
+from schedulerx_alert.core.findings import Finding, attempt_id, finding
+from schedulerx_alert.core.model import JobInstance, TriggerType
+from schedulerx_alert.core.rules.history import JobHistory, ended_at
+from schedulerx_alert.core.rules.memory import JobRuleState
+from schedulerx_alert.core.rules.settings import RuleSettings
 
 _KNOWN_TRIGGERS = frozenset(int(t) for t in TriggerType)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from ..findings import FLAPPING, SETTLED, Finding, finding, job_fingerprint
-from ..model import InstanceStatus, JobInstance
-from .failure import is_failure
-from .history import JobHistory, ended_at
-from .memory import JobRuleState
-from .settings import MAX_FLAP_CHANGES, RuleSettings
+from schedulerx_alert.core.findings import FLAPPING, SETTLED, Finding, finding, job_fingerprint
+from schedulerx_alert.core.model import InstanceStatus, JobInstance
+from schedulerx_alert.core.rules.failure import is_failure
+from schedulerx_alert.core.rules.history import JobHistory, ended_at
+from schedulerx_alert.core.rules.memory import JobRuleState
+from schedulerx_alert.core.rules.settings import MAX_FLAP_CHANGES, RuleSettings
 
 
 def on_outcome(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..model import JobInstance, JobKey
+from schedulerx_alert.core.model import JobInstance, JobKey
 
 # TimeConfig.TimeType of a cron job (core/schedule.py's TimeType.CRON): the only
 # kind with fire times a run can miss. Fixed rate, second delay and API are never missed.

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from .settings import MAX_FLAP_CHANGES
+from schedulerx_alert.core.rules.settings import MAX_FLAP_CHANGES
 
 # Runs announced as stuck that have not been seen to end; more than a listing holds.
 MAX_STUCK = 32

@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..findings import MISSED, Finding, finding, job_fingerprint
-from ..model import JobInstance
-from .history import JobHistory, JobSchedule
-from .memory import MAX_RUN_TIMES, JobRuleState
-from .settings import RuleSettings
+from schedulerx_alert.core.findings import MISSED, Finding, finding, job_fingerprint
+from schedulerx_alert.core.model import JobInstance
+from schedulerx_alert.core.rules.history import JobHistory, JobSchedule
+from schedulerx_alert.core.rules.memory import MAX_RUN_TIMES, JobRuleState
+from schedulerx_alert.core.rules.settings import RuleSettings
 
 # A run SchedulerX dates a moment before its fire (clock skew, rounding) still counts.
 EARLY_SECONDS = 5.0

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..findings import RECOVERED, Finding, attempt_id, finding
-from ..model import InstanceStatus, JobInstance
-from .history import JobHistory, ended_at
-from .memory import JobRuleState
-from .settings import RuleSettings
+from schedulerx_alert.core.findings import RECOVERED, Finding, attempt_id, finding
+from schedulerx_alert.core.model import InstanceStatus, JobInstance
+from schedulerx_alert.core.rules.history import JobHistory, ended_at
+from schedulerx_alert.core.rules.memory import JobRuleState
+from schedulerx_alert.core.rules.settings import RuleSettings
 
 
 def on_outcome(

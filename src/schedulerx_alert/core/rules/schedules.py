@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..model import JobKey
-from .history import CRON, JobSchedule
+from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.rules.history import CRON, JobSchedule
 
 if TYPE_CHECKING:
-    from ..catalog import JobInfo
+    from schedulerx_alert.core.catalog import JobInfo
 
 
 def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
@@ -23,7 +23,7 @@ def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
     fires = None
     if info.time_type == CRON:
         # Only cron jobs have fire times to compute: the rest never load the parser.
-        from ..schedule import Schedule, ScheduleError
+        from schedulerx_alert.core.schedule import Schedule, ScheduleError
 
         try:
             schedule = Schedule.from_time_config(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ..model import InstanceStatus, TriggerType
+from schedulerx_alert.core.model import InstanceStatus, TriggerType
 
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 # scheduled, data_rerun, api, manual_rerun, system_retry: the names silences match on too.

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..findings import STUCK, Finding, finding, job_fingerprint
-from ..model import InstanceStatus, JobInstance
-from .failure import admitted
-from .history import JobHistory, JobSchedule
-from .memory import MAX_STUCK, JobRuleState
-from .settings import RuleSettings
+from schedulerx_alert.core.findings import STUCK, Finding, finding, job_fingerprint
+from schedulerx_alert.core.model import InstanceStatus, JobInstance
+from schedulerx_alert.core.rules.failure import admitted
+from schedulerx_alert.core.rules.history import JobHistory, JobSchedule
+from schedulerx_alert.core.rules.memory import MAX_STUCK, JobRuleState
+from schedulerx_alert.core.rules.settings import RuleSettings
 
 # Not ended and not deliberately held (paused) or unreadable (unknown).
 _UNDERWAY = frozenset(

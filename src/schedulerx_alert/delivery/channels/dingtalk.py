@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, parse_qsl, quote_plus, urlsplit
 
 import requests
 
-from ...bounded import TooLarge, read_capped
-from ...config import ReceiverConfig
-from ...redact import Redactor, Screen
-from ..render import Message
+from schedulerx_alert.config import ReceiverConfig
+from schedulerx_alert.delivery.render import Message
+from schedulerx_alert.support.bounded import TooLarge, read_capped
+from schedulerx_alert.support.redact import Redactor, Screen
 
 # DingTalk's errmsg is text we do not control: it may echo the request (token,
 # sign) or anything else, and it ends up in the state and in health messages.
@@ -277,6 +277,8 @@ class DingTalkReceiver(Receiver):
             for name, value in parse_qsl(query):
                 if name in ("access_token", "sign"):
                     secrets += [value, quote_plus(value)]
-        from ..neutralise import fold  # its regexes load with the first error, not every start
+        from schedulerx_alert.delivery.neutralise import (
+            fold,  # its regexes load with the first error, not every start
+        )
 
         return fold(Redactor(secrets)(str(errmsg)), ERRMSG_CAP)

@@ -1,0 +1,241 @@
+"""`schedulerx-alert routes --job ID`: where a job's alerts would go, and why.
+
+A job a watch entry names by id needs only the config. A job watched through `jobs: all`
+or `job_names:` is known by its group's job list, which the tick keeps in the state (the
+discovery catalog): it is looked up there, read-only, as `state show` reads the state,
+and its watch entry is chosen as the tick chooses it (sources/discovery.watched_jobs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from schedulerx_alert.config import Config, JobSpec, WatchRule
+    from schedulerx_alert.config.sections import Sections
+    from schedulerx_alert.core.catalog import JobInfo
+    from schedulerx_alert.core.model import JobKey
+
+
+def add_parser(commands: Any) -> None:
+    routes = commands.add_parser(
+        "routes",
+        help="print which receivers a job's alerts go to, and why",
+        description=(
+            "For each watch entry holding the job and each kind it alerts on (or --kind), "
+            "prints the receivers with the reason each was chosen (the watch entry's own "
+            "receivers, then `routes:` in order, first match wins unless `continue: true`), "
+            "why each route did or did not match, the receivers' quiet hours and the config's "
+            "silences in force now. A job named by id needs only the config; one watched "
+            "through `jobs: all` or `job_names:` is looked up, read-only, in the job lists "
+            "the state keeps (the state location of `--config`, as `state show` reads it)."
+        ),
+    )
+    routes.add_argument("--config", "-c", required=True)
+    routes.add_argument("--job", type=int, required=True, metavar="ID")
+    routes.add_argument("--kind", metavar="KIND", help="failed, rejected, missed, ...")
+    routes.add_argument(
+        "--trigger", metavar="TYPE", help="scheduled, data_rerun, api, manual_rerun, system_retry"
+    )
+    routes.add_argument("--json", action="store_true", help="one JSON document")
+
+
+def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
+    """`clock`: a test's; quiet hours and silences are told at its time."""
+    from schedulerx_alert.cli.terminal import block, json_text
+    from schedulerx_alert.config import ConfigError
+    from schedulerx_alert.config.sections import load_with_sections
+    from schedulerx_alert.core.silence import KINDS, TRIGGER_TYPES
+
+    try:
+        config, sections = load_with_sections(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.kind is not None and args.kind not in KINDS:
+        print(f"routes: --kind: unknown kind {args.kind!r}", file=sys.stderr)
+        return 2
+    if args.trigger is not None and args.trigger not in TRIGGER_TYPES:
+        print(f"routes: --trigger: unknown trigger type {args.trigger!r}", file=sys.stderr)
+        return 2
+    holders = [
+        (index, rule, job)
+        for index, rule in enumerate(config.watch)
+        for job in rule.jobs
+        if job.job_id == args.job
+    ]
+    if not holders and any(rule.discovers for rule in config.watch):
+        found = _discovered(config, args.job)
+        if isinstance(found, str):
+            print(block(found), file=sys.stderr)
+            return 2
+        holders = found
+    if not holders:
+        print(
+            f"routes: job {args.job} is in no watch entry of {args.config}"
+            + ("" if any(r.discovers for r in config.watch) else " (none discovers jobs)"),
+            file=sys.stderr,
+        )
+        return 2
+    now = (clock or time.time)()
+    report = [
+        _entry(index, rule, job, args.kind, args.trigger, config, sections, now)
+        for index, rule, job in holders
+    ]
+    if args.json:
+        print(json_text({"job": args.job, "entries": report}))
+    else:
+        for entry in report:
+            _print(entry)
+    return 0
+
+
+def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSpec]] | str:
+    """The watch entries that watch `job_id` through their group's job list in the state's
+    catalog, as the tick would route it; or why none can be named."""
+    from schedulerx_alert.handler import secrets_of
+    from schedulerx_alert.storage.session import StateRefused, StateSession
+    from schedulerx_alert.storage.store import StoreError, open_state_store
+    from schedulerx_alert.support.credentials import resolve_credentials
+    from schedulerx_alert.support.redact import Redactor
+
+    credentials = resolve_credentials(None)
+    redact = Redactor(secrets_of(config, credentials))
+    try:
+        store, key = open_state_store(config, credentials)
+        where = store.describe(key)
+        inspection = StateSession(store, key, owner="routes", ttl=0).inspect()
+    except (StoreError, StateRefused) as exc:
+        return redact(
+            f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
+            f"keeps could not be read: {exc}"
+        )
+    catalog = inspection.state.catalog
+    known = {k: info for k, info in catalog.items() if k.job_id == job_id}
+    if not known:
+        return redact(
+            f"routes: job {job_id} is unknown: in no watch entry by id, and in none of the "
+            f"job lists in the state {where} (a job created since the last tick read its "
+            "group's list is not there yet)"
+        )
+    holders = _watching(config, known)
+    if not holders:
+        jobs = ", ".join(f"{k.namespace}/{k.group} {info.name!r}" for k, info in known.items())
+        return redact(
+            f"routes: job {job_id} ({jobs}) is in the job lists of the state {where}, "
+            "but no watch entry watches it (disabled, excluded, or no pattern matches its name)"
+        )
+    return holders
+
+
+def _watching(
+    config: Config, known: Mapping[JobKey, JobInfo]
+) -> list[tuple[int, WatchRule, JobSpec]]:
+    from schedulerx_alert.config import JobSpec
+    from schedulerx_alert.sources.discovery import watched_jobs
+
+    holders = []
+    for key, watched in watched_jobs(config, known).items():
+        if key not in known:
+            continue  # a job some entry names by id: not the one asked about
+        index = next(i for i, rule in enumerate(config.watch) if rule is watched.rule)
+        holders.append((index, watched.rule, JobSpec(key.job_id, watched.name)))
+    return sorted(holders, key=lambda h: h[0])
+
+
+def _entry(
+    index: int,
+    rule: WatchRule,
+    job: JobSpec,
+    kind: str | None,
+    trigger: str | None,
+    config: Config,
+    sections: Sections,
+    now: float,
+) -> dict[str, Any]:
+    from schedulerx_alert.core.route import resolve, routes_to, trace
+    from schedulerx_alert.core.silence import Subject, in_quiet_hours, silenced_by
+
+    kinds = [kind] if kind else sorted(status.label for status in rule.alert_on)
+    decisions = []
+    for each in kinds:
+        subject = Subject(rule.namespace, rule.group, job.job_id, job.name, each, trigger)
+        receivers = []
+        for name, reason in resolve(subject, [(index, rule.receivers)], sections.routes):
+            quiet = sections.quiet_hours.get(name)
+            via = routes_to(subject, name, sections.routes)
+            receivers.append(
+                {
+                    "receiver": name,
+                    "reason": reason,
+                    "quiet_hours": quiet.describe() if quiet else None,
+                    "quiet_now": in_quiet_hours(quiet, now, each, subject, via),
+                    # Why it pages even inside the quiet hours (kind, job or route).
+                    "still_pages": quiet.exempts(each, subject, via) if quiet else None,
+                }
+            )
+        steps = [
+            {"route": s.label, "outcome": s.outcome, "why": s.why}
+            for s in trace(subject, sections.routes)
+        ]
+        silence = silenced_by(subject, sections.silences, now)
+        decisions.append(
+            {
+                "kind": each,
+                "receivers": receivers,
+                "routes": steps,
+                "silenced_by": silence.id if silence else None,
+            }
+        )
+    return {
+        "watch": index,
+        "namespace": rule.namespace,
+        "group": rule.group,
+        "job": job.job_id,
+        "name": job.name,
+        # Watched through the group's job list rather than by id.
+        "discovered": job not in rule.jobs,
+        "trigger": trigger,
+        "kinds": decisions,
+    }
+
+
+def _print(entry: dict[str, Any]) -> None:
+    from schedulerx_alert.cli.terminal import line
+
+    # A job's name comes from its author (the job list), the rest from the config: every
+    # text is printed through the terminal's escaping.
+    name = f" ({line(entry['name'])})" if entry["name"] else ""
+    where = line(f"{entry['namespace']}/{entry['group']}", 400)
+    print(f"job {entry['job']}{name} in watch[{entry['watch']}]: {where}")
+    if entry["trigger"]:
+        print(f"  runs triggered as {line(entry['trigger'])}")
+    for decision in entry["kinds"]:
+        print(f"  {line(decision['kind'])}:")
+        for receiver in decision["receivers"]:
+            quiet = ""
+            if receiver["quiet_hours"]:
+                state = "quiet now" if receiver["quiet_now"] else "not quiet now"
+                if receiver["still_pages"]:
+                    state += f"; {receiver['still_pages']}"
+                quiet = f"  [quiet hours {line(receiver['quiet_hours'], 400)}: {line(state)}]"
+            print(
+                f"    -> {line(receiver['receiver'])}  because {line(receiver['reason'], 400)}"
+                f"{quiet}"
+            )
+        for step in decision["routes"]:
+            sep = ", " if step["outcome"] == "matched" else ": "
+            why = f"{sep}{line(step['why'], 400)}" if step["why"] else ""
+            print(f"       {line(step['route'], 400)}: {step['outcome']}{why}")
+        if decision["silenced_by"]:
+            print(f"    held back now by the config's {line(decision['silenced_by'])}")
+    if entry.get("discovered"):
+        print("  (found in its group's job list, as the state keeps it)")
+    print(
+        "  (silences added with `schedulerx-alert silence add` are not read here; "
+        "see `silence list`)"
+    )

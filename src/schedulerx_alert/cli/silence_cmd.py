@@ -1,0 +1,275 @@
+"""`schedulerx-alert silence add|list|expire`: silence a job from a laptop, without a redeploy.
+
+Silences added here live in the silence book beside the state (storage/silences.py);
+the ones in the config file are listed with them and can only be changed in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from schedulerx_alert.cli.terminal import block, json_text, line
+
+if TYPE_CHECKING:
+    from schedulerx_alert.config import Config
+    from schedulerx_alert.core.silence import Silence
+    from schedulerx_alert.storage.silence_book import SilenceBook
+
+# Longer silences belong in the config file, where a review sees them.
+MAX_SECONDS = 31 * 24 * 3600
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+
+
+def add_parser(commands: Any) -> None:
+    silence = commands.add_parser(
+        "silence",
+        help="hold back a job's alerts for a while (stored beside the state; no redeploy)",
+        description=(
+            "Silences held in the silence book beside the state (OSS or file), read by every "
+            "tick. A silenced alert is recorded and counted, not sent; when the silence ends, "
+            "one digest lists what it held back. OSS needs ALIBABA_CLOUD_* credentials."
+        ),
+    )
+    actions = silence.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a silence")
+    add.add_argument("--config", "-c", required=True)
+    add.add_argument("--job", type=int, action="append", default=[], metavar="ID")
+    add.add_argument("--group", metavar="GROUP", help="the application group (GroupId)")
+    add.add_argument("--namespace", metavar="NS")
+    add.add_argument(
+        "--name", action="append", default=[], metavar="GLOB", help="job name glob, e.g. 'etl-*'"
+    )
+    add.add_argument(
+        "--kind", action="append", default=[], metavar="KIND", help="failed, rejected, missed, ..."
+    )
+    span = add.add_mutually_exclusive_group(required=True)
+    span.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 2h, 90m, 1d12h")
+    span.add_argument(
+        "--until", metavar="TIME", help="e.g. '2026-11-26 09:00', in the config's timezone"
+    )
+    add.add_argument("--why", required=True, help="the reason, shown to everyone")
+    add.add_argument("--who", help="who adds it (default: $USER)")
+    listing = actions.add_parser("list", help="list silences that have not ended")
+    listing.add_argument("--config", "-c", required=True)
+    listing.add_argument(
+        "--all", action="store_true", help="ended ones too (kept a week after they end)"
+    )
+    listing.add_argument("--json", action="store_true", help="one JSON array")
+    expire = actions.add_parser("expire", help="end a silence now")
+    expire.add_argument("id", metavar="ID")
+    expire.add_argument("--config", "-c", required=True)
+    expire.add_argument("--who", help="who ends it (default: $USER)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from schedulerx_alert.config import ConfigError
+    from schedulerx_alert.config.sections import load_with_sections
+    from schedulerx_alert.storage.silence_book import SilenceBookError
+    from schedulerx_alert.storage.store import StoreError
+
+    try:
+        config, sections = load_with_sections(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    now = time.time()
+    try:
+        book = _book(config)
+        if args.action == "add":
+            return _add(args, config, book, now)
+        if args.action == "expire":
+            return _expire(args, book, sections.silences, now)
+        return _list(args, config, book, sections.silences, now)
+    except (SilenceBookError, _Usage) as exc:
+        print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        # The store failed (network, permission): trying again may work.
+        print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
+        return 1
+
+
+class _Usage(Exception):
+    pass
+
+
+def _book(config: Config) -> SilenceBook:
+    from schedulerx_alert.storage.silence_book import SilenceBook
+    from schedulerx_alert.storage.store import open_state_store
+    from schedulerx_alert.support.credentials import resolve_credentials
+
+    credentials = resolve_credentials(None) if config.state.url.startswith("oss:") else None
+    store, key = open_state_store(config, credentials)
+    return SilenceBook(store, key)
+
+
+def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float) -> int:
+    from schedulerx_alert.core.silence import parse_matcher
+
+    raw: dict[str, Any] = {}
+    if args.namespace:
+        raw["namespace"] = args.namespace
+    if args.group:
+        raw["group"] = args.group
+    if args.job:
+        raw["jobs"] = args.job
+    if args.name:
+        raw["job_names"] = args.name
+    if args.kind:
+        raw["kinds"] = args.kind
+    if not raw.keys() - {"kinds"}:
+        raise _Usage("say what to silence: --job, --group, --namespace or --name")
+    problems: list[str] = []
+    matcher = parse_matcher(raw, "", problems)
+    if problems:
+        raise _Usage("; ".join(_flag(p) for p in problems))
+    end = _end(args, config.timezone, now)
+    silence = book.add(matcher, now, end, args.why, _who(args), now)
+    watched = {job.job_id for rule in config.watch for job in rule.jobs}
+    for job_id in sorted(matcher.job_ids - watched):
+        print(f"silence add: note: job {job_id} is not in the config's watch list", file=sys.stderr)
+    print(
+        f"silence {line(silence.id)} added: {line(matcher.describe(), 400)} until "
+        f"{_local(silence.until, config.timezone)} {config.timezone} "
+        f"(by {line(silence.created_by)}: {line(silence.comment, 400)})"
+    )
+    return 0
+
+
+def _flag(problem: str) -> str:
+    """`.kinds: unknown kind 'x'` -> `--kind: unknown kind 'x'`."""
+    key, _, message = problem.partition(": ")
+    flags = {".namespace": "--namespace", ".group": "--group", ".jobs": "--job"}
+    flags |= {".job_names": "--name", ".kinds": "--kind"}
+    return f"{flags.get(key, key)}: {message}"
+
+
+def _end(args: argparse.Namespace, zone: str, now: float) -> float:
+    from schedulerx_alert.config.sections import parse_local_time
+
+    if args.duration is not None:
+        match = _DURATION.fullmatch(args.duration.strip())
+        if not match or not any(match.groups()):
+            raise _Usage(f"--for: {args.duration!r} is not a duration such as 2h, 90m or 1d12h")
+        # Whole numbers, compared before any float is made: 400 digits of days would
+        # overflow one, and more than 4300 are more than int() reads.
+        if any(g and len(g) > 7 for g in match.groups()):
+            raise _Usage(f"--for: {args.duration[:40]!r} is too long: {_longest()}")
+        days, hours, minutes = (int(g or 0) for g in match.groups())
+        seconds = days * 86400 + hours * 3600 + minutes * 60
+        if seconds > MAX_SECONDS:
+            raise _Usage(f"--for: {args.duration[:40]!r} is too long: {_longest()}")
+        end = now + seconds
+    else:
+        try:
+            end = parse_local_time(args.until, zone)
+        except (ValueError, OverflowError) as exc:
+            raise _Usage(f"--until: {exc}") from None
+    if end <= now:
+        raise _Usage("the silence would end before it starts")
+    if end - now > MAX_SECONDS:
+        raise _Usage(f"--until: {_longest()}")
+    return end
+
+
+def _longest() -> str:
+    return (
+        f"at most {MAX_SECONDS // 86400} days from here; longer silences belong in the "
+        "config's silences:"
+    )
+
+
+def _who(args: argparse.Namespace) -> str:
+    who: str | None = args.who or next(
+        (os.environ[v] for v in ("USER", "LOGNAME", "USERNAME") if os.environ.get(v)), None
+    )
+    if not who:
+        raise _Usage("--who: no $USER to take it from; say who you are")
+    return who
+
+
+def _expire(
+    args: argparse.Namespace,
+    book: SilenceBook,
+    configured: tuple[Silence, ...],
+    now: float,
+) -> int:
+    if any(s.id == args.id for s in configured):
+        raise _Usage(f"{args.id} is in the config file; remove it there and redeploy")
+    silence = book.expire(args.id, _who(args), now)
+    print(
+        f"silence {line(silence.id)} expired by {line(silence.expired_by or '')} "
+        f"({line(silence.matcher.describe(), 400)})"
+    )
+    return 0
+
+
+def _list(
+    args: argparse.Namespace,
+    config: Config,
+    book: SilenceBook,
+    configured: tuple[Silence, ...],
+    now: float,
+) -> int:
+    view = book.read()
+    for problem in view.problems:
+        print(f"silence list: warning: {line(problem, 400)}", file=sys.stderr)
+    silences = [*configured, *view.silences]
+    if not args.all:
+        silences = [s for s in silences if s.until > now]
+    silences.sort(key=lambda s: (s.until, s.id))
+    zone = config.timezone
+    rows = [_row(s, now, zone) for s in silences]
+    if args.json:
+        print(json_text(rows))
+        return 0
+    if not rows:
+        print("no silences" if args.all else "no silences in force or to come")
+        return 0
+    header = ("ID", "STATE", f"START ({zone})", "UNTIL", "MATCH", "BY", "WHY")
+    table = [header] + [
+        (
+            line(r["id"], 40),
+            r["state"],
+            r["start_local"],
+            r["until_local"],
+            line(s.matcher.describe(), 200),
+            line(s.created_by, 40) or "-",
+            line(s.comment, 80) or "-",
+        )
+        for r, s in zip(rows, silences, strict=True)
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+    return 0
+
+
+def _row(silence: Silence, now: float, zone: str) -> dict[str, Any]:
+    return {
+        **silence.to_dict(),
+        "source": silence.source,
+        "state": _state(silence, now),
+        "until": silence.until,
+        "start_local": _local(silence.start, zone),
+        "until_local": _local(silence.until, zone),
+    }
+
+
+def _state(silence: Silence, now: float) -> str:
+    if silence.until <= now:
+        return "expired" if silence.expired_at is not None else "ended"
+    return "active" if silence.start <= now else "pending"
+
+
+def _local(epoch: float, zone: str) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(epoch, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,1 @@
+"""Process-wide helpers every layer may use: logging, URLs, credentials, redaction."""
