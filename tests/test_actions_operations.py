@@ -137,7 +137,7 @@ def test_a_retry_from_the_chat_is_confirmed_acts_once_and_its_rerun_is_announced
     assert chat.world.sx.operations == [("RetryJobInstance", run)]
     assert chat.world.sx.instance(run).status == 3
     follow = chat.world.texts()[sent:]
-    assert len(follow) == 1 and "**Retried**" in follow[0] and f"run {run} is running" in follow[0]
+    assert len(follow) == 1 and "Retried at" in follow[0] and f"run {run} is running" in follow[0]
     (record,) = chat.records().values()
     assert record["state"] == "answered" and record["outcome"] == "done"
     assert record["operation"] == "retry" and record["instance"] == run
@@ -211,7 +211,7 @@ def test_schedulerx_refusing_is_shown_on_the_page_and_in_the_follow_up(chat: Cha
     assert refused["statusCode"] == 409
     assert "only the professional edition supports this operation" in refused["body"]
     (follow,) = chat.world.texts()[sent:]
-    assert "**Not retried**" in follow and "SchedulerX refused" in follow
+    assert "Not retried at" in follow and "SchedulerX refused" in follow
     assert "professional edition" in follow
     assert chat.world.sx.operations == []
 

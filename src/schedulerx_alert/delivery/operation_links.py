@@ -178,24 +178,31 @@ _FOLLOW = {
         "done_mark_success": "运行 {run} 已被标记为成功。",
         "done_stop": "运行 {run} 已被停止。",
         "refused": "SchedulerX 拒绝了：{reason}",
+        "sentence": "{head}（{at}）：{what}",
         "job": "任务",
-        "source": "来自告警消息中的按钮，于 {at}。",
+        "run": "运行",
+        "source": "来自告警消息中的按钮；点击的人无法从链接得知，记录里有时间、来源 IP 和浏览器。",
     },
     "en": {
         "done_retry": "run {run} is running again; its outcome follows as an alert.",
         "done_mark_success": "run {run} is marked as succeeded.",
         "done_stop": "run {run} is stopped.",
         "refused": "SchedulerX refused: {reason}",
+        "sentence": "{head} at {at}, {what}",
         "job": "Job",
-        "source": "From an alert's button, at {at}.",
+        "run": "Run",
+        "source": (
+            "From an alert's button; who pressed it cannot be known from a link, the record "
+            "keeps the time, source IP and browser."
+        ),
     },
 }
 
 
-def follow_up(record: Mapping[str, Any], language: str, zone: str) -> Message:
-    """The short message the group gets after an operation from its alert: what was done
-    to which run, or SchedulerX's refusal in plain words. Every value is text, made one
-    plain line here (a job name or a refusal is data, never markup)."""
+def follow_up_line(record: Mapping[str, Any], language: str, zone: str) -> tuple[str, str]:
+    """(heading, sentence) of what an operation did: "Retried 10:42", "Retried at 10:42,
+    run … is running again; …", or the refusal in plain words. Every value is made one
+    plain line here (a job name or SchedulerX's message is data, never markup)."""
     words = _FOLLOW.get(language, _FOLLOW["en"])
     op = str(record.get("operation", ""))
     done, not_done = _HEADS.get(language, _HEADS["en"]).get(op, ("?", "?"))
@@ -206,19 +213,23 @@ def follow_up(record: Mapping[str, Any], language: str, zone: str) -> Message:
         else "?"
     )
     run = line(record.get("instance", "?"), 40)
-    job = line(record.get("job", "?"))
-    ok = record.get("outcome") == "done"
-    head = done if ok else not_done
-    if ok:
+    if record.get("outcome") == "done":
+        head = done
         what = words[f"done_{op}"].format(run=run) if f"done_{op}" in words else ""
     else:
+        head = not_done
         what = words["refused"].format(reason=line(record.get("reason", "?"), 300))
-    title = f"{head} {moment}"
-    text = "\n\n".join(
-        [
-            f"**{head}** {moment}, {what}",
-            f"{words['job']}: {job}",
-            words["source"].format(at=moment),
-        ]
+    return f"{head} {moment}", words["sentence"].format(head=head, at=moment, what=what)
+
+
+def follow_up(record: Mapping[str, Any], language: str, zone: str) -> Message:
+    """The short message the group gets after an operation from its alert."""
+    words = _FOLLOW.get(language, _FOLLOW["en"])
+    title, sentence = follow_up_line(record, language, zone)
+    job = line(record.get("job", "?"))
+    run = line(record.get("instance", "?"), 40)
+    text = (
+        f"### {title}\n{sentence}\n\n- **{words['job']}**: {job}\n- **{words['run']}**: {run}"
+        f"\n\n{words['source']}"
     )
     return Message(title, text)

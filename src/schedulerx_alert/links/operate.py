@@ -42,6 +42,7 @@ from schedulerx_alert.delivery.operation_links import (
     OperationRequest,
     check_operation,
     follow_up,
+    follow_up_line,
 )
 from schedulerx_alert.delivery.render import Message
 from schedulerx_alert.links.http import HttpRequest, HttpResponse
@@ -78,7 +79,6 @@ WORDS: dict[str, dict[str, str]] = {
         "button_mark_success": "确认标记为成功",
         "button_stop": "确认停止",
         "nothing_yet": "点击按钮之前什么都不会改变。每个链接只会执行一次。",
-        "done_title": "已完成",
         "refused_title": "没有执行",
         "already_title": "这个链接已经用过",
         "pending_title": "正在执行",
@@ -111,7 +111,6 @@ WORDS: dict[str, dict[str, str]] = {
         "button_mark_success": "Mark as succeeded",
         "button_stop": "Stop",
         "nothing_yet": "Nothing changes until you press the button. A link acts once.",
-        "done_title": "Done",
         "refused_title": "Not done",
         "already_title": "This link was used before",
         "pending_title": "Working",
@@ -252,10 +251,9 @@ class OperationDesk:
                 return page(409, self.language, w["pending_title"], [w["pending"]]), "pending"
             text = w["unknown"].format(at=self._local(at), run=wanted.instance_id)
             return page(409, self.language, w["already_title"], [text]), "unknown"
-        message = follow_up(record, self.language, self.zone)
-        paragraphs = [p.replace("**", "") for p in message.text.split("\n\n")[:1]]
+        _, sentence = follow_up_line(record, self.language, self.zone)
         response = page(
-            200, self.language, w["already_title"], paragraphs, facts=self._facts(wanted)
+            200, self.language, w["already_title"], [sentence], facts=self._facts(wanted)
         )
         return response, "already"
 
@@ -306,11 +304,9 @@ class OperationDesk:
             # The claim stays: a second click says the outcome is unknown, never acts again.
             log.warning("operation link: could not record its outcome: %s", exc)
         log.info("operation", extra=logs.fields({"event": "operation", **record}))
-        message = follow_up(record, self.language, self.zone)
-        title = self.words["done_title" if outcome == "done" else "refused_title"]
-        paragraphs = [p.replace("**", "") for p in message.text.split("\n\n")[:1]]
+        title, sentence = follow_up_line(record, self.language, self.zone)
         status = 200 if outcome == "done" else 409
-        return page(status, self.language, title, paragraphs, facts=self._facts(wanted)), outcome
+        return page(status, self.language, title, [sentence], facts=self._facts(wanted)), outcome
 
     def _act(self, wanted: OperationRequest) -> tuple[str, str, str]:
         """(outcome, reason, SchedulerX's RequestId): outcome "done" or "refused"."""
