@@ -262,3 +262,17 @@ def test_operations_are_off_unless_listed_and_checked_with_their_paths() -> None
     assert settings.operations == () and not settings.usable
     _, problems = parse_actions({**base, "operations": "retry"}, ENV_KEYS)
     assert problems == ["actions.operations: must be a list such as [retry, mark_success, stop]"]
+
+
+def test_the_demo_ends_with_a_retry_from_the_chat_and_its_recovery(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests import demo
+
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+    story = out[out.index("=== tick 6") :]
+    assert "buttons: 静默 1 小时, 重跑这次运行, 标记为成功" in story
+    assert "SchedulerX took RetryJobInstance" in story
+    assert "### 已重跑" in story and "正在重新运行" in story
+    assert "=== tick 7" in story and "任务已恢复：nightly-etl (92583)" in story
