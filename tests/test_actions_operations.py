@@ -24,6 +24,7 @@ from schedulerx_alert.config.actions import parse_actions
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.delivery.operation_links import (
     OperationRequest,
+    check_operation,
     follow_up,
     operation_signer,
 )
@@ -276,3 +277,53 @@ def test_the_demo_ends_with_a_retry_from_the_chat_and_its_recovery(
     assert "SchedulerX took RetryJobInstance" in story
     assert "### 已重跑" in story and "正在重新运行" in story
     assert "=== tick 7" in story and "任务已恢复：nightly-etl (92583)" in story
+
+
+def test_operations_listed_while_actions_are_off_are_a_problem_not_quietly_off() -> None:
+    settings, problems = parse_actions({"operations": ["retry"]}, ENV_KEYS)
+    assert problems == ["actions.operations: needs actions.enabled: true (the buttons carry them)"]
+    assert not settings.usable
+
+
+def test_a_silence_token_is_never_an_operation_token_nor_the_reverse(chat: Chat) -> None:
+    from schedulerx_alert.delivery.links import LinkRefused, LinkSigner, check_link
+
+    wanted = OperationRequest(
+        "retry", JobKey(NS, GROUP, JOB), 1, "", "ops", "0123456789abcdef", time.time() // 1 + 60
+    )
+    silence_signer = LinkSigner((KEY,), 3600)
+    operation = operation_signer(chat.settings, time.time)
+    with pytest.raises(LinkRefused, match="signature"):
+        check_operation(operation, silence_signer.sign_wire(wanted.to_wire()), time.time())
+    with pytest.raises(LinkRefused, match="signature"):
+        check_link(silence_signer, operation.sign_wire(wanted.to_wire()), time.time())
+    # The same payload signed as an operation link reads back whole.
+    assert check_operation(operation, operation.sign_wire(wanted.to_wire()), time.time()) == wanted
+
+
+def test_an_operation_post_from_another_site_or_with_a_foreign_key_acts_never(
+    chat: Chat,
+) -> None:
+    run = failed_run(chat)
+    url = chat.buttons()["Retry this run"]
+    token = parse_qs(urlsplit(url).query)["t"][0]
+    event = json.loads(fc_http_event(url, "POST", {"t": token}))
+    event["headers"]["Sec-Fetch-Site"] = "cross-site"
+    crossing = answer(index.handler(json.dumps(event).encode(), context()))
+    assert crossing["statusCode"] == 403 and "own page" in crossing["body"]
+
+    assert chat.world.oss is not None
+    before = len(chat.world.oss.requests)
+    foreign = OperationRequest(
+        "retry", JobKey(NS, GROUP, JOB), run, "", "ops", "0123456789abcdef", time.time() + 60
+    )
+    other_settings, _ = parse_actions(
+        {"enabled": True, "base_url": "https://x.example.com/a"},
+        {"SCHEDULERX_ALERT_ACTION_KEYS": "x" * 40},
+    )
+    other = operation_signer(other_settings, time.time).sign_wire(foreign.to_wire())
+    refused = chat.post(f"http://127.0.0.1:9/act?t={other}")
+    assert refused["statusCode"] == 403
+    # Refused before the config or the state is read.
+    assert len(chat.world.oss.requests) == before
+    assert chat.world.sx.operations == [] and chat.records() == {}

@@ -142,6 +142,9 @@ def parse_actions(
         )
         ttl_hours = 24
     operations = _operations(raw.get("operations"), problems)
+    if operations and not enabled:
+        # Listed and quietly off would look like a setting that works.
+        problems.append("actions.operations: needs actions.enabled: true (the buttons carry them)")
     keys = _keys(env, key_env, problems) if enabled else ()
     settings = ActionSettings(
         enabled=enabled,

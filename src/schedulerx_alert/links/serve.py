@@ -569,6 +569,7 @@ def _operate(
     from schedulerx_alert.delivery.operation_links import operation_signer
     from schedulerx_alert.delivery.render import Message
     from schedulerx_alert.handler import screen_of
+    from schedulerx_alert.links.operate import WORDS as OPERATION_WORDS
     from schedulerx_alert.links.operate import OperationDesk
     from schedulerx_alert.sources.schedulerx import SchedulerXClient
 
@@ -578,6 +579,12 @@ def _operate(
         if crossing is not None:
             log.warning("operation link: a POST from another site refused (%s)", crossing)
             return Answer(_bilingual(403, *_CROSS_SITE_OPERATION), "refused: cross-site")
+    if credentials is None:
+        log.error("operation link: no credentials to call SchedulerX with")
+        language = config.templates.language
+        w = OPERATION_WORDS.get(language, OPERATION_WORDS["en"])
+        response = page(503, language, w["unavailable_title"], [w["unavailable"]])
+        return Answer(response, "unavailable")
     call = min(5.0, max(MIN_CALL_SECONDS, timeout * CALL_SHARE))
     client = SchedulerXClient(
         config.schedulerx.endpoint, config.region, credentials, config.zone, call, clock=clock
