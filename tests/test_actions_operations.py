@@ -327,3 +327,26 @@ def test_an_operation_post_from_another_site_or_with_a_foreign_key_acts_never(
     # Refused before the config or the state is read.
     assert len(chat.world.oss.requests) == before
     assert chat.world.sx.operations == [] and chat.records() == {}
+
+
+def test_the_loopback_schedulerx_checks_a_write_s_signature_as_a_read_s(chat: Chat) -> None:
+    from zoneinfo import ZoneInfo
+
+    from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
+    from schedulerx_alert.support.credentials import Credentials
+    from tests.world import AK, STS
+
+    run = failed_run(chat)
+    job = JobKey(NS, GROUP, JOB)
+    wrong = Credentials(AK, "not-the-secret-0123456789", STS)
+    client = SchedulerXClient(chat.world.sx.url, "cn-hangzhou", wrong, ZoneInfo("Asia/Shanghai"))
+    with pytest.raises(SchedulerXError) as refused:
+        client.operate("retry", job, run)
+    assert refused.value.auth and chat.world.sx.operations == []
+    client.credentials = chat.world.credentials
+    assert client.get_job_instance(job, run) is not None
+    assert client.operate("mark_success", job, run)  # SchedulerX's RequestId
+    assert chat.world.sx.operations == [("SetJobInstanceSuccess", run)]
+    with pytest.raises(SchedulerXError, match="Success=false") as wrong_state:
+        client.operate("stop", job, run)  # a finished run cannot be stopped
+    assert not wrong_state.value.auth and not wrong_state.value.retryable
