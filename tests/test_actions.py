@@ -602,7 +602,7 @@ def test_durations_and_other_fields_are_checked_with_their_paths() -> None:
     )
     assert problems == [
         "actions.colour: unknown key "
-        "(one of: base_url, durations, enabled, key_env, link_ttl_hours)",
+        "(one of: base_url, durations, enabled, key_env, link_ttl_hours, operations)",
         "actions.enabled: must be true or false, not 'yes'",
         "actions.durations: at most 3 buttons fit under a message, not 4",
         "actions.key_env: FC reserves names that start with FC_",

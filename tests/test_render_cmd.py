@@ -71,6 +71,14 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
         "zh-CN": ("告警功能已恢复",),
         "en": ("alerting works again",),
     },
+    "operation": {
+        "zh-CN": ("已重跑（12:04）", "运行 11111111 正在重新运行", "orders-sync (92583)"),
+        "en": ("Retried at 12:04, run 11111111 is running again", "orders-sync (92583)"),
+    },
+    "operation-refused": {
+        "zh-CN": ("没有重跑（12:04）", "SchedulerX 拒绝了", "professional edition"),
+        "en": ("Not retried at 12:04", "SchedulerX refused: only the professional edition"),
+    },
     "summary-kinds": {
         "zh-CN": (
             "9 条告警",

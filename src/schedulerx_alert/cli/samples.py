@@ -361,6 +361,21 @@ def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
     return health_message(IMPAIRED if impaired else RECOVERED, record, language)
 
 
+def _operation(done: bool, language: str, zone: str) -> Message:
+    # Imported here: the kind table is read by the CLI's parser, which should stay light.
+    from schedulerx_alert.delivery.operation_links import follow_up
+
+    record = {
+        "operation": "retry",
+        "at": _at(12, 4, 0).timestamp(),
+        "job": "orders-sync (92583)",
+        "instance": FAILED.instance_id,
+        "outcome": "done" if done else "refused",
+        "reason": "" if done else "only the professional edition supports this operation",
+    }
+    return follow_up(record, language, zone)
+
+
 @dataclass(frozen=True)
 class Sample:
     """What shapes a sample message besides the data: as the tick has it from the config."""
@@ -459,6 +474,18 @@ KINDS: dict[str, Kind] = {
             "the monitor works again",
             None,
             notice=lambda s: _health(False, HealthRecord(), s.language),
+        ),
+        Kind(
+            "operation",
+            "a run retried from an alert's button (actions.operations): the follow-up",
+            None,
+            notice=lambda s: _operation(True, s.language, s.zone),
+        ),
+        Kind(
+            "operation-refused",
+            "SchedulerX refused an operation from an alert's button: the follow-up",
+            None,
+            notice=lambda s: _operation(False, s.language, s.zone),
         ),
     )
 }
