@@ -5,7 +5,6 @@ actions:
   enabled: true                       # default false: no buttons, no HTTP trigger needed
   base_url: https://alert.example.com/silence   # the HTTP trigger's custom domain
   durations: [1h, "until 09:00"]      # one button each (at most 3)
-  key_env: SCHEDULERX_ALERT_ACTION_KEYS   # the variable holding the signing keys
   link_ttl_hours: 24                  # a link older than this is refused
   operations: [retry, mark_success, stop]   # default none: buttons that act on a run
 ```
@@ -131,6 +130,14 @@ def parse_actions(
         key_env = DEFAULT_KEY_ENV
     elif key_env.upper().startswith("FC_"):
         problems.append("actions.key_env: FC reserves names that start with FC_")
+    elif key_env != DEFAULT_KEY_ENV:
+        # The link function checks a link before it reads any config, so that a forged one
+        # costs no I/O: it can only know the keys' variable from its own environment.
+        problems.append(
+            f"actions.key_env: the link function checks each link against "
+            f"{DEFAULT_KEY_ENV} before it reads the config; put the keys there and "
+            "leave key_env out"
+        )
     ttl_hours = raw.get("link_ttl_hours", 24)
     if (
         isinstance(ttl_hours, bool)

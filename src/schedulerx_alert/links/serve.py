@@ -16,8 +16,8 @@ A changed link, one signed with a key no longer accepted, or an expired one gets
 403 and changes nothing. It is refused before anything is read: the endpoint is public,
 so a token is checked against the keys in the environment (and the expiry signed into
 it) before the config is read or OSS is asked anything; a request costs I/O only with a
-token this function signed. Only when the default keys' variable is unset (the config
-names another in `actions.key_env`) does the config come first.
+token this function signed. The keys are always in SCHEDULERX_ALERT_ACTION_KEYS (the
+config may name no other variable, since it is read only after the check).
 
 A POST acts on the token in its body only, and only when it comes from the confirmation
 page itself: `Sec-Fetch-Site` same-origin or none, or, from a browser that sends no
@@ -371,15 +371,18 @@ def _bilingual(
 def before_io(request: HttpRequest, env: Mapping[str, str], clock: Clock) -> Answer | None:
     """The answer to a request refused without reading anything; None to go on.
 
-    The keys are the default variable's: which variable the config names is known only
-    once it is read, so with that one unset the token is checked after the config."""
+    The keys are always the default variable's (`actions.key_env` may name no other):
+    without them no link can hold, so nothing is read for any."""
     if request.method not in ("GET", "HEAD", "POST"):
         response = _bilingual(405, *_METHOD, extra_headers={"Allow": "GET, HEAD, POST"})
         return Answer(response, "method")
     keys = tuple(k.strip() for k in env.get(DEFAULT_KEY_ENV, "").split(",") if k.strip())
-    if not keys:
-        return None
     token = token_of(request)
+    if not keys:
+        response = _bilingual(403, *_REFUSED["invalid"])
+        if request.method == "HEAD":
+            response = HttpResponse(response.status, "", response.headers)
+        return Answer(response, "refused: no keys")
     try:
         check_link(LinkSigner(keys, MAX_LINK_TTL, clock), token, clock())
     except LinkRefused as refused:
