@@ -26,7 +26,8 @@ PROBLEMS = 1
 USAGE = 2
 EXIT_CODES = (
     "exit status: 0 ok; 1 problems found (a degraded or failed tick, a message DingTalk "
-    "refused, a store that failed, a listing with problems); 2 usage or config error"
+    "refused, a listing or state with problems, a store that could not be read or "
+    "written); 2 usage: a bad flag, or a config, credentials or endpoint that cannot be used"
 )
 CONFIG_HELP = (
     "FILE or oss://BUCKET/KEY (default: SCHEDULERX_ALERT_CONFIG, as the function reads it)"

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         found = read_state(config, credentials)
         if isinstance(found, str):
             print(redact(found), file=sys.stderr)
-            return 2
+            return 1
         lists = found
     doc = document(config, lists)
     if args.json:

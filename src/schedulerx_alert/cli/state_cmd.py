@@ -116,8 +116,9 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
             return _show(config, sections.silences, store, key, clock, out)
         return _forget(args, config, store, key, clock, out)
     except StoreError as exc:
+        # The store failed (network, permission): trying again may work.
         out.error(f"{command}: {exc}{cli.tried(config)}")
-        return 2
+        return 1
 
 
 @dataclass
