@@ -273,3 +273,18 @@ def test_the_example_configs_state_is_read_through_the_public_endpoint_from_a_la
     assert "OSS endpoint tried: https://oss-cn-hangzhou.aliyuncs.com;" in err
     assert "internal" not in err
     assert os.environ.get("FC_FUNCTION_NAME") is None
+
+
+def test_check_dry_run_json_holds_the_messages_it_would_send(
+    ctx: Ctx, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx.world.sx.add_instance(92583, status=5, result="NullPointerException")
+    code, out, err = run(capsys, ["check", "--dry-run", "--json", "-c", str(ctx.config)])
+    assert code == 0, err
+    summary = json.loads(out)
+    [message] = summary["preview"]
+    assert message["receiver"] == "ops" and "NullPointerException" in message["text"]
+    assert ctx.world.texts() == [], "a dry run sends nothing"
+    # Without --json the messages are printed as text before the summary, as before.
+    code, out, _ = run(capsys, ["check", "--dry-run", "-c", str(ctx.config)])
+    assert code == 0 and out.startswith("--- to ops: ")

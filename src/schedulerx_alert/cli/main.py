@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace, clock: Callable[[], float] | None) -> int:
             preview = f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"
             print(redactor(block(preview)))
     if summary.status == "failed" and any("OSS" in p for p in summary.problems):
-        print(redactor(f"check: the state {config.state.url}:{cli.tried(config)}"), file=sys.stderr)
+        print(redactor(f"check: state {config.state.url}{cli.tried(config)}"), file=sys.stderr)
     print(redactor(json_text(doc)))
     return 0 if summary.status in ("ok", "skipped") else 1
 
