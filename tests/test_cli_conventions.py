@@ -219,13 +219,21 @@ def test_a_command_reading_oss_says_which_endpoint_it_tried(
     ctx: Ctx, capsys: pytest.CaptureFixture[str]
 ) -> None:
     nowhere = "http://127.0.0.1:9"  # the discard port: nothing listens
+    # Commands that do not read the state here: render and send-test never do, routes
+    # only for a job found in a group's job list.
+    stateless = {("render",), ("send-test",), ("routes",)}
     for command, (extra, _) in RUNS.items():
         if "--endpoint" not in {o for a in LEAVES[command]._actions for o in a.option_strings}:
             continue
         if command in (("invoke",), ("config", "push")):
             continue  # invoke's --endpoint is FC's API; push names its own (test_config_push)
-        if command == ("routes",):
-            continue  # reads the state only for a job found in a group's job list
+        # A config in OSS that cannot be read: refused (2), the endpoint tried named.
+        argv = [*command, *extra(ctx), "-c", "oss://alert-bucket/cfg/none.json"]
+        code, _, err = run(capsys, [*argv, "--endpoint", nowhere])
+        assert code == 2 and f"OSS endpoint tried: {nowhere}" in err, (command, err)
+        if command in stateless:
+            continue
+        # The state in OSS that cannot be read: a problem (1), the endpoint tried named.
         argv = [*command, *extra(ctx), "-c", str(ctx.config), "--endpoint", nowhere]
         code, out, err = run(capsys, argv)
         if command == ("check",):

@@ -58,6 +58,7 @@ def add_parser(commands: Any) -> None:
         "when set, else the defaults)",
     )
     cli.add_json(render, "the body as JSON on stdout (it always is; notes go to stderr)")
+    cli.add_endpoint(render)
     render.add_argument(
         "--receiver", metavar="NAME", help="the config's receiver to format for (default: first)"
     )

@@ -43,6 +43,7 @@ def add_parsers(commands: Any) -> None:
     test.add_argument("receiver", metavar="RECEIVER", help="a receiver name in the config")
     cli.add_config(test)
     cli.add_json(test)
+    cli.add_endpoint(test)
     beat = commands.add_parser(
         "heartbeat",
         help="send today's heartbeat digest now (--now), without waiting for its hour",
