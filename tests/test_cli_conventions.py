@@ -241,6 +241,15 @@ def test_a_command_reading_oss_says_which_endpoint_it_tried(
         else:
             assert code == 1, (command, out, err)
         assert f"OSS endpoint tried: {nowhere}" in err, (command, err)
+    # routes reads the state's job lists for a job no entry names by id.
+    raw = yaml.safe_load(ctx.config.read_text(encoding="utf-8"))
+    raw["watch"].append({**raw["watch"][0], "jobs": None, "job_names": ["etl-*"]})
+    del raw["watch"][-1]["jobs"]
+    found = ctx.config.with_name("discovers.yaml")
+    found.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    argv = ["routes", "--job", "777", "-c", str(found), "--endpoint", nowhere]
+    code, _, err = run(capsys, argv)
+    assert code == 1 and f"OSS endpoint tried: {nowhere}" in err, err
 
 
 def test_off_fc_an_internal_endpoint_becomes_the_public_one() -> None:

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         found = _discovered(config, args.job)
         if isinstance(found, str):
             print(block(found), file=sys.stderr)
-            return 2
+            return 1 if isinstance(found, _Unread) else 2
         holders = found
     if not holders:
         print(
@@ -102,6 +102,10 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     return 0
 
 
+class _Unread(str):
+    """Why the state's job lists could not be read: a problem (exit 1), not a usage error."""
+
+
 def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSpec]] | str:
     """The watch entries that watch `job_id` through their group's job list in the state's
     catalog, as the tick would route it; or why none can be named."""
@@ -120,9 +124,11 @@ def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSp
     except (StoreError, StateRefused) as exc:
         from schedulerx_alert.cli.conventions import tried
 
-        return redact(
-            f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
-            f"keeps could not be read: {exc}{tried(config)}"
+        return _Unread(
+            redact(
+                f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
+                f"keeps could not be read: {exc}{tried(config)}"
+            )
         )
     catalog = inspection.state.catalog
     known = {k: info for k, info in catalog.items() if k.job_id == job_id}
