@@ -305,3 +305,19 @@ def test_check_dry_run_json_holds_the_messages_it_would_send(
     # Without --json the messages are printed as text before the summary, as before.
     code, out, _ = run(capsys, ["check", "--dry-run", "-c", str(ctx.config)])
     assert code == 0 and out.startswith("--- to ops: ")
+
+
+def test_silence_expire_takes_several_ids(ctx: Ctx, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = a_silence(ctx), a_silence(ctx)
+    config = ["-c", str(ctx.config)]
+    code, out, err = run(capsys, ["silence", "expire", first, second, *config, "--json"])
+    assert code == 0, err
+    assert [(row["id"], row["state"]) for row in json.loads(out)] == [
+        (first, "expired"),
+        (second, "expired"),
+    ]
+    # One the book does not hold: those before it are ended and said so, then exit 2.
+    third = a_silence(ctx)
+    code, out, err = run(capsys, ["silence", "expire", third, "404", *config])
+    assert code == 2 and "holds no silence '404'" in err
+    assert out.startswith(f"silence {third} expired by alice")
