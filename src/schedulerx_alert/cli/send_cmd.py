@@ -205,7 +205,11 @@ def _heartbeat(
 
     settings = config.heartbeat
     if settings is None:
-        print("heartbeat: the config has no heartbeat: section", file=sys.stderr)
+        print(
+            "heartbeat: the config has no heartbeat: section; add one, e.g. "
+            "`heartbeat: {receiver: ops, at: '09:30'}` (docs/alerts.md)",
+            file=sys.stderr,
+        )
         return 2
     try:
         store, key = open_state_store(config, credentials)
