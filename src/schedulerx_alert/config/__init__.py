@@ -10,17 +10,50 @@ environment, nor any part of a webhook or secret.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from schedulerx_alert.config.records import (
+    LANGUAGES as LANGUAGES,
+)
+from schedulerx_alert.config.records import (
+    DingTalkConfig as DingTalkConfig,
+)
+from schedulerx_alert.config.records import (
+    HealthConfig as HealthConfig,
+)
+from schedulerx_alert.config.records import (
+    SchedulerXConfig as SchedulerXConfig,
+)
+from schedulerx_alert.config.records import (
+    StateConfig as StateConfig,
+)
+from schedulerx_alert.config.records import (
+    TemplateConfig as TemplateConfig,
+)
+from schedulerx_alert.config.schema import (
+    VAR,
+    Invalid,
+    Missing,
+    Reader,
+    Walker,
+    boolean,
+    number,
+    small,
+    text,
+)
+from schedulerx_alert.config.schema import join as _join
+from schedulerx_alert.config.schema import (
+    show as show,
+)
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
 from schedulerx_alert.core.model import TERMINAL, InstanceStatus
 from schedulerx_alert.core.rules.settings import (
@@ -31,7 +64,7 @@ from schedulerx_alert.core.rules.settings import (
     parse_duration,
     parse_trigger_types,
 )
-from schedulerx_alert.support.urls import HttpUrl, UrlError, normalise_host, parse_http_url
+from schedulerx_alert.support.urls import HttpUrl, UrlError, parse_http_url
 
 if TYPE_CHECKING:
     # Read by their own modules, loaded only when a config has the section.
@@ -40,36 +73,19 @@ if TYPE_CHECKING:
     from schedulerx_alert.core.route import Route
     from schedulerx_alert.core.silence import QuietHours, Silence
 
-DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
-LANGUAGES = ("zh-CN", "en")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# The only fields `${VAR}` is read in: a refusal anywhere else names them.
-ENV_FIELDS = "receivers[*].webhook, receivers[*].secret, schedulerx.endpoint, state.endpoint"
-# Never substituted, in any field: the function's credentials (FC 3.0 and the python3.12
-# runtime's names; FC 2.0's) and the link signing keys (actions.key_env, whose default
-# is actions/settings.py's DEFAULT_KEY_ENV).
-_CREDENTIAL_PREFIX = "ALIBABA_CLOUD_"
-_FC2_CREDENTIALS = frozenset({"accesskeyid", "accesskeysecret", "securitytoken"})
-ACTION_KEYS_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 # Where secrets go, whatever the config says: the robot's webhook and secret read from
 # the environment only to DingTalk; signed API calls only to Alibaba Cloud's hosts.
 DINGTALK_HOST = "oapi.dingtalk.com"
-CLOUD_DOMAIN = "aliyuncs.com"
 # The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
 # Like the patterns below, only for some configs: compiled by re's cache on first use.
 _REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
-# OSS bucket naming rules.
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
-# These four serve only some configs (mentions, ids written as strings) and error
+# These three serve only some configs (mentions, ids written as strings) and error
 # messages: patterns for re's own cache, compiled on first use, not at every cold start.
 _MOBILE = r"\+?[0-9][0-9-]{2,19}"
 # A DingTalk user id (userid/staffId): one short word of letters, digits and a few signs.
 _USER_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-_PLAIN_KEY = r"[A-Za-z_][A-Za-z0-9_-]{0,39}"
 _JOB_ID = r"[0-9]{1,19}"
-_DURATION = r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)"
-_UNITS = {"s": 1, "m": 60, "h": 3600}
 # A job name glob: SchedulerX job names are short; a pattern is a line, not a document.
 MAX_GLOB = 200
 MAX_JOB_ID = 2**63 - 1
@@ -79,7 +95,6 @@ MAX_CONFIG_BYTES = 1_000_000
 MAX_ALIASES = 100
 MAX_VALUES = 100_000
 MAX_DEPTH = 64
-SHOW_CHARS = 60
 
 
 class ConfigError(Exception):
@@ -94,22 +109,6 @@ class ConfigError(Exception):
         lines = [f"{self.source}: {len(self.problems)} problem(s)"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
-
-
-def show(value: object) -> str:
-    """A value from the file fit for a message: one short line, whatever its size."""
-    if isinstance(value, str):
-        cut = value[:SHOW_CHARS]
-        return repr(cut) + ("…" if len(value) > SHOW_CHARS else "")
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return str(value) if value.bit_length() <= 64 else "a very large integer"
-    if isinstance(value, list):
-        return f"a list of {len(value)} item(s)"
-    if isinstance(value, dict):
-        return f"a mapping of {len(value)} key(s)"
-    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -164,58 +163,6 @@ class ReceiverConfig:
         return next((v for k, v in self.url.params() if k == "access_token"), "")
 
 
-# How runs are found: "auto" asks each group for the runs that need attention (falling back
-# per group to per-job polls where the server cannot), "per_job" polls each job after its fire
-# times, "every_job" polls every job every tick (the loop of old, for comparisons).
-QUERY_MODES = ("auto", "per_job", "every_job")
-
-
-@dataclass(frozen=True)
-class SchedulerXConfig:
-    endpoint: str = DEFAULT_SCHEDULERX_ENDPOINT
-    # SchedulerX allows 100 calls a minute per API for the whole account;
-    # leave room for the console and other tools using the same account.
-    max_calls_per_minute: int = 90
-    concurrency: int = 4
-    timeout_seconds: float = 5.0
-    query: str = "auto"
-    # How often each group's job list is read again (ListJobs).
-    discovery_interval: timedelta = timedelta(minutes=10)
-    # Per-job polling: every job at least this often, for runs started by hand or by API.
-    sweep_interval: timedelta = timedelta(minutes=15)
-
-
-@dataclass(frozen=True)
-class StateConfig:
-    url: str
-    endpoint: str | None = None
-    timeout_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
-class DingTalkConfig:
-    allowed_hosts: tuple[str, ...] = ("oapi.dingtalk.com",)
-    # DingTalk blocks a robot for ten minutes past 20 messages a minute, as
-    # counted by its clock; two below that absorbs skew between ours and its.
-    max_per_minute: int = 18
-    # More alerts than this for one receiver in one tick go out as summaries.
-    summary_threshold: int = 3
-    timeout_seconds: float = 5.0
-
-
-@dataclass(frozen=True)
-class TemplateConfig:
-    language: str = "zh-CN"
-    alert: str | None = None
-    summary: str | None = None
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    receiver: str | None = None
-    impaired_after: int = 3
-
-
 @dataclass(frozen=True)
 class Config:
     region: str
@@ -223,10 +170,10 @@ class Config:
     receivers: Mapping[str, ReceiverConfig]
     watch: tuple[WatchRule, ...]
     timezone: str = "Asia/Shanghai"
-    schedulerx: SchedulerXConfig = SchedulerXConfig()
-    dingtalk: DingTalkConfig = DingTalkConfig()
-    templates: TemplateConfig = TemplateConfig()
-    health: HealthConfig = HealthConfig()
+    schedulerx: SchedulerXConfig = field(default_factory=SchedulerXConfig)
+    dingtalk: DingTalkConfig = field(default_factory=DingTalkConfig)
+    templates: TemplateConfig = field(default_factory=TemplateConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     first_run_lookback: timedelta = timedelta(minutes=15)
     pending_max_age: timedelta = timedelta(hours=24)
     base_dir: Path = Path(".")
@@ -383,61 +330,43 @@ MAX_SHARED_CAUSE_JOBS = 1000
 _OFF = "off"
 
 
-class _Parser:
+class _Parser(Walker):
     """Collects every problem instead of stopping at the first one."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-        self.allow_loopback_http = False
+        super().__init__(env)
         self.evidence_defaults = {"mention_owners": False, "include_log": False}
-        # Variables never substituted besides the credentials: the action keys' own.
-        self.barred = {ACTION_KEYS_ENV}
-
-    def fail(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
 
     # -- scalars -------------------------------------------------------------
+
+    def read(
+        self, mapping: Mapping[str, Any], key: str, path: str, default: Any, reader: Reader
+    ) -> Any:
+        """`mapping[key]` read by `reader`; `default` when absent or bad (None: required)."""
+        here = _join(path, key)
+        try:
+            return reader(self, mapping[key], here) if key in mapping else default
+        except Missing:
+            if default is None:
+                self.fail(here, "is required")
+        except Invalid as exc:
+            self.fail(here, str(exc))
+        return default
 
     def substitute(self, path: str, value: str, from_env: bool = False) -> str | None:
         """`value` with its `${VAR}`s replaced, where `from_env` (a secret or an endpoint)
         allows them; else None, the reason recorded."""
-        names = _VAR.findall(value)
-        if not names:
-            return value
-        if not from_env:
-            self.fail(
-                path,
-                f"${{VAR}} is read from the environment only in {ENV_FIELDS}; "
-                "write this value in the file",
-            )
+        try:
+            return self.substituted(value, from_env)
+        except Invalid as exc:
+            self.fail(path, str(exc))
             return None
-        barred = sorted({name for name in names if self.is_barred(name)})
-        if barred:
-            self.fail(
-                path,
-                f"{', '.join(barred)} is never read into the config: it holds the function's "
-                "credentials or its action signing keys",
-            )
-            return None
-        missing = [name for name in names if name not in self.env]
-        if missing:
-            self.fail(path, f"environment variable {', '.join(sorted(set(missing)))} is not set")
-            return None
-        return _VAR.sub(lambda m: self.env[m.group(1)], value)
 
     def may_carry_env(self, url: HttpUrl, entry: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
         """Whether `url` may receive what `entry[keys]` read from the environment."""
-        if not any(isinstance(entry.get(k), str) and _VAR.search(entry[k]) for k in keys):
+        if not any(isinstance(entry.get(k), str) and VAR.search(entry[k]) for k in keys):
             return True
         return url.host == DINGTALK_HOST or (self.allow_loopback_http and url.is_loopback)
-
-    def is_barred(self, name: str) -> bool:
-        return (
-            name.upper().startswith(_CREDENTIAL_PREFIX)
-            or name.lower() in _FC2_CREDENTIALS
-            or name in self.barred
-        )
 
     def string(
         self,
@@ -448,15 +377,13 @@ class _Parser:
         *,
         from_env: bool = False,
     ) -> str | None:
-        value = mapping.get(key)
-        if value is None:
-            if default is None:
-                self.fail(_join(path, key), "is required")
-            return default
-        if isinstance(value, bool) or not isinstance(value, str | int) or not _small(value):
-            self.fail(_join(path, key), f"must be a string, not {show(value)}")
-            return default
-        return self.substitute(_join(path, key), str(value), from_env)
+        if mapping.get(key) is None and default is None:
+            self.fail(_join(path, key), "is required")
+            return None
+        value: str | None = self.read(
+            mapping, key, path, default, lambda w, v, p: text(w, v, p, from_env)
+        )
+        return value
 
     def optional_string(
         self, mapping: Mapping[str, Any], key: str, path: str, *, from_env: bool = False
@@ -467,11 +394,7 @@ class _Parser:
         return result or None
 
     def boolean(self, mapping: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        value = mapping.get(key, default)
-        if not isinstance(value, bool):
-            self.fail(_join(path, key), f"must be true or false, not {show(value)}")
-            return default
-        return value
+        return bool(self.read(mapping, key, path, default, boolean))
 
     def number(
         self,
@@ -482,23 +405,7 @@ class _Parser:
         low: float,
         high: float,
     ) -> float:
-        raw = value = mapping.get(key, default)
-        if isinstance(value, str):
-            text = self.substitute(_join(path, key), value)
-            try:
-                value = float(text) if text is not None else default
-            except ValueError:
-                self.fail(_join(path, key), f"must be a number, not {show(raw)}")
-                return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not _small(value):
-            self.fail(_join(path, key), f"must be a number, not {show(raw)}")
-            return default
-        if not low <= value <= high:
-            # A value from the environment is not repeated, only where it came from.
-            shown = show(raw) if isinstance(raw, str) else f"{value:g}"
-            self.fail(_join(path, key), f"must be between {low:g} and {high:g}, not {shown}")
-            return default
-        return value
+        return float(self.read(mapping, key, path, default, number(low, high)))
 
     def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
         if value is None:
@@ -519,29 +426,6 @@ class _Parser:
         except UrlError as exc:
             self.fail(path, str(exc))
             return None
-
-    def endpoint(self, raw: Mapping[str, Any], path: str, default: str | None) -> str | None:
-        """An API endpoint: scheme://host[:port], nothing after it."""
-        value = self.string(raw, "endpoint", path, default, from_env=True) if default else None
-        if default is None:
-            value = self.optional_string(raw, "endpoint", path, from_env=True)
-        if value is None:
-            return default
-        url = self.url(_join(path, "endpoint"), value)
-        if url is None:
-            return default
-        if url.path not in ("", "/") or url.query:
-            self.fail(_join(path, "endpoint"), "must be just https://HOST[:PORT], no path or query")
-            return default
-        if not (_cloud_host(url.host) or (self.allow_loopback_http and url.is_loopback)):
-            # Every call to it is signed and carries the function's STS token.
-            self.fail(
-                _join(path, "endpoint"),
-                f"must be an Alibaba Cloud endpoint (a host under {CLOUD_DOMAIN}): calls to "
-                "it carry the function's credentials",
-            )
-            return default
-        return url.origin
 
     # -- sections ------------------------------------------------------------
 
@@ -565,22 +449,26 @@ class _Parser:
         self.evidence_defaults = {
             key: self.boolean(top, key, "", False) for key in ("mention_owners", "include_log")
         }
-        dingtalk = self.dingtalk(self.mapping(top.get("dingtalk"), "dingtalk"))
+        self.base_dir = base_dir
+        dingtalk = self.record(DingTalkConfig, top.get("dingtalk"), "dingtalk") or DingTalkConfig()
         receivers, declared = self.receivers(top.get("receivers"), dingtalk)
+        self.declared = declared
         watch = self.watch(top.get("watch"), receivers, declared)
-        health = self.health(self.mapping(top.get("health"), "health"), receivers, declared)
+        health = self.health(top.get("health"), receivers)
         lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
         max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
         silences, routes, quiet_hours = self.sections(top, declared, timezone)
         config = Config(
             region=region or "",
             timezone=timezone,
-            schedulerx=self.schedulerx(self.mapping(top.get("schedulerx"), "schedulerx")),
-            state=self.state(self.mapping(top.get("state"), "state")),
+            schedulerx=self.record(SchedulerXConfig, top.get("schedulerx"), "schedulerx")
+            or SchedulerXConfig(),
+            state=self.record(StateConfig, top.get("state"), "state") or StateConfig(url=""),
             dingtalk=dingtalk,
             receivers=receivers,
             watch=watch,
-            templates=self.templates(self.mapping(top.get("templates"), "templates"), base_dir),
+            templates=self.record(TemplateConfig, top.get("templates"), "templates")
+            or TemplateConfig(),
             health=health,
             first_run_lookback=timedelta(minutes=lookback),
             pending_max_age=timedelta(hours=max_age),
@@ -648,7 +536,7 @@ class _Parser:
         self, mapping: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int
     ) -> int:
         value = mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not _small(value):
+        if isinstance(value, bool) or not isinstance(value, int) or not small(value):
             self.fail(_join(path, key), f"must be a whole number, not {show(value)}")
             return default
         if not low <= value <= high:
@@ -665,116 +553,6 @@ class _Parser:
             self.fail("timezone", f"unknown time zone {show(top.get('timezone'))}")
             return default
         return timezone
-
-    def schedulerx(self, raw: Mapping[str, Any]) -> SchedulerXConfig:
-        path = "schedulerx"
-        self.unknown_keys(
-            raw,
-            {
-                "endpoint",
-                "max_calls_per_minute",
-                "concurrency",
-                "timeout_seconds",
-                "query",
-                "discovery_interval",
-                "sweep_interval",
-            },
-            path,
-        )
-        endpoint = self.endpoint(raw, path, DEFAULT_SCHEDULERX_ENDPOINT)
-        query = self.string(raw, "query", path, "auto") or "auto"
-        if query not in QUERY_MODES:
-            self.fail(
-                f"{path}.query",
-                f"must be one of {', '.join(QUERY_MODES)}, not {show(raw.get('query'))}",
-            )
-            query = "auto"
-        minute, day = timedelta(minutes=1), timedelta(days=1)
-        return SchedulerXConfig(
-            endpoint=endpoint or DEFAULT_SCHEDULERX_ENDPOINT,
-            max_calls_per_minute=int(self.number(raw, "max_calls_per_minute", path, 90, 1, 100)),
-            concurrency=int(self.number(raw, "concurrency", path, 4, 1, 16)),
-            timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 60),
-            query=query,
-            discovery_interval=self.interval(
-                raw, "discovery_interval", path, timedelta(minutes=10), minute, day
-            ),
-            sweep_interval=self.interval(
-                raw, "sweep_interval", path, timedelta(minutes=15), minute, day
-            ),
-        )
-
-    def interval(
-        self,
-        raw: Mapping[str, Any],
-        key: str,
-        path: str,
-        default: timedelta,
-        low: timedelta,
-        high: timedelta,
-    ) -> timedelta:
-        """`90s`, `10m`, `1h`, or a number of seconds."""
-        value = raw.get(key)
-        if value is None:
-            return default
-        here = _join(path, key)
-        seconds: float | None = None
-        if isinstance(value, str):
-            text = self.substitute(here, value)
-            if text is None:
-                return default
-            match = re.fullmatch(_DURATION, text.strip())
-            if match:
-                seconds = float(match[1]) * _UNITS[match[2] or "s"]
-        elif isinstance(value, int | float) and not isinstance(value, bool) and _small(value):
-            seconds = float(value)
-        if seconds is None:
-            self.fail(here, f"must be a duration such as 90s, 10m or 1h, not {show(value)}")
-            return default
-        if not low.total_seconds() <= seconds <= high.total_seconds():
-            self.fail(here, f"must be between {_span(low)} and {_span(high)}, not {show(value)}")
-            return default
-        return timedelta(seconds=seconds)
-
-    def state(self, raw: Mapping[str, Any]) -> StateConfig:
-        path = "state"
-        self.unknown_keys(raw, {"url", "endpoint", "timeout_seconds"}, path)
-        url = self.string(raw, "url", path) or ""
-        if url:
-            problem = _state_url_problem(url)
-            if problem:
-                self.fail(f"{path}.url", problem)
-        return StateConfig(
-            url=url,
-            endpoint=self.endpoint(raw, path, None),
-            timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 30),
-        )
-
-    def dingtalk(self, raw: Mapping[str, Any]) -> DingTalkConfig:
-        path = "dingtalk"
-        self.unknown_keys(
-            raw,
-            {"allowed_hosts", "max_per_minute", "summary_threshold", "timeout_seconds"},
-            path,
-        )
-        hosts = raw.get("allowed_hosts", ["oapi.dingtalk.com"])
-        allowed: list[str] = []
-        if not isinstance(hosts, list) or not hosts:
-            self.fail(f"{path}.allowed_hosts", "must be a non-empty list of host names")
-        else:
-            for index, host in enumerate(hosts):
-                try:
-                    if not isinstance(host, str):
-                        raise UrlError(f"must be a host name, not {show(host)}")
-                    allowed.append(normalise_host(host))
-                except UrlError as exc:
-                    self.fail(f"{path}.allowed_hosts[{index}]", str(exc))
-        return DingTalkConfig(
-            allowed_hosts=tuple(allowed) or ("oapi.dingtalk.com",),
-            max_per_minute=int(self.number(raw, "max_per_minute", path, 18, 1, 20)),
-            summary_threshold=int(self.number(raw, "summary_threshold", path, 3, 1, 20)),
-            timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 30),
-        )
 
     def receivers(
         self, raw: Any, dingtalk: DingTalkConfig
@@ -851,7 +629,7 @@ class _Parser:
             return ()
         mobiles: list[str] = []
         for index, item in enumerate(raw):
-            text = str(item) if isinstance(item, str | int) and _small(item) else ""
+            text = str(item) if isinstance(item, str | int) and small(item) else ""
             if isinstance(item, bool) or not re.fullmatch(_MOBILE, text):
                 self.fail(f"{path}[{index}]", f"must be a phone number, not {show(item)}")
             else:
@@ -1172,7 +950,7 @@ class _Parser:
             here = f"{path}[{index}]"
             status: InstanceStatus | None = None
             if isinstance(item, int) and not isinstance(item, bool):
-                status = InstanceStatus.parse(item) if _small(item) else None
+                status = InstanceStatus.parse(item) if small(item) else None
             elif isinstance(item, str):
                 status = known.get(item.lower())
             if status is None:
@@ -1189,49 +967,12 @@ class _Parser:
                 statuses.add(status)
         return frozenset(statuses) or DEFAULT_ALERT_ON
 
-    def templates(self, raw: Mapping[str, Any], base_dir: Path) -> TemplateConfig:
-        path = "templates"
-        self.unknown_keys(raw, {"language", "alert", "summary"}, path)
-        language = self.string(raw, "language", path, "zh-CN") or "zh-CN"
-        if language not in LANGUAGES:
-            self.fail(
-                f"{path}.language",
-                f"must be one of {', '.join(LANGUAGES)}, not {show(raw.get('language'))}",
-            )
-            language = "zh-CN"
-        files: dict[str, str | None] = {}
-        for key in ("alert", "summary"):
-            value = self.optional_string(raw, key, path)
-            if value is not None:
-                file, problem = _template_file(base_dir, value)
-                if problem is not None:
-                    shown = show(raw.get(key))
-                    self.fail(
-                        f"{path}.{key}",
-                        f"no such template file {shown}"
-                        if problem == _NO_FILE
-                        else f"{shown} is refused: {problem}",
-                    )
-                value = str(file) if file else None
-            files[key] = value
-        return TemplateConfig(language, files["alert"], files["summary"])
-
-    def health(
-        self,
-        raw: Mapping[str, Any],
-        receivers: Mapping[str, ReceiverConfig],
-        declared: set[str],
-    ) -> HealthConfig:
-        path = "health"
-        self.unknown_keys(raw, {"receiver", "impaired_after"}, path)
-        receiver = self.optional_string(raw, "receiver", path)
-        if receiver is not None and receiver not in declared:
-            self.fail(f"{path}.receiver", f"unknown receiver {show(raw.get('receiver'))}")
-            receiver = None
-        if receiver is None and "ops" in receivers and "receiver" not in raw:
-            receiver = "ops"
-        after = int(self.number(raw, "impaired_after", path, 3, 1, 1000))
-        return HealthConfig(receiver=receiver, impaired_after=after)
+    def health(self, raw: Any, receivers: Mapping[str, ReceiverConfig]) -> HealthConfig:
+        health = self.record(HealthConfig, raw, "health") or HealthConfig()
+        named = isinstance(raw, dict) and "receiver" in raw
+        if health.receiver is None and "ops" in receivers and not named:
+            return dataclasses.replace(health, receiver="ops")
+        return health
 
 
 def _stuck_after(
@@ -1246,88 +987,3 @@ def _stuck_after(
 
 def _seconds_or_none(value: float | str) -> float | None:
     return None if isinstance(value, str) else value
-
-
-def _span(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
-def _cloud_host(host: str) -> bool:
-    return host == CLOUD_DOMAIN or host.endswith("." + CLOUD_DOMAIN)
-
-
-def _small(value: object) -> bool:
-    """Not an integer too large for anything here to print or store."""
-    return not isinstance(value, int) or value.bit_length() <= 64
-
-
-_NO_FILE = "no such file"
-
-
-def _template_file(base_dir: Path, name: str) -> tuple[Path | None, str | None]:
-    """The template file `name` names, or why it is refused.
-
-    Whoever writes the config need not be able to read the function's files: a template
-    is rendered into a chat, so a path out of `base_dir` (/proc/self/environ, `..`, a
-    link pointing elsewhere) would post whatever it reads there.
-    """
-    inside = (
-        "a template is a file in the config's folder (for a config in OSS, the code "
-        "package's), named relative to it; absolute paths and '..' are refused"
-    )
-    if not name.isprintable() or "\\" in name:
-        return None, inside
-    given = PurePosixPath(name)
-    if given.is_absolute() or ".." in given.parts or name.startswith("~"):
-        return None, inside
-    try:
-        root = base_dir.resolve()
-        file = (root / given).resolve()
-        if not file.is_relative_to(root):
-            return None, f"resolves outside the config's folder; {inside}"
-        return (file, None) if file.is_file() else (None, _NO_FILE)
-    except (OSError, ValueError, RuntimeError):
-        return None, _NO_FILE
-
-
-def _state_url_problem(url: str) -> str | None:
-    """What is wrong with a state.url, without repeating it; None when fine."""
-    if not url.isprintable() or any(c in url for c in "?#\\"):
-        return "must not contain '?', '#', a backslash or control characters"
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # brackets that do not make an IPv6 literal
-        return "must be oss://BUCKET/KEY or file:///ABSOLUTE/PATH"
-    if parts.scheme == "oss":
-        key = parts.path[1:]
-        if not _BUCKET.fullmatch(parts.netloc):
-            return (
-                "must be oss://BUCKET/KEY; a bucket name is 3-63 lowercase letters, digits "
-                "and hyphens, starting and ending with a letter or digit"
-            )
-        if not key or key.startswith("/") or key.endswith("/") or len(key.encode()) > 1023:
-            return "must be oss://BUCKET/KEY, with KEY an object name (not a folder)"
-        return None
-    if parts.scheme == "file":
-        if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
-            return "must be file:///ABSOLUTE/PATH/state.json"
-        return None
-    return "must start with oss:// or file://"
-
-
-def _key(key: object) -> str:
-    """A key from the file as a path segment: plain when it is a plain word."""
-    if isinstance(key, str) and re.fullmatch(_PLAIN_KEY, key):
-        return key
-    return f"[{show(key)}]"
-
-
-def _join(path: str, key: object) -> str:
-    segment = _key(key)
-    if not path:
-        return segment
-    return f"{path}{segment}" if segment.startswith("[") else f"{path}.{segment}"

@@ -1,0 +1,278 @@
+"""The config's small sections as described records (config/schema.py reads them):
+`schedulerx:`, `state:`, `dingtalk:`, `templates:`, `health:`. Each default is the
+field's own, and each option's line in docs/config-reference.md is its `doc`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from schedulerx_alert.config.schema import (
+    Invalid,
+    Missing,
+    Reader,
+    Walker,
+    declared_receiver,
+    number,
+    one_of,
+    option,
+    optional_text,
+    show,
+    small,
+    span,
+    text,
+)
+from schedulerx_alert.support.urls import UrlError, normalise_host, parse_http_url
+
+DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
+LANGUAGES = ("zh-CN", "en")
+# How runs are found: "auto" asks each group for the runs that need attention (falling back
+# per group to per-job polls where the server cannot), "per_job" polls each job after its fire
+# times, "every_job" polls every job every tick (the loop of old, for comparisons).
+QUERY_MODES = ("auto", "per_job", "every_job")
+CLOUD_DOMAIN = "aliyuncs.com"
+# OSS bucket naming rules.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+_DURATION = r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)"
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+_NO_FILE = "no such file"
+
+
+def endpoint(required: bool) -> Reader:
+    """An Alibaba Cloud API endpoint: scheme://host[:port], nothing after it; `${VAR}`
+    read. Not `required`: null or empty is none."""
+
+    def read(walker: Walker, value: Any, path: str) -> str | None:
+        given = (text if required else optional_text)(walker, value, path, from_env=True)
+        if given is None:
+            raise Missing
+        try:
+            url = parse_http_url(given, allow_loopback_http=walker.allow_loopback_http)
+        except UrlError as exc:
+            raise Invalid(str(exc)) from None
+        if url.path not in ("", "/") or url.query:
+            raise Invalid("must be just https://HOST[:PORT], no path or query")
+        host = url.host
+        cloud = host == CLOUD_DOMAIN or host.endswith("." + CLOUD_DOMAIN)
+        if not (cloud or (walker.allow_loopback_http and url.is_loopback)):
+            # Every call to it is signed and carries the function's STS token.
+            raise Invalid(
+                f"must be an Alibaba Cloud endpoint (a host under {CLOUD_DOMAIN}): calls to "
+                "it carry the function's credentials"
+            )
+        return url.origin
+
+    return read
+
+
+def interval(low: timedelta, high: timedelta) -> Reader:
+    """`90s`, `10m`, `1h`, or a number of seconds, from `low` to `high`."""
+
+    def read(walker: Walker, value: Any, path: str) -> timedelta:
+        if value is None:
+            raise Missing
+        seconds: float | None = None
+        if isinstance(value, str):
+            match = re.fullmatch(_DURATION, walker.substituted(value).strip())
+            if match:
+                seconds = float(match[1]) * _UNITS[match[2] or "s"]
+        elif isinstance(value, int | float) and not isinstance(value, bool) and small(value):
+            seconds = float(value)
+        if seconds is None:
+            raise Invalid(f"must be a duration such as 90s, 10m or 1h, not {show(value)}")
+        if not low.total_seconds() <= seconds <= high.total_seconds():
+            raise Invalid(f"must be between {span(low)} and {span(high)}, not {show(value)}")
+        return timedelta(seconds=seconds)
+
+    return read
+
+
+_MINUTE, _DAY = timedelta(minutes=1), timedelta(days=1)
+_DISCOVERY, _SWEEP = timedelta(minutes=10), timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SchedulerXConfig:
+    endpoint: str = option(
+        DEFAULT_SCHEDULERX_ENDPOINT, read=endpoint(True), doc="the SchedulerX OpenAPI; ${VAR} read"
+    )
+    query: str = option(
+        "auto",
+        read=one_of(*QUERY_MODES),
+        doc="auto: group queries, per job where a server cannot; "
+        "per_job: each job after its fire times; every_job: the old loop",
+    )
+    # SchedulerX allows 100 calls a minute per API for the whole account;
+    # leave room for the console and other tools using the same account.
+    max_calls_per_minute: int = option(
+        90, read=number(1, 100, whole=True), doc="of SchedulerX's 100/minute/API quota"
+    )
+    concurrency: int = option(4, read=number(1, 16, whole=True), doc="parallel calls")
+    timeout_seconds: float = option(5.0, read=number(0.1, 60), doc="per call")
+    # How often each group's job list is read again (ListJobs).
+    discovery_interval: timedelta = option(  # noqa: RUF009 (a field, as field() is)
+        _DISCOVERY,
+        read=interval(_MINUTE, _DAY),
+        doc="how often each group's job list is read again (ListJobs)",
+    )
+    # Per-job polling: every job at least this often, for runs started by hand or by API.
+    sweep_interval: timedelta = option(  # noqa: RUF009
+        _SWEEP,
+        read=interval(_MINUTE, _DAY),
+        doc="per-job polling: every job at least this often",
+    )
+
+
+def state_url(walker: Walker, value: Any, path: str) -> str:
+    url = text(walker, value, path)
+    problem = _state_url_problem(url) if url else None
+    if problem:
+        raise Invalid(problem)
+    return url
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    url: str = option(
+        read=state_url,
+        doc="or file:///abs/path/state.json",
+        example="oss://my-bucket/schedulerx-alert/state.json",
+    )
+    endpoint: str | None = option(
+        None,
+        read=endpoint(False),
+        doc="default: the region's internal endpoint",
+        example="https://oss-cn-hangzhou-internal.aliyuncs.com",
+    )
+    timeout_seconds: float = option(5.0, read=number(0.1, 30), doc="per OSS call")
+
+
+def hosts(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid("must be a non-empty list of host names")
+    allowed: list[str] = []
+    for index, host in enumerate(value):
+        try:
+            if not isinstance(host, str):
+                raise UrlError(f"must be a host name, not {show(host)}")
+            allowed.append(normalise_host(host))
+        except UrlError as exc:
+            walker.fail(f"{path}[{index}]", str(exc))
+    if not allowed:
+        raise Missing
+    return tuple(allowed)
+
+
+@dataclass(frozen=True)
+class DingTalkConfig:
+    allowed_hosts: tuple[str, ...] = option(
+        ("oapi.dingtalk.com",), read=hosts, doc="webhooks to any other host are refused"
+    )
+    # DingTalk blocks a robot for ten minutes past 20 messages a minute, as
+    # counted by its clock; two below that absorbs skew between ours and its.
+    max_per_minute: int = option(
+        18, read=number(1, 20, whole=True), doc="messages a minute per robot (DingTalk's: 20)"
+    )
+    # More alerts than this for one receiver in one tick go out as summaries.
+    summary_threshold: int = option(
+        3,
+        read=number(1, 20, whole=True),
+        doc="more alerts than this for a receiver in a tick go out as summaries",
+    )
+    timeout_seconds: float = option(5.0, read=number(0.1, 30), doc="per webhook call")
+
+
+def template_file(walker: Walker, value: Any, path: str) -> str | None:
+    name = optional_text(walker, value, path)
+    if name is None:
+        return None
+    file, problem = _template_file(walker, name)
+    if problem is not None:
+        raise Invalid(
+            f"no such template file {show(value)}"
+            if problem == _NO_FILE
+            else f"{show(value)} is refused: {problem}"
+        )
+    return str(file)
+
+
+@dataclass(frozen=True)
+class TemplateConfig:
+    language: str = option("zh-CN", read=one_of(*LANGUAGES), doc="or en")
+    alert: str | None = option(
+        None,
+        read=template_file,
+        doc="optional user templates, in this file's folder (no '..')",
+        example="my-alert.md.j2",
+    )
+    summary: str | None = option(
+        None, read=template_file, doc="likewise", example="my-summary.md.j2"
+    )
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    receiver: str | None = option(
+        None,
+        read=declared_receiver,
+        doc='told when the monitor itself is broken (default: "ops" if it exists)',
+        example="ops",
+    )
+    impaired_after: int = option(
+        3, read=number(1, 1000, whole=True), doc="consecutive broken ticks before saying so"
+    )
+
+
+def _template_file(walker: Walker, name: str) -> tuple[Any, str | None]:
+    """The template file `name` names, or why it is refused.
+
+    Whoever writes the config need not be able to read the function's files: a template
+    is rendered into a chat, so a path out of the config's folder (/proc/self/environ,
+    `..`, a link pointing elsewhere) would post whatever it reads there.
+    """
+    inside = (
+        "a template is a file in the config's folder (for a config in OSS, the code "
+        "package's), named relative to it; absolute paths and '..' are refused"
+    )
+    if not name.isprintable() or "\\" in name:
+        return None, inside
+    given = PurePosixPath(name)
+    if given.is_absolute() or ".." in given.parts or name.startswith("~"):
+        return None, inside
+    try:
+        root = walker.base_dir.resolve()
+        file = (root / given).resolve()
+        if not file.is_relative_to(root):
+            return None, f"resolves outside the config's folder; {inside}"
+        return (file, None) if file.is_file() else (None, _NO_FILE)
+    except (OSError, ValueError, RuntimeError):
+        return None, _NO_FILE
+
+
+def _state_url_problem(url: str) -> str | None:
+    """What is wrong with a state.url, without repeating it; None when fine."""
+    if not url.isprintable() or any(c in url for c in "?#\\"):
+        return "must not contain '?', '#', a backslash or control characters"
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # brackets that do not make an IPv6 literal
+        return "must be oss://BUCKET/KEY or file:///ABSOLUTE/PATH"
+    if parts.scheme == "oss":
+        key = parts.path[1:]
+        if not _BUCKET.fullmatch(parts.netloc):
+            return (
+                "must be oss://BUCKET/KEY; a bucket name is 3-63 lowercase letters, digits "
+                "and hyphens, starting and ending with a letter or digit"
+            )
+        if not key or key.startswith("/") or key.endswith("/") or len(key.encode()) > 1023:
+            return "must be oss://BUCKET/KEY, with KEY an object name (not a folder)"
+        return None
+    if parts.scheme == "file":
+        if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
+            return "must be file:///ABSOLUTE/PATH/state.json"
+        return None
+    return "must start with oss:// or file://"
