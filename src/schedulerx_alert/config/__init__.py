@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -474,7 +474,7 @@ class _Parser(Walker):
             pending_max_age=timedelta(hours=max_age),
             base_dir=base_dir,
             shared_cause_min_jobs=self.shared_cause(top.get("shared_cause", True)),
-            heartbeat=self.heartbeat(top.get("heartbeat"), declared),
+            heartbeat=self.heartbeat(top.get("heartbeat")),
             silences=silences,
             routes=routes,
             quiet_hours=quiet_hours,
@@ -482,14 +482,12 @@ class _Parser(Walker):
         )
         return config
 
-    def heartbeat(self, raw: Any, declared: Collection[str]) -> HeartbeatConfig | None:
+    def heartbeat(self, raw: Any) -> HeartbeatConfig | None:
         if raw is None:
             return None
-        from schedulerx_alert.config.heartbeat import (
-            parse_heartbeat,  # only a config with `heartbeat:`
-        )
+        from schedulerx_alert.config.heartbeat import read_heartbeat  # a config with one
 
-        return parse_heartbeat(raw, declared, self.fail)
+        return read_heartbeat(self, raw)
 
     def sections(
         self, top: Mapping[str, Any], declared: set[str], timezone: str
