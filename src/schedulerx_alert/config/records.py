@@ -145,7 +145,7 @@ class StateConfig:
     endpoint: str | None = option(
         None,
         read=endpoint(False),
-        doc="default: the region's internal endpoint",
+        doc="the OSS endpoint; ${VAR} read; default: the region's internal endpoint",
         example="https://oss-cn-hangzhou-internal.aliyuncs.com",
     )
     timeout_seconds: float = option(5.0, read=number(0.1, 30), doc="per OSS call")
@@ -202,15 +202,20 @@ def template_file(walker: Walker, value: Any, path: str) -> str | None:
 
 @dataclass(frozen=True)
 class TemplateConfig:
-    language: str = option("zh-CN", read=one_of(*LANGUAGES), doc="or en")
+    language: str = option(
+        "zh-CN", read=one_of(*LANGUAGES), doc="the messages' language: zh-CN or en"
+    )
     alert: str | None = option(
         None,
         read=template_file,
-        doc="optional user templates, in this file's folder (no '..')",
+        doc="your own alert template, in this file's folder (no '..')",
         example="my-alert.md.j2",
     )
     summary: str | None = option(
-        None, read=template_file, doc="likewise", example="my-summary.md.j2"
+        None,
+        read=template_file,
+        doc="your own summary template, likewise",
+        example="my-summary.md.j2",
     )
 
 
@@ -219,7 +224,7 @@ class HealthConfig:
     receiver: str | None = option(
         None,
         read=declared_receiver,
-        doc='told when the monitor itself is broken (default: "ops" if it exists)',
+        doc='told when the monitor itself is broken; default: "ops" if it exists',
         example="ops",
     )
     impaired_after: int = option(

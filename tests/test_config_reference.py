@@ -1,0 +1,107 @@
+"""The described sections: docs/config-reference.md is written from the same fields the
+walker reads, its defaults are the ones a config gets, and every problem has its path."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from schedulerx_alert.config import Config, ConfigError, parse_config
+from schedulerx_alert.config.schema import options
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE: dict[str, Any] = {
+    "region": "cn-hangzhou",
+    "state": {"url": "oss://my-bucket/schedulerx-alert/state.json"},
+    "receivers": [
+        {"name": "ops", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=a"},
+        {"name": "dev", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=b"},
+    ],
+    "watch": [{"namespace": "ns", "group": "g", "jobs": [1], "receivers": ["ops"]}],
+}
+
+
+def script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "make_config_reference", ROOT / "scripts" / "make_config_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def documented() -> dict[str, dict[str, Any]]:
+    """Each section's YAML block on the checked-in page, read as a config would be."""
+    page = (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
+    blocks = [part.split("```", 1)[0] for part in page.split("```yaml\n")[1:]]
+    sections: dict[str, dict[str, Any]] = {}
+    for block in blocks:
+        sections.update(yaml.safe_load(block))
+    return sections
+
+
+def load(tmp_path: Path, **sections: Any) -> Config:
+    return parse_config({**BASE, **sections}, {}, "config", tmp_path)
+
+
+def test_the_checked_in_reference_is_what_the_script_writes() -> None:
+    make = script()
+    assert (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8") == make.render()
+    assert make.main(["--check"]) == 0
+
+
+def test_the_reference_names_every_option_of_every_described_section() -> None:
+    pages = documented()
+    for key, record, _ in script().sections():
+        assert set(pages[key]) == {spec.name for spec in options(record)}, key
+
+
+def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
+    tmp_path: Path,
+) -> None:
+    # The page's values (defaults, and examples where a default says too little) are a
+    # config the walker accepts; where the page shows a default, the record has it.
+    for name in ("my-alert.md.j2", "my-summary.md.j2"):
+        (tmp_path / name).write_text("{{ alert }}", encoding="utf-8")
+    pages = documented()
+    loaded = load(tmp_path, **pages)
+    bare = load(tmp_path)
+    for key, record, _ in script().sections():
+        for spec in options(record):
+            if spec.metadata["example"] is None:
+                assert getattr(getattr(loaded, key), spec.name) == spec.default, (key, spec.name)
+                if key != "heartbeat":
+                    assert getattr(getattr(bare, key), spec.name) == spec.default
+    assert bare.heartbeat is None and loaded.heartbeat is not None
+    assert loaded.heartbeat.at_text == "09:00" and loaded.health.receiver == "ops"
+
+
+@pytest.mark.parametrize("key", ["schedulerx", "state", "dingtalk", "templates", "health"])
+def test_every_section_names_an_unknown_key_and_a_bad_value_by_its_path(
+    tmp_path: Path, key: str
+) -> None:
+    section = {**BASE.get(key, {}), "nope": 1, "timeout_seconds": "soon"}
+    if key in ("templates", "health"):
+        section = {"nope": 1, next(iter(documented()[key])): ["a list"]}
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, **{key: section})
+    problems = caught.value.problems
+    assert f"{key}.nope: unknown key" in problems
+    assert any(p.startswith(f"{key}.") and "not " in p for p in problems if "nope" not in p)
+
+
+def test_a_required_option_is_named_and_a_bad_one_keeps_its_default(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, state={}, heartbeat={"at": [1, 2]}, schedulerx={"concurrency": 99})
+    assert caught.value.problems == [
+        "schedulerx.concurrency: must be between 1 and 16, not 99",
+        "state.url: is required",
+        "heartbeat.receiver: is required",
+        'heartbeat.at: must be a time of day such as "09:00", not a list of 2 item(s)',
+    ]
