@@ -34,7 +34,7 @@ with its path (`schedulerx.qurey: unknown key`), a bad value is named by its pat
 the file's value (`schedulerx.query: must be one of auto, per_job, every_job, not
 'fast'`), and every problem of the file is listed at once. [The configuration
 guide](config.md) shows every section in one example, with the options not yet
-described here (`receivers`, `watch`, `routes`, `silences`, `actions`, and the
+described here (`watch`, `routes`, `silences`, `actions`, and the
 top-level ones).
 """
 
@@ -45,6 +45,7 @@ def sections() -> list[tuple[str, type, str]]:
     from schedulerx_alert.config.records import (
         DingTalkConfig,
         HealthConfig,
+        ReceiverConfig,
         SchedulerXConfig,
         StateConfig,
         TemplateConfig,
@@ -54,6 +55,12 @@ def sections() -> list[tuple[str, type, str]]:
         ("schedulerx", SchedulerXConfig, "How SchedulerX's OpenAPI is called."),
         ("state", StateConfig, "Where the state is kept (`state.url` is required)."),
         ("dingtalk", DingTalkConfig, "How the robots are posted to."),
+        (
+            "receivers",
+            ReceiverConfig,
+            "A list: the DingTalk group robots alerts go to, each by its name (`name` and "
+            "`webhook` are required; `quiet_hours`: see [Who hears what](config.md)).",
+        ),
         ("templates", TemplateConfig, "The messages' language and your own templates."),
         ("health", HealthConfig, "Who hears that the monitor itself is broken."),
         (
@@ -66,11 +73,12 @@ def sections() -> list[tuple[str, type, str]]:
 
 
 def render() -> str:
-    from schedulerx_alert.config.schema import describe, options
+    from schedulerx_alert.config.schema import describe, key_of, options
 
     parts = [HEADER]
     for key, record, about in sections():
         lines = [f"{key}:"]
+        indent = "  - " if key == "receivers" else "  "
         for spec in options(record):
             required = spec.default is dataclasses.MISSING
             example = spec.metadata["example"]
@@ -80,7 +88,8 @@ def render() -> str:
                 note += " (required)"
             elif example is not None and "default" not in note:
                 note += f" (default: {_default(spec.default)})"
-            line = f"  {spec.name}: {value}"
+            line = f"{indent}{key_of(spec)}: {value}"
+            indent = "    " if key == "receivers" else "  "
             lines.append(f"{line.ljust(COLUMN - 1)} # {note}")
         parts.append(f"## `{key}:`\n\n{about}\n\n```yaml\n" + "\n".join(lines) + "\n```\n")
     return "\n".join(parts)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from schedulerx_alert.config import Config, ConfigError, parse_config
-from schedulerx_alert.config.schema import options
+from schedulerx_alert.config.schema import key_of, options
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE: dict[str, Any] = {
@@ -36,18 +36,19 @@ def script() -> ModuleType:
     return module
 
 
-def documented() -> dict[str, dict[str, Any]]:
+def documented() -> dict[str, Any]:
     """Each section's YAML block on the checked-in page, read as a config would be."""
     page = (ROOT / "docs" / "config-reference.md").read_text(encoding="utf-8")
     blocks = [part.split("```", 1)[0] for part in page.split("```yaml\n")[1:]]
-    sections: dict[str, dict[str, Any]] = {}
+    sections: dict[str, Any] = {}
     for block in blocks:
         sections.update(yaml.safe_load(block))
     return sections
 
 
 def load(tmp_path: Path, **sections: Any) -> Config:
-    return parse_config({**BASE, **sections}, {}, "config", tmp_path)
+    env = {"DT_TOKEN": "token", "DT_SECRET": "SECret"}
+    return parse_config({**BASE, **sections}, env, "config", tmp_path)
 
 
 def test_the_checked_in_reference_is_what_the_script_writes() -> None:
@@ -59,7 +60,8 @@ def test_the_checked_in_reference_is_what_the_script_writes() -> None:
 def test_the_reference_names_every_option_of_every_described_section() -> None:
     pages = documented()
     for key, record, _ in script().sections():
-        assert set(pages[key]) == {spec.name for spec in options(record)}, key
+        page = pages[key][0] if key == "receivers" else pages[key]
+        assert set(page) == {key_of(spec) for spec in options(record)}, key
 
 
 def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
@@ -70,6 +72,7 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     for name in ("my-alert.md.j2", "my-summary.md.j2"):
         (tmp_path / name).write_text("{{ alert }}", encoding="utf-8")
     pages = documented()
+    pages["receivers"] += BASE["receivers"][1:]
     loaded = load(tmp_path, **pages)
     bare = load(tmp_path)
     for key, record, _ in script().sections():
@@ -80,6 +83,16 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
                     assert getattr(getattr(bare, key), spec.name) == spec.default
     assert bare.heartbeat is None and loaded.heartbeat is not None
     assert loaded.heartbeat.at_text == "09:00" and loaded.health.receiver == "ops"
+    ops = loaded.receivers["ops"]
+    assert ops.access_token == "token" and ops.secret == "SECret" and ops.keyword == "SchedulerX"
+
+
+def test_a_receiver_with_an_empty_webhook_is_refused_not_dropped(tmp_path: Path) -> None:
+    # It used to pass as declared but unusable: its watch entries sent to no one.
+    receivers = [{"name": "ops", "webhook": ""}, BASE["receivers"][1]]
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, receivers=receivers)
+    assert caught.value.problems == ["receivers[0].webhook: is required"]
 
 
 @pytest.mark.parametrize("key", ["schedulerx", "state", "dingtalk", "templates", "health"])

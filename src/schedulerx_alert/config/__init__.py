@@ -31,6 +31,9 @@ from schedulerx_alert.config.records import (
     HealthConfig as HealthConfig,
 )
 from schedulerx_alert.config.records import (
+    ReceiverConfig as ReceiverConfig,
+)
+from schedulerx_alert.config.records import (
     SchedulerXConfig as SchedulerXConfig,
 )
 from schedulerx_alert.config.records import (
@@ -141,26 +144,6 @@ class WatchRule:
     def discovers(self) -> bool:
         """Whether the jobs watched come from the group's job list, not only from ids."""
         return self.all_jobs or bool(self.job_names)
-
-
-@dataclass(frozen=True)
-class ReceiverConfig:
-    name: str
-    # Checked and rebuilt from its parts (urls.py): what is posted to is what was checked.
-    url: HttpUrl = field(repr=False)
-    secret: str | None = field(default=None, repr=False)
-    at_mobiles: tuple[str, ...] = ()
-    keyword: str | None = None
-    at_user_ids: tuple[str, ...] = ()
-
-    @property
-    def webhook(self) -> str:
-        """The robot's URL in its one normalised spelling: one robot, one string."""
-        return str(self.url)
-
-    @property
-    def access_token(self) -> str:
-        return next((v for k, v in self.url.params() if k == "access_token"), "")
 
 
 @dataclass(frozen=True)
@@ -565,32 +548,12 @@ class _Parser(Walker):
         if not isinstance(raw, list) or not raw:
             self.fail("receivers", "must be a non-empty list")
             return result, declared
+        self.allowed_hosts = dingtalk.allowed_hosts
         for index, item in enumerate(raw):
             path = f"receivers[{index}]"
-            entry = self.mapping(item, path)
-            self.unknown_keys(
-                entry,
-                {
-                    "name",
-                    "webhook",
-                    "secret",
-                    "at_mobiles",
-                    "at_user_ids",
-                    "keyword",
-                    "quiet_hours",
-                },
-                path,
-            )
-            name = self.string(entry, "name", path)
-            webhook = self.string(entry, "webhook", path, from_env=True)
-            secret = self.optional_string(entry, "secret", path, from_env=True)
-            keyword = self.optional_string(entry, "keyword", path)
-            mobiles = self.mobiles(entry.get("at_mobiles"), f"{path}.at_mobiles")
-            user_ids = self.user_ids(entry.get("at_user_ids"), f"{path}.at_user_ids")
-            url = None
-            if webhook:
-                url = self.webhook(f"{path}.webhook", webhook, str(entry["webhook"]), dingtalk)
-            if url is not None and not self.may_carry_env(url, entry, ("webhook", "secret")):
+            values, complete = self.values(ReceiverConfig, item, path)
+            url, name = values.get("url"), values.get("name")
+            if url is not None and not self.may_carry_env(url, item, ("webhook", "secret")):
                 # allowed_hosts is the config's own: it cannot say where a secret may go.
                 self.fail(
                     f"{path}.webhook",
@@ -598,82 +561,16 @@ class _Parser(Walker):
                     f"{DINGTALK_HOST}; for another host, write this robot's token and secret "
                     "in the file",
                 )
-                url = None
-            if secret is not None and not secret.startswith("SEC"):
-                self.fail(f"{path}.secret", "a DingTalk robot secret starts with 'SEC'")
+                complete = False
             if name is None:
                 continue
             if name in declared:
-                self.fail(f"{path}.name", f"duplicate receiver name {show(entry.get('name'))}")
+                self.fail(f"{path}.name", f"duplicate receiver name {show(item.get('name'))}")
                 continue
             declared.add(name)
-            if url is None:
-                continue
-            result[name] = ReceiverConfig(
-                name=name,
-                url=url,
-                secret=secret,
-                at_mobiles=mobiles,
-                keyword=keyword,
-                at_user_ids=user_ids,
-            )
+            if complete:
+                result[name] = ReceiverConfig(**values)
         return result, declared
-
-    def mobiles(self, raw: Any, path: str) -> tuple[str, ...]:
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            self.fail(path, "must be a list of phone numbers")
-            return ()
-        mobiles: list[str] = []
-        for index, item in enumerate(raw):
-            text = str(item) if isinstance(item, str | int) and small(item) else ""
-            if isinstance(item, bool) or not re.fullmatch(_MOBILE, text):
-                self.fail(f"{path}[{index}]", f"must be a phone number, not {show(item)}")
-            else:
-                mobiles.append(text)
-        return tuple(mobiles)
-
-    def user_ids(self, raw: Any, path: str) -> tuple[str, ...]:
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            self.fail(path, "must be a list of DingTalk user ids")
-            return ()
-        ids: list[str] = []
-        for index, item in enumerate(raw):
-            if not isinstance(item, str) or not re.fullmatch(_USER_ID, item):
-                self.fail(
-                    f"{path}[{index}]",
-                    f"must be a DingTalk user id (letters, digits, _ . -), not {show(item)}",
-                )
-            elif item not in ids:
-                ids.append(item)
-        return tuple(ids)
-
-    def webhook(
-        self, path: str, webhook: str, raw: str, dingtalk: DingTalkConfig
-    ) -> HttpUrl | None:
-        # The URL carries the access token: describe it, never print it.
-        url = self.url(path, webhook)
-        if url is None:
-            return None
-        problems: list[str] = []
-        if url.host not in dingtalk.allowed_hosts:
-            allowed = ", ".join(dingtalk.allowed_hosts)
-            # A host that came from the environment is not repeated.
-            host = repr(url.host) if "$" not in raw.split("?")[0] else "(from the environment)"
-            problems.append(f"host {host} is not in dingtalk.allowed_hosts ({allowed})")
-        names = [name for name, _ in url.params()]
-        tokens = [value for name, value in url.params() if name == "access_token"]
-        if len(tokens) != 1 or not tokens[0]:
-            problems.append("must have exactly one non-empty access_token query parameter")
-        for added in ("timestamp", "sign"):
-            if added in names:
-                problems.append(f"must not carry {added}: it is added when each message is signed")
-        for problem in problems:
-            self.fail(path, problem)
-        return None if problems else url
 
     def watch(
         self, raw: Any, receivers: Mapping[str, ReceiverConfig], declared: set[str]

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from schedulerx_alert.config.schema import (
@@ -26,7 +26,7 @@ from schedulerx_alert.config.schema import (
     span,
     text,
 )
-from schedulerx_alert.support.urls import UrlError, normalise_host, parse_http_url
+from schedulerx_alert.support.urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
 LANGUAGES = ("zh-CN", "en")
@@ -35,6 +35,11 @@ LANGUAGES = ("zh-CN", "en")
 # times, "every_job" polls every job every tick (the loop of old, for comparisons).
 QUERY_MODES = ("auto", "per_job", "every_job")
 CLOUD_DOMAIN = "aliyuncs.com"
+# These serve only some configs (mentions) and error messages: patterns for re's own
+# cache, compiled on first use, not at every cold start.
+_MOBILE = r"\+?[0-9][0-9-]{2,19}"
+# A DingTalk user id (userid/staffId): one short word of letters, digits and a few signs.
+_USER_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 # OSS bucket naming rules.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 _DURATION = r"([0-9]{1,7}(?:\.[0-9]{1,3})?)\s*([smh]?)"
@@ -184,6 +189,129 @@ class DingTalkConfig:
         doc="more alerts than this for a receiver in a tick go out as summaries",
     )
     timeout_seconds: float = option(5.0, read=number(0.1, 30), doc="per webhook call")
+
+
+def webhook(walker: Walker, value: Any, path: str) -> HttpUrl:
+    """A robot's URL, checked and rebuilt from its parts (urls.py): what is posted to is
+    what was checked. It carries the access token: described, never printed."""
+    given = text(walker, value, path, from_env=True)
+    if not given:
+        raise Missing
+    try:
+        url = parse_http_url(given, allow_loopback_http=walker.allow_loopback_http)
+    except UrlError as exc:
+        raise Invalid(str(exc)) from None
+    problems: list[str] = []
+    allowed = walker.allowed_hosts
+    if url.host not in allowed:
+        # A host that came from the environment is not repeated.
+        host = repr(url.host) if "$" not in str(value).split("?")[0] else "(from the environment)"
+        problems.append(f"host {host} is not in dingtalk.allowed_hosts ({', '.join(allowed)})")
+    names = [name for name, _ in url.params()]
+    tokens = [value for name, value in url.params() if name == "access_token"]
+    if len(tokens) != 1 or not tokens[0]:
+        problems.append("must have exactly one non-empty access_token query parameter")
+    for added in ("timestamp", "sign"):
+        if added in names:
+            problems.append(f"must not carry {added}: it is added when each message is signed")
+    for problem in problems[:-1]:
+        walker.fail(path, problem)
+    if problems:
+        raise Invalid(problems[-1])
+    return url
+
+
+def robot_secret(walker: Walker, value: Any, path: str) -> str:
+    given = optional_text(walker, value, path, from_env=True)
+    if given is None:
+        raise Missing
+    if not given.startswith("SEC"):
+        raise Invalid("a DingTalk robot secret starts with 'SEC'")
+    return given
+
+
+def robot_keyword(walker: Walker, value: Any, path: str) -> str:
+    given = optional_text(walker, value, path)
+    if given is None:
+        raise Missing
+    return given
+
+
+def mobiles(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
+    if value is None:
+        raise Missing
+    if not isinstance(value, list):
+        raise Invalid("must be a list of phone numbers")
+    found: list[str] = []
+    for index, item in enumerate(value):
+        number = str(item) if isinstance(item, str | int) and small(item) else ""
+        if isinstance(item, bool) or not re.fullmatch(_MOBILE, number):
+            walker.fail(f"{path}[{index}]", f"must be a phone number, not {show(item)}")
+        else:
+            found.append(number)
+    return tuple(found)
+
+
+def user_ids(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
+    if value is None:
+        raise Missing
+    if not isinstance(value, list):
+        raise Invalid("must be a list of DingTalk user ids")
+    found: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not re.fullmatch(_USER_ID, item):
+            walker.fail(
+                f"{path}[{index}]",
+                f"must be a DingTalk user id (letters, digits, _ . -), not {show(item)}",
+            )
+        elif item not in found:
+            found.append(item)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    # Read by config/sections.py.
+    OTHER_KEYS: ClassVar[tuple[str, ...]] = ("quiet_hours",)
+
+    name: str = option(
+        read=text, doc="how watch entries, routes and silences name it", example="ops"
+    )
+    url: HttpUrl = option(  # noqa: RUF009
+        read=webhook,
+        key="webhook",
+        repr=False,
+        doc="the robot's webhook; ${VAR} read (then it must be oapi.dingtalk.com's)",
+        example="https://oapi.dingtalk.com/robot/send?access_token=${DT_TOKEN}",
+    )
+    secret: str | None = option(
+        None,
+        read=robot_secret,
+        repr=False,
+        doc="the robot's 加签 secret (SEC...); ${VAR} read; optional",
+        example="${DT_SECRET}",
+    )
+    at_mobiles: tuple[str, ...] = option(
+        (), read=mobiles, doc="@-mentioned in every message", example='["13800000000"]'
+    )
+    keyword: str | None = option(
+        None, read=robot_keyword, doc="for robots in keyword mode; optional", example="SchedulerX"
+    )
+    at_user_ids: tuple[str, ...] = option(
+        (),
+        read=user_ids,
+        doc="DingTalk user ids, @-mentioned in every message",
+        example='["manager01"]',
+    )
+
+    @property
+    def webhook(self) -> str:
+        """The robot's URL in its one normalised spelling: one robot, one string."""
+        return str(self.url)
+
+    @property
+    def access_token(self) -> str:
+        return next((v for k, v in self.url.params() if k == "access_token"), "")
 
 
 def template_file(walker: Walker, value: Any, path: str) -> str | None:

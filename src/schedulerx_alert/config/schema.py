@@ -80,10 +80,18 @@ def option(
     read: Reader,
     doc: str,
     example: str | None = None,
+    key: str | None = None,
+    repr: bool = True,
 ) -> Any:
-    """A field the file sets: its default, its reader and its line in the reference."""
-    metadata = {"read": read, "doc": doc, "example": example}
-    return dataclasses.field(default=default, metadata=metadata)
+    """A field the file sets: its default, its reader and its line in the reference;
+    `key`: its name in the file, when not the field's."""
+    metadata = {"read": read, "doc": doc, "example": example, "key": key}
+    return dataclasses.field(default=default, metadata=metadata, repr=repr)
+
+
+def key_of(spec: dataclasses.Field[Any]) -> str:
+    """An option's name in the file."""
+    return str(spec.metadata["key"] or spec.name)
 
 
 def options(cls: type) -> list[dataclasses.Field[Any]]:
@@ -100,6 +108,7 @@ class Walker:
         self.allow_loopback_http = False
         self.base_dir = Path(".")
         self.declared: Collection[str] = ()
+        self.allowed_hosts: tuple[str, ...] = ()
         # Variables never substituted besides the credentials: the action keys' own.
         self.barred = {ACTION_KEYS_ENV}
 
@@ -109,25 +118,32 @@ class Walker:
     def record(self, cls: type[T], raw: Any, path: str) -> T | None:
         """`raw` (a mapping; None for an absent section) read into `cls`, or None when a
         required option has no usable value. A bad option keeps its default."""
+        values, complete = self.values(cls, raw, path)
+        return cls(**values) if complete else None
+
+    def values(self, cls: type, raw: Any, path: str) -> tuple[dict[str, Any], bool]:
+        """The options of `cls` that `raw` gives usable values, by field name, and whether
+        every required one has one."""
         if raw is None:
             raw = {}
         elif not isinstance(raw, dict):
             self.fail(path, f"must be a mapping, not {show(raw)}")
             raw = {}
         fields = options(cls)
-        known = {f.name for f in fields}
+        known = {key_of(f) for f in fields} | set(getattr(cls, "OTHER_KEYS", ()))
         for key in raw:
             if key not in known:
                 self.fail(join(path, key), "unknown key")
         values: dict[str, Any] = {}
         complete = True
         for spec in fields:
-            here = join(path, spec.name)
+            key = key_of(spec)
+            here = join(path, key)
             required = spec.default is dataclasses.MISSING
             try:
-                if spec.name not in raw and not required:
+                if key not in raw and not required:
                     continue
-                values[spec.name] = spec.metadata["read"](self, raw.get(spec.name), here)
+                values[spec.name] = spec.metadata["read"](self, raw.get(key), here)
             except Missing:
                 if required:
                     self.fail(here, "is required")
@@ -135,7 +151,7 @@ class Walker:
             except Invalid as exc:
                 self.fail(here, str(exc))
                 complete = complete and not required
-        return cls(**values) if complete else None
+        return values, complete
 
     # -- substitution --------------------------------------------------------
 
