@@ -14,11 +14,11 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "config-reference.md"
 COLUMN = 40
+LISTS = ("receivers", "watch")  # sections that are lists of entries
 
 HEADER = """\
 # Config reference (generated)
@@ -34,7 +34,7 @@ with its path (`schedulerx.qurey: unknown key`), a bad value is named by its pat
 the file's value (`schedulerx.query: must be one of auto, per_job, every_job, not
 'fast'`), and every problem of the file is listed at once. [The configuration
 guide](config.md) shows every section in one example, with the options not yet
-described here (`watch`, `routes`, `silences`, `actions`, and the
+described here (`routes`, `silences`, `actions`, and the
 top-level ones).
 """
 
@@ -50,6 +50,7 @@ def sections() -> list[tuple[str, type, str]]:
         StateConfig,
         TemplateConfig,
     )
+    from schedulerx_alert.config.watch import WatchEntry
 
     return [
         ("schedulerx", SchedulerXConfig, "How SchedulerX's OpenAPI is called."),
@@ -60,6 +61,13 @@ def sections() -> list[tuple[str, type, str]]:
             ReceiverConfig,
             "A list: the DingTalk group robots alerts go to, each by its name (`name` and "
             "`webhook` are required; `quiet_hours`: see [Who hears what](config.md)).",
+        ),
+        (
+            "watch",
+            WatchEntry,
+            "A list: which jobs are watched and who hears of them, with each entry's alert "
+            "rules (see [Alert kinds](alerts.md)); `mention_owners` and `include_log` "
+            "default to the top-level options of the same name.",
         ),
         ("templates", TemplateConfig, "The messages' language and your own templates."),
         ("health", HealthConfig, "Who hears that the monitor itself is broken."),
@@ -78,27 +86,22 @@ def render() -> str:
     parts = [HEADER]
     for key, record, about in sections():
         lines = [f"{key}:"]
-        indent = "  - " if key == "receivers" else "  "
+        indent = "  - " if key in LISTS else "  "
         for spec in options(record):
             required = spec.default is dataclasses.MISSING
             example = spec.metadata["example"]
-            value = example if example is not None else describe(spec.default)
+            shown = spec.metadata["shown"] or describe
+            value = example if example is not None else shown(spec.default)
             note = spec.metadata["doc"]
             if required:
                 note += " (required)"
-            elif example is not None and "default" not in note:
-                note += f" (default: {_default(spec.default)})"
+            elif example is not None and spec.default and "default" not in note:
+                note += f" (default: {shown(spec.default)})"
             line = f"{indent}{key_of(spec)}: {value}"
-            indent = "    " if key == "receivers" else "  "
+            indent = "    " if key in LISTS else "  "
             lines.append(f"{line.ljust(COLUMN - 1)} # {note}")
         parts.append(f"## `{key}:`\n\n{about}\n\n```yaml\n" + "\n".join(lines) + "\n```\n")
     return "\n".join(parts)
-
-
-def _default(value: Any) -> str:
-    from schedulerx_alert.config.schema import describe
-
-    return "none" if value is None else describe(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.config import Config, ConfigError, parse_config
+from schedulerx_alert.config import Config, ConfigError, JobSpec, parse_config
 from schedulerx_alert.config.schema import key_of, options
+from schedulerx_alert.core.rules.settings import RuleSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE: dict[str, Any] = {
@@ -60,7 +61,7 @@ def test_the_checked_in_reference_is_what_the_script_writes() -> None:
 def test_the_reference_names_every_option_of_every_described_section() -> None:
     pages = documented()
     for key, record, _ in script().sections():
-        page = pages[key][0] if key == "receivers" else pages[key]
+        page = pages[key][0] if key in ("receivers", "watch") else pages[key]
         assert set(page) == {key_of(spec) for spec in options(record)}, key
 
 
@@ -77,12 +78,15 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     bare = load(tmp_path)
     for key, record, _ in script().sections():
         for spec in options(record):
-            if spec.metadata["example"] is None:
+            if spec.metadata["example"] is None and key != "watch":
                 assert getattr(getattr(loaded, key), spec.name) == spec.default, (key, spec.name)
                 if key != "heartbeat":
                     assert getattr(getattr(bare, key), spec.name) == spec.default
     assert bare.heartbeat is None and loaded.heartbeat is not None
     assert loaded.heartbeat.at_text == "09:00" and loaded.health.receiver == "ops"
+    [entry] = loaded.watch
+    assert entry.rules == RuleSettings() and entry.jobs[1] == JobSpec(92584, "nightly-etl")
+    assert not entry.mention_owners and not entry.include_log
     ops = loaded.receivers["ops"]
     assert ops.access_token == "token" and ops.secret == "SECret" and ops.keyword == "SchedulerX"
 
@@ -117,4 +121,18 @@ def test_a_required_option_is_named_and_a_bad_one_keeps_its_default(tmp_path: Pa
         "state.url: is required",
         "heartbeat.receiver: is required",
         'heartbeat.at: must be a time of day such as "09:00", not a list of 2 item(s)',
+    ]
+
+
+def test_a_watch_entry_missing_its_group_still_has_its_other_options_checked(
+    tmp_path: Path,
+) -> None:
+    # The old parser checked mention_owners and include_log only for an entry with a
+    # namespace and a group, so a second run of `validate` found more to fix.
+    entry = {"namespace": "ns", "jobs": [1], "receivers": ["ops"], "include_log": "yes"}
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, watch=[entry])
+    assert caught.value.problems == [
+        "watch[0].group: is required",
+        "watch[0].include_log: must be true or false, not 'yes'",
     ]

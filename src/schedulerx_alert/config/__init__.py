@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schedulerx_alert.config.records import (
@@ -57,16 +57,10 @@ from schedulerx_alert.config.schema import join as _join
 from schedulerx_alert.config.schema import (
     show as show,
 )
+from schedulerx_alert.config.watch import JobSpec as JobSpec
+from schedulerx_alert.config.watch import WatchRule as WatchRule
+from schedulerx_alert.config.watch import read_watch
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
-from schedulerx_alert.core.model import TERMINAL, InstanceStatus
-from schedulerx_alert.core.rules.settings import (
-    DEFAULT_SETTINGS,
-    MAX_FLAP_CHANGES,
-    RuleSettings,
-    SettingError,
-    parse_duration,
-    parse_trigger_types,
-)
 from schedulerx_alert.support.urls import HttpUrl, UrlError, parse_http_url
 
 if TYPE_CHECKING:
@@ -76,22 +70,12 @@ if TYPE_CHECKING:
     from schedulerx_alert.core.route import Route
     from schedulerx_alert.core.silence import QuietHours, Silence
 
-DEFAULT_ALERT_ON = frozenset({InstanceStatus.FAILED, InstanceStatus.REJECTED})
 # Where secrets go, whatever the config says: the robot's webhook and secret read from
 # the environment only to DingTalk; signed API calls only to Alibaba Cloud's hosts.
 DINGTALK_HOST = "oapi.dingtalk.com"
 # The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
-# Like the patterns below, only for some configs: compiled by re's cache on first use.
+# A pattern for re's own cache, compiled on first use, not at every cold start.
 _REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
-# These three serve only some configs (mentions, ids written as strings) and error
-# messages: patterns for re's own cache, compiled on first use, not at every cold start.
-_MOBILE = r"\+?[0-9][0-9-]{2,19}"
-# A DingTalk user id (userid/staffId): one short word of letters, digits and a few signs.
-_USER_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-_JOB_ID = r"[0-9]{1,19}"
-# A job name glob: SchedulerX job names are short; a pattern is a line, not a document.
-MAX_GLOB = 200
-MAX_JOB_ID = 2**63 - 1
 # A config is a page of YAML; these bounds are far above any real one and far
 # below what exhausts 128 MB (a 787-byte alias bomb expands to billions of values).
 MAX_CONFIG_BYTES = 1_000_000
@@ -112,38 +96,6 @@ class ConfigError(Exception):
         lines = [f"{self.source}: {len(self.problems)} problem(s)"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    job_id: int
-    name: str | None = None
-
-
-@dataclass(frozen=True)
-class WatchRule:
-    namespace: str
-    group: str
-    # Jobs named by id; with `all_jobs` or `job_names` the group's job list (ListJobs) adds
-    # the others, less `exclude_jobs` and `exclude_names`.
-    jobs: tuple[JobSpec, ...]
-    receivers: tuple[str, ...]
-    alert_on: frozenset[InstanceStatus] = DEFAULT_ALERT_ON
-    # The entry's alert rule options (recovery, consecutive_failures, stuck_after,
-    # missed_grace, trigger_types, flap_window, flap_changes), alert_on included.
-    rules: RuleSettings = DEFAULT_SETTINGS
-    all_jobs: bool = False
-    job_names: tuple[str, ...] = ()  # shell-style globs: * ? [abc]
-    exclude_jobs: frozenset[int] = frozenset()
-    exclude_names: tuple[str, ...] = ()
-    # @-mention the job's SchedulerX contacts; add the failed run's last log lines (GetLog).
-    mention_owners: bool = False
-    include_log: bool = False
-
-    @property
-    def discovers(self) -> bool:
-        """Whether the jobs watched come from the group's job list, not only from ids."""
-        return self.all_jobs or bool(self.job_names)
 
 
 @dataclass(frozen=True)
@@ -295,22 +247,7 @@ _TOP_KEYS = {
     "routes",
     "actions",
 }
-# The alert rule options of a watch entry (core/rules/settings.py).
-_RULE_KEYS = {
-    "recovery",
-    "consecutive_failures",
-    "stuck_after",
-    "missed_grace",
-    "trigger_types",
-    "flap_window",
-    "flap_changes",
-}
-MAX_CONSECUTIVE_FAILURES = 100
-# stuck_after, flap_window, missed_grace: a year and a day is longer than any of them
-# can mean; a longer one (or 1e400s, read as infinity) is a mistake, refused as such.
-MAX_RULE_DAYS = 366
 MAX_SHARED_CAUSE_JOBS = 1000
-_OFF = "off"
 
 
 class _Parser(Walker):
@@ -436,7 +373,8 @@ class _Parser(Walker):
         dingtalk = self.record(DingTalkConfig, top.get("dingtalk"), "dingtalk") or DingTalkConfig()
         receivers, declared = self.receivers(top.get("receivers"), dingtalk)
         self.declared = declared
-        watch = self.watch(top.get("watch"), receivers, declared)
+        self.usable_receivers = receivers
+        watch = self.watch(top.get("watch"))
         health = self.health(top.get("health"), receivers)
         lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
         max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
@@ -572,295 +510,8 @@ class _Parser(Walker):
                 result[name] = ReceiverConfig(**values)
         return result, declared
 
-    def watch(
-        self, raw: Any, receivers: Mapping[str, ReceiverConfig], declared: set[str]
-    ) -> tuple[WatchRule, ...]:
-        rules: list[WatchRule] = []
-        if not isinstance(raw, list) or not raw:
-            self.fail("watch", "must be a non-empty list")
-            return ()
-        seen: dict[tuple[str, str, int], str] = {}
-        for index, item in enumerate(raw):
-            path = f"watch[{index}]"
-            entry = self.mapping(item, path)
-            self.unknown_keys(
-                entry,
-                {
-                    "namespace",
-                    "group",
-                    "jobs",
-                    "job_names",
-                    "exclude_jobs",
-                    "exclude_names",
-                    "receivers",
-                    "alert_on",
-                    "mention_owners",
-                    "include_log",
-                    *_RULE_KEYS,
-                },
-                path,
-            )
-            namespace = self.string(entry, "namespace", path)
-            group = self.string(entry, "group", path)
-            all_jobs = entry.get("jobs") == "all"
-            globs = self.globs(entry.get("job_names"), f"{path}.job_names")
-            jobs: tuple[JobSpec, ...] = ()
-            if all_jobs and globs:
-                self.fail(
-                    f"{path}.job_names",
-                    "jobs: all already watches every job of the group; drop one of the two",
-                )
-            elif entry.get("jobs") is None and not globs:
-                if "job_names" not in entry:
-                    self.fail(
-                        path,
-                        "needs jobs (a list of job ids, or all) or job_names (name patterns)",
-                    )
-            elif not all_jobs and entry.get("jobs") is not None:
-                jobs = self.jobs(entry.get("jobs"), f"{path}.jobs")
-            exclude_jobs = frozenset(
-                job.job_id
-                for job in self.ids(entry.get("exclude_jobs"), f"{path}.exclude_jobs", False)
-            )
-            exclude_names = self.globs(entry.get("exclude_names"), f"{path}.exclude_names")
-            if (exclude_jobs or exclude_names) and not (all_jobs or globs):
-                which = "exclude_jobs" if exclude_jobs else "exclude_names"
-                self.fail(f"{path}.{which}", "excludes apply to jobs: all or job_names only")
-            for job in jobs:
-                if job.job_id in exclude_jobs:
-                    self.fail(f"{path}.exclude_jobs", f"job {job.job_id} is also listed in jobs")
-            names = self.receiver_names(
-                entry.get("receivers"), f"{path}.receivers", receivers, declared
-            )
-            alert_on = self.alert_on(entry.get("alert_on"), f"{path}.alert_on")
-            settings = self.rule_settings(entry, path, alert_on)
-            if namespace is None or group is None:
-                continue
-            for job in jobs:
-                key = (namespace, group, job.job_id)
-                if key in seen:
-                    self.fail(f"{path}.jobs", f"job {job.job_id} is already watched by {seen[key]}")
-                seen[key] = path
-            rules.append(
-                WatchRule(
-                    namespace,
-                    group,
-                    jobs,
-                    names,
-                    alert_on,
-                    settings,
-                    all_jobs=all_jobs,
-                    job_names=globs,
-                    exclude_jobs=exclude_jobs,
-                    exclude_names=exclude_names,
-                    mention_owners=self.boolean(
-                        entry, "mention_owners", path, self.evidence_defaults["mention_owners"]
-                    ),
-                    include_log=self.boolean(
-                        entry, "include_log", path, self.evidence_defaults["include_log"]
-                    ),
-                )
-            )
-        return tuple(rules)
-
-    def globs(self, raw: Any, path: str) -> tuple[str, ...]:
-        """Job name patterns (`etl-*`, `report-?`), matched against the whole name."""
-        if raw is None:
-            return ()
-        if not isinstance(raw, list) or not raw:
-            self.fail(path, 'must be a non-empty list of name patterns such as ["etl-*"]')
-            return ()
-        globs: list[str] = []
-        for index, item in enumerate(raw):
-            here = f"{path}[{index}]"
-            if not isinstance(item, str) or not item.strip():
-                self.fail(here, f"must be a name pattern, not {show(item)}")
-            elif len(item) > MAX_GLOB or not item.isprintable():
-                self.fail(here, f"must be one printable line of at most {MAX_GLOB} characters")
-            else:
-                globs.append(item)
-        return tuple(globs)
-
-    def rule_settings(
-        self, entry: Mapping[str, Any], path: str, alert_on: frozenset[InstanceStatus]
-    ) -> RuleSettings:
-        """The entry's alert rule options, each problem named by its path."""
-        default = RuleSettings()
-        stuck = self.duration(entry, "stuck_after", path, ("job_timeout", _OFF))
-        window = self.duration(entry, "flap_window", path, (_OFF,))
-        grace = self.duration(entry, "missed_grace", path, (_OFF,))
-        trigger_types = default.trigger_types
-        if "trigger_types" in entry:
-            raw = entry["trigger_types"]
-            here = _join(path, "trigger_types")
-            if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-                self.fail(here, f"must be a list of trigger type names, not {show(raw)}")
-            else:
-                try:
-                    trigger_types = parse_trigger_types(raw)
-                except SettingError as exc:
-                    self.fail(here, str(exc)[:200])
-        try:
-            return RuleSettings(
-                alert_on=alert_on,
-                recovery=self.boolean(entry, "recovery", path, default.recovery),
-                consecutive_failures=self.count(
-                    entry,
-                    "consecutive_failures",
-                    path,
-                    default.consecutive_failures,
-                    1,
-                    MAX_CONSECUTIVE_FAILURES,
-                ),
-                stuck_after=_stuck_after(stuck, default),
-                missed_grace=None if grace in (None, _OFF) else float(grace),
-                trigger_types=trigger_types,
-                flap_window=default.flap_window if window is None else _seconds_or_none(window),
-                flap_changes=self.count(
-                    entry, "flap_changes", path, default.flap_changes, 2, MAX_FLAP_CHANGES
-                ),
-            )
-        except SettingError as exc:  # every value was checked above; kept as a net
-            self.fail(path, str(exc)[:200])
-            return default
-
-    def duration(
-        self, entry: Mapping[str, Any], key: str, path: str, words: tuple[str, ...]
-    ) -> float | str | None:
-        """`30s`, `10m`, `2h` (or one of `words`; `false` for off); None when absent."""
-        if key not in entry or entry[key] is None:
-            return None
-        here = _join(path, key)
-        raw = entry[key]
-        if raw is False and _OFF in words:
-            return _OFF
-        if not isinstance(raw, str):
-            also = f" (or {', '.join(words)})"
-            self.fail(here, f"must be a duration such as 30s, 10m or 2h{also}, not {show(raw)}")
-            return None
-        text = self.substitute(here, raw)
-        if text is None:
-            return None
-        if text.strip().lower() in words:
-            return text.strip().lower()
-        try:
-            seconds = parse_duration(text)
-        except SettingError:
-            # Said in our words: parse_duration's would repeat a value from the environment.
-            self.fail(
-                here,
-                f"{show(raw)} is not a duration; write a number with a unit (d, h, m, s), "
-                f"largest first, e.g. 30s, 10m, 2h or 1h30m{''.join(f', or {w}' for w in words)}",
-            )
-            return None
-        if not seconds > 0:
-            self.fail(here, f"must be longer than 0s, not {show(raw)}")
-            return None
-        if seconds > MAX_RULE_DAYS * 86400:
-            self.fail(here, f"must be at most {MAX_RULE_DAYS}d, not {show(raw)}")
-            return None
-        return seconds
-
-    def jobs(self, raw: Any, path: str) -> tuple[JobSpec, ...]:
-        if isinstance(raw, str):
-            self.fail(path, f"must be a list of job ids or all, not {show(raw)}")
-            return ()
-        return self.ids(raw, path, True)
-
-    def ids(self, raw: Any, path: str, named: bool) -> tuple[JobSpec, ...]:
-        if raw is None and not named:
-            return ()
-        if not isinstance(raw, list) or not raw:
-            self.fail(path, "must be a non-empty list of job ids")
-            return ()
-        jobs: list[JobSpec] = []
-        for index, item in enumerate(raw):
-            here = f"{path}[{index}]"
-            if isinstance(item, dict) and named:
-                self.unknown_keys(item, {"id", "name"}, here)
-                job_id, name = item.get("id"), item.get("name")
-                if name is not None and not isinstance(name, str):
-                    self.fail(f"{here}.name", f"must be a string, not {show(name)}")
-                    name = None
-            else:
-                job_id, name = item, None
-            number = job_id
-            if isinstance(number, str) and re.fullmatch(_JOB_ID, number):
-                number = int(number)
-            if (
-                isinstance(number, bool)
-                or not isinstance(number, int)
-                or not 0 < number <= MAX_JOB_ID
-            ):
-                self.fail(here, f"job id must be a positive integer, not {show(job_id)}")
-                continue
-            jobs.append(JobSpec(number, name))
-        return tuple(jobs)
-
-    def receiver_names(
-        self,
-        raw: Any,
-        path: str,
-        receivers: Mapping[str, ReceiverConfig],
-        declared: set[str],
-    ) -> tuple[str, ...]:
-        if not isinstance(raw, list) or not raw:
-            self.fail(path, "must name at least one receiver")
-            return ()
-        names: list[str] = []
-        robots: dict[tuple[str, str, str], str] = {}
-        for index, item in enumerate(raw):
-            here = f"{path}[{index}]"
-            if not isinstance(item, str):
-                self.fail(here, f"receiver names are strings, not {show(item)}")
-            elif item in names:
-                # diff.py owes one alert per listed receiver: a repeat sends everything twice.
-                self.fail(here, f"duplicate receiver {show(item)}")
-            elif item not in declared:
-                self.fail(here, f"unknown receiver {show(item)}")
-            elif item in receivers:
-                url = receivers[item].url
-                robot = (url.origin, url.path, receivers[item].access_token)
-                if robot in robots:
-                    self.fail(
-                        here,
-                        f"{show(item)} posts to the same robot as {show(robots[robot])}: "
-                        "that group would get every alert twice",
-                    )
-                    continue
-                robots[robot] = item
-                names.append(item)
-        return tuple(names)
-
-    def alert_on(self, raw: Any, path: str) -> frozenset[InstanceStatus]:
-        if raw is None:
-            return DEFAULT_ALERT_ON
-        if not isinstance(raw, list) or not raw:
-            self.fail(path, "must be a non-empty list of statuses such as [failed, rejected]")
-            return DEFAULT_ALERT_ON
-        statuses: set[InstanceStatus] = set()
-        known = {s.label: s for s in InstanceStatus}
-        final = ", ".join(sorted(s.label for s in TERMINAL))
-        for index, item in enumerate(raw):
-            here = f"{path}[{index}]"
-            status: InstanceStatus | None = None
-            if isinstance(item, int) and not isinstance(item, bool):
-                status = InstanceStatus.parse(item) if small(item) else None
-            elif isinstance(item, str):
-                status = known.get(item.lower())
-            if status is None:
-                self.fail(here, f"unknown status {show(item)} (one of: {final})")
-            elif status not in TERMINAL:
-                # The diff alerts on a run once it has finished; a run is never
-                # finished in this status, so the rule could never fire.
-                self.fail(
-                    here,
-                    f"{status.label!r} is not a final status, so it can never fire "
-                    f"(one of: {final})",
-                )
-            else:
-                statuses.add(status)
-        return frozenset(statuses) or DEFAULT_ALERT_ON
+    def watch(self, raw: Any) -> tuple[WatchRule, ...]:
+        return read_watch(self, raw, self.evidence_defaults)
 
     def health(self, raw: Any, receivers: Mapping[str, ReceiverConfig]) -> HealthConfig:
         health = self.record(HealthConfig, raw, "health") or HealthConfig()
@@ -868,17 +519,3 @@ class _Parser(Walker):
         if health.receiver is None and "ops" in receivers and not named:
             return dataclasses.replace(health, receiver="ops")
         return health
-
-
-def _stuck_after(
-    value: float | str | None, default: RuleSettings
-) -> float | Literal["job_timeout", "off"]:
-    if value == "job_timeout":
-        return "job_timeout"
-    if value == _OFF:
-        return "off"
-    return default.stuck_after if value is None or isinstance(value, str) else value
-
-
-def _seconds_or_none(value: float | str) -> float | None:
-    return None if isinstance(value, str) else value

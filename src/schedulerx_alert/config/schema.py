@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Collection, Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,10 +83,12 @@ def option(
     example: str | None = None,
     key: str | None = None,
     repr: bool = True,
+    shown: Callable[[Any], str] | None = None,
 ) -> Any:
     """A field the file sets: its default, its reader and its line in the reference;
-    `key`: its name in the file, when not the field's."""
-    metadata = {"read": read, "doc": doc, "example": example, "key": key}
+    `key`: its name in the file, when not the field's; `shown`: how the reference writes
+    its default, when not as describe() does."""
+    metadata = {"read": read, "doc": doc, "example": example, "key": key, "shown": shown}
     return dataclasses.field(default=default, metadata=metadata, repr=repr)
 
 
@@ -109,6 +112,7 @@ class Walker:
         self.base_dir = Path(".")
         self.declared: Collection[str] = ()
         self.allowed_hosts: tuple[str, ...] = ()
+        self.usable_receivers: Mapping[str, Any] = {}  # by name
         # Variables never substituted besides the credentials: the action keys' own.
         self.barred = {ACTION_KEYS_ENV}
 
@@ -274,8 +278,12 @@ def describe(value: Any) -> str:
         return "null"
     if isinstance(value, timedelta):
         return span(value)
-    if isinstance(value, tuple | list | frozenset):
+    if isinstance(value, frozenset):  # of enum members: by their order
+        value = tuple(sorted(value, key=lambda member: member.value))
+    if isinstance(value, tuple | list):
         return "[" + ", ".join(describe(v) for v in value) + "]"
+    if isinstance(value, Enum):
+        return str(getattr(value, "label", value.name.lower()))
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
