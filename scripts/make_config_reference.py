@@ -24,7 +24,7 @@ HEADER = """\
 # Config reference (generated)
 
 Written by `scripts/make_config_reference.py` from the config's described records
-(`src/schedulerx_alert/config/records.py`, `config/heartbeat.py`): each line is an
+(`src/schedulerx_alert/config/records.py`, `watch.py`, `heartbeat.py`): each line is an
 option's field, with its default or an example, and its description. Do not edit by
 hand; change the field and run the script. A test fails when this page and the
 fields differ.
@@ -34,8 +34,7 @@ with its path (`schedulerx.qurey: unknown key`), a bad value is named by its pat
 the file's value (`schedulerx.query: must be one of auto, per_job, every_job, not
 'fast'`), and every problem of the file is listed at once. [The configuration
 guide](config.md) shows every section in one example, with the options not yet
-described here (`routes`, `silences`, `actions`, and the
-top-level ones).
+described here (`routes`, `silences`, receivers' `quiet_hours` and `actions`).
 """
 
 
@@ -49,10 +48,12 @@ def sections() -> list[tuple[str, type, str]]:
         SchedulerXConfig,
         StateConfig,
         TemplateConfig,
+        TopLevel,
     )
     from schedulerx_alert.config.watch import WatchEntry
 
     return [
+        ("", TopLevel, "The options at the top of the file (`region` is required)."),
         ("schedulerx", SchedulerXConfig, "How SchedulerX's OpenAPI is called."),
         ("state", StateConfig, "Where the state is kept (`state.url` is required)."),
         ("dingtalk", DingTalkConfig, "How the robots are posted to."),
@@ -85,8 +86,8 @@ def render() -> str:
 
     parts = [HEADER]
     for key, record, about in sections():
-        lines = [f"{key}:"]
-        indent = "  - " if key in LISTS else "  "
+        lines = [f"{key}:"] if key else []
+        indent = "  - " if key in LISTS else "  " if key else ""
         for spec in options(record):
             required = spec.default is dataclasses.MISSING
             example = spec.metadata["example"]
@@ -98,9 +99,10 @@ def render() -> str:
             elif example is not None and spec.default and "default" not in note:
                 note += f" (default: {shown(spec.default)})"
             line = f"{indent}{key_of(spec)}: {value}"
-            indent = "    " if key in LISTS else "  "
+            indent = "    " if key in LISTS else "  " if key else ""
             lines.append(f"{line.ljust(COLUMN - 1)} # {note}")
-        parts.append(f"## `{key}:`\n\n{about}\n\n```yaml\n" + "\n".join(lines) + "\n```\n")
+        title = f"`{key}:`" if key else "Top level"
+        parts.append(f"## {title}\n\n{about}\n\n```yaml\n" + "\n".join(lines) + "\n```\n")
     return "\n".join(parts)
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from schedulerx_alert.config.records import (
     LANGUAGES as LANGUAGES,
@@ -42,17 +41,10 @@ from schedulerx_alert.config.records import (
 from schedulerx_alert.config.records import (
     TemplateConfig as TemplateConfig,
 )
-from schedulerx_alert.config.schema import (
-    VAR,
-    Invalid,
-    Missing,
-    Reader,
-    Walker,
-    boolean,
-    number,
-    small,
-    text,
+from schedulerx_alert.config.records import (
+    TopLevel,
 )
+from schedulerx_alert.config.schema import VAR, Walker
 from schedulerx_alert.config.schema import join as _join
 from schedulerx_alert.config.schema import (
     show as show,
@@ -61,7 +53,7 @@ from schedulerx_alert.config.watch import JobSpec as JobSpec
 from schedulerx_alert.config.watch import WatchRule as WatchRule
 from schedulerx_alert.config.watch import read_watch
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
-from schedulerx_alert.support.urls import HttpUrl, UrlError, parse_http_url
+from schedulerx_alert.support.urls import HttpUrl
 
 if TYPE_CHECKING:
     # Read by their own modules, loaded only when a config has the section.
@@ -73,9 +65,6 @@ if TYPE_CHECKING:
 # Where secrets go, whatever the config says: the robot's webhook and secret read from
 # the environment only to DingTalk; signed API calls only to Alibaba Cloud's hosts.
 DINGTALK_HOST = "oapi.dingtalk.com"
-# The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
-# A pattern for re's own cache, compiled on first use, not at every cold start.
-_REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
 # A config is a page of YAML; these bounds are far above any real one and far
 # below what exhausts 128 MB (a 787-byte alias bomb expands to billions of values).
 MAX_CONFIG_BYTES = 1_000_000
@@ -247,7 +236,6 @@ _TOP_KEYS = {
     "routes",
     "actions",
 }
-MAX_SHARED_CAUSE_JOBS = 1000
 
 
 class _Parser(Walker):
@@ -257,75 +245,11 @@ class _Parser(Walker):
         super().__init__(env)
         self.evidence_defaults = {"mention_owners": False, "include_log": False}
 
-    # -- scalars -------------------------------------------------------------
-
-    def read(
-        self, mapping: Mapping[str, Any], key: str, path: str, default: Any, reader: Reader
-    ) -> Any:
-        """`mapping[key]` read by `reader`; `default` when absent or bad (None: required)."""
-        here = _join(path, key)
-        try:
-            return reader(self, mapping[key], here) if key in mapping else default
-        except Missing:
-            if default is None:
-                self.fail(here, "is required")
-        except Invalid as exc:
-            self.fail(here, str(exc))
-        return default
-
-    def substitute(self, path: str, value: str, from_env: bool = False) -> str | None:
-        """`value` with its `${VAR}`s replaced, where `from_env` (a secret or an endpoint)
-        allows them; else None, the reason recorded."""
-        try:
-            return self.substituted(value, from_env)
-        except Invalid as exc:
-            self.fail(path, str(exc))
-            return None
-
     def may_carry_env(self, url: HttpUrl, entry: Mapping[str, Any], keys: tuple[str, ...]) -> bool:
         """Whether `url` may receive what `entry[keys]` read from the environment."""
         if not any(isinstance(entry.get(k), str) and VAR.search(entry[k]) for k in keys):
             return True
         return url.host == DINGTALK_HOST or (self.allow_loopback_http and url.is_loopback)
-
-    def string(
-        self,
-        mapping: Mapping[str, Any],
-        key: str,
-        path: str,
-        default: str | None = None,
-        *,
-        from_env: bool = False,
-    ) -> str | None:
-        if mapping.get(key) is None and default is None:
-            self.fail(_join(path, key), "is required")
-            return None
-        value: str | None = self.read(
-            mapping, key, path, default, lambda w, v, p: text(w, v, p, from_env)
-        )
-        return value
-
-    def optional_string(
-        self, mapping: Mapping[str, Any], key: str, path: str, *, from_env: bool = False
-    ) -> str | None:
-        if mapping.get(key) in (None, ""):
-            return None
-        result = self.string(mapping, key, path, from_env=from_env)
-        return result or None
-
-    def boolean(self, mapping: Mapping[str, Any], key: str, path: str, default: bool) -> bool:
-        return bool(self.read(mapping, key, path, default, boolean))
-
-    def number(
-        self,
-        mapping: Mapping[str, Any],
-        key: str,
-        path: str,
-        default: float,
-        low: float,
-        high: float,
-    ) -> float:
-        return float(self.read(mapping, key, path, default, number(low, high)))
 
     def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
         if value is None:
@@ -340,34 +264,21 @@ class _Parser(Walker):
             if key not in known:
                 self.fail(_join(path, key), "unknown key")
 
-    def url(self, path: str, value: str) -> HttpUrl | None:
-        try:
-            return parse_http_url(value, allow_loopback_http=self.allow_loopback_http)
-        except UrlError as exc:
-            self.fail(path, str(exc))
-            return None
-
-    # -- sections ------------------------------------------------------------
-
     def config(self, raw: Any, base_dir: Path) -> Config | None:
         if raw is None:
             self.fail("(top level)", "the config is empty")
             return None
         top = self.mapping(raw, "(top level)")
         self.unknown_keys(top, _TOP_KEYS, "")
-        self.allow_loopback_http = self.boolean(top, "allow_loopback_http", "", False)
+        self.allow_loopback_http = self.one(TopLevel, "allow_loopback_http", top)
         actions = top.get("actions")
         if isinstance(actions, dict) and isinstance(actions.get("key_env"), str):
             self.barred.add(actions["key_env"])
-        region = self.string(top, "region", "")
-        if region is not None and not re.fullmatch(_REGION, region):
-            self.fail(
-                "region", f"must be a region id such as cn-hangzhou, not {show(top['region'])}"
-            )
-        timezone = self.timezone(top)
+        region = self.one(TopLevel, "region", top)
+        timezone = self.one(TopLevel, "timezone", top)
         # Defaults for every watch entry's own `mention_owners` and `include_log`.
         self.evidence_defaults = {
-            key: self.boolean(top, key, "", False) for key in ("mention_owners", "include_log")
+            key: self.one(TopLevel, key, top) for key in ("mention_owners", "include_log")
         }
         self.base_dir = base_dir
         dingtalk = self.record(DingTalkConfig, top.get("dingtalk"), "dingtalk") or DingTalkConfig()
@@ -376,8 +287,8 @@ class _Parser(Walker):
         self.usable_receivers = receivers
         watch = self.watch(top.get("watch"))
         health = self.health(top.get("health"), receivers)
-        lookback = self.number(top, "first_run_lookback_minutes", "", 15, 0, 7 * 24 * 60)
-        max_age = self.number(top, "pending_max_age_hours", "", 24, 1, 30 * 24)
+        lookback = self.one(TopLevel, "first_run_lookback_minutes", top)
+        max_age = self.one(TopLevel, "pending_max_age_hours", top)
         silences, routes, quiet_hours = self.sections(top, declared, timezone)
         config = Config(
             region=region or "",
@@ -394,7 +305,7 @@ class _Parser(Walker):
             first_run_lookback=timedelta(minutes=lookback),
             pending_max_age=timedelta(hours=max_age),
             base_dir=base_dir,
-            shared_cause_min_jobs=self.shared_cause(top.get("shared_cause", True)),
+            shared_cause_min_jobs=self.one(TopLevel, "shared_cause", top),
             heartbeat=self.heartbeat(top.get("heartbeat")),
             silences=silences,
             routes=routes,
@@ -436,42 +347,6 @@ class _Parser(Walker):
         # Its problems stay in the settings, not the config's: a broken section costs the
         # buttons, never the alerts (the tick reports them; `validate` refuses them).
         return parse_actions(raw, self.env, self.allow_loopback_http)[0]
-
-    def shared_cause(self, raw: Any) -> int | None:
-        """`shared_cause: true` (default), `false`, or `{min_jobs: N}`."""
-        if isinstance(raw, bool):
-            return DEFAULT_MIN_JOBS if raw else None
-        if not isinstance(raw, dict):
-            self.fail(
-                "shared_cause", f"must be true, false or a mapping with min_jobs, not {show(raw)}"
-            )
-            return DEFAULT_MIN_JOBS
-        self.unknown_keys(raw, {"min_jobs"}, "shared_cause")
-        return self.count(
-            raw, "min_jobs", "shared_cause", DEFAULT_MIN_JOBS, 2, MAX_SHARED_CAUSE_JOBS
-        )
-
-    def count(
-        self, mapping: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int
-    ) -> int:
-        value = mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not small(value):
-            self.fail(_join(path, key), f"must be a whole number, not {show(value)}")
-            return default
-        if not low <= value <= high:
-            self.fail(_join(path, key), f"must be between {low} and {high}, not {value}")
-            return default
-        return value
-
-    def timezone(self, top: Mapping[str, Any]) -> str:
-        default = "Asia/Shanghai"
-        timezone = self.string(top, "timezone", "", default) or default
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            self.fail("timezone", f"unknown time zone {show(top.get('timezone'))}")
-            return default
-        return timezone
 
     def receivers(
         self, raw: Any, dingtalk: DingTalkConfig

@@ -10,13 +10,17 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schedulerx_alert.config.schema import (
     Invalid,
     Missing,
     Reader,
     Walker,
+    boolean,
+    count,
     declared_receiver,
+    join,
     number,
     one_of,
     option,
@@ -26,6 +30,7 @@ from schedulerx_alert.config.schema import (
     span,
     text,
 )
+from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
 from schedulerx_alert.support.urls import HttpUrl, UrlError, normalise_host, parse_http_url
 
 DEFAULT_SCHEDULERX_ENDPOINT = "https://schedulerx.aliyuncs.com"
@@ -35,6 +40,10 @@ LANGUAGES = ("zh-CN", "en")
 # times, "every_job" polls every job every tick (the loop of old, for comparisons).
 QUERY_MODES = ("auto", "per_job", "every_job")
 CLOUD_DOMAIN = "aliyuncs.com"
+# The region is spliced into the default OSS host name: cn-hangzhou, ap-southeast-1.
+# A pattern for re's own cache, compiled on first use, not at every cold start.
+_REGION = r"[a-z]{2,}(?:-[a-z0-9]+)+"
+MAX_SHARED_CAUSE_JOBS = 1000
 # These serve only some configs (mentions) and error messages: patterns for re's own
 # cache, compiled on first use, not at every cold start.
 _MOBILE = r"\+?[0-9][0-9-]{2,19}"
@@ -409,3 +418,69 @@ def _state_url_problem(url: str) -> str | None:
             return "must be file:///ABSOLUTE/PATH/state.json"
         return None
     return "must start with oss:// or file://"
+
+
+def region(walker: Walker, value: Any, path: str) -> str:
+    given = text(walker, value, path)
+    if not re.fullmatch(_REGION, given):
+        raise Invalid(f"must be a region id such as cn-hangzhou, not {show(value)}")
+    return given
+
+
+def timezone(walker: Walker, value: Any, path: str) -> str:
+    given = text(walker, value, path)
+    if not given:
+        raise Missing
+    try:
+        ZoneInfo(given)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise Invalid(f"unknown time zone {show(value)}") from None
+    return given
+
+
+def shared_cause(walker: Walker, value: Any, path: str) -> int | None:
+    """`true`, `false` (None: one message per failure), or `{min_jobs: N}`."""
+    if isinstance(value, bool):
+        return DEFAULT_MIN_JOBS if value else None
+    if not isinstance(value, dict):
+        raise Invalid(f"must be true, false or a mapping with min_jobs, not {show(value)}")
+    for key in value:
+        if key != "min_jobs":
+            walker.fail(join(path, key), "unknown key")
+    if "min_jobs" not in value:
+        return DEFAULT_MIN_JOBS
+    try:
+        found: int = count(2, MAX_SHARED_CAUSE_JOBS)(walker, value["min_jobs"], path)
+        return found
+    except Invalid as exc:
+        walker.fail(join(path, "min_jobs"), str(exc))
+        return DEFAULT_MIN_JOBS
+
+
+@dataclass(frozen=True)
+class TopLevel:
+    """The options at the config's top level (the sections are records of their own)."""
+
+    region: str = option(read=region, doc="the SchedulerX region", example="cn-hangzhou")
+    timezone: str = option(
+        "Asia/Shanghai", read=timezone, doc="the zone of SchedulerX's time strings"
+    )
+    allow_loopback_http: bool = option(
+        False,
+        read=boolean,
+        doc="true lets http:// reach 127.0.0.1/::1/localhost (test servers)",
+    )
+    mention_owners: bool = option(False, read=boolean, doc="the default of every watch entry's own")
+    include_log: bool = option(False, read=boolean, doc="likewise")
+    first_run_lookback_minutes: float = option(
+        15, read=number(0, 7 * 24 * 60), doc="on a job's first poll, older failures are history"
+    )
+    pending_max_age_hours: float = option(
+        24, read=number(1, 30 * 24), doc="an alert undelivered this long is dropped and counted"
+    )
+    shared_cause: int | None = option(
+        DEFAULT_MIN_JOBS,
+        read=shared_cause,
+        shown=lambda _: "true",
+        doc="false, or {min_jobs: 3}: one message for a shared error (true: 2 jobs)",
+    )

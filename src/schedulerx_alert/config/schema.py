@@ -157,6 +157,23 @@ class Walker:
                 complete = complete and not required
         return values, complete
 
+    def one(self, cls: type, name: str, raw: Mapping[str, Any], path: str = "") -> Any:
+        """The option `name` of `cls` read from `raw`, where a section's options are read
+        in an order of their own; its default when absent or bad (None: required)."""
+        spec = next(f for f in options(cls) if f.name == name)
+        key = key_of(spec)
+        default = None if spec.default is dataclasses.MISSING else spec.default
+        here = join(path, key)
+        try:
+            if key in raw or default is None:
+                return spec.metadata["read"](self, raw.get(key), here)
+        except Missing:
+            if default is None:
+                self.fail(here, "is required")
+        except Invalid as exc:
+            self.fail(here, str(exc))
+        return default
+
     # -- substitution --------------------------------------------------------
 
     def substituted(self, value: str, from_env: bool = False) -> str:
