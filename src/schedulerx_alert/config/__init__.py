@@ -44,7 +44,7 @@ from schedulerx_alert.config.records import (
 from schedulerx_alert.config.records import (
     TopLevel,
 )
-from schedulerx_alert.config.schema import VAR, Walker
+from schedulerx_alert.config.schema import VAR, Walker, key_of, options
 from schedulerx_alert.config.schema import join as _join
 from schedulerx_alert.config.schema import (
     show as show,
@@ -215,9 +215,8 @@ def parse_config(
     return config
 
 
-_TOP_KEYS = {
-    "region",
-    "timezone",
+# The top level's own options, and its sections.
+_TOP_KEYS = {key_of(f) for f in options(TopLevel)} | {
     "schedulerx",
     "state",
     "dingtalk",
@@ -225,13 +224,7 @@ _TOP_KEYS = {
     "watch",
     "templates",
     "health",
-    "first_run_lookback_minutes",
-    "pending_max_age_hours",
-    "allow_loopback_http",
-    "shared_cause",
     "heartbeat",
-    "mention_owners",
-    "include_log",
     "silences",
     "routes",
     "actions",

@@ -1,6 +1,7 @@
-"""The config's small sections as described records (config/schema.py reads them):
-`schedulerx:`, `state:`, `dingtalk:`, `templates:`, `health:`. Each default is the
-field's own, and each option's line in docs/config-reference.md is its `doc`."""
+"""The config's sections as described records (config/schema.py reads them): the top
+level's own options, `schedulerx:`, `state:`, `dingtalk:`, `receivers:`, `templates:`
+and `health:`. Each default is the field's own, and each option's line in
+docs/config-reference.md is its `doc`."""
 
 from __future__ import annotations
 
