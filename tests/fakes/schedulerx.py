@@ -61,6 +61,7 @@ from tests.fakes.base import (
     TimeoutThen,
     normalise_filters,
 )
+from tests.fakes.workflows import Workflows
 
 API_VERSION = "2019-04-30"
 HOST_ID = "schedulerx.aliyuncs.com"
@@ -514,6 +515,9 @@ class FakeSchedulerX(FakeServer):
         self.writes = "ok"
         # Every write that changed a run: (action, instance id), in order.
         self.operations: list[tuple[str, int]] = []
+        # Workflows (tests/fakes/workflows.py): scripted with `sx.workflows.add` and `.run`.
+        self.workflows = Workflows(self)
+        self._handlers.update(self.workflows.handlers())
 
     # -- switches --------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from schedulerx_alert.config.workflows import WorkflowWatch, parse_workflows
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
 from schedulerx_alert.core.model import TERMINAL, InstanceStatus
 from schedulerx_alert.core.rules.settings import (
@@ -241,6 +242,8 @@ class Config:
     quiet_hours: Mapping[str, QuietHours] = field(default_factory=dict)  # by receiver name
     # `actions:` (actions/settings.py); None when the section is absent (no buttons).
     actions: ActionSettings | None = None
+    # Workflows watched as a whole (config/workflows.py).
+    workflows: tuple[WorkflowWatch, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -364,6 +367,7 @@ _TOP_KEYS = {
     "silences",
     "routes",
     "actions",
+    "workflows",
 }
 # The alert rule options of a watch entry (core/rules/settings.py).
 _RULE_KEYS = {
@@ -591,6 +595,7 @@ class _Parser:
             routes=routes,
             quiet_hours=quiet_hours,
             actions=self.actions(top.get("actions")),
+            workflows=parse_workflows(top.get("workflows"), declared, self.fail),
         )
         return config
 

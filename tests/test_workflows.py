@@ -1,0 +1,162 @@
+"""Workflows watched as a whole (config `workflows:`), as stories on the loopback servers.
+
+A SchedulerX workflow runs its jobs as the nodes of a workflow instance. When a node
+fails, the instance fails and the nodes below it never run: the on-call engineer gets
+one message naming the workflow, its instance, the failed node with its error and the
+nodes that did not run, not one job alert per node; a later successful instance is its
+recovery; a silence that matches the workflow holds it like a job's failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schedulerx_alert.config import ConfigError
+from tests.world import GROUP, NS, World
+
+MINUTE = 60.0
+EXTRACT, LOAD, REPORT = 92583, 92584, 92585
+ERROR = "java.sql.SQLException: ORA-01017: invalid username/password; logon denied"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with World(tmp_path, jobs=(EXTRACT, LOAD, REPORT)) as w:
+        # The jobs are watched one by one as well: their failures must still fold.
+        w.raw["workflows"] = [
+            {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["ops"]}
+        ]
+        w.sx.add_job(NS, GROUP, EXTRACT, name="extract-orders")
+        w.sx.add_job(NS, GROUP, LOAD, name="load-warehouse")
+        w.sx.add_job(NS, GROUP, REPORT, name="daily-report")
+        # extract -> load, extract -> report: when extract fails, neither runs.
+        w.sx.workflows.add(
+            NS,
+            GROUP,
+            301,
+            "nightly-etl",
+            (EXTRACT, LOAD, REPORT),
+            ((EXTRACT, LOAD), (EXTRACT, REPORT)),
+        )
+        yield w
+
+
+def fail_extract(world: World) -> int:
+    return world.sx.workflows.run(301, status=5, nodes={EXTRACT: (5, ERROR)})
+
+
+def minute(world: World, **changes: Any) -> Any:
+    world.advance(MINUTE)
+    return world.tick(**changes)
+
+
+def test_a_failed_node_and_two_skipped_nodes_arrive_as_one_message(world: World) -> None:
+    assert world.tick().status == "ok"
+    wf_instance = fail_extract(world)
+    summary = minute(world)
+
+    texts = world.texts()
+    assert len(texts) == 1, texts
+    text = texts[0]
+    assert "nightly-etl" in text and "301" in text
+    assert str(wf_instance) in text
+    extract_run = world.sx.workflows._instances[wf_instance].nodes[EXTRACT]
+    assert "extract-orders (92583)" in text and str(extract_run) in text
+    assert "ORA-01017" in text
+    assert "load-warehouse (92584)" in text and "daily-report (92585)" in text
+    assert "工作流失败" in text
+    # The node's own failure is folded in: no job alert for it, now or later.
+    assert "SchedulerX 任务失败" not in text
+    assert summary.alerts_new == 1 and summary.status == "ok"
+    assert summary.calls["ListWorkflowInstance"] == 1
+    assert summary.calls["GetWorkflowInstance"] == 1
+    minute(world)
+    assert len(world.texts()) == 1
+
+
+def test_the_message_in_english_says_which_nodes_did_not_run(world: World) -> None:
+    world.tick(templates={"language": "en"})
+    fail_extract(world)
+    minute(world, templates={"language": "en"})
+    (text,) = world.texts()
+    assert text.startswith("### SchedulerX workflow failed: nightly-etl (301)")
+    assert "**Failed node**: extract-orders (92583)" in text
+    assert "**Did not run because of it** (2): load-warehouse (92584), daily-report (92585)" in text
+
+
+def test_a_later_successful_instance_is_a_recovery_of_the_workflow_only(world: World) -> None:
+    world.tick()
+    fail_extract(world)
+    minute(world)
+    good = world.sx.workflows.run(301, status=4)
+    summary = minute(world)
+    texts = world.texts()
+    assert len(texts) == 2, texts
+    assert "工作流已恢复" in texts[1] and "nightly-etl" in texts[1] and str(good) in texts[1]
+    # The extract job succeeding again is no recovery of its own: its failure was the
+    # workflow's to announce.
+    assert "任务已恢复" not in texts[1]
+    assert summary.alerts_new == 1
+    # A successful instance needs no DAG.
+    assert "GetWorkflowInstance" not in summary.calls
+
+
+def test_a_silence_matching_the_workflow_holds_it(world: World) -> None:
+    world.tick()
+    zone = ZoneInfo("Asia/Shanghai")
+    now = world.clock()
+    world.raw["silences"] = [
+        {
+            "match": {"job_names": ["nightly-*"], "kinds": ["workflow_failed"]},
+            "start": datetime.fromtimestamp(now, zone).strftime("%Y-%m-%d %H:%M"),
+            "end": datetime.fromtimestamp(now + 3600, zone).strftime("%Y-%m-%d %H:%M"),
+            "comment": "warehouse migration",
+        }
+    ]
+    fail_extract(world)
+    summary = minute(world)
+    assert summary.alerts_silenced == 1 and summary.alerts_sent == 0
+    assert world.texts() == []
+
+
+def test_a_job_failure_outside_any_workflow_still_alerts_on_its_own(world: World) -> None:
+    world.tick()
+    world.sx.add_instance(LOAD, status=5, result="disk full", end_time=world.clock() - 5)
+    minute(world)
+    (text,) = world.texts()
+    assert "任务失败" in text and "disk full" in text
+
+
+def test_workflows_by_id_and_a_workflow_that_cannot_be_read_is_a_problem(world: World) -> None:
+    world.raw["workflows"] = [
+        {"namespace": NS, "group": GROUP, "workflows": [301, 999], "receivers": ["ops"]}
+    ]
+    summary = world.tick()
+    assert summary.status == "degraded"
+    assert any("workflow" in p and "999" in p for p in summary.problems), summary.problems
+    fail_extract(world)
+    minute(world)
+    (text,) = world.texts()
+    # Named by id: the name is not read, the id is shown.
+    assert "301" in text and "extract-orders (92583)" in text
+
+
+def test_validate_refuses_a_bad_workflows_entry(world: World) -> None:
+    world.raw["workflows"] = [
+        {"namespace": NS, "group": GROUP, "workflows": ["etl"], "receivers": ["nobody"]},
+        {"namespace": NS, "workflows": "some", "receivers": ["ops"], "extra": 1},
+    ]
+    with pytest.raises(ConfigError) as caught:
+        world.config()
+    text = "\n".join(caught.value.problems)
+    assert "workflows[0].workflows[0]: must be a workflow id" in text
+    assert "workflows[0].receivers[0]: unknown receiver 'nobody'" in text
+    assert "workflows[1].group: must be a non-empty string" in text
+    assert "workflows[1].workflows: must be `all` or a list of workflow ids" in text
+    assert "workflows[1].extra: unknown key" in text
