@@ -116,7 +116,7 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
             "状态反复：1 小时内切换 4 次",
             "已稳定：恢复正常",
             "12 个任务**因同一错误失败",
-            "工作流 nightly-etl** 实例 18000001 失败，失败节点 extract-orders (92583)，2 个节点未运行",
+            "工作流 nightly-etl** 实例 18000001 失败，失败节点 extract-orders (92583)",
             "工作流 nightly-etl** 已恢复：实例 18000002 成功",
         ),
         "en": (

@@ -160,3 +160,40 @@ def test_validate_refuses_a_bad_workflows_entry(world: World) -> None:
     assert "workflows[1].group: must be a non-empty string" in text
     assert "workflows[1].workflows: must be `all` or a list of workflow ids" in text
     assert "workflows[1].extra: unknown key" in text
+
+
+def test_the_sandbox_fails_a_workflow_from_its_controls(tmp_path: Path) -> None:
+    import copy
+    import math
+    import time
+
+    import yaml
+
+    from tests.fakes.base import ManualClock
+    from tests.sandbox import Sandbox
+    from tests.test_sandbox import CONFIG, DATA
+
+    raw = copy.deepcopy(CONFIG)
+    raw["watch"] = [
+        {"namespace": DATA, "group": "data.etl", "jobs": "all", "receivers": ["data-team"]}
+    ]
+    raw["workflows"] = [
+        {"namespace": DATA, "group": "data.etl", "workflows": "all", "receivers": ["data-team"]}
+    ]
+    config = tmp_path / "my.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    clock = ManualClock(math.floor(time.time() / 60) * 60 + 5)
+    with Sandbox(config, tmp_path / "sandbox", clock=clock) as box:
+        box.start()
+        assert "fail-workflow 301" in box.banner()
+        assert box.tick().status == "ok"
+        answer = box.control("fail-workflow", "301")
+        assert answer["status"] == "failed"
+        summary = box.tick()
+        assert summary.status == "ok" and summary.alerts_new == 1
+        [robot] = [r for r in box.robots if r.receiver == "data-team"]
+        (text,) = box.dt.texts(robot.token)
+        first = box.jobs[0]
+        assert text.startswith("### SchedulerX workflow failed: workflow-301 (301)")
+        assert f"**Failed node**: {first.name} ({first.job_id})" in text
+        assert "**Did not run because of it** (2)" in text

@@ -489,7 +489,9 @@ def _workflows(
     for action, count in flows.calls.items():
         if count:
             summary.calls[action] = summary.calls.get(action, 0) + count
+    # A workflow is watched and polled as a job is (its instances are its runs).
     summary.jobs += len(flows.targets)
+    summary.polled += len(flows.polls)
     summary.instances += sum(len(runs) for runs in flows.polls.values())
     summary.problems.extend(flows.problems)
     return flows
