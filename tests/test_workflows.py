@@ -147,6 +147,68 @@ def test_workflows_by_id_and_a_workflow_that_cannot_be_read_is_a_problem(world: 
     assert "301" in text and "extract-orders (92583)" in text
 
 
+def test_a_first_tick_keeps_old_failed_instances_as_history_without_reading_their_nodes(
+    world: World,
+) -> None:
+    world.sx.workflows.run(
+        301, status=5, nodes={EXTRACT: (5, ERROR)}, end_time=world.clock() - 3600
+    )
+    summary = world.tick()
+    assert world.texts() == [] and summary.status == "ok"
+    assert "GetWorkflowInstance" not in summary.calls
+    assert summary.calls["ListWorkFlows"] == 1 and summary.calls["ListWorkflowInstance"] == 1
+
+
+def test_nodes_that_cannot_be_read_still_announce_the_instance_and_say_so(world: World) -> None:
+    world.tick()
+    fail_extract(world)
+    world.sx.fail_next("5xx", 3, action="GetWorkflowInstance")
+    summary = minute(world)
+    assert summary.status == "degraded"
+    assert any("GetWorkflowInstance" in p and "its nodes" in p for p in summary.problems)
+    texts = world.texts()
+    assert any(
+        "工作流失败：nightly-etl" in t and "GetWorkflowInstance 读取失败" in t for t in texts
+    )
+    # Not folded: the node's own failure is announced too, so nothing is lost.
+    assert any("ORA-01017" in t and "任务失败" in t for t in texts)
+
+
+def test_workflow_calls_share_the_one_minute_budget_across_ticks(world: World) -> None:
+    world.raw["schedulerx"]["max_calls_per_minute"] = 1
+    world.tick()
+    fail_extract(world)
+    world.advance(20)  # within the minute of the first tick's ListWorkflowInstance call
+    summary = world.tick()
+    assert "ListWorkflowInstance" not in summary.calls
+    assert summary.status in ("degraded", "failed")
+    assert any(
+        "workflow read(s) failed" in p and "quota" in p and "read again next tick" in p
+        for p in summary.problems
+    ), summary.problems
+    assert world.texts() == []
+    world.advance(60)
+    world.tick()
+    workflow = [t for t in world.texts() if "工作流失败：nightly-etl" in t]
+    assert len(workflow) == 1
+    assert not any(t.startswith("### SchedulerX 任务失败") for t in world.texts())
+
+
+def test_a_pending_workflow_alert_outlives_a_tick_that_cannot_list_the_workflows(
+    world: World,
+) -> None:
+    world.tick()
+    fail_extract(world)
+    world.dt.set_down(True)
+    assert minute(world).alerts_pending == 1
+    world.dt.set_down(False)
+    world.sx.fail_next("5xx", 3, action="ListWorkFlows")
+    summary = minute(world)
+    assert summary.alerts_sent == 1 and summary.status == "degraded"
+    (text,) = world.texts()
+    assert "工作流失败：nightly-etl" in text
+
+
 def test_validate_refuses_a_bad_workflows_entry(world: World) -> None:
     world.raw["workflows"] = [
         {"namespace": NS, "group": GROUP, "workflows": ["etl"], "receivers": ["nobody"]},

@@ -483,7 +483,7 @@ def _workflows(
 ) -> WorkflowRead:
     """The watched workflows' instances (sources/workflows.py), counted in the summary."""
     flows = read_workflows(
-        config, edges.schedulerx, state.jobs, sources, deadline, edges.retry, edges.clock,
+        config, edges.schedulerx, state, sources, deadline, edges.retry, edges.clock,
         edges.sleep,
     )  # fmt: skip
     for action, count in flows.calls.items():

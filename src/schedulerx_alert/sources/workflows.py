@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -26,8 +26,8 @@ from schedulerx_alert.core.diff import Target
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.polling import SourceState
 from schedulerx_alert.core.rules.settings import DEFAULT_SETTINGS
-from schedulerx_alert.core.state import JobRecord
-from schedulerx_alert.core.workflows import WorkflowNode, WorkflowRun, workflow_key
+from schedulerx_alert.core.state import JobRecord, State, attempt_of
+from schedulerx_alert.core.workflows import WorkflowNode, WorkflowRun, is_workflow, workflow_key
 from schedulerx_alert.sources.fetch import RetryPolicy, attempt
 from schedulerx_alert.sources.poll import Budgets
 from schedulerx_alert.sources.schedulerx import SchedulerXClient
@@ -56,7 +56,7 @@ class WorkflowRead:
 def read_workflows(
     config: Config,
     client: SchedulerXClient | None,
-    known: Mapping[JobKey, JobRecord],
+    state: State,
     sources: SourceState,
     deadline: float,
     retry: RetryPolicy | None = None,
@@ -70,7 +70,7 @@ def read_workflows(
         return done
     budgets = Budgets(config.schedulerx.max_calls_per_minute, sources.calls, clock)
     try:
-        _read(config, client, known, budgets, deadline, retry, clock, sleep, done)
+        _read(config, client, state, budgets, deadline, retry, clock, sleep, done)
     finally:
         recent = budgets.recent()
         calls = {**sources.calls, **{a: recent[a] for a in ACTIONS if recent.get(a)}}
@@ -81,7 +81,7 @@ def read_workflows(
 def _read(
     config: Config,
     client: SchedulerXClient | None,
-    known: Mapping[JobKey, JobRecord],
+    state: State,
     budgets: Budgets,
     deadline: float,
     retry: RetryPolicy | None,
@@ -110,6 +110,9 @@ def _read(
             raise _Failed(str(tried.error) if tried.error else (tried.stopped or "not asked"))
         return tried.value
 
+    # A workflow never polled before has a past the rules keep quiet (the first-run
+    # lookback): its older failed instances need no DAG.
+    cutoff = clock() - config.first_run_lookback.total_seconds()
     for index, entry in enumerate(config.workflows):
         where = f"{entry.namespace}/{entry.group}"
         base = {"Namespace": entry.namespace, "GroupId": entry.group}
@@ -117,6 +120,9 @@ def _read(
             named = _workflows(entry, functools.partial(_ask, call, LIST_WORKFLOWS, base))
         except _Failed as exc:
             failures.append(f"workflows[{index}] {where}: the workflow list: {exc}")
+            # Still watched as far as the state knows them: their pending alerts stay owed.
+            for key in _remembered(state, entry):
+                done.targets[key] = Target(_names(state).get(key) or None, entry.receivers)
             continue
         for wf_id, name in named.items():
             key = workflow_key(entry.namespace, entry.group, wf_id)
@@ -129,12 +135,9 @@ def _read(
                 continue
             runs = _instances(key, body, config.zone)
             done.polls[key] = runs
-            record = known.get(key)
+            record = state.jobs.get(key)
             for run in runs:
-                seen = record.instances.get(run.instance_id) if record else None
-                if run.status is not InstanceStatus.FAILED or (
-                    seen is not None and seen.status == run.status_code
-                ):
+                if run.status is not InstanceStatus.FAILED or not _new(run, record, cutoff):
                     continue
                 try:
                     dag = call(
@@ -155,10 +158,42 @@ def _read(
                 else:
                     done.runs[(key, run.instance_id)] = parsed
     if failures:
+        nodes = any("its nodes" in failure for failure in failures)
         done.problems.append(
-            f"{len(failures)} workflow read(s) failed, e.g. {failures[0]}; a failed instance "
-            "whose nodes are unknown is announced without them, and its nodes' failures alone"
+            f"{len(failures)} workflow read(s) failed, e.g. {failures[0]}; "
+            + (
+                "a failed instance whose nodes could not be read is announced without them, "
+                "and its nodes' failures on their own"
+                if nodes
+                else "they are read again next tick"
+            )
         )
+
+
+def _remembered(state: State, entry: WorkflowWatch) -> list[JobKey]:
+    return [
+        key
+        for key in state.jobs
+        if is_workflow(key) and (key.namespace, key.group) == (entry.namespace, entry.group)
+    ]
+
+
+def _names(state: State) -> dict[JobKey, str]:
+    """The names pending alerts carry, of the workflows (and jobs) they are about."""
+    return {
+        job: name
+        for alert in state.outbox
+        for job, name in zip(alert.jobs, alert.names, strict=False)
+    }
+
+
+def _new(run: JobInstance, record: JobRecord | None, cutoff: float) -> bool:
+    """Whether the rules may announce this failed instance: the state does not know this
+    attempt of it, and it is not the old past of a workflow polled for the first time."""
+    if record is None:
+        return run.end_time is None or run.end_time.timestamp() >= cutoff
+    seen = record.instances.get(run.instance_id)
+    return seen is None or seen.status != run.status_code or seen.end != attempt_of(run)
 
 
 class _Failed(Exception):
