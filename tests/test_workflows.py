@@ -125,6 +125,32 @@ def test_a_silence_matching_the_workflow_holds_it(world: World) -> None:
     assert world.texts() == []
 
 
+def test_a_route_by_the_workflows_name_and_kind_sends_it_to_another_group(world: World) -> None:
+    dba = "dba-robot-token-0123456789"
+    world.dt.add_robot(dba)
+    world.raw["receivers"].append({"name": "dba", "webhook": world.dt.webhook(dba)})
+    world.raw["routes"] = [
+        {"match": {"job_names": ["nightly-*"], "kinds": ["workflow_failed"]}, "receivers": ["dba"]}
+    ]
+    world.tick()
+    fail_extract(world)
+    minute(world)
+    assert len(world.texts()) == 1 and len(world.texts(dba)) == 1
+    assert "工作流失败：nightly-etl" in world.texts(dba)[0]
+
+
+def test_all_leaves_a_disabled_workflow_out_and_ids_watch_it(world: World) -> None:
+    world.sx.workflows.add(NS, GROUP, 302, "paused-flow", (LOAD,), status=0)
+    world.sx.workflows.run(302, status=5, nodes={LOAD: (5, "disk full")})
+    summary = world.tick()
+    assert summary.calls["ListWorkflowInstance"] == 1  # 301 only
+    world.raw["workflows"][0]["workflows"] = [302]
+    world.advance(MINUTE)
+    world.sx.workflows.run(302, status=5, nodes={LOAD: (5, "disk full")})
+    minute(world)
+    assert any("工作流失败：paused-flow（302）" in t for t in world.texts())
+
+
 def test_a_job_failure_outside_any_workflow_still_alerts_on_its_own(world: World) -> None:
     world.tick()
     world.sx.add_instance(LOAD, status=5, result="disk full", end_time=world.clock() - 5)
@@ -143,8 +169,8 @@ def test_workflows_by_id_and_a_workflow_that_cannot_be_read_is_a_problem(world: 
     fail_extract(world)
     minute(world)
     (text,) = world.texts()
-    # Named by id: the name is not read, the id is shown.
-    assert "301" in text and "extract-orders (92583)" in text
+    # Named by id: the name is the group's list's, as for `workflows: all`.
+    assert "nightly-etl（301）" in text and "extract-orders (92583)" in text
 
 
 def test_a_first_tick_keeps_old_failed_instances_as_history_without_reading_their_nodes(

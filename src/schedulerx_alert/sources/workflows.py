@@ -91,6 +91,8 @@ def _read(
 ) -> None:
     if client is None:
         done.problems.append("workflows not read: no SchedulerX client (see the lines above)")
+        for entry in config.workflows:
+            _keep(state, entry, done)
         return
     policy = retry or RetryPolicy()
     failures: list[str] = []
@@ -120,9 +122,7 @@ def _read(
             named = _workflows(entry, functools.partial(_ask, call, LIST_WORKFLOWS, base))
         except _Failed as exc:
             failures.append(f"workflows[{index}] {where}: the workflow list: {exc}")
-            # Still watched as far as the state knows them: their pending alerts stay owed.
-            for key in _remembered(state, entry):
-                done.targets[key] = Target(_names(state).get(key) or None, entry.receivers)
+            _keep(state, entry, done)
             continue
         for wf_id, name in named.items():
             key = workflow_key(entry.namespace, entry.group, wf_id)
@@ -170,12 +170,14 @@ def _read(
         )
 
 
-def _remembered(state: State, entry: WorkflowWatch) -> list[JobKey]:
-    return [
-        key
-        for key in state.jobs
-        if is_workflow(key) and (key.namespace, key.group) == (entry.namespace, entry.group)
-    ]
+def _keep(state: State, entry: WorkflowWatch, done: WorkflowRead) -> None:
+    """The entry's workflows the state knows, still watched in a tick that could not list
+    them: their pending alerts stay owed, and their memory is kept."""
+    names = _names(state)
+    for key in state.jobs:
+        if is_workflow(key) and (key.namespace, key.group) == (entry.namespace, entry.group):
+            settings = replace(DEFAULT_SETTINGS, recovery=entry.recovery)
+            done.targets[key] = Target(names.get(key) or None, entry.receivers, rules=settings)
 
 
 def _names(state: State) -> dict[JobKey, str]:
@@ -210,9 +212,17 @@ def _ask(
 
 
 def _workflows(entry: WorkflowWatch, ask: Callable[[dict[str, str]], Any]) -> dict[int, str]:
-    """id -> name; for ids, the names ListWorkFlows gives are not fetched (ids suffice)."""
-    if not entry.all_workflows:
-        return dict.fromkeys(entry.ids, "")
+    """id -> name: the group's enabled workflows for `all`, else the entry's ids (enabled
+    or not) with the names the list gives them. The list is read for ids too: silences and
+    routes may select a workflow by name, so a tick without the names reads no instance
+    (the next tick does) rather than announce one they would have held back."""
+    listed = _listed(ask, enabled_only=entry.all_workflows)
+    if entry.all_workflows:
+        return listed
+    return {wf_id: listed.get(wf_id, "") for wf_id in entry.ids}
+
+
+def _listed(ask: Callable[[dict[str, str]], Any], *, enabled_only: bool) -> dict[int, str]:
     found: dict[int, str] = {}
     for page in range(1, _MAX_PAGES + 1):
         data = _data(ask({"PageNum": str(page), "PageSize": str(_PAGE)}))
@@ -221,7 +231,9 @@ def _workflows(entry: WorkflowWatch, ask: Callable[[dict[str, str]], Any]) -> di
             raise _Failed("ListWorkFlows' answer has no Data.Records list")
         new = 0
         for record in records:
-            if not isinstance(record, dict) or str(record.get("Status", "1")) == "0":
+            if not isinstance(record, dict):
+                continue
+            if enabled_only and str(record.get("Status", "1")) == "0":
                 continue
             wf_id = _int(record.get("WorkflowId"))
             if wf_id is not None and wf_id > 0 and wf_id not in found:
