@@ -80,6 +80,14 @@ def test_a_failed_node_and_two_skipped_nodes_arrive_as_one_message(world: World)
     assert len(world.texts()) == 1
 
 
+def test_nodes_marked_skipped_below_the_failed_one_did_not_run_either(world: World) -> None:
+    world.tick(templates={"language": "en"})
+    world.sx.workflows.run(301, status=5, nodes={EXTRACT: (5, ERROR), REPORT: (12, "")})
+    minute(world, templates={"language": "en"})
+    (text,) = world.texts()
+    assert "(2): load-warehouse (92584), daily-report (92585)" in text
+
+
 def test_the_message_in_english_says_which_nodes_did_not_run(world: World) -> None:
     world.tick(templates={"language": "en"})
     fail_extract(world)
@@ -285,3 +293,18 @@ def test_the_sandbox_fails_a_workflow_from_its_controls(tmp_path: Path) -> None:
         assert text.startswith("### SchedulerX workflow failed: workflow-301 (301)")
         assert f"**Failed node**: {first.name} ({first.job_id})" in text
         assert "**Did not run because of it** (2)" in text
+
+
+def test_what_did_not_run_is_everything_below_a_failed_node_and_nothing_beside_it() -> None:
+    from schedulerx_alert.core.workflows import WorkflowNode, WorkflowRun, workflow_key
+
+    # a -> b -> c, and d beside them (its own root), which ran; a failed.
+    a, b, c, d = (WorkflowNode(n, 100 + n, name, status) for n, name, status in (
+        (1, "a", 5), (2, "b", 1), (3, "c", 12), (4, "d", 4),
+    ))  # fmt: skip
+    edges = ((0, 101), (101, 102), (102, 103), (0, 104))
+    run = WorkflowRun(workflow_key(NS, GROUP, 7), 1, "flow", (a, b, c, d), edges)
+    assert run.failed_nodes() == (a,)
+    assert run.not_run() == (b, c)
+    # Without edges: every node that did not run.
+    assert WorkflowRun(run.workflow, 1, "flow", (a, b, c, d)).not_run() == (b, c)

@@ -47,8 +47,10 @@ class WorkflowNode:
         )
 
     @property
-    def finished(self) -> bool:
-        return self.status_code in (InstanceStatus.SUCCESS, InstanceStatus.SKIPPED) or self.failed
+    def ran(self) -> bool:
+        """It ran, or runs: it succeeded, failed or is running. Waiting, skipped (as a node
+        below a failed one may be marked) or anything else: it did not run."""
+        return self.status_code in (InstanceStatus.SUCCESS, InstanceStatus.RUNNING) or self.failed
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,11 @@ class WorkflowRun:
         return tuple(n for n in self.nodes if n.failed)
 
     def not_run(self) -> tuple[WorkflowNode, ...]:
-        """The nodes downstream of a failed node that did not finish: they did not run
-        because of it. Without edges, every unfinished node."""
+        """The nodes downstream of a failed node that did not run: they did not run
+        because of it. Without edges, every node that did not run."""
         failed = {n.instance_id for n in self.failed_nodes()}
         if not self.edges:
-            return tuple(n for n in self.nodes if not n.finished)
+            return tuple(n for n in self.nodes if not n.ran)
         below: dict[int, list[int]] = {}
         for source, target in self.edges:
             below.setdefault(source, []).append(target)
@@ -80,4 +82,4 @@ class WorkflowRun:
                 if nxt not in reached and nxt not in failed:
                     reached.add(nxt)
                     todo.append(nxt)
-        return tuple(n for n in self.nodes if n.instance_id in reached and not n.finished)
+        return tuple(n for n in self.nodes if n.instance_id in reached and not n.ran)
