@@ -308,3 +308,47 @@ def test_what_did_not_run_is_everything_below_a_failed_node_and_nothing_beside_i
     assert run.not_run() == (b, c)
     # Without edges: every node that did not run.
     assert WorkflowRun(run.workflow, 1, "flow", (a, b, c, d)).not_run() == (b, c)
+
+
+def test_owners_and_logs_are_not_asked_of_a_workflow(world: World) -> None:
+    world.raw["watch"] = [
+        {
+            "namespace": NS,
+            "group": GROUP,
+            "jobs": "all",
+            "receivers": ["ops"],
+            "mention_owners": True,
+            "include_log": True,
+        }
+    ]
+    world.tick()
+    world.advance(MINUTE)
+    fail_extract(world)
+    summary = minute(world)
+    assert summary.status == "ok", summary.problems
+    texts = [t for t in world.texts() if "工作流失败：nightly-etl" in t]
+    assert len(texts) == 1
+    assert not any("-301" in note for note in summary.notes), summary.notes
+    assert world.sx.calls("GetLog") == 0
+
+
+def test_the_heartbeat_names_a_failing_workflow_as_a_workflow(tmp_path: Path) -> None:
+    from tests.fakes.base import ManualClock
+    from tests.test_heartbeat import at, heartbeats, tick_at
+
+    with World(
+        tmp_path / "hb", jobs=(EXTRACT, LOAD, REPORT), clock=ManualClock(at(25, 8, 30))
+    ) as w:
+        w.raw["heartbeat"] = {"receiver": "ops", "at": "09:00"}
+        w.raw["workflows"] = [
+            {"namespace": NS, "group": GROUP, "workflows": [301], "receivers": ["ops"]}
+        ]
+        w.sx.workflows.add(NS, GROUP, 301, "nightly-etl", (EXTRACT, LOAD), ((EXTRACT, LOAD),))
+        tick_at(w, at(25, 8, 30))
+        tick_at(w, at(25, 9, 0))
+        w.clock.set(at(25, 10, 0))
+        w.sx.workflows.run(301, status=5, nodes={EXTRACT: (5, ERROR)})
+        w.tick()
+        tick_at(w, at(26, 9, 0, 10))
+        text = heartbeats(w)[-1]
+        assert "**nightly-etl (workflow 301)**" in text, text
