@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedulerx_alert.config import ConfigError
-from tests.world import GROUP, NS, World
+from tests.world import GROUP, NS, ROBOT, World
 
 MINUTE = 60.0
 EXTRACT, LOAD, REPORT = 92583, 92584, 92585
@@ -352,3 +352,16 @@ def test_the_heartbeat_names_a_failing_workflow_as_a_workflow(tmp_path: Path) ->
         tick_at(w, at(26, 9, 0, 10))
         text = heartbeats(w)[-1]
         assert "**nightly-etl (workflow 301)**" in text, text
+
+
+def test_a_workflow_message_has_no_silence_buttons_a_jobs_has(world: World) -> None:
+    # A silence link selects a job by id, and a silence record takes positive ids only:
+    # a workflow is silenced by name in the config (above), not from the chat yet.
+    world.raw["actions"] = {"enabled": True, "base_url": "https://alert.example.com/silence"}
+    world.env["SCHEDULERX_ALERT_ACTION_KEYS"] = "k" * 32 + "-current-signing-key"
+    world.tick()
+    fail_extract(world)
+    world.sx.add_instance(REPORT, status=5, result="disk full", end_time=world.clock() - 5)
+    assert minute(world).status == "ok"
+    kinds = {("工作流" in str(m)): m["msgtype"] for m in world.dt.messages(ROBOT)}
+    assert kinds == {True: "markdown", False: "actionCard"}
