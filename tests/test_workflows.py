@@ -365,3 +365,23 @@ def test_a_workflow_message_has_no_silence_buttons_a_jobs_has(world: World) -> N
     assert minute(world).status == "ok"
     kinds = {("工作流" in str(m)): m["msgtype"] for m in world.dt.messages(ROBOT)}
     assert kinds == {True: "markdown", False: "actionCard"}
+
+
+def test_the_loopback_server_checks_the_workflow_calls_signatures(world: World) -> None:
+    from zoneinfo import ZoneInfo
+
+    from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
+    from schedulerx_alert.support.credentials import Credentials
+    from tests.world import AK, STS
+
+    params = {"Namespace": NS, "GroupId": GROUP, "WorkflowId": "301"}
+    zone = ZoneInfo("Asia/Shanghai")
+    good = SchedulerXClient(world.sx.url, "cn-hangzhou", world.credentials, zone, clock=world.clock)
+    answer = good.call("ListWorkflowInstance", params)
+    assert answer["Data"] == {"WfInstanceInfos": []}
+    forged = Credentials(AK, "not-the-secret", STS)
+    bad = SchedulerXClient(world.sx.url, "cn-hangzhou", forged, zone, clock=world.clock)
+    for action in ("ListWorkFlows", "ListWorkflowInstance", "GetWorkflowInstance"):
+        with pytest.raises(SchedulerXError) as refused:
+            bad.call(action, {**params, "WfInstanceId": "1"})
+        assert refused.value.auth or "Signature" in str(refused.value), str(refused.value)
