@@ -354,10 +354,15 @@ def test_the_heartbeat_names_a_failing_workflow_as_a_workflow(tmp_path: Path) ->
         assert "**nightly-etl (workflow 301)**" in text, text
 
 
-def test_a_workflow_message_has_no_silence_buttons_a_jobs_has(world: World) -> None:
-    # A silence link selects a job by id, and a silence record takes positive ids only:
-    # a workflow is silenced by name in the config (above), not from the chat yet.
-    world.raw["actions"] = {"enabled": True, "base_url": "https://alert.example.com/silence"}
+def test_a_workflow_message_has_no_buttons_a_jobs_has(world: World) -> None:
+    # A silence link selects a job by id, and a silence record takes positive ids only;
+    # an operation acts on a job's run. A workflow is silenced by name in the config
+    # (above), not from the chat yet.
+    world.raw["actions"] = {
+        "enabled": True,
+        "base_url": "https://alert.example.com/silence",
+        "operations": ["retry", "mark_success"],
+    }
     world.env["SCHEDULERX_ALERT_ACTION_KEYS"] = "k" * 32 + "-current-signing-key"
     world.tick()
     fail_extract(world)
@@ -365,6 +370,8 @@ def test_a_workflow_message_has_no_silence_buttons_a_jobs_has(world: World) -> N
     assert minute(world).status == "ok"
     kinds = {("工作流" in str(m)): m["msgtype"] for m in world.dt.messages(ROBOT)}
     assert kinds == {True: "markdown", False: "actionCard"}
+    job = next(m for m in world.dt.messages(ROBOT) if m["msgtype"] == "actionCard")
+    assert len(job["actionCard"]["btns"]) >= 2  # a silence and the operations
 
 
 def test_the_loopback_server_checks_the_workflow_calls_signatures(world: World) -> None:
