@@ -19,7 +19,7 @@ import yaml
 
 from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
 from schedulerx_alert.tick import TickSummary
-from tests.world import ROBOT, World
+from tests.world import GROUP, NS, ROBOT, World
 
 JOBS = {92583: "nightly-etl", 92584: "report-export", 92585: "hourly-sync"}
 TRACE = """java.lang.IllegalStateException: upstream table ods.orders not ready
@@ -141,6 +141,20 @@ def main() -> int:
         world.sx.set_status(again, 4)
         summary = world.tick()
         seen = show_tick(7, "the retried run succeeds: a recovery", summary, seen, world)
+
+        # A workflow of the same jobs: nightly-etl feeds report-export and hourly-sync.
+        world.raw["workflows"] = [
+            {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["ops"]}
+        ]
+        for job_id, name in JOBS.items():
+            world.sx.add_job(NS, GROUP, job_id, name=name)  # as SchedulerX names the nodes
+        flows = world.sx.workflows
+        flows.add(NS, GROUP, 401, "orders-daily", tuple(JOBS), ((92583, 92584), (92583, 92585)))
+        flows.run(401, status=5, nodes={92583: (5, TRACE)})
+        summary = world.tick()
+        seen = show_tick(
+            8, "workflow orders-daily fails at nightly-etl: one message", summary, seen, world
+        )
     print("\nDone. Run `make test` for the full suite.")
     return 0
 

@@ -4,7 +4,8 @@ It checks V3 (``ACS3-HMAC-SHA256`` header) and V1 (``Signature`` parameter) sign
 way Alibaba Cloud's gateway does, enforces the 100 calls/minute/API quota, and serves
 ``GetJobInstanceList``, ``GetJobInstance``, ``GetJobInfo``, ``ListJobs`` and ``GetLog`` from
 jobs, instances and log lines a test scripts with :meth:`FakeSchedulerX.add_job` /
-:meth:`add_instance` / :meth:`add_log`.
+:meth:`add_instance` / :meth:`add_log`; and ``ListWorkFlows``, ``ListWorkflowInstance`` and
+``GetWorkflowInstance`` from workflows scripted with ``sx.workflows`` (tests/fakes/workflows.py).
 
 It also takes the three writes on a run (``RetryJobInstance``, ``SetJobInstanceSuccess``:
 ``JobInstanceId``; ``StopInstance``: ``InstanceId``), with the same signature checks. The API
@@ -61,6 +62,7 @@ from tests.fakes.base import (
     TimeoutThen,
     normalise_filters,
 )
+from tests.fakes.workflows import Workflows
 
 API_VERSION = "2019-04-30"
 HOST_ID = "schedulerx.aliyuncs.com"
@@ -514,6 +516,9 @@ class FakeSchedulerX(FakeServer):
         self.writes = "ok"
         # Every write that changed a run: (action, instance id), in order.
         self.operations: list[tuple[str, int]] = []
+        # Workflows (tests/fakes/workflows.py): scripted with `sx.workflows.add` and `.run`.
+        self.workflows = Workflows(self)
+        self._handlers.update(self.workflows.handlers())
 
     # -- switches --------------------------------------------------------------------------
 

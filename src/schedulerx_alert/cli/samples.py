@@ -21,12 +21,15 @@ from schedulerx_alert.core.findings import (
     STUCK,
     Fact,
     Finding,
+    attempt_id,
     finding,
     job_fingerprint,
 )
 from schedulerx_alert.core.group import group_shared_causes
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from schedulerx_alert.core.rules.workflow_failed import fold
 from schedulerx_alert.core.state import Alert, HealthRecord, run_alert, trim
+from schedulerx_alert.core.workflows import WorkflowNode, WorkflowRun, workflow_key
 
 if TYPE_CHECKING:
     from schedulerx_alert.core.heartbeat import Digest
@@ -245,6 +248,75 @@ def shared_cause() -> Alert:
     return _routed(grouped, *names)
 
 
+# Workflow 301 "nightly-etl": extract-orders (92583) feeds load-warehouse (92584) and
+# daily-report (92585). Its instance of 02:00 fails at extract; the other two never run.
+WORKFLOW = workflow_key(NAMESPACE, GROUP, 301)
+WORKFLOW_NAME = "nightly-etl"
+WORKFLOW_RUN = JobInstance(
+    job=WORKFLOW,
+    instance_id=18000001,
+    status_code=InstanceStatus.FAILED,
+    schedule_time=_at(2, 0, 0),
+    start_time=_at(2, 0, 0),
+    end_time=_at(2, 3, 41),
+    data_time=_at(2, 0, 0),
+)
+WORKFLOW_DAG = WorkflowRun(
+    WORKFLOW,
+    18000001,
+    WORKFLOW_NAME,
+    (
+        WorkflowNode(92583, 11111301, "extract-orders", InstanceStatus.FAILED, FAILED.result),
+        WorkflowNode(92584, 11111302, "load-warehouse", InstanceStatus.WAITING),
+        WorkflowNode(92585, 11111303, "daily-report", InstanceStatus.WAITING),
+    ),
+    ((0, 11111301), (11111301, 11111302), (11111301, 11111303)),
+)
+
+
+def _workflow(found: Finding, runs: Sequence[WorkflowRun] = ()) -> Alert:
+    """A finding about the workflow, turned as the tick turns it (core/rules)."""
+    [turned] = fold([found], {(run.workflow, run.instance_id): run for run in runs}, {
+        WORKFLOW: WORKFLOW_NAME
+    })  # fmt: skip
+    return _routed(turned, WORKFLOW_NAME)
+
+
+def workflow_failed() -> Alert:
+    """One message for the failed instance: the failed node, and the two that did not run."""
+    found = finding(
+        WORKFLOW_RUN.status_label,
+        WORKFLOW,
+        f"{WORKFLOW_RUN.status_label}:{attempt_id(WORKFLOW_RUN)}",
+        _minutes(2, 4, 1),
+        (WORKFLOW_RUN,),
+        streak=1,
+    )
+    return _workflow(found, [WORKFLOW_DAG])
+
+
+def workflow_recovered() -> Alert:
+    good = replace(
+        WORKFLOW_RUN,
+        instance_id=18000002,
+        status_code=InstanceStatus.SUCCESS,
+        schedule_time=_at(3, 0, 0),
+        start_time=_at(3, 0, 0),
+        end_time=_at(3, 9, 12),
+    )
+    found = finding(
+        RECOVERED,
+        WORKFLOW,
+        job_fingerprint(RECOVERED, WORKFLOW, good.instance_id),
+        _minutes(3, 9, 32),
+        (good,),
+        broken_for_seconds=_minutes(3, 9, 12) - _minutes(2, 3, 41),
+        failed_runs=1,
+        since=_minutes(2, 3, 41),
+    )
+    return _workflow(found)
+
+
 def every_kind() -> list[Alert]:
     """One alert of each kind, as one summary lists them."""
     return [
@@ -257,6 +329,8 @@ def every_kind() -> list[Alert]:
         flapping(),
         settled(),
         shared_cause(),
+        workflow_failed(),
+        workflow_recovered(),
     ]
 
 
@@ -450,6 +524,18 @@ KINDS: dict[str, Kind] = {
             "twelve jobs failing with the same error, in one message",
             "shared_cause",
             lambda: [shared_cause()],
+        ),
+        Kind(
+            "workflow_failed",
+            "a workflow instance failed: its failed node and the two nodes that did not run",
+            "workflow_failed",
+            lambda: [workflow_failed()],
+        ),
+        Kind(
+            "workflow_recovered",
+            "a workflow works again: its next instance succeeded",
+            "workflow_recovered",
+            lambda: [workflow_recovered()],
         ),
         Kind(
             "heartbeat",

@@ -52,6 +52,7 @@ from schedulerx_alert.config.schema import (
 from schedulerx_alert.config.watch import JobSpec as JobSpec
 from schedulerx_alert.config.watch import WatchRule as WatchRule
 from schedulerx_alert.config.watch import read_watch
+from schedulerx_alert.config.workflows import WorkflowWatch, parse_workflows
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
 from schedulerx_alert.support.urls import HttpUrl
 
@@ -112,6 +113,8 @@ class Config:
     quiet_hours: Mapping[str, QuietHours] = field(default_factory=dict)  # by receiver name
     # `actions:` (actions/settings.py); None when the section is absent (no buttons).
     actions: ActionSettings | None = None
+    # Workflows watched as a whole (config/workflows.py).
+    workflows: tuple[WorkflowWatch, ...] = ()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -228,6 +231,7 @@ _TOP_KEYS = {key_of(f) for f in options(TopLevel)} | {
     "silences",
     "routes",
     "actions",
+    "workflows",
 }
 
 
@@ -304,6 +308,7 @@ class _Parser(Walker):
             routes=routes,
             quiet_hours=quiet_hours,
             actions=self.actions(top.get("actions")),
+            workflows=parse_workflows(top.get("workflows"), declared, self.fail),
         )
         return config
 

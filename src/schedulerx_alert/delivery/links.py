@@ -311,6 +311,11 @@ class ActionLinks:
         if len(alert.jobs) != 1:
             # A shared cause: a button could silence only one of its jobs.
             return message
+        if alert.jobs[0].job_id < 0:
+            # A workflow (core/workflows.py): a link's silence selects a job by id (the
+            # book takes positive ids only), and an operation acts on a job's run, not on a
+            # workflow instance. Silenced by name in the config, for now.
+            return message
         buttons = self.buttons(LinkTarget.of(alert))
         if self.settings.operations:
             from schedulerx_alert.delivery.operation_links import operation_buttons

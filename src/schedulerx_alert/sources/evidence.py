@@ -140,6 +140,8 @@ def _rules(
     watched = discovery.watched_jobs(config, catalog)
     found = {}
     for job in jobs:
+        if job.job_id < 0:
+            continue  # a workflow (core/workflows.py): no job record, no log of its own
         rule = watched[job].rule if job in watched else discovery.rule_for_unlisted(config, job)
         if rule is not None:
             found[job] = rule

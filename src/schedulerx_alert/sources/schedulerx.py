@@ -37,6 +37,12 @@ RAM_ACTIONS: Mapping[str, str] = {
     "GetJobInfo": "edas:ReadSchedulerxJobQuery",
     # include_log: the failed run's last lines (Professional edition only).
     "GetLog": "edas:ReadSchedulerxLogQuery",
+    # `workflows:` (sources/workflows.py); Professional edition only. The action is the
+    # one documented for ListWorkflowInstance and GetWorkflowInstance; ListWorkFlows'
+    # is not documented.
+    "ListWorkFlows": "edas:ReadSchedulerxWorkflowQuery",
+    "ListWorkflowInstance": "edas:ReadSchedulerxWorkflowQuery",
+    "GetWorkflowInstance": "edas:ReadSchedulerxWorkflowQuery",
 }
 # The operations from the chat (`actions.operations`), each with the RAM action of its API
 # page ("授权信息"); they live in a policy of their own, attached only when enabled. The
@@ -64,6 +70,10 @@ ANSWER_CAPS: Mapping[str, int] = {
     "ListJobs": 8 << 20,
     "GetJobInfo": 1 << 20,
     "GetLog": 1 << 20,
+    # A workflow instance's DAG carries each node's Result, as a run list page does.
+    "ListWorkFlows": 8 << 20,
+    "ListWorkflowInstance": 1 << 20,
+    "GetWorkflowInstance": 8 << 20,
 }
 DEFAULT_ANSWER_CAP = 8 << 20
 
