@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schedulerx_alert.core.diff import diff
+from schedulerx_alert.core.diff import DiffSettings, Reading, diff
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import RuleSettings
 from schedulerx_alert.core.state import InstanceRecord, JobRecord, State, dump_state, load_state
@@ -20,62 +20,108 @@ def test_first_run_announces_recent_failures_and_records_old_ones_as_history() -
     old = instance(2, S.FAILED, ended=T0 - 3600)
     # Before the recent failure (a success after it would be its recovery).
     ok = instance(3, S.SUCCESS, ended=T0 - 120)
-    result = diff(State(), {job(): [recent, old, ok]}, {job(): target()}, T0, LOOKBACK)
+    result = diff(
+        State(), Reading({job(): [recent, old, ok]}), {job(): target()}, T0, DiffSettings(LOOKBACK)
+    )
     assert [a.instances[0].instance_id for a in result.alerts] == [1]
     assert [i.instance_id for i in result.history] == [2]
     # The old failure is remembered, so a later tick does not announce it either.
-    again = diff(result.state, {job(): [recent, old, ok]}, {job(): target()}, T0 + 60, LOOKBACK)
+    again = diff(
+        result.state,
+        Reading({job(): [recent, old, ok]}),
+        {job(): target()},
+        T0 + 60,
+        DiffSettings(LOOKBACK),
+    )
     assert again.alerts == ()
 
 
 def test_an_instance_seen_running_alerts_when_it_fails_even_if_long_after() -> None:
     running = instance(7, S.RUNNING, ended=None)
-    first = diff(State(), {job(): [running]}, {job(): target()}, T0, LOOKBACK)
+    first = diff(
+        State(), Reading({job(): [running]}), {job(): target()}, T0, DiffSettings(LOOKBACK)
+    )
     assert first.alerts == ()
     failed = instance(7, S.FAILED, ended=T0 + 7200)
-    later = diff(first.state, {job(): [failed]}, {job(): target()}, T0 + 7200, LOOKBACK)
+    later = diff(
+        first.state,
+        Reading({job(): [failed]}),
+        {job(): target()},
+        T0 + 7200,
+        DiffSettings(LOOKBACK),
+    )
     assert [(a.instances[0].instance_id, a.kind) for a in later.alerts] == [(7, "failed")]
 
 
 def test_known_job_announces_a_failure_it_never_saw_running_whatever_its_age() -> None:
-    first = diff(State(), {job(): []}, {job(): target()}, T0, LOOKBACK)
+    first = diff(State(), Reading({job(): []}), {job(): target()}, T0, DiffSettings(LOOKBACK))
     late = instance(8, S.FAILED, ended=T0 - 86_000)
-    result = diff(first.state, {job(): [late]}, {job(): target()}, T0 + 60, LOOKBACK)
+    result = diff(
+        first.state, Reading({job(): [late]}), {job(): target()}, T0 + 60, DiffSettings(LOOKBACK)
+    )
     assert len(result.alerts) == 1
 
 
 def test_one_alert_per_receiver_and_rejected_counts_by_default() -> None:
     rejected = instance(9, S.REJECTED, ended=T0)
-    result = diff(State(), {job(): [rejected]}, {job(): target("ops", "dba")}, T0, LOOKBACK)
+    result = diff(
+        State(),
+        Reading({job(): [rejected]}),
+        {job(): target("ops", "dba")},
+        T0,
+        DiffSettings(LOOKBACK),
+    )
     assert sorted(a.receiver for a in result.alerts) == ["dba", "ops"]
     assert {a.kind for a in result.alerts} == {"rejected"}
 
 
 def test_unknown_status_codes_are_kept_and_never_alert() -> None:
     odd = instance(10, 42, ended=T0)
-    result = diff(State(), {job(): [odd]}, {job(): target()}, T0, LOOKBACK)
+    result = diff(State(), Reading({job(): [odd]}), {job(): target()}, T0, DiffSettings(LOOKBACK))
     assert result.alerts == ()
     assert result.state.jobs[job()].instances[10].status == 42
 
 
 def test_a_job_whose_call_failed_keeps_its_records() -> None:
-    first = diff(State(), {job(): [instance(1, S.RUNNING, ended=None)]}, {job(): target()}, T0, 900)
-    result = diff(first.state, {}, {job(): target()}, T0 + 60, LOOKBACK)
+    first = diff(
+        State(),
+        Reading({job(): [instance(1, S.RUNNING, ended=None)]}),
+        {job(): target()},
+        T0,
+        DiffSettings(900),
+    )
+    result = diff(first.state, Reading({}), {job(): target()}, T0 + 60, DiffSettings(LOOKBACK))
     assert result.state.jobs[job()] == first.state.jobs[job()]
 
 
 def test_pending_alerts_for_receivers_no_longer_configured_go_to_the_jobs_receivers() -> None:
-    first = diff(State(), {job(): [instance(1)]}, {job(): target("gone")}, T0, LOOKBACK)
-    result = diff(first.state, {job(): []}, {job(): target("ops")}, T0 + 60, LOOKBACK)
+    first = diff(
+        State(),
+        Reading({job(): [instance(1)]}),
+        {job(): target("gone")},
+        T0,
+        DiffSettings(LOOKBACK),
+    )
+    result = diff(
+        first.state, Reading({job(): []}), {job(): target("ops")}, T0 + 60, DiffSettings(LOOKBACK)
+    )
     assert result.dropped == ()
     (moved,) = result.state.outbox
     assert (moved.receiver, moved.finding) == ("ops", first.state.outbox[0].finding)
 
 
 def test_pending_alerts_whose_job_is_no_longer_watched_are_dropped_and_counted() -> None:
-    first = diff(State(), {job(): [instance(1)]}, {job(): target("gone")}, T0, LOOKBACK)
+    first = diff(
+        State(),
+        Reading({job(): [instance(1)]}),
+        {job(): target("gone")},
+        T0,
+        DiffSettings(LOOKBACK),
+    )
     other = job(92584)
-    result = diff(first.state, {other: []}, {other: target("ops")}, T0 + 60, LOOKBACK)
+    result = diff(
+        first.state, Reading({other: []}), {other: target("ops")}, T0 + 60, DiffSettings(LOOKBACK)
+    )
     assert [a.receiver for a in result.dropped] == ["gone"]
     assert (result.state.outbox, result.state.expired) == ((), {"gone": 1})
 
@@ -107,10 +153,10 @@ def test_every_alertable_run_is_announced_once_per_receiver(
         listing_ = list(runs.values())
         result = diff(
             state,
-            {job(): listing_} if call_ok else {},
+            Reading({job(): listing_} if call_ok else {}),
             {job(): target("a", "b", rules=EVERY_FAILURE)},
             now,
-            LOOKBACK,
+            DiffSettings(LOOKBACK),
         )
         announced += [
             (inst.instance_id, a.kind, _end(inst), a.receiver)
@@ -182,7 +228,13 @@ def test_no_alert_of_any_kind_is_owed_twice(
                 ended = end if code in (4, 5, 6, 9, 11, 12) else None
                 listings[job(n)][iid] = instance(iid, code, n, ended=ended, result="boom")
         polls = {key: list(runs.values()) for key, runs in listings.items()} if call_ok else {}
-        result = diff(state, polls, targets, now, LOOKBACK, shared_cause_min_jobs=min_jobs)
+        result = diff(
+            state,
+            Reading(polls),
+            targets,
+            now,
+            DiffSettings(LOOKBACK, shared_cause_min_jobs=min_jobs),
+        )
         for alert in result.alerts:
             assert alert.receiver in {r for j in alert.jobs for r in targets[j].receivers}
         keys += [a.key for a in result.alerts]
@@ -196,7 +248,9 @@ def test_diff_does_not_mutate_its_input(items: list[tuple[int, int, int]]) -> No
     state = load_state(dump_state(State()))
     runs = {iid: instance(iid, code, ended=T0 + age) for iid, code, age in items}
     before = dump_state(state)
-    diff(state, {job(): list(runs.values())}, {job(): target()}, T0, LOOKBACK)
+    diff(
+        state, Reading({job(): list(runs.values())}), {job(): target()}, T0, DiffSettings(LOOKBACK)
+    )
     assert dump_state(state) == before
 
 
@@ -204,10 +258,28 @@ def test_diff_does_not_mutate_its_input(items: list[tuple[int, int, int]]) -> No
 
 
 def test_pending_alerts_older_than_the_maximum_age_are_dropped_and_counted_per_receiver() -> None:
-    first = diff(State(), {job(): [instance(1)]}, {job(): target("ops", "dba")}, T0, LOOKBACK)
-    kept = diff(first.state, {}, {job(): target("ops", "dba")}, T0 + 3600, LOOKBACK, 3600)
+    first = diff(
+        State(),
+        Reading({job(): [instance(1)]}),
+        {job(): target("ops", "dba")},
+        T0,
+        DiffSettings(LOOKBACK),
+    )
+    kept = diff(
+        first.state,
+        Reading({}),
+        {job(): target("ops", "dba")},
+        T0 + 3600,
+        DiffSettings(LOOKBACK, pending_max_age=3600),
+    )
     assert (kept.expired, len(kept.state.outbox)) == ((), 2)
-    late = diff(kept.state, {}, {job(): target("ops", "dba")}, T0 + 3601, LOOKBACK, 3600)
+    late = diff(
+        kept.state,
+        Reading({}),
+        {job(): target("ops", "dba")},
+        T0 + 3601,
+        DiffSettings(LOOKBACK, pending_max_age=3600),
+    )
     assert sorted(a.receiver for a in late.expired) == ["dba", "ops"]
     assert (late.state.outbox, late.state.expired) == ((), {"dba": 1, "ops": 1})
     assert late.state.mentioned({"ops": 1}).expired == {"dba": 1}
@@ -215,17 +287,25 @@ def test_pending_alerts_older_than_the_maximum_age_are_dropped_and_counted_per_r
 
 def test_a_listed_run_is_never_pruned_however_many_are_listed() -> None:
     many = [instance(i, S.SUCCESS) for i in range(1, 251)]
-    first = diff(State(), {job(): many}, {job(): target()}, T0, LOOKBACK)
+    first = diff(State(), Reading({job(): many}), {job(): target()}, T0, DiffSettings(LOOKBACK))
     assert len(first.state.jobs[job()].instances) == 250
     # Listed again next to a new failure: the 250 stay, the unlisted are capped.
     later = [instance(i, S.SUCCESS) for i in range(300, 310)]
-    again = diff(first.state, {job(): later}, {job(): target()}, T0 + 60, LOOKBACK, max_unlisted=5)
+    again = diff(
+        first.state,
+        Reading({job(): later}),
+        {job(): target()},
+        T0 + 60,
+        DiffSettings(LOOKBACK, max_unlisted=5),
+    )
     assert sorted(again.state.jobs[job()].instances) == [246, 247, 248, 249, 250, *range(300, 310)]
 
 
 def test_an_alert_keeps_what_a_message_can_show_of_a_huge_error_text() -> None:
     huge = instance(1, result="OutOfMemoryError " + "x" * 5_000_000)
-    [alert] = diff(State(), {job(): [huge]}, {job(): target()}, T0, LOOKBACK).alerts
+    [alert] = diff(
+        State(), Reading({job(): [huge]}), {job(): target()}, T0, DiffSettings(LOOKBACK)
+    ).alerts
     assert alert.instance is not None
     assert alert.instance.result.startswith("OutOfMemoryError ")
     assert len(alert.instance.result) < 2100
@@ -235,8 +315,14 @@ def test_a_version_1_record_knows_its_attempt_by_epoch_until_listed_again() -> N
     """Version 1 stored an attempt's end as an epoch, in the zone configured then."""
     failed = instance(1, ended=T0)
     v1 = State(jobs={job(): JobRecord({1: InstanceRecord(5, T0, ("failed",), end_v1=T0)})})
-    same = diff(v1, {job(): [failed]}, {job(): target()}, T0 + 60, LOOKBACK)
+    same = diff(v1, Reading({job(): [failed]}), {job(): target()}, T0 + 60, DiffSettings(LOOKBACK))
     assert same.alerts == ()
     assert same.state.jobs[job()].instances[1].end == "2026-11-25 10:00:00"
-    rerun = diff(v1, {job(): [instance(1, ended=T0 + 30)]}, {job(): target()}, T0 + 60, LOOKBACK)
+    rerun = diff(
+        v1,
+        Reading({job(): [instance(1, ended=T0 + 30)]}),
+        {job(): target()},
+        T0 + 60,
+        DiffSettings(LOOKBACK),
+    )
     assert len(rerun.alerts) == 1

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedulerx_alert.core.diff import diff
+from schedulerx_alert.core.diff import DiffSettings, Reading, diff
 from schedulerx_alert.core.findings import RECOVERED
 from schedulerx_alert.core.model import InstanceStatus, JobKey
 from schedulerx_alert.core.state import State, attempt_of, dump_state, load_state
@@ -451,7 +451,9 @@ def test_hostile_answers_tick_after_tick_announce_each_failure_once(
         )
         assert set(fetched.polls) | set(fetched.errors) == {JOB}
         assert bool(fetched.problems or fetched.errors) == reportable
-        result = diff(state, fetched.polls, targets, now, first_run_lookback=10**9)
+        result = diff(
+            state, Reading(fetched.polls), targets, now, DiffSettings(first_run_lookback=10**9)
+        )
         for alert in result.alerts:
             life = next(life for life in runs if life.instance_id == alert.instances[0].instance_id)
             if alert.kind == RECOVERED:

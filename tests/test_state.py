@@ -11,7 +11,7 @@ import pytest
 
 from schedulerx_alert.core import migrations
 from schedulerx_alert.core.catalog import JobInfo
-from schedulerx_alert.core.diff import diff
+from schedulerx_alert.core.diff import DiffSettings, Reading, diff
 from schedulerx_alert.core.heartbeat import HeartbeatRecord, Hour
 from schedulerx_alert.core.polling import GroupCursor, ServerFacts, SourceState
 from schedulerx_alert.core.silence_hold import Held
@@ -44,7 +44,13 @@ class Clock:
 
 def full_state() -> State:
     """A state in which every field differs from its default."""
-    result = diff(State(), {job(): [instance(1, result="boom")]}, {job(): target()}, T0, 900)
+    result = diff(
+        State(),
+        Reading({job(): [instance(1, result="boom")]}),
+        {job(): target()},
+        T0,
+        DiffSettings(900),
+    )
     group = (job().namespace, job().group)
     return result.state.with_updates(
         robots={"ops": RobotRecord(sent=(T0 - 5, T0), blocked_until=T0 + 600)},
@@ -248,13 +254,13 @@ def test_a_journal_names_alerts_the_state_never_held_so_the_diff_skips_them(
     stored = dying.begin()
     targets = {job(): target("ops", "dba")}
     listing = {job(): [instance(1)]}
-    result = diff(stored, listing, targets, T0, 900)
+    result = diff(stored, Reading(listing), targets, T0, DiffSettings(900))
     told_ops = [a for a in result.alerts if a.receiver == "ops"]
     assert dying.checkpoint(told_ops, {})
     clock.now += 61
 
     state = StateSession(store, "state.json", "next", ttl=60, clock=clock).begin()
-    again = diff(state, listing, targets, clock.now, 900)
+    again = diff(state, Reading(listing), targets, clock.now, DiffSettings(900))
     assert [a.receiver for a in again.alerts] == ["dba"]
     assert again.state.delivered == {}
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedulerx_alert.core.diff import diff
+from schedulerx_alert.core.diff import DiffSettings, Reading, diff
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.state import (
     JobRecord,
@@ -37,7 +37,9 @@ LOOKBACK = 15 * 60
 def valid_v2() -> bytes:
     """A current document with something in every part."""
     listing = {job(): [instance(1, result="boom"), instance(2, S.RUNNING, ended=None)]}
-    result = diff(State(), listing, {job(): target("ops", "dba")}, T0, LOOKBACK)
+    result = diff(
+        State(), Reading(listing), {job(): target("ops", "dba")}, T0, DiffSettings(LOOKBACK)
+    )
     return dump_state(result.state)
 
 
@@ -245,7 +247,7 @@ def test_nothing_is_announced_twice_or_lost_across_prunes_and_time_zone_changes(
         listed = listing(tick["runs"], tick["latest"], tick["zone"])
         polls = {job(): listed} if tick["ok"] else {}
         targets = {job(): target("a", "b", rules=EVERY_FAILURE)}
-        result = diff(state, polls, targets, now, LOOKBACK, max_unlisted=cap)
+        result = diff(state, Reading(polls), targets, now, DiffSettings(LOOKBACK, max_unlisted=cap))
         announced += [
             (a.instances[0].instance_id, a.kind, attempt_of(a.instances[0]), a.receiver)
             for a in result.alerts
@@ -278,7 +280,13 @@ def test_a_known_failure_is_never_announced_again_when_the_zone_changes(
     state = State()
     announced = []
     for n, zone in enumerate(zones):
-        result = diff(state, {job(): listing(runs, 10, zone)}, {job(): target()}, START + n, 900)
+        result = diff(
+            state,
+            Reading({job(): listing(runs, 10, zone)}),
+            {job(): target()},
+            START + n,
+            DiffSettings(900),
+        )
         announced += [(a.instances[0].instance_id, a.kind) for a in result.alerts]
         state = load_state(dump_state(result.state))
     assert len(announced) == len(set(announced))

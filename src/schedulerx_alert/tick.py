@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedulerx_alert.config import Config
 from schedulerx_alert.config.timing import Timing
-from schedulerx_alert.core.diff import DiffResult, Target, diff
+from schedulerx_alert.core.diff import DiffResult, DiffSettings, Reading, Target, diff
 from schedulerx_alert.core.heartbeat_record import HeartbeatRecord
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import Alert, HealthRecord, State, TickRecord
@@ -199,22 +199,23 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         flows = _workflows(config, edges, state, read.sources, poll_deadline, summary)
         polls = {**polls, **flows.polls}
         targets = {**targets, **flows.targets}
-        result = diff(
-            state.with_updates(catalog=read.catalog, sources=flows.sources),
+        reading = Reading(
             polls,
-            targets,
-            clock(),
-            config.first_run_lookback.total_seconds(),
-            config.pending_max_age.total_seconds(),
-            catalog=catalog_of(edges, state),
-            zone=config.timezone,
-            shared_cause_min_jobs=config.shared_cause_min_jobs,
             partial=set(polls) - read.complete - set(flows.polls),
             first=read.first | {key for key in flows.polls if key not in state.jobs},
-            policy=silences.policy(config),
             covered=read.covered(targets),
+            catalog=catalog_of(edges, state),
             workflows=flows.runs if config.workflows else None,
         )
+        settings = DiffSettings(
+            config.first_run_lookback.total_seconds(),
+            pending_max_age=config.pending_max_age.total_seconds(),
+            zone=config.timezone,
+            shared_cause_min_jobs=config.shared_cause_min_jobs,
+            policy=silences.policy(config),
+        )
+        updated = state.with_updates(catalog=read.catalog, sources=flows.sources)
+        result = diff(updated, reading, targets, clock(), settings)
         summary.alerts_new = len(result.alerts)
         summary.alerts_silenced = len(result.held)
         summary.notes.extend(filter(None, [held_note(result.held)]))

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from schedulerx_alert.core.findings import Finding
@@ -56,7 +55,6 @@ MAX_UNLISTED_PER_JOB = 200
 # An alert still undelivered after this long is dropped (and counted).
 PENDING_MAX_AGE_SECONDS = 24 * 3600
 DEFAULT_ZONE = "Asia/Shanghai"
-_NO_CATALOG: Mapping[JobKey, JobInfo] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -92,68 +90,82 @@ class DiffResult:
     held: tuple[HeldAlert, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What this tick read, as the diff takes it.
+
+    `polls` holds only the jobs whose listing succeeded; every other job's records and
+    rule memory are carried over untouched, so a failed call never forgets or
+    re-announces anything. A job in `partial` was listed in part (the runs a group query
+    found), not everything SchedulerX lists for it: its last complete listing
+    (`polled_at`) stays as it was. `first` names the jobs whose listing counts as a
+    first poll (their older failures are history); without it, a job is polled first
+    when the state has no record of it. `covered` says, per job, up to when all its runs
+    are known (core/rules/history.py `JobHistory.covered`); without it, a job's listing
+    is read up to now and a job without one is not read. `catalog` is what SchedulerX
+    says about the jobs themselves (schedule, timeout; core/catalog.py): without an
+    entry, a job is never called missed and is stuck only after its `stuck_after`.
+    `workflows`, when workflows are watched: the DAGs of the failed workflow instances
+    read this tick (core/rules/workflow_failed.py).
+    """
+
+    polls: Mapping[JobKey, Sequence[JobInstance]]
+    partial: AbstractSet[JobKey] = frozenset()
+    first: AbstractSet[JobKey] | None = None
+    covered: Mapping[JobKey, float] | None = None
+    catalog: Mapping[JobKey, JobInfo] = field(default_factory=dict)
+    workflows: Mapping[tuple[JobKey, int], WorkflowRun] | None = None
+
+
+@dataclass(frozen=True)
+class DiffSettings:
+    """The config's part in a diff. `zone` is the zone crons are read in; `policy`
+    holds `routes:`, silences and quiet hours (core/routing.py): without one an alert
+    goes to its watch entry's receivers only."""
+
+    first_run_lookback: float
+    pending_max_age: float = PENDING_MAX_AGE_SECONDS
+    max_unlisted: int = MAX_UNLISTED_PER_JOB
+    zone: str = DEFAULT_ZONE
+    shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
+    policy: Policy | None = None
+
+
 def diff(
     state: State,
-    polls: Mapping[JobKey, Sequence[JobInstance]],
+    reading: Reading,
     targets: Mapping[JobKey, Target],
     now: float,
-    first_run_lookback: float,
-    pending_max_age: float = PENDING_MAX_AGE_SECONDS,
-    max_unlisted: int = MAX_UNLISTED_PER_JOB,
-    *,
-    catalog: Mapping[JobKey, JobInfo] = _NO_CATALOG,
-    zone: str = DEFAULT_ZONE,
-    shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
-    partial: AbstractSet[JobKey] = frozenset(),
-    first: AbstractSet[JobKey] | None = None,
-    policy: Policy | None = None,
-    covered: Mapping[JobKey, float] | None = None,
-    workflows: Mapping[tuple[JobKey, int], WorkflowRun] | None = None,
+    settings: DiffSettings,
 ) -> DiffResult:
-    """Compare this tick's listings with the state and run the alert rules.
-
-    `polls` holds only the jobs whose listing succeeded; every other job's
-    records and rule memory are carried over untouched, so a failed call never
-    forgets or re-announces anything. `catalog` is what SchedulerX says about the
-    jobs themselves (schedule, timeout; see core/catalog.py): without an entry, a
-    job is never called missed and is stuck only after its `stuck_after`. `zone`
-    is the zone its crons are read in. A job in `partial` was listed in part (the
-    runs a group query found), not everything SchedulerX lists for it: its last
-    complete listing (`polled_at`) stays as it was. `first` names the jobs whose
-    listing counts as a first poll (their older failures are history); without
-    it, a job is polled first when the state has no record of it. `policy` holds
-    `routes:`, silences and quiet hours (delivery/silencing.py); without one an alert
-    goes to its watch entry's receivers only. `covered` says, per job, up to when all
-    its runs are known (core/rules/history.py `JobHistory.covered`): a job a group query
-    read in full though it had no run to list; without it, a job's listing is read up to
-    now and a job without one is not read. `workflows`, when workflows are watched: the
-    DAGs of the failed workflow instances read this tick (core/rules/workflow_failed.py).
-    """
-    cutoff = now - first_run_lookback
+    """Compare this tick's reading with the state and run the alert rules."""
+    polls, partial, first, covered = reading.polls, reading.partial, reading.first, reading.covered
+    policy, zone, max_unlisted = settings.policy, settings.zone, settings.max_unlisted
+    cutoff = now - settings.first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
     quiet: list[JobInstance] = []
-    settings = {key: target.settings for key, target in targets.items()}
+    rules = {key: target.settings for key, target in targets.items()}
     for key in targets:
         if key in polls:
             previous = state.jobs.get(key)
             first_poll = previous is None if first is None else key in first
             histories[key] = _history(key, previous, polls[key], cutoff, first_poll)
             if first_poll:
-                quiet += _quiet_failures(histories[key], settings[key])
+                quiet += _quiet_failures(histories[key], rules[key])
         if covered is not None and key in covered:
             history = histories.get(key) or JobHistory(key, ())
             histories[key] = replace(history, covered=covered[key])
     evaluation = evaluate(
         histories,
-        settings,
-        schedules_of(catalog, targets, zone),
+        rules,
+        schedules_of(reading.catalog, targets, zone),
         {key: record.rules for key, record in state.jobs.items() if key in targets},
         now,
         # Grouped per receiver in `route`, after what a dead tick delivered is taken out.
         shared_cause_min_jobs=None,
     )
-    if workflows is not None:
-        evaluation = _fold_workflows(evaluation, workflows, targets, state.jobs)
+    if reading.workflows is not None:
+        evaluation = _fold_workflows(evaluation, reading.workflows, targets, state.jobs)
     alerted = _alerted(evaluation.findings, quiet)
     jobs: dict[JobKey, JobRecord] = {}
     for key in targets:
@@ -175,7 +187,7 @@ def diff(
         targets,
         now,
         delivered=delivered,
-        shared_cause_min_jobs=shared_cause_min_jobs,
+        shared_cause_min_jobs=settings.shared_cause_min_jobs,
         policy=policy,
         held=held,
     )
@@ -188,7 +200,7 @@ def diff(
     for alert in state.outbox:
         if alert.jobs and not any(job in targets for job in alert.jobs):
             dropped.append(alert)
-        elif now - alert.created_at > pending_max_age:
+        elif now - alert.created_at > settings.pending_max_age:
             expired.append(alert)
         elif alert.receiver in receivers:
             kept.append(alert)
