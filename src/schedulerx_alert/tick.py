@@ -35,7 +35,16 @@ from schedulerx_alert.sources.discovery import rule_for_unlisted, unmatched, wat
 from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
 from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
 from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
-from schedulerx_alert.sources.poll import JOB_INFO, LIST, LIST_JOBS, Budgets, PollResult, execute
+from schedulerx_alert.sources.poll import (
+    JOB_INFO,
+    LIST,
+    LIST_JOBS,
+    Budgets,
+    Calls,
+    Known,
+    PollResult,
+    execute,
+)
 from schedulerx_alert.sources.schedulerx import SchedulerXClient
 from schedulerx_alert.sources.workflows import WorkflowRead, read_workflows
 from schedulerx_alert.storage.fallback import LocalHealth, LocalHealthFile, fold
@@ -387,23 +396,19 @@ def _read(
     client = edges.schedulerx
     sources, catalog = state.sources, state.catalog
 
+    calls = Calls(
+        client,
+        budgets,
+        deadline,
+        config.schedulerx.concurrency,
+        edges.retry,
+        edges.clock,
+        edges.sleep,
+        edges.progress,
+    )
+
     def plan_and_run(the_plan: Plan) -> PollResult:
-        return execute(
-            config,
-            the_plan,
-            client,
-            sources,
-            catalog,
-            state.jobs,
-            targets,
-            budgets,
-            deadline,
-            config.schedulerx.concurrency,
-            edges.retry,
-            edges.clock,
-            edges.sleep,
-            edges.progress,
-        )
+        return execute(config, the_plan, Known(sources, catalog, state.jobs, targets), calls)
 
     def plan() -> Plan:
         budget = Budget(budgets.left(LIST), budgets.left(LIST_JOBS))

@@ -243,25 +243,35 @@ class _Run:
         return False
 
 
-def execute(
-    config: Config,
-    the_plan: Plan,
-    client: SchedulerXClient,
-    sources: SourceState,
-    catalog: Mapping[JobKey, JobInfo],
-    records: Mapping[JobKey, JobRecord],
-    watched: Mapping[JobKey, Any],
-    budgets: Budgets,
-    deadline: float,
-    concurrency: int = 4,
-    retry: RetryPolicy | None = None,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-    progress: Progress = no_progress,
-) -> PollResult:
-    """Make the plan's calls; every failure is collected per job or group, never raised.
+@dataclass(frozen=True)
+class Known:
+    """What earlier ticks left that the executor reads: how far each group was read and
+    what its server does, the job catalog, each job's run records, the watched jobs."""
 
-    `progress` hears of each task done (a status line on a terminal, logs.py)."""
+    sources: SourceState
+    catalog: Mapping[JobKey, JobInfo]
+    records: Mapping[JobKey, JobRecord]
+    watched: Mapping[JobKey, Any]
+
+
+@dataclass(frozen=True)
+class Calls:
+    """How the executor reaches SchedulerX: the client, the quota, the time it has.
+    `progress` hears of each task done (a status line on a terminal)."""
+
+    client: SchedulerXClient
+    budgets: Budgets
+    deadline: float
+    concurrency: int = 4
+    retry: RetryPolicy | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    progress: Progress = no_progress
+
+
+def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollResult:
+    """Make the plan's calls; every failure is collected per job or group, never raised."""
+    sources, client, budgets = known.sources, calls.client, calls.budgets
     server = sources.server
     if server.endpoint != client.base_url:
         # Another endpoint is another server: what was learnt of the old one does not hold.
@@ -271,15 +281,15 @@ def execute(
         plan=the_plan,
         client=client,
         budgets=budgets,
-        deadline=deadline,
-        retry=retry or RetryPolicy(),
-        clock=clock,
-        sleep=sleep,
-        records=records,
-        watched=watched,
+        deadline=calls.deadline,
+        retry=calls.retry or RetryPolicy(),
+        clock=calls.clock,
+        sleep=calls.sleep,
+        records=known.records,
+        watched=known.watched,
         server=server,
         cursors=dict(the_plan.cursors),
-        catalog=dict(catalog),
+        catalog=dict(known.catalog),
         result=PollResult(),
         anchors=dict(sources.anchors),
     )
@@ -291,12 +301,12 @@ def execute(
         _guarded(run, phase, task)
         with run.lock:
             done += 1
-            progress("SchedulerX reads", done, total)
+            calls.progress("SchedulerX reads", done, total)
 
     for name, tasks in the_plan.phases:
         if not tasks:
             continue
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, calls.concurrency)) as pool:
             list(pool.map(one, [name] * len(tasks), tasks))
     result = run.result
     for group, cursor in run.cursors.items():
