@@ -72,3 +72,23 @@ def test_paused_runs_and_filtered_triggers_are_not_stuck() -> None:
     paused = run(7, InstanceStatus.PAUSED, started=T0)
     manual = run(8, RUNNING, started=T0, trigger=TriggerType.MANUAL_RERUN)
     assert monitor.tick(T0 + 90 * MINUTE, paused, manual) == []
+
+
+def test_two_runs_of_one_job_stuck_since_the_same_second_are_two_findings() -> None:
+    """A job whose runs may overlap (a second one started by hand): each stuck run is
+    announced, and each keeps its own fingerprint, so neither is taken for the other."""
+    monitor = Monitor(settings=with_settings(stuck_after=30 * MINUTE))
+    monitor.report(run(7, RUNNING, started=T0), run(8, RUNNING, started=T0))
+    stuck = monitor.tick(T0 + 31 * MINUTE)
+    assert sorted(f.instances[0].instance_id for f in stuck) == [7, 8]
+    assert len({f.fingerprint for f in stuck}) == 2
+
+
+def test_a_run_still_waiting_is_stuck_from_its_scheduled_time() -> None:
+    """No start time yet: it has been stuck since it was due (10 s before T0 here)."""
+    monitor = Monitor(settings=with_settings(stuck_after=30 * MINUTE))
+    waiting = replace(run(9, InstanceStatus.WAITING, started=T0), start_time=None)
+    monitor.report(waiting)
+    [stuck] = monitor.tick(T0 + 31 * MINUTE)
+    assert stuck.facts["running_for_seconds"] == 31 * MINUTE + 10
+    assert stuck.fingerprint.endswith(f":9:{int(T0 - 10)}")
