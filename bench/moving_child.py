@@ -102,8 +102,22 @@ def main() -> None:
     shared = SharedClock(Path(setup["clock"]))
     before = _files(state_dir)
     clock = MovingClock(shared, now, float(setup["vcpu"]))
-    edges = build_edges(config, credentials, 60.0, "bench", clock, time.sleep, root / "local")
-    summary = run_tick(config, edges)
+    slept = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept[0] += seconds
+        time.sleep(seconds)
+
+    edges = build_edges(config, credentials, 60.0, "bench", clock, sleep, root / "local")
+    profile_to = os.environ.get("BENCH_PROFILE")  # a file to write the tick's cProfile to
+    if profile_to:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            summary = run_tick(config, edges)
+        profile.dump_stats(profile_to)
+    else:
+        summary = run_tick(config, edges)
     cpu, wall = clock.elapsed()
     after = _files(state_dir)
     written = sum(
@@ -115,6 +129,7 @@ def main() -> None:
         "problems": summary.problems[:3],
         "cpu": cpu,
         "wall": wall,
+        "slept": slept[0],
         "written": written,
         "state_bytes": sum(size for _, size in after.values()),
         "rss_mib": _peak_rss_kib() / 1024,
