@@ -89,9 +89,11 @@ CASES = {
         Case("outage 20000/100", 20000, 100, outage=(10.0, 40.0)),
         Case("bad deploy 5000/20", 5000, 20, bad_deploy=3000),
         Case("older server 2000", 2000, 20, legacy="missing_param"),
-        Case("page 50, id asc", 5000, 20, order="id_asc", page=50),
-        Case("page 20, start desc", 5000, 20, order="start_desc", page=20),
+        Case("page 50 id asc", 5000, 20, order="id_asc", page=50),
+        Case("page 20 start desc", 5000, 20, order="start_desc", page=20),
         Case("5000/20 quota 100", 5000, 20, quota=100),
+        Case("20000/100 quota 180", 20000, 100, quota=180),
+        Case("30000/300 quota 450", 30000, 300, quota=450),
     )
 }
 QUICK = Case("quick 200/4", 200, 4, long_runs=2, bad_deploy=30)
@@ -124,10 +126,14 @@ def run(case: Case, hours: float, vcpu: float, seed: int) -> Outcome:
     outcome = Outcome(case, vcpu)
     began = time.perf_counter()
     ticks = max(3, round(hours * 3600 / TICK))
+    if case.outage:  # the resume and the ten ticks the target gives it, and five more
+        ticks = max(ticks, round(case.outage[1]) + 15)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         clock = SharedClock.create(root / "clock", START)
-        sx = FakeSchedulerX(AK, SK, STS, clock=clock, max_skew=None).start()
+        # An account whose quota was raised: the function is given 90 % of it.
+        limit = max(100, round(case.quota / 0.9))
+        sx = FakeSchedulerX(AK, SK, STS, clock=clock, max_skew=None, rate_limit=limit).start()
         sx.configure(
             legacy=case.legacy,  # type: ignore[arg-type]
             window_field=case.window,  # type: ignore[arg-type]

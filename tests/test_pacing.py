@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from schedulerx_alert.sources.fetch import CallBudget
 from tests.world import World
 
@@ -49,3 +51,18 @@ def test_a_budget_waits_only_for_room_that_frees_within_its_pace() -> None:
     # The next place frees 30 s after the budget began: later than it waits.
     assert not budget.acquire(until=2000.0, sleep=sleep)
     assert not budget.acquire(until=now[0], sleep=sleep)
+
+
+def test_a_raised_quota_can_be_used_and_a_number_beyond_any_quota_is_refused(
+    tmp_path: Path,
+) -> None:
+    from schedulerx_alert.config import ConfigError
+
+    with World(tmp_path, jobs=(92583,)) as world:
+        # An account whose quota was raised to 500 a minute gives the function 450 of it.
+        raised = {"endpoint": world.sx.url, "max_calls_per_minute": 450}
+        assert world.config(schedulerx=raised).schedulerx.max_calls_per_minute == 450
+        beyond = {"endpoint": world.sx.url, "max_calls_per_minute": 5000}
+        with pytest.raises(ConfigError) as caught:
+            world.config(schedulerx=beyond)
+        assert any("max_calls_per_minute" in p for p in caught.value.problems)

@@ -692,7 +692,7 @@ class _Parser:
         minute, day = timedelta(minutes=1), timedelta(days=1)
         return SchedulerXConfig(
             endpoint=endpoint or DEFAULT_SCHEDULERX_ENDPOINT,
-            max_calls_per_minute=int(self.number(raw, "max_calls_per_minute", path, 90, 1, 100)),
+            max_calls_per_minute=int(self.number(raw, "max_calls_per_minute", path, 90, 1, 1000)),
             concurrency=int(self.number(raw, "concurrency", path, 4, 1, 16)),
             timeout_seconds=self.number(raw, "timeout_seconds", path, 5, 0.1, 60),
             query=query,
