@@ -60,13 +60,21 @@ class MovingClock:
         self._lock = threading.Lock()
         self._wall0 = time.perf_counter()
         self._cpu0 = time.process_time()
+        self._queued0 = _queued()
+        self._queued = self._queued_at = 0.0
         self._last = start
 
     def elapsed(self) -> tuple[float, float]:
-        """(CPU seconds, seconds on the clock) since the tick began."""
+        """(CPU seconds, seconds on the clock) since the tick began.
+
+        The waits are the real time that was neither this process's CPU nor its main
+        thread's wait for a core (a shared machine's load is not the function's)."""
         wall = time.perf_counter() - self._wall0
         cpu = time.process_time() - self._cpu0
-        return cpu, max(0.0, wall - cpu) + cpu / self.vcpu
+        if wall - self._queued_at >= 0.005:  # a /proc read costs CPU: at most every 5 ms
+            self._queued, self._queued_at = _queued() - self._queued0, wall
+        queued = self._queued
+        return cpu, max(0.0, wall - cpu - queued) + cpu / self.vcpu
 
     def __call__(self) -> float:
         with self._lock:
@@ -74,6 +82,14 @@ class MovingClock:
             self._last = max(self._last, self.start + self.elapsed()[1])
             self.shared.set(self._last)
             return self._last
+
+
+def _queued() -> float:
+    """Seconds the main thread has waited on a run queue (Linux schedstat)."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _peak_rss_kib() -> float:
