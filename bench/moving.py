@@ -43,7 +43,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
@@ -297,14 +297,15 @@ def _pct(values: list[float], q: float) -> str:
     return "never" if math.isinf(value) else f"{value:g}"
 
 
-def print_table(outcomes: list[Outcome]) -> None:
+def print_table(outcomes: list[Outcome], file: TextIO = sys.stdout) -> None:
     print(
         "\n| row | GetJobInstanceList per tick mean / min / max | most in any minute "
         "| latency ticks p50 / p99 / max | p99 scheduled | never announced | duplicated "
         "| ticks not ok | CPU s/tick p50 / max | wall s at vCPU p50 / max | RSS MiB "
-        "| written KiB/tick mean / max | state KiB |"
+        "| written KiB/tick mean / max | state KiB |",
+        file=file,
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|", file=file)
     for o in outcomes:
         c = o.case
         extra = f"; worst {o.after_resume:g} ticks after the resume" if c.outage else ""
@@ -318,14 +319,16 @@ def print_table(outcomes: list[Outcome]) -> None:
             f"| {statistics.median(o.cpu):.2f} / {max(o.cpu):.2f} "
             f"| {statistics.median(o.walls):.1f} / {max(o.walls):.1f} | {o.rss_mib:.0f} "
             f"| {statistics.fmean(o.written) / 1024:.0f} / {max(o.written) / 1024:.0f} "
-            f"| {o.state_bytes / 1024:.0f} |"
+            f"| {o.state_bytes / 1024:.0f} |",
+            file=file,
         )
-    print()
+    print(file=file)
     for o in outcomes:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(o.statuses.items()))
         print(
             f"- {o.case.name}: {o.ticks} ticks ({statuses}); ran {o.seconds:.0f} s"
-            + (f"; first problem: {o.problem[:200]}" if o.problem else "")
+            + (f"; first problem: {o.problem[:200]}" if o.problem else ""),
+            file=file,
         )
 
 
@@ -341,7 +344,11 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
         cases, hours = [QUICK], 0.2
     else:
         cases, hours = [CASES[name] for name in args.rows.split(",")], args.hours
-    outcomes = [run(case, hours, args.vcpu, args.seed) for case in cases]
+    outcomes = []
+    for case in cases:
+        outcomes.append(run(case, hours, args.vcpu, args.seed))
+        # Each row as it is done: a long run interrupted keeps the rows it finished.
+        print_table(outcomes[-1:], file=sys.stderr)
     load = os.getloadavg()[0]
     print(
         f"\nSimulated {hours:g} h per row, one tick a minute, each in a fresh process, "
