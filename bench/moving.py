@@ -297,7 +297,8 @@ def _pct(values: list[float], q: float) -> str:
     return "never" if math.isinf(value) else f"{value:g}"
 
 
-def print_table(outcomes: list[Outcome], file: TextIO = sys.stdout) -> None:
+def print_table(outcomes: list[Outcome], file: TextIO | None = None) -> None:
+    file = file or sys.stdout
     print(
         "\n| row | GetJobInstanceList per tick mean / min / max | most in any minute "
         "| latency ticks p50 / p99 / max | p99 scheduled | never announced | duplicated "
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> list[Outcome]:
     print(
         f"\nSimulated {hours:g} h per row, one tick a minute, each in a fresh process, "
         f"{args.vcpu:g} vCPU, quota 90/min unless named, seed {args.seed}; "
-        f"load average {load:.1f} at the end (waits include time the tick waited for a core)."
+        f"load average {load:.1f} at the end (CPU seconds run high on a loaded machine)."
     )
     print_table(outcomes)
     return outcomes
