@@ -7,14 +7,19 @@ local file. Nothing leaves this machine.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
+import yaml
+
+from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
 from schedulerx_alert.tick import TickSummary
-from tests.world import ROBOT, World
+from tests.world import GROUP, NS, ROBOT, World
 
 JOBS = {92583: "nightly-etl", 92584: "report-export", 92585: "hourly-sync"}
 TRACE = """java.lang.IllegalStateException: upstream table ods.orders not ready
@@ -44,6 +49,27 @@ def show_tick(number: int, story: str, summary: TickSummary, seen: int, world: W
     if len(texts) == seen:
         print("    (the group receives nothing)")
     return len(texts)
+
+
+def press(world: World, directory: Path, url: str) -> None:
+    """The on-call opens a button's link and confirms the page, each request handed to the
+    function's link handler as FC's HTTP trigger would."""
+    from schedulerx_alert.links.serve import serve
+    from tests.test_actions import context, fc_http_event, form_of
+
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(world.raw), encoding="utf-8")
+    env = {"SCHEDULERX_ALERT_CONFIG": str(path), **world.env}
+
+    def title(raw: str) -> str:
+        found = re.search(r"<h1>(.*?)</h1>", json.loads(raw)["body"])
+        return found.group(1) if found else "?"
+
+    opened = serve(fc_http_event(url), context(), directory, time.time, env)
+    print(f"    page opened: {title(opened)} (nothing changes yet)")
+    fields = form_of(json.loads(opened)["body"]).fields
+    posted = serve(fc_http_event(url, "POST", fields), context(), directory, time.time, env)
+    print(f"    confirmed: {title(posted)}; SchedulerX took {world.sx.operations[-1][0]}")
 
 
 def main() -> int:
@@ -90,6 +116,45 @@ def main() -> int:
         world.dt.set_down(False)
         summary = world.tick()
         seen = show_tick(5, "DingTalk is back: the pending alert goes out", summary, seen, world)
+
+        # Act from the chat (actions.operations): the alert's buttons retry the run.
+        world.env[DEFAULT_KEY_ENV] = "demo-signing-key-" + "k" * 32
+        world.raw["actions"] = {
+            "enabled": True,
+            "base_url": "http://127.0.0.1:9/act",
+            "durations": ["1h"],
+            "operations": ["retry", "mark_success"],
+        }
+        again = world.sx.add_instance(92583, status=5, result=TRACE, schedule_time=now - 5)
+        summary = world.tick()
+        seen = show_tick(6, "nightly-etl fails again; its alert has buttons", summary, seen, world)
+        buttons = {
+            b["title"]: b["actionURL"] for b in world.dt.messages(ROBOT)[-1]["actionCard"]["btns"]
+        }
+        print(f"    buttons: {', '.join(buttons)}")
+        retry = list(buttons)[1]  # after the silence's one
+        print(f"\n=== the on-call presses {retry} (Retry this run)")
+        press(world, Path(tmp), buttons[retry])
+        for text in world.texts(ROBOT)[seen:]:
+            show_message(text)
+        seen = len(world.texts(ROBOT))
+        world.sx.set_status(again, 4)
+        summary = world.tick()
+        seen = show_tick(7, "the retried run succeeds: a recovery", summary, seen, world)
+
+        # A workflow of the same jobs: nightly-etl feeds report-export and hourly-sync.
+        world.raw["workflows"] = [
+            {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["ops"]}
+        ]
+        for job_id, name in JOBS.items():
+            world.sx.add_job(NS, GROUP, job_id, name=name)  # as SchedulerX names the nodes
+        flows = world.sx.workflows
+        flows.add(NS, GROUP, 401, "orders-daily", tuple(JOBS), ((92583, 92584), (92583, 92585)))
+        flows.run(401, status=5, nodes={92583: (5, TRACE)})
+        summary = world.tick()
+        seen = show_tick(
+            8, "workflow orders-daily fails at nightly-etl: one message", summary, seen, world
+        )
     print("\nDone. Run `make test` for the full suite.")
     return 0
 

@@ -18,6 +18,8 @@ rules see a healthy estate until a control says otherwise for a job's next fire:
     fail JOB      its next run fails             reject JOB   its next run is rejected
     hang JOB      its next run stays RUNNING     succeed JOB  its next run succeeds
     skip JOB      its next fire makes no run (a missed run, with missed_grace set)
+    fail-workflow WF     an instance of workflow WF fails at its first node (`workflows:`)
+    succeed-workflow WF  an instance of workflow WF succeeds
     tick          one tick of the function (add --dry-run to send and save nothing)
     advance SECS  move the sandbox's clock on, making the fires in between (ticks run in
                   the sandbox see it; your shell's commands keep the real time)
@@ -43,7 +45,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,7 +88,12 @@ FIRST_SAMPLE_ID = 990_001
 FUNCTION = "schedulerx-alert"
 CONTROL_FILE = "control.json"
 JOB_CONTROLS = ("fail", "reject", "hang", "succeed", "skip")
-CONTROLS = (*JOB_CONTROLS, "tick", "advance")
+#: A workflow's next instance, made at once: its first node fails (the others never run),
+#: or every node succeeds.
+WORKFLOW_CONTROLS = ("fail-workflow", "succeed-workflow")
+CONTROLS = (*JOB_CONTROLS, *WORKFLOW_CONTROLS, "tick", "advance")
+#: The workflow a `workflows: all` entry finds in its group.
+SAMPLE_WORKFLOW = 301
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "schedulerx-alert-sandbox"
 _VAR = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -146,6 +153,8 @@ class Sandbox:
         self.credentials = Credentials(AK, SK, STS)
         self.env: dict[str, str] = {}
         self.jobs: list[SeededJob] = []
+        # Workflow id -> its first node's job (`workflows:`; fail-workflow fails that node).
+        self.workflows: dict[int, int] = {}
         self.robots: list[Robot] = []
         self.config_path = self.directory / f"sandbox.{self.source.stem}.yaml"
         self._next: dict[int, str] = {}  # job id -> what its next fire does
@@ -313,6 +322,32 @@ class Sandbox:
             ):
                 # A job of the group no pattern names, as groups hold: it is not watched.
                 self._add(namespace, group, next(ids), UNMATCHED_NAME, False, watched=False)
+        self._seed_workflows(raw, ids)
+
+    def _seed_workflows(self, raw: Mapping[str, Any], ids: Iterator[int]) -> None:
+        """A workflow per id of each `workflows:` entry (SAMPLE_WORKFLOW for `all`), of the
+        group's seeded jobs: the first feeds the others, so when it fails they never run."""
+        entries = raw.get("workflows")
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict):
+                continue
+            namespace, group = entry.get("namespace"), entry.get("group")
+            if not isinstance(namespace, str) or not isinstance(group, str):
+                continue
+            chosen = entry.get("workflows")
+            wf_ids = [i for i in chosen if type(i) is int] if isinstance(chosen, list) else []
+            nodes = [j.job_id for j in self.jobs if (j.namespace, j.group) == (namespace, group)]
+            for name in ("wf-extract", "wf-load", "wf-report")[len(nodes[:3]) :]:
+                job_id = next(ids)
+                self._add(namespace, group, job_id, name, False, watched=False)
+                nodes.append(job_id)
+            first, *rest = nodes[:3]
+            for wf_id in wf_ids or [SAMPLE_WORKFLOW]:
+                self.sx.workflows.add(
+                    namespace, group, wf_id, f"workflow-{wf_id}", (first, *rest),
+                    tuple((first, other) for other in rest),
+                )  # fmt: skip
+                self.workflows[wf_id] = first
 
     def _add(
         self,
@@ -381,6 +416,14 @@ class Sandbox:
             f"  python -m tests.sandbox fail {job}{where}    (its next run; or reject, hang, "
             "succeed, skip)",
             f"  python -m tests.sandbox tick{where}",
+            *(
+                [
+                    f"  python -m tests.sandbox fail-workflow {next(iter(self.workflows))}{where}"
+                    "    (or succeed-workflow)"
+                ]
+                if self.workflows
+                else []
+            ),
             f"  python -m tests.sandbox advance 120{where}    (the sandbox's clock only)",
         ]
         return "\n".join(lines)
@@ -472,12 +515,27 @@ class Sandbox:
                 self.clock.advance(seconds)
                 self.fire()
                 return {"now": _local(self.clock())}
+            if command in WORKFLOW_CONTROLS:
+                return self._workflow(command, argument)
             if command not in JOB_CONTROLS:
                 raise SandboxError(f"unknown control {command!r}: one of {', '.join(CONTROLS)}")
             job = self._job(argument)
             self.fire()
             self._next[job.job_id] = command
             return {"job": job.job_id, "next_fire": _local(self._fired_until), "will": command}
+
+    def _workflow(self, command: str, argument: str) -> dict[str, Any]:
+        try:
+            wf_id = int(argument)
+            first = self.workflows[wf_id]
+        except (ValueError, KeyError):
+            known = ", ".join(map(str, self.workflows)) or "none: the config has no workflows:"
+            raise SandboxError(f"no workflow {argument!r} in the sandbox ({known})") from None
+        if command == "fail-workflow":
+            run = self.sx.workflows.run(wf_id, status=5, nodes={first: (5, TRACE)})
+        else:
+            run = self.sx.workflows.run(wf_id, status=4)
+        return {"workflow": wf_id, "instance": run, "status": command.split("-")[0] + "ed"}
 
     def _job(self, argument: str) -> SeededJob:
         for job in self.jobs:
@@ -724,8 +782,9 @@ def drive(argv: Sequence[str]) -> int:
     parser.add_argument("--dir", default=str(DEFAULT_DIR))
     parser.add_argument("--dry-run", action="store_true", help="tick: send and save nothing")
     args = parser.parse_args(argv)
-    if args.command in (*JOB_CONTROLS, "advance") and not args.argument:
-        parser.error(f"{args.command} needs {'SECONDS' if args.command == 'advance' else 'JOB'}")
+    if args.command in (*JOB_CONTROLS, *WORKFLOW_CONTROLS, "advance") and not args.argument:
+        needs = {"advance": "SECONDS", **dict.fromkeys(WORKFLOW_CONTROLS, "WF")}
+        parser.error(f"{args.command} needs {needs.get(args.command, 'JOB')}")
     try:
         status, answer = send_control(Path(args.dir), args.command, args.argument, args.dry_run)
     except SandboxError as exc:

@@ -22,7 +22,7 @@ import yaml
 
 import index
 from schedulerx_alert.config import ReceiverConfig
-from schedulerx_alert.config.actions import ActionSettings, Span, parse_actions
+from schedulerx_alert.config.actions import DEFAULT_KEY_ENV, ActionSettings, Span, parse_actions
 from schedulerx_alert.core.state import Alert, run_alert
 from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
 from schedulerx_alert.delivery.links import (
@@ -571,13 +571,12 @@ def test_enabled_actions_need_an_https_custom_domain_and_long_keys() -> None:
 
 
 def test_durations_and_other_fields_are_checked_with_their_paths() -> None:
-    env = {"MY_KEYS": KEY}
+    env = {DEFAULT_KEY_ENV: KEY, "MY_KEYS": KEY}
     ok, problems = parse_actions(
         {
             "enabled": True,
             "base_url": "https://alert.example.com/s",
             "durations": ["30m", "2h30m", "until 7:05"],
-            "key_env": "MY_KEYS",
             "link_ttl_hours": 48,
         },
         env,
@@ -602,11 +601,18 @@ def test_durations_and_other_fields_are_checked_with_their_paths() -> None:
     )
     assert problems == [
         "actions.colour: unknown key "
-        "(one of: base_url, durations, enabled, key_env, link_ttl_hours)",
+        "(one of: base_url, durations, enabled, key_env, link_ttl_hours, operations)",
         "actions.enabled: must be true or false, not 'yes'",
         "actions.durations: at most 3 buttons fit under a message, not 4",
         "actions.key_env: FC reserves names that start with FC_",
         "actions.link_ttl_hours: must be a number from 1 to 168, not 0",
+    ]
+    # The link function knows only its own environment before a link is checked.
+    _, problems = parse_actions({"enabled": False, "key_env": "MY_KEYS"}, env)
+    assert problems == [
+        "actions.key_env: the link function checks each link against "
+        "SCHEDULERX_ALERT_ACTION_KEYS before it reads the config; put the keys there and "
+        "leave key_env out"
     ]
     _, problems = parse_actions({"durations": ["1h", "1h", "2m"]}, {})
     assert problems == [

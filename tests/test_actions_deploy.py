@@ -296,3 +296,41 @@ def test_the_pages_are_html_the_trigger_may_answer() -> None:
     refused = {"connection", "content-length", "date", "keep-alive", "server"}
     assert not {name.lower() for name in HEADERS} & refused
     assert not any(name.lower().startswith("x-fc-") for name in HEADERS)
+
+
+def test_the_write_actions_live_in_their_own_policy_attached_only_with_operations(
+    template: dict[str, Any], actions_yaml: dict[str, Any], s_yaml: dict[str, Any]
+) -> None:
+    from schedulerx_alert.sources.schedulerx import (
+        OPERATION_CALLS,
+        RAM_ACTIONS,
+        WRITE_RAM_ACTIONS,
+    )
+    from tests.fakes.schedulerx import FakeSchedulerX
+
+    writes = set(WRITE_RAM_ACTIONS.values())
+    # Every operation the links call has its RAM action; the loopback server takes each.
+    assert {action for action, _ in OPERATION_CALLS.values()} == set(WRITE_RAM_ACTIONS)
+    assert set(FakeSchedulerX.WRITES) == set(WRITE_RAM_ACTIONS)
+    assert not writes & set(RAM_ACTIONS.values())
+
+    def granted(document: dict[str, Any]) -> set[str]:
+        return {a for statement in document["Statement"] for a in statement["Action"]}
+
+    read_only = deploy_checks.resources_of(deploy_checks.stack(template), "ALIYUN::RAM::Role")
+    for flags in ({}, {"EnableActions": "true"}):
+        stack = deploy_checks.stack(template, **flags)
+        assert deploy_checks.resources_of(stack, "ALIYUN::RAM::ManagedPolicy") == []
+        (role,) = deploy_checks.resources_of(stack, "ALIYUN::RAM::Role")
+        assert not granted(role["Policies"][0]["PolicyDocument"]) & writes
+    on = deploy_checks.stack(template, EnableActions="true", EnableOperations="true")
+    (policy,) = deploy_checks.resources_of(on, "ALIYUN::RAM::ManagedPolicy")
+    assert granted(policy["PolicyDocument"]) == writes
+    assert policy["Roles"] == [{"Fn::GetAtt": ["Role", "RoleName"]}]
+    # The role's own policy is the same with operations on: the writes are the other one's.
+    assert deploy_checks.resources_of(on, "ALIYUN::RAM::Role") == read_only
+
+    # Serverless Devs creates no role: s.actions.yaml carries the same policy to attach.
+    assert actions_yaml["vars"]["operationsPolicy"] == policy["PolicyDocument"]
+    assert not granted(s_yaml["vars"]["ramPolicy"]) & writes
+    assert not granted(actions_yaml["vars"]["ramPolicy"]) & writes

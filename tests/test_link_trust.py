@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import index
+from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
 from schedulerx_alert.delivery.links import ActionLinks, LinkTarget, SilenceRequest
 from schedulerx_alert.links.serve import serve
 from tests.fakes.base import ManualClock
@@ -212,3 +213,16 @@ def test_keys_rotated_in_the_environment_check_links_before_the_config(
     previous = ActionLinks(settings(keys=(OLD_KEY,)), "en").buttons(LinkTarget.of(the_alert()))
     opened = answer(index.handler(event(previous[0].url), context()))
     assert opened["statusCode"] == 200
+
+
+def test_without_keys_in_the_environment_no_link_costs_a_read(
+    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys live only in SCHEDULERX_ALERT_ACTION_KEYS (key_env may name no other): a
+    link function deployed without them can hold no link, so none makes it read."""
+    url = endpoint.link()
+    monkeypatch.delenv(DEFAULT_KEY_ENV)
+    before = endpoint.oss_requests()
+    response = answer(index.handler(event(url), context()))
+    assert response["statusCode"] == 403 and "Nothing was changed" in response["body"]
+    assert endpoint.oss_requests() == before

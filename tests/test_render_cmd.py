@@ -71,9 +71,41 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
         "zh-CN": ("告警功能已恢复",),
         "en": ("alerting works again",),
     },
+    "operation": {
+        "zh-CN": ("已重跑（12:04）", "运行 11111111 正在重新运行", "orders-sync (92583)"),
+        "en": ("Retried at 12:04, run 11111111 is running again", "orders-sync (92583)"),
+    },
+    "operation-refused": {
+        "zh-CN": ("没有重跑（12:04）", "SchedulerX 拒绝了", "professional edition"),
+        "en": ("Not retried at 12:04", "SchedulerX refused: only the professional edition"),
+    },
+    "workflow_failed": {
+        "zh-CN": (
+            "工作流失败：nightly-etl（301）",
+            "工作流实例**：18000001",
+            "失败节点**：extract-orders (92583)，实例 11111301",
+            "因此未运行**（2 个）：load-warehouse (92584)，daily-report (92585)",
+            "IllegalStateException",
+        ),
+        "en": (
+            "workflow failed: nightly-etl (301)",
+            "Workflow instance**: 18000001",
+            "Failed node**: extract-orders (92583), instance 11111301",
+            "Did not run because of it** (2): load-warehouse (92584), daily-report (92585)",
+            "IllegalStateException",
+        ),
+    },
+    "workflow_recovered": {
+        "zh-CN": ("工作流已恢复：nightly-etl（301）", "18000002（成功）", "失败实例数**：1"),
+        "en": (
+            "workflow recovered: nightly-etl (301)",
+            "18000002 (success)",
+            "Failed instances**: 1",
+        ),
+    },
     "summary-kinds": {
         "zh-CN": (
-            "9 条告警",
+            "11 条告警",
             "实例 11111111 失败",
             "（连续 3 次）",
             "被拒绝",
@@ -84,9 +116,11 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
             "状态反复：1 小时内切换 4 次",
             "已稳定：恢复正常",
             "12 个任务**因同一错误失败",
+            "工作流 nightly-etl** 实例 18000001 失败，失败节点 extract-orders (92583)",
+            "工作流 nightly-etl** 已恢复：实例 18000002 成功",
         ),
         "en": (
-            "9 alerts",
+            "11 alerts",
             "instance 11111111 failed",
             "(3 in a row)",
             "rejected",
@@ -97,6 +131,8 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
             "flapping: 4 changes within 1 h",
             "settled: works again",
             "12 jobs** failed with the same error",
+            "workflow nightly-etl** instance 18000001 failed at extract-orders (92583), 2 nodes",
+            "workflow nightly-etl** recovered: instance 18000002 success",
         ),
     },
     "failed-in-a-row": {

@@ -277,3 +277,48 @@ def test_job_names_patterns_get_jobs_that_match_them_and_one_that_does_not(
         assert headings(box, "data-team") == [
             f"### SchedulerX job failed: report-a1 ({job_named(box, 'report-a1')})"
         ]
+
+
+def test_a_retry_button_acts_on_the_sandbox_s_schedulerx_once(tmp_path: Path) -> None:
+    raw = {
+        **CONFIG,
+        "actions": {
+            "enabled": True,
+            "base_url": "https://alert.example.com/act",
+            "durations": ["1h"],
+            "operations": ["retry", "mark_success"],
+        },
+    }
+    config = tmp_path / "my.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with Sandbox(config, tmp_path / "sandbox", clock=ManualClock(time.time())) as box:
+        box.start()
+        box.control("fail", "92583")
+        box.control("advance", "60")
+        box.tick()
+        [robot] = [r for r in box.robots if r.receiver == "payments-oncall"]
+        [card] = box.dt.messages(robot.token)
+        buttons = {b["title"]: b["actionURL"] for b in card["actionCard"]["btns"]}
+        assert list(buttons) == ["Silence 1 h", "Retry this run", "Mark as succeeded"]
+        url = buttons["Retry this run"]
+        assert box.links is not None and url.startswith(box.links.url + "act?")
+
+        with urllib.request.urlopen(url, timeout=30) as opened:
+            page = opened.read().decode()
+        assert opened.status == 200 and "Retry run" in page and box.sx.operations == []
+        confirm = urllib.request.Request(
+            url,
+            data=urlencode(form_of(page).fields).encode(),
+            headers={"Origin": box.links.url.rstrip("/")},
+        )
+        with urllib.request.urlopen(confirm, timeout=30) as confirmed:
+            assert confirmed.status == 200 and "is running again" in confirmed.read().decode()
+        [(action, run)] = box.sx.operations
+        assert action == "RetryJobInstance"
+        follow = box.dt.texts(robot.token)[-1]
+        assert follow.startswith("### Retried") and str(run) in follow
+
+        box.sx.set_status(run, 4)
+        box.control("advance", "60")
+        box.tick()
+        assert any("recovered" in t and str(run) in t for t in box.dt.texts(robot.token))

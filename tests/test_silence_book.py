@@ -484,16 +484,24 @@ def test_the_commands_refuse_what_they_cannot_do(
             (["--job", "1", "--for", "40d"], "at most 31 days"),
             (["--job", "1", "--for", "soon"], "--for: 'soon' is not a duration"),
             (["--job", "1", "--until", "2020-01-01 00:00"], "would end before it starts"),
-            (["--job", "1", "--for", "1h", "--kind", "failedd"], "--kind: unknown kind 'failedd'"),
         ]
         for extra, message in cases:
             code, _, err = run(capsys, "silence", "add", "-c", config, "--why", "x", *extra)
             assert code == 2 and message in err, (extra, err)
+        # Only the kinds an alert can have are offered (argparse's usage error).
+        for kind in ("failedd", "running", "waiting"):
+            with pytest.raises(SystemExit) as exited:
+                main(["silence", "add", "-c", config, "--job", "1", "--for", "1h", "--kind", kind])
+            assert exited.value.code == 2
+            assert f"--kind: invalid choice: '{kind}'" in capsys.readouterr().err
         code, _, err = run(capsys, "silence", "expire", "-c", config, "silences[0]")
         assert code == 2 and "is in the config file; remove it there" in err
         code, _, err = run(capsys, "silence", "expire", "-c", config, "5")
         assert code == 2 and "holds no silence '5'" in err
-        assert run(capsys, "silence", "list", "-c", config)[1].count("\n") == 2  # header + config
+        listed = run(capsys, "silence", "list", "-c", config)[1]
+        assert listed.count("\n") == 3  # where, header, config
+        assert listed.startswith(f"silences from the config ({config}) and the silence book ")
+        assert f"beside the state, {world.state_path}.silences\n" in listed
 
 
 def test_routes_prints_where_a_jobs_alerts_go_and_why(

@@ -223,10 +223,14 @@ def test_the_variable_actions_key_env_names_is_never_substituted(world: World) -
     raw = copy.deepcopy(world.raw)
     raw["actions"] = {"key_env": "MY_LINK_KEYS"}
     raw["receivers"][0]["secret"] = "SEC${MY_LINK_KEYS}"
-    assert parse(world, raw) == [
+    problems = parse(world, raw)
+    assert problems[0] == (
         "receivers[0].secret: MY_LINK_KEYS is never read into the config: it holds the "
         "function's credentials or its action signing keys"
-    ]
+    )
+    # And the section itself is refused: the keys live in the default variable only.
+    assert problems[1].startswith("actions.key_env: the link function checks each link")
+    assert len(problems) == 2
 
 
 def test_the_silence_links_address_is_sent_so_it_never_reads_the_environment(

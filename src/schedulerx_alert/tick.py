@@ -37,6 +37,7 @@ from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
 from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
 from schedulerx_alert.sources.poll import JOB_INFO, LIST, LIST_JOBS, Budgets, PollResult, execute
 from schedulerx_alert.sources.schedulerx import SchedulerXClient
+from schedulerx_alert.sources.workflows import WorkflowRead, read_workflows
 from schedulerx_alert.storage.fallback import LocalHealth, LocalHealthFile, fold
 from schedulerx_alert.storage.session import LeaseHeld, LeaseLost, StateRefused, StateSession
 from schedulerx_alert.storage.store import StateStore, StoreError
@@ -44,6 +45,7 @@ from schedulerx_alert.support.process_log import Progress, progress_reporter
 
 if TYPE_CHECKING:
     from schedulerx_alert.core.catalog import JobInfo
+    from schedulerx_alert.core.polling import SourceState
     from schedulerx_alert.core.silence import Silence
 
 log = logging.getLogger("schedulerx_alert")
@@ -194,8 +196,11 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         targets = targets_of(config, read.catalog, polls)
         summary.jobs = len(targets)
         summary.polled = read.read(targets)
+        flows = _workflows(config, edges, state, read.sources, poll_deadline, summary)
+        polls = {**polls, **flows.polls}
+        targets = {**targets, **flows.targets}
         result = diff(
-            state.with_updates(catalog=read.catalog, sources=read.sources),
+            state.with_updates(catalog=read.catalog, sources=flows.sources),
             polls,
             targets,
             clock(),
@@ -204,10 +209,11 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             catalog=catalog_of(edges, state),
             zone=config.timezone,
             shared_cause_min_jobs=config.shared_cause_min_jobs,
-            partial=set(polls) - read.complete,
-            first=read.first,
+            partial=set(polls) - read.complete - set(flows.polls),
+            first=read.first | {key for key in flows.polls if key not in state.jobs},
             policy=silences.policy(config),
             covered=read.covered(targets),
+            workflows=flows.runs if config.workflows else None,
         )
         summary.alerts_new = len(result.alerts)
         summary.alerts_silenced = len(result.held)
@@ -467,6 +473,30 @@ def _read(
             "started by hand or by API may wait that long to be seen"
         )
     return result, budgets[LIST].recent()
+
+
+def _workflows(
+    config: Config,
+    edges: Edges,
+    state: State,
+    sources: SourceState,
+    deadline: float,
+    summary: TickSummary,
+) -> WorkflowRead:
+    """The watched workflows' instances (sources/workflows.py), counted in the summary."""
+    flows = read_workflows(
+        config, edges.schedulerx, state, sources, deadline, edges.retry, edges.clock,
+        edges.sleep,
+    )  # fmt: skip
+    for action, count in flows.calls.items():
+        if count:
+            summary.calls[action] = summary.calls.get(action, 0) + count
+    # A workflow is watched and polled as a job is (its instances are its runs).
+    summary.jobs += len(flows.targets)
+    summary.polled += len(flows.polls)
+    summary.instances += sum(len(runs) for runs in flows.polls.values())
+    summary.problems.extend(flows.problems)
+    return flows
 
 
 def _read_problems(

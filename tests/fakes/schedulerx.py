@@ -4,7 +4,17 @@ It checks V3 (``ACS3-HMAC-SHA256`` header) and V1 (``Signature`` parameter) sign
 way Alibaba Cloud's gateway does, enforces the 100 calls/minute/API quota, and serves
 ``GetJobInstanceList``, ``GetJobInstance``, ``GetJobInfo``, ``ListJobs`` and ``GetLog`` from
 jobs, instances and log lines a test scripts with :meth:`FakeSchedulerX.add_job` /
-:meth:`add_instance` / :meth:`add_log`.
+:meth:`add_instance` / :meth:`add_log`; and ``ListWorkFlows``, ``ListWorkflowInstance`` and
+``GetWorkflowInstance`` from workflows scripted with ``sx.workflows`` (tests/fakes/workflows.py).
+
+It also takes the three writes on a run (``RetryJobInstance``, ``SetJobInstanceSuccess``:
+``JobInstanceId``; ``StopInstance``: ``InstanceId``), with the same signature checks. The API
+pages say retry takes a failed or succeeded run and both need the Professional edition, and
+that stop ends a running run; the refusal texts and what a stopped run's status becomes are
+not documented, so the fake's are its own (see :meth:`_operate`). A retried run keeps its
+instance id and runs again (Status 3, no EndTime), as the console's rerun does; the test
+then finishes it with :meth:`set_status`. ``writes`` plays the deployment: "ok", "basic" (an
+edition without retry and mark-success) or "forbidden" (a role without the write policy).
 
 ``GetJobInstanceList`` also answers queries without ``JobId`` (a whole group's runs, filtered
 by ``Status`` and a window, paged), and switches play what the documentation leaves open:
@@ -52,6 +62,7 @@ from tests.fakes.base import (
     TimeoutThen,
     normalise_filters,
 )
+from tests.fakes.workflows import Workflows
 
 API_VERSION = "2019-04-30"
 HOST_ID = "schedulerx.aliyuncs.com"
@@ -418,6 +429,7 @@ class FakeSchedulerX(FakeServer):
 
     FAULT_KINDS = frozenset({"throttle", "5xx", "timeout", "malformed", "success_false", "html"})
     ACTIONS = ("GetJobInstanceList", "GetJobInstance", "GetJobInfo", "ListJobs", "GetLog")
+    WRITES = ("RetryJobInstance", "SetJobInstanceSuccess", "StopInstance")
 
     def __init__(
         self,
@@ -497,7 +509,16 @@ class FakeSchedulerX(FakeServer):
             "GetJobInfo": self._get_job_info,
             "ListJobs": self._list_jobs,
             "GetLog": self._get_log,
+            "RetryJobInstance": lambda p: self._operate("RetryJobInstance", p),
+            "SetJobInstanceSuccess": lambda p: self._operate("SetJobInstanceSuccess", p),
+            "StopInstance": lambda p: self._operate("StopInstance", p),
         }
+        self.writes = "ok"
+        # Every write that changed a run: (action, instance id), in order.
+        self.operations: list[tuple[str, int]] = []
+        # Workflows (tests/fakes/workflows.py): scripted with `sx.workflows.add` and `.run`.
+        self.workflows = Workflows(self)
+        self._handlers.update(self.workflows.handlers())
 
     # -- switches --------------------------------------------------------------------------
 
@@ -982,6 +1003,43 @@ class FakeSchedulerX(FakeServer):
         detail = self._detail(instance)
         detail.update({"JobName": job.name, "Parameters": "", "TraceId": uuid.uuid4().hex})
         return {"JobInstanceDetail": detail}
+
+    def _operate(self, action: str, params: dict[str, str]) -> dict[str, Any]:
+        if self.writes == "forbidden":
+            raise ApiError(
+                403,
+                "Forbidden.RAM",
+                f"User not authorized to operate on the specified resource ({action}).",
+            )
+        job = self._resolve_job(params)
+        id_name = "InstanceId" if action == "StopInstance" else "JobInstanceId"
+        if not params.get(id_name):
+            raise _missing(id_name)
+        instance = self._instances.get(_int_param(params, id_name))
+        if instance is None or instance.job_id != job.job_id:
+            raise BusinessError(f"jobInstanceId={params[id_name]} is not existed")
+        now = self.clock()
+        if action == "StopInstance":
+            if instance.status != 3:
+                raise BusinessError(f"instance={instance.instance_id} is not running, cannot stop")
+            instance.status, instance.end_time = 5, now
+            instance.result = "stopped by the user"
+        else:
+            if self.writes == "basic":
+                raise BusinessError("only the professional edition supports this operation")
+            allowed = (4, 5) if action == "RetryJobInstance" else (5,)
+            if instance.status not in allowed:
+                raise BusinessError(
+                    f"instance={instance.instance_id} status={instance.status}, "
+                    f"cannot {'retry' if action == 'RetryJobInstance' else 'set success'}"
+                )
+            if action == "RetryJobInstance":
+                instance.status, instance.start_time, instance.end_time = 3, now, None
+                instance.result, instance.trigger_type = "", 4
+            else:
+                instance.status, instance.end_time = 4, now
+        self.operations.append((action, instance.instance_id))
+        return {}
 
     def _get_job_info(self, params: dict[str, str]) -> dict[str, Any]:
         self._require(params, "RegionId", "Namespace", "GroupId")

@@ -48,7 +48,11 @@ def add_parser(commands: Any) -> None:
             "(and ALIBABA_CLOUD_SECURITY_TOKEN)."
         ),
     )
-    push.add_argument("file", metavar="FILE")
+    from schedulerx_alert.cli import conventions as cli
+
+    push.add_argument("file", metavar="FILE", nargs="?", help="or --config")
+    cli.add_config(push, "FILE, as the positional (default: SCHEDULERX_ALERT_CONFIG)")
+    cli.add_json(push)
     push.add_argument("--to", required=True, metavar="oss://BUCKET/KEY")
     push.add_argument("--region", help="the bucket's region (default: the config's region)")
     push.add_argument("--endpoint", help="OSS endpoint (default: https://oss-REGION.aliyuncs.com)")
@@ -132,7 +136,21 @@ def _plain(value: Any, path: str, problems: list[str]) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     if args.config_command == "push":
-        return push(Path(args.file), args.to, args.region, args.endpoint, args.timeout)
+        from schedulerx_alert.config.source import CONFIG_ENV
+
+        file = args.file or args.config or os.environ.get(CONFIG_ENV)
+        if not file or (args.file and args.config and args.file != args.config):
+            print(
+                "config push: name one FILE (or --config, or set SCHEDULERX_ALERT_CONFIG)",
+                file=sys.stderr,
+            )
+            return 2
+        if file.startswith("oss://"):
+            print(f"config push: {file} is in OSS already; push a file", file=sys.stderr)
+            return 2
+        return push(
+            Path(file), args.to, args.region, args.endpoint, args.timeout, as_json=args.json
+        )
     raise AssertionError(args.config_command)
 
 
@@ -143,8 +161,16 @@ def push(
     endpoint: str | None = None,
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    as_json: bool = False,
 ) -> int:
     env = os.environ if env is None else env
+
+    def done(message: str, **doc: Any) -> None:
+        if as_json:
+            print(json.dumps({"config": str(path), "to": to, **doc}, ensure_ascii=False))
+        else:
+            print(message)
+
     try:
         location = parse_oss_url(to, "--to")
         config, _ = check(path, timeout, env)
@@ -175,23 +201,31 @@ def push(
     except ValueError as exc:
         print(f"push to {location.url} failed: {exc}", file=sys.stderr)
         return 2
+    tried = endpoint or f"https://oss-{region}.aliyuncs.com"
     target = _Target(bucket, location)
     try:
         current = target.read()
         if current == data:
-            print(f"{location.url} already holds {path}; nothing changed")
+            done(f"{location.url} already holds {path}; nothing changed", changed=False)
             return 0
         if current is not None:
             target.write(location.key + PREVIOUS, current)
         etag = target.write(location.key, data)
     except StoreError as exc:
-        print(f"push to {location.url} failed: {exc}", file=sys.stderr)
+        print(
+            f"push to {location.url} failed: {exc} (OSS endpoint tried: {tried}; "
+            "another: --endpoint URL)",
+            file=sys.stderr,
+        )
         return 1
     kept = f"; the version it replaced is {location.url}{PREVIOUS}" if current else ""
-    print(
+    done(
         f"pushed {path} to {location.url} (ETag {etag}){kept}. Each function instance "
         "reads it on its next tick; one that finds it bad keeps its last good config "
-        "and reports the problem."
+        "and reports the problem.",
+        changed=True,
+        etag=etag,
+        previous=f"{location.url}{PREVIOUS}" if current else None,
     )
     return 0
 

@@ -42,14 +42,12 @@ def add_parser(commands: Any) -> None:
             "--live asks SchedulerX (ListJobs) with credentials from ALIBABA_CLOUD_* variables."
         ),
     )
-    jobs.add_argument(
-        "--config",
-        "-c",
-        metavar="FILE|oss://BUCKET/KEY",
-        help="default: SCHEDULERX_ALERT_CONFIG, as the function reads it",
-    )
+    from schedulerx_alert.cli import conventions as cli
+
+    cli.add_config(jobs)
     jobs.add_argument("--live", action="store_true", help="read the job lists from SchedulerX now")
-    jobs.add_argument("--json", action="store_true", help="one JSON document")
+    cli.add_json(jobs)
+    cli.add_endpoint(jobs)
 
 
 @dataclass
@@ -65,16 +63,16 @@ class Lists:
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
+    from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.config import ConfigError
     from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.storage.config_text import OSS_READ_SECONDS, load_command_config
     from schedulerx_alert.support.credentials import resolve_credentials
     from schedulerx_alert.support.redact import Redactor
 
     credentials = resolve_credentials(None)
     try:
-        text = load_command_config(args.config, os.environ, credentials, OSS_READ_SECONDS)
-        config = text.parse(os.environ)
+        text = cli.load_text(args, credentials)
+        config = cli.with_endpoint(text.parse(os.environ), args.endpoint, os.environ)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -98,7 +96,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         found = read_state(config, credentials)
         if isinstance(found, str):
             print(redact(found), file=sys.stderr)
-            return 2
+            return 1
         lists = found
     doc = document(config, lists)
     if args.json:
@@ -120,7 +118,9 @@ def read_state(config: Config, credentials: Any) -> Lists | str:
         where = store.describe(key)
         inspection = StateSession(store, key, owner="jobs", ttl=0).inspect()
     except (StoreError, StateRefused) as exc:
-        return f"jobs: the job lists the state keeps could not be read: {exc}"
+        from schedulerx_alert.cli.conventions import tried
+
+        return f"jobs: the job lists the state keeps could not be read: {exc}{tried(config)}"
     state = inspection.state
     lists = Lists("state", where, dict(state.catalog))
     for group, cursor in state.sources.groups.items():

@@ -14,13 +14,25 @@ from schedulerx_alert.support.credentials import resolve_credentials
 
 
 def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return _run(args, clock)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree (tests/test_cli_conventions.py walks it)."""
+    from schedulerx_alert.cli import conventions as cli
+
     parser = argparse.ArgumentParser(
         prog="schedulerx-alert",
         description="Announce failed SchedulerX job runs in DingTalk groups.",
+        epilog=cli.EXIT_CODES,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check a config file offline")
-    validate.add_argument("--config", "-c", required=True)
+    cli.add_config(validate, "FILE (default: SCHEDULERX_ALERT_CONFIG)")
+    cli.add_json(validate)
     validate.add_argument(
         "--timeout",
         type=timeout_seconds,
@@ -31,15 +43,12 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     check = commands.add_parser(
         "check", help="run one tick now with credentials from ALIBABA_CLOUD_* variables"
     )
-    check.add_argument(
-        "--config",
-        "-c",
-        metavar="FILE|oss://BUCKET/KEY",
-        help="default: SCHEDULERX_ALERT_CONFIG, as the function reads it",
-    )
+    cli.add_config(check)
     check.add_argument(
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
+    cli.add_json(check, "only the summary, as JSON (with --dry-run, the messages in `preview`)")
+    cli.add_endpoint(check)
     check.add_argument(
         "--timeout", type=timeout_seconds, default=60.0, help="time budget in seconds"
     )
@@ -55,6 +64,7 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         jobs_cmd,
         render_cmd,
         routes_cmd,
+        send_cmd,
         silence_cmd,
         state_cmd,
     )
@@ -65,7 +75,43 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
     routes_cmd.add_parser(commands)
     state_cmd.add_parser(commands)
     jobs_cmd.add_parser(commands)
-    args = parser.parse_args(argv)
+    send_cmd.add_parsers(commands)
+    _epilogs(parser, cli.EXIT_CODES)
+    return parser
+
+
+def _epilogs(parser: argparse.ArgumentParser, text: str) -> None:
+    """Every command's --help ends with the exit codes."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.epilog = sub.epilog or text
+                _epilogs(sub, text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("schedulerx-alert")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _run(args: argparse.Namespace, clock: Callable[[], float] | None) -> int:
+    from schedulerx_alert.cli import (
+        config_cmd,
+        jobs_cmd,
+        render_cmd,
+        routes_cmd,
+        send_cmd,
+        silence_cmd,
+        state_cmd,
+    )
+    from schedulerx_alert.cli import conventions as cli
+
+    if args.command in ("send-test", "heartbeat"):
+        return send_cmd.run(args, clock)
     if args.command == "invoke":
         return _invoke(args)
     if args.command == "config":
@@ -82,13 +128,11 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         return jobs_cmd.run(args, clock)
 
     if args.command == "validate":
-        return _validate(args.config, args.timeout)
-    from schedulerx_alert.storage.config_text import OSS_READ_SECONDS, load_command_config
-
+        return _validate(args.config, args.timeout, args.json)
     credentials = resolve_credentials(None)
     try:
-        text = load_command_config(args.config, os.environ, credentials, OSS_READ_SECONDS)
-        config = text.parse(os.environ)
+        text = cli.load_text(args, credentials)
+        config = cli.with_endpoint(text.parse(os.environ), args.endpoint, os.environ)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -104,26 +148,51 @@ def main(argv: Sequence[str] | None = None, clock: Callable[[], float] | None = 
         json_text,
     )
 
-    if args.dry_run:
+    doc = summary.as_dict()
+    if args.dry_run and args.json:
+        doc["preview"] = list(summary.preview)
+    elif args.dry_run:
         for item in summary.preview:
             preview = f"--- to {item['receiver']}: {item['title']}\n{item['text']}\n"
             print(redactor(block(preview)))
-    print(redactor(json_text(summary.as_dict())))
+    if summary.status == "failed" and any("OSS" in p for p in summary.problems):
+        print(redactor(f"check: state {config.state.url}{cli.tried(config)}"), file=sys.stderr)
+    print(redactor(json_text(doc)))
     return 0 if summary.status in ("ok", "skipped") else 1
 
 
-def _validate(path: str, timeout: float) -> int:
+def _validate(path: str | None, timeout: float, as_json: bool = False) -> int:
     from pathlib import Path
 
     from schedulerx_alert.cli.config_cmd import check
+    from schedulerx_alert.cli.terminal import json_text
+    from schedulerx_alert.config.source import CONFIG_ENV
 
+    path = path or os.environ.get(CONFIG_ENV)
+    if not path:
+        print(f"--config: name the config file, or set {CONFIG_ENV}", file=sys.stderr)
+        return 2
     try:
         config, _ = check(Path(path), timeout, os.environ)
     except ConfigError as exc:
+        if as_json:
+            print(json_text({"config": path, "ok": False, "problems": exc.problems}))
         print(exc, file=sys.stderr)
         return 2
     rules = len(config.watch)
     whole = sum(1 for rule in config.watch if rule.discovers)
+    if as_json:
+        doc = {
+            "config": path,
+            "ok": True,
+            "jobs": config.job_count,
+            "watch_rules": rules,
+            "discovering_rules": whole,
+            "receivers": len(config.receivers),
+            "state": config.state.url,
+        }
+        print(json_text(doc))
+        return 0
     groups = f", {whole} reading their group's job list" if whole else ""
     print(
         f"{path}: ok ({config.job_count} jobs in {rules} watch rule(s){groups}, "
@@ -143,9 +212,17 @@ def _add_invoke_parser(commands: Any) -> None:
             "renders and reports, and sends and saves nothing."
         ),
     )
+    from schedulerx_alert.cli import conventions as cli
+
     invoke.add_argument(
         "--dry-run", action="store_true", help="the function sends nothing, saves nothing"
     )
+    cli.add_config(
+        invoke,
+        "FILE or oss://BUCKET/KEY: --region defaults to its region "
+        "(default: SCHEDULERX_ALERT_CONFIG when set)",
+    )
+    cli.add_json(invoke, "only the function's JSON summary on stdout (it always is JSON)")
     invoke.add_argument("--function-name", default="schedulerx-alert")
     invoke.add_argument(
         "--region", help="e.g. cn-hangzhou (default: ALIBABA_CLOUD_REGION_ID or FC_REGION)"
@@ -189,6 +266,8 @@ def _invoke(args: argparse.Namespace) -> int:
         return 2
     region = args.region or region_from_env()
     if not region and not args.endpoint:
+        region = _config_region(args, credentials)
+    if not region and not args.endpoint:
         print("no region: pass --region or set ALIBABA_CLOUD_REGION_ID", file=sys.stderr)
         return 2
     redact = Redactor(
@@ -222,11 +301,25 @@ def _invoke(args: argparse.Namespace) -> int:
     try:
         summary = result.json()
     except ValueError:
-        print(redact(block(result.text)))
+        print(redact(block(result.text)), file=sys.stderr if args.json else sys.stdout)
         return 1
     print(redact(json_text(summary)))
     status = summary.get("status") if isinstance(summary, dict) else None
     return 0 if status in ("ok", "skipped") else 1
+
+
+def _config_region(args: argparse.Namespace, credentials: Any) -> str | None:
+    """The region of --config (or SCHEDULERX_ALERT_CONFIG), when one is named and reads."""
+    from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.config.source import CONFIG_ENV
+
+    if not (args.config or os.environ.get(CONFIG_ENV)):
+        return None
+    try:
+        return cli.load_text(args, credentials).parse(os.environ).region
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,6 @@ from schedulerx_alert.config import (
     ConfigError,
     ReceiverConfig,
     TemplateConfig,
-    load_config,
 )
 from schedulerx_alert.support.urls import parse_http_url
 
@@ -50,9 +50,15 @@ def add_parser(commands: Any) -> None:
     render.add_argument(
         "--lang", choices=LANGUAGES, help="message language (default: the config's, or zh-CN)"
     )
-    render.add_argument(
-        "--config", "-c", metavar="FILE", help="take language, templates and receiver from it"
+    from schedulerx_alert.cli import conventions as cli
+
+    cli.add_config(
+        render,
+        "take language, templates and receiver from it (default: SCHEDULERX_ALERT_CONFIG "
+        "when set, else the defaults)",
     )
+    cli.add_json(render, "the body as JSON on stdout (it always is; notes go to stderr)")
+    cli.add_endpoint(render)
     render.add_argument(
         "--receiver", metavar="NAME", help="the config's receiver to format for (default: first)"
     )
@@ -74,10 +80,15 @@ def run(args: argparse.Namespace) -> int:
     from schedulerx_alert.delivery.render import Renderer, RenderError
 
     kind = KINDS[args.kind]
+    from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.config.source import CONFIG_ENV
+    from schedulerx_alert.support.credentials import resolve_credentials
+
     config: Config | None = None
+    args.config = args.config or os.environ.get(CONFIG_ENV)
     if args.config:
         try:
-            config = load_config(args.config)
+            config = cli.load_text(args, resolve_credentials(None)).parse(os.environ)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 2

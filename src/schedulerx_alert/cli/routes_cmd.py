@@ -9,6 +9,7 @@ and its watch entry is chosen as the tick chooses it (sources/discovery.watched_
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -35,27 +36,34 @@ def add_parser(commands: Any) -> None:
             "the state keeps (the state location of `--config`, as `state show` reads it)."
         ),
     )
-    routes.add_argument("--config", "-c", required=True)
+    from schedulerx_alert.cli import conventions as cli
+
+    cli.add_config(routes)
+    cli.add_endpoint(routes)
     routes.add_argument("--job", type=int, required=True, metavar="ID")
     routes.add_argument("--kind", metavar="KIND", help="failed, rejected, missed, ...")
     routes.add_argument(
         "--trigger", metavar="TYPE", help="scheduled, data_rerun, api, manual_rerun, system_retry"
     )
-    routes.add_argument("--json", action="store_true", help="one JSON document")
+    cli.add_json(routes)
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     """`clock`: a test's; quiet hours and silences are told at its time."""
+    from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.cli.terminal import block, json_text
     from schedulerx_alert.config import ConfigError
     from schedulerx_alert.config.sections import load_with_sections
     from schedulerx_alert.core.silence import KINDS, TRIGGER_TYPES
+    from schedulerx_alert.support.credentials import resolve_credentials
 
     try:
-        config, sections = load_with_sections(args.config)
+        text = cli.load_text(args, resolve_credentials(None))
+        config, sections = load_with_sections(text)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    config = cli.with_endpoint(config, args.endpoint, os.environ)
     if args.kind is not None and args.kind not in KINDS:
         print(f"routes: --kind: unknown kind {args.kind!r}", file=sys.stderr)
         return 2
@@ -72,11 +80,11 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         found = _discovered(config, args.job)
         if isinstance(found, str):
             print(block(found), file=sys.stderr)
-            return 2
+            return 1 if isinstance(found, _Unread) else 2
         holders = found
     if not holders:
         print(
-            f"routes: job {args.job} is in no watch entry of {args.config}"
+            f"routes: job {args.job} is in no watch entry of {text.source}"
             + ("" if any(r.discovers for r in config.watch) else " (none discovers jobs)"),
             file=sys.stderr,
         )
@@ -92,6 +100,10 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         for entry in report:
             _print(entry)
     return 0
+
+
+class _Unread(str):
+    """Why the state's job lists could not be read: a problem (exit 1), not a usage error."""
 
 
 def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSpec]] | str:
@@ -110,9 +122,13 @@ def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSp
         where = store.describe(key)
         inspection = StateSession(store, key, owner="routes", ttl=0).inspect()
     except (StoreError, StateRefused) as exc:
-        return redact(
-            f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
-            f"keeps could not be read: {exc}"
+        from schedulerx_alert.cli.conventions import tried
+
+        return _Unread(
+            redact(
+                f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
+                f"keeps could not be read: {exc}{tried(config)}"
+            )
         )
     catalog = inspection.state.catalog
     known = {k: info for k, info in catalog.items() if k.job_id == job_id}

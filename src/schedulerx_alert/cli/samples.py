@@ -21,12 +21,15 @@ from schedulerx_alert.core.findings import (
     STUCK,
     Fact,
     Finding,
+    attempt_id,
     finding,
     job_fingerprint,
 )
 from schedulerx_alert.core.group import group_shared_causes
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey, TriggerType
+from schedulerx_alert.core.rules.workflow_failed import fold
 from schedulerx_alert.core.state import Alert, HealthRecord, run_alert, trim
+from schedulerx_alert.core.workflows import WorkflowNode, WorkflowRun, workflow_key
 
 if TYPE_CHECKING:
     from schedulerx_alert.core.heartbeat import Digest
@@ -245,6 +248,75 @@ def shared_cause() -> Alert:
     return _routed(grouped, *names)
 
 
+# Workflow 301 "nightly-etl": extract-orders (92583) feeds load-warehouse (92584) and
+# daily-report (92585). Its instance of 02:00 fails at extract; the other two never run.
+WORKFLOW = workflow_key(NAMESPACE, GROUP, 301)
+WORKFLOW_NAME = "nightly-etl"
+WORKFLOW_RUN = JobInstance(
+    job=WORKFLOW,
+    instance_id=18000001,
+    status_code=InstanceStatus.FAILED,
+    schedule_time=_at(2, 0, 0),
+    start_time=_at(2, 0, 0),
+    end_time=_at(2, 3, 41),
+    data_time=_at(2, 0, 0),
+)
+WORKFLOW_DAG = WorkflowRun(
+    WORKFLOW,
+    18000001,
+    WORKFLOW_NAME,
+    (
+        WorkflowNode(92583, 11111301, "extract-orders", InstanceStatus.FAILED, FAILED.result),
+        WorkflowNode(92584, 11111302, "load-warehouse", InstanceStatus.WAITING),
+        WorkflowNode(92585, 11111303, "daily-report", InstanceStatus.WAITING),
+    ),
+    ((0, 11111301), (11111301, 11111302), (11111301, 11111303)),
+)
+
+
+def _workflow(found: Finding, runs: Sequence[WorkflowRun] = ()) -> Alert:
+    """A finding about the workflow, turned as the tick turns it (core/rules)."""
+    [turned] = fold([found], {(run.workflow, run.instance_id): run for run in runs}, {
+        WORKFLOW: WORKFLOW_NAME
+    })  # fmt: skip
+    return _routed(turned, WORKFLOW_NAME)
+
+
+def workflow_failed() -> Alert:
+    """One message for the failed instance: the failed node, and the two that did not run."""
+    found = finding(
+        WORKFLOW_RUN.status_label,
+        WORKFLOW,
+        f"{WORKFLOW_RUN.status_label}:{attempt_id(WORKFLOW_RUN)}",
+        _minutes(2, 4, 1),
+        (WORKFLOW_RUN,),
+        streak=1,
+    )
+    return _workflow(found, [WORKFLOW_DAG])
+
+
+def workflow_recovered() -> Alert:
+    good = replace(
+        WORKFLOW_RUN,
+        instance_id=18000002,
+        status_code=InstanceStatus.SUCCESS,
+        schedule_time=_at(3, 0, 0),
+        start_time=_at(3, 0, 0),
+        end_time=_at(3, 9, 12),
+    )
+    found = finding(
+        RECOVERED,
+        WORKFLOW,
+        job_fingerprint(RECOVERED, WORKFLOW, good.instance_id),
+        _minutes(3, 9, 32),
+        (good,),
+        broken_for_seconds=_minutes(3, 9, 12) - _minutes(2, 3, 41),
+        failed_runs=1,
+        since=_minutes(2, 3, 41),
+    )
+    return _workflow(found)
+
+
 def every_kind() -> list[Alert]:
     """One alert of each kind, as one summary lists them."""
     return [
@@ -257,6 +329,8 @@ def every_kind() -> list[Alert]:
         flapping(),
         settled(),
         shared_cause(),
+        workflow_failed(),
+        workflow_recovered(),
     ]
 
 
@@ -361,6 +435,21 @@ def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
     return health_message(IMPAIRED if impaired else RECOVERED, record, language)
 
 
+def _operation(done: bool, language: str, zone: str) -> Message:
+    # Imported here: the kind table is read by the CLI's parser, which should stay light.
+    from schedulerx_alert.delivery.operation_links import follow_up
+
+    record = {
+        "operation": "retry",
+        "at": _at(12, 4, 0).timestamp(),
+        "job": "orders-sync (92583)",
+        "instance": FAILED.instance_id,
+        "outcome": "done" if done else "refused",
+        "reason": "" if done else "only the professional edition supports this operation",
+    }
+    return follow_up(record, language, zone)
+
+
 @dataclass(frozen=True)
 class Sample:
     """What shapes a sample message besides the data: as the tick has it from the config."""
@@ -437,6 +526,18 @@ KINDS: dict[str, Kind] = {
             lambda: [shared_cause()],
         ),
         Kind(
+            "workflow_failed",
+            "a workflow instance failed: its failed node and the two nodes that did not run",
+            "workflow_failed",
+            lambda: [workflow_failed()],
+        ),
+        Kind(
+            "workflow_recovered",
+            "a workflow works again: its next instance succeeded",
+            "workflow_recovered",
+            lambda: [workflow_recovered()],
+        ),
+        Kind(
             "heartbeat",
             "the daily digest (heartbeat: {receiver, at}): runs, failures, checks, API calls",
             None,
@@ -459,6 +560,18 @@ KINDS: dict[str, Kind] = {
             "the monitor works again",
             None,
             notice=lambda s: _health(False, HealthRecord(), s.language),
+        ),
+        Kind(
+            "operation",
+            "a run retried from an alert's button (actions.operations): the follow-up",
+            None,
+            notice=lambda s: _operation(True, s.language, s.zone),
+        ),
+        Kind(
+            "operation-refused",
+            "SchedulerX refused an operation from an alert's button: the follow-up",
+            None,
+            notice=lambda s: _operation(False, s.language, s.zone),
         ),
     )
 }

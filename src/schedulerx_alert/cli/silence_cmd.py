@@ -35,9 +35,15 @@ def add_parser(commands: Any) -> None:
             "one digest lists what it held back. OSS needs ALIBABA_CLOUD_* credentials."
         ),
     )
+    from schedulerx_alert.core.model import TERMINAL
+    from schedulerx_alert.core.silence import RULE_KINDS
+
+    # What an alert can be: a run's final status (alert_on allows no other) or a rule's.
+    kinds = sorted({status.label for status in TERMINAL} | RULE_KINDS)
+
     actions = silence.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a silence")
-    add.add_argument("--config", "-c", required=True)
+    _common(add)
     add.add_argument("--job", type=int, action="append", default=[], metavar="ID")
     add.add_argument("--group", metavar="GROUP", help="the application group (GroupId)")
     add.add_argument("--namespace", metavar="NS")
@@ -45,7 +51,11 @@ def add_parser(commands: Any) -> None:
         "--name", action="append", default=[], metavar="GLOB", help="job name glob, e.g. 'etl-*'"
     )
     add.add_argument(
-        "--kind", action="append", default=[], metavar="KIND", help="failed, rejected, missed, ..."
+        "--kind",
+        action="append",
+        default=[],
+        choices=kinds,
+        help="only alerts of this kind (repeat for several; default: every kind)",
     )
     span = add.add_mutually_exclusive_group(required=True)
     span.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 2h, 90m, 1d12h")
@@ -55,42 +65,53 @@ def add_parser(commands: Any) -> None:
     add.add_argument("--why", required=True, help="the reason, shown to everyone")
     add.add_argument("--who", help="who adds it (default: $USER)")
     listing = actions.add_parser("list", help="list silences that have not ended")
-    listing.add_argument("--config", "-c", required=True)
+    _common(listing, "one JSON array (where the book is: on stderr)")
     listing.add_argument(
         "--all", action="store_true", help="ended ones too (kept a week after they end)"
     )
-    listing.add_argument("--json", action="store_true", help="one JSON array")
-    expire = actions.add_parser("expire", help="end a silence now")
-    expire.add_argument("id", metavar="ID")
-    expire.add_argument("--config", "-c", required=True)
+    expire = actions.add_parser("expire", help="end silences now")
+    expire.add_argument("ids", nargs="+", metavar="ID")
+    _common(expire)
     expire.add_argument("--who", help="who ends it (default: $USER)")
 
 
+def _common(parser: Any, json_help: str | None = None) -> None:
+    from schedulerx_alert.cli import conventions as cli
+
+    cli.add_config(parser)
+    cli.add_json(parser, json_help or cli.JSON_HELP)
+    cli.add_endpoint(parser)
+
+
 def run(args: argparse.Namespace) -> int:
+    from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.config import ConfigError
     from schedulerx_alert.config.sections import load_with_sections
     from schedulerx_alert.storage.silence_book import SilenceBookError
     from schedulerx_alert.storage.store import StoreError
+    from schedulerx_alert.support.credentials import resolve_credentials
 
     try:
-        config, sections = load_with_sections(args.config)
+        text = cli.load_text(args, resolve_credentials(None))
+        config, sections = load_with_sections(text)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    config = cli.with_endpoint(config, args.endpoint, os.environ)
     now = time.time()
     try:
         book = _book(config)
         if args.action == "add":
             return _add(args, config, book, now)
         if args.action == "expire":
-            return _expire(args, book, sections.silences, now)
-        return _list(args, config, book, sections.silences, now)
+            return _expire(args, config, book, sections.silences, now)
+        return _list(args, config, text.source, book, sections.silences, now)
     except (SilenceBookError, _Usage) as exc:
         print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
         return 2
     except StoreError as exc:
         # The store failed (network, permission): trying again may work.
-        print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
+        print(block(f"silence {args.action}: {exc}{cli.tried(config)}"), file=sys.stderr)
         return 1
 
 
@@ -133,6 +154,9 @@ def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float
     watched = {job.job_id for rule in config.watch for job in rule.jobs}
     for job_id in sorted(matcher.job_ids - watched):
         print(f"silence add: note: job {job_id} is not in the config's watch list", file=sys.stderr)
+    if args.json:
+        print(json_text(_row(silence, now, config.timezone)))
+        return 0
     print(
         f"silence {line(silence.id)} added: {line(matcher.describe(), 400)} until "
         f"{_local(silence.until, config.timezone)} {config.timezone} "
@@ -195,27 +219,47 @@ def _who(args: argparse.Namespace) -> str:
 
 def _expire(
     args: argparse.Namespace,
+    config: Config,
     book: SilenceBook,
     configured: tuple[Silence, ...],
     now: float,
 ) -> int:
-    if any(s.id == args.id for s in configured):
-        raise _Usage(f"{args.id} is in the config file; remove it there and redeploy")
-    silence = book.expire(args.id, _who(args), now)
-    print(
-        f"silence {line(silence.id)} expired by {line(silence.expired_by or '')} "
-        f"({line(silence.matcher.describe(), 400)})"
-    )
+    ids = list(dict.fromkeys(args.ids))
+    for each in ids:
+        if any(s.id == each for s in configured):
+            raise _Usage(f"{line(each)} is in the config file; remove it there and redeploy")
+    who = _who(args)
+    # One at a time: each expiry is its own record; one that fails stops the rest, and
+    # what was already expired is printed first.
+    rows = []
+    try:
+        for each in ids:
+            silence = book.expire(each, who, now)
+            rows.append(_row(silence, now, config.timezone))
+            if not args.json:
+                print(
+                    f"silence {line(silence.id)} expired by {line(silence.expired_by or '')} "
+                    f"({line(silence.matcher.describe(), 400)})"
+                )
+    finally:
+        if args.json:
+            print(json_text(rows))
     return 0
 
 
 def _list(
     args: argparse.Namespace,
     config: Config,
+    source: str,
     book: SilenceBook,
     configured: tuple[Silence, ...],
     now: float,
 ) -> int:
+    where = (
+        f"silences from the config ({line(source, 400)}) and the silence book "
+        f"beside the state, {line(book.store.describe(book.snapshot_key), 400)}"
+    )
+    print(where, file=sys.stderr if args.json else sys.stdout)
     view = book.read()
     for problem in view.problems:
         print(f"silence list: warning: {line(problem, 400)}", file=sys.stderr)

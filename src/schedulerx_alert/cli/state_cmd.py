@@ -53,8 +53,11 @@ def add_parser(commands: Any) -> None:
             "commit, as the next tick will. Times are in the config's timezone."
         ),
     )
-    show.add_argument("--config", "-c", metavar="FILE|oss://BUCKET/KEY", help=CONFIG_HELP)
-    show.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    from schedulerx_alert.cli import conventions as cli
+
+    cli.add_config(show)
+    cli.add_json(show)
+    cli.add_endpoint(show)
     forget = actions.add_parser(
         "forget",
         help="drop one job's history; its next poll is a first poll",
@@ -77,15 +80,16 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="also drop the job's alerts not delivered yet (they are never sent)",
     )
-    forget.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    cli.add_json(forget)
+    cli.add_endpoint(forget)
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     # Imported here so that the CLI's other commands stay light.
+    from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.config import ConfigError
     from schedulerx_alert.config.sections import load_with_sections
     from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.storage.config_text import OSS_READ_SECONDS, load_command_config
     from schedulerx_alert.storage.store import StoreError, open_state_store
     from schedulerx_alert.support.credentials import resolve_credentials
     from schedulerx_alert.support.redact import Redactor
@@ -94,16 +98,17 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     command = f"state {args.state_command}"
     credentials = resolve_credentials(None)
     try:
-        text = load_command_config(args.config, os.environ, credentials, OSS_READ_SECONDS)
+        text = cli.load_text(args, credentials)
         config, sections = load_with_sections(text)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    config = cli.with_endpoint(config, args.endpoint, os.environ)
     redact = Redactor(secrets_of(config, credentials))
     try:
         store, key = open_state_store(config, credentials)
     except StoreError as exc:
-        print(redact(f"{command}: {exc}"), file=sys.stderr)
+        print(redact(f"{command}: {exc}{cli.tried(config)}"), file=sys.stderr)
         return 2
     out = Output(redact, args.json)
     try:
@@ -111,8 +116,9 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
             return _show(config, sections.silences, store, key, clock, out)
         return _forget(args, config, store, key, clock, out)
     except StoreError as exc:
-        out.error(f"{command}: {exc}")
-        return 2
+        # The store failed (network, permission): trying again may work.
+        out.error(f"{command}: {exc}{cli.tried(config)}")
+        return 1
 
 
 @dataclass

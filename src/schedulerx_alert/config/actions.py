@@ -5,9 +5,14 @@ actions:
   enabled: true                       # default false: no buttons, no HTTP trigger needed
   base_url: https://alert.example.com/silence   # the HTTP trigger's custom domain
   durations: [1h, "until 09:00"]      # one button each (at most 3)
-  key_env: SCHEDULERX_ALERT_ACTION_KEYS   # the variable holding the signing keys
   link_ttl_hours: 24                  # a link older than this is refused
+  operations: [retry, mark_success, stop]   # default none: buttons that act on a run
 ```
+
+`operations` (opt-in, off by default) adds buttons that act on SchedulerX itself: a
+failed run's alert offers retry (RetryJobInstance) and mark_success
+(SetJobInstanceSuccess), a stuck run's alert offers stop (StopInstance). They need the
+write permissions of the deployment's separate operations policy (deploy files).
 
 The keys come from the environment, never from the file: comma-separated, each at
 least 32 characters; the first signs new links and every one is accepted, so a key is
@@ -42,7 +47,9 @@ MAX_BUTTONS = 3
 MIN_SECONDS = 5 * 60
 # Longer silences belong in the config file or `silence add`, where someone says why.
 MAX_SECONDS = 7 * 24 * 3600
-_KNOWN = {"enabled", "base_url", "durations", "key_env", "link_ttl_hours"}
+_KNOWN = {"enabled", "base_url", "durations", "key_env", "link_ttl_hours", "operations"}
+# What a button may do to a run, in the order the buttons appear.
+OPERATIONS = ("retry", "mark_success", "stop")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Digits bounded: a button lasts at most 7d, and int() refuses over 4300 digits.
@@ -84,6 +91,8 @@ class ActionSettings:
     keys: tuple[str, ...] = field(default=(), repr=False)
     # What is wrong with the section (each with its path); any one turns the buttons off.
     problems: tuple[str, ...] = ()
+    # The operations on runs the buttons offer (OPERATIONS); none unless listed.
+    operations: tuple[str, ...] = ()
 
     @property
     def usable(self) -> bool:
@@ -121,6 +130,14 @@ def parse_actions(
         key_env = DEFAULT_KEY_ENV
     elif key_env.upper().startswith("FC_"):
         problems.append("actions.key_env: FC reserves names that start with FC_")
+    elif key_env != DEFAULT_KEY_ENV:
+        # The link function checks a link before it reads any config, so that a forged one
+        # costs no I/O: it can only know the keys' variable from its own environment.
+        problems.append(
+            f"actions.key_env: the link function checks each link against "
+            f"{DEFAULT_KEY_ENV} before it reads the config; put the keys there and "
+            "leave key_env out"
+        )
     ttl_hours = raw.get("link_ttl_hours", 24)
     if (
         isinstance(ttl_hours, bool)
@@ -131,6 +148,10 @@ def parse_actions(
             f"actions.link_ttl_hours: must be a number from 1 to 168, not {show(ttl_hours)}"
         )
         ttl_hours = 24
+    operations = _operations(raw.get("operations"), problems)
+    if operations and not enabled:
+        # Listed and quietly off would look like a setting that works.
+        problems.append("actions.operations: needs actions.enabled: true (the buttons carry them)")
     keys = _keys(env, key_env, problems) if enabled else ()
     settings = ActionSettings(
         enabled=enabled,
@@ -140,6 +161,7 @@ def parse_actions(
         link_ttl=float(ttl_hours) * 3600,
         keys=keys,
         problems=tuple(problems),
+        operations=operations,
     )
     return settings, problems
 
@@ -226,6 +248,26 @@ def _spans(raw: Any, problems: list[str]) -> tuple[Span, ...]:
         else:
             spans.append(span)
     return tuple(spans) if len(spans) == len(raw) else DEFAULT_SPANS
+
+
+def _operations(raw: Any, problems: list[str]) -> tuple[str, ...]:
+    path = "actions.operations"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"{path}: must be a list such as [retry, mark_success, stop]")
+        return ()
+    chosen: list[str] = []
+    for index, item in enumerate(raw):
+        if item not in OPERATIONS:
+            problems.append(f"{path}[{index}]: {show(item)} is not one of: {', '.join(OPERATIONS)}")
+        elif item in chosen:
+            problems.append(f"{path}[{index}]: {item} is listed twice")
+        else:
+            chosen.append(item)
+    if len(chosen) != len(raw):
+        return ()
+    return tuple(op for op in OPERATIONS if op in chosen)
 
 
 def _span(item: Any) -> Span | None:

@@ -1,83 +1,72 @@
 """The config's `heartbeat:` section: a daily digest that is also the monitor's proof of life.
 
-```yaml
-heartbeat:
-  receiver: ops      # a receiver from `receivers`
-  at: "09:00"        # local time, in the config's `timezone`
-  top_jobs: 5        # failing jobs the digest names (default 5)
-```
-
-The language is `templates.language`, like every other message. config.py calls
-`parse_heartbeat` with its own problem list, so every problem is reported at once,
-each with its path.
+Its options are HeartbeatConfig's fields (docs/config-reference.md).
+The language is `templates.language`, like every other message. The section is read by
+the config's walker (config/schema.py): every problem is reported at once, each with its
+path, and a section with any problem gives no heartbeat.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from schedulerx_alert.config.schema import Invalid, Missing, Walker, option, show
+
 DEFAULT_TOP_JOBS = 5
 MAX_TOP_JOBS = 20
-_KEYS = ("receiver", "at", "top_jobs")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _receiver(walker: Walker, value: Any, path: str) -> str:
+    if value is None:
+        raise Missing
+    if not isinstance(value, str):
+        raise Invalid(f"must be a receiver name, not {show(value)}")
+    if value not in walker.declared:
+        raise Invalid(f"unknown receiver {show(value)}")
+    return value
+
+
+def _at(walker: Walker, value: Any, path: str) -> int:
+    at = parse_clock(value)
+    if at is None:
+        # YAML 1.1 reads an unquoted 18:30 as the number 1110 (base 60): say so.
+        hint = " (quote it: YAML reads an unquoted 18:30 as a number)" if _is_int(value) else ""
+        raise Invalid(f'must be a time of day such as "09:00", not {show(value)}{hint}')
+    return at
+
+
+def _top_jobs(walker: Walker, value: Any, path: str) -> int:
+    if not _is_int(value) or not 1 <= value <= MAX_TOP_JOBS:
+        raise Invalid(f"must be a whole number from 1 to {MAX_TOP_JOBS}, not {show(value)}")
+    return int(value)
 
 
 @dataclass(frozen=True)
 class HeartbeatConfig:
-    receiver: str
+    receiver: str = option(read=_receiver, doc="a receiver from `receivers`", example="ops")
     # Minutes after local midnight.
-    at: int
-    top_jobs: int = DEFAULT_TOP_JOBS
+    at: int = option(read=_at, doc="local time, in the config's `timezone`", example='"09:00"')
+    top_jobs: int = option(DEFAULT_TOP_JOBS, read=_top_jobs, doc="failing jobs the digest names")
 
     @property
     def at_text(self) -> str:
         return f"{self.at // 60:02d}:{self.at % 60:02d}"
 
 
-def parse_heartbeat(
-    raw: Any, declared: Collection[str], fail: Callable[[str, str], None]
-) -> HeartbeatConfig | None:
-    """The section, or None when absent or unusable; `fail(path, message)` takes each
-    problem. `declared` are the receiver names the config declares."""
+def read_heartbeat(walker: Walker, raw: Any) -> HeartbeatConfig | None:
+    """The section, or None when absent or unusable (its problems told to `walker`)."""
     if raw is None:
         return None
-    path = "heartbeat"
     if not isinstance(raw, dict):
-        fail(path, f"must be a mapping such as {{receiver: ops, at: '09:00'}}, not {_show(raw)}")
+        example = "{receiver: ops, at: '09:00'}"
+        walker.fail("heartbeat", f"must be a mapping such as {example}, not {show(raw)}")
         return None
-    for key in raw:
-        if key not in _KEYS:
-            fail(f"{path}.{str(key)[:60]}", "unknown key")
-    receiver = raw.get("receiver")
-    ok = True
-    if receiver is None:
-        fail(f"{path}.receiver", "is required")
-        ok = False
-    elif not isinstance(receiver, str):
-        fail(f"{path}.receiver", f"must be a receiver name, not {_show(receiver)}")
-        ok = False
-    elif receiver not in declared:
-        fail(f"{path}.receiver", f"unknown receiver {_show(receiver)}")
-        ok = False
-    at = parse_clock(raw.get("at"))
-    if at is None:
-        value = raw.get("at")
-        # YAML 1.1 reads an unquoted 18:30 as the number 1110 (base 60): say so.
-        hint = " (quote it: YAML reads an unquoted 18:30 as a number)" if _is_int(value) else ""
-        fail(f"{path}.at", f'must be a time of day such as "09:00", not {_show(value)}{hint}')
-        ok = False
-    top = raw.get("top_jobs", DEFAULT_TOP_JOBS)
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP_JOBS:
-        fail(
-            f"{path}.top_jobs", f"must be a whole number from 1 to {MAX_TOP_JOBS}, not {_show(top)}"
-        )
-        ok = False
-    if not ok or at is None or not isinstance(receiver, str):
-        return None
-    return HeartbeatConfig(receiver=receiver, at=at, top_jobs=int(top))
+    before = len(walker.problems)
+    settings = walker.record(HeartbeatConfig, raw, "heartbeat")
+    return settings if len(walker.problems) == before else None
 
 
 def parse_clock(value: Any) -> int | None:
@@ -93,13 +82,3 @@ def parse_clock(value: Any) -> int | None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value[:60]) + ("…" if len(value) > 60 else "")
-    if isinstance(value, (bool, float)) or value is None:
-        return repr(value)
-    if isinstance(value, int):
-        return str(value) if value.bit_length() <= 64 else "a very large integer"
-    return f"a {type(value).__name__}"

@@ -20,6 +20,7 @@ from schedulerx_alert.core.group import DEFAULT_MIN_JOBS, group_shared_causes
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import (
     EMPTY,
+    Evaluation,
     JobHistory,
     JobRuleState,
     RuleSettings,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from schedulerx_alert.core.catalog import JobInfo
     from schedulerx_alert.core.routing import Policy
     from schedulerx_alert.core.silence_hold import Held, HeldAlert, HeldBook
+    from schedulerx_alert.core.workflows import WorkflowRun
 
 # An instance SchedulerX stopped listing is forgotten after this long; until
 # then a flaky listing that drops and re-adds it cannot announce it twice.
@@ -106,6 +108,7 @@ def diff(
     first: AbstractSet[JobKey] | None = None,
     policy: Policy | None = None,
     covered: Mapping[JobKey, float] | None = None,
+    workflows: Mapping[tuple[JobKey, int], WorkflowRun] | None = None,
 ) -> DiffResult:
     """Compare this tick's listings with the state and run the alert rules.
 
@@ -123,7 +126,8 @@ def diff(
     goes to its watch entry's receivers only. `covered` says, per job, up to when all
     its runs are known (core/rules/history.py `JobHistory.covered`): a job a group query
     read in full though it had no run to list; without it, a job's listing is read up to
-    now and a job without one is not read.
+    now and a job without one is not read. `workflows`, when workflows are watched: the
+    DAGs of the failed workflow instances read this tick (core/rules/workflow_failed.py).
     """
     cutoff = now - first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
@@ -148,6 +152,8 @@ def diff(
         # Grouped per receiver in `route`, after what a dead tick delivered is taken out.
         shared_cause_min_jobs=None,
     )
+    if workflows is not None:
+        evaluation = _fold_workflows(evaluation, workflows, targets, state.jobs)
     alerted = _alerted(evaluation.findings, quiet)
     jobs: dict[JobKey, JobRecord] = {}
     for key in targets:
@@ -215,6 +221,31 @@ def diff(
         evaluation.findings,
         tuple(held),
     )
+
+
+def _fold_workflows(
+    evaluation: Evaluation,
+    runs: Mapping[tuple[JobKey, int], WorkflowRun],
+    targets: Mapping[JobKey, Target],
+    known: Mapping[JobKey, JobRecord],
+) -> Evaluation:
+    from schedulerx_alert.core.rules.workflow_failed import fold  # only with workflows watched
+
+    names = {key: t.job_name or "" for key, t in targets.items() if key.job_id < 0}
+    kept = fold(evaluation.findings, runs, names)
+    memory = dict(evaluation.memory)
+    for found in evaluation.findings:
+        if any(job.job_id < 0 for job in found.jobs) or found in kept:
+            continue
+        # A node's failure its workflow announced was not announced as the job's: its
+        # next success is no recovery of the job (the workflow's is announced).
+        for job in found.jobs:
+            before = known[job].rules if job in known else EMPTY
+            if job in memory:
+                memory[job] = replace(
+                    memory[job], announced=before.announced, last_failure=before.last_failure
+                )
+    return Evaluation(tuple(kept), memory)
 
 
 def _hold(book: HeldBook, held: list[HeldAlert]) -> dict[str, tuple[Held, ...]]:

@@ -21,7 +21,12 @@ MISSED = "missed"
 FLAPPING = "flapping"
 SETTLED = "settled"
 SHARED_CAUSE = "shared_cause"
-NOT_A_RUN_STATUS = frozenset({RECOVERED, STUCK, MISSED, FLAPPING, SETTLED, SHARED_CAUSE})
+# A workflow instance (core/workflows.py) that failed, and the next one that succeeded.
+WORKFLOW_FAILED = "workflow_failed"
+WORKFLOW_RECOVERED = "workflow_recovered"
+NOT_A_RUN_STATUS = frozenset(
+    {RECOVERED, STUCK, MISSED, FLAPPING, SETTLED, SHARED_CAUSE, WORKFLOW_FAILED, WORKFLOW_RECOVERED}
+)
 
 # Template inputs stay plain values so a finding can be stored and rendered as is.
 Fact = str | int | float | bool | None | tuple[str, ...] | tuple[float, ...]

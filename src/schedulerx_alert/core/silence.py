@@ -25,7 +25,10 @@ from schedulerx_alert.core.model import InstanceStatus, TriggerType
 
 # Kinds that are a run's own status label (failed, rejected, killed, ...) and the
 # kinds the rules raise without a single run behind them (core/rules).
-RULE_KINDS = frozenset({"recovered", "stuck", "missed", "flapping", "settled", "shared_cause"})
+RULE_KINDS = frozenset(
+    {"recovered", "stuck", "missed", "flapping", "settled", "shared_cause"}
+    | {"workflow_failed", "workflow_recovered"}  # core/rules/workflow_failed.py
+)
 KINDS = frozenset(status.label for status in InstanceStatus) | RULE_KINDS
 TRIGGER_TYPES: Mapping[str, int] = {t.name.lower(): int(t) for t in TriggerType}
 

@@ -259,7 +259,9 @@ def context(
 
     def label(job: JobKey) -> str:
         name = names.get(job)
-        return f"{line(name, LABEL_CAP)} ({job.job_id})" if name else str(job.job_id)
+        # A workflow is kept under its id negated (core/workflows.py).
+        ident = str(job.job_id) if job.job_id >= 0 else f"workflow {-job.job_id}"
+        return f"{line(name, LABEL_CAP)} ({ident})" if name else ident
 
     reading = found.reading
     silences = found.silences

@@ -29,6 +29,8 @@ from schedulerx_alert.core.findings import (
     SETTLED,
     SHARED_CAUSE,
     STUCK,
+    WORKFLOW_FAILED,
+    WORKFLOW_RECOVERED,
     Fact,
 )
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey, TriggerType
@@ -52,7 +54,9 @@ SUMMARY_RESULT_LIMIT = 80
 DEFAULT_ZONE = "Asia/Shanghai"
 # Kinds with no run status of their own, each with its template `<kind>.md.j2`; a run
 # that failed (failed, rejected, killed, ...) is rendered by `alert.md.j2`.
-KIND_TEMPLATES = (RECOVERED, STUCK, MISSED, FLAPPING, SETTLED, SHARED_CAUSE)
+KIND_TEMPLATES = (
+    RECOVERED, STUCK, MISSED, FLAPPING, SETTLED, SHARED_CAUSE, WORKFLOW_FAILED, WORKFLOW_RECOVERED,
+)  # fmt: skip
 # Jobs a shared-cause message lists by name; the rest are counted.
 SHARED_LISTED = 30
 SPAN_UNITS = {
@@ -67,6 +71,8 @@ KIND_WORDS: dict[str, dict[str, str]] = {
         FLAPPING: "状态反复",
         SETTLED: "已稳定",
         SHARED_CAUSE: "同因失败",
+        WORKFLOW_FAILED: "工作流失败",
+        WORKFLOW_RECOVERED: "工作流已恢复",
     },
     "en": {
         RECOVERED: "recovered",
@@ -75,6 +81,8 @@ KIND_WORDS: dict[str, dict[str, str]] = {
         FLAPPING: "flapping",
         SETTLED: "settled",
         SHARED_CAUSE: "same cause",
+        WORKFLOW_FAILED: "workflow failed",
+        WORKFLOW_RECOVERED: "workflow recovered",
     },
 }
 

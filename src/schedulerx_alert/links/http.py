@@ -37,6 +37,7 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
     body: bytes = b""
     request_id: str = ""
+    source_ip: str = ""  # as FC's gateway saw it; recorded with an operation
 
     def form(self) -> dict[str, str]:
         """An urlencoded body's fields (the first of repeated ones)."""
@@ -79,6 +80,7 @@ def parse_request(event: Mapping[str, Any]) -> HttpRequest:
         headers=headers,
         body=body,
         request_id=str(context.get("requestId") or ""),
+        source_ip=str(http.get("sourceIp") or "")[:64],
     )
 
 

@@ -136,6 +136,7 @@ def page(
     token: str | None = None,
     notes: Sequence[str] = (),
     extra_headers: dict[str, str] | None = None,
+    button: str | None = None,
 ) -> HttpResponse:
     """A page of plain text: every argument is text, neutralised and escaped here."""
     w = words(language)
@@ -149,7 +150,7 @@ def page(
         parts.append(
             '<form method="post">'
             f'<input type="hidden" name="t" value="{escape(token, quote=True)}">'
-            f'<button type="submit">{escape(w["button"])}</button></form>'
+            f'<button type="submit">{escape(button or w["button"])}</button></form>'
         )
     parts += [f'<p class="note">{_text(text, PARAGRAPH_CAP)}</p>' for text in notes]
     lang = "zh-CN" if language == "zh-CN" else "en"

@@ -16,8 +16,8 @@ A changed link, one signed with a key no longer accepted, or an expired one gets
 403 and changes nothing. It is refused before anything is read: the endpoint is public,
 so a token is checked against the keys in the environment (and the expiry signed into
 it) before the config is read or OSS is asked anything; a request costs I/O only with a
-token this function signed. Only when the default keys' variable is unset (the config
-names another in `actions.key_env`) does the config come first.
+token this function signed. The keys are always in SCHEDULERX_ALERT_ACTION_KEYS (the
+config may name no other variable, since it is read only after the check).
 
 A POST acts on the token in its body only, and only when it comes from the confirmation
 page itself: `Sec-Fetch-Site` same-origin or none, or, from a browser that sends no
@@ -371,22 +371,54 @@ def _bilingual(
 def before_io(request: HttpRequest, env: Mapping[str, str], clock: Clock) -> Answer | None:
     """The answer to a request refused without reading anything; None to go on.
 
-    The keys are the default variable's: which variable the config names is known only
-    once it is read, so with that one unset the token is checked after the config."""
+    The keys are always the default variable's (`actions.key_env` may name no other):
+    without them no link can hold, so nothing is read for any."""
     if request.method not in ("GET", "HEAD", "POST"):
         response = _bilingual(405, *_METHOD, extra_headers={"Allow": "GET, HEAD, POST"})
         return Answer(response, "method")
     keys = tuple(k.strip() for k in env.get(DEFAULT_KEY_ENV, "").split(",") if k.strip())
+    token = token_of(request)
     if not keys:
-        return None
+        response = _bilingual(403, *_REFUSED["invalid"])
+        if request.method == "HEAD":
+            response = HttpResponse(response.status, "", response.headers)
+        return Answer(response, "refused: no keys")
     try:
-        check_link(LinkSigner(keys, MAX_LINK_TTL, clock), token_of(request), clock())
+        check_link(LinkSigner(keys, MAX_LINK_TTL, clock), token, clock())
     except LinkRefused as refused:
+        if refused.reason == "invalid":
+            operation = _operation_refusal(keys, token, clock)
+            if operation is None:
+                return None  # an operation link's: checked in full once the config is read
+            if operation.reason == "expired":
+                refused = operation
         response = _bilingual(403, *_REFUSED[refused.reason])
         if request.method == "HEAD":
             response = HttpResponse(response.status, "", response.headers)
         return Answer(response, f"refused: {refused.reason}")
     return None
+
+
+def _operation_refusal(keys: tuple[str, ...], token: str, clock: Clock) -> LinkRefused | None:
+    """Why the token is no operation link that holds now; None when it is one."""
+    from schedulerx_alert.delivery.operation_links import SALT, check_operation
+
+    try:
+        check_operation(LinkSigner(keys, MAX_LINK_TTL, clock, salt=SALT), token, clock())
+    except LinkRefused as refused:
+        return refused
+    return None
+
+
+def _is_operation(keys: tuple[str, ...], token: str, clock: Clock) -> bool:
+    """Whether this function signed the token as an operation link (expired or not)."""
+    from schedulerx_alert.delivery.operation_links import SALT
+
+    try:
+        LinkSigner(keys, MAX_LINK_TTL, clock, salt=SALT).verify_wire(token)
+    except LinkRefused as refused:
+        return refused.reason == "expired"
+    return True
 
 
 def _done(silence: Silence) -> dict[str, Any]:
@@ -504,6 +536,13 @@ def _serve(
         return Answer(
             page(503, language, w["unavailable_title"], [w["unavailable"]]), "unavailable"
         )
+    request_id = request.request_id or str(getattr(context, "request_id", "") or "")
+    if request.method in ("GET", "HEAD", "POST") and _is_operation(
+        settings.keys, token_of(request), clock
+    ):
+        return _operate(
+            request, config, settings, credentials, store, key, clock, timeout, request_id
+        )
     desk = SilenceDesk(
         LinkSigner(settings.keys, settings.link_ttl, clock),
         SilenceBook(store, key),
@@ -511,7 +550,79 @@ def _serve(
         config.timezone,
         clock,
         stale_after=timeout + 30,
-        request_id=request.request_id or str(getattr(context, "request_id", "") or ""),
+        request_id=request_id,
         origin=origin_of(settings.base_url) if settings.base_url is not None else None,
     )
     return desk.answer(request)
+
+
+def _operate(
+    request: HttpRequest,
+    config: Any,
+    settings: Any,
+    credentials: Any,
+    store: Any,
+    key: str,
+    clock: Clock,
+    timeout: float,
+    request_id: str,
+) -> Answer:
+    """An operation link's answer (links/operate.py), with the same-site checks."""
+    from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver
+    from schedulerx_alert.delivery.operation_links import operation_signer
+    from schedulerx_alert.delivery.render import Message
+    from schedulerx_alert.handler import screen_of
+    from schedulerx_alert.links.operate import WORDS as OPERATION_WORDS
+    from schedulerx_alert.links.operate import OperationDesk
+    from schedulerx_alert.sources.schedulerx import SchedulerXClient
+
+    if request.method == "POST":
+        origin = origin_of(settings.base_url) if settings.base_url is not None else None
+        crossing = cross_site(request, origin)
+        if crossing is not None:
+            log.warning("operation link: a POST from another site refused (%s)", crossing)
+            return Answer(_bilingual(403, *_CROSS_SITE_OPERATION), "refused: cross-site")
+    if credentials is None:
+        log.error("operation link: no credentials to call SchedulerX with")
+        language = config.templates.language
+        w = OPERATION_WORDS.get(language, OPERATION_WORDS["en"])
+        response = page(503, language, w["unavailable_title"], [w["unavailable"]])
+        return Answer(response, "unavailable")
+    call = min(5.0, max(MIN_CALL_SECONDS, timeout * CALL_SHARE))
+    client = SchedulerXClient(
+        config.schedulerx.endpoint, config.region, credentials, config.zone, call, clock=clock
+    )
+    screen = screen_of(config, credentials)
+
+    def announce(receiver: str, message: Message) -> None:
+        receiver_config = config.receivers.get(receiver)
+        if receiver_config is None:
+            raise ValueError(f"receiver {receiver} is no longer in the config")
+        DingTalkReceiver(receiver_config, call, clock=clock, screen=screen).send(message)
+
+    desk = OperationDesk(
+        operation_signer(settings, clock),
+        store,
+        key,
+        settings.operations,
+        client,
+        announce,
+        config.templates.language,
+        config.timezone,
+        clock,
+        stale_after=timeout + 30,
+        request_id=request_id,
+    )
+    response, outcome = desk.answer(request, token_of(request))
+    if request.method == "HEAD":
+        response = HttpResponse(response.status, "", response.headers)
+    return Answer(response, outcome)
+
+
+_CROSS_SITE_OPERATION = (
+    ("请求被拒绝", "Request refused"),
+    (
+        "操作只能在这个链接自己的确认页面上确认。没有做任何更改。",
+        "An operation can only be confirmed on this link's own page. Nothing was changed.",
+    ),
+)

@@ -140,6 +140,8 @@ def _rules(
     watched = discovery.watched_jobs(config, catalog)
     found = {}
     for job in jobs:
+        if job.job_id < 0:
+            continue  # a workflow (core/workflows.py): no job record, no log of its own
         rule = watched[job].rule if job in watched else discovery.rule_for_unlisted(config, job)
         if rule is not None:
             found[job] = rule
@@ -242,7 +244,7 @@ class _Work:
                 JOB_INFO,
                 {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)},
             )
-            fresh = _job_info(job, body, self.now) if body is not None else None
+            fresh = jobinfo.parse_answer(job, body, self.now) if body is not None else None
             if fresh is not None and not _list_read(self.config, (job.namespace, job.group)):
                 # What owners need, the name, and what the entry's rules use (jobinfo.py):
                 # mention_owners changes neither how the job is polled nor its rules.
@@ -332,17 +334,6 @@ def _list_read(config: Config, group: tuple[str, str]) -> bool:
     if discovery.discovers(config, group):
         return True
     return config.schedulerx.query != "every_job" and not plan.small_group(config, group)
-
-
-def _job_info(job: JobKey, body: Any, now: float) -> JobInfo | None:
-    data = body.get("Data") if isinstance(body, Mapping) else None
-    config = data.get("JobConfigInfo") if isinstance(data, Mapping) else None
-    if not isinstance(config, Mapping):
-        return None
-    try:
-        return discovery.parse_job((job.namespace, job.group), {**config, "JobId": job.job_id}, now)
-    except ValueError:
-        return None
 
 
 def _window(inst: JobInstance, now: float) -> dict[str, str]:

@@ -155,7 +155,7 @@ def refresh(
             clock,
             sleep,
         )
-        info = _parse(job, tried.value, now) if tried.value is not None else None
+        info = parse_answer(job, tried.value, now) if tried.value is not None else None
         with lock:
             done.calls += tried.calls
             if info is not None:
@@ -186,7 +186,8 @@ def refresh(
     return done
 
 
-def _parse(job: JobKey, body: Any, now: float) -> JobInfo | None:
+def parse_answer(job: JobKey, body: Any, now: float) -> JobInfo | None:
+    """A GetJobInfo answer's job record; None when it holds none (evidence.py reads it too)."""
     data = body.get("Data") if isinstance(body, Mapping) else None
     config = data.get("JobConfigInfo") if isinstance(data, Mapping) else None
     if not isinstance(config, Mapping):

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.sources.acs3 import sign_request
 from schedulerx_alert.sources.listing import (
     AnswerUnreadable,
@@ -37,6 +37,27 @@ RAM_ACTIONS: Mapping[str, str] = {
     "GetJobInfo": "edas:ReadSchedulerxJobQuery",
     # include_log: the failed run's last lines (Professional edition only).
     "GetLog": "edas:ReadSchedulerxLogQuery",
+    # `workflows:` (sources/workflows.py); Professional edition only. The action is the
+    # one documented for ListWorkflowInstance and GetWorkflowInstance; ListWorkFlows'
+    # is not documented.
+    "ListWorkFlows": "edas:ReadSchedulerxWorkflowQuery",
+    "ListWorkflowInstance": "edas:ReadSchedulerxWorkflowQuery",
+    "GetWorkflowInstance": "edas:ReadSchedulerxWorkflowQuery",
+}
+# The operations from the chat (`actions.operations`), each with the RAM action of its API
+# page ("授权信息"); they live in a policy of their own, attached only when enabled. The
+# link endpoint re-reads the run with GetJobInstance, a read the policy above allows
+# (edas:ReadSchedulerxJobInstanceQuery).
+WRITE_RAM_ACTIONS: Mapping[str, str] = {
+    "RetryJobInstance": "edas:ManageSchedulerxJobInstRun",
+    "SetJobInstanceSuccess": "edas:ManageSchedulerxJobInstMarkSuccess",
+    "StopInstance": "edas:ManageSchedulerxJobInstStop",
+}
+# Each operation's action, and the name of its run id parameter (StopInstance's differs).
+OPERATION_CALLS: Mapping[str, tuple[str, str]] = {
+    "retry": ("RetryJobInstance", "JobInstanceId"),
+    "mark_success": ("SetJobInstanceSuccess", "JobInstanceId"),
+    "stop": ("StopInstance", "InstanceId"),
 }
 
 # The most of an answer each action is read up to (bounded.py); over it, that call fails.
@@ -49,6 +70,10 @@ ANSWER_CAPS: Mapping[str, int] = {
     "ListJobs": 8 << 20,
     "GetJobInfo": 1 << 20,
     "GetLog": 1 << 20,
+    # A workflow instance's DAG carries each node's Result, as a run list page does.
+    "ListWorkFlows": 8 << 20,
+    "ListWorkflowInstance": 1 << 20,
+    "GetWorkflowInstance": 8 << 20,
 }
 DEFAULT_ANSWER_CAP = 8 << 20
 
@@ -181,6 +206,40 @@ class SchedulerXClient:
                 retryable=False,
                 request_id=_text(body.get("RequestId")),
             ) from None
+
+    def get_job_instance(self, job: JobKey, instance_id: int) -> JobInstance | None:
+        """One run as SchedulerX has it now; None when its answer holds no readable run."""
+        body = self.call(
+            "GetJobInstance",
+            {
+                "Namespace": job.namespace,
+                "GroupId": job.group,
+                "JobId": str(job.job_id),
+                "JobInstanceId": str(instance_id),
+            },
+        )
+        data = body.get("Data")
+        detail = data.get("JobInstanceDetail") if isinstance(data, dict) else None
+        try:
+            listing = parse_listing(job, {"Data": {"JobInstanceDetails": [detail]}}, self.zone)
+        except AnswerUnreadable:
+            return None
+        return next((r for r in listing.instances if r.instance_id == instance_id), None)
+
+    def operate(self, operation: str, job: JobKey, instance_id: int) -> str:
+        """Retry, mark as succeeded or stop one run; the answer's RequestId. SchedulerX's
+        refusals (Success=false: wrong state, another edition) raise SchedulerXError."""
+        action, id_name = OPERATION_CALLS[operation]
+        body = self.call(
+            action,
+            {
+                "Namespace": job.namespace,
+                "GroupId": job.group,
+                "JobId": str(job.job_id),
+                id_name: str(instance_id),
+            },
+        )
+        return _text(body.get("RequestId"))
 
 
 def decode_answer(action: str, status: int, content_type: str, content: bytes) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""Write docs/config-reference.md from the config's described records.
+
+    python scripts/make_config_reference.py           # rewrite the file
+    python scripts/make_config_reference.py --check   # exit 1 when it differs
+
+Each option is a dataclass field declared with config/schema.py's `option()`: its
+default, reader and `doc` are stated there once, and this page is written from them
+(tests/test_config_reference.py fails when the checked-in page differs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "config-reference.md"
+COLUMN = 40
+LISTS = ("receivers", "watch")  # sections that are lists of entries
+
+HEADER = """\
+# Config reference (generated)
+
+Written by `scripts/make_config_reference.py` from the config's described records
+(`src/schedulerx_alert/config/records.py`, `watch.py`, `heartbeat.py`): each line is an
+option's field, with its default or an example, and its description. Do not edit by
+hand; change the field and run the script. A test fails when this page and the
+fields differ.
+
+Every section is read by one walker (`config/schema.py`): an unknown key is refused
+with its path (`schedulerx.qurey: unknown key`), a bad value is named by its path and
+the file's value (`schedulerx.query: must be one of auto, per_job, every_job, not
+'fast'`), and every problem of the file is listed at once. [The configuration
+guide](config.md) shows every section in one example, with the options not yet
+described here (`routes`, `silences`, receivers' `quiet_hours` and `actions`).
+"""
+
+
+def sections() -> list[tuple[str, type, str]]:
+    """(key in the file, record, what the section is for), in the order of the page."""
+    from schedulerx_alert.config.heartbeat import HeartbeatConfig
+    from schedulerx_alert.config.records import (
+        DingTalkConfig,
+        HealthConfig,
+        ReceiverConfig,
+        SchedulerXConfig,
+        StateConfig,
+        TemplateConfig,
+        TopLevel,
+    )
+    from schedulerx_alert.config.watch import WatchEntry
+
+    return [
+        ("", TopLevel, "The options at the top of the file (`region` is required)."),
+        ("schedulerx", SchedulerXConfig, "How SchedulerX's OpenAPI is called."),
+        ("state", StateConfig, "Where the state is kept (`state.url` is required)."),
+        ("dingtalk", DingTalkConfig, "How the robots are posted to."),
+        (
+            "receivers",
+            ReceiverConfig,
+            "A list: the DingTalk group robots alerts go to, each by its name (`name` and "
+            "`webhook` are required; `quiet_hours`: see [Who hears what](config.md)).",
+        ),
+        (
+            "watch",
+            WatchEntry,
+            "A list: which jobs are watched and who hears of them, with each entry's alert "
+            "rules (see [Alert kinds](alerts.md)); `mention_owners` and `include_log` "
+            "default to the top-level options of the same name.",
+        ),
+        ("templates", TemplateConfig, "The messages' language and your own templates."),
+        ("health", HealthConfig, "Who hears that the monitor itself is broken."),
+        (
+            "heartbeat",
+            HeartbeatConfig,
+            "Optional: a daily digest, the monitor's proof of life. Without the section, "
+            "none; with it, `receiver` and `at` are required.",
+        ),
+    ]
+
+
+def render() -> str:
+    from schedulerx_alert.config.schema import describe, key_of, options
+
+    parts = [HEADER]
+    for key, record, about in sections():
+        lines = [f"{key}:"] if key else []
+        indent = "  - " if key in LISTS else "  " if key else ""
+        for spec in options(record):
+            required = spec.default is dataclasses.MISSING
+            example = spec.metadata["example"]
+            shown = spec.metadata["shown"] or describe
+            value = example if example is not None else shown(spec.default)
+            note = spec.metadata["doc"]
+            if required:
+                note += " (required)"
+            elif example is not None and spec.default and "default" not in note:
+                note += f" (default: {shown(spec.default)})"
+            line = f"{indent}{key_of(spec)}: {value}"
+            indent = "    " if key in LISTS else "  " if key else ""
+            lines.append(f"{line.ljust(COLUMN - 1)} # {note}")
+        title = f"`{key}:`" if key else "Top level"
+        parts.append(f"## {title}\n\n{about}\n\n```yaml\n" + "\n".join(lines) + "\n```\n")
+    return "\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when the page differs")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
+        if current != text:
+            print(f"{TARGET.relative_to(ROOT)} differs: run {__file__}", file=sys.stderr)
+            return 1
+        return 0
+    TARGET.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.exit(main())
