@@ -218,6 +218,54 @@ class Estate:
             self._last_prune = mark
         return stats
 
+    def add_long_runs(self, count: int, hours: tuple[float, float], within: float) -> int:
+        """Start ``count`` runs of enabled daily jobs scheduled ``hours`` (a range) before now,
+        still running, each failing at a moment in the next ``within`` seconds: the runs a
+        window on the schedule or start time would have to reach back hours for."""
+        fake = self._require_fake()
+        daily = [j for j in self.jobs if j.kind == "daily" and j.enabled]
+        rng = random.Random(self.spec.seed * 7919 + count)
+        made = 0
+        for job in rng.sample(daily, min(count, len(daily))):
+            scheduled = self._now - 3600 * rng.uniform(*hours)
+            end = self._now + rng.uniform(60.0, max(60.0, within))
+            result = ERRORS[made % len(ERRORS)].format(name=job.name)
+            instance_id = fake.add_instance(
+                job.job_id, status=3, schedule_time=scheduled, start_time=scheduled,
+                work_addr=f"10.9.{made % 250}.1:16888",
+            )  # fmt: skip
+            heapq.heappush(
+                self._ends, (end, instance_id, _Running(job, instance_id, 5, result, end))
+            )
+            self.failures.append(
+                InjectedFailure(
+                    self.spec.namespace, job.group, job.job_id, instance_id, 5, scheduled, end
+                )
+            )
+            self.long_runs += 1
+            made += 1
+        return made
+
+    def bad_deploy(self, group: str, count: int, spread: float = 120.0) -> int:
+        """``count`` failed runs in ``group`` within ``spread`` seconds from now (a deploy
+        that breaks every job of a group at once), round-robin over its jobs."""
+        fake = self._require_fake()
+        jobs = [j for j in self.jobs if j.group == group and j.enabled]
+        for k in range(count):
+            job = jobs[k % len(jobs)]
+            fire = self._now + spread * k / count
+            instance_id = fake.add_instance(
+                job.job_id, status=5, result=ERRORS[k % len(ERRORS)].format(name=job.name),
+                schedule_time=fire, start_time=fire, end_time=fire + 1,
+            )  # fmt: skip
+            self.failures.append(
+                InjectedFailure(
+                    self.spec.namespace, group, job.job_id, instance_id, 5, fire, fire + 1
+                )
+            )
+        self.created += count
+        return count
+
     def failures_ended_by(self, moment: float) -> list[InjectedFailure]:
         """The failures visible on the server at ``moment`` (their run has ended)."""
         return [f for f in self.failures if f.end_time <= moment]

@@ -411,7 +411,9 @@ def _read(
         return execute(config, the_plan, Known(sources, catalog, state.jobs, targets), calls)
 
     def plan() -> Plan:
-        budget = Budget(budgets.left(LIST), budgets.left(LIST_JOBS))
+        # What frees in the sliding minute before the last call may start is this tick's.
+        by = deadline - client.timeout
+        budget = Budget(budgets.left(LIST, by), budgets.left(LIST_JOBS, by))
         return make_plan(config, sources, catalog, state.jobs, targets, now, budget)
 
     the_plan = plan()

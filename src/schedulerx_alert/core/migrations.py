@@ -16,6 +16,10 @@ the reader to refuse naming the field.
   unfinished runs between scans; absent means none. Nothing to rewrite: the version
   changes so that a version 4 deployment refuses the document by its version (a clear
   StateVersionError) instead of as corrupt, which would announce again.
+- 5 -> 6: the job catalog may be kept in an object of its own (`catalog_object`, written
+  only when the catalog changes); a document that holds it inline is read as before.
+  The version changes so that a version 5 deployment refuses such a document by its
+  version rather than reading it without its catalog.
 """
 
 from __future__ import annotations
@@ -155,11 +159,16 @@ def v4_to_v5(doc: Doc) -> Doc:
     return dict(doc)
 
 
+def v5_to_v6(doc: Doc) -> Doc:
+    return dict(doc)
+
+
 MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {
     1: v1_to_v2,
     2: v2_to_v3,
     3: v3_to_v4,
     4: v4_to_v5,
+    5: v5_to_v6,
 }
 
 

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from schedulerx_alert.core.catalog import JobInfo
     from schedulerx_alert.core.silence_hold import Held
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 # Characters of a run's error text kept in a pending alert: more than any
 # message shows (render's longest excerpt is 1500), so trimming changes no text.
 RESULT_KEEP = 2000
@@ -460,7 +460,9 @@ def _record_to_dict(record: InstanceRecord) -> dict[str, Any]:
     return raw
 
 
-def dump_state(state: State) -> bytes:
+def dump_state(state: State, catalog_object: str = "") -> bytes:
+    """The state document; with `catalog_object`, the catalog is not in it but in that
+    object (written by the storage only when the catalog changes, `dump_catalog`)."""
     doc: dict[str, Any] = {
         "version": STATE_VERSION,
         "updated_at": state.updated_at,
@@ -479,7 +481,9 @@ def dump_state(state: State) -> bytes:
     }
     if state.last_tick is not None:
         doc["last_tick"] = _tick_to_dict(state.last_tick)
-    if state.catalog:
+    if state.catalog and catalog_object:
+        doc["catalog_object"] = catalog_object
+    elif state.catalog:
         from schedulerx_alert.core import (
             catalog_codec,  # only a state that knows jobs from their lists
         )
@@ -544,6 +548,12 @@ def dump_journal(journal: Journal) -> bytes:
 
 def load_state(data: bytes) -> State:
     """Parse a stored document; StateVersionError / StateFormatError when unusable."""
+    return load_state_parts(data)[0]
+
+
+def load_state_parts(data: bytes) -> tuple[State, str]:
+    """The state, and the object its catalog is kept in ("" when the document holds it or
+    there is none): its catalog is empty until the storage reads that (`load_catalog`)."""
     doc = _from_bytes(data)
     if not isinstance(doc, dict):
         raise StateFormatError("not a JSON object")
@@ -560,7 +570,25 @@ def load_state(data: bytes) -> State:
         )
 
         doc = migrations.upgrade(doc, STATE_VERSION)
-    return _Reader().state(doc)
+    elsewhere = doc.get("catalog_object", "")
+    if not isinstance(elsewhere, str):
+        raise StateFormatError("catalog_object: not a string")
+    return _Reader().state(doc), elsewhere
+
+
+def dump_catalog(catalog: Mapping[JobKey, JobInfo]) -> bytes:
+    """The job catalog as an object of its own: it changes when jobs do, not every tick."""
+    from schedulerx_alert.core import catalog_codec
+
+    return _to_bytes({"version": STATE_VERSION, "catalog": catalog_codec.encode(dict(catalog))})
+
+
+def load_catalog(data: bytes) -> dict[JobKey, JobInfo]:
+    """Read `dump_catalog`'s object; StateFormatError when unusable."""
+    doc = _from_bytes(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("catalog"), (dict, list)):
+        raise StateFormatError("catalog object: no catalog")
+    return _Reader().decoded(doc["catalog"], _decode_catalog, {})
 
 
 def reader() -> _Reader:

@@ -61,13 +61,17 @@ def watched_jobs(config: Config, catalog: Mapping[JobKey, JobInfo]) -> dict[JobK
             key = JobKey(rule.namespace, rule.group, spec.job_id)
             info = catalog.get(key)
             found[key] = Watched(rule, spec.name or (info.name if info else None) or None)
-    discovering = [rule for rule in config.watch if rule.discovers]
+    # By group: with hundreds of groups, trying every entry on every job was most of it.
+    discovering: dict[GroupKey, list[WatchRule]] = {}
+    for rule in config.watch:
+        if rule.discovers:
+            discovering.setdefault((rule.namespace, rule.group), []).append(rule)
     if not discovering:
         return found
     for key, info in catalog.items():
         if key in found:
             continue
-        for rule in discovering:
+        for rule in discovering.get((key.namespace, key.group), ()):
             if matches(rule, info):
                 found[key] = Watched(rule, info.name or None)
                 break

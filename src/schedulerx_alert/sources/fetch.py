@@ -16,6 +16,11 @@ from schedulerx_alert.sources.listing import EntryProblem, Listing, cut
 from schedulerx_alert.sources.schedulerx import SchedulerXClient, SchedulerXError
 
 WINDOW_SECONDS = 60.0
+#: How long into its life a budget waits for room in the window. Ticks start a minute
+#: apart: the calls the last tick made in its first seconds free up in this tick's first
+#: seconds, so waiting that long takes the whole quota in the steady state; a tick started
+#: by hand within the minute does not sit out the rest of it.
+PACE_SECONDS = 20.0
 
 
 class CallBudget:
@@ -31,6 +36,7 @@ class CallBudget:
         self._lock = threading.Lock()
         now = clock()
         self._calls = deque(sorted(t for t in history if now - t < WINDOW_SECONDS))
+        self.wait_until = now + PACE_SECONDS
 
     def try_acquire(self) -> bool:
         with self._lock:
@@ -41,6 +47,33 @@ class CallBudget:
                 return False
             self._calls.append(now)
             return True
+
+    def acquire(self, until: float, sleep: Callable[[float], None]) -> bool:
+        """Take a place in the window, waiting for one to free if that happens by `until`.
+
+        Ticks start a minute apart, so the calls the last tick spread over its seconds
+        leave the window while this one runs: waiting for them uses the quota in full,
+        where refusing at once would leave this tick only what the last one did not use.
+        """
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self._calls and now - self._calls[0] >= WINDOW_SECONDS:
+                    self._calls.popleft()
+                if len(self._calls) < self.limit:
+                    self._calls.append(now)
+                    return True
+                frees = self._calls[len(self._calls) - self.limit] + WINDOW_SECONDS
+            if frees > min(until, self.wait_until):
+                return False
+            sleep(max(frees - now, 0.001))
+
+    def free_by(self, moment: float) -> int:
+        """Places in the window free at `moment` (no later than the budget waits for),
+        counting only the calls made so far."""
+        moment = min(moment, self.wait_until)
+        with self._lock:
+            return max(0, self.limit - sum(moment - t < WINDOW_SECONDS for t in self._calls))
 
     def recent(self) -> tuple[float, ...]:
         with self._lock:
@@ -154,7 +187,7 @@ def attempt(
         if clock() + timeout > deadline:
             outcome.stopped = "no time left in this tick"
             break
-        if not budget.try_acquire():
+        if not budget.acquire(deadline - timeout, sleep):
             outcome.stopped = "API quota for this minute used up"
             break
         outcome.calls += 1

@@ -104,8 +104,12 @@ class Budgets:
                 self._budgets[action] = budget
             return budget
 
-    def left(self, action: str) -> int:
-        return max(0, self.limit - len(self[action].recent()))
+    def left(self, action: str, by: float | None = None) -> int:
+        """Calls `action` may make now, or by the moment `by` (as earlier calls leave the
+        window: the executor waits for them, CallBudget.acquire)."""
+        if by is None:
+            return max(0, self.limit - len(self[action].recent()))
+        return self[action].free_by(by)
 
     def recent(self) -> dict[str, tuple[float, ...]]:
         with self._lock:

@@ -18,12 +18,14 @@ size of the message it records, not of the state.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from schedulerx_alert.core.state import (
     Alert,
@@ -33,15 +35,23 @@ from schedulerx_alert.core.state import (
     StateFormatError,
     StateVersionError,
     apply_journals,
+    dump_catalog,
     dump_journal,
     dump_state,
+    load_catalog,
     load_journal,
-    load_state,
+    load_state_parts,
 )
 from schedulerx_alert.storage.store import StateStore, StoreError
 
+if TYPE_CHECKING:
+    from schedulerx_alert.core.catalog import JobInfo
+    from schedulerx_alert.core.model import JobKey
+
 log = logging.getLogger("schedulerx_alert")
 MAX_TAKEOVERS = 8
+#: A job catalog this large is kept in an object of its own (about 200 jobs).
+SEPARATE_CATALOG_BYTES = 16 * 1024
 # No FC function runs longer than a day: a lease claiming more is not one.
 MAX_LEASE_SECONDS = 24 * 3600
 # Generations before ours whose journals a tick applies; more dead ticks in a
@@ -113,6 +123,9 @@ class StateSession:
         self._journaled = 0
         self._written = 0
         self._calls_journaled = False
+        self._peeked: tuple[bytes, State] | None = None
+        # The catalog object the state read refers to, and what it holds.
+        self._catalog: tuple[str, dict[JobKey, JobInfo]] | None = None
 
     def lease_key(self, generation: int) -> str:
         return f"{self.key}.lease.{generation:012d}"
@@ -133,7 +146,9 @@ class StateSession:
         if data is None:
             return False, State(), None
         try:
-            return True, load_state(data), None
+            state = self._decode(data)
+            self._peeked = (data, state)
+            return True, state, None
         except StateVersionError as exc:
             raise self._refuse(exc) from None
         except StateFormatError as exc:
@@ -163,6 +178,30 @@ class StateSession:
             notes=tuple(self.notes),
         )
 
+    def catalog_key(self, name: str) -> str:
+        return f"{self.key}.catalog.{name}"
+
+    def _decode(self, data: bytes) -> State:
+        """The stored state, its catalog read from its own object when it is kept there
+        (StateVersionError / StateFormatError as load_state)."""
+        state, elsewhere = load_state_parts(data)
+        if not elsewhere:
+            self._catalog = None
+            return state
+        if self._catalog is not None and self._catalog[0] == elsewhere:
+            catalog = self._catalog[1]
+        else:
+            key = self.catalog_key(elsewhere)
+            raw = self.store.read(key)
+            if raw is None:
+                raise StateFormatError(f"its job catalog {self.store.describe(key)} is missing")
+            if _name(raw) != elsewhere:
+                raise StateFormatError(f"its job catalog {self.store.describe(key)} was altered")
+            catalog = load_catalog(raw)
+        self._catalog = (elsewhere, catalog)
+        # A copy: the tick may change its catalog, and the commit compares the two.
+        return state.with_updates(catalog=dict(catalog))
+
     def _refuse(self, exc: StateVersionError) -> StateRefused:
         return StateRefused(
             f"{self.where}: {exc}; refusing to overwrite it "
@@ -178,8 +217,13 @@ class StateSession:
         if data is None:
             self.notes.append("no state yet: first run")
             return State()
+        peeked, self._peeked = self._peeked, None
+        if peeked is not None and peeked[0] == data:
+            # begin() peeked at these very bytes for the generation: decoding a large
+            # state is a good part of a tick's CPU, so it is done once.
+            return peeked[1]
         try:
-            return load_state(data)
+            return self._decode(data)
         except StateVersionError as exc:
             raise self._refuse(exc) from None
         except StateFormatError as exc:
@@ -345,7 +389,17 @@ class StateSession:
         if lease is None:
             raise LeaseLost("commit without a lease")
         state = state.with_updates(lease_generation=lease.generation, updated_at=self.clock())
-        data = dump_state(state)
+        # The job catalog changes when jobs do, not every tick: it is kept in an object of
+        # its own, named by its content, and written only when it changed.
+        # A small one stays in the state: a second object would cost more than it saves.
+        catalog: tuple[str, bytes] | None = None
+        stored = self._catalog
+        name = stored[0] if stored is not None and state.catalog else ""
+        if state.catalog and (stored is None or stored[1] != state.catalog):
+            raw = dump_catalog(state.catalog)
+            catalog = (_name(raw), raw) if len(raw) >= SEPARATE_CATALOG_BYTES else None
+            name = catalog[0] if catalog else ""
+        data = dump_state(state, name)
         delay = 0.5
         while True:
             if self.clock() > lease.expires_at - margin:
@@ -354,6 +408,10 @@ class StateSession:
                     "leaving the state to the tick that took over"
                 )
             try:
+                if catalog is not None:
+                    self.store.write(self.catalog_key(catalog[0]), catalog[1])
+                    written, catalog = catalog, None
+                    self._catalog = (written[0], dict(state.catalog))
                 self.store.write(self.key, data)
                 break
             except StoreError as exc:
@@ -363,6 +421,11 @@ class StateSession:
                 sleep(delay)
                 delay *= 2
         self.release()
+        if stored is not None and stored[0] != name:
+            # The catalog the last state named, now replaced (or no longer kept apart).
+            self._quietly_remove(self.catalog_key(stored[0]))
+        if not name:
+            self._catalog = None
         for stale in range(self.first_generation, lease.generation):
             # Expired leases we stepped over; their holders are gone.
             self._quietly_delete(stale)
@@ -390,6 +453,10 @@ class StateSession:
             self.store.delete(key)
         except StoreError as exc:
             log.warning("could not remove journal %s: %s", key, exc)
+
+
+def _name(catalog: bytes) -> str:
+    return hashlib.sha256(catalog).hexdigest()[:24]
 
 
 def _finite(value: object) -> float | None:

@@ -8,6 +8,7 @@ fire times (it is never called missed), and its timeout if it has one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -16,24 +17,14 @@ from schedulerx_alert.core.rules.history import CRON, JobSchedule
 
 if TYPE_CHECKING:
     from schedulerx_alert.core.catalog import JobInfo
+    from schedulerx_alert.core.schedule import Schedule
 
 
 def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
     timeout = info.timeout_seconds if info.timeout_enabled and info.timeout_seconds else None
     fires = None
     if info.time_type == CRON:
-        # Only cron jobs have fire times to compute: the rest never load the parser.
-        from schedulerx_alert.core.schedule import Schedule, ScheduleError
-
-        try:
-            schedule = Schedule.from_time_config(
-                info.time_type, info.time_expression, zone, calendar=info.calendar
-            )
-        except ScheduleError:
-            schedule = None
-        # A custom calendar only removes fires: calling its other fires missed would be wrong.
-        if schedule is not None and schedule.exact:
-            fires = schedule
+        fires = _cron_fires(info.time_type, info.time_expression, zone, info.calendar)
     return JobSchedule(
         time_type=info.time_type,
         fires=fires,
@@ -48,3 +39,18 @@ def schedules_of(
 ) -> dict[JobKey, JobSchedule]:
     """The schedules of the watched `jobs` the catalog knows."""
     return {job: schedule_of(catalog[job], zone) for job in jobs if job in catalog}
+
+
+# Every tick reads every watched job's schedule: thousands of jobs share far fewer crons
+# (an estate of 5,000 has about 1,400), and a Schedule is immutable.
+@functools.lru_cache(maxsize=8192)
+def _cron_fires(time_type: int, expression: str, zone: str, calendar: str) -> Schedule | None:
+    # Only cron jobs have fire times to compute: the rest never load the parser.
+    from schedulerx_alert.core.schedule import Schedule, ScheduleError
+
+    try:
+        schedule = Schedule.from_time_config(time_type, expression, zone, calendar=calendar)
+    except ScheduleError:
+        return None
+    # A custom calendar only removes fires: calling its other fires missed would be wrong.
+    return schedule if schedule.exact else None
