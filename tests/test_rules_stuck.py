@@ -92,3 +92,10 @@ def test_a_run_still_waiting_is_stuck_from_its_scheduled_time() -> None:
     [stuck] = monitor.tick(T0 + 31 * MINUTE)
     assert stuck.facts["running_for_seconds"] == 31 * MINUTE + 10
     assert stuck.fingerprint.endswith(f":9:{int(T0 - 10)}")
+
+
+def test_a_younger_run_listed_first_does_not_hide_an_older_stuck_one() -> None:
+    monitor = Monitor(settings=with_settings(stuck_after=30 * MINUTE))
+    monitor.report(run(7, RUNNING, started=T0 + 20 * MINUTE), run(8, RUNNING, started=T0))
+    stuck = monitor.tick(T0 + 31 * MINUTE)
+    assert [f.instances[0].instance_id for f in stuck] == [8]
