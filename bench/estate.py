@@ -26,7 +26,7 @@ import time
 import tracemalloc
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from tests.fakes.schedulerx import FakeSchedulerX
 
@@ -471,3 +471,31 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def failures_config(
+    estate: Estate, schedulerx: dict[str, Any], state_url: str, webhook: str, secret: str
+) -> dict[str, Any]:
+    """The function's config for a bench estate: every group by `jobs: all`, failures
+    only (each failed run one alert, found by its instance id), one signed robot."""
+    return {
+        "region": "cn-hangzhou",
+        "allow_loopback_http": True,
+        "schedulerx": schedulerx,
+        "state": {"url": state_url},
+        "dingtalk": {"allowed_hosts": ["127.0.0.1"]},
+        "receivers": [{"name": "ops", "webhook": webhook, "secret": secret}],
+        "watch": [
+            {
+                "namespace": estate.spec.namespace,
+                "group": g,
+                "jobs": "all",
+                "receivers": ["ops"],
+                "recovery": False,
+                "stuck_after": "off",
+                "flap_window": "off",
+            }
+            for g in estate.groups()
+        ],
+        "shared_cause": False,
+    }

@@ -48,7 +48,7 @@ from typing import Any, TextIO
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
 
-from bench.estate import Estate, EstateSpec
+from bench.estate import Estate, EstateSpec, failures_config
 from bench.moving_child import SharedClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,32 +227,17 @@ def _setup(
 ) -> Path:
     state_dir = root / "state"
     state_dir.mkdir()
-    config: dict[str, Any] = {
-        "region": "cn-hangzhou",
-        "allow_loopback_http": True,
-        "schedulerx": {
+    config = failures_config(
+        estate,
+        {
             "endpoint": sx.url,
             "concurrency": CONCURRENCY,
             "max_calls_per_minute": case.quota,
         },
-        "state": {"url": f"file://{state_dir / 'state.json'}"},
-        "dingtalk": {"allowed_hosts": ["127.0.0.1"]},
-        "receivers": [{"name": "ops", "webhook": dt.webhook(ROBOT), "secret": ROBOT_SECRET}],
-        "watch": [
-            {
-                "namespace": estate.spec.namespace,
-                "group": g,
-                "jobs": "all",
-                "receivers": ["ops"],
-                # Failures only: each failed run one alert, found by its instance id.
-                "recovery": False,
-                "stuck_after": "off",
-                "flap_window": "off",
-            }
-            for g in estate.groups()
-        ],
-        "shared_cause": False,
-    }
+        f"file://{state_dir / 'state.json'}",
+        dt.webhook(ROBOT),
+        ROBOT_SECRET,
+    )
     setup = root / "setup.json"
     setup.write_text(
         json.dumps(

@@ -33,13 +33,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tests.fakes.base import ManualClock
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
 
-from bench.estate import Estate, EstateSpec
+from bench.estate import Estate, EstateSpec, failures_config
 from schedulerx_alert.support.process_log import progress_reporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,32 +151,17 @@ def _start_child(
     root: Path, sx: FakeSchedulerX, dt: FakeDingTalk, estate: Estate, mode: str
 ) -> subprocess.Popen[str]:
     state = root / "state" / "state.json"
-    config: dict[str, Any] = {
-        "region": "cn-hangzhou",
-        "allow_loopback_http": True,
-        "schedulerx": {
+    config = failures_config(
+        estate,
+        {
             "endpoint": sx.url,
             "query": mode,
             "concurrency": CONCURRENCY,
         },
-        "state": {"url": f"file://{state}"},
-        "dingtalk": {"allowed_hosts": ["127.0.0.1"]},
-        "receivers": [{"name": "ops", "webhook": dt.webhook(ROBOT), "secret": ROBOT_SECRET}],
-        "watch": [
-            {
-                "namespace": estate.spec.namespace,
-                "group": g,
-                "jobs": "all",
-                "receivers": ["ops"],
-                # Failures only: each failed run one alert, found by its instance id.
-                "recovery": False,
-                "stuck_after": "off",
-                "flap_window": "off",
-            }
-            for g in estate.groups()
-        ],
-        "shared_cause": False,
-    }
+        f"file://{state}",
+        dt.webhook(ROBOT),
+        ROBOT_SECRET,
+    )
     setup = root / "setup.json"
     setup.write_text(
         json.dumps(
