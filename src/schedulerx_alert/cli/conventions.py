@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -105,6 +106,20 @@ def config_endpoint(value: str | None, env: Mapping[str, str]) -> str | None:
         return None
     region = next((env[name] for name in REGION_ENVS if env.get(name)), "REGION")
     return env.get(ENDPOINT_ENV) or public_endpoint(region)
+
+
+def load_config(args: Any, credentials: Credentials | None) -> tuple[Config, str] | None:
+    """The command's config (its state's OSS endpoint as --endpoint and the place say) and
+    where it was read; None after printing why it cannot be read (the command exits 2)."""
+    from schedulerx_alert.config import ConfigError
+
+    try:
+        text = load_text(args, credentials)
+        config = text.parse(os.environ)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    return with_endpoint(config, getattr(args, "endpoint", None), os.environ), text.source
 
 
 def load_text(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -64,18 +63,15 @@ class Lists:
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     from schedulerx_alert.cli import conventions as cli
-    from schedulerx_alert.config import ConfigError
     from schedulerx_alert.handler import secrets_of
     from schedulerx_alert.support.credentials import resolve_credentials
     from schedulerx_alert.support.redact import Redactor
 
     credentials = resolve_credentials(None)
-    try:
-        text = cli.load_text(args, credentials)
-        config = cli.with_endpoint(text.parse(os.environ), args.endpoint, os.environ)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = cli.load_config(args, credentials)
+    if loaded is None:
         return 2
+    config = loaded[0]
     redact = Redactor(secrets_of(config, credentials))
     if args.live:
         if credentials is None:

@@ -130,12 +130,10 @@ def _run(args: argparse.Namespace, clock: Callable[[], float] | None) -> int:
     if args.command == "validate":
         return _validate(args.config, args.timeout, args.json)
     credentials = resolve_credentials(None)
-    try:
-        text = cli.load_text(args, credentials)
-        config = cli.with_endpoint(text.parse(os.environ), args.endpoint, os.environ)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = cli.load_config(args, credentials)
+    if loaded is None:
         return 2
+    config = loaded[0]
     # Imported late so that `validate` stays fast and never touches the network stack.
     from schedulerx_alert.handler import run
     from schedulerx_alert.support import process_log as logs

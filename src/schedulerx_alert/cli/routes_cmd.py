@@ -9,7 +9,6 @@ and its watch entry is chosen as the tick chooses it (sources/discovery.watched_
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -52,18 +51,15 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     """`clock`: a test's; quiet hours and silences are told at its time."""
     from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.cli.terminal import block, json_text
-    from schedulerx_alert.config import ConfigError
-    from schedulerx_alert.config.sections import load_with_sections
+    from schedulerx_alert.config.sections import sections_of
     from schedulerx_alert.core.silence import KINDS, TRIGGER_TYPES
     from schedulerx_alert.support.credentials import resolve_credentials
 
-    try:
-        text = cli.load_text(args, resolve_credentials(None))
-        config, sections = load_with_sections(text)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = cli.load_config(args, resolve_credentials(None))
+    if loaded is None:
         return 2
-    config = cli.with_endpoint(config, args.endpoint, os.environ)
+    config, source = loaded
+    sections = sections_of(config)
     if args.kind is not None and args.kind not in KINDS:
         print(f"routes: --kind: unknown kind {args.kind!r}", file=sys.stderr)
         return 2
@@ -84,7 +80,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         holders = found
     if not holders:
         print(
-            f"routes: job {args.job} is in no watch entry of {text.source}"
+            f"routes: job {args.job} is in no watch entry of {source}"
             + ("" if any(r.discovers for r in config.watch) else " (none discovers jobs)"),
             file=sys.stderr,
         )

@@ -85,19 +85,16 @@ def _common(parser: Any, json_help: str | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schedulerx_alert.cli import conventions as cli
-    from schedulerx_alert.config import ConfigError
-    from schedulerx_alert.config.sections import load_with_sections
+    from schedulerx_alert.config.sections import sections_of
     from schedulerx_alert.storage.silence_book import SilenceBookError
     from schedulerx_alert.storage.store import StoreError
     from schedulerx_alert.support.credentials import resolve_credentials
 
-    try:
-        text = cli.load_text(args, resolve_credentials(None))
-        config, sections = load_with_sections(text)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = cli.load_config(args, resolve_credentials(None))
+    if loaded is None:
         return 2
-    config = cli.with_endpoint(config, args.endpoint, os.environ)
+    config, source = loaded
+    sections = sections_of(config)
     now = time.time()
     try:
         book = _book(config)
@@ -105,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             return _add(args, config, book, now)
         if args.action == "expire":
             return _expire(args, config, book, sections.silences, now)
-        return _list(args, config, text.source, book, sections.silences, now)
+        return _list(args, config, source, book, sections.silences, now)
     except (SilenceBookError, _Usage) as exc:
         print(block(f"silence {args.action}: {exc}"), file=sys.stderr)
         return 2

@@ -87,8 +87,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     # Imported here so that the CLI's other commands stay light.
     from schedulerx_alert.cli import conventions as cli
-    from schedulerx_alert.config import ConfigError
-    from schedulerx_alert.config.sections import load_with_sections
+    from schedulerx_alert.config.sections import sections_of
     from schedulerx_alert.handler import secrets_of
     from schedulerx_alert.storage.store import StoreError, open_state_store
     from schedulerx_alert.support.credentials import resolve_credentials
@@ -97,13 +96,11 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     clock = clock or time.time
     command = f"state {args.state_command}"
     credentials = resolve_credentials(None)
-    try:
-        text = cli.load_text(args, credentials)
-        config, sections = load_with_sections(text)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = cli.load_config(args, credentials)
+    if loaded is None:
         return 2
-    config = cli.with_endpoint(config, args.endpoint, os.environ)
+    config = loaded[0]
+    sections = sections_of(config)
     redact = Redactor(secrets_of(config, credentials))
     try:
         store, key = open_state_store(config, credentials)
