@@ -25,6 +25,7 @@ import random
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -499,3 +500,31 @@ def failures_config(
         ],
         "shared_cause": False,
     }
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One failure of the estate as the group heard of it: `first`, the tick it was
+    first listable in; `at`, the tick it was announced in (None: never); `latency`, in
+    ticks (inf: never); `scheduled`, whether a schedule (not an API call) ran it."""
+
+    failure: Any
+    first: int
+    at: int | None
+    latency: float
+    scheduled: bool
+
+
+def scored(
+    estate: Estate, announced: Mapping[int, int], ticks: int, start: float, tick: float
+) -> Iterator[Scored]:
+    """The estate's failures that ended early enough to be judged (five ticks before
+    the run's end), with when each was announced."""
+    api_jobs = {j.job_id for j in estate.jobs if j.kind == "api"}
+    for failure in estate.failures:
+        first = math.ceil((failure.end_time - start) / tick)
+        if first > ticks - 5:
+            continue
+        at = announced.get(failure.instance_id)
+        latency = math.inf if at is None else at - max(first, 1) + 1
+        yield Scored(failure, first, at, latency, failure.job_id not in api_jobs)

@@ -48,7 +48,7 @@ from typing import Any, TextIO
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
 
-from bench.estate import Estate, EstateSpec, failures_config
+from bench.estate import Estate, EstateSpec, failures_config, scored
 from bench.moving_child import SharedClock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,18 +195,13 @@ def run(case: Case, hours: float, vcpu: float, seed: int) -> Outcome:
                 )
             outcome.ticks = ticks
             outcome.busiest_minute = sx.max_calls_in_any_minute("GetJobInstanceList")
-            api_jobs = {j.job_id for j in estate.jobs if j.kind == "api"}
-            for failure in estate.failures:
-                first = math.ceil((failure.end_time - START) / TICK)
-                if first > ticks - 5:
-                    continue
+            for one in scored(estate, announced, ticks, START, TICK):
+                failure, first, at, latency = one.failure, one.first, one.at, one.latency
                 outcome.counted += 1
-                at = announced.get(failure.instance_id)
-                latency = math.inf if at is None else at - max(first, 1) + 1
                 outcome.never += at is None
                 outcome.duplicated += mentions[failure.instance_id] > 1
                 outcome.latencies.append(latency)
-                if failure.job_id not in api_jobs:
+                if one.scheduled:
                     outcome.scheduled.append(latency)
                 if case.outage and at is not None and first <= case.outage[1]:
                     outcome.after_resume = max(outcome.after_resume, at - case.outage[1] + 1)

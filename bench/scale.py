@@ -38,7 +38,7 @@ from tests.fakes.base import ManualClock
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.schedulerx import FakeSchedulerX, makespan
 
-from bench.estate import Estate, EstateSpec, failures_config
+from bench.estate import Estate, EstateSpec, failures_config, scored
 from schedulerx_alert.support.process_log import progress_reporter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,18 +128,12 @@ def run(jobs: int, groups: int, mode: str, hours: float, seed: int) -> Outcome:
             child.wait(timeout=60)
             outcome.ticks = ticks
             outcome.busiest_minute = sx.max_calls_in_any_minute("GetJobInstanceList")
-            api_jobs = {j.job_id for j in estate.jobs if j.kind == "api"}
-            for failure in estate.failures:
-                first = math.ceil((failure.end_time - START) / TICK)
-                if first > ticks - 5:
-                    continue
+            for one in scored(estate, announced, ticks, START, TICK):
                 outcome.counted += 1
-                at = announced.get(failure.instance_id)
-                latency = math.inf if at is None else at - max(first, 1) + 1
-                outcome.never += at is None
-                outcome.latencies.append(latency)
-                if failure.job_id not in api_jobs:
-                    outcome.scheduled.append(latency)
+                outcome.never += one.at is None
+                outcome.latencies.append(one.latency)
+                if one.scheduled:
+                    outcome.scheduled.append(one.latency)
         finally:
             sx.stop()
             dt.stop()
