@@ -171,7 +171,7 @@ def test_validate_refuses_unknown_keys_routes_and_job_values_with_their_path(
         "receivers[0].quiet_hours.except_jobs: job ids are positive integers, not -3",
         "receivers[0].quiet_hours.except_jobs: must be 1 to 200 characters, not 0",
         "receivers[0].quiet_hours.except_routes[0]: no route is named 'nobody'",
-        "receivers[0].quiet_hours.except_routes[1]: route names are strings, not '7'",
+        "receivers[0].quiet_hours.except_routes[1]: route names are strings, not 7",
     ):
         assert problem in said, (problem, said)
 

@@ -286,7 +286,7 @@ class _Parser(Walker):
         health = self.health(top.get("health"), receivers)
         lookback = self.one(TopLevel, "first_run_lookback_minutes", top)
         max_age = self.one(TopLevel, "pending_max_age_hours", top)
-        silences, routes, quiet_hours = self.sections(top, declared, timezone)
+        silences, routes, quiet_hours = self.sections(top, timezone)
         config = Config(
             region=region or "",
             timezone=timezone,
@@ -320,7 +320,7 @@ class _Parser(Walker):
         return read_heartbeat(self, raw)
 
     def sections(
-        self, top: Mapping[str, Any], declared: set[str], timezone: str
+        self, top: Mapping[str, Any], timezone: str
     ) -> tuple[tuple[Silence, ...], tuple[Route, ...], Mapping[str, QuietHours]]:
         """`silences:`, `routes:` and quiet hours, read by config/sections.py (loaded only
         for a config that has one: most ticks never need it)."""
@@ -330,10 +330,10 @@ class _Parser(Walker):
         )
         if top.get("silences") is None and top.get("routes") is None and not quiet:
             return (), (), {}
-        from schedulerx_alert.config.sections import parse_sections
+        from schedulerx_alert.config.sections import read_sections
 
-        sections, problems = parse_sections(top, declared, timezone)
-        self.problems.extend(problems)
+        self.timezone = timezone
+        sections = read_sections(self, top)
         return sections.silences, sections.routes, dict(sections.quiet_hours)
 
     def actions(self, raw: Any) -> ActionSettings | None:

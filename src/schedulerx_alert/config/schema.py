@@ -113,6 +113,9 @@ class Walker:
         self.declared: Collection[str] = ()
         self.allowed_hosts: tuple[str, ...] = ()
         self.usable_receivers: Mapping[str, Any] = {}  # by name
+        # The config's, for the sections read after the top level (config/sections.py).
+        self.timezone = "UTC"
+        self.route_names: Collection[str] = ()
         # Variables never substituted besides the credentials: the action keys' own.
         self.barred = {ACTION_KEYS_ENV}
 

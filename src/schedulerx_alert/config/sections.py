@@ -1,4 +1,5 @@
-"""The config's `silences:`, `routes:` and `receivers[*].quiet_hours`, read into records.
+"""The config's `silences:`, `routes:` and `receivers[*].quiet_hours`: described records
+(config/schema.py) read into core's Silence, Route and QuietHours.
 
 ```yaml
 silences:                    # times in the config's `timezone`
@@ -23,22 +24,30 @@ receivers:
       except_routes: [etl-failures]        # what these routes send here still pages
 ```
 
-`parse_sections` reports every problem with its path; config.py calls it while it
-reads the rest of the file, so `Config.silences`, `.routes` and `.quiet_hours` hold
-the records.
+config/__init__.py calls `read_sections` while it reads the rest of the file (after the
+receivers, whose names routes use), so every problem comes with the others, each with
+its path, and `Config.silences`, `.routes` and `.quiet_hours` hold the records. A silence
+or quiet hours with any problem is left out; the config is refused anyway.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Collection, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from schedulerx_alert.config import Config, load_config
+from schedulerx_alert.config.records import timezone
+from schedulerx_alert.config.schema import (
+    Invalid,
+    Missing,
+    Reader,
+    Walker,
+    boolean,
+    option,
+    show,
+)
 from schedulerx_alert.core.isotime import parse_iso
 from schedulerx_alert.core.route import Route
 from schedulerx_alert.core.silence import (
@@ -57,13 +66,14 @@ from schedulerx_alert.core.silence import (
 )
 
 if TYPE_CHECKING:
-    from schedulerx_alert.config.source import ConfigSource  # a command's config read from OSS
+    from schedulerx_alert.config import Config
 
-DEFAULT_ZONE = "Asia/Shanghai"
 MAX_SILENCES = 200
 MAX_ROUTES = 200
 MAX_WINDOWS = 28
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAYS_HINT = "mon..sun, weekdays, weekends or daily"
+_MATCH_DOC = "namespace, group, jobs, job_names, kinds, trigger_types: each one named must match"
 
 
 @dataclass(frozen=True)
@@ -71,37 +81,6 @@ class Sections:
     silences: tuple[Silence, ...] = ()
     routes: tuple[Route, ...] = ()
     quiet_hours: Mapping[str, QuietHours] = field(default_factory=dict)  # by receiver name
-
-
-def parse_sections(
-    raw: Any, receivers: Collection[str], zone: str = DEFAULT_ZONE
-) -> tuple[Sections, list[str]]:
-    """The three sections of a raw config mapping, and every problem found in them.
-
-    `receivers` are the names routes may use; `zone` is the config's `timezone`.
-    """
-    problems: list[str] = []
-    top = raw if isinstance(raw, dict) else {}
-    sections = Sections(
-        silences=_silences(top.get("silences"), zone, problems),
-        routes=_routes(top.get("routes"), receivers, problems),
-    )
-    names = {route.name for route in sections.routes if route.name}
-    quiet_hours = _all_quiet_hours(top.get("receivers"), zone, names, problems)
-    return replace(sections, quiet_hours=quiet_hours), problems
-
-
-def load_with_sections(
-    path: str | Path | ConfigSource, env: Mapping[str, str] | None = None
-) -> tuple[Config, Sections]:
-    """A config file, or a config's text read from OSS (config/text.py), with its
-    silences, routes and quiet hours; raises ConfigError with every problem. config.py
-    reads the sections itself now: kept for callers."""
-    if isinstance(path, str | Path):
-        config = load_config(path, env)
-    else:
-        config = path.parse(os.environ if env is None else env)
-    return config, sections_of(config)
 
 
 def sections_of(config: Config) -> Sections:
@@ -120,254 +99,109 @@ def parse_local_time(value: Any, zone: str) -> float:
             moment = parse_iso(value.strip())
         except ValueError:
             raise ValueError(
-                f"{value[:60]!r} is not a time like '2026-11-26 09:00' (in {zone})"
+                f"{show(value)} is not a time like '2026-11-26 09:00' (in {zone})"
             ) from None
     else:
-        raise ValueError(f"must be a time like '2026-11-26 09:00', not {type(value).__name__}")
+        raise ValueError(f"must be a time like '2026-11-26 09:00', not {show(value)}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=ZoneInfo(zone))
     return moment.timestamp()
 
 
-# -- silences ------------------------------------------------------------------------------------
+# -- readers -------------------------------------------------------------------
 
 
-def _silences(raw: Any, zone: str, problems: list[str]) -> tuple[Silence, ...]:
-    items = _list(raw, "silences", MAX_SILENCES, problems)
-    silences: list[Silence] = []
-    for index, item in enumerate(items):
-        path = f"silences[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{path}: must be a mapping, not {type(item).__name__}")
-            continue
-        before = len(problems)
-        _unknown(item, {"match", "start", "end", "comment", "created_by"}, path, problems)
-        matcher = parse_matcher(item.get("match"), f"{path}.match", problems)
-        if matcher.is_empty and "match" in item:
-            problems.append(f"{path}.match: names nothing; say which jobs or kinds to hold back")
-        elif "match" not in item:
-            problems.append(f"{path}.match: is required")
-        start = _time(item, "start", path, zone, problems)
-        end = _time(item, "end", path, zone, problems)
-        if start is not None and end is not None and end <= start:
-            problems.append(f"{path}.end: must be after start")
-        comment = _string(item, "comment", path, MAX_COMMENT, problems)
-        created_by = _string(item, "created_by", path, MAX_WHO, problems)
-        if len(problems) > before or start is None or end is None:
-            continue
-        silences.append(
-            Silence(
-                id=path,
-                matcher=matcher,
-                start=start,
-                end=end,
-                comment=comment,
-                created_by=created_by,
-                source="config",
-            )
-        )
-    return tuple(silences)
+def matcher(walker: Walker, value: Any, path: str) -> Matcher:
+    """A matcher (core/silence.py reads it, each problem with its path)."""
+    return parse_matcher(value, path, walker.problems)
 
 
-def _time(
-    item: Mapping[str, Any], key: str, path: str, zone: str, problems: list[str]
-) -> float | None:
-    if item.get(key) is None:
-        problems.append(f"{path}.{key}: is required")
-        return None
+def silence_match(walker: Walker, value: Any, path: str) -> Matcher:
+    if value is None:
+        raise Missing
+    before = len(walker.problems)
+    found = matcher(walker, value, path)
+    if found.is_empty and len(walker.problems) == before:
+        raise Invalid("names nothing; say which jobs or kinds to hold back")
+    return found
+
+
+def local_time(walker: Walker, value: Any, path: str) -> float:
+    if value is None:
+        raise Missing
     try:
-        return parse_local_time(item[key], zone)
+        return parse_local_time(value, walker.timezone)
     except (ValueError, OverflowError) as exc:
-        problems.append(f"{path}.{key}: {exc}")
-        return None
+        raise Invalid(str(exc)) from None
 
 
-# -- routes --------------------------------------------------------------------------------------
+def note(limit: int) -> Reader:
+    """A line of text of at most `limit` characters; null counts as absent."""
+
+    def read(walker: Walker, value: Any, path: str) -> str:
+        if value is None:
+            raise Missing
+        if not isinstance(value, str):
+            raise Invalid(f"must be a string, not {show(value)}")
+        if len(value) > limit:
+            raise Invalid(f"at most {limit} characters, not {len(value)}")
+        return value
+
+    return read
 
 
-def _routes(raw: Any, receivers: Collection[str], problems: list[str]) -> tuple[Route, ...]:
-    items = _list(raw, "routes", MAX_ROUTES, problems)
-    routes: list[Route] = []
-    named: dict[str, int] = {}  # route name -> index
-    for index, item in enumerate(items):
-        path = f"routes[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{path}: must be a mapping, not {type(item).__name__}")
-            continue
-        _unknown(item, {"match", "receivers", "continue", "name"}, path, problems)
-        matcher = parse_matcher(item.get("match"), f"{path}.match", problems)
-        names = item.get("receivers")
-        if not isinstance(names, list) or not names:
-            problems.append(f"{path}.receivers: must name at least one receiver")
-            names = []
-        chosen: list[str] = []
-        for position, name in enumerate(names):
-            here = f"{path}.receivers[{position}]"
-            if not isinstance(name, str):
-                problems.append(f"{here}: receiver names are strings, not {str(name)[:60]!r}")
-            elif name not in receivers:
-                problems.append(f"{here}: unknown receiver {name[:60]!r}")
-            elif name not in chosen:
-                chosen.append(name)
-        go_on = item.get("continue", False)
-        if not isinstance(go_on, bool):
-            problems.append(f"{path}.continue: must be true or false")
-            go_on = False
-        name = _string(item, "name", path, MAX_TEXT, problems) or None
-        if name is not None and name in named:
-            problems.append(f"{path}.name: {name[:60]!r} already names routes[{named[name]}]")
-        elif name is not None:
-            named[name] = index
-        routes.append(Route(matcher, tuple(chosen), go_on, name))
-    return tuple(routes)
-
-
-# -- quiet hours ---------------------------------------------------------------------------------
-
-
-def _all_quiet_hours(
-    raw: Any, zone: str, routes: Collection[str], problems: list[str]
-) -> dict[str, QuietHours]:
-    result: dict[str, QuietHours] = {}
-    if not isinstance(raw, list):
-        return result  # config.py reports a missing or malformed receivers list
-    for index, receiver in enumerate(raw):
-        if not isinstance(receiver, dict) or receiver.get("quiet_hours") is None:
-            continue
-        quiet = _quiet_hours(
-            receiver["quiet_hours"], f"receivers[{index}].quiet_hours", zone, routes, problems
-        )
-        name = receiver.get("name")
-        if quiet is not None and isinstance(name, str):
-            result[name] = quiet
-    return result
-
-
-def _quiet_hours(
-    raw: Any, path: str, zone: str, routes: Collection[str], problems: list[str]
-) -> QuietHours | None:
-    if not isinstance(raw, dict):
-        problems.append(f"{path}: must be a mapping, not {type(raw).__name__}")
-        return None
-    before = len(problems)
-    known = {"timezone", "windows", "except_kinds", "except_jobs", "except_routes"}
-    _unknown(raw, known, path, problems)
-    own_zone = raw.get("timezone", zone)
-    if not _valid_zone(own_zone):
-        problems.append(f"{path}.timezone: unknown time zone {str(own_zone)[:60]!r}")
-    windows: list[QuietWindow] = []
-    items = raw.get("windows")
-    if not isinstance(items, list) or not items:
-        problems.append(f"{path}.windows: must be a non-empty list of {{days, time}}")
-        items = []
-    elif len(items) > MAX_WINDOWS:
-        problems.append(f"{path}.windows: at most {MAX_WINDOWS} windows, not {len(items)}")
-        items = []
-    for index, item in enumerate(items):
-        window = _window(item, f"{path}.windows[{index}]", problems)
-        if window is not None:
-            windows.append(window)
-    except_kinds = raw.get("except_kinds", [])
-    kinds = except_kinds if isinstance(except_kinds, list) else [except_kinds]
-    for kind in kinds:
-        if not isinstance(kind, str) or kind not in KINDS:
-            choices = ", ".join(sorted(KINDS))
-            problems.append(f"{path}.except_kinds: unknown kind {kind!r} (one of: {choices})")
-    except_jobs = _except_jobs(raw.get("except_jobs"), f"{path}.except_jobs", problems)
-    except_routes = _except_routes(
-        raw.get("except_routes"), f"{path}.except_routes", routes, problems
-    )
-    if len(problems) > before:
-        return None
-    return QuietHours(tuple(windows), str(own_zone), frozenset(kinds), except_jobs, except_routes)
-
-
-def _except_jobs(raw: Any, path: str, problems: list[str]) -> Matcher:
-    """Job ids and name globs in one list, read as a matcher's `jobs` and `job_names`."""
-    if raw is None:
-        return Matcher()
-    items = raw if isinstance(raw, list) else [raw]
-    if not items:
-        problems.append(f"{path}: is empty; leave it out, or list job ids and name globs")
-        return Matcher()
-    ids = [i for i in items if not isinstance(i, str) or _is_id(i)]
-    globs = [i for i in items if isinstance(i, str) and not _is_id(i)]
-    found: list[str] = []
-    jobs = parse_matcher({"jobs": ids} if ids else {}, path, found)
-    names = parse_matcher({"job_names": globs} if globs else {}, path, found)
-    # parse_matcher names the key it read; the config has one list.
-    for problem in found:
-        for key in ("jobs", "job_names"):
-            problem = problem.replace(f"{path}.{key}:", f"{path}:")
-        problems.append(problem)
-    return replace(jobs, job_names=names.job_names)
-
-
-def _is_id(text: str) -> bool:
-    return text.isdigit() and len(text) <= 19
-
-
-def _except_routes(
-    raw: Any, path: str, routes: Collection[str], problems: list[str]
-) -> frozenset[str]:
-    if raw is None:
-        return frozenset()
-    items = raw if isinstance(raw, list) else [raw]
-    names: set[str] = set()
-    for position, name in enumerate(items):
-        here = f"{path}[{position}]"
+def route_receivers(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid("must name at least one receiver")
+    chosen: list[str] = []
+    for index, name in enumerate(value):
+        here = f"{path}[{index}]"
         if not isinstance(name, str):
-            problems.append(f"{here}: route names are strings, not {str(name)[:60]!r}")
-        elif name not in routes:
-            named = ", ".join(sorted(routes)) or "no route has a name"
-            problems.append(f"{here}: no route is named {name[:60]!r} ({named})")
-        else:
-            names.add(name)
-    return frozenset(names)
+            walker.fail(here, f"receiver names are strings, not {show(name)}")
+        elif name not in walker.declared:
+            walker.fail(here, f"unknown receiver {show(name)}")
+        elif name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
 
 
-def _window(raw: Any, path: str, problems: list[str]) -> QuietWindow | None:
-    if not isinstance(raw, dict):
-        problems.append(f"{path}: must be a mapping like {{days: weekdays, time: 00:00-08:00}}")
-        return None
-    _unknown(raw, {"days", "time"}, path, problems)
-    days = _days(raw.get("days"), f"{path}.days", problems)
-    span = raw.get("time")
-    start = end = None
-    if isinstance(span, str) and span.count("-") == 1:
-        first, last = span.split("-")
-        start, end = _minute(first), _minute(last)
-    if start is None or end is None or start == MINUTES_A_DAY:
-        problems.append(f"{path}.time: must be HH:MM-HH:MM such as 00:00-08:00, not {span!r}")
-        return None
-    if start == end:
-        problems.append(f"{path}.time: {span} is empty; for a whole day write 00:00-24:00")
-        return None
-    if days is None:
-        return None
-    return QuietWindow(days, start, end)
+def route_name(walker: Walker, value: Any, path: str) -> str:
+    name: str = note(MAX_TEXT)(walker, value, path)
+    if not name:
+        raise Missing
+    return name
 
 
-def _days(raw: Any, path: str, problems: list[str]) -> frozenset[int] | None:
-    items = raw if isinstance(raw, list) else [raw]
-    days: set[int] = set()
-    for item in items:
+def days(walker: Walker, value: Any, path: str) -> frozenset[int]:
+    if value is None:
+        raise Invalid(f"is required ({_DAYS_HINT})")
+    found: set[int] = set()
+    for item in value if isinstance(value, list) else [value]:
         name = item.lower() if isinstance(item, str) else ""
         if name in DAY_SETS:
-            days |= DAY_SETS[name]
+            found |= DAY_SETS[name]
         elif name in DAY_NAMES:
-            days.add(DAY_NAMES.index(name))
+            found.add(DAY_NAMES.index(name))
         elif name in _FULL_DAYS:
-            days.add(_FULL_DAYS.index(name))
+            found.add(_FULL_DAYS.index(name))
         else:
-            problems.append(
-                f"{path}: {item!r} is not a day (mon..sun, weekdays, weekends or daily)"
-            )
-            return None
-    if not days:
-        problems.append(f"{path}: is required (mon..sun, weekdays, weekends or daily)")
-        return None
-    return frozenset(days)
+            raise Invalid(f"{show(item)} is not a day ({_DAYS_HINT})")
+    if not found:
+        raise Invalid(f"is required ({_DAYS_HINT})")
+    return frozenset(found)
+
+
+def clock_span(walker: Walker, value: Any, path: str) -> tuple[int, int]:
+    """`HH:MM-HH:MM` -> minutes after midnight, from and to (24:00 ends a day)."""
+    start = end = None
+    if isinstance(value, str) and value.count("-") == 1:
+        first, last = value.split("-")
+        start, end = _minute(first), _minute(last)
+    if start is None or end is None or start == MINUTES_A_DAY:
+        raise Invalid(f"must be HH:MM-HH:MM such as 00:00-08:00, not {show(value)}")
+    if start == end:
+        raise Invalid(f"{value} is empty; for a whole day write 00:00-24:00")
+    return start, end
 
 
 def _minute(text: str) -> int | None:
@@ -380,45 +214,269 @@ def _minute(text: str) -> int | None:
     return value
 
 
-# -- helpers -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WindowEntry:
+    """One of a receiver's weekly quiet windows."""
+
+    days: frozenset[int] = option(
+        read=days,
+        doc="the days it begins: mon..sun, weekdays, weekends, daily, or a list",
+        example="[sat, sun]",
+    )
+    time: tuple[int, int] = option(
+        read=clock_span,
+        doc="HH:MM-HH:MM; may cross midnight; 00:00-24:00: the whole day",
+        example='"22:00-10:00"',
+    )
 
 
-def _list(raw: Any, path: str, limit: int, problems: list[str]) -> list[Any]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        problems.append(f"{path}: must be a list, not {type(raw).__name__}")
-        return []
-    if len(raw) > limit:
-        problems.append(f"{path}: at most {limit} entries, not {len(raw)}")
-        return []
-    return raw
+def windows(walker: Walker, value: Any, path: str) -> tuple[QuietWindow, ...]:
+    if not isinstance(value, list) or not value:
+        raise Invalid("must be a non-empty list of {days, time}")
+    if len(value) > MAX_WINDOWS:
+        raise Invalid(f"at most {MAX_WINDOWS} windows, not {len(value)}")
+    found: list[QuietWindow] = []
+    for index, item in enumerate(value):
+        here = f"{path}[{index}]"
+        if not isinstance(item, dict):
+            walker.fail(here, "must be a mapping like {days: weekdays, time: 00:00-08:00}")
+            continue
+        window = walker.record(WindowEntry, item, here)
+        if window is not None:
+            found.append(QuietWindow(window.days, *window.time))
+    return tuple(found)
 
 
-def _unknown(item: Mapping[Any, Any], known: set[str], path: str, problems: list[str]) -> None:
-    for key in item:
-        if key not in known:
-            problems.append(f"{path}.{str(key)[:60]}: unknown key")
-
-
-def _string(item: Mapping[str, Any], key: str, path: str, limit: int, problems: list[str]) -> str:
-    value = item.get(key, "")
+def except_kinds(walker: Walker, value: Any, path: str) -> frozenset[str]:
     if value is None:
-        return ""
-    if not isinstance(value, str):
-        problems.append(f"{path}.{key}: must be a string, not {type(value).__name__}")
-        return ""
-    if len(value) > limit:
-        problems.append(f"{path}.{key}: at most {limit} characters, not {len(value)}")
-        return ""
-    return value
+        raise Missing
+    found: set[str] = set()
+    for kind in value if isinstance(value, list) else [value]:
+        if isinstance(kind, str) and kind in KINDS:
+            found.add(kind)
+        else:
+            walker.fail(path, f"unknown kind {show(kind)} (one of: {', '.join(sorted(KINDS))})")
+    return frozenset(found)
 
 
-def _valid_zone(zone: Any) -> bool:
-    if not isinstance(zone, str) or not zone:
-        return False
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+def except_jobs(walker: Walker, value: Any, path: str) -> Matcher:
+    """Job ids and name globs in one list, read as a matcher's `jobs` and `job_names`."""
+    if value is None:
+        raise Missing
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise Invalid("is empty; leave it out, or list job ids and name globs")
+    ids = [i for i in items if not isinstance(i, str) or _is_id(i)]
+    globs = [i for i in items if isinstance(i, str) and not _is_id(i)]
+    found: list[str] = []
+    jobs = parse_matcher({"jobs": ids} if ids else {}, path, found)
+    names = parse_matcher({"job_names": globs} if globs else {}, path, found)
+    # parse_matcher names the key it read; the config has one list.
+    for problem in found:
+        for key in ("jobs", "job_names"):
+            problem = problem.replace(f"{path}.{key}:", f"{path}:")
+        walker.problems.append(problem)
+    return replace(jobs, job_names=names.job_names)
+
+
+def _is_id(text: str) -> bool:
+    return text.isdigit() and len(text) <= 19
+
+
+def except_routes(walker: Walker, value: Any, path: str) -> frozenset[str]:
+    if value is None:
+        raise Missing
+    names: set[str] = set()
+    for index, name in enumerate(value if isinstance(value, list) else [value]):
+        here = f"{path}[{index}]"
+        if not isinstance(name, str):
+            walker.fail(here, f"route names are strings, not {show(name)}")
+        elif name not in walker.route_names:
+            named = ", ".join(sorted(walker.route_names)) or "no route has a name"
+            walker.fail(here, f"no route is named {show(name)} ({named})")
+        else:
+            names.add(name)
+    return frozenset(names)
+
+
+# -- records -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SilenceEntry:
+    """One `silences:` entry; it becomes a Silence whose id is its path."""
+
+    match: Matcher = option(  # noqa: RUF009 (a field, as field() is)
+        read=silence_match,
+        doc=f"what it holds back: {_MATCH_DOC}",
+        example='{group: etl, job_names: ["nightly-*"], kinds: [failed]}',
+    )
+    start: float = option(
+        read=local_time,
+        doc="in the config's `timezone`, or ISO 8601 with Z or an offset",
+        example='"2026-11-26 00:00"',
+    )
+    end: float = option(read=local_time, doc="after start; likewise", example='"2026-11-26 09:00"')
+    comment: str = option(
+        "", read=note(MAX_COMMENT), doc="why: shown with what it holds back", example="migration"
+    )
+    created_by: str = option("", read=note(MAX_WHO), doc="who asked for it", example="alice")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteEntry:
+    """One `routes:` entry (core's Route)."""
+
+    match: Matcher = option(  # noqa: RUF009
+        Matcher(),
+        read=matcher,
+        doc=f"which findings it takes; none: every one; {_MATCH_DOC}",
+        example="{group: etl, kind: failed}",
+    )
+    receivers: tuple[str, ...] = option(
+        read=route_receivers, doc="receiver names from `receivers`", example="[dba]"
+    )
+    go_on: bool = option(
+        False,
+        read=boolean,
+        key="continue",
+        doc="on to the next routes after a match (false: first match wins)",
+    )
+    name: str | None = option(
+        None, read=route_name, doc="for quiet hours' except_routes", example="etl-failures"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuietHoursEntry:
+    """A receiver's `quiet_hours` (core's QuietHours)."""
+
+    timezone: str | None = option(
+        None, read=timezone, doc="default: the config's `timezone`", example="Asia/Shanghai"
+    )
+    windows: tuple[QuietWindow, ...] = option(
+        read=windows,
+        doc=f"weekly windows of {{days, time}} (below), at most {MAX_WINDOWS}",
+        example='[{days: weekdays, time: "00:00-08:00"}]',
+    )
+    except_kinds: frozenset[str] = option(
+        frozenset(), read=except_kinds, doc="alert kinds that still page", example="[missed]"
+    )
+    except_jobs: Matcher = option(  # noqa: RUF009
+        Matcher(),
+        read=except_jobs,
+        doc="jobs that still page: ids, or globs over the job's name",
+        example='[92583, "critical-*"]',
+    )
+    except_routes: frozenset[str] = option(
+        frozenset(),
+        read=except_routes,
+        doc="what these named routes send here still pages",
+        example="[etl-failures]",
+    )
+
+
+# -- the sections ----------------------------------------------------------------
+
+
+def read_sections(walker: Walker, top: Mapping[str, Any]) -> Sections:
+    """The three sections of a config's top level; every problem told to `walker`, whose
+    `timezone` and `declared` receivers are the config's."""
+    silences = read_silences(walker, top.get("silences"))
+    routes = read_routes(walker, top.get("routes"))
+    walker.route_names = {route.name for route in routes if route.name}
+    return Sections(silences, routes, read_quiet_hours(walker, top.get("receivers")))
+
+
+def read_silences(walker: Walker, raw: Any) -> tuple[Silence, ...]:
+    silences: list[Silence] = []
+    for path, item in _entries(walker, raw, "silences", MAX_SILENCES):
+        before = len(walker.problems)
+        values, complete = walker.values(SilenceEntry, item, path)
+        start, end = values.get("start"), values.get("end")
+        if start is not None and end is not None and end <= start:
+            walker.fail(f"{path}.end", "must be after start")
+        if not complete or len(walker.problems) > before:
+            continue
+        entry = SilenceEntry(**values)
+        silences.append(
+            Silence(
+                id=path,
+                matcher=entry.match,
+                start=entry.start,
+                end=entry.end,
+                comment=entry.comment,
+                created_by=entry.created_by,
+                source="config",
+            )
+        )
+    return tuple(silences)
+
+
+def read_routes(walker: Walker, raw: Any) -> tuple[Route, ...]:
+    """Every route, a bad one too: its name still counts for except_routes."""
+    routes: list[Route] = []
+    named: dict[str, str] = {}  # route name -> the path of the route it names
+    for path, item in _entries(walker, raw, "routes", MAX_ROUTES):
+        values, _ = walker.values(RouteEntry, item, path)
+        name = values.get("name")
+        if name in named:
+            walker.fail(f"{path}.name", f"{show(name)} already names {named[name]}")
+        elif name is not None:
+            named[name] = path
+        routes.append(
+            Route(
+                values.get("match", Matcher()),
+                values.get("receivers", ()),
+                values.get("go_on", False),
+                name,
+            )
+        )
+    return tuple(routes)
+
+
+def read_quiet_hours(walker: Walker, receivers: Any) -> dict[str, QuietHours]:
+    """Each receiver's quiet hours, by its name; config/__init__.py reads the rest of a
+    receiver, and reports a missing or malformed list."""
+    result: dict[str, QuietHours] = {}
+    for index, receiver in enumerate(receivers if isinstance(receivers, list) else []):
+        if not isinstance(receiver, dict) or receiver.get("quiet_hours") is None:
+            continue
+        raw, path = receiver["quiet_hours"], f"receivers[{index}].quiet_hours"
+        if not isinstance(raw, dict):
+            walker.fail(path, f"must be a mapping, not {show(raw)}")
+            continue
+        before = len(walker.problems)
+        quiet = walker.record(QuietHoursEntry, raw, path)
+        name = receiver.get("name")
+        if quiet is None or len(walker.problems) > before or not isinstance(name, str):
+            continue
+        result[name] = QuietHours(
+            quiet.windows,
+            quiet.timezone or walker.timezone,
+            quiet.except_kinds,
+            quiet.except_jobs,
+            quiet.except_routes,
+        )
+    return result
+
+
+def _entries(
+    walker: Walker, raw: Any, path: str, limit: int
+) -> Iterator[tuple[str, dict[Any, Any]]]:
+    """A list section's mappings, each with its path, in order; an entry that is none is
+    refused where it stands."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        walker.fail(path, f"must be a list, not {show(raw)}")
+        return
+    if len(raw) > limit:
+        walker.fail(path, f"at most {limit} entries, not {len(raw)}")
+        return
+    for index, item in enumerate(raw):
+        here = f"{path}[{index}]"
+        if isinstance(item, dict):
+            yield here, item
+        else:
+            walker.fail(here, f"must be a mapping, not {show(item)}")
