@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from schedulerx_alert.config import Config, ConfigError, JobSpec, parse_config
+from schedulerx_alert.config import Config, ConfigError, JobSpec, ReceiverConfig, parse_config
 from schedulerx_alert.config.schema import key_of, options
 from schedulerx_alert.core.rules.settings import RuleSettings
 
@@ -25,6 +25,9 @@ BASE: dict[str, Any] = {
     ],
     "watch": [{"namespace": "ns", "group": "g", "jobs": [1], "receivers": ["ops"]}],
 }
+DBA = {"name": "dba", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=c"}
+# The sections whose records become core's (Route, Silence, QuietHours): checked by hand.
+LISTED = ("routes", "silences")
 
 
 def script() -> ModuleType:
@@ -59,11 +62,20 @@ def test_the_checked_in_reference_is_what_the_script_writes() -> None:
 
 
 def test_the_reference_names_every_option_of_every_described_section() -> None:
+    make = script()
     pages = documented()
-    for key, record, _ in script().sections():
-        names = {key_of(spec) for spec in options(record)}
-        page = pages[key][0] if key in ("receivers", "watch") else pages.get(key, pages)
-        assert set(page) >= names if not key else set(page) == names, key
+    inside = make.nested()
+
+    def check(record: type, page: dict[str, Any], where: str, top: bool = False) -> None:
+        names = {key_of(spec) for spec in options(record)} | set(inside.get(record, {}))
+        assert set(page) >= names if top else set(page) == names, where
+        for key, (child, is_list, _) in inside.get(record, {}).items():
+            check(child, page[key][0] if is_list else page[key], f"{where}.{key}")
+
+    for key, record, _ in make.sections():
+        page = pages[key][0] if key in make.LISTS else pages.get(key, pages)
+        check(record, page, key, top=not key)
+    assert set(inside) >= {ReceiverConfig} and len(make.LISTS) == 4
 
 
 def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
@@ -74,16 +86,29 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     for name in ("my-alert.md.j2", "my-summary.md.j2"):
         (tmp_path / name).write_text("{{ alert }}", encoding="utf-8")
     pages = documented()
-    pages["receivers"] += BASE["receivers"][1:]
+    pages["receivers"] += [*BASE["receivers"][1:], DBA]
     loaded = load(tmp_path, **pages)
     bare = load(tmp_path)
     for key, record, _ in script().sections():
         for spec in options(record):
-            if spec.metadata["example"] is None and key not in ("", "watch"):
+            if spec.metadata["example"] is None and key not in ("", "watch", *LISTED):
                 assert getattr(getattr(loaded, key), spec.name) == spec.default, (key, spec.name)
-                if key != "heartbeat":
+                if key not in ("heartbeat", "actions"):
                     assert getattr(getattr(bare, key), spec.name) == spec.default
     assert bare.heartbeat is None and loaded.heartbeat is not None
+    # The sections read into core's records: the page's entries, with their defaults.
+    assert (bare.actions, bare.silences, bare.routes, bare.quiet_hours) == (None, (), (), {})
+    assert loaded.actions is not None and not loaded.actions.enabled
+    assert loaded.actions.problems == () and loaded.actions.operations == ()
+    [route] = loaded.routes
+    assert (route.receivers, route.continue_, route.name) == (("dba",), False, "etl-failures")
+    [silence] = loaded.silences
+    assert silence.end - silence.start == 9 * 3600 and silence.created_by == "alice"
+    quiet = loaded.quiet_hours["ops"]
+    assert quiet.zone == loaded.timezone and quiet.except_routes == {"etl-failures"}
+    [window] = quiet.windows
+    assert (window.days, window.start, window.end) == ({5, 6}, 22 * 60, 10 * 60)
+    assert quiet.except_jobs.job_ids == {92583} and quiet.except_jobs.job_names == ("critical-*",)
     assert loaded.heartbeat.at_text == "09:00" and loaded.health.receiver == "ops"
     assert (loaded.timezone, loaded.shared_cause_min_jobs) == (bare.timezone, 2)
     assert loaded.first_run_lookback == bare.first_run_lookback

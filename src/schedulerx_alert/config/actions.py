@@ -250,8 +250,8 @@ class ActionSettings:
     operations: tuple[str, ...] = option(
         (),
         read=operations,
-        doc="buttons that act on a run: retry, mark_success, stop (their own policy)",
-        example="[retry, mark_success, stop]",
+        doc="buttons that act on a run: retry, mark_success, stop (needs the deploy's "
+        "operations policy)",
     )
 
     @property

@@ -318,7 +318,10 @@ class SilenceEntry:
     )
     end: float = option(read=local_time, doc="after start; likewise", example='"2026-11-26 09:00"')
     comment: str = option(
-        "", read=note(MAX_COMMENT), doc="why: shown with what it holds back", example="migration"
+        "",
+        read=note(MAX_COMMENT),
+        doc="why: shown with what it holds back",
+        example="warehouse migration",
     )
     created_by: str = option("", read=note(MAX_WHO), doc="who asked for it", example="alice")
 
@@ -330,7 +333,7 @@ class RouteEntry:
     match: Matcher = option(  # noqa: RUF009
         Matcher(),
         read=matcher,
-        doc=f"which findings it takes; none: every one; {_MATCH_DOC}",
+        doc=f"which findings it takes (default: every one); {_MATCH_DOC}",
         example="{group: etl, kind: failed}",
     )
     receivers: tuple[str, ...] = option(
@@ -365,7 +368,7 @@ class QuietHoursEntry:
     except_jobs: Matcher = option(  # noqa: RUF009
         Matcher(),
         read=except_jobs,
-        doc="jobs that still page: ids, or globs over the job's name",
+        doc="jobs that still page: ids, or globs over the job's name (default: none)",
         example='[92583, "critical-*"]',
     )
     except_routes: frozenset[str] = option(
