@@ -107,7 +107,7 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     quiet = loaded.quiet_hours["ops"]
     assert quiet.zone == loaded.timezone and quiet.except_routes == {"etl-failures"}
     [window] = quiet.windows
-    assert (window.days, window.start, window.end) == ({5, 6}, 22 * 60, 10 * 60)
+    assert (window.days, window.start, window.end) == (frozenset({5, 6}), 22 * 60, 10 * 60)
     assert quiet.except_jobs.job_ids == {92583} and quiet.except_jobs.job_names == ("critical-*",)
     assert loaded.heartbeat.at_text == "09:00" and loaded.health.receiver == "ops"
     assert (loaded.timezone, loaded.shared_cause_min_jobs) == (bare.timezone, 2)
