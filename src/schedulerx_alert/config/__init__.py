@@ -111,7 +111,7 @@ class Config:
     silences: tuple[Silence, ...] = ()
     routes: tuple[Route, ...] = ()
     quiet_hours: Mapping[str, QuietHours] = field(default_factory=dict)  # by receiver name
-    # `actions:` (actions/settings.py); None when the section is absent (no buttons).
+    # `actions:` (config/actions.py); None when the section is absent (no buttons).
     actions: ActionSettings | None = None
     # Workflows watched as a whole (config/workflows.py).
     workflows: tuple[WorkflowWatch, ...] = ()
@@ -337,7 +337,7 @@ class _Parser(Walker):
         return sections.silences, sections.routes, dict(sections.quiet_hours)
 
     def actions(self, raw: Any) -> ActionSettings | None:
-        """`actions:` (actions/settings.py); its keys come from the environment."""
+        """`actions:` (config/actions.py); its keys come from the environment."""
         if raw is None:
             return None
         from schedulerx_alert.config.actions import parse_actions

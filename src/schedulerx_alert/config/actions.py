@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schedulerx_alert.config.schema import (
+    ACTION_KEYS_ENV,
     VAR,
     Invalid,
     Missing,
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from schedulerx_alert.config import Config
     from schedulerx_alert.config.source import ConfigSource
 
-DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
+DEFAULT_KEY_ENV = ACTION_KEYS_ENV
 MIN_KEY_CHARS = 32
 MAX_KEYS = 10
 MAX_BUTTONS = 3

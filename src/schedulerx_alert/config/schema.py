@@ -29,7 +29,7 @@ VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ENV_FIELDS = "receivers[*].webhook, receivers[*].secret, schedulerx.endpoint, state.endpoint"
 # Never substituted, in any field: the function's credentials (FC 3.0 and the python3.12
 # runtime's names; FC 2.0's) and the link signing keys (actions.key_env, whose default
-# is config/actions.py's DEFAULT_KEY_ENV).
+# this is: config/actions.py's DEFAULT_KEY_ENV).
 _CREDENTIAL_PREFIX = "ALIBABA_CLOUD_"
 _FC2_CREDENTIALS = frozenset({"accesskeyid", "accesskeysecret", "securitytoken"})
 ACTION_KEYS_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
