@@ -1,13 +1,5 @@
-"""The config's `actions:` section: buttons that silence a job from the chat.
-
-```yaml
-actions:
-  enabled: true                       # default false: no buttons, no HTTP trigger needed
-  base_url: https://alert.example.com/silence   # the HTTP trigger's custom domain
-  durations: [1h, "until 09:00"]      # one button each (at most 3)
-  link_ttl_hours: 24                  # a link older than this is refused
-  operations: [retry, mark_success, stop]   # default none: buttons that act on a run
-```
+"""The config's `actions:` section: buttons that silence a job from the chat. Its
+options are ActionSettings's fields (docs/config-reference.md), read by the walker.
 
 `operations` (opt-in, off by default) adds buttons that act on SchedulerX itself: a
 failed run's alert offers retry (RetryJobInstance) and mark_success

@@ -1,28 +1,6 @@
 """The config's `silences:`, `routes:` and `receivers[*].quiet_hours`: described records
-(config/schema.py) read into core's Silence, Route and QuietHours.
-
-```yaml
-silences:                    # times in the config's `timezone`
-  - match: {group: etl, job_names: ["nightly-*"], kinds: [failed]}
-    start: "2026-11-26 00:00"
-    end: "2026-11-26 09:00"
-    comment: warehouse migration
-routes:                      # after each watch entry's own receivers; first match wins
-  - match: {group: etl, kind: failed}
-    receivers: [dba]
-    continue: true           # ... unless it says to go on
-    name: etl-failures       # optional; for quiet hours' except_routes
-receivers:
-  - name: ops
-    quiet_hours:
-      timezone: Asia/Shanghai    # default: the config's
-      windows:
-        - {days: weekdays, time: "00:00-08:00"}
-        - {days: [sat, sun], time: "22:00-10:00"}   # crosses midnight
-      except_kinds: [missed]     # still page
-      except_jobs: [92583, "critical-*"]   # ids or name globs: still page
-      except_routes: [etl-failures]        # what these routes send here still pages
-```
+(config/schema.py; docs/config-reference.md) read into core's Silence, Route and
+QuietHours.
 
 config/__init__.py calls `read_sections` while it reads the rest of the file (after the
 receivers, whose names routes use), so every problem comes with the others, each with
