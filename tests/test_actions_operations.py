@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -33,6 +34,7 @@ from tests.test_actions import answer, context, fc_http_event, form_of
 from tests.world import GROUP, NS, ROBOT, World
 
 KEY = "k" * 32 + "-current-signing-key"
+ZONE = ZoneInfo("Asia/Shanghai")
 ENV_KEYS = {"SCHEDULERX_ALERT_ACTION_KEYS": KEY}
 JOB = 92583
 
@@ -137,6 +139,11 @@ def test_a_retry_from_the_chat_is_confirmed_acts_once_and_its_rerun_is_announced
     assert f"run {run} is running again" in done["body"]
     assert chat.world.sx.operations == [("RetryJobInstance", run)]
     assert chat.world.sx.instance(run).status == 3
+    # Sent as the SDK sends it: a signed POST, its parameters in the query, no body.
+    sx_requests = chat.world.sx.requests
+    (write,) = [r for r in sx_requests if r.headers["x-acs-action"] == "RetryJobInstance"]
+    assert write.method == "POST" and write.body == b"" and write.ok
+    assert write.query["JobInstanceId"] == str(run) and write.query["JobId"] == str(JOB)
     follow = chat.world.texts()[sent:]
     assert len(follow) == 1 and "Retried at" in follow[0] and f"run {run} is running" in follow[0]
     (record,) = chat.records().values()
@@ -350,3 +357,54 @@ def test_the_loopback_schedulerx_checks_a_write_s_signature_as_a_read_s(chat: Ch
     with pytest.raises(SchedulerXError, match="Success=false") as wrong_state:
         client.operate("stop", job, run)  # a finished run cannot be stopped
     assert not wrong_state.value.auth and not wrong_state.value.retryable
+
+
+def test_each_write_goes_with_the_method_the_official_sdk_uses_and_no_other(chat: Chat) -> None:
+    """The loopback SchedulerX takes each write as alibabacloud_schedulerx220190430 sends it
+    (RetryJobInstance and SetJobInstanceSuccess by POST, StopInstance by GET) and refuses
+    another method, so a story whose client sends a write the wrong way fails."""
+    from alibabacloud_schedulerx220190430 import models as sdk_models
+    from alibabacloud_schedulerx220190430.client import Client as SdkClient
+    from alibabacloud_tea_openapi.models import Config as SdkConfig
+
+    from schedulerx_alert.sources.schedulerx import (
+        OPERATION_CALLS,
+        WRITE_METHODS,
+        SchedulerXClient,
+        SchedulerXError,
+    )
+    from tests.world import AK, SK, STS
+
+    sx = chat.world.sx
+    sdk = SdkClient(
+        SdkConfig(
+            access_key_id=AK, access_key_secret=SK, security_token=STS,
+            region_id="cn-hangzhou", endpoint=sx.endpoint, protocol="http",
+        )
+    )  # fmt: skip
+    ids = {"region_id": "cn-hangzhou", "namespace": NS, "group_id": GROUP, "job_id": JOB}
+    failed = sx.add_instance(JOB, status=5, result="boom")
+    sdk.retry_job_instance(sdk_models.RetryJobInstanceRequest(job_instance_id=failed, **ids))
+    sdk.stop_instance(sdk_models.StopInstanceRequest(instance_id=failed, **ids))  # rerunning
+    again = sx.add_instance(JOB, status=5, result="boom")
+    success = sdk_models.SetJobInstanceSuccessRequest(job_instance_id=again, **ids)
+    sdk.set_job_instance_success(success)
+    assert sx.operations == [
+        ("RetryJobInstance", failed), ("StopInstance", failed), ("SetJobInstanceSuccess", again),
+    ]  # fmt: skip
+    sx.set_status(again, 5)
+    sent = {r.headers["x-acs-action"]: r.method for r in sx.requests if r.ok}
+    assert {a: sent[a] for a in WRITE_METHODS} == dict(WRITE_METHODS)
+
+    # The product's client sends them the same way; the other method is refused.
+    client = SchedulerXClient(sx.url, "cn-hangzhou", chat.world.credentials, ZONE)
+    job = JobKey(NS, GROUP, JOB)
+    for operation, (action, id_name) in OPERATION_CALLS.items():
+        other = "GET" if WRITE_METHODS[action] == "POST" else "POST"
+        params = {"Namespace": NS, "GroupId": GROUP, "JobId": str(JOB), id_name: str(again)}
+        with pytest.raises(SchedulerXError, match="UnsupportedHTTPMethod") as refused:
+            client.request(other, action, params)
+        assert not refused.value.retryable and operation
+    assert sx.operations[3:] == []
+    client.operate("retry", job, again)
+    assert sx.operations[3:] == [("RetryJobInstance", again)]
