@@ -37,6 +37,7 @@ KEY = "k" * 32 + "-current-signing-key"
 ZONE = ZoneInfo("Asia/Shanghai")
 ENV_KEYS = {"SCHEDULERX_ALERT_ACTION_KEYS": KEY}
 JOB = 92583
+OSS_STATE = "schedulerx-alert/state.json"
 
 
 class Chat:
@@ -408,3 +409,123 @@ def test_each_write_goes_with_the_method_the_official_sdk_uses_and_no_other(chat
     assert sx.operations[3:] == []
     client.operate("retry", job, again)
     assert sx.operations[3:] == [("RetryJobInstance", again)]
+
+
+# -- the follow-up is never lost ---------------------------------------------------------------
+
+
+def follow_ups(chat: Chat) -> list[str]:
+    return [t for t in chat.world.texts() if "Retried at" in t]
+
+
+def test_a_follow_up_dingtalk_refused_at_the_click_is_posted_by_the_next_tick_once(
+    chat: Chat,
+) -> None:
+    run = failed_run(chat)
+    url = chat.buttons()["Retry this run"]
+    # The robot is over its minute at the click: DingTalk answers 130101.
+    chat.world.dt.fail_next(130101, token=ROBOT)
+    done = chat.confirm(url)
+    assert done["statusCode"] == 200 and f"run {run} is running again" in done["body"]
+    assert "the next check, within about a minute, posts it to the group" in done["body"]
+    assert chat.world.sx.operations == [("RetryJobInstance", run)]
+    assert follow_ups(chat) == []
+    (record,) = chat.records().values()
+    assert record["announced"] is False
+
+    # The next tick posts it through its own delivery, counted against the robot's minute.
+    summary = chat.world.tick()
+    (posted,) = follow_ups(chat)
+    assert f"run {run} is running again" in posted and str(JOB) in posted
+    assert summary.problems == [] and summary.messages == 1, summary
+    (record,) = chat.records().values()
+    assert record["announced"] is True and record["announced_by"] == "tick"
+    assert len(chat.world.dt.messages(ROBOT)) == 2  # the alert, then the follow-up
+    state = json.loads(chat.world.oss.objects[OSS_STATE])  # type: ignore[union-attr]
+    assert sum(len(r["sent"]) for r in state["robots"].values()) == 2
+
+    # Never twice: the ticks after it post nothing more, and the link says what was done.
+    for _ in range(2):
+        assert chat.world.tick().messages == 0
+    again = chat.open(url)
+    assert again["statusCode"] == 200 and "This link was used before" in again["body"]
+    assert len(follow_ups(chat)) == 1
+
+
+def test_a_follow_up_the_robot_keeps_refusing_is_a_problem_of_each_tick_until_it_goes(
+    chat: Chat,
+) -> None:
+    run = failed_run(chat)
+    chat.world.dt.fail_next("5xx", token=ROBOT)
+    chat.confirm(chat.buttons()["Retry this run"])
+    assert follow_ups(chat) == []
+
+    # The robot's keyword or signature is wrong for a while: a problem, not a silence.
+    chat.world.dt.fail_next(310000, times=2, token=ROBOT)
+    for _ in range(2):
+        summary = chat.world.tick()
+        assert summary.status != "ok"
+        (problem,) = [p for p in summary.problems if "follow-up" in p]
+        assert f"retry on run {run}" in problem and "310000" in problem
+        assert "a later tick tries again" in problem
+        assert follow_ups(chat) == []
+        (record,) = chat.records().values()
+        assert record["announced"] is False
+
+    # Fixed: the next tick posts it, once.
+    summary = chat.world.tick()
+    assert summary.problems == [] and len(follow_ups(chat)) == 1
+    chat.world.tick()
+    assert len(follow_ups(chat)) == 1
+
+
+def test_follow_ups_of_two_clicks_refused_at_once_each_go_once_in_order(chat: Chat) -> None:
+    first = failed_run(chat)
+    url_first = chat.buttons()["Retry this run"]
+    second = failed_run(chat)
+    url_second = chat.buttons()["Retry this run"]
+    chat.world.dt.set_down()
+    chat.confirm(url_first)
+    chat.confirm(url_second)
+    chat.world.dt.set_down(False)
+    assert follow_ups(chat) == []
+    chat.world.tick()
+    posted = follow_ups(chat)
+    assert len(posted) == 2
+    assert f"run {first} is" in posted[0] and f"run {second} is" in posted[1]
+    chat.world.tick()
+    assert len(follow_ups(chat)) == 2
+
+
+def test_a_queued_follow_up_waits_for_the_robot_s_minute_behind_the_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the minute clock: the follow-up spends the robot's budget like any message, and
+    a new failure's alert goes first."""
+    with World(tmp_path, state="file") as world:
+        world.raw["dingtalk"]["max_per_minute"] = 1
+        chat = Chat(world, tmp_path, monkeypatch, ["retry"])
+        run = failed_run(chat)
+        world.advance(5)
+        world.dt.fail_next(130101, token=ROBOT)
+        done = chat.post(chat.buttons()["Retry this run"], clock=world.clock)
+        assert done["statusCode"] == 200 and world.sx.operations == [("RetryJobInstance", run)]
+        assert follow_ups(chat) == []
+
+        # A minute later another job fails: its alert takes the robot's one message.
+        other = world.sx.add_instance(92584, status=5, result="java.lang.OutOfMemoryError")
+        world.advance(55)
+        summary = world.tick()
+        assert summary.alerts_sent == 1 and summary.messages == 1
+        assert str(other) in world.texts()[-1] and follow_ups(chat) == []
+        assert summary.problems == []
+        assert any("follow-up of retry on run" in n and "rate budget" in n for n in summary.notes)
+
+        # The minute after, the follow-up goes.
+        world.advance(60)
+        summary = world.tick()
+        assert summary.messages == 1 and summary.problems == []
+        (posted,) = follow_ups(chat)
+        assert f"run {run} is running again" in posted
+        world.advance(60)
+        assert world.tick().messages == 0 and len(follow_ups(chat)) == 1

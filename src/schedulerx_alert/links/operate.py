@@ -15,14 +15,17 @@ button that POSTs the token back (the same-site checks of serve.py apply). The P
    on again by an old link;
 4. calls SchedulerX, and writes the outcome into the record: time, source IP, user agent
    (who clicked cannot be known from a link), run, operation, SchedulerX's answer;
-5. posts a short follow-up to the alert's group through the alert's receiver.
+5. posts a short follow-up to the alert's group through the alert's receiver; when
+   DingTalk does not take it, queues it for the next tick (storage/followups.py).
 
 The follow-up is posted here rather than left to the next tick: it answers a person's
 click, and a minute later is late for "it is running again". It goes through the same
 DingTalkReceiver as alerts, with the same secret screen and signing; it is one message
 per click, well inside a robot's 20 a minute. What happens next to the run is the tick's:
 it follows the retried run like any other and announces its outcome (a recovery when it
-succeeds). A follow-up DingTalk refuses is recorded (`announced: false`) and logged.
+succeeds). A follow-up DingTalk refuses is recorded (`announced: false`), logged and
+queued: the next tick posts it through its own delivery, within the robot's budget, and
+marks the record announced once DingTalk took it (delivery/followups.py).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from schedulerx_alert.delivery.render import Message
 from schedulerx_alert.links.http import HttpRequest, HttpResponse
 from schedulerx_alert.links.page import page
 from schedulerx_alert.sources.schedulerx import SchedulerXError
+from schedulerx_alert.storage.followups import FollowUpQueue, operation_key
 from schedulerx_alert.storage.store import StateStore, StoreError
 from schedulerx_alert.support import process_log as logs
 
@@ -92,6 +96,7 @@ WORDS: dict[str, dict[str, str]] = {
         "gone": "SchedulerX 找不到这次运行了。没有做任何更改。",
         "unavailable_title": "暂时无法执行",
         "unavailable": "状态存储或 SchedulerX 没有响应。没有执行操作，请稍后再打开这个链接。",
+        "later": "群机器人这次没有接收后续通知；下一次检查（约一分钟内）会把它发到群里。",
         "at": "于 {at}",
         "job": "任务",
         "run": "运行",
@@ -132,6 +137,10 @@ WORDS: dict[str, dict[str, str]] = {
         "unavailable": (
             "The state store or SchedulerX did not answer. Nothing was done; open this link "
             "again in a moment."
+        ),
+        "later": (
+            "The group's robot did not take the follow-up now; the next check, within about "
+            "a minute, posts it to the group."
         ),
         "at": "at {at}",
         "job": "Job",
@@ -298,15 +307,22 @@ class OperationDesk:
         outcome, reason, request_id = self._act(wanted)
         record.update(state="answered", outcome=outcome, reason=reason, schedulerx=request_id)
         record["announced"] = self._announce(wanted.receiver, record)
+        notes = []
         try:
             self.store.write(self._key(wanted.nonce), _encode(record))
         except StoreError as exc:
             # The claim stays: a second click says the outcome is unknown, never acts again.
             log.warning("operation link: could not record its outcome: %s", exc)
+        else:
+            if not record["announced"] and self._queue(wanted.nonce):
+                notes.append(self.words["later"])
         log.info("operation", extra=logs.fields({"event": "operation", **record}))
         title, sentence = follow_up_line(record, self.language, self.zone)
         status = 200 if outcome == "done" else 409
-        return page(status, self.language, title, [sentence], facts=self._facts(wanted)), outcome
+        response = page(
+            status, self.language, title, [sentence], facts=self._facts(wanted), notes=notes
+        )
+        return response, outcome
 
     def _act(self, wanted: OperationRequest) -> tuple[str, str, str]:
         """(outcome, reason, SchedulerX's RequestId): outcome "done" or "refused"."""
@@ -335,10 +351,20 @@ class OperationDesk:
             return False
         return True
 
+    def _queue(self, nonce: str) -> bool:
+        """Leave the follow-up DingTalk refused to the next tick; whether it is queued."""
+        try:
+            number = FollowUpQueue(self.store, self.state_key).enqueue(nonce)
+        except StoreError as exc:
+            log.warning("operation link: the follow-up could not be queued either: %s", exc)
+            return False
+        log.info("operation link: follow-up %d queued for the next tick", number)
+        return True
+
     # -- the record ----------------------------------------------------------------------------
 
     def _key(self, nonce: str) -> str:
-        return f"{self.state_key}.operation.{nonce}"
+        return operation_key(self.state_key, nonce)
 
     def _read(self, nonce: str) -> dict[str, Any] | None:
         data = self.store.read(self._key(nonce))
