@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,9 @@ def test_a_retry_from_the_chat_is_confirmed_acts_once_and_its_rerun_is_announced
 
     # The other button was made for the failed attempt: the run has moved on, it acts never.
     stale = chat.confirm(buttons["Mark as succeeded"])
-    assert stale["statusCode"] == 409 and "no longer as the alert showed it" in stale["body"]
+    assert stale["statusCode"] == 409
+    assert f"run {run} of {JOB} is already running again" in stale["body"]
+    assert "so it was not marked as succeeded" in stale["body"]
     assert chat.world.sx.operations == [("RetryJobInstance", run)]
 
     # The ticks follow the rerun; its success is announced as a recovery.
@@ -529,3 +531,111 @@ def test_a_queued_follow_up_waits_for_the_robot_s_minute_behind_the_alerts(
         assert f"run {run} is running again" in posted
         world.advance(60)
         assert world.tick().messages == 0 and len(follow_ups(chat)) == 1
+
+
+# -- what the page and the follow-up say of each refusal ----------------------------------------
+
+
+def _running_meanwhile(chat: Chat, run: int) -> None:
+    # Someone retries the run in the console between the link's re-read and its write.
+    def latency(action: str) -> float:
+        if action == "RetryJobInstance":
+            chat.world.sx.set_status(run, 3)
+        return 0.0
+
+    chat.world.sx.latency = latency
+
+
+REFUSED: dict[str, tuple[Callable[[Chat, int], object], list[str]]] = {
+    "already running, seen before the write": (
+        lambda chat, run: chat.world.sx.set_status(run, 3),
+        ["run {run} of {job} is already running again", "so it was not retried",
+         "how it ends follows as an alert"],
+    ),
+    "already running, said by SchedulerX": (
+        _running_meanwhile,
+        ["run {run} of {job} is already running again", "so it was not retried"],
+    ),
+    "permission denied": (
+        lambda chat, run: setattr(chat.world.sx, "writes", "forbidden"),
+        ["the function's role may not retry runs", "edas:ManageSchedulerxJobInstRun",
+         "operations policy is not attached", "Run {run} of {job} is unchanged"],
+    ),
+    "wrong state, said by SchedulerX": (
+        lambda chat, run: chat.world.sx.fail_next(
+            "success_false", action="RetryJobInstance", message="instance status not allowed"
+        ),
+        ["SchedulerX refused to retry run {run} of {job}, saying: instance status not allowed",
+         "The run is unchanged"],
+    ),
+    "wrong state, succeeded since": (
+        lambda chat, run: chat.world.sx.set_status(run, 4),
+        ["run {run} of {job} has succeeded since the alert, so it was not retried"],
+    ),
+    "throttled": (
+        lambda chat, run: chat.world.sx.fail_next("throttle", action="RetryJobInstance"),
+        ["SchedulerX is throttling calls and did not retry run {run} of {job}",
+         "it is unchanged", "A link acts once", "retry it in the SchedulerX console"],
+    ),
+    "no clear answer": (
+        lambda chat, run: chat.world.sx.fail_next("5xx", action="RetryJobInstance"),
+        ["SchedulerX gave no clear answer", "run {run} of {job} may or may not have been retried",
+         "Look at the run in the SchedulerX console"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_each_refusal_names_the_job_the_run_and_what_became_of_it_on_page_and_in_chat(
+    chat: Chat, case: str
+) -> None:
+    import html
+
+    run = failed_run(chat)
+    url = chat.buttons()["Retry this run"]
+    sent = len(chat.world.texts())
+    confirm = html.unescape(chat.open(url)["body"])
+    assert f"Retry run {run} of {JOB}?" in confirm
+    assert "SchedulerX runs this failed run again" in confirm
+
+    arrange, expected = REFUSED[case]
+    arrange(chat, run)
+    page = chat.confirm(url)
+    body = html.unescape(page["body"])
+    (follow,) = chat.world.texts()[sent:]
+    assert page["statusCode"] == 409
+    for words in expected:
+        sentence = words.format(run=run, job=JOB)
+        assert sentence in body, (case, body)
+        assert sentence in follow, (case, follow)
+    # The page and the message name the job and the run in their facts too.
+    assert f"<dd>{JOB}</dd>" in page["body"] and f"<dd>{run}</dd>" in page["body"]
+    assert f"- **Job**: {JOB}" in follow and f"- **Run**: {run}" in follow
+    assert "Not retried at" in follow and "Success=false" not in follow + body
+    assert chat.world.sx.operations == []
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_every_refusal_reads_in_both_languages_for_every_operation(language: str) -> None:
+    from schedulerx_alert.core.model import JobInstance
+    from schedulerx_alert.links.operate import REFUSALS, changed, refusal
+
+    for operation in ("retry", "mark_success", "stop"):
+        wanted = OperationRequest(
+            operation, JobKey(NS, GROUP, JOB), 1700000000003, "2026-11-25 10:40:00", "ops",
+            "0123456789abcdef", time.time() + 60, "nightly-etl",
+        )  # fmt: skip
+        for kind in REFUSALS[language]:
+            sentence = refusal(kind, wanted, language, 6, why="HTTP 503", said="nope")
+            assert "nightly-etl (92583)" in sentence and "1700000000003" in sentence, kind
+            assert "{" not in sentence, sentence
+
+    # A stop link whose run ended since: what it is now, in words.
+    stop = OperationRequest(
+        "stop", JobKey(NS, GROUP, JOB), 7, "", "ops", "0123456789abcdef", time.time(), None
+    )
+    ended = JobInstance(JobKey(NS, GROUP, JOB), 7, 5)
+    said = changed(stop, ended, language)
+    assert said is not None
+    assert ("failed" if language == "en" else "失败") in said
+    assert ("not stopped" if language == "en" else "所以没有停止") in said

@@ -100,9 +100,12 @@ class SchedulerXError(Exception):
         request_id: str = "",
         throttled: bool = False,
         auth: bool = False,
+        detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
+        # SchedulerX's own Message, when it sent one (the page quotes it, as data).
+        self.detail = detail
         self.retryable = retryable
         self.code = code
         self.status = status
@@ -299,6 +302,7 @@ def decode_answer(action: str, status: int, content_type: str, content: bytes) -
             request_id=request_id,
             throttled=throttled,
             auth=auth,
+            detail=message,
         )
     if body.get("Success") is not True:
         # Business errors (job not in group, no such job) arrive as HTTP 200.
@@ -308,6 +312,7 @@ def decode_answer(action: str, status: int, content_type: str, content: bytes) -
             code=code,
             status=status,
             request_id=request_id,
+            detail=message,
         )
     return body
 
