@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -33,8 +34,10 @@ from tests.test_actions import answer, context, fc_http_event, form_of
 from tests.world import GROUP, NS, ROBOT, World
 
 KEY = "k" * 32 + "-current-signing-key"
+ZONE = ZoneInfo("Asia/Shanghai")
 ENV_KEYS = {"SCHEDULERX_ALERT_ACTION_KEYS": KEY}
 JOB = 92583
+OSS_STATE = "schedulerx-alert/state.json"
 
 
 class Chat:
@@ -137,6 +140,11 @@ def test_a_retry_from_the_chat_is_confirmed_acts_once_and_its_rerun_is_announced
     assert f"run {run} is running again" in done["body"]
     assert chat.world.sx.operations == [("RetryJobInstance", run)]
     assert chat.world.sx.instance(run).status == 3
+    # Sent as the SDK sends it: a signed POST, its parameters in the query, no body.
+    sx_requests = chat.world.sx.requests
+    (write,) = [r for r in sx_requests if r.headers["x-acs-action"] == "RetryJobInstance"]
+    assert write.method == "POST" and write.body == b"" and write.ok
+    assert write.query["JobInstanceId"] == str(run) and write.query["JobId"] == str(JOB)
     follow = chat.world.texts()[sent:]
     assert len(follow) == 1 and "Retried at" in follow[0] and f"run {run} is running" in follow[0]
     (record,) = chat.records().values()
@@ -154,7 +162,9 @@ def test_a_retry_from_the_chat_is_confirmed_acts_once_and_its_rerun_is_announced
 
     # The other button was made for the failed attempt: the run has moved on, it acts never.
     stale = chat.confirm(buttons["Mark as succeeded"])
-    assert stale["statusCode"] == 409 and "no longer as the alert showed it" in stale["body"]
+    assert stale["statusCode"] == 409
+    assert f"run {run} of {JOB} is already running again" in stale["body"]
+    assert "so it was not marked as succeeded" in stale["body"]
     assert chat.world.sx.operations == [("RetryJobInstance", run)]
 
     # The ticks follow the rerun; its success is announced as a recovery.
@@ -350,3 +360,282 @@ def test_the_loopback_schedulerx_checks_a_write_s_signature_as_a_read_s(chat: Ch
     with pytest.raises(SchedulerXError, match="Success=false") as wrong_state:
         client.operate("stop", job, run)  # a finished run cannot be stopped
     assert not wrong_state.value.auth and not wrong_state.value.retryable
+
+
+def test_each_write_goes_with_the_method_the_official_sdk_uses_and_no_other(chat: Chat) -> None:
+    """The loopback SchedulerX takes each write as alibabacloud_schedulerx220190430 sends it
+    (RetryJobInstance and SetJobInstanceSuccess by POST, StopInstance by GET) and refuses
+    another method, so a story whose client sends a write the wrong way fails."""
+    from alibabacloud_schedulerx220190430 import models as sdk_models
+    from alibabacloud_schedulerx220190430.client import Client as SdkClient
+    from alibabacloud_tea_openapi.models import Config as SdkConfig
+
+    from schedulerx_alert.sources.schedulerx import (
+        OPERATION_CALLS,
+        WRITE_METHODS,
+        SchedulerXClient,
+        SchedulerXError,
+    )
+    from tests.world import AK, SK, STS
+
+    sx = chat.world.sx
+    sdk = SdkClient(
+        SdkConfig(
+            access_key_id=AK, access_key_secret=SK, security_token=STS,
+            region_id="cn-hangzhou", endpoint=sx.endpoint, protocol="http",
+        )
+    )  # fmt: skip
+    ids = {"region_id": "cn-hangzhou", "namespace": NS, "group_id": GROUP, "job_id": JOB}
+    failed = sx.add_instance(JOB, status=5, result="boom")
+    sdk.retry_job_instance(sdk_models.RetryJobInstanceRequest(job_instance_id=failed, **ids))
+    sdk.stop_instance(sdk_models.StopInstanceRequest(instance_id=failed, **ids))  # rerunning
+    again = sx.add_instance(JOB, status=5, result="boom")
+    success = sdk_models.SetJobInstanceSuccessRequest(job_instance_id=again, **ids)
+    sdk.set_job_instance_success(success)
+    assert sx.operations == [
+        ("RetryJobInstance", failed), ("StopInstance", failed), ("SetJobInstanceSuccess", again),
+    ]  # fmt: skip
+    sx.set_status(again, 5)
+    sent = {r.headers["x-acs-action"]: r.method for r in sx.requests if r.ok}
+    assert {a: sent[a] for a in WRITE_METHODS} == dict(WRITE_METHODS)
+
+    # The product's client sends them the same way; the other method is refused.
+    client = SchedulerXClient(sx.url, "cn-hangzhou", chat.world.credentials, ZONE)
+    job = JobKey(NS, GROUP, JOB)
+    for operation, (action, id_name) in OPERATION_CALLS.items():
+        other = "GET" if WRITE_METHODS[action] == "POST" else "POST"
+        params = {"Namespace": NS, "GroupId": GROUP, "JobId": str(JOB), id_name: str(again)}
+        with pytest.raises(SchedulerXError, match="UnsupportedHTTPMethod") as refused:
+            client.request(other, action, params)
+        assert not refused.value.retryable and operation
+    assert sx.operations[3:] == []
+    client.operate("retry", job, again)
+    assert sx.operations[3:] == [("RetryJobInstance", again)]
+
+
+# -- the follow-up is never lost ---------------------------------------------------------------
+
+
+def follow_ups(chat: Chat) -> list[str]:
+    return [t for t in chat.world.texts() if "Retried at" in t]
+
+
+def test_a_follow_up_dingtalk_refused_at_the_click_is_posted_by_the_next_tick_once(
+    chat: Chat,
+) -> None:
+    run = failed_run(chat)
+    url = chat.buttons()["Retry this run"]
+    # The robot is over its minute at the click: DingTalk answers 130101.
+    chat.world.dt.fail_next(130101, token=ROBOT)
+    done = chat.confirm(url)
+    assert done["statusCode"] == 200 and f"run {run} is running again" in done["body"]
+    assert "the next check, within about a minute, posts it to the group" in done["body"]
+    assert chat.world.sx.operations == [("RetryJobInstance", run)]
+    assert follow_ups(chat) == []
+    (record,) = chat.records().values()
+    assert record["announced"] is False
+
+    # The next tick posts it through its own delivery, counted against the robot's minute.
+    summary = chat.world.tick()
+    (posted,) = follow_ups(chat)
+    assert f"run {run} is running again" in posted and str(JOB) in posted
+    assert summary.problems == [] and summary.messages == 1, summary
+    (record,) = chat.records().values()
+    assert record["announced"] is True and record["announced_by"] == "tick"
+    assert len(chat.world.dt.messages(ROBOT)) == 2  # the alert, then the follow-up
+    state = json.loads(chat.world.oss.objects[OSS_STATE])  # type: ignore[union-attr]
+    assert sum(len(r["sent"]) for r in state["robots"].values()) == 2
+
+    # Never twice: the ticks after it post nothing more, and the link says what was done.
+    for _ in range(2):
+        assert chat.world.tick().messages == 0
+    again = chat.open(url)
+    assert again["statusCode"] == 200 and "This link was used before" in again["body"]
+    assert len(follow_ups(chat)) == 1
+
+
+def test_a_follow_up_the_robot_keeps_refusing_is_a_problem_of_each_tick_until_it_goes(
+    chat: Chat,
+) -> None:
+    run = failed_run(chat)
+    chat.world.dt.fail_next("5xx", token=ROBOT)
+    chat.confirm(chat.buttons()["Retry this run"])
+    assert follow_ups(chat) == []
+
+    # The robot's keyword or signature is wrong for a while: a problem, not a silence.
+    chat.world.dt.fail_next(310000, times=2, token=ROBOT)
+    for _ in range(2):
+        summary = chat.world.tick()
+        assert summary.status != "ok"
+        (problem,) = [p for p in summary.problems if "follow-up" in p]
+        assert f"retry on run {run}" in problem and "310000" in problem
+        assert "a later tick tries again" in problem
+        assert follow_ups(chat) == []
+        (record,) = chat.records().values()
+        assert record["announced"] is False
+
+    # Fixed: the next tick posts it, once.
+    summary = chat.world.tick()
+    assert summary.problems == [] and len(follow_ups(chat)) == 1
+    chat.world.tick()
+    assert len(follow_ups(chat)) == 1
+
+
+def test_follow_ups_of_two_clicks_refused_at_once_each_go_once_in_order(chat: Chat) -> None:
+    first = failed_run(chat)
+    url_first = chat.buttons()["Retry this run"]
+    second = failed_run(chat)
+    url_second = chat.buttons()["Retry this run"]
+    chat.world.dt.set_down()
+    chat.confirm(url_first)
+    chat.confirm(url_second)
+    chat.world.dt.set_down(False)
+    assert follow_ups(chat) == []
+    chat.world.tick()
+    posted = follow_ups(chat)
+    assert len(posted) == 2
+    assert f"run {first} is" in posted[0] and f"run {second} is" in posted[1]
+    chat.world.tick()
+    assert len(follow_ups(chat)) == 2
+
+
+def test_a_queued_follow_up_waits_for_the_robot_s_minute_behind_the_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the minute clock: the follow-up spends the robot's budget like any message, and
+    a new failure's alert goes first."""
+    with World(tmp_path, state="file") as world:
+        world.raw["dingtalk"]["max_per_minute"] = 1
+        chat = Chat(world, tmp_path, monkeypatch, ["retry"])
+        run = failed_run(chat)
+        world.advance(5)
+        world.dt.fail_next(130101, token=ROBOT)
+        done = chat.post(chat.buttons()["Retry this run"], clock=world.clock)
+        assert done["statusCode"] == 200 and world.sx.operations == [("RetryJobInstance", run)]
+        assert follow_ups(chat) == []
+
+        # A minute later another job fails: its alert takes the robot's one message.
+        other = world.sx.add_instance(92584, status=5, result="java.lang.OutOfMemoryError")
+        world.advance(55)
+        summary = world.tick()
+        assert summary.alerts_sent == 1 and summary.messages == 1
+        assert str(other) in world.texts()[-1] and follow_ups(chat) == []
+        assert summary.problems == []
+        assert any("follow-up of retry on run" in n and "rate budget" in n for n in summary.notes)
+
+        # The minute after, the follow-up goes.
+        world.advance(60)
+        summary = world.tick()
+        assert summary.messages == 1 and summary.problems == []
+        (posted,) = follow_ups(chat)
+        assert f"run {run} is running again" in posted
+        world.advance(60)
+        assert world.tick().messages == 0 and len(follow_ups(chat)) == 1
+
+
+# -- what the page and the follow-up say of each refusal ----------------------------------------
+
+
+def _running_meanwhile(chat: Chat, run: int) -> None:
+    # Someone retries the run in the console between the link's re-read and its write.
+    def latency(action: str) -> float:
+        if action == "RetryJobInstance":
+            chat.world.sx.set_status(run, 3)
+        return 0.0
+
+    chat.world.sx.latency = latency
+
+
+REFUSED: dict[str, tuple[Callable[[Chat, int], object], list[str]]] = {
+    "already running, seen before the write": (
+        lambda chat, run: chat.world.sx.set_status(run, 3),
+        ["run {run} of {job} is already running again", "so it was not retried",
+         "how it ends follows as an alert"],
+    ),
+    "already running, said by SchedulerX": (
+        _running_meanwhile,
+        ["run {run} of {job} is already running again", "so it was not retried"],
+    ),
+    "permission denied": (
+        lambda chat, run: setattr(chat.world.sx, "writes", "forbidden"),
+        ["the function's role may not retry runs", "edas:ManageSchedulerxJobInstRun",
+         "operations policy is not attached", "Run {run} of {job} is unchanged"],
+    ),
+    "wrong state, said by SchedulerX": (
+        lambda chat, run: chat.world.sx.fail_next(
+            "success_false", action="RetryJobInstance", message="instance status not allowed"
+        ),
+        ["SchedulerX refused to retry run {run} of {job}, saying: instance status not allowed",
+         "The run is unchanged"],
+    ),
+    "wrong state, succeeded since": (
+        lambda chat, run: chat.world.sx.set_status(run, 4),
+        ["run {run} of {job} has succeeded since the alert, so it was not retried"],
+    ),
+    "throttled": (
+        lambda chat, run: chat.world.sx.fail_next("throttle", action="RetryJobInstance"),
+        ["SchedulerX is throttling calls and did not retry run {run} of {job}",
+         "it is unchanged", "A link acts once", "retry it in the SchedulerX console"],
+    ),
+    "no clear answer": (
+        lambda chat, run: chat.world.sx.fail_next("5xx", action="RetryJobInstance"),
+        ["SchedulerX gave no clear answer", "run {run} of {job} may or may not have been retried",
+         "Look at the run in the SchedulerX console"],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_each_refusal_names_the_job_the_run_and_what_became_of_it_on_page_and_in_chat(
+    chat: Chat, case: str
+) -> None:
+    import html
+
+    run = failed_run(chat)
+    url = chat.buttons()["Retry this run"]
+    sent = len(chat.world.texts())
+    confirm = html.unescape(chat.open(url)["body"])
+    assert f"Retry run {run} of {JOB}?" in confirm
+    assert "SchedulerX runs this failed run again" in confirm
+
+    arrange, expected = REFUSED[case]
+    arrange(chat, run)
+    page = chat.confirm(url)
+    body = html.unescape(page["body"])
+    (follow,) = chat.world.texts()[sent:]
+    assert page["statusCode"] == 409
+    for words in expected:
+        sentence = words.format(run=run, job=JOB)
+        assert sentence in body, (case, body)
+        assert sentence in follow, (case, follow)
+    # The page and the message name the job and the run in their facts too.
+    assert f"<dd>{JOB}</dd>" in page["body"] and f"<dd>{run}</dd>" in page["body"]
+    assert f"- **Job**: {JOB}" in follow and f"- **Run**: {run}" in follow
+    assert "Not retried at" in follow and "Success=false" not in follow + body
+    assert chat.world.sx.operations == []
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_every_refusal_reads_in_both_languages_for_every_operation(language: str) -> None:
+    from schedulerx_alert.core.model import JobInstance
+    from schedulerx_alert.links.operate import REFUSALS, changed, refusal
+
+    for operation in ("retry", "mark_success", "stop"):
+        wanted = OperationRequest(
+            operation, JobKey(NS, GROUP, JOB), 1700000000003, "2026-11-25 10:40:00", "ops",
+            "0123456789abcdef", time.time() + 60, "nightly-etl",
+        )  # fmt: skip
+        for kind in REFUSALS[language]:
+            sentence = refusal(kind, wanted, language, 6, why="HTTP 503", said="nope")
+            assert "nightly-etl (92583)" in sentence and "1700000000003" in sentence, kind
+            assert "{" not in sentence, sentence
+
+    # A stop link whose run ended since: what it is now, in words.
+    stop = OperationRequest(
+        "stop", JobKey(NS, GROUP, JOB), 7, "", "ops", "0123456789abcdef", time.time(), None
+    )
+    ended = JobInstance(JobKey(NS, GROUP, JOB), 7, 5)
+    said = changed(stop, ended, language)
+    assert said is not None
+    assert ("failed" if language == "en" else "失败") in said
+    assert ("not stopped" if language == "en" else "所以没有停止") in said

@@ -76,8 +76,8 @@ MUST_SHOW: dict[str, dict[str, tuple[str, ...]]] = {
         "en": ("Retried at 12:04, run 11111111 is running again", "orders-sync (92583)"),
     },
     "operation-refused": {
-        "zh-CN": ("没有重跑（12:04）", "SchedulerX 拒绝了", "professional edition"),
-        "en": ("Not retried at 12:04", "SchedulerX refused: only the professional edition"),
+        "zh-CN": ("没有重跑（12:04）", "SchedulerX 拒绝重跑", "professional edition"),
+        "en": ("Not retried at 12:04", "SchedulerX refused to retry run 11111111", "unchanged"),
     },
     "workflow_failed": {
         "zh-CN": (

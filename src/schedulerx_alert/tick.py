@@ -290,6 +290,14 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
             robots=delivery.report.robots,
             delivered={k: t for k, t in new_state.delivered.items() if k not in digests.consumed},
         )
+        if config.actions is not None and config.actions.operations:
+            # Follow-ups of operations from the chat that DingTalk refused at the click.
+            from schedulerx_alert.delivery.followups import post_follow_ups
+
+            posted = post_follow_ups(config, edges.store, edges.state_key, delivery, clock())
+            summary.messages += posted.messages
+            summary.notes.extend(posted.notes)
+            summary.problems.extend(posted.problems)
         new_state = _watch_health(config, delivery, new_state, summary)
         new_state = _heartbeat(
             config, edges, delivery, state, new_state, result, polls, targets, summary,

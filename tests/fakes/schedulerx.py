@@ -8,7 +8,8 @@ jobs, instances and log lines a test scripts with :meth:`FakeSchedulerX.add_job`
 ``GetWorkflowInstance`` from workflows scripted with ``sx.workflows`` (tests/fakes/workflows.py).
 
 It also takes the three writes on a run (``RetryJobInstance``, ``SetJobInstanceSuccess``:
-``JobInstanceId``; ``StopInstance``: ``InstanceId``), with the same signature checks. The API
+``JobInstanceId``, by POST; ``StopInstance``: ``InstanceId``, by GET; the methods the official
+SDK uses, see ``WRITE_METHODS``), with the same signature checks. The API
 pages say retry takes a failed or succeeded run and both need the Professional edition, and
 that stop ends a running run; the refusal texts and what a stopped run's status becomes are
 not documented, so the fake's are its own (see :meth:`_operate`). A retried run keeps its
@@ -39,7 +40,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -430,6 +431,14 @@ class FakeSchedulerX(FakeServer):
     FAULT_KINDS = frozenset({"throttle", "5xx", "timeout", "malformed", "success_false", "html"})
     ACTIONS = ("GetJobInstanceList", "GetJobInstance", "GetJobInfo", "ListJobs", "GetLog")
     WRITES = ("RetryJobInstance", "SetJobInstanceSuccess", "StopInstance")
+    # The HTTP method each write takes, as the official SDK sends it (alibabacloud_
+    # schedulerx220190430 2.2.3, client.py: `Params(method=...)`, the parameters in the
+    # query). A write sent with another method is refused; the reads take GET and POST.
+    WRITE_METHODS: ClassVar[dict[str, str]] = {
+        "RetryJobInstance": "POST",
+        "SetJobInstanceSuccess": "POST",
+        "StopInstance": "GET",
+    }
 
     def __init__(
         self,
@@ -899,6 +908,15 @@ class FakeSchedulerX(FakeServer):
                     "Specified api is not found, please check your url and method.",
                 )
             self._auth.authenticate(request, call)
+            wanted = self.WRITE_METHODS.get(call.action)
+            if wanted is not None and request.method != wanted:
+                # The gateway's answer to a method an API does not take is not documented;
+                # this one is the fake's own.
+                raise ApiError(
+                    400,
+                    "UnsupportedHTTPMethod",
+                    f"{call.action} takes {wanted}, not {request.method}.",
+                )
             with self._lock:
                 window = self._calls.get(call.action)
                 if window is not None and window.count(request.received_at) > self.rate_limit:

@@ -435,6 +435,19 @@ def _health(impaired: bool, record: HealthRecord, language: str) -> Message:
     return health_message(IMPAIRED if impaired else RECOVERED, record, language)
 
 
+# A refusal as links/operate.py words it, quoting SchedulerX's answer for the Basic edition.
+_REFUSED = {
+    "zh-CN": (
+        "SchedulerX 拒绝重跑任务 orders-sync (92583) 的运行 11111111，它的答复是："
+        "only the professional edition supports this operation。运行没有任何变化。"
+    ),
+    "en": (
+        "SchedulerX refused to retry run 11111111 of orders-sync (92583), saying: only the "
+        "professional edition supports this operation. The run is unchanged."
+    ),
+}
+
+
 def _operation(done: bool, language: str, zone: str) -> Message:
     # Imported here: the kind table is read by the CLI's parser, which should stay light.
     from schedulerx_alert.delivery.operation_links import follow_up
@@ -445,7 +458,7 @@ def _operation(done: bool, language: str, zone: str) -> Message:
         "job": "orders-sync (92583)",
         "instance": FAILED.instance_id,
         "outcome": "done" if done else "refused",
-        "reason": "" if done else "only the professional edition supports this operation",
+        "reason": "" if done else _REFUSED.get(language, _REFUSED["en"]),
     }
     return follow_up(record, language, zone)
 

@@ -34,6 +34,8 @@ RESULT_LIMITS = (1500, 400, 0)
 BACKLOG_SECONDS = 600.0
 # Pause before the one quick retry of a message that failed transiently.
 RETRY_PAUSE = 1.0
+# Why a message waits for the next minute (the end of a notice's `unannounced` reason).
+BUDGET_USED = "rate budget for this minute used up"
 
 
 @dataclass(frozen=True)
@@ -417,7 +419,7 @@ class _Sender:
         if receiver.name in self.ledger.refused:
             return _Stop.CONFIG, self.ledger.refused[receiver.name]
         if robot.room(receiver.max_per_minute, now) <= 0:
-            return _Stop.BUDGET, "rate budget for this minute used up"
+            return _Stop.BUDGET, BUDGET_USED
         if now + receiver.timeout + self.settle > self.deadline:
             return _Stop.TIME, "no time left in this tick"
         return None

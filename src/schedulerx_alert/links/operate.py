@@ -15,14 +15,17 @@ button that POSTs the token back (the same-site checks of serve.py apply). The P
    on again by an old link;
 4. calls SchedulerX, and writes the outcome into the record: time, source IP, user agent
    (who clicked cannot be known from a link), run, operation, SchedulerX's answer;
-5. posts a short follow-up to the alert's group through the alert's receiver.
+5. posts a short follow-up to the alert's group through the alert's receiver; when
+   DingTalk does not take it, queues it for the next tick (storage/followups.py).
 
 The follow-up is posted here rather than left to the next tick: it answers a person's
 click, and a minute later is late for "it is running again". It goes through the same
 DingTalkReceiver as alerts, with the same secret screen and signing; it is one message
 per click, well inside a robot's 20 a minute. What happens next to the run is the tick's:
 it follows the retried run like any other and announces its outcome (a recovery when it
-succeeds). A follow-up DingTalk refuses is recorded (`announced: false`) and logged.
+succeeds). A follow-up DingTalk refuses is recorded (`announced: false`), logged and
+queued: the next tick posts it through its own delivery, within the robot's budget, and
+marks the record announced once DingTalk took it (delivery/followups.py).
 """
 
 from __future__ import annotations
@@ -47,7 +50,12 @@ from schedulerx_alert.delivery.operation_links import (
 from schedulerx_alert.delivery.render import Message
 from schedulerx_alert.links.http import HttpRequest, HttpResponse
 from schedulerx_alert.links.page import page
-from schedulerx_alert.sources.schedulerx import SchedulerXError
+from schedulerx_alert.sources.schedulerx import (
+    OPERATION_CALLS,
+    WRITE_RAM_ACTIONS,
+    SchedulerXError,
+)
+from schedulerx_alert.storage.followups import FollowUpQueue, operation_key
 from schedulerx_alert.storage.store import StateStore, StoreError
 from schedulerx_alert.support import process_log as logs
 
@@ -88,10 +96,9 @@ WORDS: dict[str, dict[str, str]] = {
         ),
         "off_title": "操作未启用",
         "off": "这个函数没有启用这个操作（actions.operations）。没有做任何更改。",
-        "stale": "运行已经不是告警时的状态（现在：{status}），可能已被重跑或停止。没有做任何更改。",
-        "gone": "SchedulerX 找不到这次运行了。没有做任何更改。",
         "unavailable_title": "暂时无法执行",
         "unavailable": "状态存储或 SchedulerX 没有响应。没有执行操作，请稍后再打开这个链接。",
+        "later": "群机器人这次没有接收后续通知；下一次检查（约一分钟内）会把它发到群里。",
         "at": "于 {at}",
         "job": "任务",
         "run": "运行",
@@ -123,15 +130,14 @@ WORDS: dict[str, dict[str, str]] = {
         "off": (
             "This function does not offer this operation (actions.operations). Nothing was changed."
         ),
-        "stale": (
-            "The run is no longer as the alert showed it (now: {status}); it may have been "
-            "retried or stopped since. Nothing was changed."
-        ),
-        "gone": "SchedulerX no longer knows this run. Nothing was changed.",
         "unavailable_title": "Cannot act right now",
         "unavailable": (
             "The state store or SchedulerX did not answer. Nothing was done; open this link "
             "again in a moment."
+        ),
+        "later": (
+            "The group's robot did not take the follow-up now; the next check, within about "
+            "a minute, posts it to the group."
         ),
         "at": "at {at}",
         "job": "Job",
@@ -142,28 +148,154 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
-def refusal_words(error: SchedulerXError, language: str) -> str:
-    """SchedulerX's refusal in plain words; its own message is kept, as data."""
-    zh = language == "zh-CN"
+# Each refusal in plain words: what became of which run, and that nothing was done. A
+# refusal is final for its link (a link acts once), so none says "try again" of the link.
+REFUSALS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "running": (
+            "任务 {job} 的运行 {run} 已经在重新运行（告警之后被重跑过），所以没有{verb}。"
+            "它的结果会在后续告警中通知。"
+        ),
+        "succeeded": "任务 {job} 的运行 {run} 在告警之后已经成功，所以没有{verb}。",
+        "ended": "任务 {job} 的运行 {run} 在告警之后已经结束（现在：{status}），所以没有{verb}。",
+        "attempt": (
+            "任务 {job} 的运行 {run} 在告警之后又运行过一次，这个链接是为之前那一次生成的，"
+            "所以没有{verb}。"
+        ),
+        "changed": (
+            "任务 {job} 的运行 {run} 已经不是告警时的状态（现在：{status}），所以没有{verb}。"
+        ),
+        "gone": "SchedulerX 找不到任务 {job} 的运行 {run} 了，所以没有{verb}。",
+        "denied": (
+            "函数的角色没有{verb}运行的权限（RAM 操作 {ram}；部署时没有附加操作策略）。"
+            "任务 {job} 的运行 {run} 没有任何变化。"
+        ),
+        "credentials": (
+            "SchedulerX 拒绝了函数的凭证（{why}）。任务 {job} 的运行 {run} 没有任何变化。"
+        ),
+        "throttled": (
+            "SchedulerX 正在限流，没有{verb}任务 {job} 的运行 {run}，它没有任何变化。"
+            "每个链接只执行一次：如果仍然需要，请一分钟后在 SchedulerX 控制台操作。"
+        ),
+        "unclear": (
+            "SchedulerX 没有给出明确答复（{why}）：任务 {job} 的运行 {run} 可能已经{done}，"
+            "也可能没有。请先在 SchedulerX 控制台查看这次运行。"
+        ),
+        "refused": (
+            "SchedulerX 拒绝{verb}任务 {job} 的运行 {run}，它的答复是：{said}。运行没有任何变化。"
+        ),
+    },
+    "en": {
+        "running": (
+            "run {run} of {job} is already running again (it was retried since the alert), "
+            "so it was not {done}; how it ends follows as an alert."
+        ),
+        "succeeded": "run {run} of {job} has succeeded since the alert, so it was not {done}.",
+        "ended": (
+            "run {run} of {job} has ended since the alert (now: {status}), so it was not {done}."
+        ),
+        "attempt": (
+            "run {run} of {job} ran again since the alert and this link was made for the "
+            "earlier attempt, so it was not {done}."
+        ),
+        "changed": (
+            "run {run} of {job} is no longer as the alert showed it (now: {status}), so it "
+            "was not {done}."
+        ),
+        "gone": "SchedulerX no longer knows run {run} of {job}, so it was not {done}.",
+        "denied": (
+            "the function's role may not {verb} runs (RAM action {ram}; the operations policy "
+            "is not attached). Run {run} of {job} is unchanged."
+        ),
+        "credentials": (
+            "SchedulerX refused the function's credentials ({why}). Run {run} of {job} is "
+            "unchanged."
+        ),
+        "throttled": (
+            "SchedulerX is throttling calls and did not {verb} run {run} of {job}; it is "
+            "unchanged. A link acts once: if the run still needs it, {verb} it in the "
+            "SchedulerX console in a minute."
+        ),
+        "unclear": (
+            "SchedulerX gave no clear answer ({why}): run {run} of {job} may or may not have "
+            "been {done}. Look at the run in the SchedulerX console."
+        ),
+        "refused": (
+            "SchedulerX refused to {verb} run {run} of {job}, saying: {said}. The run is unchanged."
+        ),
+    },
+}
+# Each operation's verb and participle, as the refusals use them.
+VERBS: dict[str, dict[str, tuple[str, str]]] = {
+    "zh-CN": {
+        "retry": ("重跑", "被重跑"),
+        "mark_success": ("标记成功", "被标记为成功"),
+        "stop": ("停止", "被停止"),
+    },
+    "en": {
+        "retry": ("retry", "retried"),
+        "mark_success": ("mark as succeeded", "marked as succeeded"),
+        "stop": ("stop", "stopped"),
+    },
+}
+_STATUS_WORDS = {
+    "zh-CN": {1: "等待", 2: "就绪", 3: "运行中", 4: "成功", 5: "失败", 6: "已终止", 9: "被拒绝"},
+    "en": {1: "waiting", 2: "ready", 3: "running", 4: "succeeded", 5: "failed", 6: "killed",
+           9: "rejected"},
+}  # fmt: skip
+
+
+def refusal(
+    kind: str,
+    wanted: OperationRequest,
+    language: str,
+    status: int | None = None,
+    why: str = "",
+    said: str = "",
+) -> str:
+    """One refusal (a key of REFUSALS) as a sentence naming the job, the run and what
+    became of it. `why` and `said` are SchedulerX's text: data, made one plain line by
+    follow_up_line wherever the sentence is shown."""
+    words = REFUSALS.get(language, REFUSALS["en"])
+    verb, done = VERBS.get(language, VERBS["en"])[wanted.operation]
+    named = _STATUS_WORDS.get(language, _STATUS_WORDS["en"])
+    known = InstanceStatus.parse(status) if status is not None else None
+    shown = named.get(status or 0) or (known.name.lower() if known is not None else str(status))
+    action = OPERATION_CALLS[wanted.operation][0]
+    return words[kind].format(
+        job=wanted.job_text, run=wanted.instance_id, verb=verb, done=done, status=shown,
+        ram=WRITE_RAM_ACTIONS[action], why=why[:200], said=said[:300] or "?",
+    )  # fmt: skip
+
+
+def error_refusal(error: SchedulerXError, wanted: OperationRequest, language: str) -> str:
+    """A call that failed other than by a business refusal (Success=false), in plain words."""
     if error.auth:
-        return (
-            "函数的角色没有这个权限（部署时没有附加操作策略）。"
-            if zh
-            else "the function's role may not do this (the operations policy is not attached)."
-        )
+        denied = error.status == 403 or error.code.startswith("Forbidden")
+        kind = "denied" if denied else "credentials"
+        return refusal(kind, wanted, language, why=error.code or str(error.status))
     if error.throttled:
-        return (
-            "SchedulerX 正在限流，请一分钟后再试。"
-            if zh
-            else "SchedulerX is throttling calls; try again in a minute."
-        )
-    if error.status is None or error.retryable:
-        return (
-            "SchedulerX 没有给出明确答复，请在控制台确认运行的状态。"
-            if zh
-            else "SchedulerX gave no clear answer; check the run in the console."
-        )
-    return error.message
+        return refusal("throttled", wanted, language)
+    return refusal("unclear", wanted, language, why=error.message)
+
+
+def changed(wanted: OperationRequest, run: JobInstance | None, language: str) -> str | None:
+    """Why the run is no longer the one the link was made for, in plain words; None when
+    it still is."""
+    if run is None:
+        return refusal("gone", wanted, language)
+    status = run.status_code
+    if status == WANTED_STATUS[wanted.operation]:
+        if (run.attempt or "") != wanted.attempt:
+            return refusal("attempt", wanted, language)
+        return None
+    if status == 3:
+        return refusal("running", wanted, language)
+    if status == 4:
+        return refusal("succeeded", wanted, language)
+    if wanted.operation == "stop" and status in (5, 6, 9):
+        return refusal("ended", wanted, language, status)
+    return refusal("changed", wanted, language, status)
 
 
 class OperationDesk:
@@ -298,34 +430,49 @@ class OperationDesk:
         outcome, reason, request_id = self._act(wanted)
         record.update(state="answered", outcome=outcome, reason=reason, schedulerx=request_id)
         record["announced"] = self._announce(wanted.receiver, record)
+        notes = []
         try:
             self.store.write(self._key(wanted.nonce), _encode(record))
         except StoreError as exc:
             # The claim stays: a second click says the outcome is unknown, never acts again.
             log.warning("operation link: could not record its outcome: %s", exc)
+        else:
+            if not record["announced"] and self._queue(wanted.nonce):
+                notes.append(self.words["later"])
         log.info("operation", extra=logs.fields({"event": "operation", **record}))
         title, sentence = follow_up_line(record, self.language, self.zone)
         status = 200 if outcome == "done" else 409
-        return page(status, self.language, title, [sentence], facts=self._facts(wanted)), outcome
+        response = page(
+            status, self.language, title, [sentence], facts=self._facts(wanted), notes=notes
+        )
+        return response, outcome
 
     def _act(self, wanted: OperationRequest) -> tuple[str, str, str]:
-        """(outcome, reason, SchedulerX's RequestId): outcome "done" or "refused"."""
-        w = self.words
+        """(outcome, reason, SchedulerX's RequestId): outcome "done" or "refused", the
+        reason a sentence naming the job, the run and what became of it."""
+        language = self.language
         try:
             run = self.operator.get_job_instance(wanted.job, wanted.instance_id)
-            if run is None:
-                return "refused", w["gone"], ""
-            if run.status_code != WANTED_STATUS[wanted.operation] or (
-                (run.attempt or "") != wanted.attempt
-            ):
-                status = InstanceStatus.parse(run.status_code)
-                shown = status.name.lower() if status is not None else str(run.status_code)
-                return "refused", w["stale"].format(status=shown), ""
+            moved = changed(wanted, run, language)
+            if moved is not None:
+                return "refused", moved, ""
             request_id = self.operator.operate(wanted.operation, wanted.job, wanted.instance_id)
         except SchedulerXError as exc:
             log.warning("operation link: SchedulerX refused: %s", exc)
-            return "refused", refusal_words(exc, self.language), exc.request_id
+            if exc.status is None or exc.status >= 400 or exc.retryable:
+                return "refused", error_refusal(exc, wanted, language), exc.request_id
+            # A business refusal (Success=false): the run may have moved on since it was
+            # read (retried by someone else); SchedulerX's own words otherwise.
+            return "refused", self._business(wanted, exc), exc.request_id
         return "done", "", request_id
+
+    def _business(self, wanted: OperationRequest, error: SchedulerXError) -> str:
+        try:
+            run = self.operator.get_job_instance(wanted.job, wanted.instance_id)
+        except SchedulerXError:
+            run = None
+        moved = changed(wanted, run, self.language) if run is not None else None
+        return moved or refusal("refused", wanted, self.language, said=error.detail or str(error))
 
     def _announce(self, receiver: str, record: Mapping[str, Any]) -> bool:
         try:
@@ -335,10 +482,20 @@ class OperationDesk:
             return False
         return True
 
+    def _queue(self, nonce: str) -> bool:
+        """Leave the follow-up DingTalk refused to the next tick; whether it is queued."""
+        try:
+            number = FollowUpQueue(self.store, self.state_key).enqueue(nonce)
+        except StoreError as exc:
+            log.warning("operation link: the follow-up could not be queued either: %s", exc)
+            return False
+        log.info("operation link: follow-up %d queued for the next tick", number)
+        return True
+
     # -- the record ----------------------------------------------------------------------------
 
     def _key(self, nonce: str) -> str:
-        return f"{self.state_key}.operation.{nonce}"
+        return operation_key(self.state_key, nonce)
 
     def _read(self, nonce: str) -> dict[str, Any] | None:
         data = self.store.read(self._key(nonce))

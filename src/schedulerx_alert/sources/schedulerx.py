@@ -59,6 +59,15 @@ OPERATION_CALLS: Mapping[str, tuple[str, str]] = {
     "mark_success": ("SetJobInstanceSuccess", "JobInstanceId"),
     "stop": ("StopInstance", "InstanceId"),
 }
+# Each write's HTTP method, as the official SDK (alibabacloud_schedulerx220190430 2.2.3,
+# `Params(method=...)`) sends it: the two Professional-edition writes by POST, StopInstance
+# by GET, the parameters in the query either way (docs/operations.md, "How the writes are
+# sent"). The reads are GETs.
+WRITE_METHODS: Mapping[str, str] = {
+    "RetryJobInstance": "POST",
+    "SetJobInstanceSuccess": "POST",
+    "StopInstance": "GET",
+}
 
 # The most of an answer each action is read up to (bounded.py); over it, that call fails.
 # A run list page is some hundred runs, each with a Result (an exception's stack trace,
@@ -91,9 +100,12 @@ class SchedulerXError(Exception):
         request_id: str = "",
         throttled: bool = False,
         auth: bool = False,
+        detail: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
+        # SchedulerX's own Message, when it sent one (the page quotes it, as data).
+        self.detail = detail
         self.retryable = retryable
         self.code = code
         self.status = status
@@ -131,9 +143,14 @@ class SchedulerXClient:
 
     def call(self, action: str, params: Mapping[str, str]) -> dict[str, Any]:
         """One signed GET; the parsed body of a successful answer."""
+        return self.request("GET", action, params)
+
+    def request(self, method: str, action: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """One signed call, its parameters in the query (a POST has an empty body, as the
+        SDK sends one); the parsed body of a successful answer."""
         query = {"RegionId": self.region, **params}
         headers = sign_request(
-            method="GET",
+            method=method,
             host=self.host,
             action=action,
             version=API_VERSION,
@@ -145,8 +162,13 @@ class SchedulerXClient:
         )
         cap = ANSWER_CAPS.get(action, DEFAULT_ANSWER_CAP)
         try:
-            response = self.session.get(
-                self.base_url, params=query, headers=headers, timeout=self.timeout, stream=True
+            response = self.session.request(
+                method,
+                self.base_url,
+                params=query,
+                headers=headers,
+                timeout=self.timeout,
+                stream=True,
             )
             content = read_capped(response, cap)
         except TooLarge as exc:
@@ -230,7 +252,8 @@ class SchedulerXClient:
         """Retry, mark as succeeded or stop one run; the answer's RequestId. SchedulerX's
         refusals (Success=false: wrong state, another edition) raise SchedulerXError."""
         action, id_name = OPERATION_CALLS[operation]
-        body = self.call(
+        body = self.request(
+            WRITE_METHODS[action],
             action,
             {
                 "Namespace": job.namespace,
@@ -279,6 +302,7 @@ def decode_answer(action: str, status: int, content_type: str, content: bytes) -
             request_id=request_id,
             throttled=throttled,
             auth=auth,
+            detail=message,
         )
     if body.get("Success") is not True:
         # Business errors (job not in group, no such job) arrive as HTTP 200.
@@ -288,6 +312,7 @@ def decode_answer(action: str, status: int, content_type: str, content: bytes) -
             code=code,
             status=status,
             request_id=request_id,
+            detail=message,
         )
     return body
 
