@@ -43,7 +43,10 @@ unit: $(STAMP)
 test-deep: lint typecheck $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(PYTEST)
 
-test: lint typecheck unit
+# mypy runs beside pytest: the suite waits on loopback servers and subprocesses often
+# enough that a second job fits on a 2-core machine; each job's output is printed whole.
+test: lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target typecheck unit
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
@@ -100,8 +103,9 @@ $(DEPLOY_TOOLS): tests/deploy/package.json tests/deploy/package-lock.json
 unit: $(DEPLOY_TOOLS)
 
 # What `schedulerx-alert render --preview out.png` needs (tests/test_render_cmd.py, make previews):
-# Debian's headless Chromium and CJK fonts, installed when missing and we may install them.
-# Without them the PNG test skips and `render --preview out.html` still works.
+# Debian's headless Chromium and CJK fonts, installed when missing and we may install them;
+# otherwise the target says what to install and stops, as deploy-tools does (the PNG test
+# fails without them rather than skip). `render --preview out.html` needs neither.
 .PHONY: preview-tools previews
 preview-tools:
 	@missing=""; \
@@ -115,6 +119,7 @@ preview-tools:
 	else \
 		echo "make preview-tools: missing$$missing; PNG previews need them," \
 			"e.g. sudo apt-get install$$missing" >&2; \
+		exit 1; \
 	fi
 
 # The pictures in README.md: each default message kind in zh-CN, drawn by `render --preview`.

@@ -203,7 +203,7 @@ def test_in_fc_every_log_line_is_a_json_object_with_the_tick_summary_at_the_top(
     live_world: World, tmp_path: Path
 ) -> None:
     live_world.sx.add_instance(92583, status=5)
-    live_world.sx.fail_next("5xx", times=10, job_id=92584)
+    live_world.sx.fail_next("success_false", times=10, job_id=92584, message="namespace is busy")
     result = run_handler(live_world, tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines()]
@@ -239,7 +239,7 @@ def test_the_command_line_logs_readable_lines_unless_told_or_in_fc(
     env: dict[str, str],
     expect_json: bool,
 ) -> None:
-    live_world.sx.fail_next("5xx", times=10, job_id=92584)
+    live_world.sx.fail_next("success_false", times=10, job_id=92584, message="namespace is busy")
     config = write_config(live_world, tmp_path, live_world.dt.webhook(ROBOT))
     process_env = product_env(
         config,

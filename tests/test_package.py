@@ -21,6 +21,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -83,21 +84,37 @@ def build(
     return out, archive
 
 
+Built = Callable[[str], tuple[Path, Path]]
+
+
 @pytest.fixture(scope="module")
-def local_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The example config's package for a Python version, built once for this file: a
+    build costs seconds of CPU, and the tests only read what it made."""
+    made: dict[str, tuple[Path, Path]] = {}
+
+    def package(version: str) -> tuple[Path, Path]:
+        if version not in made:
+            made[version] = build(tmp_path_factory.mktemp(f"py{version}"), version)
+        return made[version]
+
+    return package
+
+
+@pytest.fixture(scope="module")
+def local_package(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A package for this machine's Python, unpacked from its zip like FC does."""
-    tmp = tmp_path_factory.mktemp("local")
-    _, archive = build(tmp, LOCAL)
-    code = tmp / "unzipped"
+    _, archive = built(LOCAL)
+    code = tmp_path_factory.mktemp("unzipped")
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(code)
     return code
 
 
 @pytest.fixture(scope="module")
-def target_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def target_package(built: Built) -> Path:
     """A package for the runtime s.yaml deploys."""
-    out, _ = build(tmp_path_factory.mktemp("target"), runtime_python())
+    out, _ = built(runtime_python())
     return out
 
 
@@ -177,8 +194,8 @@ def test_every_compiled_module_carries_the_target_runtimes_abi(target_package: P
     assert wrong == []
 
 
-def test_the_zip_holds_exactly_the_directory(tmp_path: Path) -> None:
-    out, archive = build(tmp_path, LOCAL)
+def test_the_zip_holds_exactly_the_directory(built: Built) -> None:
+    out, archive = built(LOCAL)
     with zipfile.ZipFile(archive) as zf:
         assert set(zf.namelist()) == files(out)
         assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
@@ -328,7 +345,7 @@ def test_a_config_that_fails_its_checks_stops_the_build(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("version", ["3.10", "3.12"])
 def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
-    version: str, tmp_path: Path
+    version: str, tmp_path: Path, built: Built
 ) -> None:
     """With the runtime's own Python (when this machine has it): compiled modules load,
     and the state goes to OSS through the package's own requests."""
@@ -336,7 +353,7 @@ def test_the_real_target_interpreter_imports_index_and_runs_a_tick(
     # This machine image ships both runtimes' Pythons (pyenv); a machine that
     # lacks one cannot vouch for the package, so this fails rather than skips.
     assert python is not None, f"python{version} is needed to test the package for FC"
-    code, _ = build(tmp_path / "build", version)
+    code, _ = built(version)
     with World(tmp_path / "world", state="oss", real_time=True) as world:
         assert world.oss is not None
         raw = dict(world.raw)
