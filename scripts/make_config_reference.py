@@ -18,15 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "config-reference.md"
 COLUMN = 40
-LISTS = ("receivers", "watch")  # sections that are lists of entries
+LISTS = ("receivers", "watch", "workflows")  # sections that are lists of entries
 
 HEADER = """\
 # Config reference (generated)
 
 Written by `scripts/make_config_reference.py` from the config's described records
-(`src/schedulerx_alert/config/records.py`, `watch.py`, `heartbeat.py`): each line is an
-option's field, with its default or an example, and its description. Do not edit by
-hand; change the field and run the script. A test fails when this page and the
+(`src/schedulerx_alert/config/records.py`, `watch.py`, `workflows.py`, `heartbeat.py`):
+each line is an option's field, with its default or an example, and its description. Do
+not edit by hand; change the field and run the script. A test fails when this page and the
 fields differ.
 
 Every section is read by one walker (`config/schema.py`): an unknown key is refused
@@ -51,6 +51,7 @@ def sections() -> list[tuple[str, type, str]]:
         TopLevel,
     )
     from schedulerx_alert.config.watch import WatchEntry
+    from schedulerx_alert.config.workflows import WorkflowEntry
 
     return [
         ("", TopLevel, "The options at the top of the file (`region` is required)."),
@@ -69,6 +70,13 @@ def sections() -> list[tuple[str, type, str]]:
             "A list: which jobs are watched and who hears of them, with each entry's alert "
             "rules (see [Alert kinds](alerts.md)); `mention_owners` and `include_log` "
             "default to the top-level options of the same name.",
+        ),
+        (
+            "workflows",
+            WorkflowEntry,
+            "Optional, a list: workflows watched as a whole, one message per failed instance "
+            "(see [Workflows](workflows.md)); `mention_owners` defaults to the top-level "
+            "option of the same name.",
         ),
         ("templates", TemplateConfig, "The messages' language and your own templates."),
         ("health", HealthConfig, "Who hears that the monitor itself is broken."),

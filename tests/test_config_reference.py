@@ -27,6 +27,10 @@ BASE: dict[str, Any] = {
 }
 
 
+# The sections that are lists of entries (scripts/make_config_reference.py's LISTS).
+LISTS = ("receivers", "watch", "workflows")
+
+
 def script() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
         "make_config_reference", ROOT / "scripts" / "make_config_reference.py"
@@ -62,7 +66,7 @@ def test_the_reference_names_every_option_of_every_described_section() -> None:
     pages = documented()
     for key, record, _ in script().sections():
         names = {key_of(spec) for spec in options(record)}
-        page = pages[key][0] if key in ("receivers", "watch") else pages.get(key, pages)
+        page = pages[key][0] if key in LISTS else pages.get(key, pages)
         assert set(page) >= names if not key else set(page) == names, key
 
 
@@ -79,7 +83,7 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     bare = load(tmp_path)
     for key, record, _ in script().sections():
         for spec in options(record):
-            if spec.metadata["example"] is None and key not in ("", "watch"):
+            if spec.metadata["example"] is None and key not in ("", "watch", "workflows"):
                 assert getattr(getattr(loaded, key), spec.name) == spec.default, (key, spec.name)
                 if key != "heartbeat":
                     assert getattr(getattr(bare, key), spec.name) == spec.default
@@ -91,6 +95,10 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     [entry] = loaded.watch
     assert entry.rules == RuleSettings() and entry.jobs[1] == JobSpec(92584, "nightly-etl")
     assert not entry.mention_owners and not entry.include_log
+    [flow] = loaded.workflows
+    assert (flow.ids, flow.receivers, flow.recovery) == ((301, 302), ("ops",), True)
+    assert not flow.mention_owners
+    assert bare.workflows == ()
     ops = loaded.receivers["ops"]
     assert ops.access_token == "token" and ops.secret == "SECret" and ops.keyword == "SchedulerX"
 

@@ -247,13 +247,17 @@ def test_validate_refuses_a_bad_workflows_entry(world: World) -> None:
     world.raw["workflows"] = [
         {"namespace": NS, "group": GROUP, "workflows": ["etl"], "receivers": ["nobody"]},
         {"namespace": NS, "workflows": "some", "receivers": ["ops"], "extra": 1},
-    ]
+        {"namespace": " ", "group": GROUP, "workflows": "all", "receivers": ["ops"],
+         "mention_owners": "yes"},
+    ]  # fmt: skip
     with pytest.raises(ConfigError) as caught:
         world.config()
     text = "\n".join(caught.value.problems)
     assert "workflows[0].workflows[0]: must be a workflow id" in text
     assert "workflows[0].receivers[0]: unknown receiver 'nobody'" in text
-    assert "workflows[1].group: must be a non-empty string" in text
+    assert "workflows[1].group: is required" in text
+    assert "workflows[2].namespace: must be a non-empty string, not ' '" in text
+    assert "workflows[2].mention_owners: must be true or false, not 'yes'" in text
     assert "workflows[1].workflows: must be `all` or a list of workflow ids" in text
     assert "workflows[1].extra: unknown key" in text
 
