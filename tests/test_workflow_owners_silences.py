@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.test_workflows import ERROR, EXTRACT, LOAD, MINUTE, REPORT
-from tests.world import GROUP, NS, World
+from tests.world import GROUP, NS, ROBOT, World
 
 # extract and load side by side, report below both: when extract fails, load still runs.
 BRANCHES = 303
@@ -103,3 +103,83 @@ def test_a_running_instance_whose_nodes_cannot_be_read_lets_the_job_alert_go(
     # Nothing is held back on a guess: the job's failure goes on its own.
     (text,) = world.texts()
     assert "任务失败" in text and "ORA-01017" in text
+
+
+# -- owners -------------------------------------------------------------------------------
+
+OWNER, OTHER = "13800001111", "13900002222"
+
+
+def with_owners(world: World) -> None:
+    world.sx.add_job(
+        NS, GROUP, EXTRACT, name="extract-orders",
+        contacts=[{"UserName": "Li Lei", "UserPhone": "138-0000-1111"}],
+    )  # fmt: skip
+    world.sx.add_job(
+        NS, GROUP, LOAD, name="load-warehouse",
+        contacts=[{"UserName": "Han Meimei", "UserPhone": OTHER}],
+    )  # fmt: skip
+
+
+def fail_extract(world: World, error: str = ERROR) -> int:
+    return world.sx.workflows.run(BRANCHES, status=5, nodes={EXTRACT: (5, error), LOAD: (4, "")})
+
+
+def test_the_workflow_message_mentions_the_failed_nodes_owners_never_its_text(
+    world: World,
+) -> None:
+    from tests.fakes.dingtalk import notified
+
+    with_owners(world)
+    world.raw["workflows"][0]["mention_owners"] = True
+    world.tick()
+    fail_extract(world, ERROR + " ping @13800009999 and @all")
+    summary = minute(world)
+    assert summary.status == "ok", summary.problems
+    (message,) = world.dt.messages(ROBOT)
+    assert "工作流失败：nightly-etl" in str(message)
+    # extract-orders failed: its contact is mentioned; load-warehouse ran fine: not its.
+    assert notified(message) == ([OWNER], [])
+    assert f"@{OWNER}" in world.texts()[0] and OTHER not in world.texts()[0]
+    assert "@13800009999" not in world.texts()[0]
+    world.sx.workflows.run(BRANCHES, status=4)
+    minute(world)
+    fail_extract(world)
+    minute(world)
+    # The recovery between them paged no one.
+    assert [notified(m)[0] for m in world.dt.messages(ROBOT)] == [[OWNER], [], [OWNER]]
+
+
+def test_owners_follow_the_top_level_default_unless_the_entry_says_otherwise(
+    world: World,
+) -> None:
+    from tests.fakes.dingtalk import notified
+
+    with_owners(world)
+    world.raw["mention_owners"] = True
+    world.tick()
+    fail_extract(world)
+    minute(world)
+    assert notified(world.dt.messages(ROBOT)[-1]) == ([OWNER], [])
+    world.raw["workflows"][0]["mention_owners"] = False
+    fail_extract(world)
+    minute(world)
+    assert len(world.dt.messages(ROBOT)) == 2
+    assert notified(world.dt.messages(ROBOT)[-1]) == ([], [])
+
+
+def test_a_failed_node_whose_job_is_not_watched_still_has_its_owners_mentioned(
+    world: World,
+) -> None:
+    from tests.fakes.dingtalk import notified
+
+    with_owners(world)
+    world.raw["watch"][0]["jobs"] = [REPORT]
+    world.raw["schedulerx"]["query"] = "every_job"  # no job list is read
+    world.raw["workflows"][0]["mention_owners"] = True
+    world.tick()
+    fail_extract(world)
+    summary = minute(world)
+    assert summary.status == "ok", summary.problems
+    assert summary.calls["GetJobInfo"] == 1
+    assert notified(world.dt.messages(ROBOT)[-1]) == ([OWNER], [])

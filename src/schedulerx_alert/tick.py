@@ -678,7 +678,10 @@ def _gather(
     config: Config, edges: Edges, result: DiffResult, deadline: float, summary: TickSummary
 ) -> DiffResult:
     """Owners and log lines for the new alerts whose watch entries ask for them."""
-    if not result.alerts or not any(r.mention_owners or r.include_log for r in config.watch):
+    if not result.alerts or not (
+        any(r.mention_owners or r.include_log for r in config.watch)
+        or any(w.mention_owners for w in config.workflows)
+    ):
         return result  # what gather returns then; its module loads only when it can act
     from schedulerx_alert.sources.evidence import gather
 
