@@ -379,3 +379,32 @@ def test_the_heartbeat_counts_what_a_workflow_silence_held(tmp_path: Path) -> No
         assert "- **静默**：1 条生效中，24 小时内拦截告警 2 条" in day, day
         assert any(line.startswith("- workflow=303") for line in day.splitlines()), day
         assert not any("工作流失败" in t for t in world.texts())
+
+
+def test_a_workflow_silence_is_written_as_version_2_and_a_book_without_one_as_before(
+    tmp_path: Path,
+) -> None:
+    # A version that knows no workflows reads version 1 as it always did, and leaves what
+    # is newer alone (tests/test_silence_book.py) rather than drop the workflow's silence.
+    from schedulerx_alert.storage.store import FileStateStore
+
+    store = FileStateStore(tmp_path)
+    book = SilenceBook(store, "state.json")
+    now = 1_790_000_000.0
+    job = book.add(Matcher(job_ids=frozenset({EXTRACT})), now, now + 3600, "a job", "alice", now)
+    flow = Matcher(workflow_ids=frozenset({BRANCHES}))
+    workflow = book.add(flow, now, now + 3600, "a workflow", "alice", now)
+
+    def version(key: str) -> Any:
+        return json.loads(store.read(key) or b"")["v"]
+
+    assert [version(book.record_key(n)) for n in (1, 2)] == [1, 2]
+    view = book.read()
+    assert view.problems == () and [s.matcher for s in view.silences] == [job.matcher, flow]
+    assert book.compact(now).changed and version(book.snapshot_key) == 2
+    assert [s.id for s in book.read().silences] == [job.id, workflow.id]
+    # Once the workflow's silence is let go, the snapshot is version 1 again.
+    book.expire(workflow.id, "bob", now + 60)
+    assert book.compact(now + 60, keep_ended=0).changed
+    assert version(book.snapshot_key) == 1
+    assert [s.id for s in book.read().silences] == [job.id]
