@@ -408,3 +408,22 @@ def test_a_workflow_silence_is_written_as_version_2_and_a_book_without_one_as_be
     assert book.compact(now + 60, keep_ended=0).changed
     assert version(book.snapshot_key) == 1
     assert [s.id for s in book.read().silences] == [job.id]
+
+
+def test_a_workflows_link_carries_the_workflow_and_nothing_else_reads_as_one() -> None:
+    from schedulerx_alert.delivery.links import LinkTarget, SilenceRequest
+
+    target = LinkTarget(NS, GROUP, -BRANCHES, "nightly-etl", "workflow_failed", 18)
+    wanted = SilenceRequest(target, "0123456789abcdef", seconds=3600)
+    wire = wanted.to_wire()
+    assert wire["w"] == BRANCHES and "j" not in wire
+    assert SilenceRequest.from_wire(wire) == wanted
+    assert wanted.matcher() == Matcher(
+        namespace=NS, group=GROUP, workflow_ids=frozenset({BRANCHES})
+    )
+    for bad in ({**wire, "j": EXTRACT}, {**wire, "w": 0}, {**wire, "w": -BRANCHES}):
+        with pytest.raises(ValueError, match="missing or malformed fields"):
+            SilenceRequest.from_wire(bad)
+    job = SilenceRequest(replace(target, job_id=EXTRACT), "0123456789abcdef", seconds=60)
+    assert job.to_wire()["j"] == EXTRACT and "w" not in job.to_wire()
+    assert job.matcher().job_ids == {EXTRACT} and not job.matcher().workflow_ids

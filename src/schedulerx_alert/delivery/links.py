@@ -1,8 +1,7 @@
 """Signed silence links, and the buttons that carry them.
 
 A link names the silence it creates (namespace, group, job or workflow, how long) and a
-nonce
-that makes it create that silence once, however often it is opened. It is signed
+nonce that makes it create that silence once, however often it is opened. It is signed
 with itsdangerous (HMAC-SHA256, a timestamp, key rotation): changing one character
 breaks the signature, and a link older than `link_ttl_hours` is refused. The
 signature says who made the link, not who clicks it: whoever holds a link can use it,
