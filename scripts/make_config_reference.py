@@ -18,16 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "config-reference.md"
 COLUMN = 40
-LISTS = ("receivers", "watch", "silences", "routes")  # sections that are lists of entries
+LISTS = ("receivers", "watch", "workflows", "silences", "routes")  # lists of entries
 
 HEADER = """\
 # Config reference (generated)
 
 Written by `scripts/make_config_reference.py` from the config's described records
-(`src/schedulerx_alert/config/records.py`, `watch.py`, `heartbeat.py`, `sections.py`,
-`actions.py`): each line is an option's field, with its default or an example, and its
-description. Do not edit by hand; change the field and run the script. A test fails when
-this page and the fields differ.
+(`src/schedulerx_alert/config/records.py`, `watch.py`, `workflows.py`, `heartbeat.py`,
+`sections.py`, `actions.py`): each line is an option's field, with its default or an
+example, and its description. Do not edit by hand; change the field and run the script. A
+test fails when this page and the fields differ.
 
 Every section is read by one walker (`config/schema.py`): an unknown key is refused
 with its path (`schedulerx.qurey: unknown key`), a bad value is named by its path and
@@ -53,6 +53,7 @@ def sections() -> list[tuple[str, type, str]]:
     )
     from schedulerx_alert.config.sections import RouteEntry, SilenceEntry
     from schedulerx_alert.config.watch import WatchEntry
+    from schedulerx_alert.config.workflows import WorkflowEntry
 
     return [
         ("", TopLevel, "The options at the top of the file (`region` is required)."),
@@ -73,6 +74,13 @@ def sections() -> list[tuple[str, type, str]]:
             "A list: which jobs are watched and who hears of them, with each entry's alert "
             "rules (see [Alert kinds](alerts.md)); `mention_owners` and `include_log` "
             "default to the top-level options of the same name.",
+        ),
+        (
+            "workflows",
+            WorkflowEntry,
+            "Optional, a list: workflows watched as a whole, one message per failed instance "
+            "(see [Workflows](workflows.md)); `mention_owners` defaults to the top-level "
+            "option of the same name.",
         ),
         (
             "routes",

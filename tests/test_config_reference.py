@@ -75,7 +75,7 @@ def test_the_reference_names_every_option_of_every_described_section() -> None:
     for key, record, _ in make.sections():
         page = pages[key][0] if key in make.LISTS else pages.get(key, pages)
         check(record, page, key, top=not key)
-    assert set(inside) >= {ReceiverConfig} and len(make.LISTS) == 4
+    assert set(inside) >= {ReceiverConfig} and len(make.LISTS) == 5
 
 
 def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
@@ -91,7 +91,7 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     bare = load(tmp_path)
     for key, record, _ in script().sections():
         for spec in options(record):
-            if spec.metadata["example"] is None and key not in ("", "watch", *LISTED):
+            if spec.metadata["example"] is None and key not in ("", "watch", "workflows", *LISTED):
                 assert getattr(getattr(loaded, key), spec.name) == spec.default, (key, spec.name)
                 if key not in ("heartbeat", "actions"):
                     assert getattr(getattr(bare, key), spec.name) == spec.default
@@ -116,6 +116,10 @@ def test_the_documented_defaults_are_what_a_config_without_the_section_gets(
     [entry] = loaded.watch
     assert entry.rules == RuleSettings() and entry.jobs[1] == JobSpec(92584, "nightly-etl")
     assert not entry.mention_owners and not entry.include_log
+    [flow] = loaded.workflows
+    assert (flow.ids, flow.receivers, flow.recovery) == ((301, 302), ("ops",), True)
+    assert not flow.mention_owners
+    assert bare.workflows == ()
     ops = loaded.receivers["ops"]
     assert ops.access_token == "token" and ops.secret == "SECret" and ops.keyword == "SchedulerX"
 

@@ -359,21 +359,21 @@ def test_an_unreadable_snapshot_is_reported_then_set_aside_by_the_tick(backend: 
 def test_what_a_newer_version_wrote_is_neither_applied_nor_folded_away(backend: Backend) -> None:
     book = backend.book()
     added = add(book)
-    future = {"v": 2, "op": "mute", "uid": "u"}
+    future = {"v": 3, "op": "mute", "uid": "u"}
     backend.store.write(book.record_key(2), json.dumps(future).encode())
     view = book.read()
     assert view.silences == (added,)
     assert view.newer
-    assert "written by a newer version of schedulerx-alert (v=2)" in view.problems[0]
+    assert "written by a newer version of schedulerx-alert (v=3)" in view.problems[0]
     result = book.compact(NOW)
     assert result.changed is False
     assert result.notes == ("the silence book holds records of a newer version; not compacted",)
     assert backend.store.read(book.record_key(2)) is not None
     # The same for a snapshot a newer version wrote.
-    backend.store.write(book.snapshot_key, json.dumps({"v": 2, "next": 9}).encode())
+    backend.store.write(book.snapshot_key, json.dumps({"v": 3, "next": 9}).encode())
     assert book.read().snapshot == "newer"
     assert book.compact(NOW).changed is False
-    assert json.loads(backend.store.read(book.snapshot_key) or b"") == {"v": 2, "next": 9}
+    assert json.loads(backend.store.read(book.snapshot_key) or b"") == {"v": 3, "next": 9}
 
 
 # -- the commands ----------------------------------------------------------------------------

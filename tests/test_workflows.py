@@ -247,13 +247,17 @@ def test_validate_refuses_a_bad_workflows_entry(world: World) -> None:
     world.raw["workflows"] = [
         {"namespace": NS, "group": GROUP, "workflows": ["etl"], "receivers": ["nobody"]},
         {"namespace": NS, "workflows": "some", "receivers": ["ops"], "extra": 1},
-    ]
+        {"namespace": " ", "group": GROUP, "workflows": "all", "receivers": ["ops"],
+         "mention_owners": "yes"},
+    ]  # fmt: skip
     with pytest.raises(ConfigError) as caught:
         world.config()
     text = "\n".join(caught.value.problems)
     assert "workflows[0].workflows[0]: must be a workflow id" in text
     assert "workflows[0].receivers[0]: unknown receiver 'nobody'" in text
-    assert "workflows[1].group: must be a non-empty string" in text
+    assert "workflows[1].group: is required" in text
+    assert "workflows[2].namespace: must be a non-empty string, not ' '" in text
+    assert "workflows[2].mention_owners: must be true or false, not 'yes'" in text
     assert "workflows[1].workflows: must be `all` or a list of workflow ids" in text
     assert "workflows[1].extra: unknown key" in text
 
@@ -354,10 +358,11 @@ def test_the_heartbeat_names_a_failing_workflow_as_a_workflow(tmp_path: Path) ->
         assert "**nightly-etl (workflow 301)**" in text, text
 
 
-def test_a_workflow_message_has_no_buttons_a_jobs_has(world: World) -> None:
-    # A silence link selects a job by id, and a silence record takes positive ids only;
-    # an operation acts on a job's run. A workflow is silenced by name in the config
-    # (above), not from the chat yet.
+def test_a_workflow_message_has_silence_buttons_and_no_operations_a_jobs_has_both(
+    world: World,
+) -> None:
+    # A silence link selects the workflow (tests/test_workflow_owners_silences.py); an
+    # operation acts on a job's run, not on a workflow instance.
     world.raw["actions"] = {
         "enabled": True,
         "base_url": "https://alert.example.com/silence",
@@ -368,10 +373,11 @@ def test_a_workflow_message_has_no_buttons_a_jobs_has(world: World) -> None:
     fail_extract(world)
     world.sx.add_instance(REPORT, status=5, result="disk full", end_time=world.clock() - 5)
     assert minute(world).status == "ok"
-    kinds = {("工作流" in str(m)): m["msgtype"] for m in world.dt.messages(ROBOT)}
-    assert kinds == {True: "markdown", False: "actionCard"}
-    job = next(m for m in world.dt.messages(ROBOT) if m["msgtype"] == "actionCard")
-    assert len(job["actionCard"]["btns"]) >= 2  # a silence and the operations
+    cards = {("工作流" in str(m)): m["actionCard"] for m in world.dt.messages(ROBOT)}
+    assert set(cards) == {True, False}
+    flow, job = ([b["title"] for b in cards[k]["btns"]] for k in (True, False))
+    assert flow and all(title.startswith("静默") for title in flow), flow
+    assert len(job) > len(flow)  # the same silences, and the operations
 
 
 def test_the_loopback_server_checks_the_workflow_calls_signatures(world: World) -> None:

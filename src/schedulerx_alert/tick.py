@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ from schedulerx_alert.config import Config
 from schedulerx_alert.config.timing import Timing
 from schedulerx_alert.core.diff import DiffResult, DiffSettings, Reading, Target, diff
 from schedulerx_alert.core.heartbeat_record import HeartbeatRecord
-from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.core.state import Alert, HealthRecord, State, TickRecord
 from schedulerx_alert.delivery.alert_log import log_outcomes
 from schedulerx_alert.delivery.channels.dingtalk import Receiver
@@ -205,7 +205,7 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         targets = targets_of(config, read.catalog, polls)
         summary.jobs = len(targets)
         summary.polled = read.read(targets)
-        flows = _workflows(config, edges, state, read.sources, poll_deadline, summary)
+        flows = _workflows(config, edges, state, read.sources, poll_deadline, summary, polls)
         polls = {**polls, **flows.polls}
         targets = {**targets, **flows.targets}
         reading = Reading(
@@ -496,11 +496,12 @@ def _workflows(
     sources: SourceState,
     deadline: float,
     summary: TickSummary,
+    polls: Mapping[JobKey, Sequence[JobInstance]],
 ) -> WorkflowRead:
     """The watched workflows' instances (sources/workflows.py), counted in the summary."""
     flows = read_workflows(
         config, edges.schedulerx, state, sources, deadline, edges.retry, edges.clock,
-        edges.sleep,
+        edges.sleep, polls,
     )  # fmt: skip
     for action, count in flows.calls.items():
         if count:
@@ -685,7 +686,10 @@ def _gather(
     config: Config, edges: Edges, result: DiffResult, deadline: float, summary: TickSummary
 ) -> DiffResult:
     """Owners and log lines for the new alerts whose watch entries ask for them."""
-    if not result.alerts or not any(r.mention_owners or r.include_log for r in config.watch):
+    if not result.alerts or not (
+        any(r.mention_owners or r.include_log for r in config.watch)
+        or any(w.mention_owners for w in config.workflows)
+    ):
         return result  # what gather returns then; its module loads only when it can act
     from schedulerx_alert.sources.evidence import gather
 

@@ -129,6 +129,21 @@ class Workflows:
             )
         return wf_id
 
+    def finish(self, wf_instance_id: int, status: int, *, end_time: TimeValue = None) -> None:
+        """End a running instance in ``status`` (4 success, 5 failed), EndTime now unless
+        given; its nodes' runs are moved with the fake's ``set_status``."""
+        sx = self.sx
+        ended = sx._epoch(end_time, sx.clock())
+        with sx._lock:
+            run = self._instances[wf_instance_id]
+            run.status = status
+            run.end_time = ended
+
+    def node(self, wf_instance_id: int, job_id: int) -> int:
+        """The job instance that is ``job_id``'s node in the instance."""
+        with self.sx._lock:
+            return self._instances[wf_instance_id].nodes[job_id]
+
     # -- actions (called with the fake's lock held) --------------------------------------
 
     def _flow(self, params: dict[str, str]) -> Workflow:

@@ -1,4 +1,5 @@
-"""`schedulerx-alert silence add|list|expire`: silence a job from a laptop, without a redeploy.
+"""`schedulerx-alert silence add|list|expire`: silence a job or a workflow from a laptop,
+without a redeploy.
 
 Silences added here live in the silence book beside the state (storage/silences.py);
 the ones in the config file are listed with them and can only be changed in the file.
@@ -17,7 +18,7 @@ from schedulerx_alert.cli.terminal import block, json_text, line
 
 if TYPE_CHECKING:
     from schedulerx_alert.config import Config
-    from schedulerx_alert.core.silence import Silence
+    from schedulerx_alert.core.silence import Matcher, Silence
     from schedulerx_alert.storage.silence_book import SilenceBook
 
 # Longer silences belong in the config file, where a review sees them.
@@ -45,6 +46,14 @@ def add_parser(commands: Any) -> None:
     add = actions.add_parser("add", help="add a silence")
     _common(add)
     add.add_argument("--job", type=int, action="append", default=[], metavar="ID")
+    add.add_argument(
+        "--workflow",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a workflow watched as a whole (config workflows:), by its id",
+    )
     add.add_argument("--group", metavar="GROUP", help="the application group (GroupId)")
     add.add_argument("--namespace", metavar="NS")
     add.add_argument(
@@ -69,8 +78,17 @@ def add_parser(commands: Any) -> None:
     listing.add_argument(
         "--all", action="store_true", help="ended ones too (kept a week after they end)"
     )
+    listing.add_argument(
+        "--workflow", type=int, metavar="ID", help="only the silences that name this workflow"
+    )
     expire = actions.add_parser("expire", help="end silences now")
-    expire.add_argument("ids", nargs="+", metavar="ID")
+    expire.add_argument("ids", nargs="*", metavar="ID")
+    expire.add_argument(
+        "--workflow",
+        type=int,
+        metavar="ID",
+        help="every silence of the book that names this workflow and has not ended",
+    )
     _common(expire)
     expire.add_argument("--who", help="who ends it (default: $USER)")
 
@@ -136,12 +154,14 @@ def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float
         raw["group"] = args.group
     if args.job:
         raw["jobs"] = args.job
+    if args.workflow:
+        raw["workflows"] = args.workflow
     if args.name:
         raw["job_names"] = args.name
     if args.kind:
         raw["kinds"] = args.kind
     if not raw.keys() - {"kinds"}:
-        raise _Usage("say what to silence: --job, --group, --namespace or --name")
+        raise _Usage("say what to silence: --job, --workflow, --group, --namespace or --name")
     problems: list[str] = []
     matcher = parse_matcher(raw, "", problems)
     if problems:
@@ -151,6 +171,11 @@ def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float
     watched = {job.job_id for rule in config.watch for job in rule.jobs}
     for job_id in sorted(matcher.job_ids - watched):
         print(f"silence add: note: job {job_id} is not in the config's watch list", file=sys.stderr)
+    for workflow in sorted(matcher.workflow_ids - _workflows_watched(config, matcher)):
+        print(
+            f"silence add: note: workflow {workflow} is not in the config's workflows list",
+            file=sys.stderr,
+        )
     if args.json:
         print(json_text(_row(silence, now, config.timezone)))
         return 0
@@ -162,10 +187,36 @@ def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float
     return 0
 
 
+def _workflows_watched(config: Config, matcher: Matcher) -> set[int]:
+    """The matcher's workflows that a `workflows:` entry watches (by id, or all of a group
+    the matcher does not rule out)."""
+    watched: set[int] = set()
+    for entry in config.workflows:
+        if matcher.group not in (None, entry.group):
+            continue
+        if matcher.namespace not in (None, entry.namespace):
+            continue
+        watched |= set(matcher.workflow_ids) if entry.all_workflows else set(entry.ids)
+    return watched
+
+
+def _naming(
+    workflow: int, silences: tuple[Silence, ...], now: float, given: list[str]
+) -> list[str]:
+    """The ids of the book's silences not yet ended that name the workflow."""
+    found = [s.id for s in silences if workflow in s.matcher.workflow_ids and s.until > now]
+    if not found and not given:
+        raise _Usage(
+            f"--workflow: the silence book holds no silence of workflow {workflow} in force"
+        )
+    return [each for each in found if each not in given]
+
+
 def _flag(problem: str) -> str:
     """`.kinds: unknown kind 'x'` -> `--kind: unknown kind 'x'`."""
     key, _, message = problem.partition(": ")
     flags = {".namespace": "--namespace", ".group": "--group", ".jobs": "--job"}
+    flags |= {".workflows": "--workflow"}
     flags |= {".job_names": "--name", ".kinds": "--kind"}
     return f"{flags.get(key, key)}: {message}"
 
@@ -222,6 +273,10 @@ def _expire(
     now: float,
 ) -> int:
     ids = list(dict.fromkeys(args.ids))
+    if args.workflow is not None:
+        ids += _naming(args.workflow, book.read().silences, now, ids)
+    elif not ids:
+        raise _Usage("say which silences to end: their ids, or --workflow ID")
     for each in ids:
         if any(s.id == each for s in configured):
             raise _Usage(f"{line(each)} is in the config file; remove it there and redeploy")
@@ -263,6 +318,8 @@ def _list(
     silences = [*configured, *view.silences]
     if not args.all:
         silences = [s for s in silences if s.until > now]
+    if args.workflow is not None:
+        silences = [s for s in silences if args.workflow in s.matcher.workflow_ids]
     silences.sort(key=lambda s: (s.until, s.id))
     zone = config.timezone
     rows = [_row(s, now, zone) for s in silences]

@@ -52,7 +52,7 @@ from schedulerx_alert.config.schema import (
 from schedulerx_alert.config.watch import JobSpec as JobSpec
 from schedulerx_alert.config.watch import WatchRule as WatchRule
 from schedulerx_alert.config.watch import read_watch
-from schedulerx_alert.config.workflows import WorkflowWatch, parse_workflows
+from schedulerx_alert.config.workflows import WorkflowWatch, read_workflows
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS
 from schedulerx_alert.support.urls import HttpUrl
 
@@ -308,7 +308,7 @@ class _Parser(Walker):
             routes=routes,
             quiet_hours=quiet_hours,
             actions=self.actions(top.get("actions")),
-            workflows=parse_workflows(top.get("workflows"), declared, self.fail),
+            workflows=read_workflows(self, top.get("workflows"), self.evidence_defaults),
         )
         return config
 

@@ -7,23 +7,27 @@ workflows:
     workflows: all            # or ids: [301, 302]
     receivers: [ops]
     recovery: true            # a later successful instance is announced (default)
+    mention_owners: true      # @-mention the failed nodes' jobs' contacts
 ```
 
 A failed workflow instance is one message naming its failed node(s) and the nodes that
-did not run because of them; failures of its nodes' runs fold into it (core/rules). The
-parser takes config.py's `fail(path, message)`, so every problem is reported at once.
+did not run because of them; failures of its nodes' runs fold into it (core/rules). Each
+entry is a described record (config/schema.py), read by the config's walker, so its
+defaults are stated once and docs/config-reference.md is written from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-_KEYS = ("namespace", "group", "workflows", "receivers", "recovery")
+from schedulerx_alert.config.schema import Invalid, Missing, Walker, boolean, option, show
+from schedulerx_alert.config.watch import receiver_names
+
 # A workflow id is a positive 64-bit number, as SchedulerX's job ids are.
 _MAX_ID = 2**63 - 1
 MAX_IDS = 1000
+ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -35,97 +39,96 @@ class WorkflowWatch:
     ids: tuple[int, ...] = ()
     all_workflows: bool = False
     recovery: bool = True
+    # @-mention the SchedulerX contacts of a failed instance's failed nodes' jobs.
+    mention_owners: bool = False
 
 
-def parse_workflows(
-    raw: Any, declared: Collection[str], fail: Callable[[str, str], None]
-) -> tuple[WorkflowWatch, ...]:
-    """The section's entries (an entry with a problem is left out, its problem said)."""
+# -- readers -------------------------------------------------------------------
+
+
+def _name(walker: Walker, raw: Any, path: str) -> str:
     if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        fail("workflows", f"must be a list of entries, not {_show(raw)}")
-        return ()
-    entries: list[WorkflowWatch] = []
-    for index, item in enumerate(raw):
-        entry = _entry(item, f"workflows[{index}]", declared, fail)
-        if entry is not None:
-            entries.append(entry)
-    return tuple(entries)
+        raise Missing
+    if not isinstance(raw, str) or not raw.strip():
+        raise Invalid(f"must be a non-empty string, not {show(raw)}")
+    return raw
 
 
-def _entry(
-    item: Any, path: str, declared: Collection[str], fail: Callable[[str, str], None]
-) -> WorkflowWatch | None:
-    if not isinstance(item, dict):
-        fail(
-            path,
-            f"must be a mapping with namespace, group, workflows, receivers, not {_show(item)}",
-        )
-        return None
-    ok = True
-    for key in item:
-        if key not in _KEYS:
-            fail(f"{path}.{str(key)[:60]}", "unknown key")
-            ok = False
-    names: dict[str, str] = {}
-    for key in ("namespace", "group"):
-        value = item.get(key)
-        if not isinstance(value, str) or not value.strip():
-            fail(f"{path}.{key}", f"must be a non-empty string, not {_show(value)}")
-            ok = False
-        else:
-            names[key] = value
-    chosen = item.get("workflows")
+def _chosen(walker: Walker, raw: Any, path: str) -> tuple[int, ...] | str:
+    """`all`, or workflow ids (each once, in their order)."""
+    if raw == ALL:
+        return ALL
+    if not isinstance(raw, list) or not raw:
+        raise Invalid(f"must be `all` or a list of workflow ids, not {show(raw)}")
+    if len(raw) > MAX_IDS:
+        raise Invalid(f"lists {len(raw)} ids; at most {MAX_IDS}")
     ids: list[int] = []
-    every = chosen == "all"
-    if not every:
-        if not isinstance(chosen, list) or not chosen:
-            fail(
-                f"{path}.workflows", f"must be `all` or a list of workflow ids, not {_show(chosen)}"
-            )
-            ok = False
-        elif len(chosen) > MAX_IDS:
-            fail(f"{path}.workflows", f"lists {len(chosen)} ids; at most {MAX_IDS}")
-            ok = False
-        else:
-            for at, value in enumerate(chosen):
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, int)
-                    or not 0 < value <= _MAX_ID
-                ):
-                    fail(f"{path}.workflows[{at}]", f"must be a workflow id, not {_show(value)}")
-                    ok = False
-                elif value not in ids:
-                    ids.append(value)
-    receivers = item.get("receivers")
-    if not isinstance(receivers, list) or not receivers:
-        fail(f"{path}.receivers", f"must be a list of receiver names, not {_show(receivers)}")
-        ok = False
-    else:
-        for at, name in enumerate(receivers):
-            if not isinstance(name, str) or name not in declared:
-                fail(f"{path}.receivers[{at}]", f"unknown receiver {_show(name)}")
-                ok = False
-    recovery = item.get("recovery", True)
-    if not isinstance(recovery, bool):
-        fail(f"{path}.recovery", f"must be true or false, not {_show(recovery)}")
-        ok = False
-    if not ok:
-        return None
-    return WorkflowWatch(
-        namespace=names["namespace"],
-        group=names["group"],
-        receivers=tuple(dict.fromkeys(receivers)),  # type: ignore[arg-type]
-        ids=tuple(ids),
-        all_workflows=every,
-        recovery=recovery,
+    for at, value in enumerate(raw):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+            walker.fail(f"{path}[{at}]", f"must be a workflow id, not {show(value)}")
+        elif value not in ids:
+            ids.append(value)
+    return tuple(ids)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowEntry:
+    """One `workflows:` entry as the file writes it."""
+
+    namespace: str = option(read=_name, doc="the SchedulerX namespace id", example="adcfc35d-e2fe")
+    group: str = option(read=_name, doc="the app group", example="etl.defaultGroup")
+    workflows: tuple[int, ...] | str = option(
+        read=_chosen,
+        doc="workflow ids, or all: every enabled workflow of the group (ListWorkFlows)",
+        example="[301, 302]",
+    )
+    receivers: tuple[str, ...] = option(
+        read=receiver_names, doc="receiver names from `receivers`", example="[ops]"
+    )
+    recovery: bool = option(True, read=boolean, doc="a later successful instance says so")
+    # Absent: the config's top-level option of the same name.
+    mention_owners: bool | None = option(
+        None,
+        read=boolean,
+        doc="@-mention the SchedulerX contacts of the failed nodes' jobs",
+        example="false",
     )
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value[:60]) + ("…" if len(value) > 60 else "")
-    text = repr(value)
-    return text[:60] + ("…" if len(text) > 60 else "")
+def read_workflows(
+    walker: Walker, raw: Any, evidence: dict[str, bool]
+) -> tuple[WorkflowWatch, ...]:
+    """The section's entries (an entry with a problem is left out, its problem said);
+    `evidence`: the top-level default of mention_owners."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        walker.fail("workflows", f"must be a list of entries, not {show(raw)}")
+        return ()
+    entries: list[WorkflowWatch] = []
+    for index, item in enumerate(raw):
+        path = f"workflows[{index}]"
+        if not isinstance(item, dict):
+            walker.fail(
+                path,
+                f"must be a mapping with namespace, group, workflows, receivers, not {show(item)}",
+            )
+            continue
+        before = len(walker.problems)
+        values, complete = walker.values(WorkflowEntry, item, path)
+        if not complete or len(walker.problems) > before:
+            continue
+        entry = WorkflowEntry(**values)
+        owners, chosen = entry.mention_owners, entry.workflows
+        entries.append(
+            WorkflowWatch(
+                namespace=entry.namespace,
+                group=entry.group,
+                receivers=entry.receivers,
+                ids=chosen if isinstance(chosen, tuple) else (),
+                all_workflows=chosen == ALL,
+                recovery=entry.recovery,
+                mention_owners=evidence["mention_owners"] if owners is None else owners,
+            )
+        )
+    return tuple(entries)

@@ -7,9 +7,10 @@ recorded and counted by the caller, never dropped: `ended_between` tells it whic
 silences ended since the last tick, so it can send one digest of what each held back.
 
 Matching is the same for silences and routes (`delivery/route.py`): every field a
-matcher names must match, a field left empty matches anything. `jobs` and
-`job_names` both select jobs, so a job matches when its id is listed *or* its name
-fits one of the globs.
+matcher names must match, a field left empty matches anything. `jobs`, `job_names`
+and `workflows` all select what an alert is about, so an alert matches when its job's
+id is listed, *or* its name fits one of the globs, *or* it is about a listed workflow
+(whose key carries the workflow id negated, core/workflows.py: no job id matches it).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ MATCH_KEYS = {
     "job": "jobs",
     "job_names": "job_names",
     "job_name": "job_names",
+    "workflows": "workflows",
+    "workflow": "workflows",
     "kinds": "kinds",
     "kind": "kinds",
     "trigger_types": "trigger_types",
@@ -74,6 +77,7 @@ class Matcher:
     job_names: tuple[str, ...] = ()  # fnmatch globs, case-sensitive
     kinds: frozenset[str] = frozenset()
     trigger_types: frozenset[str] = frozenset()
+    workflow_ids: frozenset[int] = frozenset()
 
     @property
     def is_empty(self) -> bool:
@@ -85,7 +89,7 @@ class Matcher:
             return f"namespace {_show(subject.namespace)} is not {_show(self.namespace)}"
         if self.group is not None and subject.group != self.group:
             return f"group {_show(subject.group)} is not {_show(self.group)}"
-        if (self.job_ids or self.job_names) and not self._selects_job(subject):
+        if (self.job_ids or self.job_names or self.workflow_ids) and not self._selects_job(subject):
             return f"job {_job(subject)} is not {self._jobs_text()}"
         if self.kinds and subject.kind not in self.kinds:
             return f"kind {subject.kind} is not {'|'.join(sorted(self.kinds))}"
@@ -100,11 +104,14 @@ class Matcher:
     def _selects_job(self, subject: Subject) -> bool:
         if subject.job_id is not None and subject.job_id in self.job_ids:
             return True
+        if subject.job_id is not None and -subject.job_id in self.workflow_ids:
+            return True
         name = subject.job_name
         return name is not None and any(fnmatchcase(name, glob) for glob in self.job_names)
 
     def _jobs_text(self) -> str:
         parts = [str(job) for job in sorted(self.job_ids)]
+        parts += [f"workflow {wf}" for wf in sorted(self.workflow_ids)]
         parts += [f"name {_show(glob)}" for glob in self.job_names]
         return " or ".join(parts)
 
@@ -117,6 +124,8 @@ class Matcher:
             parts.append(f"group={self.group}")
         if self.job_ids:
             parts.append("job=" + "|".join(str(job) for job in sorted(self.job_ids)))
+        if self.workflow_ids:
+            parts.append("workflow=" + "|".join(str(wf) for wf in sorted(self.workflow_ids)))
         if self.job_names:
             parts.append("name=" + "|".join(self.job_names))
         if self.kinds:
@@ -133,6 +142,9 @@ class Matcher:
             raw["group"] = self.group
         if self.job_ids:
             raw["jobs"] = sorted(self.job_ids)
+        if self.workflow_ids:
+            # A key of its own: a book written before it reads as it always did.
+            raw["workflows"] = sorted(self.workflow_ids)
         if self.job_names:
             raw["job_names"] = list(self.job_names)
         if self.kinds:
@@ -332,6 +344,7 @@ def parse_matcher(raw: Any, path: str, problems: list[str]) -> Matcher:
         return Matcher()
     texts: dict[str, str | None] = {}
     job_ids: list[int] = []
+    workflow_ids: list[int] = []
     globs: list[str] = []
     kinds: list[str] = []
     triggers: list[str] = []
@@ -353,6 +366,8 @@ def parse_matcher(raw: Any, path: str, problems: list[str]) -> Matcher:
             texts[name] = _text(value, here, problems)
         elif name == "jobs":
             job_ids = _job_ids(value, here, problems)
+        elif name == "workflows":
+            workflow_ids = _job_ids(value, here, problems, "workflow")
         elif name == "job_names":
             globs = [g for g in (_text(v, here, problems) for v in _items(value)) if g]
             if len(globs) > MAX_GLOBS:
@@ -369,6 +384,7 @@ def parse_matcher(raw: Any, path: str, problems: list[str]) -> Matcher:
         job_names=tuple(dict.fromkeys(globs)),
         kinds=frozenset(kinds),
         trigger_types=frozenset(triggers),
+        workflow_ids=frozenset(workflow_ids),
     )
 
 
@@ -437,17 +453,17 @@ def _bounded(value: Any, path: str, limit: int, problems: list[str]) -> str:
     return value
 
 
-def _job_ids(value: Any, path: str, problems: list[str]) -> list[int]:
+def _job_ids(value: Any, path: str, problems: list[str], what: str = "job") -> list[int]:
     ids: list[int] = []
     items = _items(value)
     if len(items) > MAX_JOBS:
-        problems.append(f"{path}: at most {MAX_JOBS} job ids, not {len(items)}")
+        problems.append(f"{path}: at most {MAX_JOBS} {what} ids, not {len(items)}")
         return ids
     for item in items:
         if isinstance(item, str) and item.isdigit() and len(item) <= 19:
             item = int(item)
         if isinstance(item, bool) or not isinstance(item, int) or not 0 < item < 2**63:
-            problems.append(f"{path}: job ids are positive integers, not {_show(item)}")
+            problems.append(f"{path}: {what} ids are positive integers, not {_show(item)}")
             continue
         ids.append(item)
     return ids
@@ -503,6 +519,12 @@ def _type(value: Any) -> str:
 def _job(subject: Subject) -> str:
     if subject.job_id is None:
         return "(none)"
+    if subject.job_id < 0:
+        return (
+            f"{_show(subject.job_name)} (workflow {-subject.job_id})"
+            if subject.job_name
+            else f"workflow {-subject.job_id}"
+        )
     if subject.job_name:
         return f"{subject.job_id} ({_show(subject.job_name)})"
     return str(subject.job_id)

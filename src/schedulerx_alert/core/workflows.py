@@ -14,6 +14,16 @@ from dataclasses import dataclass
 
 from schedulerx_alert.core.model import InstanceStatus, JobKey
 
+# A node's run that failed (and so failed its instance).
+FAILED_STATUSES = frozenset(
+    {
+        InstanceStatus.FAILED,
+        InstanceStatus.REJECTED,
+        InstanceStatus.KILLED,
+        InstanceStatus.PARTIAL_FAILED,
+    }
+)
+
 
 def workflow_key(namespace: str, group: str, workflow_id: int) -> JobKey:
     return JobKey(namespace, group, -workflow_id)
@@ -39,12 +49,7 @@ class WorkflowNode:
 
     @property
     def failed(self) -> bool:
-        return self.status_code in (
-            InstanceStatus.FAILED,
-            InstanceStatus.REJECTED,
-            InstanceStatus.KILLED,
-            InstanceStatus.PARTIAL_FAILED,
-        )
+        return self.status_code in FAILED_STATUSES
 
     @property
     def ran(self) -> bool:
@@ -55,7 +60,8 @@ class WorkflowNode:
 
 @dataclass(frozen=True)
 class WorkflowRun:
-    """A failed workflow instance's DAG: its nodes and edges (upstream, downstream)."""
+    """A workflow instance's DAG: its nodes and edges (upstream, downstream). Read for a
+    failed instance, and for one still running when a job's failure may be its node's."""
 
     workflow: JobKey
     instance_id: int

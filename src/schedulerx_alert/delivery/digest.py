@@ -32,6 +32,7 @@ _WORDS = {
         "silence": "静默 {id}",
         "times": "{n} 次",
         "any": "告警",
+        "workflow": "工作流 {id}",
         "line": "- **{job}** {kind} {times}，{span}（{why}）",
     },
     "en": {
@@ -43,6 +44,7 @@ _WORDS = {
         "silence": "silence {id}",
         "times": "×{n}",
         "any": "alerts",
+        "workflow": "workflow {id}",
         "line": "- **{job}** {kind} {times}, {span} ({why})",
     },
 }
@@ -68,6 +70,8 @@ def digest_message(
         job = words["other_jobs"]
         if entry.job is not None:
             job = str(entry.job.job_id)
+            if entry.job.job_id < 0:  # a workflow, kept under its id negated (core/workflows.py)
+                job = words["workflow"].format(id=-entry.job.job_id)
             if entry.name:
                 job = f"{line(entry.name, NAME_CAP)} ({job})"
         span = _clock(entry.first, tz)

@@ -1,7 +1,7 @@
 """Signed silence links, and the buttons that carry them.
 
-A link names the silence it creates (namespace, group, job, how long) and a nonce
-that makes it create that silence once, however often it is opened. It is signed
+A link names the silence it creates (namespace, group, job or workflow, how long) and a
+nonce that makes it create that silence once, however often it is opened. It is signed
 with itsdangerous (HMAC-SHA256, a timestamp, key rotation): changing one character
 breaks the signature, and a link older than `link_ttl_hours` is refused. The
 signature says who made the link, not who clicks it: whoever holds a link can use it,
@@ -44,7 +44,8 @@ Clock = Callable[[], float]
 
 @dataclass(frozen=True)
 class LinkTarget:
-    """What an alert is about, as far as a silence link needs it."""
+    """What an alert is about, as far as a silence link needs it. A workflow's alert is
+    about its key (core/workflows.py): `job_id` is the workflow id negated."""
 
     namespace: str
     group: str
@@ -52,6 +53,10 @@ class LinkTarget:
     job_name: str | None = None
     kind: str = ""
     instance_id: int | None = None
+
+    @property
+    def workflow_id(self) -> int | None:
+        return -self.job_id if self.job_id < 0 else None
 
     @classmethod
     def of(cls, alert: Alert) -> LinkTarget:
@@ -85,15 +90,22 @@ class SilenceRequest:
         return self.until if self.until is not None else now + (self.seconds or 0)
 
     def matcher(self) -> Matcher:
+        workflow = self.target.workflow_id
         return Matcher(
             namespace=self.target.namespace,
             group=self.target.group,
-            job_ids=frozenset({self.target.job_id}),
+            job_ids=frozenset() if workflow is not None else frozenset({self.target.job_id}),
+            workflow_ids=frozenset() if workflow is None else frozenset({workflow}),
         )
 
     def to_wire(self) -> dict[str, Any]:
         t = self.target
-        wire: dict[str, Any] = {"v": VERSION, "ns": t.namespace, "g": t.group, "j": t.job_id}
+        wire: dict[str, Any] = {"v": VERSION, "ns": t.namespace, "g": t.group}
+        # A workflow by its own id under its own name: a link without "w" reads as before.
+        if t.workflow_id is not None:
+            wire["w"] = t.workflow_id
+        else:
+            wire["j"] = t.job_id
         if t.job_name:
             wire["n"] = t.job_name[:MAX_NAME_CHARS]
         if t.kind:
@@ -116,6 +128,9 @@ class SilenceRequest:
             raise ValueError("not a version 1 silence link")
         namespace, group = _text(wire.get("ns")), _text(wire.get("g"))
         job_id, instance_id = _integer(wire.get("j")), wire.get("i")
+        if "w" in wire:
+            workflow = _integer(wire.get("w"))
+            job_id = -workflow if workflow and "j" not in wire else None
         nonce = wire.get("x")
         name, kind = wire.get("n"), wire.get("k", "")
         seconds, until = wire.get("s"), wire.get("u")
@@ -311,13 +326,10 @@ class ActionLinks:
         if len(alert.jobs) != 1:
             # A shared cause: a button could silence only one of its jobs.
             return message
-        if alert.jobs[0].job_id < 0:
-            # A workflow (core/workflows.py): a link's silence selects a job by id (the
-            # book takes positive ids only), and an operation acts on a job's run, not on a
-            # workflow instance. Silenced by name in the config, for now.
-            return message
         buttons = self.buttons(LinkTarget.of(alert))
-        if self.settings.operations:
+        # An operation acts on a job's run, not on a workflow instance (core/workflows.py):
+        # a workflow's message has its silence buttons only.
+        if self.settings.operations and alert.jobs[0].job_id > 0:
             from schedulerx_alert.delivery.operation_links import operation_buttons
 
             buttons += operation_buttons(self.settings, alert, self.language, self.clock)

@@ -126,6 +126,36 @@ def words(language: str) -> dict[str, str]:
     return WORDS.get(language, WORDS["en"])
 
 
+# What a silence link of a workflow's message says where a job's says "job".
+WORKFLOW_WORDS = {
+    "zh-CN": {
+        "confirm_title": "静默工作流 {job}？",
+        "confirm_for": "静默后，这个工作流的告警 {span}内不再发送（从点击确认时算起）。",
+        "confirm_until": "静默后，这个工作流的告警在 {until} 之前不再发送。",
+        "silenced_title": "已静默工作流 {job}",
+        "silenced": "工作流 {job} 的告警静默至 {until}（静默 #{id}）。",
+        "already": (
+            "这个链接已经用过：工作流 {job} 的告警静默至 {until}（静默 #{id}）。没有新建静默。"
+        ),
+        "job": "工作流",
+    },
+    "en": {
+        "confirm_title": "Silence workflow {job}?",
+        "silenced_title": "Silenced workflow {job}",
+        "silenced": "Alerts of workflow {job} are silenced until {until} (silence #{id}).",
+        "already": (
+            "This link was used before: alerts of workflow {job} are silenced until {until} "
+            "(silence #{id}). No new silence was created."
+        ),
+        "job": "Workflow",
+    },
+}
+
+
+def workflow_words(language: str) -> dict[str, str]:
+    return {**words(language), **WORKFLOW_WORDS.get(language, WORKFLOW_WORDS["en"])}
+
+
 def page(
     status: int,
     language: str,

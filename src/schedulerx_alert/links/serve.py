@@ -54,7 +54,7 @@ from schedulerx_alert.delivery.links import (
 )
 from schedulerx_alert.handler import secrets_of
 from schedulerx_alert.links.http import HttpRequest, HttpResponse, http_event, parse_request
-from schedulerx_alert.links.page import page, words
+from schedulerx_alert.links.page import page, words, workflow_words
 from schedulerx_alert.storage.config_text import read_config_text
 from schedulerx_alert.storage.silence_book import SilenceBook, SilenceBookError
 from schedulerx_alert.storage.store import StoreError, open_state_store
@@ -153,7 +153,7 @@ class SilenceDesk:
                 break
             if marker.get("state") == "done":
                 return self._already(wanted, marker)
-        w = self.words
+        w = self._words(wanted)
         job = _job(wanted)
         if wanted.until is not None:
             what = w["confirm_until"].format(until=self._local(wanted.until))
@@ -218,7 +218,7 @@ class SilenceDesk:
             self._write_marker(wanted.nonce, generation, {"state": "failed", "at": now})
             raise
         self._write_done(wanted.nonce, generation, silence)
-        w = self.words
+        w = self._words(wanted)
         job = _job(wanted)
         response = page(
             200,
@@ -266,8 +266,14 @@ class SilenceDesk:
 
     # -- pages ---------------------------------------------------------------------------------
 
+    def _words(self, wanted: SilenceRequest) -> dict[str, str]:
+        """The page's words: a workflow's link says "workflow" where a job's says "job"."""
+        if wanted.target.workflow_id is None:
+            return self.words
+        return workflow_words(self.language)
+
     def _already(self, wanted: SilenceRequest, marker: Mapping[str, Any]) -> Answer:
-        w = self.words
+        w = self._words(wanted)
         until = marker.get("until")
         until_text = self._local(until) if isinstance(until, int | float) else "?"
         silence_id = str(marker.get("silence", "?"))[:40]
@@ -431,7 +437,8 @@ def _encode(doc: Mapping[str, Any]) -> bytes:
 
 def _job(wanted: SilenceRequest) -> str:
     target = wanted.target
-    return f"{target.job_name} ({target.job_id})" if target.job_name else str(target.job_id)
+    number = target.workflow_id or target.job_id
+    return f"{target.job_name} ({number})" if target.job_name else str(number)
 
 
 def _facts(wanted: SilenceRequest, w: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 from schedulerx_alert.config import Config, WatchRule
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.evidence import Evidence, excerpt, note
-from schedulerx_alert.core.findings import RECOVERED, SETTLED
+from schedulerx_alert.core.findings import RECOVERED, SETTLED, WORKFLOW_FAILED
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.state import Alert, State
+from schedulerx_alert.core.workflows import workflow_id
 from schedulerx_alert.delivery.mentions import owners_of
 from schedulerx_alert.sources import discovery, jobinfo, plan
 from schedulerx_alert.sources.fetch import RetryPolicy, attempt
@@ -75,10 +76,12 @@ def gather(
     catalog entries GetJobInfo read, and the calls made added to the sources' budgets."""
     started = clock()
     rules = _rules(config, state.catalog, {job for a in new for job in a.jobs})
+    nodes = {a.key: found for a in new if (found := node_owners(config, a))}
     wanted = [
         a
         for a in new
-        if any(
+        if a.key in nodes
+        or any(
             (r := rules.get(job)) is not None and (r.mention_owners or r.include_log)
             for job in a.jobs
         )
@@ -102,7 +105,7 @@ def gather(
         if _pages(a)
         for job in a.jobs
         if (r := rules.get(job)) is not None and r.mention_owners
-    }
+    } | {job for a in wanted if _pages(a) for job in nodes.get(a.key, ())}
     runs = {
         _run_key(inst): inst
         for a in wanted
@@ -120,7 +123,7 @@ def gather(
     keys = {a.key for a in wanted}
     for alert in state.outbox:
         if alert.key in keys:
-            alert = replace(alert, evidence=work.evidence_of(alert, rules))
+            alert = replace(alert, evidence=work.evidence_of(alert, rules, nodes))
         outbox.append(alert)
     calls = {a: t for a, t in budgets.recent().items() if a != LIST and t}
     return Gathered(
@@ -146,6 +149,25 @@ def _rules(
         if rule is not None:
             found[job] = rule
     return found
+
+
+def node_owners(config: Config, alert: Alert) -> tuple[JobKey, ...]:
+    """The jobs whose owners a failed workflow instance's message mentions: its failed
+    nodes' (core/rules/workflow_failed.py), when its `workflows:` entry mentions owners."""
+    if alert.kind != WORKFLOW_FAILED or len(alert.jobs) != 1:
+        return ()
+    flow = alert.jobs[0]
+    if not any(
+        entry.mention_owners
+        and (entry.namespace, entry.group) == (flow.namespace, flow.group)
+        and (entry.all_workflows or workflow_id(flow) in entry.ids)
+        for entry in config.workflows
+    ):
+        return ()
+    ids = alert.facts.get("failed_job_ids")
+    listed = ids if isinstance(ids, tuple) else ()
+    found = [JobKey(flow.namespace, flow.group, int(i)) for i in listed if str(i).isdigit()]
+    return tuple(dict.fromkeys(job for job in found if job.job_id > 0))
 
 
 def _pages(alert: Alert) -> bool:
@@ -311,13 +333,19 @@ class _Work:
 
     # -- the result ------------------------------------------------------------------------
 
-    def evidence_of(self, alert: Alert, rules: Mapping[JobKey, WatchRule]) -> Evidence:
+    def evidence_of(
+        self,
+        alert: Alert,
+        rules: Mapping[JobKey, WatchRule],
+        nodes: Mapping[str, tuple[JobKey, ...]],
+    ) -> Evidence:
         evidence = alert.evidence
+        jobs = [job for job in alert.jobs if (r := rules.get(job)) is not None and r.mention_owners]
         owners = dict.fromkeys(
             owner
-            for job in alert.jobs
+            for job in (*jobs, *nodes.get(alert.key, ()))
             for owner in self.owners_by_job.get(job, ())
-            if _pages(alert) and (r := rules.get(job)) is not None and r.mention_owners
+            if _pages(alert)
         )
         if owners:
             evidence = replace(evidence, owners=tuple(owners)[:10])

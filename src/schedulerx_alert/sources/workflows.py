@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,13 @@ from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.polling import SourceState
 from schedulerx_alert.core.rules.settings import DEFAULT_SETTINGS
 from schedulerx_alert.core.state import JobRecord, State, attempt_of
-from schedulerx_alert.core.workflows import WorkflowNode, WorkflowRun, is_workflow, workflow_key
+from schedulerx_alert.core.workflows import (
+    FAILED_STATUSES,
+    WorkflowNode,
+    WorkflowRun,
+    is_workflow,
+    workflow_key,
+)
 from schedulerx_alert.sources.fetch import RetryPolicy, attempt
 from schedulerx_alert.sources.poll import Budgets
 from schedulerx_alert.sources.schedulerx import SchedulerXClient
@@ -62,15 +68,21 @@ def read_workflows(
     retry: RetryPolicy | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
+    polls: Mapping[JobKey, Sequence[JobInstance]] | None = None,
 ) -> WorkflowRead:
     """`sources` as this tick's polling left it: its call times seed the workflow APIs'
-    budgets, and `WorkflowRead.sources` is it with this read's calls added."""
+    budgets, and `WorkflowRead.sources` is it with this read's calls added. `polls`: the
+    jobs' runs this tick read; a failed one the state does not know yet, in the group of
+    a watched workflow with a running instance, has that instance's DAG read, so that a
+    node failing while another branch still runs folds into the instance's message."""
     done = WorkflowRead(sources=sources)
     if not config.workflows:
         return done
     budgets = Budgets(config.schedulerx.max_calls_per_minute, sources.calls, clock)
+    cutoff = clock() - config.first_run_lookback.total_seconds()
+    failed = _failed_runs(polls or {}, state, cutoff)
     try:
-        _read(config, client, state, budgets, deadline, retry, clock, sleep, done)
+        _read(config, client, state, budgets, deadline, retry, clock, sleep, done, failed)
     finally:
         recent = budgets.recent()
         calls = {**sources.calls, **{a: recent[a] for a in ACTIONS if recent.get(a)}}
@@ -88,6 +100,7 @@ def _read(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     done: WorkflowRead,
+    failed: dict[tuple[str, str], set[int]],
 ) -> None:
     if client is None:
         done.problems.append("workflows not read: no SchedulerX client (see the lines above)")
@@ -136,8 +149,13 @@ def _read(
             runs = _instances(key, body, config.zone)
             done.polls[key] = runs
             record = state.jobs.get(key)
+            # The group's failed job runs no DAG read this tick has placed yet.
+            unplaced = failed.get((entry.namespace, entry.group), set())
             for run in runs:
-                if run.status is not InstanceStatus.FAILED or not _new(run, record, cutoff):
+                if run.status is InstanceStatus.FAILED:
+                    if not _new(run, record, cutoff):
+                        continue
+                elif run.terminal or not unplaced:
                     continue
                 try:
                     dag = call(
@@ -157,6 +175,7 @@ def _read(
                     )
                 else:
                     done.runs[(key, run.instance_id)] = parsed
+                    unplaced -= {node.instance_id for node in parsed.nodes}
     if failures:
         nodes = any("its nodes" in failure for failure in failures)
         done.problems.append(
@@ -168,6 +187,23 @@ def _read(
                 else "they are read again next tick"
             )
         )
+
+
+def _failed_runs(
+    polls: Mapping[JobKey, Sequence[JobInstance]], state: State, cutoff: float
+) -> dict[tuple[str, str], set[int]]:
+    """Per group, the failed job runs of this tick's polls that the state does not know
+    as failed: the ones a rule may announce now, which may be nodes of a workflow
+    instance still running."""
+    found: dict[tuple[str, str], set[int]] = {}
+    for job, runs in polls.items():
+        if is_workflow(job):
+            continue
+        record = state.jobs.get(job)
+        for run in runs:
+            if run.status_code in FAILED_STATUSES and _new(run, record, cutoff):
+                found.setdefault((job.namespace, job.group), set()).add(run.instance_id)
+    return found
 
 
 def _keep(state: State, entry: WorkflowWatch, done: WorkflowRead) -> None:

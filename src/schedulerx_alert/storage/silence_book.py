@@ -47,7 +47,12 @@ if TYPE_CHECKING:
 # core/silence.py loads with the first silence read or written: every tick reads the
 # book, and most books are empty or absent.
 
-VERSION = 1
+# The newest version this code reads and writes. What names a workflow (`match.workflows`)
+# is written as version 2, everything else as 1: a version that knows no workflows reads
+# a book without them as it always did, and leaves one with them alone (newer than it)
+# rather than skip the workflow's silence and fold it away.
+VERSION = 2
+PLAIN = 1
 MAX_RECORD_BYTES = 8 * 1024
 # Compaction keeps the snapshot under the first; a reader refuses one over the second.
 SNAPSHOT_TARGET_BYTES = 1024 * 1024
@@ -201,9 +206,9 @@ class SilenceBook:
                 "its silences are not applied"
             )
             return "newer", _Snapshot()
-        if not isinstance(doc, dict) or version != VERSION:
+        if not isinstance(doc, dict) or version not in (PLAIN, VERSION):
             problems.append(
-                f"{where}: not a version {VERSION} snapshot (v={version!r}); "
+                f"{where}: not a version {PLAIN} or {VERSION} snapshot (v={version!r}); "
                 "its silences are not applied"
             )
             return "unreadable", _Snapshot()
@@ -306,7 +311,7 @@ class SilenceBook:
         elif not _UID.fullmatch(uid):
             raise SilenceBookError("a record's uid is 8 to 64 letters, digits, '-' or '_'")
         record = {
-            "v": VERSION,
+            "v": VERSION if matcher.workflow_ids else PLAIN,
             "op": "add",
             "uid": uid,
             "match": matcher.to_dict(),
@@ -345,7 +350,7 @@ class SilenceBook:
         if silence.until <= now:
             raise SilenceBookError(f"silence {silence_id} has already ended")
         record = {
-            "v": VERSION,
+            "v": PLAIN,
             "op": "expire",
             "uid": secrets.token_hex(8),
             "target": silence_id,
@@ -473,7 +478,8 @@ def _snapshot_bytes(next_number: int, silences: list[Silence], uids: Mapping[str
         if silence.id in uids:
             entry["uid"] = uids[silence.id]
         entries.append(entry)
-    return _encode({"v": VERSION, "next": next_number, "silences": entries})
+    version = VERSION if any(s.matcher.workflow_ids for s in silences) else PLAIN
+    return _encode({"v": version, "next": next_number, "silences": entries})
 
 
 def _encode(doc: dict[str, Any]) -> bytes:
@@ -491,8 +497,8 @@ def _decode_record(data: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, "not a JSON object"
     if _is_newer(record.get("v")):
         return None, f"{_NEWER} (v={record['v']})"
-    if record.get("v") != VERSION:
-        return None, f"not a version {VERSION} record (v={record.get('v')!r})"
+    if record.get("v") not in (PLAIN, VERSION):
+        return None, f"not a version {PLAIN} or {VERSION} record (v={record.get('v')!r})"
     if not isinstance(record.get("uid"), str):
         return None, "no uid"
     op = record.get("op")

@@ -73,6 +73,9 @@ def _failed(
         failed_nodes=tuple(_label(n.name, n.job_id) for n in failed[:MAX_LISTED]),
         failed_instances=tuple(str(n.instance_id) for n in failed[:MAX_LISTED]),
         failed_errors=tuple(n.result for n in failed[:MAX_LISTED]),
+        # Whose owners the message mentions (sources/evidence.py), as digits: a job id may
+        # exceed a float's exact range.
+        failed_job_ids=tuple(dict.fromkeys(str(n.job_id) for n in failed[:MAX_LISTED])),
         failed_count=len(failed),
         not_run=tuple(_label(n.name, n.job_id) for n in skipped[:MAX_LISTED]),
         not_run_count=len(skipped),
