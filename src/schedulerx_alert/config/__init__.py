@@ -196,7 +196,8 @@ def _no_constant(name: str) -> Any:
 
 def read_yaml(data: bytes | str, source: str = "config") -> Any:
     """YAML text -> plain values, within bounds that a hostile file cannot blow up."""
-    # PyYAML costs a cold start ~15 ms; the function reads JSON (see read_config_data).
+    # Imported here, not at the top: the function reads JSON (see read_config_data), and
+    # PyYAML would cost its every cold start (docs/bench.md).
     from schedulerx_alert.config.yaml_reader import read_yaml as read
 
     return read(data, source)

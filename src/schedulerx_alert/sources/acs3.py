@@ -1,9 +1,8 @@
 """Alibaba Cloud OpenAPI request signing, V3 (ACS3-HMAC-SHA256).
 
-Hand-written instead of the official SDK, which costs 67 MB with seven
-compiled, Python-version-specific wheels, ~3x the import time and twice the
-memory of `requests` (see README, "Why no SchedulerX SDK"). The tests prove
-this signer against the same loopback server that accepts the official SDK.
+Hand-written instead of the official SDK, for the package's size and cold start
+(measured in docs/design.md, "Why no SchedulerX SDK"). The tests prove this signer
+against the same loopback server that accepts the official SDK.
 """
 
 from __future__ import annotations
