@@ -200,9 +200,10 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         silences = read_silences(config, edges.store, edges.state_key, clock(), compact=not dry_run)
         summary.problems.extend(silences.problems)
         summary.notes.extend(silences.notes)
-        read, api_calls = _read(config, edges, targets, state, poll_deadline, timing, summary)
+        read, api_calls, targets = _read(
+            config, edges, targets, state, poll_deadline, timing, summary
+        )
         polls = read.polls()
-        targets = targets_of(config, read.catalog, polls)
         summary.jobs = len(targets)
         summary.polled = read.read(targets)
         flows = _workflows(config, edges, state, read.sources, poll_deadline, summary)
@@ -379,19 +380,18 @@ def _read(
     deadline: float,
     timing: Timing,
     summary: TickSummary,
-) -> tuple[PollResult, tuple[float, ...]]:
+) -> tuple[PollResult, tuple[float, ...], dict[JobKey, Target]]:
     """Plan this tick's calls and make them; also the GetJobInstanceList call times to keep
-    for the next tick's quota (the other APIs' are in the sources' state)."""
+    for the next tick's quota (the other APIs' are in the sources' state), and the watched
+    jobs as this tick knows them now (`targets_of` what it read)."""
     budgets = Budgets(
         config.schedulerx.max_calls_per_minute,
         {LIST: state.api_calls, **state.sources.calls},
         edges.clock,
     )
     if edges.schedulerx is None:
-        return (
-            PollResult(sources=state.sources, catalog=dict(state.catalog)),
-            budgets[LIST].recent(),
-        )
+        unread = PollResult(sources=state.sources, catalog=dict(state.catalog))
+        return unread, budgets[LIST].recent(), targets_of(config, unread.catalog, unread.polls())
     now = edges.clock()
     client = edges.schedulerx
     sources, catalog = state.sources, state.catalog
@@ -463,7 +463,8 @@ def _read(
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
     # The jobs this tick knows of now: a first tick learns them from the job lists it read.
-    summary.jobs = len(targets_of(config, result.catalog, result.polls()))
+    known_now = targets_of(config, result.catalog, result.polls())
+    summary.jobs = len(known_now)
     summary.problems.extend(
         _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)
     )
@@ -478,7 +479,7 @@ def _read(
             f"{2 * sweep:g} min (SchedulerX quota, schedulerx.max_calls_per_minute): runs "
             "started by hand or by API may wait that long to be seen"
         )
-    return result, budgets[LIST].recent()
+    return result, budgets[LIST].recent(), known_now
 
 
 def _workflows(

@@ -176,7 +176,9 @@ def diff(
                 previous, polls[key], now, max_unlisted, alerted, memory, key not in partial
             )
         elif previous is not None:
-            jobs[key] = replace(previous, rules=memory)
+            # Most jobs, most ticks: nothing listed and nothing remembered anew.
+            same = previous.rules is memory or previous.rules == memory
+            jobs[key] = previous if same else replace(previous, rules=memory)
         elif memory != EMPTY:
             jobs[key] = JobRecord(rules=memory)
 
