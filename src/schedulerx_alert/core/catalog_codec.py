@@ -122,4 +122,3 @@ def _job(namespace: str, group: str, row: Any, where: str) -> JobInfo:
         contacts=tuple(people),
         refreshed_at=float(refreshed),
     )
-
