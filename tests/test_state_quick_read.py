@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schedulerx_alert.core.model import JobKey
+from schedulerx_alert.core.rules import MemoryFormatError
 from schedulerx_alert.core.state import StateFormatError, _plain_record, reader
 
 scalars = (
@@ -113,7 +114,7 @@ def test_a_memory_of_true_or_1_0_is_not_read_as_one_of_1() -> None:
     shared = reader()
     assert shared.memory({"streak": 1}, "w").streak == 1
     for odd in ({"streak": True}, {"streak": 1.0}):
-        with pytest.raises(ValueError):
+        with pytest.raises(MemoryFormatError, match="streak"):
             shared.memory(odd, "w")
 
 
