@@ -23,7 +23,7 @@ scalars = (
     | st.sampled_from([0.0, 1.7e9, 1.7e9 + 0.5, 1e11, 1e11 + 1, -1.0])
     | st.text(max_size=6)
 )
-values = scalars | st.lists(st.text(max_size=6), max_size=2) | st.just([])
+values: st.SearchStrategy[Any] = scalars | st.lists(st.text(max_size=6), max_size=2) | st.just([])
 record_keys = st.sampled_from(["status", "seen", "alerted", "end", "end_v1", "other"])
 records = st.dictionaries(record_keys, values, max_size=5) | st.fixed_dictionaries(
     {

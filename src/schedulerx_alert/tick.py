@@ -144,6 +144,19 @@ def targets_of(
     return targets
 
 
+def _with_listed(
+    config: Config, targets: Mapping[JobKey, Target], listed: Iterable[JobKey]
+) -> dict[JobKey, Target]:
+    """`targets_of(config, catalog, listed)` from `targets_of(config, catalog)` (`targets`),
+    without going through the catalog again."""
+    out = dict(targets)
+    for key in listed:
+        rule = None if key in out else rule_for_unlisted(config, key)
+        if rule is not None:
+            out[key] = Target(None, rule.receivers, rule.alert_on, rule.rules)
+    return out
+
+
 def catalog_of(edges: Edges, state: State) -> Mapping[JobKey, JobInfo]:
     """The job records (core/catalog.py) the rules read: a cron's fire times for missed
     runs, the job's own timeout for stuck runs. Discovery keeps them in the state; a
@@ -463,7 +476,10 @@ def _read(
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
     # The jobs this tick knows of now: a first tick learns them from the job lists it read.
-    known_now = targets_of(config, result.catalog, result.polls())
+    if result.catalog == catalog:  # mostly the same records: compared by identity first
+        known_now = _with_listed(config, targets, result.polls())
+    else:
+        known_now = targets_of(config, result.catalog, result.polls())
     summary.jobs = len(known_now)
     summary.problems.extend(
         _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)

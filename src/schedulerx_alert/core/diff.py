@@ -153,8 +153,15 @@ def diff(
             if first_poll:
                 quiet += _quiet_failures(histories[key], rules[key])
         if covered is not None and key in covered:
-            history = histories.get(key) or JobHistory(key, ())
-            histories[key] = replace(history, covered=covered[key])
+            # Built, not replaced: this is every job of every group read, each tick.
+            history = histories.get(key)
+            histories[key] = (
+                JobHistory(key, (), covered=covered[key])
+                if history is None
+                else JobHistory(
+                    key, history.instances, history.seen, history.quiet_before, covered[key]
+                )
+            )
     evaluation = evaluate(
         histories,
         rules,
