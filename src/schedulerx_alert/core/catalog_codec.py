@@ -25,6 +25,7 @@ MAX_CONTACT_FIELD = 100
 
 def encode(catalog: Mapping[JobKey, JobInfo]) -> dict[str, list[list[Any]]]:
     groups: dict[str, list[list[Any]]] = {}
+    texts: dict[tuple[str, str], str] = {}  # a group's text, once per group, not per job
     for key in sorted(catalog):
         info = catalog[key]
         row: list[Any] = [
@@ -42,7 +43,11 @@ def encode(catalog: Mapping[JobKey, JobInfo]) -> dict[str, list[list[Any]]]:
         defaults: list[Any] = ["", 0, None, []]
         while len(row) > 6 and row[-1] == defaults[len(row) - 7]:
             row.pop()
-        groups.setdefault(group_key_text((key.namespace, key.group)), []).append(row)
+        group = (key.namespace, key.group)
+        text = texts.get(group)
+        if text is None:
+            text = texts[group] = group_key_text(group)
+        groups.setdefault(text, []).append(row)
     return groups
 
 
