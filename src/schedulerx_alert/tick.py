@@ -144,6 +144,19 @@ def targets_of(
     return targets
 
 
+def _with_listed(
+    config: Config, targets: Mapping[JobKey, Target], listed: Iterable[JobKey]
+) -> dict[JobKey, Target]:
+    """`targets_of(config, catalog, listed)` from `targets_of(config, catalog)` (`targets`),
+    without going through the catalog again."""
+    out = dict(targets)
+    for key in listed:
+        rule = None if key in out else rule_for_unlisted(config, key)
+        if rule is not None:
+            out[key] = Target(None, rule.receivers, rule.alert_on, rule.rules)
+    return out
+
+
 def catalog_of(edges: Edges, state: State) -> Mapping[JobKey, JobInfo]:
     """The job records (core/catalog.py) the rules read: a cron's fire times for missed
     runs, the job's own timeout for stuck runs. Discovery keeps them in the state; a
@@ -200,9 +213,10 @@ def run_tick(config: Config, edges: Edges, dry_run: bool = False) -> TickSummary
         silences = read_silences(config, edges.store, edges.state_key, clock(), compact=not dry_run)
         summary.problems.extend(silences.problems)
         summary.notes.extend(silences.notes)
-        read, api_calls = _read(config, edges, targets, state, poll_deadline, timing, summary)
+        read, api_calls, targets = _read(
+            config, edges, targets, state, poll_deadline, timing, summary
+        )
         polls = read.polls()
-        targets = targets_of(config, read.catalog, polls)
         summary.jobs = len(targets)
         summary.polled = read.read(targets)
         flows = _workflows(config, edges, state, read.sources, poll_deadline, summary, polls)
@@ -387,19 +401,18 @@ def _read(
     deadline: float,
     timing: Timing,
     summary: TickSummary,
-) -> tuple[PollResult, tuple[float, ...]]:
+) -> tuple[PollResult, tuple[float, ...], dict[JobKey, Target]]:
     """Plan this tick's calls and make them; also the GetJobInstanceList call times to keep
-    for the next tick's quota (the other APIs' are in the sources' state)."""
+    for the next tick's quota (the other APIs' are in the sources' state), and the watched
+    jobs as this tick knows them now (`targets_of` what it read)."""
     budgets = Budgets(
         config.schedulerx.max_calls_per_minute,
         {LIST: state.api_calls, **state.sources.calls},
         edges.clock,
     )
     if edges.schedulerx is None:
-        return (
-            PollResult(sources=state.sources, catalog=dict(state.catalog)),
-            budgets[LIST].recent(),
-        )
+        unread = PollResult(sources=state.sources, catalog=dict(state.catalog))
+        return unread, budgets[LIST].recent(), targets_of(config, unread.catalog, unread.polls())
     now = edges.clock()
     client = edges.schedulerx
     sources, catalog = state.sources, state.catalog
@@ -471,7 +484,11 @@ def _read(
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
     # The jobs this tick knows of now: a first tick learns them from the job lists it read.
-    summary.jobs = len(targets_of(config, result.catalog, result.polls()))
+    if result.catalog == catalog:  # mostly the same records: compared by identity first
+        known_now = _with_listed(config, targets, result.polls())
+    else:
+        known_now = targets_of(config, result.catalog, result.polls())
+    summary.jobs = len(known_now)
     summary.problems.extend(
         _read_problems(timing, summary, result, budgets[LIST], summary.deferred, now)
     )
@@ -486,7 +503,7 @@ def _read(
             f"{2 * sweep:g} min (SchedulerX quota, schedulerx.max_calls_per_minute): runs "
             "started by hand or by API may wait that long to be seen"
         )
-    return result, budgets[LIST].recent()
+    return result, budgets[LIST].recent(), known_now
 
 
 def _workflows(

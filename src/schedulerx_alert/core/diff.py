@@ -153,8 +153,15 @@ def diff(
             if first_poll:
                 quiet += _quiet_failures(histories[key], rules[key])
         if covered is not None and key in covered:
-            history = histories.get(key) or JobHistory(key, ())
-            histories[key] = replace(history, covered=covered[key])
+            # Built, not replaced: this is every job of every group read, each tick.
+            history = histories.get(key)
+            histories[key] = (
+                JobHistory(key, (), covered=covered[key])
+                if history is None
+                else JobHistory(
+                    key, history.instances, history.seen, history.quiet_before, covered[key]
+                )
+            )
     evaluation = evaluate(
         histories,
         rules,
@@ -176,7 +183,9 @@ def diff(
                 previous, polls[key], now, max_unlisted, alerted, memory, key not in partial
             )
         elif previous is not None:
-            jobs[key] = replace(previous, rules=memory)
+            # Most jobs, most ticks: nothing listed and nothing remembered anew.
+            same = previous.rules is memory or previous.rules == memory
+            jobs[key] = previous if same else replace(previous, rules=memory)
         elif memory != EMPTY:
             jobs[key] = JobRecord(rules=memory)
 

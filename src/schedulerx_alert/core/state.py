@@ -467,7 +467,7 @@ def dump_state(state: State, catalog_object: str = "") -> bytes:
         "version": STATE_VERSION,
         "updated_at": state.updated_at,
         "lease_generation": state.lease_generation,
-        "jobs": {key.encode(): _job_to_dict(record) for key, record in sorted(state.jobs.items())},
+        "jobs": _jobs_to_dict(state.jobs),
         "outbox": [alert_to_dict(a) for a in state.outbox],
         "robots": {name: _robot_to_dict(r) for name, r in sorted(state.robots.items())},
         "api_calls": list(state.api_calls),
@@ -506,13 +506,21 @@ def dump_state(state: State, catalog_object: str = "") -> bytes:
     return _to_bytes(doc)
 
 
-def _job_to_dict(record: JobRecord) -> dict[str, Any]:
+def _jobs_to_dict(jobs: Mapping[JobKey, JobRecord]) -> dict[str, Any]:
+    # Most jobs remember the same few values: each distinct memory is written out once.
+    memories: dict[JobRuleState, dict[str, Any]] = {}
+    return {key.encode(): _job_to_dict(record, memories) for key, record in sorted(jobs.items())}
+
+
+def _job_to_dict(record: JobRecord, memories: dict[JobRuleState, dict[str, Any]]) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "polled_at": record.polled_at,
         "instances": {str(iid): _record_to_dict(r) for iid, r in sorted(record.instances.items())},
     }
     # A job the rules have nothing to remember of costs nothing.
-    memory = _memory_to_json(record.rules)
+    memory = memories.get(record.rules)
+    if memory is None:
+        memory = memories[record.rules] = _memory_to_json(record.rules)
     if memory:
         raw["rules"] = memory
     return raw
@@ -647,6 +655,12 @@ def _held(value: Any) -> dict[str, tuple[Held, ...]]:
 class _Reader:
     """Typed reads from a parsed document of the newest schema version."""
 
+    def __init__(self) -> None:
+        # A job key's text before its job id -> (namespace, group), once one key with it
+        # was read in full.
+        self._groups: dict[str, tuple[str, str]] = {}
+        self._memories: dict[tuple[tuple[str, type, Any], ...], JobRuleState] = {}
+
     @staticmethod
     def fail(where: str, what: str) -> StateFormatError:
         return StateFormatError(f"{where}: {what}")
@@ -723,12 +737,21 @@ class _Reader:
         return out
 
     def job_key(self, text: Any, where: str) -> JobKey:
+        if type(text) is str:
+            # Thousands of keys share a few groups: a group's part is decoded once.
+            prefix, _, number = text.rpartition("/")
+            known = self._groups.get(prefix)
+            if known is not None and number.isascii() and number.isdigit():
+                job_id = int(number)
+                if str(job_id) == number and job_id <= 2**63 - 1:
+                    return JobKey(known[0], known[1], job_id)
         text = self.str_(text, where)
         try:
             key = JobKey.decode(text)
         except ValueError:
             raise self.fail(where, "not a job key (namespace/group/job id)") from None
         self.int_(key.job_id, where, -(2**63), 2**63 - 1)
+        self._groups[text.rpartition("/")[0]] = (key.namespace, key.group)
         return key
 
     # -- records ------------------------------------------------------------------
@@ -813,7 +836,8 @@ class _Reader:
         key = self.job_key(name, where)
         instances = self.mapping(raw.get("instances"), f"{where}.instances", self.record)
         try:
-            rules = _memory_from_json(raw.get("rules", {}), f"{where}.rules")
+            # Most jobs have nothing for the rules to remember: one shared record for them.
+            rules = EMPTY if "rules" not in raw else self.memory(raw["rules"], f"{where}.rules")
         except MemoryFormatError as exc:
             raise StateFormatError(str(exc)) from None
         return key, JobRecord(
@@ -822,12 +846,28 @@ class _Reader:
             rules=rules,
         )
 
+    def memory(self, raw: Any, where: str) -> JobRuleState:
+        """A job's rule memory; most jobs remember the same few values (`last_outcome: ok`),
+        each such memory is read once."""
+        if type(raw) is not dict or any(type(v) is list for v in raw.values()):
+            return _memory_from_json(raw, where)
+        # With each value's type: True == 1 == 1.0, but only one of them is a count.
+        shape = tuple((name, type(value), value) for name, value in raw.items())
+        known = self._memories.get(shape)
+        if known is None:
+            known = self._memories[shape] = _memory_from_json(raw, where)
+        return known
+
     def instance_id(self, text: str, where: str) -> int:
         if not (text.isascii() and text.isdigit()) or str(int(text)) != text:
             raise self.fail(where, "not an instance id")
         return self.int_(int(text), where, 0, 2**63 - 1)
 
     def record(self, name: str, value: Any, where: str) -> tuple[int, InstanceRecord]:
+        quick = _plain_record(name, value)
+        return quick if quick is not None else self.record_in_full(name, value, where)
+
+    def record_in_full(self, name: str, value: Any, where: str) -> tuple[int, InstanceRecord]:
         raw = self.obj(value, where)
         alerted = tuple(
             self.str_(k, f"{where}.alerted[]")
@@ -951,6 +991,38 @@ class _Reader:
             work_addr=clip(text("work_addr"), FIELD_KEEP),
             executor=clip(text("executor"), FIELD_KEEP),
         )
+
+
+_INSTANCE_ID_DIGITS = len(str(2**63 - 1))
+
+
+def _plain_record(name: str, value: Any) -> tuple[int, InstanceRecord] | None:
+    """A run record in the shape ticks write for nearly every run (nothing announced, no
+    version-1 end), read without `_Reader.record`'s general checks: a state holds tens of
+    thousands and is read every tick. None for anything else, which the general reader
+    reads (or refuses, naming where): this accepts only what it accepts too."""
+    if type(value) is not dict or len(value) != 4:
+        return None
+    status, seen, alerted, end = (
+        value.get("status"),
+        value.get("seen"),
+        value.get("alerted"),
+        value.get("end", 0),
+    )
+    if type(status) is not int or not -(2**31) <= status <= 2**31 - 1:
+        return None
+    if type(seen) is not float or not 0 <= seen <= MAX_TIME:  # a NaN fails, inf exceeds
+        return None
+    if alerted != [] or type(alerted) is not list or not (end is None or type(end) is str):
+        return None
+    if not (name.isascii() and name.isdigit()) or len(name) > _INSTANCE_ID_DIGITS:
+        return None
+    if name[0] == "0" and name != "0":
+        return None
+    iid = int(name)
+    if iid > 2**63 - 1:
+        return None
+    return iid, InstanceRecord(status=status, seen=seen, end=end)
 
 
 def _kind(value: Any) -> str:

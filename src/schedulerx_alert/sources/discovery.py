@@ -137,6 +137,10 @@ def unmatched(
     would otherwise say `ok` for ever. Groups whose list was never read to the end, or
     failed this tick (`unread`, a problem of its own), are not judged."""
     problems = []
+    # By group: trying each entry on the whole catalog was 1.3 M matches a tick at 100 groups.
+    by_group: dict[GroupKey, list[JobInfo]] = {}
+    for info in catalog.values():
+        by_group.setdefault((info.job.namespace, info.job.group), []).append(info)
     for rule in config.watch:
         group = (rule.namespace, rule.group)
         cursor = groups.get(group)
@@ -144,7 +148,7 @@ def unmatched(
             continue
         if cursor.discovered_at is None:
             continue
-        if not any(matches(rule, info) for info in catalog.values()):
+        if not any(matches(rule, info) for info in by_group.get(group, ())):
             problems.append(
                 f"{describe(config, rule)} in {group[0]}/{group[1]} matches no enabled job"
             )
@@ -355,7 +359,8 @@ def after_page(
         return replace(cursor, discovery_page=page + 1, discovery_started=started)
     assert started is not None
     cut = started if started_this_tick else (cursor.discovered_at or 0.0)
-    for key in [k for k, v in catalog.items() if (k.namespace, k.group) == group]:
-        if catalog[key].refreshed_at < cut:
+    # The time first: this runs over the whole catalog (20,000 jobs) for each group's pass.
+    for key in [k for k, v in catalog.items() if v.refreshed_at < cut]:
+        if (key.namespace, key.group) == group:
             del catalog[key]
     return replace(cursor, discovered_at=started, discovery_page=0, discovery_started=None)

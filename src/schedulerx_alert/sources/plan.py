@@ -23,7 +23,7 @@ catching up (older windows, cross-checks), then the sweep, then refreshing job l
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -170,7 +170,7 @@ def make_plan(
     news_since: dict[GroupKey, float] = {}
     due: list[Task] = []
     polls: list[JobPoll] = []
-    catch_up: list[Task] = []
+    catch_up: list[Task | _Check] = []
     sweeps: list[tuple[float, JobPoll]] = []
     overdue = 0
     refresh: list[Task] = []
@@ -205,10 +205,11 @@ def make_plan(
             due.append(read)
             if backlog is not None:
                 catch_up.append(backlog)
-            if cursor.checked_at is None or now - cursor.checked_at >= CHECK_INTERVAL:
-                check = _check_job(group, jobs, catalog, records, schedules, now)
-                if check is not None:
-                    catch_up.append(JobPoll(check, "check"))
+            checking = cursor.checked_at is None or now - cursor.checked_at >= CHECK_INTERVAL
+            # Which job is checked is chosen once the quota reaches the check (`_checks`):
+            # choosing costs a cron step per schedule, and the quota often does not reach it.
+            if checking and (jobs or any((k.namespace, k.group) == group for k in records)):
+                catch_up.append(_Check(group))
         else:
             for key in jobs if mode == EVERY else ():
                 polls.append(JobPoll(key, "every"))
@@ -246,6 +247,7 @@ def make_plan(
         ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
         budget,
     )
+    phases = _checks(phases, by_group, catalog, records, schedules, now)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(phases)[SWEEP]))
     return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue)
@@ -430,6 +432,39 @@ def _follow_from(cursor: GroupCursor, server: ServerFacts, now: float) -> float 
     return max(cursor.floor, now - FOLLOW_LIMIT)
 
 
+@dataclass(frozen=True)
+class _Check:
+    """A group's check (`_check_job`) before its job is chosen: it costs one call."""
+
+    group: GroupKey
+
+    cost = 1
+
+
+def _checks(
+    phases: tuple[tuple[str, tuple[Task | _Check, ...]], ...],
+    by_group: Mapping[GroupKey, list[JobKey]],
+    catalog: Mapping[JobKey, JobInfo],
+    records: Mapping[JobKey, JobRecord],
+    schedules: _Schedules,
+    now: float,
+) -> tuple[tuple[str, tuple[Task, ...]], ...]:
+    """The checks the quota reached, each with its job chosen."""
+    chosen: list[tuple[str, tuple[Task, ...]]] = []
+    for name, tasks in phases:
+        kept: list[Task] = []
+        for task in tasks:
+            if not isinstance(task, _Check):
+                kept.append(task)
+                continue
+            jobs = by_group.get(task.group, [])
+            job = _check_job(task.group, jobs, catalog, records, schedules, now)
+            if job is not None:  # always: a check is planned only where one can be chosen
+                kept.append(JobPoll(job, "check"))
+        chosen.append((name, tuple(kept)))
+    return tuple(chosen)
+
+
 def _check_job(
     group: GroupKey,
     jobs: list[JobKey],
@@ -564,14 +599,14 @@ class _Schedules:
 
 
 def _trim(
-    phases: Iterable[tuple[str, list[Task]]], budget: Budget
-) -> tuple[tuple[tuple[str, tuple[Task, ...]], ...], tuple[tuple[str, int], ...]]:
+    phases: Iterable[tuple[str, Sequence[Task | _Check]]], budget: Budget
+) -> tuple[tuple[tuple[str, tuple[Task | _Check, ...]], ...], tuple[tuple[str, int], ...]]:
     """Keep, phase by phase, what the quota can pay for (at the least cost of each task)."""
     left = {"instances": budget.instance_lists, "jobs": budget.list_jobs}
-    kept: list[tuple[str, tuple[Task, ...]]] = []
+    kept: list[tuple[str, tuple[Task | _Check, ...]]] = []
     deferred: list[tuple[str, int]] = []
     for name, tasks in phases:
-        chosen: list[Task] = []
+        chosen: list[Task | _Check] = []
         dropped = 0
         for task in tasks:
             purse = "jobs" if isinstance(task, Discover) else "instances"
@@ -581,7 +616,7 @@ def _trim(
             if left[purse] >= cost and (left[purse] > 0 or cost == 0):
                 left[purse] -= task.cost
                 chosen.append(task)
-            elif isinstance(task, JobPoll):  # a group left out shows as behind
+            elif isinstance(task, (JobPoll, _Check)):  # a group left out shows as behind
                 dropped += 1
         kept.append((name, tuple(chosen)))
         if dropped:

@@ -16,7 +16,7 @@ from schedulerx_alert.core.group import DEFAULT_MIN_JOBS, group_shared_causes
 from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.core.rules import failure, flapping, missed, recovery, stuck
 from schedulerx_alert.core.rules.history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule, not_read
-from schedulerx_alert.core.rules.memory import EMPTY, JobRuleState
+from schedulerx_alert.core.rules.memory import EMPTY, MAX_STUCK, JobRuleState
 from schedulerx_alert.core.rules.settings import RuleSettings
 
 OutcomeRule = Callable[
@@ -63,6 +63,11 @@ def evaluate(
     for job, settings in sorted(settings_by_job.items()):
         state = memory_by_job.get(job, EMPTY)
         history = job_histories.get(job) or not_read(job)
+        if not history.instances and _idle(history, settings, schedules, state, now):
+            # Nothing listed and nothing due: what evaluate_job would return, for less.
+            if state is not EMPTY and state != EMPTY:
+                memory[job] = state
+            continue
         schedule = schedules.get(job, UNKNOWN_SCHEDULE)
         found, state = evaluate_job(history, settings, schedule, state, now)
         findings.extend(found)
@@ -71,6 +76,25 @@ def evaluate(
     if shared_cause_min_jobs is not None:
         findings = group_shared_causes(findings, shared_cause_min_jobs)
     return Evaluation(tuple(findings), memory)
+
+
+def _idle(
+    history: JobHistory,
+    settings: RuleSettings,
+    schedules: Mapping[JobKey, JobSchedule],
+    state: JobRuleState,
+    now: float,
+) -> bool:
+    """Whether the rules that need no new run (`evaluate_job` of a history without runs)
+    would find nothing and change nothing: no flapping episode to end, no stuck run to
+    forget, no fire to judge. The schedule is looked up only when missed runs are on."""
+    if state.flapping_since is not None or len(state.stuck) > MAX_STUCK:
+        return False
+    if settings.missed_grace is None:
+        schedule = UNKNOWN_SCHEDULE
+    else:
+        schedule = schedules.get(history.job, UNKNOWN_SCHEDULE)
+    return missed.idle(history, settings, schedule, state, now)
 
 
 def evaluate_job(

@@ -90,6 +90,29 @@ def check(
     ], state
 
 
+def idle(
+    history: JobHistory,
+    settings: RuleSettings,
+    schedule: JobSchedule,
+    state: JobRuleState,
+    now: float,
+) -> bool:
+    """Whether `check` would find nothing and leave `state` as it is, for a job with no run
+    listed this tick: `check`'s early returns, without its fire times. Most jobs of a large
+    estate are in this case most ticks; the engine then skips them."""
+    grace = settings.missed_grace
+    if grace is None or not schedule.can_miss or schedule.fires is None:
+        return state.missed_checked is None and not state.missed_runs and state.missed_next is None
+    horizon = min(now, history.covered) - grace
+    if state.missed_checked is None:
+        return not math.isfinite(horizon)
+    upcoming = state.missed_next
+    if horizon <= state.missed_checked or (upcoming is not None and horizon < upcoming):
+        runs, _ = _runs(state.missed_runs, history.instances)
+        return _keep(state, state.missed_checked, runs) is state
+    return False
+
+
 def _runs(
     remembered: tuple[float, ...], instances: tuple[JobInstance, ...]
 ) -> tuple[list[float], float | None]:

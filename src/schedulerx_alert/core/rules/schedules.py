@@ -9,7 +9,7 @@ fire times (it is never called missed), and its timeout if it has one.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from schedulerx_alert.core.model import JobKey
@@ -36,9 +36,37 @@ def schedule_of(info: JobInfo, zone: str) -> JobSchedule:
 
 def schedules_of(
     catalog: Mapping[JobKey, JobInfo], jobs: Mapping[JobKey, object], zone: str
-) -> dict[JobKey, JobSchedule]:
-    """The schedules of the watched `jobs` the catalog knows."""
-    return {job: schedule_of(catalog[job], zone) for job in jobs if job in catalog}
+) -> Mapping[JobKey, JobSchedule]:
+    """The schedules of the watched `jobs` the catalog knows, each read when first asked
+    for: the rules skip most jobs of a large estate most ticks (rules/engine.py `_idle`)."""
+    return _Schedules(catalog, jobs, zone)
+
+
+class _Schedules(Mapping[JobKey, JobSchedule]):
+    def __init__(
+        self, catalog: Mapping[JobKey, JobInfo], jobs: Mapping[JobKey, object], zone: str
+    ) -> None:
+        self._catalog = catalog
+        self._jobs = jobs
+        self._zone = zone
+        self._read: dict[JobKey, JobSchedule] = {}
+
+    def __getitem__(self, job: JobKey) -> JobSchedule:
+        found = self._read.get(job)
+        if found is None:
+            if job not in self._jobs or job not in self._catalog:
+                raise KeyError(job)
+            found = self._read[job] = schedule_of(self._catalog[job], self._zone)
+        return found
+
+    def __contains__(self, job: object) -> bool:
+        return job in self._jobs and job in self._catalog
+
+    def __iter__(self) -> Iterator[JobKey]:
+        return (job for job in self._jobs if job in self._catalog)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 # Every tick reads every watched job's schedule: thousands of jobs share far fewer crons
