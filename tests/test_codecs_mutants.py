@@ -86,3 +86,12 @@ def test_a_silence_whose_id_is_not_text_is_refused_by_name() -> None:
         problems: list[str] = []
         assert parse_silence({**base, "id": bad}, "silences[0]", problems) is None
         assert problems == ["silences[0].id: must be a short string"], bad
+
+
+def test_a_version_1_pending_alert_keeps_its_job_whatever_its_names_hold() -> None:
+    # Version 1 wrote keys unencoded and split them at their last two '/'; version 2 encodes
+    # each part, so a namespace with a '/' or a '%' comes back as it was written.
+    doc: dict[str, Any] = json.loads(OLD_STATES[1].read_bytes())
+    doc["outbox"][0]["instance"]["job"] = "team/a%41/etl.defaultGroup/92583"
+    [first, *_] = load_state(json.dumps(doc).encode()).outbox
+    assert first.job == JobKey("team/a%41", "etl.defaultGroup", 92583)
