@@ -71,6 +71,7 @@ log = logging.getLogger("schedulerx_alert")
 LIST = "GetJobInstanceList"
 LIST_JOBS = "ListJobs"
 JOB_INFO = "GetJobInfo"
+GET_INSTANCE = "GetJobInstance"
 #: Ancient runs kept per group (unfinished longer than the follow limit).
 MAX_ANCIENT = 200
 
@@ -438,8 +439,10 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     group = task.group
     if run.cursor(group).mode != GROUP_QUERIES:
         return  # fell back earlier this tick
-    before = run.cursor(group).unfinished
     scanned: set[int] | None = None
+    if task.spans and task.spans[-1].hi >= run.plan.now:
+        _follow_long(run, group, task.spans[0].lo)
+    before = run.cursor(group).unfinished
     try:
         if task.scan:
             scanned = _scan(run, group, task.first)
@@ -464,6 +467,80 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     if task.spans and task.spans[-1].hi >= run.plan.now:
         with run.lock:
             run.result.groups_read.add(group)
+
+
+def _follow_long(run: _Run, group: GroupKey, reach: float) -> None:
+    """Read, one by one (GetJobInstance, a quota of its own), the runs remembered unfinished
+    that this tick's window cannot list when they end: scheduled or started before `reach`,
+    where the window may be on the schedule or start time. However long a run lasts, its
+    end is seen in the tick it happens. When the quota or the time leaves some unread, the
+    tick says so, and the next tick starts where this one stopped."""
+    with run.lock:
+        fields = tuple(f for f in run.server.fields if f != "end")
+        remembered = (run.cursors.get(group) or GroupCursor()).unfinished
+    if not fields:
+        return  # a window on the end time lists any run that ends now
+    old = sorted(
+        item
+        for item in remembered
+        if _before(item, fields, reach) and _may_watch(run, JobKey(group[0], group[1], item[0]))
+    )
+    if not old:
+        return
+    room = run.budgets.left(GET_INSTANCE)
+    if 0 < room < len(old):
+        # Turn by turn: each is read every few ticks rather than some never.
+        turn = (int(run.plan.now // 60) * room) % len(old)
+        old = old[turn:] + old[:turn]
+    followed = 0
+    why = ""
+    for job_id, iid, *_ in old:
+        key = JobKey(group[0], group[1], job_id)
+        tried = run.call(GET_INSTANCE, partial(run.client.get_job_instance, key, iid))
+        if tried.value is None and tried.error is None:
+            why = tried.stopped or "no time left in this tick"
+            break
+        if tried.value is None:
+            why = str(tried.error) if tried.error is not None else "its answer lists no run"
+            continue
+        followed += 1
+        found = tried.value
+        if key in run.watched or (
+            found.status_code in _alerting(run.config, group) and _resolve(run, key)
+        ):
+            run.add(key, (found,), complete=False, first=run.is_first(key, False))
+    if followed < len(old):
+        oldest = min((t for item in old for t in item[3:5] if t is not None), default=reach)
+        with run.lock:
+            run.result.problems.append(
+                f"group {group[0]}/{group[1]}: {len(old) - followed} of {len(old)} run(s) "
+                f"unfinished since before the window (the oldest from "
+                f"{(run.plan.now - oldest) / 3600:.1f} h ago) could not be read this tick "
+                f"({cut(why)}): their end, if it came, is seen next tick"
+            )
+
+
+def _may_watch(run: _Run, job: JobKey) -> bool:
+    """Watched, or of a group whose job list does not show it yet (a first tick reads the
+    list after its scan): its run is remembered, and looked up if it fails."""
+    if job in run.watched:
+        return True
+    with run.lock:
+        listed = job in run.catalog
+    return not listed and discovery.discovers(run.config, (job.namespace, job.group))
+
+
+def _before(item: Unfinished, fields: tuple[str, ...], reach: float) -> bool:
+    """Whether a window from `reach` on one of `fields` may miss the run's end."""
+    _, _, _, scheduled, started, _ = item
+    times = {"schedule": scheduled, "start": started}
+    for name in fields:
+        moment = times.get(name)
+        if name == "schedule" and moment is None:
+            return True  # not known: followed, to be safe
+        if moment is not None and moment < reach:
+            return True
+    return False  # a run not started yet starts inside the window
 
 
 def _page_size(run: _Run) -> int:
@@ -615,7 +692,7 @@ def _scan(run: _Run, group: GroupKey, group_first: bool) -> set[int]:
         floor=min(recent, default=None),
         scanned_at=now,
         ancient=tuple(ancient),
-        unfinished=_newest(_unfinished(r) for r in unfinished.values() if r.job in run.watched),
+        unfinished=_newest(_unfinished(r) for r in unfinished.values() if _may_watch(run, r.job)),
     )
     for job, runs in _by_job(unfinished.values()).items():
         if job in run.watched:
