@@ -120,14 +120,21 @@ def test_when_the_window_is_known_to_be_on_the_end_time_it_follows_no_run_but_sc
     assert read.scan
 
 
-def test_after_an_outage_the_newest_window_comes_first_and_the_rest_is_caught_up_after() -> None:
+def test_after_an_outage_the_older_window_has_its_share_then_the_newest_then_the_rest() -> None:
     cursor = GroupCursor(covered=START, scanned_at=START, since=START)
     now = START + 3 * 3600
-    plan = plan_at(now, SourceState(groups={GROUP: cursor}))
-    [live] = reads(plan, DUE)
+    plan = plan_at(now, SourceState(groups={GROUP: cursor}), budget=Budget(20, 90))
+    shared, live = reads(plan, DUE)
     [backlog] = reads(plan, CATCH_UP)
     assert live.spans[0].hi == now and live.spans[0].lo >= now - 2 * OVERLAP
     assert backlog.spans[0].lo == START - OVERLAP and backlog.spans[0].hi > live.spans[0].lo
+    # Its share of the calls comes first, the newest window takes the rest, and the older
+    # one goes on after it with what is left.
+    assert shared.share and shared.spans == backlog.spans and not (live.share or backlog.share)
+    assert plan.catch_up_share == 8
+    # Without an older window nothing is set aside.
+    caught_up = GroupCursor(covered=now - 60, scanned_at=now - 60, since=START)
+    assert plan_at(now, SourceState(groups={GROUP: caught_up})).catch_up_share == 0
     # A window that never began (no quota) is taken into the next one, not kept beside it.
     unstarted = Span(START - 1200, START, (Query(5),))
     cursor = GroupCursor(covered=START, scanned_at=START, since=START, spans=(unstarted,))

@@ -23,6 +23,7 @@ catching up (older windows, cross-checks), then the sweep, then refreshing job l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
@@ -56,11 +57,21 @@ OVERLAP = 15 * 60.0
 #: Running and waiting runs are listed this often, so that no run lasts longer than the
 #: overlap without being seen unfinished (SCAN_INTERVAL + a tick < OVERLAP).
 SCAN_INTERVAL = 10 * 60.0
+#: Of the groups read by group queries, at most this part scans in one tick (1.5 times the
+#: steady rate, one scan per group every SCAN_INTERVAL), so that scans due at once spread.
+SCAN_SPREAD = 1.5 * 60.0 / SCAN_INTERVAL
 #: A window reaches back at most this far for runs still unfinished; older ones are
 #: polled per job once a scan no longer lists them.
 FOLLOW_LIMIT = 6 * 3600.0
 #: The newest window is at most this long; older time goes into a window read after it.
 LIVE_LIMIT = 2 * OVERLAP
+#: The part of a tick's calls the older windows (after an outage) may take before the
+#: newest windows, oldest groups first; the rest of them come after the newest windows.
+#: Without it, where every call goes to newest windows (100 groups at 90 calls a minute),
+#: the older windows are never reached.
+CATCH_UP_SHARE = 0.4
+#: Older windows kept apart, each read on where it stopped; more are merged into one.
+MAX_OLDER = 4
 #: How often a group's answers are compared with a per-job poll of one of its jobs.
 CHECK_INTERVAL = 3600.0
 #: After a server refused (or misread) group queries, they are tried again this much later.
@@ -90,6 +101,8 @@ class GroupRead:
     spans: tuple[Span, ...]
     # Whether the group is read for the first time: its past is history, as on a first poll.
     first: bool = False
+    # An older window read in the catch-up's share of the calls (Plan.catch_up_share).
+    share: bool = False
 
     @property
     def cost(self) -> int:
@@ -135,6 +148,8 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     # Jobs polled one by one, not polled for two sweep intervals, and not this tick either.
     overdue: int = 0
+    # Calls the older windows may make first (GroupRead.share), before the newest windows.
+    catch_up_share: int = 0
 
     def tasks(self, phase: str) -> tuple[Task, ...]:
         return next((tasks for name, tasks in self.phases if name == phase), ())
@@ -234,6 +249,7 @@ def make_plan(
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
                     overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
+    due = _spread_scans(due, {g: c.scanned_at for g, c in cursors.items()})
     # Oldest first, so that what the quota leaves out goes first next tick: groups by where
     # their window starts, jobs by their last poll.
     due.sort(
@@ -242,13 +258,42 @@ def make_plan(
     polls.sort(key=lambda p: (_polled(records.get(p.job)) or 0.0, p.job))
     due.extend(polls)
     sweeps.sort(key=lambda item: (item[0], item[1].job))
+    # Older windows, oldest first: their share of the calls before the newest windows, and
+    # what is left of them after those (each read goes on where the last one stopped).
+    catch_up.sort(key=_oldest_first)
+    older = [t for t in catch_up if isinstance(t, GroupRead)]
+    share = math.ceil(budget.instance_lists * CATCH_UP_SHARE) if older else 0
     phases, deferred = _trim(
         ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
-        budget,
+        replace(budget, instance_lists=budget.instance_lists - share),
     )
+    if share:
+        first = tuple(replace(read, share=True) for read in older)
+        phases = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in phases)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(phases)[SWEEP]))
-    return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue)
+    return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue, share)
+
+
+def _spread_scans(tasks: list[Task], scanned: Mapping[GroupKey, float | None]) -> list[Task]:
+    """At most a share of the groups scan in one tick, the longest unscanned first: after an
+    outage (or a first tick) every group's scan falls due at once, and those calls would
+    otherwise take the newest windows' quota, tick after tick, every SCAN_INTERVAL. A scan
+    put off keeps the group's fires judged only up to its last scan (PollResult.read_to),
+    and its unfinished runs as they were; a group never scanned is scanned at once."""
+    reads = [t for t in tasks if isinstance(t, GroupRead) and t.scan and scanned.get(t.group)]
+    cap = math.ceil(SCAN_SPREAD * len([t for t in tasks if isinstance(t, GroupRead)]))
+    if len(reads) <= cap:
+        return tasks
+    keep = {
+        t.group for t in sorted(reads, key=lambda t: (scanned.get(t.group) or 0.0, t.group))[:cap]
+    }
+    return [
+        replace(t, scan=False)
+        if isinstance(t, GroupRead) and t.scan and scanned.get(t.group) and t.group not in keep
+        else t
+        for t in tasks
+    ]
 
 
 def _oldest_first(task: Task) -> tuple[float, GroupKey]:
@@ -408,10 +453,17 @@ def _group_reads(
     if follow is not None and follow < live_lo:
         live = Span(follow, now, (*todo, *following(config, group, server)), recent=live_lo)
     if start < now - LIVE_LIMIT:
-        kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
-    if len(kept) > 1:
-        # Read one older window at a time: merged, they are read from the start again.
+        # Older time not read yet, less what windows begun (read on where they stopped)
+        # cover: a window begun is never read from its start again.
+        for span in sorted(kept, key=lambda s: s.lo):
+            if span.lo <= start < span.hi:
+                start = span.hi
+        if start < now - LIVE_LIMIT:
+            kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
+    if len(kept) > MAX_OLDER:
+        # Merged, they are read from the start again: only where windows pile up.
         kept = [Span(min(s.lo for s in kept), max(s.hi for s in kept), todo)]
+    kept.sort(key=lambda s: s.lo)
     # Whatever the window is on, the scan lists the runs the rules follow between windows
     # (stuck runs, a fire's run still running).
     scan = scan_now or cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL

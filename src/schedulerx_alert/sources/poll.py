@@ -192,6 +192,8 @@ class _Run:
     probing: bool = False
     anchors: dict[JobKey, float] = field(default_factory=dict)
     followed: set[JobKey] = field(default_factory=set)
+    # Calls left of the catch-up's share (Plan.catch_up_share).
+    share_left: int = 0
 
     # -- shared state --------------------------------------------------------------------
 
@@ -297,6 +299,7 @@ def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollR
         catalog=dict(known.catalog),
         result=PollResult(),
         anchors=dict(sources.anchors),
+        share_left=the_plan.catch_up_share,
     )
     total = sum(len(tasks) for _, tasks in the_plan.phases)
     done = 0
@@ -447,7 +450,9 @@ def _read_group(run: _Run, task: GroupRead) -> None:
         if task.scan:
             scanned = _scan(run, group, task.first)
         for span in task.spans:
-            _read_span(run, group, span, task.first)
+            current = _current(run, group, span)
+            if current is not None:
+                _read_span(run, group, current, task.first, task.share)
     except _Stop as stop:
         if not stop.fell_back:
             _follow(run, group, task.first, before, scanned)
@@ -555,16 +560,20 @@ def _query_pages(
     window: tuple[float, float] | None,
     first_page: int,
     on_page: Callable[[int, GroupListing], None],
+    share: bool = False,
 ) -> None:
     """Page through one group query from `first_page` to a short page; `on_page` sees each.
 
-    Raises `_Stop` when the quota, the time or the server ends it.
+    Raises `_Stop` when the quota, the time, the catch-up's share (`share`) or the server
+    ends it.
     """
     page = first_page
     size = _page_size(run)
     while True:
         with run.lock:
             seen = run.server.page_seen
+        if share and not _claim_share(run):
+            raise _Stop("")
         listing = _ask(run, group, query, window, page, size)
         if listing is None:  # the page size changed: from the start again
             size, page = _page_size(run), 1
@@ -578,6 +587,8 @@ def _query_pages(
         if listing.entries > 0 and listing.entries >= seen:
             # Fewer runs than asked for, and never more on one page: the end, or a server
             # whose largest page is smaller than asked. The next page tells.
+            if share and not _claim_share(run):
+                raise _Stop("")
             more = _ask(run, group, query, window, page + 1, size)
             if more is not None and more.entries:
                 with run.lock:
@@ -780,8 +791,28 @@ def _by_job(runs: Iterable[JobInstance]) -> dict[JobKey, tuple[JobInstance, ...]
     return out
 
 
-def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> None:
-    """Read one window to the end, query by query; keep where it stopped."""
+def _current(run: _Run, group: GroupKey, span: Span) -> Span | None:
+    """Where a window of the plan stands now: a read earlier this tick (the catch-up's
+    share) may have gone on with it, or read it to the end (None)."""
+    with run.lock:
+        cursor = run.cursors.get(group) or GroupCursor()
+    return next((s for s in cursor.spans if (s.lo, s.hi) == (span.lo, span.hi)), None)
+
+
+def _claim_share(run: _Run) -> bool:
+    """One call of the catch-up's share, if any is left."""
+    with run.lock:
+        if run.share_left <= 0:
+            return False
+        run.share_left -= 1
+        return True
+
+
+def _read_span(
+    run: _Run, group: GroupKey, span: Span, group_first: bool, share: bool = False
+) -> None:
+    """Read one window to the end, query by query; keep where it stopped. `share`: its
+    calls come out of the catch-up's share, and it stops when that is spent."""
     while span.todo:
         taker = _Taker(run, group, span, group_first)
         query = span.todo[0]
@@ -789,7 +820,7 @@ def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> Non
         if window is not None and query.status is None and span.recent is not None:
             window = (max(span.lo, span.recent), span.hi)
         try:
-            _query_pages(run, group, query, window, span.page, taker.take)
+            _query_pages(run, group, query, window, span.page, taker.take, share)
         except _Stop:
             if taker.page:
                 span = replace(span, page=taker.page + 1, started=True)
