@@ -187,3 +187,32 @@ def test_group_queries_are_tried_again_a_day_after_a_server_refused_them() -> No
     plan = plan_at(START + 86400, fallen_back(START))
     assert plan.modes[GROUP] == GROUP_QUERIES
     assert reads(plan, DUE)[0].first
+
+
+def test_scans_due_at_once_are_spread_longest_unscanned_first() -> None:
+    groups = [f"g{n:02d}" for n in range(20)]
+    many = parse_config(
+        {
+            "region": "cn-hangzhou",
+            "state": {"url": "file:///tmp/state.json"},
+            "receivers": [
+                {"name": "ops", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=t"}
+            ],
+            "watch": [
+                {"namespace": NS, "group": g, "jobs": "all", "receivers": ["ops"]} for g in groups
+            ],
+        },
+        {},
+    )
+    now = START + 3600
+    # After an outage every group's scan is due; one group was never scanned.
+    cursors = {
+        (NS, g): GroupCursor(covered=now - 60, scanned_at=START + n, since=START)
+        for n, g in enumerate(groups[:-1])
+    }
+    cursors[(NS, groups[-1])] = GroupCursor(covered=now - 60, since=START)
+    plan = make_plan(many, SourceState(groups=cursors), {}, {}, (), now, PLENTY)
+    scanning = sorted(t.group[1] for t in reads(plan, DUE) if t.scan)
+    # 1.5 times the steady rate (20 groups, one scan each per ten minutes): 3, the longest
+    # unscanned first, and the never scanned besides.
+    assert scanning == ["g00", "g01", "g02", "g19"]

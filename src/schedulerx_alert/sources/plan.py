@@ -190,6 +190,7 @@ def make_plan(
     overdue = 0
     refresh: list[Task] = []
     notes: list[str] = []
+    judged: set[GroupKey] = set()
     for group in discovery.groups_of(config):
         cursor = sources.group(group)
         mode, cursor = _mode(config, group, cursor, now)
@@ -210,6 +211,8 @@ def make_plan(
                 and cursor.scanned_at is not None
                 and _grace_ended(config, group, jobs, catalog, schedules, cursor.scanned_at, now)
             )
+            if judge:
+                judged.add(group)
             read, backlog, cursor = _group_reads(
                 config, group, cursor, sources.server, now, lookback, judge
             )
@@ -249,7 +252,12 @@ def make_plan(
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
                     overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
-    due = _spread_scans(due, {g: c.scanned_at for g, c in cursors.items()})
+    due = _spread_scans(
+        due,
+        {g: c.scanned_at for g, c in cursors.items()},
+        # A fire is judged on time unless older windows are read too (after an outage).
+        set() if any(isinstance(t, GroupRead) for t in catch_up) else judged,
+    )
     # Oldest first, so that what the quota leaves out goes first next tick: groups by where
     # their window starts, jobs by their last poll.
     due.sort(
@@ -275,13 +283,25 @@ def make_plan(
     return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue, share)
 
 
-def _spread_scans(tasks: list[Task], scanned: Mapping[GroupKey, float | None]) -> list[Task]:
+def _spread_scans(
+    tasks: list[Task], scanned: Mapping[GroupKey, float | None], exempt: Collection[GroupKey]
+) -> list[Task]:
     """At most a share of the groups scan in one tick, the longest unscanned first: after an
     outage (or a first tick) every group's scan falls due at once, and those calls would
     otherwise take the newest windows' quota, tick after tick, every SCAN_INTERVAL. A scan
     put off keeps the group's fires judged only up to its last scan (PollResult.read_to),
-    and its unfinished runs as they were; a group never scanned is scanned at once."""
-    reads = [t for t in tasks if isinstance(t, GroupRead) and t.scan and scanned.get(t.group)]
+    and its unfinished runs as they were; a group never scanned, or `exempt` (a fire to
+    judge), is scanned at once."""
+
+    def spread(t: Task) -> bool:
+        return (
+            isinstance(t, GroupRead)
+            and t.scan
+            and scanned.get(t.group) is not None
+            and t.group not in exempt
+        )
+
+    reads = [t for t in tasks if isinstance(t, GroupRead) and spread(t)]
     cap = math.ceil(SCAN_SPREAD * len([t for t in tasks if isinstance(t, GroupRead)]))
     if len(reads) <= cap:
         return tasks
@@ -290,7 +310,7 @@ def _spread_scans(tasks: list[Task], scanned: Mapping[GroupKey, float | None]) -
     }
     return [
         replace(t, scan=False)
-        if isinstance(t, GroupRead) and t.scan and scanned.get(t.group) and t.group not in keep
+        if isinstance(t, GroupRead) and spread(t) and t.group not in keep
         else t
         for t in tasks
     ]
