@@ -270,7 +270,9 @@ def make_plan(
     # what is left of them after those (each read goes on where the last one stopped).
     catch_up.sort(key=_oldest_first)
     older = [t for t in catch_up if isinstance(t, GroupRead)]
-    share = math.ceil(budget.instance_lists * CATCH_UP_SHARE) if older else 0
+    # No more than the older windows may want (a page or two a query): calls set aside and
+    # not spent would leave newest windows unread for nothing.
+    share = min(math.ceil(budget.instance_lists * CATCH_UP_SHARE), 2 * sum(t.cost for t in older))
     phases, deferred = _trim(
         ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
         replace(budget, instance_lists=budget.instance_lists - share),
