@@ -10,7 +10,8 @@ Each watched group is read one of three ways:
   running and waiting, no window, every few minutes), which covers schedule and start times;
   an end time is covered by the window itself. Where the server may
   filter on the start time, statuses whose runs never start (rejected) are asked without a
-  window. A window not read to the end (quota, time) is kept and read on, newest first.
+  window. A window not read to the end (quota, time) is kept and read on, newest first;
+  older windows (after an outage) take a share of the calls before the newest ones.
 - **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
   queries): a job is polled in the tick after one of its fire times, while it has an
   unfinished run, and at least every `sweep_interval` (runs started by hand or by API).
@@ -60,8 +61,8 @@ SCAN_INTERVAL = 10 * 60.0
 #: Of the groups read by group queries, at most this part scans in one tick (1.5 times the
 #: steady rate, one scan per group every SCAN_INTERVAL), so that scans due at once spread.
 SCAN_SPREAD = 1.5 * 60.0 / SCAN_INTERVAL
-#: A window reaches back at most this far for runs still unfinished; older ones are
-#: polled per job once a scan no longer lists them.
+#: A window reaches back at most this far for runs still unfinished; older ones are read
+#: by id every tick until they end (poll.py `_follow_long`).
 FOLLOW_LIMIT = 6 * 3600.0
 #: The newest window is at most this long; older time goes into a window read after it.
 LIVE_LIMIT = 2 * OVERLAP
