@@ -221,9 +221,13 @@ def make_plan(
                 (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
                 default=now - lookback,
             )
-            due.append(read)
             if backlog is not None:
                 catch_up.append(backlog)
+                if cursor.scanned_at is not None and sources.server.field_known == "end":
+                    # Catching up, a scan waits: its calls go to the windows, and fires are
+                    # judged no further than the older windows are read anyway.
+                    read = replace(read, scan=False)
+            due.append(read)
             if cursor.checked_at is None or now - cursor.checked_at >= CHECK_INTERVAL:
                 check = _check_job(group, jobs, catalog, records, schedules, now)
                 if check is not None:
