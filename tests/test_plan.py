@@ -217,3 +217,14 @@ def test_scans_due_at_once_are_spread_longest_unscanned_first() -> None:
     # 1.5 times the steady rate (20 groups, one scan each per ten minutes): 3, the longest
     # unscanned first, and the never scanned besides.
     assert scanning == ["g00", "g01", "g02", "g19"]
+
+
+def test_catching_up_a_group_scans_later_where_the_window_is_on_the_end_time() -> None:
+    now = START + 3 * 3600
+    cursor = GroupCursor(covered=START, scanned_at=START, since=START)
+    for fields, scans in ((("end",), False), (("schedule", "start", "end"), True)):
+        sources = SourceState(server=ServerFacts(fields=fields), groups={GROUP: cursor})
+        [live] = [t for t in reads(plan_at(now, sources), DUE) if not t.share]
+        # On the end time its calls go to the windows; otherwise the scan's floor is
+        # what the window reaches back to, and it is made.
+        assert live.scan is scans
