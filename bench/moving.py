@@ -106,6 +106,7 @@ class Outcome:
     vcpu: float
     ticks: int = 0
     calls: list[int] = field(default_factory=list)
+    by_id: list[int] = field(default_factory=list)  # GetJobInstance: long runs read by id
     busiest_minute: int = 0
     latencies: list[float] = field(default_factory=list)  # ticks; inf = never announced
     scheduled: list[float] = field(default_factory=list)
@@ -177,6 +178,7 @@ def run(case: Case, hours: float, vcpu: float, seed: int) -> Outcome:
                         announced.setdefault(int(found), k)
                 seen_texts = len(dt.texts(ROBOT))
                 outcome.calls.append(answer["calls"].get("GetJobInstanceList", 0))
+                outcome.by_id.append(answer["calls"].get("GetJobInstance", 0))
                 outcome.cpu.append(answer["cpu"])
                 outcome.walls.append(wall)
                 outcome.written.append(answer["written"])
@@ -306,8 +308,13 @@ def print_table(outcomes: list[Outcome], file: TextIO | None = None) -> None:
     print(file=file)
     for o in outcomes:
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(o.statuses.items()))
+        by_id = (
+            f"; GetJobInstance per tick mean / max {statistics.fmean(o.by_id):.1f} / {max(o.by_id)}"
+            if any(o.by_id)
+            else ""
+        )
         print(
-            f"- {o.case.name}: {o.ticks} ticks ({statuses}); ran {o.seconds:.0f} s"
+            f"- {o.case.name}: {o.ticks} ticks ({statuses}){by_id}; ran {o.seconds:.0f} s"
             + (f"; first problem: {o.problem[:200]}" if o.problem else ""),
             file=file,
         )

@@ -120,14 +120,22 @@ def test_when_the_window_is_known_to_be_on_the_end_time_it_follows_no_run_but_sc
     assert read.scan
 
 
-def test_after_an_outage_the_newest_window_comes_first_and_the_rest_is_caught_up_after() -> None:
+def test_after_an_outage_the_older_window_has_its_share_then_the_newest_then_the_rest() -> None:
     cursor = GroupCursor(covered=START, scanned_at=START, since=START)
     now = START + 3 * 3600
-    plan = plan_at(now, SourceState(groups={GROUP: cursor}))
-    [live] = reads(plan, DUE)
+    plan = plan_at(now, SourceState(groups={GROUP: cursor}), budget=Budget(20, 90))
+    shared, live = reads(plan, DUE)
     [backlog] = reads(plan, CATCH_UP)
     assert live.spans[0].hi == now and live.spans[0].lo >= now - 2 * OVERLAP
     assert backlog.spans[0].lo == START - OVERLAP and backlog.spans[0].hi > live.spans[0].lo
+    # Its share of the calls comes first, the newest window takes the rest, and the older
+    # one goes on after it with what is left.
+    assert shared.share and shared.spans == backlog.spans and not (live.share or backlog.share)
+    # 40 % of 20 calls, but no more than its queries may want (two pages each).
+    assert plan.catch_up_share == min(8, 2 * shared.cost) == 4
+    # Without an older window nothing is set aside.
+    caught_up = GroupCursor(covered=now - 60, scanned_at=now - 60, since=START)
+    assert plan_at(now, SourceState(groups={GROUP: caught_up})).catch_up_share == 0
     # A window that never began (no quota) is taken into the next one, not kept beside it.
     unstarted = Span(START - 1200, START, (Query(5),))
     cursor = GroupCursor(covered=START, scanned_at=START, since=START, spans=(unstarted,))
@@ -180,3 +188,43 @@ def test_group_queries_are_tried_again_a_day_after_a_server_refused_them() -> No
     plan = plan_at(START + 86400, fallen_back(START))
     assert plan.modes[GROUP] == GROUP_QUERIES
     assert reads(plan, DUE)[0].first
+
+
+def test_scans_due_at_once_are_spread_longest_unscanned_first() -> None:
+    groups = [f"g{n:02d}" for n in range(20)]
+    many = parse_config(
+        {
+            "region": "cn-hangzhou",
+            "state": {"url": "file:///tmp/state.json"},
+            "receivers": [
+                {"name": "ops", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=t"}
+            ],
+            "watch": [
+                {"namespace": NS, "group": g, "jobs": "all", "receivers": ["ops"]} for g in groups
+            ],
+        },
+        {},
+    )
+    now = START + 3600
+    # After an outage every group's scan is due; one group was never scanned.
+    cursors = {
+        (NS, g): GroupCursor(covered=now - 60, scanned_at=START + n, since=START)
+        for n, g in enumerate(groups[:-1])
+    }
+    cursors[(NS, groups[-1])] = GroupCursor(covered=now - 60, since=START)
+    plan = make_plan(many, SourceState(groups=cursors), {}, {}, (), now, PLENTY)
+    scanning = sorted(t.group[1] for t in reads(plan, DUE) if t.scan)
+    # 1.5 times the steady rate (20 groups, one scan each per ten minutes): 3, the longest
+    # unscanned first, and the never scanned besides.
+    assert scanning == ["g00", "g01", "g02", "g19"]
+
+
+def test_catching_up_a_group_scans_later_where_the_window_is_on_the_end_time() -> None:
+    now = START + 3 * 3600
+    cursor = GroupCursor(covered=START, scanned_at=START, since=START)
+    for fields, scans in ((("end",), False), (("schedule", "start", "end"), True)):
+        sources = SourceState(server=ServerFacts(fields=fields), groups={GROUP: cursor})
+        [live] = [t for t in reads(plan_at(now, sources), DUE) if not t.share]
+        # On the end time its calls go to the windows; otherwise the scan's floor is
+        # what the window reaches back to, and it is made.
+        assert live.scan is scans

@@ -496,6 +496,7 @@ def _read(
         unmatched(config, result.catalog, result.sources.groups, result.group_errors)
     )
     summary.problems.extend(known.problems)
+    summary.problems.extend(result.problems)
     if the_plan.overdue:
         sweep = config.schedulerx.sweep_interval.total_seconds() / 60
         summary.problems.append(

@@ -10,7 +10,8 @@ Each watched group is read one of three ways:
   running and waiting, no window, every few minutes), which covers schedule and start times;
   an end time is covered by the window itself. Where the server may
   filter on the start time, statuses whose runs never start (rejected) are asked without a
-  window. A window not read to the end (quota, time) is kept and read on, newest first.
+  window. A window not read to the end (quota, time) is kept and read on, newest first;
+  older windows (after an outage) take a share of the calls before the newest ones.
 - **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
   queries): a job is polled in the tick after one of its fire times, while it has an
   unfinished run, and at least every `sweep_interval` (runs started by hand or by API).
@@ -23,6 +24,7 @@ catching up (older windows, cross-checks), then the sweep, then refreshing job l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
@@ -56,11 +58,21 @@ OVERLAP = 15 * 60.0
 #: Running and waiting runs are listed this often, so that no run lasts longer than the
 #: overlap without being seen unfinished (SCAN_INTERVAL + a tick < OVERLAP).
 SCAN_INTERVAL = 10 * 60.0
-#: A window reaches back at most this far for runs still unfinished; older ones are
-#: polled per job once a scan no longer lists them.
+#: Of the groups read by group queries, at most this part scans in one tick (1.5 times the
+#: steady rate, one scan per group every SCAN_INTERVAL), so that scans due at once spread.
+SCAN_SPREAD = 1.5 * 60.0 / SCAN_INTERVAL
+#: A window reaches back at most this far for runs still unfinished; older ones are read
+#: by id every tick until they end (poll.py `_follow_long`).
 FOLLOW_LIMIT = 6 * 3600.0
 #: The newest window is at most this long; older time goes into a window read after it.
 LIVE_LIMIT = 2 * OVERLAP
+#: The part of a tick's calls the older windows (after an outage) may take before the
+#: newest windows, oldest groups first; the rest of them come after the newest windows.
+#: Without it, where every call goes to newest windows (100 groups at 90 calls a minute),
+#: the older windows are never reached.
+CATCH_UP_SHARE = 0.4
+#: Older windows kept apart, each read on where it stopped; more are merged into one.
+MAX_OLDER = 4
 #: How often a group's answers are compared with a per-job poll of one of its jobs.
 CHECK_INTERVAL = 3600.0
 #: After a server refused (or misread) group queries, they are tried again this much later.
@@ -90,6 +102,8 @@ class GroupRead:
     spans: tuple[Span, ...]
     # Whether the group is read for the first time: its past is history, as on a first poll.
     first: bool = False
+    # An older window read in the catch-up's share of the calls (Plan.catch_up_share).
+    share: bool = False
 
     @property
     def cost(self) -> int:
@@ -135,6 +149,8 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     # Jobs polled one by one, not polled for two sweep intervals, and not this tick either.
     overdue: int = 0
+    # Calls the older windows may make first (GroupRead.share), before the newest windows.
+    catch_up_share: int = 0
 
     def tasks(self, phase: str) -> tuple[Task, ...]:
         return next((tasks for name, tasks in self.phases if name == phase), ())
@@ -175,6 +191,7 @@ def make_plan(
     overdue = 0
     refresh: list[Task] = []
     notes: list[str] = []
+    judged: set[GroupKey] = set()
     for group in discovery.groups_of(config):
         cursor = sources.group(group)
         mode, cursor = _mode(config, group, cursor, now)
@@ -195,6 +212,8 @@ def make_plan(
                 and cursor.scanned_at is not None
                 and _grace_ended(config, group, jobs, catalog, schedules, cursor.scanned_at, now)
             )
+            if judge:
+                judged.add(group)
             read, backlog, cursor = _group_reads(
                 config, group, cursor, sources.server, now, lookback, judge
             )
@@ -202,9 +221,13 @@ def make_plan(
                 (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
                 default=now - lookback,
             )
-            due.append(read)
             if backlog is not None:
                 catch_up.append(backlog)
+                if cursor.scanned_at is not None and sources.server.field_known == "end":
+                    # Catching up, a scan waits: its calls go to the windows, and fires are
+                    # judged no further than the older windows are read anyway.
+                    read = replace(read, scan=False)
+            due.append(read)
             checking = cursor.checked_at is None or now - cursor.checked_at >= CHECK_INTERVAL
             # Which job is checked is chosen once the quota reaches the check (`_checks`):
             # choosing costs a cron step per schedule, and the quota often does not reach it.
@@ -235,6 +258,12 @@ def make_plan(
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
                     overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
+    due = _spread_scans(
+        due,
+        {g: c.scanned_at for g, c in cursors.items()},
+        # A fire is judged on time unless older windows are read too (after an outage).
+        set() if any(isinstance(t, GroupRead) for t in catch_up) else judged,
+    )
     # Oldest first, so that what the quota leaves out goes first next tick: groups by where
     # their window starts, jobs by their last poll.
     due.sort(
@@ -243,20 +272,63 @@ def make_plan(
     polls.sort(key=lambda p: (_polled(records.get(p.job)) or 0.0, p.job))
     due.extend(polls)
     sweeps.sort(key=lambda item: (item[0], item[1].job))
+    # Older windows, oldest first: their share of the calls before the newest windows, and
+    # what is left of them after those (each read goes on where the last one stopped).
+    catch_up.sort(key=_oldest_first)
+    older = [t for t in catch_up if isinstance(t, GroupRead)]
+    # No more than the older windows may want (a page or two a query): calls set aside and
+    # not spent would leave newest windows unread for nothing.
+    share = min(math.ceil(budget.instance_lists * CATCH_UP_SHARE), 2 * sum(t.cost for t in older))
     phases, deferred = _trim(
         ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
-        budget,
+        replace(budget, instance_lists=budget.instance_lists - share),
     )
-    phases = _checks(phases, by_group, catalog, records, schedules, now)
+    chosen = _checks(phases, by_group, catalog, records, schedules, now)
+    if share:
+        first = tuple(replace(read, share=True) for read in older)
+        chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
-    overdue = max(0, overdue - len(dict(phases)[SWEEP]))
-    return Plan(now, phases, cursors, modes, news_since, deferred, tuple(notes), overdue)
+    overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
+    return Plan(now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share)
 
 
-def _oldest_first(task: Task) -> tuple[float, GroupKey]:
+def _spread_scans(
+    tasks: list[Task], scanned: Mapping[GroupKey, float | None], exempt: Collection[GroupKey]
+) -> list[Task]:
+    """At most a share of the groups scan in one tick, the longest unscanned first: after an
+    outage (or a first tick) every group's scan falls due at once, and those calls would
+    otherwise take the newest windows' quota, tick after tick, every SCAN_INTERVAL. A scan
+    put off keeps the group's fires judged only up to its last scan (PollResult.read_to),
+    and its unfinished runs as they were; a group never scanned, or `exempt` (a fire to
+    judge), is scanned at once."""
+
+    def spread(t: Task) -> bool:
+        return (
+            isinstance(t, GroupRead)
+            and t.scan
+            and scanned.get(t.group) is not None
+            and t.group not in exempt
+        )
+
+    reads = [t for t in tasks if isinstance(t, GroupRead) and spread(t)]
+    cap = math.ceil(SCAN_SPREAD * len([t for t in tasks if isinstance(t, GroupRead)]))
+    if len(reads) <= cap:
+        return tasks
+    keep = {
+        t.group for t in sorted(reads, key=lambda t: (scanned.get(t.group) or 0.0, t.group))[:cap]
+    }
+    return [
+        replace(t, scan=False)
+        if isinstance(t, GroupRead) and spread(t) and t.group not in keep
+        else t
+        for t in tasks
+    ]
+
+
+def _oldest_first(task: Task | _Check) -> tuple[float, GroupKey]:
     if isinstance(task, GroupRead):
         return (task.spans[0].lo, task.group)
-    if isinstance(task, Discover):
+    if isinstance(task, (Discover, _Check)):
         return (0.0, task.group)
     return (0.0, (task.job.namespace, task.job.group))
 
@@ -410,10 +482,17 @@ def _group_reads(
     if follow is not None and follow < live_lo:
         live = Span(follow, now, (*todo, *following(config, group, server)), recent=live_lo)
     if start < now - LIVE_LIMIT:
-        kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
-    if len(kept) > 1:
-        # Read one older window at a time: merged, they are read from the start again.
+        # Older time not read yet, less what windows begun (read on where they stopped)
+        # cover: a window begun is never read from its start again.
+        for span in sorted(kept, key=lambda s: s.lo):
+            if span.lo <= start < span.hi:
+                start = span.hi
+        if start < now - LIVE_LIMIT:
+            kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
+    if len(kept) > MAX_OLDER:
+        # Merged, they are read from the start again: only where windows pile up.
         kept = [Span(min(s.lo for s in kept), max(s.hi for s in kept), todo)]
+    kept.sort(key=lambda s: s.lo)
     # Whatever the window is on, the scan lists the runs the rules follow between windows
     # (stuck runs, a fire's run still running).
     scan = scan_now or cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL

@@ -71,6 +71,7 @@ log = logging.getLogger("schedulerx_alert")
 LIST = "GetJobInstanceList"
 LIST_JOBS = "ListJobs"
 JOB_INFO = "GetJobInfo"
+GET_INSTANCE = "GetJobInstance"
 #: Ancient runs kept per group (unfinished longer than the follow limit).
 MAX_ANCIENT = 200
 
@@ -191,6 +192,8 @@ class _Run:
     probing: bool = False
     anchors: dict[JobKey, float] = field(default_factory=dict)
     followed: set[JobKey] = field(default_factory=set)
+    # Calls left of the catch-up's share (Plan.catch_up_share).
+    share_left: int = 0
 
     # -- shared state --------------------------------------------------------------------
 
@@ -296,6 +299,7 @@ def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollR
         catalog=dict(known.catalog),
         result=PollResult(),
         anchors=dict(sources.anchors),
+        share_left=the_plan.catch_up_share,
     )
     total = sum(len(tasks) for _, tasks in the_plan.phases)
     done = 0
@@ -438,13 +442,17 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     group = task.group
     if run.cursor(group).mode != GROUP_QUERIES:
         return  # fell back earlier this tick
-    before = run.cursor(group).unfinished
     scanned: set[int] | None = None
+    if task.spans and task.spans[-1].hi >= run.plan.now:
+        _follow_long(run, group, task.spans[0].lo)
+    before = run.cursor(group).unfinished
     try:
         if task.scan:
             scanned = _scan(run, group, task.first)
         for span in task.spans:
-            _read_span(run, group, span, task.first)
+            current = _current(run, group, span)
+            if current is not None:
+                _read_span(run, group, current, task.first, task.share)
     except _Stop as stop:
         if not stop.fell_back:
             _follow(run, group, task.first, before, scanned)
@@ -466,6 +474,80 @@ def _read_group(run: _Run, task: GroupRead) -> None:
             run.result.groups_read.add(group)
 
 
+def _follow_long(run: _Run, group: GroupKey, reach: float) -> None:
+    """Read, one by one (GetJobInstance, a quota of its own), the runs remembered unfinished
+    that this tick's window cannot list when they end: scheduled or started before `reach`,
+    where the window may be on the schedule or start time. However long a run lasts, its
+    end is seen in the tick it happens. When the quota or the time leaves some unread, the
+    tick says so, and the next tick starts where this one stopped."""
+    with run.lock:
+        fields = tuple(f for f in run.server.fields if f != "end")
+        remembered = (run.cursors.get(group) or GroupCursor()).unfinished
+    if not fields:
+        return  # a window on the end time lists any run that ends now
+    old = sorted(
+        item
+        for item in remembered
+        if _before(item, fields, reach) and _may_watch(run, JobKey(group[0], group[1], item[0]))
+    )
+    if not old:
+        return
+    room = run.budgets.left(GET_INSTANCE)
+    if 0 < room < len(old):
+        # Turn by turn: each is read every few ticks rather than some never.
+        turn = (int(run.plan.now // 60) * room) % len(old)
+        old = old[turn:] + old[:turn]
+    followed = 0
+    why = ""
+    for job_id, iid, *_ in old:
+        key = JobKey(group[0], group[1], job_id)
+        tried = run.call(GET_INSTANCE, partial(run.client.get_job_instance, key, iid))
+        if tried.value is None and tried.error is None:
+            why = tried.stopped or "no time left in this tick"
+            break
+        if tried.value is None:
+            why = str(tried.error) if tried.error is not None else "its answer lists no run"
+            continue
+        followed += 1
+        found = tried.value
+        if key in run.watched or (
+            found.status_code in _alerting(run.config, group) and _resolve(run, key)
+        ):
+            run.add(key, (found,), complete=False, first=run.is_first(key, False))
+    if followed < len(old):
+        oldest = min((t for item in old for t in item[3:5] if t is not None), default=reach)
+        with run.lock:
+            run.result.problems.append(
+                f"group {group[0]}/{group[1]}: {len(old) - followed} of {len(old)} run(s) "
+                f"unfinished since before the window (the oldest from "
+                f"{(run.plan.now - oldest) / 3600:.1f} h ago) could not be read this tick "
+                f"({cut(why)}): their end, if it came, is seen next tick"
+            )
+
+
+def _may_watch(run: _Run, job: JobKey) -> bool:
+    """Watched, or of a group whose job list does not show it yet (a first tick reads the
+    list after its scan): its run is remembered, and looked up if it fails."""
+    if job in run.watched:
+        return True
+    with run.lock:
+        listed = job in run.catalog
+    return not listed and discovery.discovers(run.config, (job.namespace, job.group))
+
+
+def _before(item: Unfinished, fields: tuple[str, ...], reach: float) -> bool:
+    """Whether a window from `reach` on one of `fields` may miss the run's end."""
+    _, _, _, scheduled, started, _ = item
+    times = {"schedule": scheduled, "start": started}
+    for name in fields:
+        moment = times.get(name)
+        if name == "schedule" and moment is None:
+            return True  # not known: followed, to be safe
+        if moment is not None and moment < reach:
+            return True
+    return False  # a run not started yet starts inside the window
+
+
 def _page_size(run: _Run) -> int:
     with run.lock:
         return run.server.page_size
@@ -478,16 +560,20 @@ def _query_pages(
     window: tuple[float, float] | None,
     first_page: int,
     on_page: Callable[[int, GroupListing], None],
+    share: bool = False,
 ) -> None:
     """Page through one group query from `first_page` to a short page; `on_page` sees each.
 
-    Raises `_Stop` when the quota, the time or the server ends it.
+    Raises `_Stop` when the quota, the time, the catch-up's share (`share`) or the server
+    ends it.
     """
     page = first_page
     size = _page_size(run)
     while True:
         with run.lock:
             seen = run.server.page_seen
+        if share and not _claim_share(run):
+            raise _Stop("")
         listing = _ask(run, group, query, window, page, size)
         if listing is None:  # the page size changed: from the start again
             size, page = _page_size(run), 1
@@ -501,6 +587,8 @@ def _query_pages(
         if listing.entries > 0 and listing.entries >= seen:
             # Fewer runs than asked for, and never more on one page: the end, or a server
             # whose largest page is smaller than asked. The next page tells.
+            if share and not _claim_share(run):
+                raise _Stop("")
             more = _ask(run, group, query, window, page + 1, size)
             if more is not None and more.entries:
                 with run.lock:
@@ -615,7 +703,7 @@ def _scan(run: _Run, group: GroupKey, group_first: bool) -> set[int]:
         floor=min(recent, default=None),
         scanned_at=now,
         ancient=tuple(ancient),
-        unfinished=_newest(_unfinished(r) for r in unfinished.values() if r.job in run.watched),
+        unfinished=_newest(_unfinished(r) for r in unfinished.values() if _may_watch(run, r.job)),
     )
     for job, runs in _by_job(unfinished.values()).items():
         if job in run.watched:
@@ -703,8 +791,28 @@ def _by_job(runs: Iterable[JobInstance]) -> dict[JobKey, tuple[JobInstance, ...]
     return out
 
 
-def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> None:
-    """Read one window to the end, query by query; keep where it stopped."""
+def _current(run: _Run, group: GroupKey, span: Span) -> Span | None:
+    """Where a window of the plan stands now: a read earlier this tick (the catch-up's
+    share) may have gone on with it, or read it to the end (None)."""
+    with run.lock:
+        cursor = run.cursors.get(group) or GroupCursor()
+    return next((s for s in cursor.spans if (s.lo, s.hi) == (span.lo, span.hi)), None)
+
+
+def _claim_share(run: _Run) -> bool:
+    """One call of the catch-up's share, if any is left."""
+    with run.lock:
+        if run.share_left <= 0:
+            return False
+        run.share_left -= 1
+        return True
+
+
+def _read_span(
+    run: _Run, group: GroupKey, span: Span, group_first: bool, share: bool = False
+) -> None:
+    """Read one window to the end, query by query; keep where it stopped. `share`: its
+    calls come out of the catch-up's share, and it stops when that is spent."""
     while span.todo:
         taker = _Taker(run, group, span, group_first)
         query = span.todo[0]
@@ -712,7 +820,7 @@ def _read_span(run: _Run, group: GroupKey, span: Span, group_first: bool) -> Non
         if window is not None and query.status is None and span.recent is not None:
             window = (max(span.lo, span.recent), span.hi)
         try:
-            _query_pages(run, group, query, window, span.page, taker.take)
+            _query_pages(run, group, query, window, span.page, taker.take, share)
         except _Stop:
             if taker.page:
                 span = replace(span, page=taker.page + 1, started=True)

@@ -31,6 +31,9 @@ API_VERSION = "2019-04-30"
 # the deployment's policy is derived from and checked against this table.
 RAM_ACTIONS: Mapping[str, str] = {
     "GetJobInstanceList": "edas:ReadSchedulerxJobInstanceQuery",
+    # Runs unfinished since before a group's window, read by id (sources/poll.py), and the
+    # link endpoint's re-read of a run.
+    "GetJobInstance": "edas:ReadSchedulerxJobInstanceQuery",
     # Discovery: a group's job list, and one job found in a group's runs before its list.
     # ListJobs' RAM action is not documented; GetJobInfo's is this one.
     "ListJobs": "edas:ReadSchedulerxJobQuery",
@@ -46,8 +49,7 @@ RAM_ACTIONS: Mapping[str, str] = {
 }
 # The operations from the chat (`actions.operations`), each with the RAM action of its API
 # page ("授权信息"); they live in a policy of their own, attached only when enabled. The
-# link endpoint re-reads the run with GetJobInstance, a read the policy above allows
-# (edas:ReadSchedulerxJobInstanceQuery).
+# link endpoint re-reads the run with GetJobInstance, a read the policy above allows.
 WRITE_RAM_ACTIONS: Mapping[str, str] = {
     "RetryJobInstance": "edas:ManageSchedulerxJobInstRun",
     "SetJobInstanceSuccess": "edas:ManageSchedulerxJobInstMarkSuccess",
