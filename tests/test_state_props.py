@@ -299,3 +299,13 @@ def test_a_job_key_of_any_names_survives_the_state(namespace: str, group: str, j
     assert JobKey.decode(key.encode()) == key
     state = State(jobs={key: JobRecord(polled_at=T0)})
     assert load_state(dump_state(state)).jobs == state.jobs
+
+
+@pytest.mark.parametrize("spoilt", [{}, [], {"a": 1}])
+def test_a_rule_memory_holding_an_object_is_refused_not_a_crash(spoilt: Any) -> None:
+    """Found by the property above: memories of plain values are shared while reading,
+    and one holding an object must not reach that cache (unhashable, a TypeError)."""
+    doc = json.loads(BASES["v2"])
+    [job] = [j for j in doc["jobs"].values() if "rules" in j] or list(doc["jobs"].values())[:1]
+    job["rules"] = {**job.get("rules", {}), "streak": spoilt}
+    load_or_refuse(json.dumps(doc).encode())

@@ -47,6 +47,9 @@ from schedulerx_alert.core.rules.memory import EMPTY, JobRuleState, MemoryFormat
 from schedulerx_alert.core.rules.memory import memory_from_json as _memory_from_json
 from schedulerx_alert.core.rules.memory import memory_to_json as _memory_to_json
 
+#: The JSON values a rule memory may be shared by (hashable, compared with their type).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
 if TYPE_CHECKING:
     from schedulerx_alert.core.catalog import JobInfo
     from schedulerx_alert.core.silence_hold import Held
@@ -849,7 +852,9 @@ class _Reader:
     def memory(self, raw: Any, where: str) -> JobRuleState:
         """A job's rule memory; most jobs remember the same few values (`last_outcome: ok`),
         each such memory is read once."""
-        if type(raw) is not dict or any(type(v) is list for v in raw.values()):
+        # Only memories of plain values are shared; anything else (a list, a nested object
+        # a spoilt document may hold) is read, and refused, on its own.
+        if type(raw) is not dict or any(type(v) not in _PLAIN for v in raw.values()):
             return _memory_from_json(raw, where)
         # With each value's type: True == 1 == 1.0, but only one of them is a count.
         shape = tuple((name, type(value), value) for name, value in raw.items())
