@@ -120,3 +120,33 @@ def test_a_quiet_group_with_a_day_of_history_costs_one_call_a_read(group: World)
     steady = calls[3:]
     assert all(n in (1, 3) for n in steady), f"{calls}"
     assert steady.count(3) <= len(steady) // int(SCAN_INTERVAL // 60) + 1, f"{calls}"
+
+
+def test_a_server_whose_pages_are_smaller_than_asked_still_has_every_failure_read(
+    group: World,
+) -> None:
+    # Pages of 30 whatever is asked, silently: the page of history shows 30, not 100, so a
+    # page of 30 is not taken for the end of a listing, and the smaller page is found out.
+    group.sx.configure(max_page_size=30, oversize="clamp")
+    for n in range(150):
+        yesterday = START - 86400 + 60 * n
+        group.sx.add_instance(
+            JOBS[n % len(JOBS)], status=4, schedule_time=yesterday, end_time=yesterday + 30
+        )
+    for minute in range(4):
+        if minute:
+            group.advance(60)
+        busy_minute(group, 2)
+        assert group.tick().status == "ok"
+    group.advance(60)
+    now = group.clock()
+    failed = [
+        group.sx.add_instance(
+            JOBS[n % len(JOBS)], status=5, result=f"burst {n}", schedule_time=now - 40 - n
+        )
+        for n in range(45)
+    ]
+    assert group.tick().status == "ok"
+    text = "\n".join(group.texts())
+    assert [text.count(str(run)) for run in failed] == [1] * 45
+    assert json.loads(group.state_path.read_text())["sources"]["server"]["page"] == 30
