@@ -56,8 +56,8 @@ if TYPE_CHECKING:
 #: and runs that start a little after they are scheduled.
 OVERLAP = 15 * 60.0
 #: The overlap of a window known to be on the end time (`overlap`): a run is listed by the
-#: window that covers its end, so only clock skew (seconds, NTP) and an end written late
-#: matter; three minutes is 180 times that skew and two ticks of late writing to spare.
+#: window that covers its end, so only clock skew and an end written late matter: 3 minutes
+#: is seconds of skew (NTP-kept clocks) plus an end written up to about 3 minutes late.
 END_OVERLAP = 3 * 60.0
 #: Running and waiting runs are listed this often, so that no run lasts longer than the
 #: overlap without being seen unfinished (SCAN_INTERVAL + a tick < OVERLAP: for a window on
