@@ -189,6 +189,10 @@ class _Run:
     catalog: dict[JobKey, JobInfo]
     result: PollResult
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # One task of a group at a time: a group's tasks read and write its cursor (an older
+    # window's read and its newest one may share a phase), and an interleaving of two
+    # could leave the cursor saying runs were read that were not.
+    group_locks: dict[GroupKey, threading.Lock] = field(default_factory=dict)
     probing: bool = False
     # Whether this tick asked for a page of a group's history to learn the largest page.
     paged: bool = False
@@ -352,6 +356,14 @@ def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollR
 
 
 def _guarded(run: _Run, phase: str, task: Task) -> None:
+    group = (task.job.namespace, task.job.group) if isinstance(task, JobPoll) else task.group
+    with run.lock:
+        group_lock = run.group_locks.setdefault(group, threading.Lock())
+    with group_lock:
+        _one_task(run, phase, task)
+
+
+def _one_task(run: _Run, phase: str, task: Task) -> None:
     try:
         if isinstance(task, GroupRead):
             _read_group(run, task)
