@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from schedulerx_alert.core.state import InstanceRecord, JobRecord
 from schedulerx_alert.sources.plan import (
     CATCH_UP,
     DUE,
+    END_OVERLAP,
     EVERY,
     FOLLOW_LIMIT,
     OVERLAP,
@@ -114,10 +116,18 @@ def test_when_the_window_is_known_to_be_on_the_end_time_it_follows_no_run_but_sc
     # The window lists no run still running: the rules (stuck runs, a fire's run) need
     # the scans still, every SCAN_INTERVAL.
     assert not read.scan
-    assert read.spans[0].lo == START - OVERLAP
+    # A run is in the window that covers its end: the overlap is for clock skew and ends
+    # written late only, not 15 minutes.
+    assert read.spans[0].lo == START - END_OVERLAP < START - 60
     assert read.spans[0].todo == (Query(None),)
     [read] = reads(plan_at(START + 540, sources), DUE)
     assert read.scan
+    # While the window may still be on the schedule or start time, the whole overlap.
+    for fields in (("start", "end"), ("schedule", "end"), ("schedule",), ("start",)):
+        unfloored = replace(cursor, floor=None)
+        maybe = SourceState(server=ServerFacts(fields=fields), groups={GROUP: unfloored})
+        [read] = reads(plan_at(START + 60, maybe), DUE)
+        assert read.spans[0].lo == START - OVERLAP, fields
 
 
 def test_after_an_outage_the_older_window_has_its_share_then_the_newest_then_the_rest() -> None:

@@ -55,8 +55,13 @@ if TYPE_CHECKING:
 #: A window starts this far before where the previous one ended: clock skew, late writes,
 #: and runs that start a little after they are scheduled.
 OVERLAP = 15 * 60.0
+#: The overlap of a window known to be on the end time (`overlap`): a run is listed by the
+#: window that covers its end, so only clock skew and an end written late matter: 3 minutes
+#: is seconds of skew (NTP-kept clocks) plus an end written up to about 3 minutes late.
+END_OVERLAP = 3 * 60.0
 #: Running and waiting runs are listed this often, so that no run lasts longer than the
-#: overlap without being seen unfinished (SCAN_INTERVAL + a tick < OVERLAP).
+#: overlap without being seen unfinished (SCAN_INTERVAL + a tick < OVERLAP: for a window on
+#: the schedule or start time; one on the end time lists a run when it ends, however late).
 SCAN_INTERVAL = 10 * 60.0
 #: Of the groups read by group queries, at most this part scans in one tick (1.5 times the
 #: steady rate, one scan per group every SCAN_INTERVAL), so that scans due at once spread.
@@ -65,6 +70,7 @@ SCAN_SPREAD = 1.5 * 60.0 / SCAN_INTERVAL
 #: by id every tick until they end (poll.py `_follow_long`).
 FOLLOW_LIMIT = 6 * 3600.0
 #: The newest window is at most this long; older time goes into a window read after it.
+#: The same whatever the overlap: it bounds a read after a pause, not the steady window.
 LIVE_LIMIT = 2 * OVERLAP
 #: The part of a tick's calls the older windows (after an outage) may take before the
 #: newest windows, oldest groups first; the rest of them come after the newest windows.
@@ -469,7 +475,7 @@ def _group_reads(
     """This tick's window for the group (and an older one still to read), and its cursor."""
     todo = queries(config, group, server)
     first = cursor.covered is None
-    start = now - lookback if first else min(cursor.covered or now, now) - OVERLAP
+    start = now - lookback if first else min(cursor.covered or now, now) - overlap(server)
     kept: list[Span] = []
     for span in cursor.spans:
         if span.started:
@@ -488,7 +494,7 @@ def _group_reads(
             if span.lo <= start < span.hi:
                 start = span.hi
         if start < now - LIVE_LIMIT:
-            kept.append(Span(start, now - LIVE_LIMIT + OVERLAP, todo))
+            kept.append(Span(start, now - LIVE_LIMIT + overlap(server), todo))
     if len(kept) > MAX_OLDER:
         # Merged, they are read from the start again: only where windows pile up.
         kept = [Span(min(s.lo for s in kept), max(s.hi for s in kept), todo)]
@@ -500,6 +506,14 @@ def _group_reads(
     read = GroupRead(group, scan, (live,), first=first)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
     return read, backlog, cursor
+
+
+def overlap(server: ServerFacts) -> float:
+    """How far a window reaches back before where the last one ended. On the schedule or
+    start time (or not known yet) it also covers runs that start a little after they are
+    scheduled, or began since the last scan; on the end time a run is in the window that
+    covers its end, once that end is written."""
+    return END_OVERLAP if server.field_known == "end" else OVERLAP
 
 
 def _follow_from(cursor: GroupCursor, server: ServerFacts, now: float) -> float | None:

@@ -194,6 +194,8 @@ class _Run:
     # could leave the cursor saying runs were read that were not.
     group_locks: dict[GroupKey, threading.Lock] = field(default_factory=dict)
     probing: bool = False
+    # Whether this tick asked for a page of a group's history to learn the largest page.
+    paged: bool = False
     anchors: dict[JobKey, float] = field(default_factory=dict)
     followed: set[JobKey] = field(default_factory=set)
     # Calls left of the catch-up's share (Plan.catch_up_share).
@@ -598,8 +600,14 @@ def _query_pages(
             continue
         if listing.entries > 0 and listing.entries >= seen:
             # Fewer runs than asked for, and never more on one page: the end, or a server
-            # whose largest page is smaller than asked. The next page tells.
+            # whose largest page is smaller than asked. A longer page of the group's
+            # history tells once for all (page_seen); else the next page tells.
             if share and not _claim_share(run):
+                raise _Stop("")
+            longest = _longest_page(run, group, size)
+            if longest is not None and longest > listing.entries:
+                return
+            if longest is not None and share and not _claim_share(run):
                 raise _Stop("")
             more = _ask(run, group, query, window, page + 1, size)
             if more is not None and more.entries:
@@ -610,6 +618,26 @@ def _query_pages(
                 size, page = _page_size(run), 1
                 continue
         return
+
+
+def _longest_page(run: _Run, group: GroupKey, size: int) -> int | None:
+    """The runs on one page of the group's history (no window, every status), once a tick
+    while no page as long as asked was seen: a group keeps days of runs, so the page is
+    usually full, and from then on a shorter page is the end of any listing (page_seen).
+    None when not asked, 0 when not answered."""
+    with run.lock:
+        if run.paged or run.server.page_seen >= size:
+            return None
+        run.paged = True
+    tried = run.call(
+        LIST, lambda: run.client.group_instance_list(group[0], group[1], None, None, 1, size)
+    )
+    if tried.value is None:
+        return 0  # the next page is asked instead, and says why if it fails too
+    entries: int = tried.value.entries
+    with run.lock:
+        run.server = replace(run.server, page_seen=max(run.server.page_seen, entries))
+    return entries
 
 
 def _ask(
