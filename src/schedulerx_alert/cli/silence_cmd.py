@@ -1,7 +1,7 @@
 """`schedulerx-alert silence add|list|expire`: silence a job or a workflow from a laptop,
 without a redeploy.
 
-Silences added here live in the silence book beside the state (storage/silences.py);
+Silences added here live in the silence book beside the state (storage/silence_book.py);
 the ones in the config file are listed with them and can only be changed in the file.
 """
 
