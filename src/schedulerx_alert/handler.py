@@ -150,13 +150,7 @@ def build_edges(
         )
         for name, rc in config.receivers.items()
     }
-    renderer = Renderer(
-        config.templates.language,
-        config.region,
-        config.templates.alert,
-        config.templates.summary,
-        timezone=config.timezone,
-    )
+    renderer = Renderer.of(config)
     local = LocalHealthFile(
         local_dir or Path(tempfile.gettempdir()),
         f"{config.state.url} {config.state.endpoint or ''}",

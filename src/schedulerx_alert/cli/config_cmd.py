@@ -80,12 +80,7 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
     problems = []
     try:
         # Compiling the templates catches a broken user template offline too.
-        Renderer(
-            config.templates.language,
-            config.region,
-            config.templates.alert,
-            config.templates.summary,
-        ).compile()
+        Renderer.of(config).compile()
     except RenderError as exc:
         problems.append(str(exc))
     problems += Timing.of(config, timeout).problems()
@@ -179,14 +174,14 @@ def push(
         print(exc, file=sys.stderr)
         print(f"nothing was uploaded to {to}", file=sys.stderr)
         return 2
+    from schedulerx_alert.cli.conventions import NO_CREDENTIALS
     from schedulerx_alert.storage.store import StoreError, connect_bucket
     from schedulerx_alert.support.credentials import resolve_credentials
 
     credentials = resolve_credentials(None, env)
     if credentials is None:
         print(
-            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
-            "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+            NO_CREDENTIALS,
             file=sys.stderr,
         )
         return 2

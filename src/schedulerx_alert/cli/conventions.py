@@ -41,6 +41,12 @@ ENDPOINT_HELP = (
 )
 # Set in every FC instance (FACTS.md); a laptop or a CI runner has none of them.
 FC_ENV = "FC_FUNCTION_NAME"
+# What a command that calls SchedulerX says when neither the FC context nor the standard
+# variables hold credentials.
+NO_CREDENTIALS = (
+    "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
+    "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)"
+)
 _INTERNAL = re.compile(r"^(https?://)?oss-([a-z0-9-]+?)-internal\.aliyuncs\.com/?$")
 
 

@@ -76,8 +76,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
     if args.live:
         if credentials is None:
             print(
-                "jobs --live: no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and "
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+                f"jobs --live: {cli.NO_CREDENTIALS}",
                 file=sys.stderr,
             )
             return 2

@@ -246,6 +246,7 @@ def _add_invoke_parser(commands: Any) -> None:
 
 def _invoke(args: argparse.Namespace) -> int:
     # Only this command needs the FC client code.
+    from schedulerx_alert.cli.conventions import NO_CREDENTIALS
     from schedulerx_alert.cli.invoke import (
         InvokeError,
         account_id_from_env,
@@ -257,8 +258,7 @@ def _invoke(args: argparse.Namespace) -> int:
     credentials = resolve_credentials(None)
     if credentials is None:
         print(
-            "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
-            "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS)",
+            NO_CREDENTIALS,
             file=sys.stderr,
         )
         return 2

@@ -232,13 +232,7 @@ def _heartbeat(
         settings.top_jobs,
         silences,
     )
-    renderer = Renderer(
-        config.templates.language,
-        config.region,
-        config.templates.alert,
-        config.templates.summary,
-        timezone=config.timezone,
-    )
+    renderer = Renderer.of(config)
     names = {k: t.job_name for k, t in targets.items() if t.job_name}
     message = heartbeat.heartbeat_message(renderer, found, names, settings.at_text, config.timezone)
     later = f"not recorded: the scheduled digest still goes at {settings.at_text} {config.timezone}"

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from jinja2 import Template
     from jinja2.sandbox import SandboxedEnvironment
 
+    from schedulerx_alert.config import Config
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 CONSOLE_URL = "https://schedulerx2.console.aliyun.com/{region}/InstanceList?namespace={namespace}&source=schedulerx"
 # neutralise.BLOCK_CAP and SINGLE_LINE_CAP (a test holds them equal): neutralise and its
@@ -206,6 +208,17 @@ class Renderer:
         }
         self._env: SandboxedEnvironment | None = None
         self._compiled: dict[str, Template] = {}
+
+    @classmethod
+    def of(cls, config: Config) -> Renderer:
+        """The renderer a config's messages are drawn with (the tick's, and the commands')."""
+        return cls(
+            config.templates.language,
+            config.region,
+            config.templates.alert,
+            config.templates.summary,
+            timezone=config.timezone,
+        )
 
     def compile(self) -> Renderer:
         """Load and compile every template now; raises RenderError naming a broken one."""
