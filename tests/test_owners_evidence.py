@@ -269,13 +269,19 @@ def test_an_edition_without_get_log_is_asked_once_per_group(world: World) -> Non
     world.sx.add_instance(92584, status=FAILED, result="bust")
     world.raw["dingtalk"]["summary_threshold"] = 5
     world.raw["schedulerx"]["concurrency"] = 1
-    world.tick()
+    summary = world.tick()
 
     texts = [body(m) for m in messages(world)]
     assert len(texts) == 2
     for text in texts:
         assert f"日志不可用：SchedulerX: {UNSUPPORTED_LOG_MESSAGE}" in text
     assert world.sx.calls("GetLog") == 1
+    # include_log is set and cannot work there: the tick says so, it is not `ok`.
+    assert summary.status == "degraded" and summary.alerts_sent == 2
+    assert summary.problems == [
+        f"include_log: GetLog refused in {NS}/{GROUP} (SchedulerX: {UNSUPPORTED_LOG_MESSAGE}); "
+        "2 failure message(s) went without their log lines"
+    ]
 
 
 def test_a_run_without_log_lines_says_so(world: World) -> None:

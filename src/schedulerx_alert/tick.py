@@ -706,7 +706,7 @@ def _gather(
     """Owners and log lines for the new alerts whose watch entries ask for them."""
     if not result.alerts or not (
         any(r.mention_owners or r.include_log for r in config.watch)
-        or any(w.mention_owners for w in config.workflows)
+        or any(w.mention_owners or w.include_log for w in config.workflows)
     ):
         return result  # what gather returns then; its module loads only when it can act
     from schedulerx_alert.sources.evidence import gather
@@ -715,6 +715,7 @@ def _gather(
         config, edges.schedulerx, result.state, result.alerts, deadline, edges.clock, edges.sleep
     )
     summary.notes.extend(gathered.notes)
+    summary.problems.extend(gathered.problems)
     for action, count in gathered.calls.items():
         if count:
             summary.calls[action] = summary.calls.get(action, 0) + count

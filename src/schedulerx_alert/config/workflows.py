@@ -8,6 +8,7 @@ workflows:
     receivers: [ops]
     recovery: true            # a later successful instance is announced (default)
     mention_owners: true      # @-mention the failed nodes' jobs' contacts
+    include_log: true         # the first failed node's last log lines (GetLog)
 ```
 
 A failed workflow instance is one message naming its failed node(s) and the nodes that
@@ -41,6 +42,8 @@ class WorkflowWatch:
     recovery: bool = True
     # @-mention the SchedulerX contacts of a failed instance's failed nodes' jobs.
     mention_owners: bool = False
+    # Show the last log lines of the instance's first failed node (one GetLog call).
+    include_log: bool = False
 
 
 # -- readers -------------------------------------------------------------------
@@ -93,13 +96,20 @@ class WorkflowEntry:
         doc="@-mention the SchedulerX contacts of the failed nodes' jobs",
         example="false",
     )
+    # Absent: the config's top-level option of the same name.
+    include_log: bool | None = option(
+        None,
+        read=boolean,
+        doc="add the first failed node's last log lines (GetLog, one call per failed instance)",
+        example="false",
+    )
 
 
 def read_workflows(
     walker: Walker, raw: Any, evidence: dict[str, bool]
 ) -> tuple[WorkflowWatch, ...]:
     """The section's entries (an entry with a problem is left out, its problem said);
-    `evidence`: the top-level default of mention_owners."""
+    `evidence`: the top-level defaults of mention_owners and include_log."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -119,7 +129,7 @@ def read_workflows(
         if not complete or len(walker.problems) > before:
             continue
         entry = WorkflowEntry(**values)
-        owners, chosen = entry.mention_owners, entry.workflows
+        owners, logs, chosen = entry.mention_owners, entry.include_log, entry.workflows
         entries.append(
             WorkflowWatch(
                 namespace=entry.namespace,
@@ -129,6 +139,7 @@ def read_workflows(
                 all_workflows=chosen == ALL,
                 recovery=entry.recovery,
                 mention_owners=evidence["mention_owners"] if owners is None else owners,
+                include_log=evidence["include_log"] if logs is None else logs,
             )
         )
     return tuple(entries)

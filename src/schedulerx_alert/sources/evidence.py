@@ -3,13 +3,17 @@
 `mention_owners` reads the job's SchedulerX contacts from the catalog; a job the catalog does
 not know (watched by id, in a group whose list is never read), or knows from longer ago
 than `discovery_interval`, is looked up with GetJobInfo and kept in the catalog.
-`include_log` asks GetLog (Professional edition only) for the failed run's last lines.
+`include_log` asks GetLog (Professional edition only) for the failed run's last lines; for
+a failed workflow instance (its `workflows:` entry's `include_log`), for its first failed
+node's: one call per instance, whatever the number of failed nodes.
 
 Best effort by design: both go through their API's one-minute budget (poll.Budgets, kept in
 the state with the other APIs'), never start after polling's time is up, and take at most
 PHASE_SECONDS however many alerts there are. A call that fails, times out, finds no budget
 or no time leaves the alert as it is, with a short note in place of the log: an alert is
-never held back for its evidence. What was gathered is stored on the pending alert, so a
+never held back for its evidence. A GetLog SchedulerX refuses outright (an edition without
+it, a role that may not read logs) is a problem of the tick as well: the option is set and
+cannot work, so the tick must not read `ok`. What was gathered is stored on the pending alert, so a
 message retried next tick asks SchedulerX nothing again.
 """
 
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from schedulerx_alert.config import Config, WatchRule
+from schedulerx_alert.config.workflows import WorkflowWatch
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.evidence import Evidence, excerpt, note
 from schedulerx_alert.core.findings import RECOVERED, SETTLED, WORKFLOW_FAILED
@@ -61,6 +66,8 @@ class Gathered:
     state: State
     calls: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    # Why a configured include_log cannot work (GetLog refused): the tick is degraded.
+    problems: list[str] = field(default_factory=list)
 
 
 def gather(
@@ -77,10 +84,16 @@ def gather(
     started = clock()
     rules = _rules(config, state.catalog, {job for a in new for job in a.jobs})
     nodes = {a.key: found for a in new if (found := node_owners(config, a))}
+    node_logs = {
+        a.key: inst
+        for a in new
+        if not a.evidence.log_tried and (inst := node_run(config, a)) is not None
+    }
     wanted = [
         a
         for a in new
         if a.key in nodes
+        or a.key in node_logs
         or any(
             (r := rules.get(job)) is not None and (r.mention_owners or r.include_log)
             for job in a.jobs
@@ -113,7 +126,7 @@ def gather(
         and (r := rules.get(inst.job)) is not None
         and r.include_log
         and not a.evidence.log_tried
-    }
+    } | {_run_key(inst): inst for inst in node_logs.values()}
     # Owners first: a few GetJobInfo calls at most, and every alert of the job needs them.
     with ThreadPoolExecutor(max_workers=max(1, config.schedulerx.concurrency)) as pool:
         list(pool.map(work.guarded(work.owners), sorted(owner_jobs, key=str)))
@@ -123,7 +136,7 @@ def gather(
     keys = {a.key for a in wanted}
     for alert in state.outbox:
         if alert.key in keys:
-            alert = replace(alert, evidence=work.evidence_of(alert, rules, nodes))
+            alert = replace(alert, evidence=work.evidence_of(alert, rules, nodes, node_logs))
         outbox.append(alert)
     calls = {a: t for a, t in budgets.recent().items() if a != LIST and t}
     return Gathered(
@@ -133,7 +146,8 @@ def gather(
             sources=replace(state.sources, calls=calls),
         ),
         work.calls,
-        work.notes,
+        [*work.notes, *work.unread()],
+        work.problems(),
     )
 
 
@@ -157,17 +171,49 @@ def node_owners(config: Config, alert: Alert) -> tuple[JobKey, ...]:
     if alert.kind != WORKFLOW_FAILED or len(alert.jobs) != 1:
         return ()
     flow = alert.jobs[0]
-    if not any(
-        entry.mention_owners
-        and (entry.namespace, entry.group) == (flow.namespace, flow.group)
-        and (entry.all_workflows or workflow_id(flow) in entry.ids)
-        for entry in config.workflows
-    ):
+    if not any(entry.mention_owners for entry in _entries(config, flow)):
         return ()
     ids = alert.facts.get("failed_job_ids")
     listed = ids if isinstance(ids, tuple) else ()
     found = [JobKey(flow.namespace, flow.group, int(i)) for i in listed if str(i).isdigit()]
     return tuple(dict.fromkeys(job for job in found if job.job_id > 0))
+
+
+def node_run(config: Config, alert: Alert) -> JobInstance | None:
+    """The run whose log a failed workflow instance's message shows, when its `workflows:`
+    entry includes logs: its first failed node's, the one whose error the message quotes
+    (core/rules/workflow_failed.py). Its times are the instance's, which hold the node's
+    run: GetLog's window is read from them."""
+    if alert.kind != WORKFLOW_FAILED or len(alert.jobs) != 1 or alert.instance is None:
+        return None
+    flow = alert.jobs[0]
+    if not any(entry.include_log for entry in _entries(config, flow)):
+        return None
+    # failed_job_ids keeps the failed nodes' job ids in their order, each once: the first
+    # is the first failed node's, as the first of failed_instances is its run.
+    jobs, runs = alert.facts.get("failed_job_ids"), alert.facts.get("failed_instances")
+    if not (isinstance(jobs, tuple) and isinstance(runs, tuple) and jobs and runs):
+        return None
+    job, run = str(jobs[0]), str(runs[0])
+    if not (job.isdigit() and run.isdigit() and int(job) > 0):
+        return None
+    return replace(
+        alert.instance,
+        job=JobKey(flow.namespace, flow.group, int(job)),
+        instance_id=int(run),
+        status_code=int(InstanceStatus.FAILED),
+        result="",
+    )
+
+
+def _entries(config: Config, flow: JobKey) -> list[WorkflowWatch]:
+    """The `workflows:` entries that watch this workflow (its key, core/workflows.py)."""
+    return [
+        entry
+        for entry in config.workflows
+        if (entry.namespace, entry.group) == (flow.namespace, flow.group)
+        and (entry.all_workflows or workflow_id(flow) in entry.ids)
+    ]
 
 
 def _pages(alert: Alert) -> bool:
@@ -213,6 +259,8 @@ class _Work:
     logs: dict[tuple[JobKey, int, str], tuple[tuple[str, ...], str]] = field(default_factory=dict)
     owners_by_job: dict[JobKey, tuple[str, ...]] = field(default_factory=dict)
     refused: dict[tuple[str, str], str] = field(default_factory=dict)
+    # The runs of each group whose log a refusal cost.
+    refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def guarded(self, task: Callable[[T], None]) -> Callable[[T], None]:
@@ -293,6 +341,8 @@ class _Work:
             refused = self.refused.get(group)
         if refused is not None:
             self._keep(inst, (), refused)
+            with self.lock:
+                self.refusals[group] += 1
             return
         params = {
             "Namespace": job.namespace,
@@ -305,9 +355,10 @@ class _Work:
         params.update(_window(inst, self.now))
         body, why = self.call(LOG, params)
         if body is None:
-            if _EDITION.search(why):
+            if _refusal(why):
                 with self.lock:
                     self.refused[group] = why
+                    self.refusals[group] += 1
             self._keep(inst, (), why)
             return
         lines = _log_lines(body)
@@ -331,6 +382,26 @@ class _Work:
         with self.lock:
             self.notes.append(text)
 
+    def unread(self) -> list[str]:
+        """A note for the logs asked for and not read, other than refused ones: the
+        messages say why, and so does the tick."""
+        with self.lock:
+            missed = [why for _, why in self.logs.values() if why]
+        refused = {note(why) for why in self.refused.values()}
+        missed = [why for why in missed if why not in refused]
+        if not missed:
+            return []
+        return [f"include_log: {len(missed)} run(s) without their log lines, e.g. {missed[0]}"]
+
+    def problems(self) -> list[str]:
+        """One line per group whose GetLog was refused: include_log is set there and cannot
+        work until the edition or the role changes."""
+        return [
+            f"include_log: GetLog refused in {ns}/{group} ({why}); "
+            f"{self.refusals[(ns, group)]} failure message(s) went without their log lines"
+            for (ns, group), why in sorted(self.refused.items())
+        ]
+
     # -- the result ------------------------------------------------------------------------
 
     def evidence_of(
@@ -338,6 +409,7 @@ class _Work:
         alert: Alert,
         rules: Mapping[JobKey, WatchRule],
         nodes: Mapping[str, tuple[JobKey, ...]],
+        node_logs: Mapping[str, JobInstance],
     ) -> Evidence:
         evidence = alert.evidence
         jobs = [job for job in alert.jobs if (r := rules.get(job)) is not None and r.mention_owners]
@@ -349,7 +421,7 @@ class _Work:
         )
         if owners:
             evidence = replace(evidence, owners=tuple(owners)[:10])
-        inst = _failed_run(alert)
+        inst = _failed_run(alert) or node_logs.get(alert.key)
         if inst is not None and _run_key(inst) in self.logs and not evidence.log_tried:
             lines, why = self.logs[_run_key(inst)]
             evidence = replace(evidence, log=lines, log_note="" if lines else why)
@@ -393,11 +465,21 @@ def _chronological(lines: list[str]) -> list[str]:
     return lines[::-1]
 
 
+def _refusal(why: str) -> bool:
+    """Whether GetLog's failure is SchedulerX saying no for good (the edition, the role), not
+    a slow or failing call: asked once per group, and a problem of the tick."""
+    return bool(_EDITION.search(why)) or why == _not_allowed(LOG)
+
+
+def _not_allowed(action: str) -> str:
+    return f"{action} is not allowed for the function's role (RAM)"
+
+
 def _why(action: str, error: SchedulerXError) -> str:
     """A short reason for the message: SchedulerX's own words only for business errors,
     which name the job or the edition, never for signature or credential errors."""
     if error.auth:
-        return f"{action} is not allowed for the function's role (RAM)"
+        return _not_allowed(action)
     if error.throttled:
         return f"SchedulerX throttled {action}"
     if error.status is None and "timed out" in error.message:
