@@ -182,6 +182,7 @@ def test_show_json_is_a_stable_document(world: World, capsys: pytest.CaptureFixt
         "robots",
         "health",
         "notes",
+        "follow_ups",
     ]
     assert doc["lease"] == {"status": "free"}
     assert doc["pending"] == {"count": 0, "receivers": []}

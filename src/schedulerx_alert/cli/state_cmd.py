@@ -163,7 +163,11 @@ def _show(
     book = SilenceBook(store, key).read()
     silences = (*configured, *book.silences)
     notes = [f"silence book: {problem}" for problem in book.problems]
-    doc = state_view.document(inspection, config, store.describe(key), clock(), silences, notes)
+    owed, unread = state_view.follow_ups(store, key)
+    notes += unread
+    doc = state_view.document(
+        inspection, config, store.describe(key), clock(), silences, notes, owed
+    )
     if out.json:
         out.document(doc)
     else:

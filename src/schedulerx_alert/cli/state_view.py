@@ -18,13 +18,29 @@ from schedulerx_alert.config import Config
 from schedulerx_alert.core.silence import Silence
 from schedulerx_alert.core.state import STATE_VERSION, Alert, State
 from schedulerx_alert.delivery.channels.dingtalk import robot_id
+from schedulerx_alert.storage.followups import Owed
 from schedulerx_alert.storage.session import Inspection, Lease
+from schedulerx_alert.storage.store import StateStore
 from schedulerx_alert.tick import targets_of
 
 # A robot's sends are counted over the same window as DingTalk's limit.
 WINDOW_SECONDS = 60.0
 # Pending alerts listed one by one per receiver in the text; JSON lists them all.
 LIST_PER_RECEIVER = 10
+# Queued follow-ups read (one GET each, with its record's): as many as a tick reads.
+FOLLOW_UPS_READ = 20
+
+
+def follow_ups(store: StateStore, key: str) -> tuple[list[Owed], list[str]]:
+    """The operation follow-ups queued beside the state and not posted yet, and a note
+    when the queue cannot be read (storage/followups.py)."""
+    from schedulerx_alert.storage.followups import FollowUpQueue
+    from schedulerx_alert.storage.store import StoreError
+
+    try:
+        return FollowUpQueue(store, key).owed(FOLLOW_UPS_READ), []
+    except StoreError as exc:
+        return [], [f"operation follow-ups: the queue could not be read: {exc}"]
 
 
 def silenced_counts(state: State) -> dict[str, int]:
@@ -41,10 +57,12 @@ def document(
     now: float,
     silences: Sequence[Silence] = (),
     notes: Sequence[str] = (),
+    owed: Sequence[Owed] = (),
 ) -> dict[str, Any]:
     """The state as `state show --json` prints it, with the silences in force
-    (the config's and the silence book's). Times are ISO strings in the config's
-    timezone; ages and delays are seconds relative to `now`."""
+    (the config's and the silence book's) and the operation follow-ups queued
+    (`owed`). Times are ISO strings in the config's timezone; ages and delays are
+    seconds relative to `now`."""
     zone = config.zone
     state = inspection.state
 
@@ -141,6 +159,8 @@ def document(
             "reason": state.health.reason,
         },
         "notes": [*inspection.notes, *notes],
+        # Last: a key added after the others, which keep their order.
+        "follow_ups": _follow_ups(config, owed, now, max_age, zone),
     }
 
 
@@ -203,6 +223,36 @@ def _pending(
                 "last_error": a.last_error,
             }
             for a in alerts
+        ],
+    }
+
+
+def _follow_ups(
+    config: Config, owed: Sequence[Owed], now: float, max_age: float, zone: ZoneInfo
+) -> dict[str, Any]:
+    return {
+        "count": len(owed),
+        # With `operations` off no tick posts them (delivery/followups.py).
+        "posted_by_ticks": config.actions is not None and bool(config.actions.operations),
+        "entries": [
+            {
+                "number": f.number,
+                "readable": f.readable,
+                "operation": f.operation,
+                "instance": f.instance,
+                "job": f"{f.namespace}/{f.group}/{f.job_id}" if f.readable else None,
+                "job_name": f.job,
+                "receiver": f.receiver,
+                "queued_at": None if f.queued_at is None else _iso(f.queued_at, zone),
+                "queued_age_s": _since(f.queued_at, now),
+                "attempts": f.attempts,
+                "last_error": f.last_error,
+                # When a tick past this gives it up (pending_max_age_hours).
+                "dropped_in_s": None
+                if f.queued_at is None
+                else round(f.queued_at + max_age - now, 3),
+            }
+            for f in owed
         ],
     }
 
@@ -313,6 +363,7 @@ def text(doc: dict[str, Any]) -> str:
             f"  {line(r['robot'], 80)} ({line(who)}): {status}; "
             f"{r['sent_last_minute']} sent last minute"
         )
+    out.extend(_follow_ups_text(doc["follow_ups"]))
     health = doc["health"]
     if health["broken_ticks"] or health["impaired_announced"]:
         told = "told" if health["impaired_announced"] else "not told yet"
@@ -330,6 +381,42 @@ def text(doc: dict[str, Any]) -> str:
     for note in doc["notes"]:
         out.append(f"note       {line(note, 200)}")
     return "\n".join(out) + "\n"
+
+
+def _follow_ups_text(owed: dict[str, Any]) -> list[str]:
+    if not owed["count"]:
+        return []
+    out = [
+        f"follow-ups {owed['count']} queued: operations from the chat whose follow-up "
+        "DingTalk refused at the click"
+        + ("; the next tick posts them" if owed["posted_by_ticks"] else "")
+    ]
+    if not owed["posted_by_ticks"]:
+        out.append("           `operations` is off in this config: no tick posts them")
+    for f in owed["entries"]:
+        if not f["readable"]:
+            out.append(f"  #{f['number']} unreadable (the next tick passes over it)")
+            continue
+        # The job as the alert named it: its id alone when it has no name.
+        named = f["job_name"] and not f["job"].endswith(f"/{f['job_name']}")
+        name = f" ({line(f['job_name'], 40)})" if named else ""
+        queued = (
+            f"queued {_local(f['queued_at'])} ({age(f['queued_age_s'])} ago)"
+            if f["queued_at"]
+            else "queued at an unknown time"
+        )
+        dropped = (
+            f", dropped in {age(max(f['dropped_in_s'], 0))}"
+            if f["dropped_in_s"] is not None
+            else ""
+        )
+        error = f"; last error: {line(f['last_error'], 100)}" if f["last_error"] else ""
+        out.append(
+            f"  #{f['number']} {line(f['operation'], 20)} on run {f['instance']}, job "
+            f"{line(f['job'], 100)}{name}, for {line(f['receiver'], 60)}, {queued}, "
+            f"{f['attempts']} attempt(s){dropped}{error}"
+        )
+    return out
 
 
 def _lease_text(lease: dict[str, Any]) -> str:

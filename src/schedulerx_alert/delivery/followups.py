@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from schedulerx_alert.delivery.operation_links import follow_up
 from schedulerx_alert.delivery.outbox import BUDGET_USED, Notice
-from schedulerx_alert.storage.followups import Entry, FollowUpQueue, operation_key
+from schedulerx_alert.storage.followups import Entry, FollowUpQueue, load_record, operation_key
 from schedulerx_alert.storage.store import StateStore, StoreError
 
 if TYPE_CHECKING:
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("schedulerx_alert")
 # Entries read in one tick: each costs a GET, and a robot takes 20 messages a minute.
 LIMIT = 20
-MAX_RECORD_BYTES = 8192
 
 
 @dataclass
@@ -79,7 +78,7 @@ def _one(
         out.problems.append(f"operation follow-up {entry.number} is unreadable; passed over")
         return True
     key = operation_key(state_key, entry.nonce)
-    record = _record(store.read(key))
+    record = load_record(store.read(key))
     if record is None or record.get("state") != "answered":
         out.problems.append(
             f"operation follow-up {entry.number}: its record {store.describe(key)} is "
@@ -110,6 +109,7 @@ def _one(
             out.notes.append(f"{what} waits for the robot's rate budget")
         else:
             out.problems.append(f"{what} was not posted ({why}); a later tick tries again")
+            _count_refusal(store, key, record, why, out)
         return False
     out.posted += 1
     record.update(announced=True, announced_at=now, announced_by="tick")
@@ -123,11 +123,15 @@ def _one(
     return True
 
 
-def _record(data: bytes | None) -> dict[str, Any] | None:
-    if data is None:
-        return None
+def _count_refusal(
+    store: StateStore, key: str, record: dict[str, Any], why: str, out: FollowUps
+) -> None:
+    """The record counts the ticks DingTalk refused and keeps the last reason, for
+    `state show`. One PUT per refusal; failing it loses only the count."""
+    tried = record.get("followup_attempts")
+    count = tried if isinstance(tried, int) and not isinstance(tried, bool) else 0
+    record.update(followup_attempts=count + 1, followup_error=why[:300])
     try:
-        record = json.loads(data[:MAX_RECORD_BYTES])
-    except (ValueError, RecursionError):
-        return None
-    return record if isinstance(record, dict) else None
+        store.write(key, json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode())
+    except StoreError as exc:
+        out.notes.append(f"a follow-up's record could not count its attempt: {exc}")

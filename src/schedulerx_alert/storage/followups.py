@@ -16,6 +16,10 @@ create-only writes. So the queue is a numbered run of objects found by name:
 - `<state>.followups`: the head, `{"v": 1, "next": N}`: entries below N are dealt with.
   Only the tick writes it, under the state's lease, so there is one reader at a time.
 
+Each refusal of a tick's attempt is counted in the operation's record (`followup_attempts`,
+`followup_error`), so `state show` can say how often a follow-up was tried and why it has
+not gone (`owed`).
+
 Entries are never deleted, by the tick or the links. That is what keeps a writer that
 read the head just before the tick moved it from creating its entry below the new
 `next`, where nobody would read it: every number below `next` is taken. An OSS lifecycle
@@ -38,6 +42,7 @@ MAX_HEAD_BYTES = 1024
 # Numbers one writer tries before giving up: entries past `next` are the follow-ups still
 # owed and those dealt with after one still owed, a handful.
 MAX_RACE = 64
+MAX_RECORD_BYTES = 8192
 
 
 def operation_key(state_key: str, nonce: str) -> str:
@@ -49,6 +54,37 @@ def operation_key(state_key: str, nonce: str) -> str:
 class Entry:
     number: int
     nonce: str | None  # None: unreadable (reported, then passed over)
+
+
+@dataclass(frozen=True)
+class Owed:
+    """A queued follow-up not posted yet, as `state show` lists it: what its operation's
+    record says, never its nonce (the key of its signed link) nor who clicked."""
+
+    number: int
+    operation: str
+    namespace: str
+    group: str
+    job_id: int | None
+    job: str  # the job's name as the alert showed it
+    instance: int | None
+    receiver: str
+    queued_at: float | None  # the click's time: the link queued it at once
+    # The click's own try, then one per tick DingTalk refused.
+    attempts: int
+    last_error: str
+    readable: bool = True  # False: the entry or its record could not be read
+
+
+def load_record(data: bytes | None) -> dict[str, Any] | None:
+    """An operation's record (links/operate.py), or None when absent or unreadable."""
+    if data is None:
+        return None
+    try:
+        record = json.loads(data[:MAX_RECORD_BYTES])
+    except (ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 class FollowUpQueue:
@@ -93,9 +129,50 @@ class FollowUpQueue:
             found.append(Entry(number, nonce if isinstance(nonce, str) and nonce else None))
         return found
 
+    def owed(self, limit: int) -> list[Owed]:
+        """The follow-ups from the head on that are not announced yet, at most `limit`
+        entries read. Raises StoreError. Reads only: no lease needed."""
+        found: list[Owed] = []
+        for entry in self.entries(self.head(), limit):
+            record = (
+                load_record(self.store.read(operation_key(self.state_key, entry.nonce)))
+                if entry.nonce is not None
+                else None
+            )
+            if record is None:
+                found.append(Owed(entry.number, "", "", "", None, "", None, "", None, 0, "", False))
+            elif record.get("announced") is not True:
+                found.append(_owed(entry.number, record))
+        return found
+
     def advance(self, number: int) -> None:
         """Everything below `number` is dealt with. Raises StoreError."""
         self.store.write(self.head_key, _encode({"v": VERSION, "next": number}))
+
+
+def _owed(number: int, record: Mapping[str, Any]) -> Owed:
+    def text(name: str) -> str:
+        value = record.get(name)
+        return value if isinstance(value, str) else ""
+
+    def whole(name: str) -> int | None:
+        value = record.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    at = record.get("at")
+    return Owed(
+        number=number,
+        operation=text("operation"),
+        namespace=text("namespace"),
+        group=text("group"),
+        job_id=whole("job_id"),
+        job=text("job"),
+        instance=whole("instance"),
+        receiver=text("receiver"),
+        queued_at=float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
+        attempts=1 + max(whole("followup_attempts") or 0, 0),
+        last_error=text("followup_error"),
+    )
 
 
 def _load(raw: bytes | None, cap: int) -> dict[str, Any] | None:
