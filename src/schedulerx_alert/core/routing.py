@@ -5,7 +5,8 @@ then `routes:`, see route.py) and, per receiver, the holder that keeps it back n
 longest active silence that matches, else the receiver's quiet hours unless its kind,
 its job or a named route that sent it there still pages). Pure: the silences are read
 by the caller (holding.py) and `now` is given.
-`schedulerx-alert routes --job` asks the same `receivers_for`, so the two cannot differ.
+`schedulerx-alert routes --job` asks the same `resolve` as `receivers_for`, and
+`routes --workflow` asks `workflow_receivers`, so the command and the tick cannot differ.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ def receivers_for(
 ) -> list[str]:
     """The receivers of one job's finding: its watch entry's, then the routes'."""
     return [name for name, _ in resolve(subject, [(0, watch_receivers)], routes)]
+
+
+def workflow_receivers(
+    subject: Subject, index: int, entry_receivers: Sequence[str], routes: Sequence[Route]
+) -> list[tuple[str, str]]:
+    """(receiver, reason) for a workflow's finding, in the order `receivers_for` gives
+    them: its `workflows[index]` entry's receivers, then the routes'."""
+    chosen = dict.fromkeys(entry_receivers, f"workflows[{index}]")
+    for name, reason in resolve(subject, [], routes):
+        chosen.setdefault(name, reason)
+    return list(chosen.items())
 
 
 @dataclass(frozen=True)
