@@ -73,7 +73,8 @@ class Owed:
     # The click's own try, then one per tick DingTalk refused.
     attempts: int
     last_error: str
-    readable: bool = True  # False: the entry or its record could not be read
+    # False: the entry or its record could not be read, or the record has no answer.
+    readable: bool = True
 
 
 def load_record(data: bytes | None) -> dict[str, Any] | None:
@@ -139,7 +140,8 @@ class FollowUpQueue:
                 if entry.nonce is not None
                 else None
             )
-            if record is None:
+            # A record without its answer is passed over by the tick, as an unreadable one.
+            if record is None or record.get("state") != "answered":
                 found.append(Owed(entry.number, "", "", "", None, "", None, "", None, 0, "", False))
             elif record.get("announced") is not True:
                 found.append(_owed(entry.number, record))
