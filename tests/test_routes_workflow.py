@@ -132,6 +132,8 @@ def test_routes_refuses_what_a_workflow_cannot_be_asked(
 def test_two_entries_watching_one_workflow_say_which_the_tick_uses(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An entry naming 301 by id and a later `workflows: all` entry of the same group: 301
+    belongs to the one naming it, as a job belongs to its watch entry."""
     with world:
         world.raw["workflows"].append(
             {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["dba"],
@@ -140,9 +142,27 @@ def test_two_entries_watching_one_workflow_say_which_the_tick_uses(
         config = write_config(world, tmp_path / "config.yaml")
         code, out, _ = cli(capsys, "routes", "-c", config, "--workflow", "301", "--json")
         first, second = json.loads(out)["entries"]
-        assert (first["used_by_tick"], second["used_by_tick"]) == (False, True)
+        assert (first["used_by_tick"], second["used_by_tick"]) == (True, False)
         assert [d["kind"] for d in second["kinds"]] == ["workflow_failed"]  # recovery: false
         code, out, _ = cli(capsys, "routes", "-c", config, "--workflow", "301")
         assert code == 0
-        assert "the tick routes it by the last entry that lists it, not by this one" in out
+        assert "(workflows[0] watches it too, and the tick routes it by that entry" in out
         assert "(watched through `workflows: all`: while its group lists it as enabled)" in out
+
+
+def test_a_workflow_two_entries_watch_goes_by_the_entry_naming_it_once(world: World) -> None:
+    """Story: `workflows: all` to dba first, then an entry naming 301 to ops. 301 fails: ops
+    hears of it once, dba not at all, and its instances are listed once a tick."""
+    with world:
+        world.raw["workflows"].insert(
+            0, {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["dba"]}
+        )
+        assert tick(world).status == "ok"
+        world.sx.workflows.run(301, status=5, nodes={EXTRACT: (5, ERROR)})
+        world.advance(MINUTE)
+        summary = tick(world)
+        assert summary.status == "ok", summary.problems
+        assert summary.calls["ListWorkflowInstance"] == 1
+        assert summary.alerts_sent == 1
+        assert [t for t in world.dt.texts(ROBOT) if "nightly-etl" in t]
+        assert not world.dt.texts(ROBOTS["dba"])

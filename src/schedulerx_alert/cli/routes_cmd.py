@@ -128,6 +128,7 @@ def _workflow(
     args: argparse.Namespace, config: Config, source: str, sections: Sections, now: float
 ) -> int:
     from schedulerx_alert.cli.terminal import json_text
+    from schedulerx_alert.config.workflows import owner_of
 
     wf_id: int = args.workflow
     if args.kind is not None and args.kind not in WORKFLOW_KINDS:
@@ -158,9 +159,11 @@ def _workflow(
         for index, entry in holders
     ]
     for found in report:
-        # The tick keeps one target per workflow: the last entry that lists it
-        # (sources/workflows.py), so the others' receivers go unused.
-        found["used_by_tick"] = found is report[-1]
+        # A workflow belongs to one entry, as a job does (config/workflows.owner_of): the
+        # others' receivers go unused.
+        owner = owner_of(config.workflows, found["namespace"], found["group"], wf_id)
+        found["used_by_tick"] = found["workflows"] == owner
+        found["owner"] = owner
     if args.json:
         print(json_text({"workflow": wf_id, "entries": report}))
     else:
@@ -224,8 +227,9 @@ def _print_workflow(entry: dict[str, Any]) -> None:
         print("  (recovery: false: a later successful instance is not announced)")
     if not entry["used_by_tick"]:
         print(
-            "  (a later `workflows:` entry watches it too: the tick routes it by the last "
-            "entry that lists it, not by this one)"
+            f"  (workflows[{entry['owner']}] watches it too, and the tick routes it by that "
+            "entry, not by this one: the first entry of its group naming it by id, else the "
+            "first with `workflows: all`)"
         )
     _print_kinds(entry["kinds"])
     if entry["by_name_unknown"]:

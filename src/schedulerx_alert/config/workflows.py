@@ -143,3 +143,16 @@ def read_workflows(
             )
         )
     return tuple(entries)
+
+
+def owner_of(
+    entries: tuple[WorkflowWatch, ...], namespace: str, group: str, wf_id: int
+) -> int | None:
+    """The index of the entry a workflow belongs to, as a job belongs to its watch entry
+    (sources/discovery.py): the first entry of its group naming it by id, else the first
+    of its group with `workflows: all`. Only that entry's receivers and options apply."""
+    mine = [(i, e) for i, e in enumerate(entries) if (e.namespace, e.group) == (namespace, group)]
+    by_id = next((i for i, e in mine if wf_id in e.ids), None)
+    if by_id is not None:
+        return by_id
+    return next((i for i, e in mine if e.all_workflows), None)

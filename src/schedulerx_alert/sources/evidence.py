@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from schedulerx_alert.config import Config, WatchRule
-from schedulerx_alert.config.workflows import WorkflowWatch
+from schedulerx_alert.config.workflows import WorkflowWatch, owner_of
 from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.evidence import Evidence, excerpt, note
 from schedulerx_alert.core.findings import RECOVERED, SETTLED, WORKFLOW_FAILED
@@ -207,13 +207,9 @@ def node_run(config: Config, alert: Alert) -> JobInstance | None:
 
 
 def _entries(config: Config, flow: JobKey) -> list[WorkflowWatch]:
-    """The `workflows:` entries that watch this workflow (its key, core/workflows.py)."""
-    return [
-        entry
-        for entry in config.workflows
-        if (entry.namespace, entry.group) == (flow.namespace, flow.group)
-        and (entry.all_workflows or workflow_id(flow) in entry.ids)
-    ]
+    """The `workflows:` entry this workflow belongs to (config/workflows.owner_of), if any."""
+    index = owner_of(config.workflows, flow.namespace, flow.group, workflow_id(flow))
+    return [] if index is None else [config.workflows[index]]
 
 
 def _pages(alert: Alert) -> bool:

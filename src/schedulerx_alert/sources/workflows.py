@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schedulerx_alert.config import Config
-from schedulerx_alert.config.workflows import WorkflowWatch
+from schedulerx_alert.config.workflows import WorkflowWatch, owner_of
 from schedulerx_alert.core.diff import Target
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.polling import SourceState
@@ -32,6 +32,7 @@ from schedulerx_alert.core.workflows import (
     WorkflowNode,
     WorkflowRun,
     is_workflow,
+    workflow_id,
     workflow_key,
 )
 from schedulerx_alert.sources.fetch import RetryPolicy, attempt
@@ -104,8 +105,7 @@ def _read(
 ) -> None:
     if client is None:
         done.problems.append("workflows not read: no SchedulerX client (see the lines above)")
-        for entry in config.workflows:
-            _keep(state, entry, done)
+        _keep(state, config, done)
         return
     policy = retry or RetryPolicy()
     failures: list[str] = []
@@ -135,9 +135,11 @@ def _read(
             named = _workflows(entry, functools.partial(_ask, call, LIST_WORKFLOWS, base))
         except _Failed as exc:
             failures.append(f"workflows[{index}] {where}: the workflow list: {exc}")
-            _keep(state, entry, done)
+            _keep(state, config, done, index)
             continue
         for wf_id, name in named.items():
+            if owner_of(config.workflows, entry.namespace, entry.group, wf_id) != index:
+                continue  # an earlier entry, or one naming it by id, watches it
             key = workflow_key(entry.namespace, entry.group, wf_id)
             settings = replace(DEFAULT_SETTINGS, recovery=entry.recovery)
             done.targets[key] = Target(name or f"workflow {wf_id}", entry.receivers, rules=settings)
@@ -206,12 +208,16 @@ def _failed_runs(
     return found
 
 
-def _keep(state: State, entry: WorkflowWatch, done: WorkflowRead) -> None:
-    """The entry's workflows the state knows, still watched in a tick that could not list
-    them: their pending alerts stay owed, and their memory is kept."""
+def _keep(state: State, config: Config, done: WorkflowRead, only: int | None = None) -> None:
+    """The workflows the state knows of each entry (or of entry `only`), still watched in a
+    tick that could not list them: their pending alerts stay owed, and their memory is kept."""
     names = _names(state)
     for key in state.jobs:
-        if is_workflow(key) and (key.namespace, key.group) == (entry.namespace, entry.group):
+        if not is_workflow(key):
+            continue
+        index = owner_of(config.workflows, key.namespace, key.group, workflow_id(key))
+        if index is not None and (only is None or index == only):
+            entry = config.workflows[index]
             settings = replace(DEFAULT_SETTINGS, recovery=entry.recovery)
             done.targets[key] = Target(names.get(key) or None, entry.receivers, rules=settings)
 
