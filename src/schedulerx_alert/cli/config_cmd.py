@@ -174,29 +174,21 @@ def push(
         print(exc, file=sys.stderr)
         print(f"nothing was uploaded to {to}", file=sys.stderr)
         return 2
-    from schedulerx_alert.cli.conventions import NO_CREDENTIALS
+    from schedulerx_alert.cli.context import can_sign
+    from schedulerx_alert.cli.conventions import public_endpoint
     from schedulerx_alert.storage.store import StoreError, connect_bucket
     from schedulerx_alert.support.credentials import resolve_credentials
 
     credentials = resolve_credentials(None, env)
-    if credentials is None:
-        print(
-            NO_CREDENTIALS,
-            file=sys.stderr,
-        )
+    if not can_sign(credentials):
         return 2
     region = region or config.region
+    tried = endpoint or public_endpoint(region)
     try:
-        bucket = connect_bucket(
-            location.bucket,
-            endpoint or f"https://oss-{region}.aliyuncs.com",
-            region,
-            credentials,
-        )
+        bucket = connect_bucket(location.bucket, tried, region, credentials)
     except ValueError as exc:
         print(f"push to {location.url} failed: {exc}", file=sys.stderr)
         return 2
-    tried = endpoint or f"https://oss-{region}.aliyuncs.com"
     target = _Target(bucket, location)
     try:
         current = target.read()

@@ -260,6 +260,13 @@ def _api_error(status: int, body: bytes, request_id: str) -> InvokeError:
     return InvokeError(text, status=status, code=code)
 
 
+def redactor_of(credentials: Credentials) -> Redactor:
+    """What an FC call's words pass through: the key pair and the STS token."""
+    return Redactor(
+        [credentials.access_key_id, credentials.access_key_secret, credentials.security_token]
+    )
+
+
 def invoke(
     *,
     function_name: str,
@@ -275,9 +282,7 @@ def invoke(
     """One synchronous call of the deployed function with `{"dry_run": ...}` as the event."""
     payload = json.dumps({"dry_run": dry_run}).encode()
     url = endpoint or default_endpoint(region, account_id)
-    redact = Redactor(
-        [credentials.access_key_id, credentials.access_key_secret, credentials.security_token]
-    )
+    redact = redactor_of(credentials)
     try:
         if service:
             if not endpoint and not account_id:

@@ -103,19 +103,19 @@ def _common(parser: Any, json_help: str | None = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config.sections import sections_of
-    from schedulerx_alert.storage.silence_book import SilenceBookError
+    from schedulerx_alert.storage.silence_book import SilenceBook, SilenceBookError
     from schedulerx_alert.storage.store import StoreError
-    from schedulerx_alert.support.credentials import resolve_credentials
 
-    loaded = cli.load_config(args, resolve_credentials(None))
-    if loaded is None:
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config, source = loaded
+    config, source = ctx.config, ctx.source
     sections = sections_of(config)
     now = time.time()
     try:
-        book = _book(config)
+        book = SilenceBook(*ctx.open_state())
         if args.action == "add":
             return _add(args, config, book, now)
         if args.action == "expire":
@@ -132,16 +132,6 @@ def run(args: argparse.Namespace) -> int:
 
 class _Usage(Exception):
     pass
-
-
-def _book(config: Config) -> SilenceBook:
-    from schedulerx_alert.storage.silence_book import SilenceBook
-    from schedulerx_alert.storage.store import open_state_store
-    from schedulerx_alert.support.credentials import resolve_credentials
-
-    credentials = resolve_credentials(None) if config.state.url.startswith("oss:") else None
-    store, key = open_state_store(config, credentials)
-    return SilenceBook(store, key)
 
 
 def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float) -> int:

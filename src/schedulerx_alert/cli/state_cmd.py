@@ -87,27 +87,23 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     # Imported here so that the CLI's other commands stay light.
     from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config.sections import sections_of
-    from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.storage.store import StoreError, open_state_store
-    from schedulerx_alert.support.credentials import resolve_credentials
-    from schedulerx_alert.support.redact import Redactor
+    from schedulerx_alert.storage.store import StoreError
 
     clock = clock or time.time
     command = f"state {args.state_command}"
-    credentials = resolve_credentials(None)
-    loaded = cli.load_config(args, credentials)
-    if loaded is None:
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config = loaded[0]
+    config = ctx.config
     sections = sections_of(config)
-    redact = Redactor(secrets_of(config, credentials))
     try:
-        store, key = open_state_store(config, credentials)
+        store, key = ctx.open_state()
     except StoreError as exc:
-        print(redact(f"{command}: {exc}{cli.tried(config)}"), file=sys.stderr)
+        print(ctx.redact(f"{command}: {exc}{cli.tried(config)}"), file=sys.stderr)
         return 2
-    out = Output(redact, args.json)
+    out = Output(ctx.redact, args.json)
     try:
         if args.state_command == "show":
             return _show(config, sections.silences, store, key, clock, out)
