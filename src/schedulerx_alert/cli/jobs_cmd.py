@@ -44,10 +44,8 @@ def add_parser(commands: Any) -> None:
     )
     from schedulerx_alert.cli import conventions as cli
 
-    cli.add_config(jobs)
+    cli.add_common(jobs)
     jobs.add_argument("--live", action="store_true", help="read the job lists from SchedulerX now")
-    cli.add_json(jobs)
-    cli.add_endpoint(jobs)
 
 
 @dataclass

@@ -53,12 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="run one tick now with credentials from ALIBABA_CLOUD_* variables"
     )
-    cli.add_config(check)
+    cli.add_common(check, "only the summary, as JSON (with --dry-run, the messages in `preview`)")
     check.add_argument(
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
-    cli.add_json(check, "only the summary, as JSON (with --dry-run, the messages in `preview`)")
-    cli.add_endpoint(check)
     check.add_argument(
         "--timeout", type=timeout_seconds, default=60.0, help="time budget in seconds"
     )

@@ -42,9 +42,7 @@ def add_parser(commands: Any) -> None:
         ),
     )
     test.add_argument("receiver", metavar="RECEIVER", help="a receiver name in the config")
-    cli.add_config(test)
-    cli.add_json(test)
-    cli.add_endpoint(test)
+    cli.add_common(test)
     beat = commands.add_parser(
         "heartbeat",
         help="send today's heartbeat digest now (--now), without waiting for its hour",
@@ -57,9 +55,7 @@ def add_parser(commands: Any) -> None:
     )
     beat.add_argument("--now", action="store_true", required=True, help="send it now")
     beat.add_argument("--dry-run", action="store_true", help="print it; send nothing")
-    cli.add_config(beat)
-    cli.add_json(beat)
-    cli.add_endpoint(beat)
+    cli.add_common(beat)
 
 
 # DingTalk's errcodes a person meets when setting a robot up (FACTS.md).

@@ -36,6 +36,7 @@ def add_parser(commands: Any) -> None:
             "one digest lists what it held back. OSS needs ALIBABA_CLOUD_* credentials."
         ),
     )
+    from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.core.model import TERMINAL
     from schedulerx_alert.core.silence import RULE_KINDS
 
@@ -44,7 +45,7 @@ def add_parser(commands: Any) -> None:
 
     actions = silence.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a silence")
-    _common(add)
+    cli.add_common(add)
     add.add_argument("--job", type=int, action="append", default=[], metavar="ID")
     add.add_argument(
         "--workflow",
@@ -74,7 +75,7 @@ def add_parser(commands: Any) -> None:
     add.add_argument("--why", required=True, help="the reason, shown to everyone")
     add.add_argument("--who", help="who adds it (default: $USER)")
     listing = actions.add_parser("list", help="list silences that have not ended")
-    _common(listing, "one JSON array (where the book is: on stderr)")
+    cli.add_common(listing, "one JSON array (where the book is: on stderr)")
     listing.add_argument(
         "--all", action="store_true", help="ended ones too (kept a week after they end)"
     )
@@ -89,16 +90,8 @@ def add_parser(commands: Any) -> None:
         metavar="ID",
         help="every silence of the book that names this workflow and has not ended",
     )
-    _common(expire)
+    cli.add_common(expire)
     expire.add_argument("--who", help="who ends it (default: $USER)")
-
-
-def _common(parser: Any, json_help: str | None = None) -> None:
-    from schedulerx_alert.cli import conventions as cli
-
-    cli.add_config(parser)
-    cli.add_json(parser, json_help or cli.JSON_HELP)
-    cli.add_endpoint(parser)
 
 
 def run(args: argparse.Namespace) -> int:

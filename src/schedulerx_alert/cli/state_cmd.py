@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 # Forgetting is a read and a write; a tick waits at most this long for a dead CLI's lease.
 FORGET_LEASE_SECONDS = 60.0
-CONFIG_HELP = "default: SCHEDULERX_ALERT_CONFIG, as the function reads it"
 
 
 def add_parser(commands: Any) -> None:
@@ -55,9 +54,7 @@ def add_parser(commands: Any) -> None:
     )
     from schedulerx_alert.cli import conventions as cli
 
-    cli.add_config(show)
-    cli.add_json(show)
-    cli.add_endpoint(show)
+    cli.add_common(show)
     forget = actions.add_parser(
         "forget",
         help="drop one job's history; its next poll is a first poll",
@@ -71,7 +68,7 @@ def add_parser(commands: Any) -> None:
             "(unless --drop-pending)."
         ),
     )
-    forget.add_argument("--config", "-c", metavar="FILE|oss://BUCKET/KEY", help=CONFIG_HELP)
+    cli.add_common(forget)
     forget.add_argument("--job", required=True, type=int, metavar="ID")
     forget.add_argument("--namespace", metavar="NS", help="when the id is in several")
     forget.add_argument("--group", metavar="G", help="when the id is in several")
@@ -80,8 +77,6 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="also drop the job's alerts not delivered yet (they are never sent)",
     )
-    cli.add_json(forget)
-    cli.add_endpoint(forget)
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
