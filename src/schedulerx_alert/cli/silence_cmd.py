@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 # Longer silences belong in the config file, where a review sees them.
 MAX_SECONDS = 31 * 24 * 3600
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+# `silence add`'s flag for each key of a silence's match (core/silence.parse_matcher).
+_FLAGS = {
+    "namespace": "--namespace",
+    "group": "--group",
+    "jobs": "--job",
+    "workflows": "--workflow",
+    "job_names": "--name",
+    "kinds": "--kind",
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -130,19 +139,8 @@ class _Usage(Exception):
 def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float) -> int:
     from schedulerx_alert.core.silence import parse_matcher
 
-    raw: dict[str, Any] = {}
-    if args.namespace:
-        raw["namespace"] = args.namespace
-    if args.group:
-        raw["group"] = args.group
-    if args.job:
-        raw["jobs"] = args.job
-    if args.workflow:
-        raw["workflows"] = args.workflow
-    if args.name:
-        raw["job_names"] = args.name
-    if args.kind:
-        raw["kinds"] = args.kind
+    given = ((key, getattr(args, flag[2:])) for key, flag in _FLAGS.items())
+    raw: dict[str, Any] = {key: value for key, value in given if value}
     if not raw.keys() - {"kinds"}:
         raise _Usage("say what to silence: --job, --workflow, --group, --namespace or --name")
     problems: list[str] = []
@@ -198,10 +196,8 @@ def _naming(
 def _flag(problem: str) -> str:
     """`.kinds: unknown kind 'x'` -> `--kind: unknown kind 'x'`."""
     key, _, message = problem.partition(": ")
-    flags = {".namespace": "--namespace", ".group": "--group", ".jobs": "--job"}
-    flags |= {".workflows": "--workflow"}
-    flags |= {".job_names": "--name", ".kinds": "--kind"}
-    return f"{flags.get(key, key)}: {message}"
+    flag = _FLAGS.get(key[1:]) if key.startswith(".") else None
+    return f"{flag or key}: {message}"
 
 
 def _end(args: argparse.Namespace, zone: str, now: float) -> float:
