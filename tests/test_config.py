@@ -226,12 +226,18 @@ def test_a_value_its_yaml_tag_cannot_hold_is_named_by_line(text: str, problem: s
     assert caught.value.problems == [problem]
 
 
-def test_a_file_that_is_not_utf8_is_named_by_line(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_bytes(b"region: cn-hangzhou\nwatch: \xff\n")
+@pytest.mark.parametrize("name", ["config.yaml", "config.json"])
+def test_a_file_that_is_not_utf8_or_too_large_is_named_so(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b'{"region": "cn-hangzhou",\n"watch": "\xff"}\n')
     with pytest.raises(ConfigError) as caught:
         load_config(path, ENV)
     assert caught.value.problems == ["line 2: not UTF-8 text"]
+    path.write_bytes(b'{"region": "' + b"x" * 1_000_001 + b'"}')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ENV)
+    [problem] = caught.value.problems
+    assert problem.startswith("(top level): the file is 1000015 bytes; a config is limited to")
 
 
 def test_no_message_repeats_a_large_value() -> None:
