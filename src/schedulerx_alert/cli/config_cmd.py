@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schedulerx_alert.cli.bounds import timeout_seconds
+from schedulerx_alert.cli.bounds import DEPLOYED_TIMEOUT, timeout_seconds
 from schedulerx_alert.config import Config, ConfigError, parse_config, read_config_data
 from schedulerx_alert.config.source import OssLocation, parse_oss_url
 
@@ -59,8 +59,8 @@ def add_parser(commands: Any) -> None:
     push.add_argument(
         "--timeout",
         type=timeout_seconds,
-        default=60.0,
-        help="the function's timeout in seconds, as for validate (default 60)",
+        default=DEPLOYED_TIMEOUT,
+        help="the function's timeout in seconds, as for validate (default %(default)g)",
     )
 
 
@@ -91,7 +91,7 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
     return config, raw
 
 
-def packaged_json(path: Path, env: Mapping[str, str], timeout: float = 60.0) -> str:
+def packaged_json(path: Path, env: Mapping[str, str], timeout: float = DEPLOYED_TIMEOUT) -> str:
     """The checked config as JSON, `${VAR}`s kept: what the function reads without YAML.
 
     Raises ConfigError when the file has a problem, or holds a value JSON cannot carry
@@ -154,7 +154,7 @@ def push(
     to: str,
     region: str | None = None,
     endpoint: str | None = None,
-    timeout: float = 60.0,
+    timeout: float = DEPLOYED_TIMEOUT,
     env: Mapping[str, str] | None = None,
     as_json: bool = False,
 ) -> int:

@@ -18,7 +18,7 @@ from schedulerx_alert.cli import (
     silence_cmd,
     state_cmd,
 )
-from schedulerx_alert.cli.bounds import timeout_seconds
+from schedulerx_alert.cli.bounds import DEPLOYED_TIMEOUT, timeout_seconds
 from schedulerx_alert.config import ConfigError
 from schedulerx_alert.support.credentials import resolve_credentials
 
@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--timeout",
         type=timeout_seconds,
-        default=60.0,
-        help="the function's timeout in seconds (as deployed: 60); refuses settings "
+        default=DEPLOYED_TIMEOUT,
+        help="the function's timeout in seconds (as deployed: %(default)g); refuses settings "
         "under which a tick of that length cannot poll a single job",
     )
     check = commands.add_parser(
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
     check.add_argument(
-        "--timeout", type=timeout_seconds, default=60.0, help="time budget in seconds"
+        "--timeout", type=timeout_seconds, default=DEPLOYED_TIMEOUT, help="time budget in seconds"
     )
     check.add_argument(
         "--log-format",
