@@ -66,19 +66,17 @@ class Invocation:
 
 
 def account_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if env is None else env
-    for name in ("ALIBABA_CLOUD_ACCOUNT_ID", "FC_ACCOUNT_ID"):
-        if env.get(name):
-            return env[name]
-    return None
+    return _first_set(("ALIBABA_CLOUD_ACCOUNT_ID", "FC_ACCOUNT_ID"), env)
 
 
 def region_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    # The caller's own variable first: FC's are set only inside a function.
+    return _first_set(("ALIBABA_CLOUD_REGION_ID", "FC_REGION"), env)
+
+
+def _first_set(names: tuple[str, ...], env: Mapping[str, str] | None) -> str | None:
     env = os.environ if env is None else env
-    for name in ("ALIBABA_CLOUD_REGION_ID", "FC_REGION"):
-        if env.get(name):
-            return env[name]
-    return None
+    return next((env[name] for name in names if env.get(name)), None)
 
 
 def default_endpoint(region: str, account_id: str | None) -> str:
