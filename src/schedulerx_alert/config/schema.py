@@ -47,6 +47,16 @@ class Missing(Exception):
     """A value that counts as absent: the option's default, or "is required"."""
 
 
+def listed(value: Any, what: str, empty: bool = False) -> list[Any]:
+    """A list option's items: Missing for none, Invalid(`what`) for anything but a list,
+    or for an empty one unless `empty`."""
+    if value is None:
+        raise Missing
+    if not isinstance(value, list) or not (value or empty):
+        raise Invalid(what)
+    return value
+
+
 def small(value: object) -> bool:
     """Not an integer too large for anything here to print or store."""
     return not isinstance(value, int) or value.bit_length() <= 64
