@@ -458,3 +458,14 @@ def test_a_list_option_refuses_what_is_not_a_list_and_an_empty_one_where_it_need
     assert (f"{where}.{key}: {said}" in problems([])) is not empty_ok
     # Left empty (`key:` and nothing): as if left out.
     assert not [p for p in problems(None) if p.startswith(f"{where}.{key}")]
+
+
+def test_a_file_that_cannot_be_read_is_named_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing, ENV)
+    assert caught.value.problems == ["cannot read: No such file or directory"]
+    assert main(["validate", "-c", str(missing)]) == 2
+    assert "cannot read: No such file or directory" in capsys.readouterr().err

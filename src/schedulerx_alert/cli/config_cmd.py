@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schedulerx_alert.cli.bounds import DEPLOYED_TIMEOUT, timeout_seconds
-from schedulerx_alert.config import Config, ConfigError, parse_config, read_config_data
+from schedulerx_alert.config import Config, ConfigError, parse_config, read_config_file
 from schedulerx_alert.config.source import OssLocation, parse_oss_url
 
 if TYPE_CHECKING:
@@ -68,11 +68,7 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
     """Everything `validate` checks; the config and the file's plain values.
 
     Raises ConfigError with every problem found."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
-    raw = read_config_data(data, str(path))
+    raw = read_config_file(path)
     config = parse_config(raw, env, str(path), path.parent)
     from schedulerx_alert.config.timing import Timing
     from schedulerx_alert.delivery.render import Renderer, RenderError

@@ -129,16 +129,17 @@ class Config:
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, substitute and validate a config file (.json or YAML); raises ConfigError."""
     path = Path(path)
+    env = os.environ if env is None else env
+    return parse_config(read_config_file(path), env, str(path), path.parent)
+
+
+def read_config_file(path: Path) -> Any:
+    """A config file's plain values (.json or YAML); raises ConfigError."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
-    return parse_config(
-        read_config_data(data, str(path)),
-        os.environ if env is None else env,
-        str(path),
-        path.parent,
-    )
+    return read_config_data(data, str(path))
 
 
 def read_config_data(data: bytes, source: str) -> Any:
