@@ -11,7 +11,6 @@ Job names come from SchedulerX: on a terminal they are escaped as `state show` e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -83,11 +82,14 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
             print(redact(found), file=sys.stderr)
             return 1
         lists = found
+    from schedulerx_alert.cli.terminal import Output
+
     doc = document(config, lists)
-    if args.json:
-        print(redact(json.dumps(doc, ensure_ascii=False, indent=2)))
+    out = Output(redact, args.json)
+    if out.json:
+        out.document(doc)
     else:
-        sys.stdout.write(redact(text_of(doc)))
+        out.text(text_of(doc))
     return 1 if doc["problems"] else 0
 
 

@@ -90,12 +90,13 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
 
 
 def _say(args: argparse.Namespace, redact: Callable[[str], str], said: str, **doc: Any) -> None:
-    from schedulerx_alert.cli.terminal import block, json_text
+    from schedulerx_alert.cli.terminal import Output
 
-    if args.json:
-        print(redact(json_text(doc)))
+    out = Output(redact, args.json)
+    if out.json:
+        out.document(doc)
     else:
-        print(redact(block(said)), end="" if said.endswith("\n") else "\n")
+        out.text(said if said.endswith("\n") else f"{said}\n")
 
 
 def _post(

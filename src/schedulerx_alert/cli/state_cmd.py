@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from schedulerx_alert.cli.terminal import Output
 from schedulerx_alert.core.findings import job_of_fingerprint
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import State
@@ -107,30 +108,6 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         # The store failed (network, permission): trying again may work.
         out.error(f"{command}: {exc}{cli.tried(config)}")
         return 1
-
-
-@dataclass
-class Output:
-    """Everything printed goes through the redactor (the state holds robot ids and error
-    texts, not tokens, but an error text could quote one) and the terminal's escaping."""
-
-    redact: Callable[[str], str]
-    json: bool
-
-    def document(self, doc: dict[str, Any]) -> None:
-        from schedulerx_alert.cli.terminal import json_text
-
-        print(self.redact(json_text(doc)))
-
-    def text(self, text: str) -> None:
-        from schedulerx_alert.cli.terminal import block
-
-        sys.stdout.write(self.redact(block(text)))
-
-    def error(self, text: str) -> None:
-        from schedulerx_alert.cli.terminal import block
-
-        print(self.redact(block(text)), file=sys.stderr)
 
 
 def _show(
