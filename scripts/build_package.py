@@ -297,9 +297,16 @@ def prune(target: Path) -> None:
             path.unlink()
 
 
+def this_tree() -> None:
+    """This tree's package first on the path (its checks and its names), whatever else is
+    installed; only a build with --config needs it, and its dependencies."""
+    if sys.path[0] != str(ROOT / "src"):
+        sys.path.insert(0, str(ROOT / "src"))
+
+
 def checked_config(config: Path) -> str:
     """The config as config.json, once it passed every check of `validate`; exits if not."""
-    sys.path.insert(0, str(ROOT / "src"))  # this tree's checks, whatever else is installed
+    this_tree()
     from schedulerx_alert.cli.config_cmd import packaged_json
     from schedulerx_alert.config import ConfigError
 
@@ -315,9 +322,6 @@ def checked_config(config: Path) -> str:
     return text
 
 
-# What the deploy files pass the function (src/schedulerx_alert/support/deploy_secrets.py).
-SECRETS_ENV = "SCHEDULERX_ALERT_SECRETS"
-DEFAULT_KEY_ENV = "SCHEDULERX_ALERT_ACTION_KEYS"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # FC's limit on a function's environment, names and values together (FACTS.md), and the
 # length of a DingTalk robot's access_token (64) or SEC... secret (67), rounded up.
@@ -328,6 +332,9 @@ SECRET_LENGTH = 70
 def deploy_variables(text: str) -> dict[str, list[str]]:
     """The variables the function reads from its environment for this config (config.json's
     text): each ${VAR} with where the config names it, and the silence links' keys."""
+    this_tree()
+    from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
+
     found: dict[str, list[str]] = {}
 
     def walk(value: object, path: str) -> None:
@@ -353,6 +360,11 @@ def deploy_variables(text: str) -> dict[str, list[str]]:
 
 def variables_report(text: str) -> str:
     """What `make package` tells the deployer to provide, by name; never a value."""
+    this_tree()
+    # What the deploy files pass the function.
+    from schedulerx_alert.config.actions import DEFAULT_KEY_ENV
+    from schedulerx_alert.support.deploy_secrets import SECRETS_ENV
+
     found = deploy_variables(text)
     keys = DEFAULT_KEY_ENV if DEFAULT_KEY_ENV in found else None
     secrets = [name for name in found if name != keys]

@@ -321,3 +321,29 @@ def test_silence_expire_takes_several_ids(ctx: Ctx, capsys: pytest.CaptureFixtur
     code, out, err = run(capsys, ["silence", "expire", third, "404", *config])
     assert code == 2 and "holds no silence '404'" in err
     assert out.startswith(f"silence {third} expired by alice")
+
+
+def test_without_credentials_each_command_says_so_in_its_own_words(
+    ctx: Ctx, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        monkeypatch.delenv(name)
+    config = ["-c", str(ctx.config)]
+    needs = "no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+    oss = "OSS state needs credentials, and none were found"
+    to = ["--to", "oss://alert-bucket/cfg/config.yaml"]
+    for argv, code, said in [
+        (["jobs", "--live", *config], 2, f"jobs --live: {needs}"),
+        (["invoke", "--endpoint", ctx.fc.url], 2, needs),
+        (["config", "push", str(ctx.config), *to], 2, needs),
+        (["state", "show", *config], 2, f"state show: {oss}"),
+        (["state", "forget", "--job", "92583", *config], 2, f"state forget: {oss}"),
+        (["silence", "list", *config], 1, f"silence list: {oss}"),
+        (["jobs", *config], 1, f"jobs: the job lists the state keeps could not be read: {oss}"),
+        (["heartbeat", "--now", *config], 1, f"heartbeat: the state could not be read: {oss}"),
+    ]:
+        got, out, err = run(capsys, argv)
+        assert (got, err.splitlines()[0].startswith(said)) == (code, True), (argv, out, err)
+    # A command that never reads the state or calls SchedulerX needs none.
+    code, out, err = run(capsys, ["send-test", "ops", *config])
+    assert code == 0, err

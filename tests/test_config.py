@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -226,12 +227,18 @@ def test_a_value_its_yaml_tag_cannot_hold_is_named_by_line(text: str, problem: s
     assert caught.value.problems == [problem]
 
 
-def test_a_file_that_is_not_utf8_is_named_by_line(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_bytes(b"region: cn-hangzhou\nwatch: \xff\n")
+@pytest.mark.parametrize("name", ["config.yaml", "config.json"])
+def test_a_file_that_is_not_utf8_or_too_large_is_named_so(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b'{"region": "cn-hangzhou",\n"watch": "\xff"}\n')
     with pytest.raises(ConfigError) as caught:
         load_config(path, ENV)
     assert caught.value.problems == ["line 2: not UTF-8 text"]
+    path.write_bytes(b'{"region": "' + b"x" * 1_000_001 + b'"}')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ENV)
+    [problem] = caught.value.problems
+    assert problem.startswith("(top level): the file is 1000015 bytes; a config is limited to")
 
 
 def test_no_message_repeats_a_large_value() -> None:
@@ -404,3 +411,61 @@ def test_dry_run_booleans_and_timer_events_are_read() -> None:
     assert parse_event(b'{"dry_run": false}') == {"dry_run": False}
     timer = {"triggerTime": "2026-11-25T02:00:00Z", "payload": ""}
     assert parse_event(json.dumps(timer).encode()) == {}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "said", "empty_ok"),
+    [
+        ("receivers", "at_mobiles", "must be a list of phone numbers", True),
+        ("receivers", "at_user_ids", "must be a list of DingTalk user ids", True),
+        ("watch", "exclude_jobs", "must be a non-empty list of job ids", False),
+        (
+            "watch",
+            "job_names",
+            'must be a non-empty list of name patterns such as ["etl-*"]',
+            False,
+        ),
+        (
+            "watch",
+            "alert_on",
+            "must be a non-empty list of statuses such as [failed, rejected]",
+            False,
+        ),
+        ("actions", "durations", 'must be a non-empty list such as [1h, "until 09:00"]', False),
+        ("actions", "operations", "must be a list such as [retry, mark_success, stop]", True),
+    ],
+)
+def test_a_list_option_refuses_what_is_not_a_list_and_an_empty_one_where_it_needs_items(
+    section: str, key: str, said: str, empty_ok: bool
+) -> None:
+    from schedulerx_alert.config.actions import parse_actions
+    from schedulerx_alert.config.yaml_reader import read_yaml
+
+    def problems(value: Any) -> list[str]:
+        if section == "actions":
+            raw = {"enabled": True, "base_url": "https://alert.example.com/s", key: value}
+            return parse_actions(raw, {"SCHEDULERX_ALERT_ACTION_KEYS": "k" * 32})[1]
+        raw = read_yaml(GOOD)
+        raw[section][0][key] = value
+        try:
+            parse_config(raw, ENV, "config.yaml", Path("."))
+        except ConfigError as exc:
+            return exc.problems
+        return []
+
+    where = "actions" if section == "actions" else f"{section}[0]"
+    assert f"{where}.{key}: {said}" in problems("x")
+    assert (f"{where}.{key}: {said}" in problems([])) is not empty_ok
+    # Left empty (`key:` and nothing): as if left out.
+    assert not [p for p in problems(None) if p.startswith(f"{where}.{key}")]
+
+
+def test_a_file_that_cannot_be_read_is_named_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_config(missing, ENV)
+    assert caught.value.problems == ["cannot read: No such file or directory"]
+    assert main(["validate", "-c", str(missing)]) == 2
+    assert "cannot read: No such file or directory" in capsys.readouterr().err

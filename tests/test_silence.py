@@ -305,3 +305,14 @@ def test_an_oversized_value_read_back_is_refused_and_shown_short() -> None:
         "record.group: must be 1 to 200 characters, not 5000",
         "record.jobs: at most 100 job ids, not 499",
     ]
+
+
+def test_a_silence_quotes_a_bad_value_as_the_config_does() -> None:
+    # One show() for both (core/shown.py): short, and never a value's whole size.
+    for bad, shown in [([1, 2], "a list of 2 item(s)"), (2**70, "a very large integer")]:
+        problems: list[str] = []
+        parse_matcher({"jobs": [bad]}, "silences[0]", problems)
+        assert problems == [f"silences[0].jobs: job ids are positive integers, not {shown}"]
+    problems = []
+    parse_matcher({"kinds": [{"a": 1}]}, "", problems)
+    assert problems[0].startswith(".kinds: unknown kind a mapping of 1 key(s) (one of: ")

@@ -484,6 +484,11 @@ def test_the_commands_refuse_what_they_cannot_do(
             (["--job", "1", "--for", "40d"], "at most 31 days"),
             (["--job", "1", "--for", "soon"], "--for: 'soon' is not a duration"),
             (["--job", "1", "--until", "2020-01-01 00:00"], "would end before it starts"),
+            # A bad value is named by the flag it came in, not by the matcher's key.
+            (["--job", "0", "--for", "1h"], "--job: job ids are positive integers"),
+            (["--workflow", "-1", "--for", "1h"], "--workflow: workflow ids are positive"),
+            (["--name", "n" * 300, "--for", "1h"], "--name: must be 1 to 200 characters"),
+            (["--job", "1", "--namespace", "n" * 300, "--for", "1h"], "--namespace: must be"),
         ]
         for extra, message in cases:
             code, _, err = run(capsys, "silence", "add", "-c", config, "--why", "x", *extra)

@@ -3,7 +3,7 @@
 A job name, an error text or a silence comment can carry ESC and OSC sequences (move the
 cursor, clear the screen, retitle the window), BEL, CR (overwrite the line's start), bidi
 overrides and lone surrogates. `state show` always printed them escaped; `routes`,
-`silence list` and every command's JSON now do too, and the JSON reads back unchanged.
+`jobs`, `silence list` and every command's JSON now do too, and the JSON reads back unchanged.
 """
 
 from __future__ import annotations
@@ -44,15 +44,19 @@ def run(capsys: pytest.CaptureFixture[str], world: World, *argv: str) -> tuple[i
     return code, out, err
 
 
+def a_hostile_name_in_the_job_list(world: World) -> None:
+    world.sx.add_job(NS, GROUP, 51001, name=HOSTILE)
+    world.raw["watch"] = [
+        {"namespace": NS, "group": GROUP, "job_names": ["etl-*"], "receivers": ["ops"]}
+    ]
+    assert world.tick().status == "ok"  # the job list, with the name, into the state
+
+
 def test_routes_prints_a_job_authors_name_escaped_and_its_json_reads_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with World(tmp_path, jobs=()) as world:
-        world.sx.add_job(NS, GROUP, 51001, name=HOSTILE)
-        world.raw["watch"] = [
-            {"namespace": NS, "group": GROUP, "job_names": ["etl-*"], "receivers": ["ops"]}
-        ]
-        assert world.tick().status == "ok"  # the job list, with the name, into the state
+        a_hostile_name_in_the_job_list(world)
 
         code, out, _ = run(capsys, world, "routes", "--job", "51001", "--kind", "failed")
         assert code == 0 and unsafe(out) == []
@@ -61,6 +65,18 @@ def test_routes_prints_a_job_authors_name_escaped_and_its_json_reads_back(
         assert code == 0 and unsafe(out) == []
         (entry,) = json.loads(out)["entries"]
         assert entry["name"] == HOSTILE
+
+
+def test_jobs_prints_a_job_authors_name_escaped_and_its_json_reads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with World(tmp_path, jobs=()) as world:
+        a_hostile_name_in_the_job_list(world)
+        for argv in (("jobs",), ("jobs", "--json")):
+            code, out, err = run(capsys, world, *argv)
+            assert code == 0 and unsafe(out + err) == [], argv
+        [entry] = json.loads(out)["entries"]
+        assert [job["name"] for job in entry["jobs"]] == [HOSTILE]
 
 
 def test_silence_list_prints_the_books_text_escaped(

@@ -8,6 +8,9 @@ import math
 
 # FC's longest function timeout (fc3 schema: timeout maximum 86400).
 MAX_TIMEOUT = 86400.0
+# The function's timeout as the deploy files set it: what validate, config push and check
+# hold a config to unless told otherwise.
+DEPLOYED_TIMEOUT = 60.0
 
 
 def timeout_seconds(text: str) -> float:

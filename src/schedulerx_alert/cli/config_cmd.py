@@ -21,8 +21,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schedulerx_alert.cli.bounds import timeout_seconds
-from schedulerx_alert.config import Config, ConfigError, parse_config, read_config_data
+from schedulerx_alert.cli.bounds import DEPLOYED_TIMEOUT, timeout_seconds
+from schedulerx_alert.config import Config, ConfigError, parse_config, read_config_file
 from schedulerx_alert.config.source import OssLocation, parse_oss_url
 
 if TYPE_CHECKING:
@@ -59,8 +59,8 @@ def add_parser(commands: Any) -> None:
     push.add_argument(
         "--timeout",
         type=timeout_seconds,
-        default=60.0,
-        help="the function's timeout in seconds, as for validate (default 60)",
+        default=DEPLOYED_TIMEOUT,
+        help="the function's timeout in seconds, as for validate (default %(default)g)",
     )
 
 
@@ -68,11 +68,7 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
     """Everything `validate` checks; the config and the file's plain values.
 
     Raises ConfigError with every problem found."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
-    raw = read_config_data(data, str(path))
+    raw = read_config_file(path)
     config = parse_config(raw, env, str(path), path.parent)
     from schedulerx_alert.config.timing import Timing
     from schedulerx_alert.delivery.render import Renderer, RenderError
@@ -91,7 +87,7 @@ def check(path: Path, timeout: float, env: Mapping[str, str]) -> tuple[Config, A
     return config, raw
 
 
-def packaged_json(path: Path, env: Mapping[str, str], timeout: float = 60.0) -> str:
+def packaged_json(path: Path, env: Mapping[str, str], timeout: float = DEPLOYED_TIMEOUT) -> str:
     """The checked config as JSON, `${VAR}`s kept: what the function reads without YAML.
 
     Raises ConfigError when the file has a problem, or holds a value JSON cannot carry
@@ -154,7 +150,7 @@ def push(
     to: str,
     region: str | None = None,
     endpoint: str | None = None,
-    timeout: float = 60.0,
+    timeout: float = DEPLOYED_TIMEOUT,
     env: Mapping[str, str] | None = None,
     as_json: bool = False,
 ) -> int:
@@ -174,29 +170,21 @@ def push(
         print(exc, file=sys.stderr)
         print(f"nothing was uploaded to {to}", file=sys.stderr)
         return 2
-    from schedulerx_alert.cli.conventions import NO_CREDENTIALS
+    from schedulerx_alert.cli.context import can_sign
+    from schedulerx_alert.cli.conventions import public_endpoint
     from schedulerx_alert.storage.store import StoreError, connect_bucket
     from schedulerx_alert.support.credentials import resolve_credentials
 
     credentials = resolve_credentials(None, env)
-    if credentials is None:
-        print(
-            NO_CREDENTIALS,
-            file=sys.stderr,
-        )
+    if not can_sign(credentials):
         return 2
     region = region or config.region
+    tried = endpoint or public_endpoint(region)
     try:
-        bucket = connect_bucket(
-            location.bucket,
-            endpoint or f"https://oss-{region}.aliyuncs.com",
-            region,
-            credentials,
-        )
+        bucket = connect_bucket(location.bucket, tried, region, credentials)
     except ValueError as exc:
         print(f"push to {location.url} failed: {exc}", file=sys.stderr)
         return 2
-    tried = endpoint or f"https://oss-{region}.aliyuncs.com"
     target = _Target(bucket, location)
     try:
         current = target.read()

@@ -62,6 +62,13 @@ def add_endpoint(parser: Any) -> None:
     parser.add_argument("--endpoint", metavar="URL", help=ENDPOINT_HELP)
 
 
+def add_common(parser: Any, json_help: str = JSON_HELP, config_help: str = CONFIG_HELP) -> None:
+    """--config, --json and --endpoint: the flags of a command that reads the config."""
+    add_config(parser, config_help)
+    add_json(parser, json_help)
+    add_endpoint(parser)
+
+
 def on_fc(env: Mapping[str, str]) -> bool:
     return bool(env.get(FC_ENV))
 

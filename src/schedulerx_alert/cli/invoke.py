@@ -66,19 +66,17 @@ class Invocation:
 
 
 def account_id_from_env(env: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if env is None else env
-    for name in ("ALIBABA_CLOUD_ACCOUNT_ID", "FC_ACCOUNT_ID"):
-        if env.get(name):
-            return env[name]
-    return None
+    return _first_set(("ALIBABA_CLOUD_ACCOUNT_ID", "FC_ACCOUNT_ID"), env)
 
 
 def region_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    # The caller's own variable first: FC's are set only inside a function.
+    return _first_set(("ALIBABA_CLOUD_REGION_ID", "FC_REGION"), env)
+
+
+def _first_set(names: tuple[str, ...], env: Mapping[str, str] | None) -> str | None:
     env = os.environ if env is None else env
-    for name in ("ALIBABA_CLOUD_REGION_ID", "FC_REGION"):
-        if env.get(name):
-            return env[name]
-    return None
+    return next((env[name] for name in names if env.get(name)), None)
 
 
 def default_endpoint(region: str, account_id: str | None) -> str:
@@ -260,6 +258,13 @@ def _api_error(status: int, body: bytes, request_id: str) -> InvokeError:
     return InvokeError(text, status=status, code=code)
 
 
+def redactor_of(credentials: Credentials) -> Redactor:
+    """What an FC call's words pass through: the key pair and the STS token."""
+    return Redactor(
+        [credentials.access_key_id, credentials.access_key_secret, credentials.security_token]
+    )
+
+
 def invoke(
     *,
     function_name: str,
@@ -275,9 +280,7 @@ def invoke(
     """One synchronous call of the deployed function with `{"dry_run": ...}` as the event."""
     payload = json.dumps({"dry_run": dry_run}).encode()
     url = endpoint or default_endpoint(region, account_id)
-    redact = Redactor(
-        [credentials.access_key_id, credentials.access_key_secret, credentials.security_token]
-    )
+    redact = redactor_of(credentials)
     try:
         if service:
             if not endpoint and not account_id:

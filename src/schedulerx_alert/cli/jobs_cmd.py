@@ -11,7 +11,6 @@ Job names come from SchedulerX: on a terminal they are escaped as `state show` e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config import Config, WatchRule
     from schedulerx_alert.core.catalog import JobInfo
     from schedulerx_alert.core.model import JobKey
@@ -43,10 +43,8 @@ def add_parser(commands: Any) -> None:
     )
     from schedulerx_alert.cli import conventions as cli
 
-    cli.add_config(jobs)
+    cli.add_common(jobs)
     jobs.add_argument("--live", action="store_true", help="read the job lists from SchedulerX now")
-    cli.add_json(jobs)
-    cli.add_endpoint(jobs)
 
 
 @dataclass
@@ -62,23 +60,14 @@ class Lists:
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
-    from schedulerx_alert.cli import conventions as cli
-    from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.support.credentials import resolve_credentials
-    from schedulerx_alert.support.redact import Redactor
+    from schedulerx_alert.cli.context import Context, can_sign
 
-    credentials = resolve_credentials(None)
-    loaded = cli.load_config(args, credentials)
-    if loaded is None:
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config = loaded[0]
-    redact = Redactor(secrets_of(config, credentials))
+    config, credentials, redact = ctx.config, ctx.credentials, ctx.redact
     if args.live:
-        if credentials is None:
-            print(
-                f"jobs --live: {cli.NO_CREDENTIALS}",
-                file=sys.stderr,
-            )
+        if not can_sign(credentials, "jobs --live: "):
             return 2
         from schedulerx_alert.sources.schedulerx import SchedulerXClient
 
@@ -88,34 +77,35 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         )
         lists = read_live(config, client, clock())
     else:
-        found = read_state(config, credentials)
+        found = read_state(ctx)
         if isinstance(found, str):
             print(redact(found), file=sys.stderr)
             return 1
         lists = found
+    from schedulerx_alert.cli.terminal import Output
+
     doc = document(config, lists)
-    if args.json:
-        print(redact(json.dumps(doc, ensure_ascii=False, indent=2)))
+    out = Output(redact, args.json)
+    if out.json:
+        out.document(doc)
     else:
-        sys.stdout.write(redact(text_of(doc)))
+        out.text(text_of(doc))
     return 1 if doc["problems"] else 0
 
 
 # -- where the job lists come from -------------------------------------------------------
 
 
-def read_state(config: Config, credentials: Any) -> Lists | str:
-    from schedulerx_alert.storage.session import StateRefused, StateSession
-    from schedulerx_alert.storage.store import StoreError, open_state_store
+def read_state(ctx: Context) -> Lists | str:
+    from schedulerx_alert.cli.conventions import tried
+    from schedulerx_alert.storage.session import StateRefused
+    from schedulerx_alert.storage.store import StoreError
 
     try:
-        store, key = open_state_store(config, credentials)
-        where = store.describe(key)
-        inspection = StateSession(store, key, owner="jobs", ttl=0).inspect()
+        store, key, inspection = ctx.inspect_state("jobs")
     except (StoreError, StateRefused) as exc:
-        from schedulerx_alert.cli.conventions import tried
-
-        return f"jobs: the job lists the state keeps could not be read: {exc}{tried(config)}"
+        return f"jobs: the job lists the state keeps could not be read: {exc}{tried(ctx.config)}"
+    where = store.describe(key)
     state = inspection.state
     lists = Lists("state", where, dict(state.catalog))
     for group, cursor in state.sources.groups.items():

@@ -8,7 +8,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from schedulerx_alert.cli.bounds import timeout_seconds
+# The commands' modules are light: each imports what it runs with when it runs.
+from schedulerx_alert.cli import (
+    config_cmd,
+    jobs_cmd,
+    render_cmd,
+    routes_cmd,
+    send_cmd,
+    silence_cmd,
+    state_cmd,
+)
+from schedulerx_alert.cli.bounds import DEPLOYED_TIMEOUT, timeout_seconds
 from schedulerx_alert.config import ConfigError
 from schedulerx_alert.support.credentials import resolve_credentials
 
@@ -36,21 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--timeout",
         type=timeout_seconds,
-        default=60.0,
-        help="the function's timeout in seconds (as deployed: 60); refuses settings "
+        default=DEPLOYED_TIMEOUT,
+        help="the function's timeout in seconds (as deployed: %(default)g); refuses settings "
         "under which a tick of that length cannot poll a single job",
     )
     check = commands.add_parser(
         "check", help="run one tick now with credentials from ALIBABA_CLOUD_* variables"
     )
-    cli.add_config(check)
+    cli.add_common(check, "only the summary, as JSON (with --dry-run, the messages in `preview`)")
     check.add_argument(
         "--dry-run", action="store_true", help="print the messages; send nothing, save nothing"
     )
-    cli.add_json(check, "only the summary, as JSON (with --dry-run, the messages in `preview`)")
-    cli.add_endpoint(check)
     check.add_argument(
-        "--timeout", type=timeout_seconds, default=60.0, help="time budget in seconds"
+        "--timeout", type=timeout_seconds, default=DEPLOYED_TIMEOUT, help="time budget in seconds"
     )
     check.add_argument(
         "--log-format",
@@ -59,23 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "also SCHEDULERX_ALERT_LOG_FORMAT",
     )
     _add_invoke_parser(commands)
-    from schedulerx_alert.cli import (
-        config_cmd,
-        jobs_cmd,
-        render_cmd,
-        routes_cmd,
-        send_cmd,
-        silence_cmd,
-        state_cmd,
-    )
-
-    config_cmd.add_parser(commands)
-    render_cmd.add_parser(commands)
-    silence_cmd.add_parser(commands)
-    routes_cmd.add_parser(commands)
-    state_cmd.add_parser(commands)
-    jobs_cmd.add_parser(commands)
-    send_cmd.add_parsers(commands)
+    # In the order --help lists them.
+    for module in (config_cmd, render_cmd, silence_cmd, routes_cmd, state_cmd, jobs_cmd, send_cmd):
+        module.add_parser(commands)
     _epilogs(parser, cli.EXIT_CODES)
     return parser
 
@@ -99,15 +93,6 @@ def _version() -> str:
 
 
 def _run(args: argparse.Namespace, clock: Callable[[], float] | None) -> int:
-    from schedulerx_alert.cli import (
-        config_cmd,
-        jobs_cmd,
-        render_cmd,
-        routes_cmd,
-        send_cmd,
-        silence_cmd,
-        state_cmd,
-    )
     from schedulerx_alert.cli import conventions as cli
 
     if args.command in ("send-test", "heartbeat"):
@@ -129,18 +114,19 @@ def _run(args: argparse.Namespace, clock: Callable[[], float] | None) -> int:
 
     if args.command == "validate":
         return _validate(args.config, args.timeout, args.json)
-    credentials = resolve_credentials(None)
-    loaded = cli.load_config(args, credentials)
-    if loaded is None:
+    from schedulerx_alert.cli.context import Context
+
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config = loaded[0]
+    config = ctx.config
     # Imported late so that `validate` stays fast and never touches the network stack.
     from schedulerx_alert.handler import run
     from schedulerx_alert.support import process_log as logs
 
     logs.choose_format(args.log_format)
 
-    summary, redactor = run(config, credentials, dry_run=args.dry_run, timeout=args.timeout)
+    summary, redactor = run(config, ctx.credentials, dry_run=args.dry_run, timeout=args.timeout)
     from schedulerx_alert.cli.terminal import (  # job text (names, errors) on a terminal
         block,
         json_text,
@@ -246,21 +232,17 @@ def _add_invoke_parser(commands: Any) -> None:
 
 def _invoke(args: argparse.Namespace) -> int:
     # Only this command needs the FC client code.
-    from schedulerx_alert.cli.conventions import NO_CREDENTIALS
+    from schedulerx_alert.cli.context import can_sign
     from schedulerx_alert.cli.invoke import (
         InvokeError,
         account_id_from_env,
         invoke,
+        redactor_of,
         region_from_env,
     )
-    from schedulerx_alert.support.redact import Redactor
 
     credentials = resolve_credentials(None)
-    if credentials is None:
-        print(
-            NO_CREDENTIALS,
-            file=sys.stderr,
-        )
+    if not can_sign(credentials):
         return 2
     region = args.region or region_from_env()
     if not region and not args.endpoint:
@@ -268,9 +250,7 @@ def _invoke(args: argparse.Namespace) -> int:
     if not region and not args.endpoint:
         print("no region: pass --region or set ALIBABA_CLOUD_REGION_ID", file=sys.stderr)
         return 2
-    redact = Redactor(
-        [credentials.access_key_id, credentials.access_key_secret, credentials.security_token]
-    )
+    redact = redactor_of(credentials)
     try:
         result = invoke(
             function_name=args.function_name,

@@ -52,13 +52,12 @@ def add_parser(commands: Any) -> None:
     )
     from schedulerx_alert.cli import conventions as cli
 
-    cli.add_config(
+    cli.add_common(
         render,
+        "the body as JSON on stdout (it always is; notes go to stderr)",
         "take language, templates and receiver from it (default: SCHEDULERX_ALERT_CONFIG "
         "when set, else the defaults)",
     )
-    cli.add_json(render, "the body as JSON on stdout (it always is; notes go to stderr)")
-    cli.add_endpoint(render)
     render.add_argument(
         "--receiver", metavar="NAME", help="the config's receiver to format for (default: first)"
     )

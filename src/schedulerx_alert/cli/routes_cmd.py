@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config import Config, JobSpec, WatchRule
     from schedulerx_alert.config.sections import Sections
     from schedulerx_alert.config.workflows import WorkflowWatch
@@ -67,16 +68,15 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     """`clock`: a test's; quiet hours and silences are told at its time."""
-    from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.cli.terminal import block, json_text
     from schedulerx_alert.config.sections import sections_of
     from schedulerx_alert.core.silence import KINDS, TRIGGER_TYPES
-    from schedulerx_alert.support.credentials import resolve_credentials
 
-    loaded = cli.load_config(args, resolve_credentials(None))
-    if loaded is None:
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config, source = loaded
+    config, source = ctx.config, ctx.source
     sections = sections_of(config)
     if args.kind is not None and args.kind not in KINDS:
         print(f"routes: --kind: unknown kind {args.kind!r}", file=sys.stderr)
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         if job.job_id == args.job
     ]
     if not holders and any(rule.discovers for rule in config.watch):
-        found = _discovered(config, args.job)
+        found = _discovered(ctx, args.job)
         if isinstance(found, str):
             print(block(found), file=sys.stderr)
             return 1 if isinstance(found, _Unread) else 2
@@ -247,30 +247,24 @@ class _Unread(str):
     """Why the state's job lists could not be read: a problem (exit 1), not a usage error."""
 
 
-def _discovered(config: Config, job_id: int) -> list[tuple[int, WatchRule, JobSpec]] | str:
+def _discovered(ctx: Context, job_id: int) -> list[tuple[int, WatchRule, JobSpec]] | str:
     """The watch entries that watch `job_id` through their group's job list in the state's
     catalog, as the tick would route it; or why none can be named."""
-    from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.storage.session import StateRefused, StateSession
-    from schedulerx_alert.storage.store import StoreError, open_state_store
-    from schedulerx_alert.support.credentials import resolve_credentials
-    from schedulerx_alert.support.redact import Redactor
+    from schedulerx_alert.cli.conventions import tried
+    from schedulerx_alert.storage.session import StateRefused
+    from schedulerx_alert.storage.store import StoreError
 
-    credentials = resolve_credentials(None)
-    redact = Redactor(secrets_of(config, credentials))
+    config, redact = ctx.config, ctx.redact
     try:
-        store, key = open_state_store(config, credentials)
-        where = store.describe(key)
-        inspection = StateSession(store, key, owner="routes", ttl=0).inspect()
+        store, key, inspection = ctx.inspect_state("routes")
     except (StoreError, StateRefused) as exc:
-        from schedulerx_alert.cli.conventions import tried
-
         return _Unread(
             redact(
                 f"routes: job {job_id} is in no watch entry by id, and the job lists the state "
                 f"keeps could not be read: {exc}{tried(config)}"
             )
         )
+    where = store.describe(key)
     catalog = inspection.state.catalog
     known = {k: info for k, info in catalog.items() if k.job_id == job_id}
     if not known:

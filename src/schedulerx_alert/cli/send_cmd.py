@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import socket
 import sys
 import time
@@ -22,12 +21,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config import Config
     from schedulerx_alert.delivery.render import Message
     from schedulerx_alert.support.credentials import Credentials
 
 
-def add_parsers(commands: Any) -> None:
+def add_parser(commands: Any) -> None:
+    """Two commands: `send-test` and `heartbeat`."""
     from schedulerx_alert.cli import conventions as cli
 
     test = commands.add_parser(
@@ -41,9 +42,7 @@ def add_parsers(commands: Any) -> None:
         ),
     )
     test.add_argument("receiver", metavar="RECEIVER", help="a receiver name in the config")
-    cli.add_config(test)
-    cli.add_json(test)
-    cli.add_endpoint(test)
+    cli.add_common(test)
     beat = commands.add_parser(
         "heartbeat",
         help="send today's heartbeat digest now (--now), without waiting for its hour",
@@ -56,9 +55,7 @@ def add_parsers(commands: Any) -> None:
     )
     beat.add_argument("--now", action="store_true", required=True, help="send it now")
     beat.add_argument("--dry-run", action="store_true", help="print it; send nothing")
-    cli.add_config(beat)
-    cli.add_json(beat)
-    cli.add_endpoint(beat)
+    cli.add_common(beat)
 
 
 # DingTalk's errcodes a person meets when setting a robot up (FACTS.md).
@@ -81,33 +78,25 @@ def meaning(errcode: int | None, message: str) -> str:
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
-    from schedulerx_alert.cli import conventions as cli
-    from schedulerx_alert.config import ConfigError
-    from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.support.credentials import resolve_credentials
-    from schedulerx_alert.support.redact import Redactor
+    from schedulerx_alert.cli.context import Context
 
-    credentials = resolve_credentials(None)
-    try:
-        config = cli.load_text(args, credentials).parse(os.environ)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    redact = Redactor(secrets_of(config, credentials))
     now = (clock or time.time)()
     if args.command == "send-test":
-        return _send_test(args, config, credentials, redact, now)
-    config = cli.with_endpoint(config, args.endpoint, os.environ)
-    return _heartbeat(args, config, credentials, redact, now)
+        return _send_test(args, ctx, now)
+    return _heartbeat(args, ctx, now)
 
 
 def _say(args: argparse.Namespace, redact: Callable[[str], str], said: str, **doc: Any) -> None:
-    from schedulerx_alert.cli.terminal import block, json_text
+    from schedulerx_alert.cli.terminal import Output
 
-    if args.json:
-        print(redact(json_text(doc)))
+    out = Output(redact, args.json)
+    if out.json:
+        out.document(doc)
     else:
-        print(redact(block(said)), end="" if said.endswith("\n") else "\n")
+        out.text(said if said.endswith("\n") else f"{said}\n")
 
 
 def _post(
@@ -141,15 +130,10 @@ def _unknown(config: Config, name: str) -> str | None:
     return f"no receiver {line(name)!r} in the config (its receivers: {known})"
 
 
-def _send_test(
-    args: argparse.Namespace,
-    config: Config,
-    credentials: Credentials | None,
-    redact: Callable[[str], str],
-    now: float,
-) -> int:
+def _send_test(args: argparse.Namespace, ctx: Context, now: float) -> int:
     from schedulerx_alert.delivery.render import Message
 
+    config, redact = ctx.config, ctx.redact
     problem = _unknown(config, args.receiver)
     if problem:
         print(redact(f"send-test: {problem}"), file=sys.stderr)
@@ -165,7 +149,9 @@ def _send_test(
         else f"#### {title}\n\n来自 `schedulerx-alert send-test`（{who}，{when} "
         f"{config.timezone}）：接收方 **{args.receiver}** 可以发到本群。"
     )
-    taken, answer, errcode = _post(config, credentials, args.receiver, Message(title, text), now)
+    taken, answer, errcode = _post(
+        config, ctx.credentials, args.receiver, Message(title, text), now
+    )
     receiver = config.receivers[args.receiver]
     robot = f"{receiver.url.origin}{receiver.url.path}"
     _say(
@@ -187,22 +173,17 @@ def _user() -> str:
         return "someone"
 
 
-def _heartbeat(
-    args: argparse.Namespace,
-    config: Config,
-    credentials: Credentials | None,
-    redact: Callable[[str], str],
-    now: float,
-) -> int:
+def _heartbeat(args: argparse.Namespace, ctx: Context, now: float) -> int:
     from schedulerx_alert.cli.conventions import tried
     from schedulerx_alert.core import heartbeat as core
     from schedulerx_alert.delivery import heartbeat
     from schedulerx_alert.delivery.render import Renderer
-    from schedulerx_alert.storage.session import StateRefused, StateSession
+    from schedulerx_alert.storage.session import StateRefused
     from schedulerx_alert.storage.silence_book import SilenceBook
-    from schedulerx_alert.storage.store import StoreError, open_state_store
+    from schedulerx_alert.storage.store import StoreError
     from schedulerx_alert.tick import targets_of
 
+    config, redact = ctx.config, ctx.redact
     settings = config.heartbeat
     if settings is None:
         print(
@@ -212,8 +193,7 @@ def _heartbeat(
         )
         return 2
     try:
-        store, key = open_state_store(config, credentials)
-        inspection = StateSession(store, key, owner="heartbeat --now", ttl=0).inspect()
+        store, key, inspection = ctx.inspect_state("heartbeat --now")
         book = SilenceBook(store, key).read()
     except (StoreError, StateRefused) as exc:
         print(
@@ -247,7 +227,7 @@ def _heartbeat(
             text=message.text,
         )
         return 0
-    taken, answer, errcode = _post(config, credentials, settings.receiver, message, now)
+    taken, answer, errcode = _post(config, ctx.credentials, settings.receiver, message, now)
     _say(
         args,
         redact,

@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 # Longer silences belong in the config file, where a review sees them.
 MAX_SECONDS = 31 * 24 * 3600
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+# `silence add`'s flag for each key of a silence's match (core/silence.parse_matcher).
+_FLAGS = {
+    "namespace": "--namespace",
+    "group": "--group",
+    "jobs": "--job",
+    "workflows": "--workflow",
+    "job_names": "--name",
+    "kinds": "--kind",
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -36,6 +45,7 @@ def add_parser(commands: Any) -> None:
             "one digest lists what it held back. OSS needs ALIBABA_CLOUD_* credentials."
         ),
     )
+    from schedulerx_alert.cli import conventions as cli
     from schedulerx_alert.core.model import TERMINAL
     from schedulerx_alert.core.silence import RULE_KINDS
 
@@ -44,7 +54,7 @@ def add_parser(commands: Any) -> None:
 
     actions = silence.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="add a silence")
-    _common(add)
+    cli.add_common(add)
     add.add_argument("--job", type=int, action="append", default=[], metavar="ID")
     add.add_argument(
         "--workflow",
@@ -74,7 +84,7 @@ def add_parser(commands: Any) -> None:
     add.add_argument("--why", required=True, help="the reason, shown to everyone")
     add.add_argument("--who", help="who adds it (default: $USER)")
     listing = actions.add_parser("list", help="list silences that have not ended")
-    _common(listing, "one JSON array (where the book is: on stderr)")
+    cli.add_common(listing, "one JSON array (where the book is: on stderr)")
     listing.add_argument(
         "--all", action="store_true", help="ended ones too (kept a week after they end)"
     )
@@ -89,33 +99,25 @@ def add_parser(commands: Any) -> None:
         metavar="ID",
         help="every silence of the book that names this workflow and has not ended",
     )
-    _common(expire)
+    cli.add_common(expire)
     expire.add_argument("--who", help="who ends it (default: $USER)")
-
-
-def _common(parser: Any, json_help: str | None = None) -> None:
-    from schedulerx_alert.cli import conventions as cli
-
-    cli.add_config(parser)
-    cli.add_json(parser, json_help or cli.JSON_HELP)
-    cli.add_endpoint(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config.sections import sections_of
-    from schedulerx_alert.storage.silence_book import SilenceBookError
+    from schedulerx_alert.storage.silence_book import SilenceBook, SilenceBookError
     from schedulerx_alert.storage.store import StoreError
-    from schedulerx_alert.support.credentials import resolve_credentials
 
-    loaded = cli.load_config(args, resolve_credentials(None))
-    if loaded is None:
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config, source = loaded
+    config, source = ctx.config, ctx.source
     sections = sections_of(config)
     now = time.time()
     try:
-        book = _book(config)
+        book = SilenceBook(*ctx.open_state())
         if args.action == "add":
             return _add(args, config, book, now)
         if args.action == "expire":
@@ -134,32 +136,11 @@ class _Usage(Exception):
     pass
 
 
-def _book(config: Config) -> SilenceBook:
-    from schedulerx_alert.storage.silence_book import SilenceBook
-    from schedulerx_alert.storage.store import open_state_store
-    from schedulerx_alert.support.credentials import resolve_credentials
-
-    credentials = resolve_credentials(None) if config.state.url.startswith("oss:") else None
-    store, key = open_state_store(config, credentials)
-    return SilenceBook(store, key)
-
-
 def _add(args: argparse.Namespace, config: Config, book: SilenceBook, now: float) -> int:
     from schedulerx_alert.core.silence import parse_matcher
 
-    raw: dict[str, Any] = {}
-    if args.namespace:
-        raw["namespace"] = args.namespace
-    if args.group:
-        raw["group"] = args.group
-    if args.job:
-        raw["jobs"] = args.job
-    if args.workflow:
-        raw["workflows"] = args.workflow
-    if args.name:
-        raw["job_names"] = args.name
-    if args.kind:
-        raw["kinds"] = args.kind
+    given = ((key, getattr(args, flag[2:])) for key, flag in _FLAGS.items())
+    raw: dict[str, Any] = {key: value for key, value in given if value}
     if not raw.keys() - {"kinds"}:
         raise _Usage("say what to silence: --job, --workflow, --group, --namespace or --name")
     problems: list[str] = []
@@ -215,10 +196,8 @@ def _naming(
 def _flag(problem: str) -> str:
     """`.kinds: unknown kind 'x'` -> `--kind: unknown kind 'x'`."""
     key, _, message = problem.partition(": ")
-    flags = {".namespace": "--namespace", ".group": "--group", ".jobs": "--job"}
-    flags |= {".workflows": "--workflow"}
-    flags |= {".job_names": "--name", ".kinds": "--kind"}
-    return f"{flags.get(key, key)}: {message}"
+    flag = _FLAGS.get(key[1:]) if key.startswith(".") else None
+    return f"{flag or key}: {message}"
 
 
 def _end(args: argparse.Namespace, zone: str, now: float) -> float:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from schedulerx_alert.cli.terminal import Output
 from schedulerx_alert.core.findings import job_of_fingerprint
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.state import State
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 # Forgetting is a read and a write; a tick waits at most this long for a dead CLI's lease.
 FORGET_LEASE_SECONDS = 60.0
-CONFIG_HELP = "default: SCHEDULERX_ALERT_CONFIG, as the function reads it"
 
 
 def add_parser(commands: Any) -> None:
@@ -55,9 +55,7 @@ def add_parser(commands: Any) -> None:
     )
     from schedulerx_alert.cli import conventions as cli
 
-    cli.add_config(show)
-    cli.add_json(show)
-    cli.add_endpoint(show)
+    cli.add_common(show)
     forget = actions.add_parser(
         "forget",
         help="drop one job's history; its next poll is a first poll",
@@ -71,7 +69,7 @@ def add_parser(commands: Any) -> None:
             "(unless --drop-pending)."
         ),
     )
-    forget.add_argument("--config", "-c", metavar="FILE|oss://BUCKET/KEY", help=CONFIG_HELP)
+    cli.add_common(forget)
     forget.add_argument("--job", required=True, type=int, metavar="ID")
     forget.add_argument("--namespace", metavar="NS", help="when the id is in several")
     forget.add_argument("--group", metavar="G", help="when the id is in several")
@@ -80,34 +78,28 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="also drop the job's alerts not delivered yet (they are never sent)",
     )
-    cli.add_json(forget)
-    cli.add_endpoint(forget)
 
 
 def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> int:
     # Imported here so that the CLI's other commands stay light.
     from schedulerx_alert.cli import conventions as cli
+    from schedulerx_alert.cli.context import Context
     from schedulerx_alert.config.sections import sections_of
-    from schedulerx_alert.handler import secrets_of
-    from schedulerx_alert.storage.store import StoreError, open_state_store
-    from schedulerx_alert.support.credentials import resolve_credentials
-    from schedulerx_alert.support.redact import Redactor
+    from schedulerx_alert.storage.store import StoreError
 
     clock = clock or time.time
     command = f"state {args.state_command}"
-    credentials = resolve_credentials(None)
-    loaded = cli.load_config(args, credentials)
-    if loaded is None:
+    ctx = Context.load(args)
+    if ctx is None:
         return 2
-    config = loaded[0]
+    config = ctx.config
     sections = sections_of(config)
-    redact = Redactor(secrets_of(config, credentials))
     try:
-        store, key = open_state_store(config, credentials)
+        store, key = ctx.open_state()
     except StoreError as exc:
-        print(redact(f"{command}: {exc}{cli.tried(config)}"), file=sys.stderr)
+        print(ctx.redact(f"{command}: {exc}{cli.tried(config)}"), file=sys.stderr)
         return 2
-    out = Output(redact, args.json)
+    out = Output(ctx.redact, args.json)
     try:
         if args.state_command == "show":
             return _show(config, sections.silences, store, key, clock, out)
@@ -116,30 +108,6 @@ def run(args: argparse.Namespace, clock: Callable[[], float] | None = None) -> i
         # The store failed (network, permission): trying again may work.
         out.error(f"{command}: {exc}{cli.tried(config)}")
         return 1
-
-
-@dataclass
-class Output:
-    """Everything printed goes through the redactor (the state holds robot ids and error
-    texts, not tokens, but an error text could quote one) and the terminal's escaping."""
-
-    redact: Callable[[str], str]
-    json: bool
-
-    def document(self, doc: dict[str, Any]) -> None:
-        from schedulerx_alert.cli.terminal import json_text
-
-        print(self.redact(json_text(doc)))
-
-    def text(self, text: str) -> None:
-        from schedulerx_alert.cli.terminal import block
-
-        sys.stdout.write(self.redact(block(text)))
-
-    def error(self, text: str) -> None:
-        from schedulerx_alert.cli.terminal import block
-
-        print(self.redact(block(text)), file=sys.stderr)
 
 
 def _show(

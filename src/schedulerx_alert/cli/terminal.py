@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 LINE_KEEP = 160
@@ -44,6 +47,24 @@ def line(text: object, limit: int = LINE_KEEP) -> str:
 def block(text: object) -> str:
     """Someone else's multi-line text, safe for a terminal: its lines kept."""
     return escape(str(text).replace("\r\n", "\n"), keep_lines=True)
+
+
+@dataclass
+class Output:
+    """What a command prints: through the redactor (a state or an answer holds robot ids
+    and error texts, not tokens, but an error text could quote one) and this escaping."""
+
+    redact: Callable[[str], str]
+    json: bool
+
+    def document(self, doc: Any) -> None:
+        print(self.redact(json_text(doc)))
+
+    def text(self, text: str) -> None:
+        sys.stdout.write(self.redact(block(text)))
+
+    def error(self, text: str) -> None:
+        print(self.redact(block(text)), file=sys.stderr)
 
 
 def json_text(value: Any) -> str:

@@ -129,16 +129,17 @@ class Config:
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Read, substitute and validate a config file (.json or YAML); raises ConfigError."""
     path = Path(path)
+    env = os.environ if env is None else env
+    return parse_config(read_config_file(path), env, str(path), path.parent)
+
+
+def read_config_file(path: Path) -> Any:
+    """A config file's plain values (.json or YAML); raises ConfigError."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError([f"cannot read: {exc.strerror or exc}"], str(path)) from None
-    return parse_config(
-        read_config_data(data, str(path)),
-        os.environ if env is None else env,
-        str(path),
-        path.parent,
-    )
+    return read_config_data(data, str(path))
 
 
 def read_config_data(data: bytes, source: str) -> Any:
@@ -148,20 +149,26 @@ def read_config_data(data: bytes, source: str) -> Any:
     return read_yaml(data, source)
 
 
-def read_json(data: bytes | str, source: str = "config") -> Any:
-    """JSON text (as `make package` writes it) -> plain values; a problem names its line."""
+def config_text(data: bytes | str, source: str) -> str:
+    """A config file's text, JSON or YAML, once it is known to be in bounds and UTF-8."""
     size = len(data.encode("utf-8") if isinstance(data, str) else data)
     if size > MAX_CONFIG_BYTES:
         raise ConfigError(
             [f"(top level): the file is {size} bytes; a config is limited to {MAX_CONFIG_BYTES}"],
             source,
         )
+    if isinstance(data, str):
+        return data
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        assert isinstance(data, bytes)
         line = data[: exc.start].count(b"\n") + 1
         raise ConfigError([f"line {line}: not UTF-8 text"], source) from None
+
+
+def read_json(data: bytes | str, source: str = "config") -> Any:
+    """JSON text (as `make package` writes it) -> plain values; a problem names its line."""
+    text = config_text(data, source)
     too_deep = ConfigError([f"(top level): values are nested more than {MAX_DEPTH} deep"], source)
     try:
         raw = json.loads(text, parse_constant=_no_constant)

@@ -34,6 +34,7 @@ from schedulerx_alert.config.schema import (
     boolean,
     join,
     key_of,
+    listed,
     option,
     options,
     show,
@@ -112,10 +113,7 @@ def base_url(walker: Walker, value: Any, path: str) -> HttpUrl:
 
 def spans(walker: Walker, value: Any, path: str) -> tuple[Span, ...]:
     """Every button's span; a bad one keeps the default buttons (and says why)."""
-    if value is None:
-        raise Missing
-    if not isinstance(value, list) or not value:
-        raise Invalid('must be a non-empty list such as [1h, "until 09:00"]')
+    value = listed(value, 'must be a non-empty list such as [1h, "until 09:00"]')
     if len(value) > MAX_BUTTONS:
         raise Invalid(f"at most {MAX_BUTTONS} buttons fit under a message, not {len(value)}")
     found: list[Span] = []
@@ -167,10 +165,7 @@ def link_ttl(walker: Walker, value: Any, path: str) -> float:
 
 def operations(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
     """The operations listed, in OPERATIONS' order; any bad one: none."""
-    if value is None:
-        raise Missing
-    if not isinstance(value, list):
-        raise Invalid("must be a list such as [retry, mark_success, stop]")
+    value = listed(value, "must be a list such as [retry, mark_success, stop]", empty=True)
     chosen: list[str] = []
     for index, item in enumerate(value):
         if item not in OPERATIONS:

@@ -22,6 +22,7 @@ from schedulerx_alert.config.schema import (
     count,
     declared_receiver,
     join,
+    listed,
     number,
     one_of,
     option,
@@ -251,10 +252,7 @@ def robot_keyword(walker: Walker, value: Any, path: str) -> str:
 
 
 def mobiles(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
-    if value is None:
-        raise Missing
-    if not isinstance(value, list):
-        raise Invalid("must be a list of phone numbers")
+    value = listed(value, "must be a list of phone numbers", empty=True)
     found: list[str] = []
     for index, item in enumerate(value):
         number = str(item) if isinstance(item, str | int) and small(item) else ""
@@ -266,10 +264,7 @@ def mobiles(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
 
 
 def user_ids(walker: Walker, value: Any, path: str) -> tuple[str, ...]:
-    if value is None:
-        raise Missing
-    if not isinstance(value, list):
-        raise Invalid("must be a list of DingTalk user ids")
+    value = listed(value, "must be a list of DingTalk user ids", empty=True)
     found: list[str] = []
     for index, item in enumerate(value):
         if not isinstance(item, str) or not re.fullmatch(_USER_ID, item):

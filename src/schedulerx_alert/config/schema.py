@@ -22,7 +22,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, TypeVar
 
-SHOW_CHARS = 60
+from schedulerx_alert.core.shown import show as show
+
 _PLAIN_KEY = r"[A-Za-z_][A-Za-z0-9_-]{0,39}"
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # The only fields `${VAR}` is read in: a refusal anywhere else names them.
@@ -46,20 +47,14 @@ class Missing(Exception):
     """A value that counts as absent: the option's default, or "is required"."""
 
 
-def show(value: object) -> str:
-    """A value from the file fit for a message: one short line, whatever its size."""
-    if isinstance(value, str):
-        cut = value[:SHOW_CHARS]
-        return repr(cut) + ("…" if len(value) > SHOW_CHARS else "")
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return str(value) if value.bit_length() <= 64 else "a very large integer"
-    if isinstance(value, list):
-        return f"a list of {len(value)} item(s)"
-    if isinstance(value, dict):
-        return f"a mapping of {len(value)} key(s)"
-    return f"a {type(value).__name__}"
+def listed(value: Any, what: str, empty: bool = False) -> list[Any]:
+    """A list option's items: Missing for none, Invalid(`what`) for anything but a list,
+    or for an empty one unless `empty`."""
+    if value is None:
+        raise Missing
+    if not isinstance(value, list) or not (value or empty):
+        raise Invalid(what)
+    return value
 
 
 def small(value: object) -> bool:

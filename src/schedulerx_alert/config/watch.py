@@ -15,6 +15,7 @@ from schedulerx_alert.config.schema import (
     boolean,
     count,
     join,
+    listed,
     option,
     show,
     small,
@@ -82,10 +83,7 @@ class WatchRule:
 
 def ids(walker: Walker, raw: Any, path: str, named: bool = False) -> tuple[JobSpec, ...]:
     """Job ids (as numbers or digits); `named`: also `{id, name}`."""
-    if raw is None and not named:
-        raise Missing
-    if not isinstance(raw, list) or not raw:
-        raise Invalid("must be a non-empty list of job ids")
+    raw = listed(raw, "must be a non-empty list of job ids")
     jobs: list[JobSpec] = []
     for index, item in enumerate(raw):
         here = f"{path}[{index}]"
@@ -125,10 +123,7 @@ def exclude_jobs(walker: Walker, raw: Any, path: str) -> frozenset[int]:
 
 def globs(walker: Walker, raw: Any, path: str) -> tuple[str, ...]:
     """Job name patterns (`etl-*`, `report-?`), matched against the whole name."""
-    if raw is None:
-        raise Missing
-    if not isinstance(raw, list) or not raw:
-        raise Invalid('must be a non-empty list of name patterns such as ["etl-*"]')
+    raw = listed(raw, 'must be a non-empty list of name patterns such as ["etl-*"]')
     found: list[str] = []
     for index, item in enumerate(raw):
         here = f"{path}[{index}]"
@@ -172,10 +167,7 @@ def receiver_names(walker: Walker, raw: Any, path: str) -> tuple[str, ...]:
 
 
 def alert_on(walker: Walker, raw: Any, path: str) -> frozenset[InstanceStatus]:
-    if raw is None:
-        raise Missing
-    if not isinstance(raw, list) or not raw:
-        raise Invalid("must be a non-empty list of statuses such as [failed, rejected]")
+    raw = listed(raw, "must be a non-empty list of statuses such as [failed, rejected]")
     statuses: set[InstanceStatus] = set()
     known = {s.label: s for s in InstanceStatus}
     final = ", ".join(sorted(s.label for s in TERMINAL))

@@ -12,29 +12,16 @@ import yaml
 
 from schedulerx_alert.config import (
     MAX_ALIASES,
-    MAX_CONFIG_BYTES,
     MAX_DEPTH,
     MAX_VALUES,
     ConfigError,
+    config_text,
 )
 
 
 def read_yaml(data: bytes | str, source: str = "config") -> Any:
     """YAML text -> plain values; every problem a ConfigError naming its line."""
-    size = len(data.encode("utf-8") if isinstance(data, str) else data)
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            [f"(top level): the file is {size} bytes; a config is limited to {MAX_CONFIG_BYTES}"],
-            source,
-        )
-    if isinstance(data, bytes):
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise ConfigError([f"line {line}: not UTF-8 text"], source) from None
-    else:
-        text = data
+    text = config_text(data, source)
     loader: _BoundedLoader | None = None
     try:
         loader = _BoundedLoader(text)

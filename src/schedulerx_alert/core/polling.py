@@ -275,27 +275,19 @@ def _cursor(value: Any, where: str) -> GroupCursor:
 
 
 def _ancient(value: Any, where: str) -> tuple[int, int, float]:
-    item = _list(value, where)
-    if len(item) != 3:
-        raise ValueError(f"{where}: not [job id, instance id, schedule time]")
-    return (
-        _int(item[0], where, 0, 2**63 - 1),
-        _int(item[1], where, 0, 2**63 - 1),
-        _time(item[2], where),
-    )
+    item = _row(value, where, "job id, instance id, schedule time")
+    return _id(item[0], where), _id(item[1], where), _time(item[2], where)
 
 
 def _unfinished(value: Any, where: str) -> Unfinished:
-    item = _list(value, where)
-    if len(item) != 6:
-        raise ValueError(f"{where}: not [job id, instance id, status, schedule, start, trigger]")
+    item = _row(value, where, "job id, instance id, status, schedule, start, trigger")
     return (
-        _int(item[0], where, 0, 2**63 - 1),
-        _int(item[1], where, 0, 2**63 - 1),
-        _int(item[2], where, -(2**31), 2**31 - 1),
+        _id(item[0], where),
+        _id(item[1], where),
+        _code(item[2], where),
         _opt_time(item[3], where),
         _opt_time(item[4], where),
-        None if item[5] is None else _int(item[5], where, -(2**31), 2**31 - 1),
+        None if item[5] is None else _code(item[5], where),
     )
 
 
@@ -305,10 +297,8 @@ def _span(value: Any, where: str) -> Span:
         raise ValueError(f"{where}: not [lo, hi, queries, page, started, (recent)]")
     todo = []
     for query in _list(item[2], f"{where}.queries"):
-        pair = _list(query, f"{where}.queries[]")
-        if len(pair) != 2:
-            raise ValueError(f"{where}.queries[]: not [status, windowed]")
-        status = None if pair[0] is None else _int(pair[0], where, -(2**31), 2**31 - 1)
+        pair = _row(query, f"{where}.queries[]", "status, windowed")
+        status = None if pair[0] is None else _code(pair[0], where)
         todo.append(Query(status, bool(_int(pair[1], where, 0, 1))))
     return Span(
         lo=_time(item[0], where),
@@ -332,6 +322,13 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+def _row(value: Any, where: str, fields: str) -> list[Any]:
+    item = _list(value, where)
+    if len(item) != fields.count(",") + 1:
+        raise ValueError(f"{where}: not [{fields}]")
+    return item
+
+
 def _str(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{where}: not a string")
@@ -342,6 +339,16 @@ def _int(value: Any, where: str, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
         raise ValueError(f"{where}: not a whole number in [{low}, {high}]")
     return value
+
+
+def _id(value: Any, where: str) -> int:
+    """A job's or a run's id (SchedulerX's are Java longs)."""
+    return _int(value, where, 0, 2**63 - 1)
+
+
+def _code(value: Any, where: str) -> int:
+    """A status or trigger type (Java ints)."""
+    return _int(value, where, -(2**31), 2**31 - 1)
 
 
 def _time(value: Any, where: str) -> float:

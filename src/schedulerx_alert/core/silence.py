@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schedulerx_alert.core.model import InstanceStatus, TriggerType
+from schedulerx_alert.core.shown import show
 
 # Kinds that are a run's own status label (failed, rejected, killed, ...) and the
 # kinds the rules raise without a single run behind them (core/rules).
@@ -39,7 +40,6 @@ MAX_GLOBS = 20
 MAX_TEXT = 200
 MAX_COMMENT = 500
 MAX_WHO = 100
-_SHOW = 60
 
 MATCH_KEYS = {
     "namespace": "namespace",
@@ -86,9 +86,9 @@ class Matcher:
     def mismatch(self, subject: Subject) -> str | None:
         """Why the subject does not match, or None when it does."""
         if self.namespace is not None and subject.namespace != self.namespace:
-            return f"namespace {_show(subject.namespace)} is not {_show(self.namespace)}"
+            return f"namespace {show(subject.namespace)} is not {show(self.namespace)}"
         if self.group is not None and subject.group != self.group:
-            return f"group {_show(subject.group)} is not {_show(self.group)}"
+            return f"group {show(subject.group)} is not {show(self.group)}"
         if (self.job_ids or self.job_names or self.workflow_ids) and not self._selects_job(subject):
             return f"job {_job(subject)} is not {self._jobs_text()}"
         if self.kinds and subject.kind not in self.kinds:
@@ -112,7 +112,7 @@ class Matcher:
     def _jobs_text(self) -> str:
         parts = [str(job) for job in sorted(self.job_ids)]
         parts += [f"workflow {wf}" for wf in sorted(self.workflow_ids)]
-        parts += [f"name {_show(glob)}" for glob in self.job_names]
+        parts += [f"name {show(glob)}" for glob in self.job_names]
         return " or ".join(parts)
 
     def describe(self) -> str:
@@ -286,7 +286,7 @@ class QuietHours:
                 return f"job {_job(subject)} has no known name to tell from the excepted names"
         via = sorted(self.except_routes.intersection(routes))
         if via:
-            return f"route {_show(via[0])} still pages"
+            return f"route {show(via[0])} still pages"
         return None
 
     def describe(self) -> str:
@@ -463,7 +463,7 @@ def _job_ids(value: Any, path: str, problems: list[str], what: str = "job") -> l
         if isinstance(item, str) and item.isdigit() and len(item) <= 19:
             item = int(item)
         if isinstance(item, bool) or not isinstance(item, int) or not 0 < item < 2**63:
-            problems.append(f"{path}: {what} ids are positive integers, not {_show(item)}")
+            problems.append(f"{path}: {what} ids are positive integers, not {show(item)}")
             continue
         ids.append(item)
     return ids
@@ -477,7 +477,7 @@ def _names(
     for item in _items(value):
         name = item.lower() if isinstance(item, str) else None
         if name not in choices:
-            problems.append(f"{path}: unknown {what} {_show(item)} (one of: {', '.join(choices)})")
+            problems.append(f"{path}: unknown {what} {show(item)} (one of: {', '.join(choices)})")
             continue
         names.append(name)
     return names
@@ -504,14 +504,6 @@ def _epoch(value: Any, path: str, problems: list[str]) -> float | None:
     return float(value)
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value[:_SHOW]) + ("…" if len(value) > _SHOW else "")
-    if isinstance(value, int | float | bool) or value is None:
-        return repr(value)[:_SHOW]
-    return f"a {type(value).__name__}"
-
-
 def _type(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
@@ -521,10 +513,10 @@ def _job(subject: Subject) -> str:
         return "(none)"
     if subject.job_id < 0:
         return (
-            f"{_show(subject.job_name)} (workflow {-subject.job_id})"
+            f"{show(subject.job_name)} (workflow {-subject.job_id})"
             if subject.job_name
             else f"workflow {-subject.job_id}"
         )
     if subject.job_name:
-        return f"{subject.job_id} ({_show(subject.job_name)})"
+        return f"{subject.job_id} ({show(subject.job_name)})"
     return str(subject.job_id)

@@ -368,24 +368,6 @@ def _riding(outbox: Sequence[Alert], receivers: Mapping[str, Receiver]) -> _Ridi
     return riding
 
 
-def deliver(
-    outbox: Sequence[Alert],
-    receivers: Mapping[str, Receiver],
-    renderer: Renderer,
-    robots: Mapping[str, RobotRecord],
-    deadline: float,
-    threshold: int = 3,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-    on_delivered: Callable[[DeliveryReport], None] | None = None,
-    settle: float = 0.0,
-    expired: Mapping[str, int] | None = None,
-) -> DeliveryReport:
-    """Send what is owed (see Delivery)."""
-    delivery = Delivery(receivers, renderer, robots, deadline, threshold, clock, sleep, settle)
-    return delivery.alerts(outbox, on_delivered, expired)
-
-
 class _Stop:
     """Why a receiver's alerts stopped going out this tick."""
 

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,8 @@ from schedulerx_alert.sources.listing import (
 )
 from schedulerx_alert.support.bounded import TooLarge, read_capped
 from schedulerx_alert.support.credentials import Credentials
+
+T = TypeVar("T")
 
 API_VERSION = "2019-04-30"
 # Every OpenAPI action the product calls, with the RAM action that allows it;
@@ -187,18 +189,8 @@ class SchedulerXClient:
 
     def get_job_instance_list(self, job: JobKey) -> Listing:
         """The job's runs as listed; runs that cannot be read come back as problems."""
-        body = self.call(
-            "GetJobInstanceList",
-            {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)},
-        )
-        try:
-            return parse_listing(job, body, self.zone)
-        except AnswerUnreadable as exc:
-            raise SchedulerXError(
-                f"GetJobInstanceList: {exc}",
-                retryable=False,
-                request_id=_text(body.get("RequestId")),
-            ) from None
+        params = {"Namespace": job.namespace, "GroupId": job.group, "JobId": str(job.job_id)}
+        return self._listed(params, lambda body: parse_listing(job, body, self.zone))
 
     def group_instance_list(
         self,
@@ -221,9 +213,16 @@ class SchedulerXClient:
             params["Status"] = str(status)
         if window is not None:
             params["StartTimestamp"], params["EndTimestamp"] = str(window[0]), str(window[1])
+        return self._listed(
+            params, lambda body: parse_group_listing(namespace, group, body, self.zone)
+        )
+
+    def _listed(self, params: Mapping[str, str], parse: Callable[[dict[str, Any]], T]) -> T:
+        """GetJobInstanceList's answer as `parse` reads it; an answer it cannot read is an
+        error that asking again will not mend."""
         body = self.call("GetJobInstanceList", params)
         try:
-            return parse_group_listing(namespace, group, body, self.zone)
+            return parse(body)
         except AnswerUnreadable as exc:
             raise SchedulerXError(
                 f"GetJobInstanceList: {exc}",
