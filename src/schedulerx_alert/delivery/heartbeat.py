@@ -25,6 +25,7 @@ from schedulerx_alert.core.heartbeat import Digest, HeartbeatRecord, SilenceCoun
 from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.core.polling import GROUP_QUERIES
 from schedulerx_alert.core.rules.failure import admitted, is_failure
+from schedulerx_alert.core.rules.history import behind
 from schedulerx_alert.core.silence import Silence
 from schedulerx_alert.core.silence_hold import HeldAlert
 from schedulerx_alert.core.state import Alert, InstanceRecord, JobRecord, State, receiver_key
@@ -65,11 +66,18 @@ def tick_counts(
             record = known.get(inst.instance_id)
             if _known(record, inst):
                 continue
+            failed = is_failure(inst, settings)
+            if not failed and before is not None and behind(inst, before.rules.last_outcome_at, now):
+                # A success that ended before the job's latest outcome: as a rule one listed
+                # again after its record was let go (core/diff.py `_record`), counted when
+                # first seen. One listed late for the first time goes uncounted: the two
+                # cannot be told apart, and counting twice is the worse error.
+                continue
             ended = inst.end_time.timestamp() if inst.end_time is not None else now
             if before is None and ended < now - lookback:
                 continue
             runs += 1
-            if is_failure(inst, settings):
+            if failed:
                 failures[key] = failures.get(key, 0) + 1
     recoveries = sum(1 for f in findings if f.kind == RECOVERED)
     return TickCounts(runs, failures, recoveries, dict(calls))
