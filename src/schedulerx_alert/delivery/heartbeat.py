@@ -67,7 +67,8 @@ def tick_counts(
             if _known(record, inst):
                 continue
             failed = is_failure(inst, settings)
-            if not failed and before is not None and behind(inst, before.rules.last_outcome_at, now):
+            latest = before.rules.last_outcome_at if before is not None else None
+            if not failed and behind(inst, latest, now):
                 # A success that ended before the job's latest outcome: as a rule one listed
                 # again after its record was let go (core/diff.py `_record`), counted when
                 # first seen. One listed late for the first time goes uncounted: the two
