@@ -297,6 +297,7 @@ OLD_STATES = {
     1: DATA / "state_v1.json",
     2: DATA / "state_v2" / "state.json",
     3: DATA / "state_v3.json",
+    6: DATA / "state_v6.json",
 }
 
 

@@ -11,6 +11,7 @@ minute as FC's timer runs it.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,11 +20,12 @@ from typing import Any, Literal
 import pytest
 
 from schedulerx_alert.core.diff import KEPT_NEWEST, SETTLED_SECONDS
-from schedulerx_alert.core.state import load_state
+from schedulerx_alert.core.state import STATE_VERSION, load_state
 from schedulerx_alert.sources.plan import OVERLAP
-from tests.world import GROUP, NS, World
+from tests.world import GROUP, NS, START, World
 
 JOB = 92583
+DATA = Path(__file__).parent / "data"
 MINUTE = 60.0
 HOUR = 3600.0
 SUCCESS, FAILED = 4, 5
@@ -191,6 +193,27 @@ def test_a_success_listed_again_starts_no_flapping(tmp_path: Path) -> None:
         memory = load_state(world.state_path.read_bytes()).jobs
         [rules] = [job.rules for key, job in memory.items() if key.job_id == JOB]
         assert rules.flapping_since is None and len(rules.changes) == 2
+
+
+def test_a_version_6_state_keeps_its_successes_until_the_jobs_next_outcome(
+    tmp_path: Path,
+) -> None:
+    """tests/data/make_state_v6.py: 45 successes, 10:00 to 10:44, without the memory of
+    when the latest ended. Until the job's next outcome sets it, a success let go could
+    not be told from a new one: nothing is let go."""
+    with World(tmp_path, jobs=(JOB,)) as world:
+        world.state_path.parent.mkdir(parents=True)
+        shutil.copy(DATA / "state_v6.json", world.state_path)
+        world.clock.set(START + 90 * MINUTE)  # every record unlisted for over half an hour
+        assert tick(world) == []
+        assert json.loads(world.state_path.read_bytes())["version"] == STATE_VERSION == 7
+        kept = records(world)
+        assert len(kept) == 45
+        # The fresh loopback SchedulerX would number its runs as the fixture's again.
+        now = world.clock()
+        new = world.sx.add_instance(JOB, max(kept) + 1, SUCCESS, end_time=now - 5)
+        assert tick(world) == []
+        assert sorted(records(world)) == [*sorted(kept)[-KEPT_NEWEST + 1 :], new]
 
 
 TITLES = {"任务失败": "failed", "任务已恢复": "recovered", "任务状态反复": "flapping"}
