@@ -58,9 +58,10 @@ MAX_UNLISTED_PER_JOB = 200
 # group query's window reads again (sources/plan.py OVERLAP, 15 minutes). Kept for a day,
 # a job's successes made most of the state, decoded and written again every tick.
 SETTLED_SECONDS = 2 * 15 * 60.0
-# A job's newest records are kept whatever they hold: what its own listing shows
-# (SchedulerX lists a job's last 10 runs), so a per-job poll or a cross-check lists no
-# run the state has let go of.
+# A job read by its own listing (per-job polls, jobs named by id) keeps its newest records
+# whatever they hold: what that listing shows (SchedulerX lists a job's last 10 runs), so
+# no poll lists a run the state has let go of. A group query's job needs none: its per-job
+# listings (follow-ups, cross-checks) add only runs inside the windows.
 KEPT_NEWEST = LISTING_DEPTH
 # An alert still undelivered after this long is dropped (and counted).
 PENDING_MAX_AGE_SECONDS = 24 * 3600
@@ -456,7 +457,9 @@ def _record(
 
     # A success let go and listed again is told from a new one by the rules' memory of
     # the latest outcome (core/rules/engine.py): a job without one keeps its successes.
-    newest = _newest(records, known) if memory.last_outcome_at is not None else None
+    newest: AbstractSet[int] | None = None
+    if memory.last_outcome_at is not None:
+        newest = _newest(records, known) if complete else frozenset()
     unlisted = sorted(
         (
             (record.seen, iid)
