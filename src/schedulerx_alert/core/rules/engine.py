@@ -2,8 +2,10 @@
 
 Per job, each new outcome passes the trigger filter, then flapping (which silences the
 per-run rules during an episode), the failure threshold and recovery, in the order the
-runs ended; then the tick-level checks: the end of a flapping episode, stuck runs,
-missed fires. Last, failures across jobs that share an error become one finding.
+runs ended; one that ended before the latest outcome taken (`last_outcome_at`) is the
+past, and only a failure of it is still counted. Then the tick-level checks: the end of
+a flapping episode, stuck runs, missed fires. Last, failures across jobs that share an
+error become one finding.
 """
 
 from __future__ import annotations
