@@ -14,13 +14,19 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedulerx_alert.core.diff import KEPT_NEWEST, SETTLED_SECONDS
-from schedulerx_alert.core.state import STATE_VERSION, load_state
+from schedulerx_alert.core.diff import KEPT_NEWEST, SETTLED_SECONDS, Target
+from schedulerx_alert.core.model import JobInstance, JobKey
+from schedulerx_alert.core.rules import JobRuleState
+from schedulerx_alert.core.state import STATE_VERSION, JobRecord, load_state
+from schedulerx_alert.delivery.heartbeat import tick_counts
 from schedulerx_alert.sources.plan import OVERLAP
 from tests.world import GROUP, NS, START, World
 
@@ -214,6 +220,42 @@ def test_a_version_6_state_keeps_its_successes_until_the_jobs_next_outcome(
         new = world.sx.add_instance(JOB, max(kept) + 1, SUCCESS, end_time=now - 5)
         assert tick(world) == []
         assert sorted(records(world)) == [*sorted(kept)[-KEPT_NEWEST + 1 :], new]
+
+
+def test_the_heartbeat_counts_a_success_listed_again_once(tmp_path: Path) -> None:
+    """Four hours of a success a minute, a failure, the first success listed again: the
+    next morning's heartbeat counts 241 finished runs, one failed (recoveries off, so that
+    only the count speaks)."""
+    with estate(tmp_path, "ids", recovery=False) as world:
+        world.raw["heartbeat"] = {"receiver": "ops", "at": "09:00"}
+        details = capture_details(world)
+        succeed_for(world, 4)
+        run(world, FAILED)
+        assert kinds(tick(world)) == ["failed"]
+        minute(world)
+        world.sx.rewrite_answers(JOB, adding(details[min(details)]))
+        assert kinds(tick(world)) == []
+        world.sx.rewrite_answers(JOB, None)
+        world.clock.set(START + 23 * HOUR + 10)  # 09:00:10 the next morning
+        [heartbeat] = tick(world)
+        text = world.texts()[-1]
+        assert "心跳" in heartbeat
+        assert "**完成的运行**：241 次，其中失败 1 次" in text, text  # main: 242
+
+
+def test_the_heartbeat_does_not_count_again_the_latest_success_listed_again() -> None:
+    """A group query's job: its success at 10:00 (the latest outcome) was let go at 10:31;
+    a window read again at 11:00 lists it: not a run finished this tick."""
+    job = JobKey(NS, GROUP, JOB)
+    ended = datetime.fromtimestamp(START, ZoneInfo("Asia/Shanghai"))
+    success = JobInstance(job, 1_700_000_000_001, SUCCESS, schedule_time=ended, end_time=ended)
+    remembered = JobRecord(rules=JobRuleState(last_outcome="ok", last_outcome_at=START))
+    newer = replace(success, instance_id=1_700_000_000_002, end_time=ended + timedelta(1))
+    counts = tick_counts(
+        {job: remembered}, {job: [success, newer]}, {job: Target(None, ("ops",))}, (), {},
+        START + HOUR, HOUR,
+    )  # fmt: skip
+    assert counts.runs == 1
 
 
 TITLES = {"任务失败": "failed", "任务已恢复": "recovered", "任务状态反复": "flapping"}
