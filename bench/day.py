@@ -179,11 +179,11 @@ def _row(jobs: int, row: tuple[int, int, float, float, float]) -> str:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n\n")[0])
     parser.add_argument("--jobs", default="5000,20000", help="estate sizes, comma-separated")
     parser.add_argument("--hours", type=int, default=24)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print("|   jobs |   hour |   records |  state KiB |  codec ms | diff ms |")
     print("|-------:|-------:|----------:|-----------:|----------:|--------:|")
     for jobs in (int(n) for n in args.jobs.split(",")):
