@@ -247,7 +247,7 @@ def test_a_version_3_state_carries_on_and_arms_the_heartbeat(tmp_path: Path) -> 
         first = world.tick()
         assert first.status == "ok" and first.alerts_new == 0 and world.texts() == []
         doc = json.loads(world.state_path.read_bytes())
-        assert doc["version"] == STATE_VERSION == 6
+        assert doc["version"] == STATE_VERSION == 7
         assert doc["heartbeat"]["sent_for"] == "2026-11-25"  # armed: next at 09:00 tomorrow
         tick_at(world, at(26, 9, 0, 3))
         [text] = heartbeats(world)

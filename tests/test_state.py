@@ -102,7 +102,7 @@ def test_a_version_3_document_loads_with_an_empty_heartbeat_and_is_written_as_ve
     assert state.heartbeat == HeartbeatRecord()
     assert state.jobs and state.last_tick is not None and state.outbox == ()
     written = dump_state(state)
-    assert json.loads(written)["version"] == STATE_VERSION == 6
+    assert json.loads(written)["version"] == STATE_VERSION == 7
     assert "heartbeat" not in json.loads(written), "an empty record costs nothing"
     assert load_state(written) == state
     # A version 3 tick's journal still counts after the upgrade.
@@ -297,6 +297,7 @@ OLD_STATES = {
     1: DATA / "state_v1.json",
     2: DATA / "state_v2" / "state.json",
     3: DATA / "state_v3.json",
+    6: DATA / "state_v6.json",
 }
 
 

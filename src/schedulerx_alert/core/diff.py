@@ -9,6 +9,7 @@ decided by the rules, whose memory each job record carries.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ from schedulerx_alert.core.rules import (
     evaluate,
 )
 from schedulerx_alert.core.rules.failure import admitted, is_failure
+from schedulerx_alert.core.rules.missed import LISTING_DEPTH
 from schedulerx_alert.core.rules.schedules import schedules_of
 from schedulerx_alert.core.rules.settings import DEFAULT_ALERT_ON, DEFAULT_SETTINGS
 from schedulerx_alert.core.state import (
@@ -52,6 +54,15 @@ RETENTION_SECONDS = 24 * 3600
 # jobs that run every second. Listed runs are always kept: forgetting one
 # would announce it again.
 MAX_UNLISTED_PER_JOB = 200
+# A success nothing was announced for is let go once unlisted this long: twice what a
+# group query's window reads again (sources/plan.py OVERLAP, 15 minutes). Kept for a day,
+# a job's successes made most of the state, decoded and written again every tick.
+SETTLED_SECONDS = 2 * 15 * 60.0
+# A job read by its own listing (per-job polls, jobs named by id) keeps its newest records
+# whatever they hold: what that listing shows (SchedulerX lists a job's last 10 runs), so
+# no poll lists a run the state has let go of. A group query's job needs none: its per-job
+# listings (follow-ups, cross-checks) add only runs inside the windows.
+KEPT_NEWEST = LISTING_DEPTH
 # An alert still undelivered after this long is dropped (and counted).
 PENDING_MAX_AGE_SECONDS = 24 * 3600
 DEFAULT_ZONE = "Asia/Shanghai"
@@ -444,11 +455,18 @@ def _record(
             record = replace(record, end=before.end, end_v1=before.end_v1)
         records[inst.instance_id] = record
 
+    # A success let go and listed again is told from a new one by the rules' memory of
+    # the latest outcome (core/rules/engine.py): a job without one keeps its successes.
+    newest: AbstractSet[int] | None = None
+    if memory.last_outcome_at is not None:
+        newest = _newest(records, known) if complete else frozenset()
     unlisted = sorted(
         (
             (record.seen, iid)
             for iid, record in known.items()
-            if iid not in records and now - record.seen < RETENTION_SECONDS
+            if iid not in records
+            and now - record.seen < RETENTION_SECONDS
+            and (newest is None or iid in newest or not _settled(record, now))
         ),
         reverse=True,
     )
@@ -456,6 +474,22 @@ def _record(
         records[iid] = known[iid]
     polled_at = now if complete else (previous.polled_at if previous else None)
     return JobRecord(instances=records, polled_at=polled_at, rules=memory)
+
+
+def _newest(listed: Mapping[int, InstanceRecord], known: Mapping[int, InstanceRecord]) -> set[int]:
+    # By instance id: SchedulerX numbers a job's runs in the order it creates them (as
+    # far as seen; were it not so, the rules' memory still keeps a success let go from
+    # ending a streak).
+    return set(heapq.nlargest(KEPT_NEWEST, known.keys() | listed.keys()))
+
+
+def _settled(record: InstanceRecord, now: float) -> bool:
+    """A success nothing was announced for, unlisted for longer than a window reads again."""
+    return (
+        record.status == InstanceStatus.SUCCESS
+        and not record.alerted
+        and now - record.seen > SETTLED_SECONDS
+    )
 
 
 def _end_unlisted(inst: JobInstance) -> bool:

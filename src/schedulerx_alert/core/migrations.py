@@ -163,12 +163,17 @@ def v5_to_v6(doc: Doc) -> Doc:
     return dict(doc)
 
 
+def v6_to_v7(doc: Doc) -> Doc:
+    return dict(doc)
+
+
 MIGRATIONS: dict[int, Callable[[Doc], Doc]] = {
     1: v1_to_v2,
     2: v2_to_v3,
     3: v3_to_v4,
     4: v4_to_v5,
     5: v5_to_v6,
+    6: v6_to_v7,
 }
 
 

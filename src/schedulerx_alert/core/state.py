@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from schedulerx_alert.core.catalog import JobInfo
     from schedulerx_alert.core.silence_hold import Held
 
-STATE_VERSION = 6
+STATE_VERSION = 7
 # Characters of a run's error text kept in a pending alert: more than any
 # message shows (render's longest excerpt is 1500), so trimming changes no text.
 RESULT_KEEP = 2000

@@ -25,6 +25,7 @@ from schedulerx_alert.core.heartbeat import Digest, HeartbeatRecord, SilenceCoun
 from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.core.polling import GROUP_QUERIES
 from schedulerx_alert.core.rules.failure import admitted, is_failure
+from schedulerx_alert.core.rules.history import ended_at
 from schedulerx_alert.core.silence import Silence
 from schedulerx_alert.core.silence_hold import HeldAlert
 from schedulerx_alert.core.state import Alert, InstanceRecord, JobRecord, State, receiver_key
@@ -65,11 +66,19 @@ def tick_counts(
             record = known.get(inst.instance_id)
             if _known(record, inst):
                 continue
+            failed = is_failure(inst, settings)
+            latest = before.rules.last_outcome_at if before is not None else None
+            if not failed and latest is not None and ended_at(inst, now) <= latest:
+                # A success that ended no later than the job's latest outcome: as a rule
+                # one listed again after its record was let go (core/diff.py `_record`),
+                # counted when first seen. One listed late for the first time goes
+                # uncounted: the two cannot be told apart, and counting twice is worse.
+                continue
             ended = inst.end_time.timestamp() if inst.end_time is not None else now
             if before is None and ended < now - lookback:
                 continue
             runs += 1
-            if is_failure(inst, settings):
+            if failed:
                 failures[key] = failures.get(key, 0) + 1
     recoveries = sum(1 for f in findings if f.kind == RECOVERED)
     return TickCounts(runs, failures, recoveries, dict(calls))

@@ -2,20 +2,30 @@
 
 Per job, each new outcome passes the trigger filter, then flapping (which silences the
 per-run rules during an episode), the failure threshold and recovery, in the order the
-runs ended; then the tick-level checks: the end of a flapping episode, stuck runs,
-missed fires. Last, failures across jobs that share an error become one finding.
+runs ended; one that ended before the latest outcome taken (`last_outcome_at`) is the
+past, and only a failure of it is still counted. Then the tick-level checks: the end of
+a flapping episode, stuck runs, missed fires. Last, failures across jobs that share an
+error become one finding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import NamedTuple
 
 from schedulerx_alert.core.findings import Finding
 from schedulerx_alert.core.group import DEFAULT_MIN_JOBS, group_shared_causes
-from schedulerx_alert.core.model import JobInstance, JobKey
+from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import failure, flapping, missed, recovery, stuck
-from schedulerx_alert.core.rules.history import UNKNOWN_SCHEDULE, JobHistory, JobSchedule, not_read
+from schedulerx_alert.core.rules.history import (
+    UNKNOWN_SCHEDULE,
+    JobHistory,
+    JobSchedule,
+    behind,
+    ended_at,
+    not_read,
+)
 from schedulerx_alert.core.rules.memory import EMPTY, MAX_STUCK, JobRuleState
 from schedulerx_alert.core.rules.settings import RuleSettings
 
@@ -109,9 +119,20 @@ def evaluate_job(
     for inst in history.outcomes():
         if not failure.admitted(inst, settings):
             continue
+        failed = failure.is_failure(inst, settings)
+        if behind(inst, state.last_outcome_at, now):
+            # The past: a failure is still counted and announced (its record keeps it from
+            # coming twice); no outcome of it ends a newer streak or flips the latest one,
+            # which a success listed late or listed again would (a false "recovered").
+            if failed:
+                found, state = failure.on_outcome(inst, history, settings, state, now)
+                findings.extend(found)
+            continue
         for on_outcome in _PER_OUTCOME:
             found, state = on_outcome(inst, history, settings, state, now)
             findings.extend(found)
+        if failed or inst.status is InstanceStatus.SUCCESS:
+            state = replace(state, last_outcome_at=ended_at(inst, now))
     found, state = flapping.settle(history, settings, state, now)
     findings.extend(found)
     for check in _PER_TICK:

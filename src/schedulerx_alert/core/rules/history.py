@@ -84,6 +84,13 @@ def ended_at(inst: JobInstance, now: float) -> float:
     return finished.timestamp() if finished else now
 
 
+def behind(inst: JobInstance, latest: float | None, now: float) -> bool:
+    """Whether an outcome ended before the latest one the rules took
+    (`JobRuleState.last_outcome_at`): the past, listed late or listed again after its
+    record was let go, not what the job does now."""
+    return latest is not None and ended_at(inst, now) < latest
+
+
 def _order(inst: JobInstance) -> tuple[float, int]:
     finished = inst.finished_at
     return (finished.timestamp() if finished else 0.0, inst.instance_id)

@@ -45,6 +45,10 @@ class JobRuleState:
     # When the outcome changed between failure and success, oldest first.
     changes: tuple[float, ...] = ()
     flapping_since: float | None = None
+    # When the latest failure or success the rules took ended. One that ended before it
+    # is the past: listed late, or listed again after its record was let go (core/diff.py
+    # `_record`); it cannot end a newer streak or flip the latest outcome.
+    last_outcome_at: float | None = None
 
 
 EMPTY = JobRuleState()
@@ -88,6 +92,7 @@ def memory_from_json(raw: Any, where: str = "rules") -> JobRuleState:
         last_outcome=last_outcome,
         changes=tuple(_times(raw, "changes", where))[-MAX_FLAP_CHANGES:],
         flapping_since=_time(raw, "flapping_since", where),
+        last_outcome_at=_time(raw, "last_outcome_at", where),
     )
 
 
