@@ -367,22 +367,21 @@ def _stretch_scans(
     now: float,
 ) -> tuple[list[Task], list[Task], list[str]]:
     """Where the quota cannot pay for every group's newest window each tick and its scans
-    every SCAN_INTERVAL: the tasks without their routine scans, the scans kept (the
-    longest unscanned first, as many as the calls the windows leave, or SCAN_SHARE of
-    them, pay for: each a task of its own), and what the stretch costs, said. A scan
-    that is a group's first, or `exempt` (a fire to judge), stays with its window. Only
-    where the window is on the end time: there a run that ends is listed by the window
-    that covers its end however long it ran; on the schedule or start time the scan is
-    what the window reaches back to (SCAN_INTERVAL + a tick < OVERLAP)."""
+    every SCAN_INTERVAL: the tasks without their scans, the scans kept (the longest
+    unscanned first, as many as the calls the windows leave, or SCAN_SHARE of them, pay
+    for: each a task of its own), and what the stretch costs, said. A scan `exempt` (a
+    fire to judge) stays with its window. Only where the window is on the end time: there
+    a run that ends is listed by the window that covers its end however long it ran; on
+    the schedule or start time the scan is what the window reaches back to
+    (SCAN_INTERVAL + a tick < OVERLAP)."""
     reads = [t for t in tasks if isinstance(t, GroupRead)]
-    routine = {
-        t.group
-        for t in reads
-        if t.scan and scanned.get(t.group) is not None and t.group not in exempt
-    }
+    # A group's first scan waits too (never scanned, it goes first): on a first tick,
+    # every group's first scan with its first window would take three times the calls.
+    routine = {t.group for t in reads if t.scan and t.group not in exempt}
+    first = {t.group for t in reads if t.first}
     scan_cost = len(UNFINISHED)
-    # What is due besides the routine scans: every newest window (and a first or exempt
-    # scan with it), and the per-job polls due.
+    # What is due besides these scans: every newest window (and an exempt scan with it),
+    # and the per-job polls due.
     windows = sum(
         t.cost - scan_cost * (isinstance(t, GroupRead) and t.group in routine)
         for t in tasks
@@ -396,21 +395,22 @@ def _stretch_scans(
     kept = sorted(routine, key=lambda g: (scanned.get(g) or 0.0, g))[:per_tick]
     rest = [replace(t, scan=False) if isinstance(t, GroupRead) and t.group in routine else t
             for t in tasks]  # fmt: skip
-    scans: list[Task] = [GroupRead(g, True, ()) for g in kept]
+    scans: list[Task] = [GroupRead(g, True, (), first=g in first) for g in kept]
     waiting = routine - set(kept)
     if not waiting:
         return rest, scans, []
     oldest = min(waiting, key=lambda g: (scanned.get(g) or 0.0, g))
+    at = scanned.get(oldest)
+    last = "never scanned" if at is None else f"scanned {(now - at) / 60:.0f} min ago"
     every = math.ceil(len(reads) / per_tick)
     base = SCAN_INTERVAL / 60
     problem = (
         f"{len(waiting)} group(s) wait for their scan of running and waiting runs "
         f"(SchedulerX quota, schedulerx.max_calls_per_minute: the newest windows of "
         f"{len(reads)} group(s) want {windows} of {calls} calls a tick), e.g. "
-        f"{oldest[0]}/{oldest[1]} scanned {(now - (scanned.get(oldest) or now)) / 60:.0f} "
-        f"min ago: scans are stretched from every {base:g} min to about every {every} min "
-        f"({per_tick} a tick), so stuck, long and waiting runs may be seen up to "
-        f"{max(0, every - base):g} min later"
+        f"{oldest[0]}/{oldest[1]} {last}: scans are stretched from every {base:g} min to "
+        f"about every {every} min ({per_tick} a tick), so stuck, long and waiting runs "
+        f"may be seen up to {max(0, every - base):g} min later"
     )
     return rest, scans, [problem]
 
