@@ -134,3 +134,21 @@ def test_where_the_window_may_be_on_the_start_time_the_scans_are_not_stretched()
     assert not plan.problems
     scanning = {t.group for t in plan.tasks(DUE) if isinstance(t, GroupRead) and t.scan}
     assert (NS, GROUPS[9]) in scanning  # scanned ten minutes ago
+
+
+def test_first_scans_wait_their_turn_when_the_quota_is_short() -> None:
+    # A first tick on a server known to filter on the end time (a new deploy, the state
+    # kept): each group's first scan with its first window would take three calls, and
+    # the windows of the last groups would wait three ticks for them.
+    config = many()
+    now = START + 3600.0
+    plan = make_plan(config, SourceState(server=END), {}, {}, (), now, Budget(90, 90))
+    chosen = [t for t in plan.tasks(DUE) if isinstance(t, GroupRead)]
+    scans = [t for t in chosen if t.scan]
+    windows = [t for t in chosen if t.spans]
+    assert all(not t.spans and t.first for t in scans)
+    assert len(scans) == 4 and len(windows) == 90 - 2 * 4
+    # Paid for first, made after the windows that waited (a first window reads the past).
+    assert chosen == [*windows, *scans]
+    [problem] = plan.problems
+    assert "96 group(s) wait for their scan" in problem and "never scanned" in problem

@@ -12,6 +12,9 @@ Each watched group is read one of three ways:
   filter on the start time, statuses whose runs never start (rejected) are asked without a
   window. A window not read to the end (quota, time) is kept and read on, newest first;
   older windows (after an outage) take a share of the calls before the newest ones.
+  Where the window is on the end time and the quota cannot pay for every newest window
+  and the scans every SCAN_INTERVAL, the scans are stretched (`_stretch_scans`, said in
+  the tick's problems) rather than the windows left waiting.
 - **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
   queries): a job is polled in the tick after one of its fire times, while it has an
   unfinished run, and at least every `sweep_interval` (runs started by hand or by API).
