@@ -12,6 +12,9 @@ Each watched group is read one of three ways:
   filter on the start time, statuses whose runs never start (rejected) are asked without a
   window. A window not read to the end (quota, time) is kept and read on, newest first;
   older windows (after an outage) take a share of the calls before the newest ones.
+  Where the window is on the end time and the quota cannot pay for every newest window
+  and the scans every SCAN_INTERVAL, the scans are stretched (`_stretch_scans`, said in
+  the tick's problems) rather than the windows left waiting.
 - **per-job polls**, schedule-aware (`per_job`, and where a server cannot answer group
   queries): a job is polled in the tick after one of its fire times, while it has an
   unfinished run, and at least every `sweep_interval` (runs started by hand or by API).
@@ -66,6 +69,13 @@ SCAN_INTERVAL = 10 * 60.0
 #: Of the groups read by group queries, at most this part scans in one tick (1.5 times the
 #: steady rate, one scan per group every SCAN_INTERVAL), so that scans due at once spread.
 SCAN_SPREAD = 1.5 * 60.0 / SCAN_INTERVAL
+#: Where the window is on the end time and the quota cannot pay for every group's newest
+#: window a tick and its scans every SCAN_INTERVAL, the scans are stretched: they get what
+#: the windows leave, but never less than this part of the calls (a run with no end yet is
+#: listed by a scan only: stuck and long runs, a fire's run still waiting) ...
+SCAN_SHARE = 0.1
+#: ... and are made at least this often, whatever that costs the windows.
+SCAN_STRETCH_LIMIT = 3600.0
 #: A window reaches back at most this far for runs still unfinished; older ones are read
 #: by id every tick until they end (poll.py `_follow_long`).
 FOLLOW_LIMIT = 6 * 3600.0
@@ -157,6 +167,8 @@ class Plan:
     overdue: int = 0
     # Calls the older windows may make first (GroupRead.share), before the newest windows.
     catch_up_share: int = 0
+    # What the quota costs this tick that the tick must say (it is then degraded).
+    problems: tuple[str, ...] = ()
 
     def tasks(self, phase: str) -> tuple[Task, ...]:
         return next((tasks for name, tasks in self.phases if name == phase), ())
@@ -264,12 +276,10 @@ def make_plan(
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
                     overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
-    due = _spread_scans(
-        due,
-        {g: c.scanned_at for g, c in cursors.items()},
-        # A fire is judged on time unless older windows are read too (after an outage).
-        set() if any(isinstance(t, GroupRead) for t in catch_up) else judged,
-    )
+    scanned = {g: c.scanned_at for g, c in cursors.items()}
+    # A fire is judged on time unless older windows are read too (after an outage).
+    exempt = set() if any(isinstance(t, GroupRead) for t in catch_up) else judged
+    due = _spread_scans(due, scanned, exempt)
     # Oldest first, so that what the quota leaves out goes first next tick: groups by where
     # their window starts, jobs by their last poll.
     due.sort(
@@ -285,17 +295,38 @@ def make_plan(
     # No more than the older windows may want (a page or two a query): calls set aside and
     # not spent would leave newest windows unread for nothing.
     share = min(math.ceil(budget.instance_lists * CATCH_UP_SHARE), 2 * sum(t.cost for t in older))
+    problems: list[str] = []
+    scans: list[Task] = []
+    if sources.server.field_known == "end":
+        due, scans, problems = _stretch_scans(
+            due, scanned, exempt, budget.instance_lists - share, now
+        )
     phases, deferred = _trim(
-        ((DUE, due), (CATCH_UP, catch_up), (SWEEP, [p for _, p in sweeps]), (REFRESH, refresh)),
+        (
+            # The stretched scans are paid for first (they are few, and each waited its
+            # stretched interval), and made after the windows that waited (`_in_order`).
+            (DUE, [*scans, *due]),
+            (CATCH_UP, catch_up),
+            (SWEEP, [p for _, p in sweeps]),
+            (REFRESH, refresh),
+        ),
         replace(budget, instance_lists=budget.instance_lists - share),
     )
+    if scans:
+        phases = tuple(
+            (name, _in_order(tasks, now - END_OVERLAP - 1.5 * 60) if name == DUE else tasks)
+            for name, tasks in phases
+        )
     chosen = _checks(phases, by_group, catalog, records, schedules, now)
     if share:
         first = tuple(replace(read, share=True) for read in older)
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
-    return Plan(now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share)
+    return Plan(
+        now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share,
+        tuple(problems),
+    )  # fmt: skip
 
 
 def _spread_scans(
@@ -329,6 +360,76 @@ def _spread_scans(
         else t
         for t in tasks
     ]
+
+
+def _stretch_scans(
+    tasks: list[Task],
+    scanned: Mapping[GroupKey, float | None],
+    exempt: Collection[GroupKey],
+    calls: int,
+    now: float,
+) -> tuple[list[Task], list[Task], list[str]]:
+    """Where the quota cannot pay for every group's newest window each tick and its scans
+    every SCAN_INTERVAL: the tasks without their scans, the scans kept (the longest
+    unscanned first, as many as the calls the windows leave, or SCAN_SHARE of them, pay
+    for: each a task of its own), and what the stretch costs, said. A scan `exempt` (a
+    fire to judge) stays with its window. Only where the window is on the end time: there
+    a run that ends is listed by the window that covers its end however long it ran; on
+    the schedule or start time the scan is what the window reaches back to
+    (SCAN_INTERVAL + a tick < OVERLAP)."""
+    reads = [t for t in tasks if isinstance(t, GroupRead)]
+    # A group's first scan waits too (never scanned, it goes first): on a first tick,
+    # every group's first scan with its first window would take three times the calls.
+    routine = {t.group for t in reads if t.scan and t.group not in exempt}
+    first = {t.group for t in reads if t.first}
+    scan_cost = len(UNFINISHED)
+    # What is due besides these scans: every newest window (and an exempt scan with it),
+    # and the per-job polls due.
+    windows = sum(
+        t.cost - scan_cost * (isinstance(t, GroupRead) and t.group in routine)
+        for t in tasks
+        if not isinstance(t, Discover)  # ListJobs: a quota of its own
+    )
+    steady = math.ceil(scan_cost * len(reads) * 60.0 / SCAN_INTERVAL)
+    if not reads or windows + steady <= calls:
+        return tasks, [], []
+    spare = max(calls - windows, math.ceil(SCAN_SHARE * calls))
+    per_tick = max(math.ceil(len(reads) * 60.0 / SCAN_STRETCH_LIMIT), spare // scan_cost, 1)
+    kept = sorted(routine, key=lambda g: (scanned.get(g) or 0.0, g))[:per_tick]
+    rest = [replace(t, scan=False) if isinstance(t, GroupRead) and t.group in routine else t
+            for t in tasks]  # fmt: skip
+    scans: list[Task] = [GroupRead(g, True, (), first=g in first) for g in kept]
+    waiting = routine - set(kept)
+    if not waiting:
+        return rest, scans, []
+    oldest = min(waiting, key=lambda g: (scanned.get(g) or 0.0, g))
+    at = scanned.get(oldest)
+    last = "never scanned" if at is None else f"scanned {(now - at) / 60:.0f} min ago"
+    every = math.ceil(len(reads) / per_tick)
+    base = SCAN_INTERVAL / 60
+    problem = (
+        f"{len(waiting)} group(s) wait for their scan of running and waiting runs "
+        f"(SchedulerX quota, schedulerx.max_calls_per_minute: the newest windows of "
+        f"{len(reads)} group(s) want {windows} of {calls} calls a tick), e.g. "
+        f"{oldest[0]}/{oldest[1]} {last}: scans are stretched from every {base:g} min to "
+        f"about every {every} min ({per_tick} a tick), so stuck, long and waiting runs "
+        f"may be seen up to {max(0, every - base):g} min later"
+    )
+    return rest, scans, [problem]
+
+
+def _in_order(tasks: Sequence[Task | _Check], fresh: float) -> tuple[Task | _Check, ...]:
+    """The order the executor makes the chosen calls in: newest windows that waited a tick
+    (starting before `fresh`) before the stretched scans, the other windows after them. A
+    window that needs more pages than planned then takes its calls from the last ones."""
+
+    def rank(task: Task | _Check) -> int:
+        if isinstance(task, GroupRead) and not task.spans:
+            return 1
+        waited = isinstance(task, GroupRead) and task.spans[0].lo < fresh
+        return 0 if waited else 2
+
+    return tuple(sorted(tasks, key=rank))
 
 
 def _oldest_first(task: Task | _Check) -> tuple[float, GroupKey]:

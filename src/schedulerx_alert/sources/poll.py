@@ -323,6 +323,7 @@ def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollR
         with ThreadPoolExecutor(max_workers=max(1, calls.concurrency)) as pool:
             list(pool.map(one, [name] * len(tasks), tasks))
     result = run.result
+    result.problems.extend(the_plan.problems)
     for group, cursor in run.cursors.items():
         if the_plan.modes.get(group) == GROUP_QUERIES and cursor.mode == GROUP_QUERIES:
             for span in cursor.spans:
