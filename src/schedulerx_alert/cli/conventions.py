@@ -74,7 +74,9 @@ def on_fc(env: Mapping[str, str]) -> bool:
 
 
 def public_endpoint(region: str) -> str:
-    return f"https://oss-{region}.aliyuncs.com"
+    from schedulerx_alert.config.source import region_endpoint
+
+    return region_endpoint(region, internal=False)
 
 
 def oss_endpoint(
@@ -162,5 +164,7 @@ def tried(config: Config) -> str:
     state = config.state
     if not state.url.startswith("oss:"):
         return ""
-    endpoint = state.endpoint or f"https://oss-{config.region}-internal.aliyuncs.com"
+    from schedulerx_alert.config.source import region_endpoint
+
+    endpoint = state.endpoint or region_endpoint(config.region)
     return f" (OSS endpoint tried: {endpoint}; another: --endpoint URL)"

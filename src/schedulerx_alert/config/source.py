@@ -81,3 +81,9 @@ def config_location(default_dir: Path, env: Mapping[str, str] | None = None) -> 
         return parse_oss_url(value) if value.startswith("oss://") else Path(value)
     packaged = default_dir / "config.json"
     return packaged if packaged.is_file() else default_dir / "config.yaml"
+
+
+def region_endpoint(region: str, *, internal: bool = True) -> str:
+    """OSS's endpoint for a region: the internal one FC reaches for free, or the public one
+    a laptop can resolve."""
+    return f"https://oss-{region}{'-internal' if internal else ''}.aliyuncs.com"

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from schedulerx_alert.config import Config, ConfigError, parse_config, read_config_data
-from schedulerx_alert.config.source import ENDPOINT_ENV, REGION_ENVS, Loaded, OssLocation
+from schedulerx_alert.config.source import (
+    ENDPOINT_ENV,
+    REGION_ENVS,
+    Loaded,
+    OssLocation,
+    region_endpoint,
+)
 from schedulerx_alert.support.credentials import Credentials
 
 if TYPE_CHECKING:
@@ -72,8 +78,7 @@ class OssConfigObject:
                 f"cannot tell the region of bucket {location.bucket!r}: "
                 f"set {' or '.join(REGION_ENVS)}"
             )
-        host = f"oss-{region}.aliyuncs.com" if public else f"oss-{region}-internal.aliyuncs.com"
-        endpoint = env.get(ENDPOINT_ENV) or f"https://{host}"
+        endpoint = env.get(ENDPOINT_ENV) or region_endpoint(region, internal=not public)
         try:
             bucket = connect_bucket(location.bucket, endpoint, region, credentials, timeout)
         except ValueError as exc:

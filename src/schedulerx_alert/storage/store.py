@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from schedulerx_alert.config.source import region_endpoint
 from schedulerx_alert.support.credentials import Credentials
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def open_store(
         if credentials is None:
             raise StoreError("OSS state needs credentials, and none were found")
         prefix, _, name = parts.path.lstrip("/").rpartition("/")
-        endpoint = endpoint or f"https://oss-{region}-internal.aliyuncs.com"
+        endpoint = endpoint or region_endpoint(region)
         store = OssStateStore.connect(
             parts.netloc, f"{prefix}/" if prefix else "", endpoint, region, credentials, timeout
         )
