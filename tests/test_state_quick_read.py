@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from schedulerx_alert.core.model import JobKey
 from schedulerx_alert.core.rules import MemoryFormatError
-from schedulerx_alert.core.state import StateFormatError, _plain_record, reader
+from schedulerx_alert.core.state import (
+    JobRecord,
+    StateFormatError,
+    _jobs_to_dict,
+    _plain_record,
+    reader,
+)
 
 scalars = (
     st.none()
@@ -139,3 +145,33 @@ def test_a_rule_memory_read_again_is_the_one_read_first(raws: list[dict[str, Any
         except ValueError:
             got = "refused"
         assert got == expected
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.dictionaries(names, written | records, max_size=4))
+def test_a_jobs_records_read_together_read_as_each_read_in_full(
+    instances: dict[str, Any],
+) -> None:
+    """A job whose records are all in the written shape is read without naming each place;
+    one record out of shape sends the whole job through the full checks, same answer."""
+    raw = json.loads(json.dumps({"instances": instances}, allow_nan=True))
+    try:
+        expected: Any = reader().mapping(raw["instances"], "w.instances", reader().record)
+    except StateFormatError as exc:
+        expected = str(exc)
+    try:
+        got: Any = reader().job("ns/g/1", raw, "w")[1].instances
+    except StateFormatError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+group_parts = st.sampled_from(["ns", "n/s", "n%2Fs", "a b", "中", "", "g.h", "\udc80"])
+job_keys = st.builds(JobKey, group_parts, group_parts, st.integers(-5, 2**63 - 1))
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.lists(job_keys, max_size=8))
+def test_job_keys_are_written_as_encode_writes_them_in_their_order(keys: list[JobKey]) -> None:
+    jobs = {key: JobRecord() for key in keys}
+    assert list(_jobs_to_dict(jobs)) == [key.encode() for key in sorted(jobs)]

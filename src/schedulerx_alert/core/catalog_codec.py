@@ -55,13 +55,19 @@ def decode(raw: Any) -> dict[JobKey, JobInfo]:
     if not isinstance(raw, dict):
         raise ValueError("catalog: not an object")
     catalog: dict[JobKey, JobInfo] = {}
+    # Most jobs share their contacts with others (a team owns many): each is read once.
+    people: dict[tuple[str, str, str], Contact] = {}
     for text, rows in raw.items():
         where = f"catalog[{text[:80]!r}]"
         namespace, group = group_key_of(text)
         if not isinstance(rows, list):
             raise ValueError(f"{where}: not a list")
         for index, row in enumerate(rows):
-            info = _job(namespace, group, row, f"{where}[{index}]")
+            try:
+                info = _job(namespace, group, row, people)
+            except ValueError as exc:
+                # The place is named only for an error: 20,000 rows are read every tick.
+                raise ValueError(f"{where}[{index}]: {exc}") from None
             catalog[info.job] = info
     return catalog
 
@@ -69,19 +75,22 @@ def decode(raw: Any) -> dict[JobKey, JobInfo]:
 _PADDING: tuple[list[Any], ...] = (["", 0, None, []], [0, None, []], [None, []], [[]], [])
 
 
-def _job(namespace: str, group: str, row: Any, where: str) -> JobInfo:
+def _job(
+    namespace: str, group: str, row: Any, people: dict[tuple[str, str, str], Contact]
+) -> JobInfo:
+    """One entry; ValueError naming the field (`decode` adds where the entry is)."""
     # Every tick reads every job's entry (20,000 at the largest estates): the checks are
     # written out rather than looped over.
     if type(row) is not list or not 6 <= len(row) <= 10:
-        raise ValueError(f"{where}: not a job entry")
+        raise ValueError("not a job entry")
     if len(row) < 10:
         row = row + _PADDING[len(row) - 6]
-    job_id, name, enabled, time_type, expression, refreshed = row[:6]
-    calendar, timeout_enabled, timeout, contacts = row[6:]
+    job_id, name, enabled, time_type, expression, refreshed, *rest = row
+    calendar, timeout_enabled, timeout, contacts = rest
     if type(job_id) is not int or not 0 <= job_id < 2**63:
-        raise ValueError(f"{where}: job id")
+        raise ValueError("job id")
     if time_type is not None and (type(time_type) is not int or abs(time_type) >= 2**31):
-        raise ValueError(f"{where}: time type")
+        raise ValueError("time type")
     # JSON gives exact types: `type(...) is` is the check, and keeps True from passing as 1.
     if not (
         type(name) is str
@@ -91,30 +100,36 @@ def _job(namespace: str, group: str, row: Any, where: str) -> JobInfo:
         and type(calendar) is str
         and len(calendar) <= MAX_EXPRESSION
     ):
-        raise ValueError(f"{where}: text field")
+        raise ValueError("text field")
     if type(enabled) is not int or type(timeout_enabled) is not int:
-        raise ValueError(f"{where}: flags")
+        raise ValueError("flags")
     if not (0 <= enabled <= 1 and 0 <= timeout_enabled <= 1):
-        raise ValueError(f"{where}: flags")
+        raise ValueError("flags")
     if type(refreshed) not in (int, float) or not (math.isfinite(refreshed) and refreshed >= 0):
-        raise ValueError(f"{where}: refreshed_at")
+        raise ValueError("refreshed_at")
     if timeout is not None and (
         type(timeout) not in (int, float) or not (math.isfinite(timeout) and timeout >= 0)
     ):
-        raise ValueError(f"{where}: timeout")
+        raise ValueError("timeout")
     if type(contacts) is not list or len(contacts) > MAX_CONTACTS:
-        raise ValueError(f"{where}: contacts")
-    people = []
+        raise ValueError("contacts")
+    known = []
     for contact in contacts:
-        if (
-            not isinstance(contact, list)
-            or len(contact) != 3
-            or not all(isinstance(v, str) and len(v) <= MAX_CONTACT_FIELD for v in contact)
-        ):
-            raise ValueError(f"{where}: contact")
+        if not isinstance(contact, list) or len(contact) != 3:
+            raise ValueError("contact")
         who, phone, user_id = contact
-        # Earlier versions took the `Ding` field (a webhook URL with its token) for a user id.
-        people.append(Contact(who, phone, "" if "/" in user_id or "=" in user_id else user_id))
+        if not (isinstance(who, str) and isinstance(phone, str) and isinstance(user_id, str)):
+            raise ValueError("contact")
+        fields = (who, phone, user_id)
+        person = people.get(fields)
+        if person is None:
+            if max(len(who), len(phone), len(user_id)) > MAX_CONTACT_FIELD:
+                raise ValueError("contact")
+            # Earlier versions took the `Ding` field (a webhook URL with its token) for a
+            # user id.
+            person = Contact(who, phone, "" if "/" in user_id or "=" in user_id else user_id)
+            people[fields] = person
+        known.append(person)
     return JobInfo(
         job=JobKey(namespace, group, job_id),
         name=name,
@@ -124,6 +139,6 @@ def _job(namespace: str, group: str, row: Any, where: str) -> JobInfo:
         calendar=calendar,
         timeout_enabled=timeout_enabled == 1,
         timeout_seconds=None if timeout is None else float(timeout),
-        contacts=tuple(people),
+        contacts=tuple(known),
         refreshed_at=float(refreshed),
     )

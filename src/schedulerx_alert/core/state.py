@@ -512,7 +512,21 @@ def dump_state(state: State, catalog_object: str = "") -> bytes:
 def _jobs_to_dict(jobs: Mapping[JobKey, JobRecord]) -> dict[str, Any]:
     # Most jobs remember the same few values: each distinct memory is written out once.
     memories: dict[JobRuleState, dict[str, Any]] = {}
-    return {key.encode(): _job_to_dict(record, memories) for key, record in sorted(jobs.items())}
+    # Thousands of keys share a few groups: a group's encoded part is made once (`encode`
+    # percent-encodes it), and the keys are sorted as JobKey orders them, by their fields.
+    groups: dict[tuple[str, str], str] = {}
+    out: dict[str, Any] = {}
+    for key, record in sorted(jobs.items(), key=_job_order):
+        prefix = groups.get((key.namespace, key.group))
+        if prefix is None:
+            prefix = groups[key.namespace, key.group] = key.encode().rpartition("/")[0]
+        out[f"{prefix}/{key.job_id}"] = _job_to_dict(record, memories)
+    return out
+
+
+def _job_order(item: tuple[JobKey, JobRecord]) -> tuple[str, str, int]:
+    key = item[0]
+    return key.namespace, key.group, key.job_id
 
 
 def _job_to_dict(record: JobRecord, memories: dict[JobRuleState, dict[str, Any]]) -> dict[str, Any]:
@@ -837,7 +851,9 @@ class _Reader:
     def job(self, name: str, value: Any, where: str) -> tuple[JobKey, JobRecord]:
         raw = self.obj(value, where)
         key = self.job_key(name, where)
-        instances = self.mapping(raw.get("instances"), f"{where}.instances", self.record)
+        instances = _plain_records(raw.get("instances"))
+        if instances is None:
+            instances = self.mapping(raw.get("instances"), f"{where}.instances", self.record)
         try:
             # Most jobs have nothing for the rules to remember: one shared record for them.
             rules = EMPTY if "rules" not in raw else self.memory(raw["rules"], f"{where}.rules")
@@ -1028,6 +1044,21 @@ def _plain_record(name: str, value: Any) -> tuple[int, InstanceRecord] | None:
     if iid > 2**63 - 1:
         return None
     return iid, InstanceRecord(status=status, seen=seen, end=end)
+
+
+def _plain_records(value: Any) -> dict[int, InstanceRecord] | None:
+    """A job's run records when every one is in `_plain_record`'s shape (most jobs): read
+    without naming each one's place, which only an error needs. None for anything else,
+    which `_Reader.mapping` reads record by record (or refuses, naming where)."""
+    if type(value) is not dict:
+        return None
+    records: dict[int, InstanceRecord] = {}
+    for name, item in value.items():
+        quick = _plain_record(name, item)
+        if quick is None:
+            return None
+        records[quick[0]] = quick[1]
+    return records
 
 
 def _kind(value: Any) -> str:
