@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from schedulerx_alert.config import ConfigError
 from tests.fakes.schedulerx import UNSUPPORTED_LOG_MESSAGE
 from tests.test_owners_evidence import HOSTILE_LOG
+from tests.test_workflows import ERROR, EXTRACT, LOAD, REPORT, add_etl, minute
 from tests.world import GROUP, NS, ROBOT, World
 
-MINUTE = 60.0
-EXTRACT, LOAD, REPORT = 92583, 92584, 92585
-ERROR = "java.sql.SQLException: ORA-01017: invalid username/password; logon denied"
 EXTRACT_LOG = (
     "2026-11-25 02:03:39.100 INFO  [main] connecting to orders-db",
     "2026-11-25 02:03:40.200 ERROR [main] ORA-01017: invalid username/password; logon denied",
@@ -35,24 +32,9 @@ def world(tmp_path: Path) -> Iterator[World]:
         w.raw["workflows"] = [
             {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["ops"]}
         ]
-        w.sx.add_job(NS, GROUP, EXTRACT, name="extract-orders")
-        w.sx.add_job(NS, GROUP, LOAD, name="load-warehouse")
-        w.sx.add_job(NS, GROUP, REPORT, name="daily-report")
         # extract and load side by side, report below both.
-        w.sx.workflows.add(
-            NS,
-            GROUP,
-            301,
-            "nightly-etl",
-            (EXTRACT, LOAD, REPORT),
-            ((EXTRACT, REPORT), (LOAD, REPORT)),
-        )
+        add_etl(w, 301, ((EXTRACT, REPORT), (LOAD, REPORT)))
         yield w
-
-
-def minute(world: World, **changes: Any) -> Any:
-    world.advance(MINUTE)
-    return world.tick(**changes)
 
 
 def fail(world: World, *lines: str, nodes: dict[int, tuple[int, str]] | None = None) -> int:

@@ -24,7 +24,7 @@ from tests.fakes.dingtalk import notified
 from tests.test_actions import answer, context, fc_http_event, form_of
 from tests.test_heartbeat import at, heartbeats, make_world, tick_at
 from tests.test_silence_stories import HOUR, cli, local, tick, write_config
-from tests.test_workflows import ERROR, EXTRACT, LOAD, MINUTE, REPORT
+from tests.test_workflows import ERROR, EXTRACT, LOAD, MINUTE, REPORT, add_etl, minute
 from tests.world import AK, GROUP, NS, ROBOT, SK, STS, World
 
 # extract and load side by side, report below both: when extract fails, load still runs.
@@ -38,23 +38,8 @@ def world(tmp_path: Path) -> Iterator[World]:
         w.raw["workflows"] = [
             {"namespace": NS, "group": GROUP, "workflows": [BRANCHES], "receivers": ["ops"]}
         ]
-        w.sx.add_job(NS, GROUP, EXTRACT, name="extract-orders")
-        w.sx.add_job(NS, GROUP, LOAD, name="load-warehouse")
-        w.sx.add_job(NS, GROUP, REPORT, name="daily-report")
-        w.sx.workflows.add(
-            NS,
-            GROUP,
-            BRANCHES,
-            "nightly-etl",
-            (EXTRACT, LOAD, REPORT),
-            ((EXTRACT, REPORT), (LOAD, REPORT)),
-        )
+        add_etl(w, BRANCHES, ((EXTRACT, REPORT), (LOAD, REPORT)))
         yield w
-
-
-def minute(world: World, **changes: Any) -> Any:
-    world.advance(MINUTE)
-    return world.tick(**changes)
 
 
 def fail_extract_while_load_runs(world: World) -> int:

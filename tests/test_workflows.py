@@ -32,19 +32,17 @@ def world(tmp_path: Path) -> Iterator[World]:
         w.raw["workflows"] = [
             {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["ops"]}
         ]
-        w.sx.add_job(NS, GROUP, EXTRACT, name="extract-orders")
-        w.sx.add_job(NS, GROUP, LOAD, name="load-warehouse")
-        w.sx.add_job(NS, GROUP, REPORT, name="daily-report")
         # extract -> load, extract -> report: when extract fails, neither runs.
-        w.sx.workflows.add(
-            NS,
-            GROUP,
-            301,
-            "nightly-etl",
-            (EXTRACT, LOAD, REPORT),
-            ((EXTRACT, LOAD), (EXTRACT, REPORT)),
-        )
+        add_etl(w, 301, ((EXTRACT, LOAD), (EXTRACT, REPORT)))
         yield w
+
+
+def add_etl(world: World, workflow: int, edges: tuple[tuple[int, int], ...]) -> None:
+    """The three ETL jobs in SchedulerX, and workflow `nightly-etl` over them."""
+    world.sx.add_job(NS, GROUP, EXTRACT, name="extract-orders")
+    world.sx.add_job(NS, GROUP, LOAD, name="load-warehouse")
+    world.sx.add_job(NS, GROUP, REPORT, name="daily-report")
+    world.sx.workflows.add(NS, GROUP, workflow, "nightly-etl", (EXTRACT, LOAD, REPORT), edges)
 
 
 def fail_extract(world: World) -> int:
