@@ -700,10 +700,13 @@ def _polled(record: JobRecord | None) -> float | None:
     return record.polled_at if record is not None else None
 
 
-def _next_tick(record: JobRecord | None, now: float) -> float:
-    """When a job polled for what ends after its last poll fell due: the tick after it."""
+def _next_tick(record: JobRecord | None, now: float, since: float | None = None) -> float:
+    """When a job polled for what ends after its last poll fell due: the tick after it (one
+    never polled: when per-job polls began, `since`)."""
     last = _polled(record)
-    return now if last is None else min(last + TICK, now)
+    if last is None:
+        return now if since is None else min(since, now)
+    return min(last + TICK, now)
 
 
 def _why_due(
@@ -724,11 +727,17 @@ def _why_due(
     if schedule is None:
         # No schedule to go by (a job named by id whose list was not read, a cron this
         # version cannot compute): every tick, as before.
-        return "every", _next_tick(record, now)
+        return "every", _next_tick(record, now, cursor.since)
     if not schedule.fires:
         return None  # API-triggered: the sweep finds its runs
+    from schedulerx_alert.core.schedule import TimeType  # loaded with the schedule
+
     if anchor is not None:
         schedule = schedule.with_anchor(anchor)
+    elif not schedule.exact and schedule.kind == TimeType.FIXED_RATE:
+        # A fixed rate whose phase no listing has shown yet (no run seen): its fires
+        # here are a guess up to a period off, so it is polled every tick till one shows.
+        return "every", _next_tick(record, now, cursor.since)
     last = _polled(record)
     if last is None:
         # Never polled: fires from the tick before per-job polls began (after a fallback,
