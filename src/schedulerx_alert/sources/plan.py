@@ -722,7 +722,7 @@ def _why_due(
     """Why a job is polled this tick and since when it is due (the quota serves the
     longest due first), or None when only the sweep would poll it."""
     if record is not None and any(not finished(r.status) for r in record.instances.values()):
-        return "unfinished", _next_tick(record, now)
+        return "unfinished", _next_tick(record, now, cursor.since)
     schedule = schedules.of(info) if info is not None else None
     if schedule is None:
         # No schedule to go by (a job named by id whose list was not read, a cron this
