@@ -178,6 +178,42 @@ def test_per_job_polls_come_after_fires_while_unfinished_and_in_the_sweep() -> N
     assert {job for job, _ in polls(plan, SWEEP)} == {2, 3}
 
 
+def test_a_fire_in_the_tick_a_fallback_began_is_polled_as_due() -> None:
+    """10:05: job 1 fires and the group's queries are refused, so that tick read none of
+    it; at 10:06 its fire is due, not left to the sweep (which a short quota starves)."""
+    plan = plan_at(START + 6 * 60, fallen_back(START + 5 * 60), {}, budget=Budget(1, 90))
+    assert polls(plan, DUE) == [(1, "fire")]
+
+
+def test_a_fixed_rate_is_polled_every_tick_till_a_listing_shows_its_phase() -> None:
+    """Every 30 minutes, from a moment no listing has shown yet: the grid's guess (on the
+    half hours) could be 29 minutes off, so the job is polled every tick; once a run of
+    it is seen (at 10:07), only after its fires."""
+    rate = JobInfo(JobKey(NS, G, 4), "job-4", True, 3, "1800")
+    catalog = {rate.job: rate}
+    polled = {rate.job: JobRecord(polled_at=START + 7 * 60)}
+
+    def plan(sources: SourceState) -> Plan:
+        return make_plan(config(), sources, catalog, polled, catalog, START + 8 * 60, PLENTY)
+
+    assert polls(plan(fallen_back(START)), DUE) == [(4, "every")]
+    phased = replace(fallen_back(START), anchors={rate.job: START + 7 * 60})
+    assert polls(plan(phased), DUE) == []
+
+
+def test_a_job_never_polled_is_due_since_per_job_polls_began() -> None:
+    """A quota of one call at 10:08: the fixed rate never polled (its phase unknown) has
+    been due since 10:00, and goes before job 1's fire of 10:08; were it due "now" every
+    tick, a quota always short would never reach it."""
+    rate = JobInfo(JobKey(NS, G, 4), "job-4", True, 3, "1800")
+    catalog = {rate.job: rate, JobKey(NS, G, 1): hourly(1, 8)}
+    polled = {JobKey(NS, G, 1): JobRecord(polled_at=START + 7 * 60)}
+    plan = make_plan(
+        config(), fallen_back(START), catalog, polled, catalog, START + 8 * 60, Budget(1, 90)
+    )
+    assert polls(plan, DUE) == [(4, "every")]
+
+
 def test_due_polls_go_before_the_sweep_and_what_the_quota_leaves_out_is_counted() -> None:
     plan = plan_at(START + 6 * 60, fallen_back(START), {}, budget=Budget(1, 90))
     assert polls(plan, DUE) == [(1, "fire")]

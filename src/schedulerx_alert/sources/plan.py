@@ -104,6 +104,9 @@ UNSTARTED = frozenset({InstanceStatus.REJECTED.value, InstanceStatus.SKIPPED.val
 UNFINISHED = (InstanceStatus.RUNNING.value, InstanceStatus.WAITING.value)
 #: Modes of a group this tick.
 EVERY = "every"
+#: FC's timer calls the function once a minute: a run that ended after a poll is first
+#: seen by the poll of the next tick.
+TICK = 60.0
 
 DUE, CATCH_UP, SWEEP, REFRESH = "due", "catch_up", "sweep", "refresh"
 PHASES = (DUE, CATCH_UP, SWEEP, REFRESH)
@@ -203,7 +206,7 @@ def make_plan(
     modes: dict[GroupKey, str] = {}
     news_since: dict[GroupKey, float] = {}
     due: list[Task] = []
-    polls: list[JobPoll] = []
+    polls: list[tuple[float, JobPoll]] = []
     catch_up: list[Task | _Check] = []
     sweeps: list[tuple[float, JobPoll]] = []
     overdue = 0
@@ -253,7 +256,7 @@ def make_plan(
                 catch_up.append(_Check(group))
         else:
             for key in jobs if mode == EVERY else ():
-                polls.append(JobPoll(key, "every"))
+                polls.append((_next_tick(records.get(key), now), JobPoll(key, "every")))
             # A small group of ids is polled every tick whatever the catalog knows of its
             # jobs (GetJobInfo reads their schedules for the rules, sources/jobinfo.py).
             known = {} if small_group(config, group) else catalog
@@ -269,7 +272,7 @@ def make_plan(
                     _missed_grace(config, group),
                 )
                 if why is not None:
-                    polls.append(JobPoll(key, why))
+                    polls.append((why[1], JobPoll(key, why[0])))
                     continue
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
@@ -285,8 +288,11 @@ def make_plan(
     due.sort(
         key=lambda t: (t.spans[0].lo, t.group) if isinstance(t, GroupRead) else (0.0, ("", ""))
     )
-    polls.sort(key=lambda p: (_polled(records.get(p.job)) or 0.0, p.job))
-    due.extend(polls)
+    # Per-job polls by when they fell due, so that one the quota left out last tick goes
+    # before those due since (a run that ended waits a tick, not two or three), whatever
+    # its job's last poll: an hourly job that just fired waits behind it.
+    polls.sort(key=lambda item: (item[0], item[1].job))
+    due.extend(p for _, p in polls)
     sweeps.sort(key=lambda item: (item[0], item[1].job))
     # Older windows, oldest first: their share of the calls before the newest windows, and
     # what is left of them after those (each read goes on where the last one stopped).
@@ -694,6 +700,15 @@ def _polled(record: JobRecord | None) -> float | None:
     return record.polled_at if record is not None else None
 
 
+def _next_tick(record: JobRecord | None, now: float, since: float | None = None) -> float:
+    """When a job polled for what ends after its last poll fell due: the tick after it (one
+    never polled: when per-job polls began, `since`)."""
+    last = _polled(record)
+    if last is None:
+        return now if since is None else min(since, now)
+    return min(last + TICK, now)
+
+
 def _why_due(
     key: JobKey,
     info: JobInfo | None,
@@ -703,30 +718,39 @@ def _why_due(
     now: float,
     anchor: float | None = None,
     grace: float | None = None,
-) -> str | None:
-    """Why a job is polled this tick, or None when only the sweep would poll it."""
+) -> tuple[str, float] | None:
+    """Why a job is polled this tick and since when it is due (the quota serves the
+    longest due first), or None when only the sweep would poll it."""
     if record is not None and any(not finished(r.status) for r in record.instances.values()):
-        return "unfinished"
+        return "unfinished", _next_tick(record, now, cursor.since)
     schedule = schedules.of(info) if info is not None else None
     if schedule is None:
         # No schedule to go by (a job named by id whose list was not read, a cron this
         # version cannot compute): every tick, as before.
-        return "every"
+        return "every", _next_tick(record, now, cursor.since)
     if not schedule.fires:
         return None  # API-triggered: the sweep finds its runs
+    from schedulerx_alert.core.schedule import TimeType  # loaded with the schedule
+
     if anchor is not None:
         schedule = schedule.with_anchor(anchor)
+    elif not schedule.exact and schedule.kind == TimeType.FIXED_RATE:
+        # A fixed rate whose phase no listing has shown yet (no run seen): its fires
+        # here are a guess up to a period off, so it is polled every tick till one shows.
+        return "every", _next_tick(record, now, cursor.since)
     last = _polled(record)
     if last is None:
-        last = cursor.since if cursor.since is not None else now - 60
+        # Never polled: fires from the tick before per-job polls began (after a fallback,
+        # that tick's group queries were refused and read nothing), or the last minute.
+        last = (cursor.since if cursor.since is not None else now) - TICK
     fire = schedule.next_fire(last)
     if fire is not None and fire <= now:
-        return "fire"
+        return "fire", fire
     if grace is not None:
         # A fire whose grace ended since the last poll is judged on a listing of now.
         judged = schedule.next_fire(last - grace)
         if judged is not None and judged + grace <= now:
-            return "grace"
+            return "grace", judged + grace
     return None
 
 
