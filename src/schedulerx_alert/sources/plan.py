@@ -702,10 +702,11 @@ def _polled(record: JobRecord | None) -> float | None:
 
 def _next_tick(record: JobRecord | None, now: float, since: float | None = None) -> float:
     """When a job polled for what ends after its last poll fell due: the tick after it (one
-    never polled: when per-job polls began, `since`)."""
+    never polled: when per-job polls began, `since`, else a tick ago, so that it goes
+    before the jobs polled last tick, which are due now)."""
     last = _polled(record)
     if last is None:
-        return now if since is None else min(since, now)
+        return now - TICK if since is None else min(since, now - TICK)
     return min(last + TICK, now)
 
 
