@@ -304,7 +304,7 @@ def route(
     hears of what.
 
     A finding goes to the receivers of the watch entries that hold its jobs, then to
-    those of `routes:` (`policy`, delivery/silencing.py). What a dead tick's checkpoints
+    those of `routes:` (`policy`, core/routing.py). What a dead tick's checkpoints
     show as delivered to a receiver (`delivered`, consumed here) is not owed again.
     What a silence or the receiver's quiet hours hold back now is appended to `held`
     instead (counted, never sent as such: a digest lists it when the holder is over).

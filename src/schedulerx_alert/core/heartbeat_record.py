@@ -27,7 +27,7 @@ class Hour:
     # Failures of jobs left out of `jobs`.
     unnamed: int = 0
     # Alerts held back by silences or quiet hours (one per receiver owed it), and per
-    # holder (core/held.py's `holder_of`, or "quiet"), at most HOLDERS_PER_HOUR of them.
+    # holder (core/silence_hold.py's `holder_of`, or "quiet"), at most HOLDERS_PER_HOUR of them.
     held: int = 0
     held_by: Mapping[str, int] = field(default_factory=dict)
 

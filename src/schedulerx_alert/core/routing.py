@@ -4,7 +4,7 @@
 then `routes:`, see route.py) and, per receiver, the holder that keeps it back now (the
 longest active silence that matches, else the receiver's quiet hours unless its kind,
 its job or a named route that sent it there still pages). Pure: the silences are read
-by the caller (holding.py) and `now` is given.
+by the caller (delivery/held_digests.py's `SilenceView`) and `now` is given.
 `schedulerx-alert routes --job` asks the same `resolve` as `receivers_for`, and
 `routes --workflow` asks `workflow_receivers`, so the command and the tick cannot differ.
 """

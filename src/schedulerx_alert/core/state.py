@@ -321,7 +321,7 @@ class State:
     # The heartbeat's counters and last digest; written only when not empty.
     heartbeat: HeartbeatRecord = field(default_factory=HeartbeatRecord)
     # What silences and quiet hours held back, per receiver, until a digest lists it
-    # (core/held.py); optional like `catalog`, see the module's docstring.
+    # (core/silence_hold.py); optional like `catalog`, see the module's docstring.
     silenced: dict[str, tuple[Held, ...]] = field(default_factory=dict)
 
     def with_updates(self, **changes: Any) -> State:

@@ -5,7 +5,7 @@
    read drops no alert: its silences are not applied this tick, so what they would hold
    is sent, the tick says so in a problem line, and what they held before waits for the
    book (whether they ended is not known).
-2. `SilenceView.policy` is what `diff.route` asks (delivery/silencing.py).
+2. `SilenceView.policy` is what `diff.route` asks (core/routing.py's `Policy`).
 3. `send_digests`, after the alerts: one digest per receiver of what the holders that
    are over held back, as a notice within the robots' budgets. The held entries go only
    when a robot took the digest; a digest not taken is tried again next tick. A digest
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from schedulerx_alert.storage.store import StateStore, StoreError
 
 if TYPE_CHECKING:
-    # core/held.py, core/silence.py and the routing load only when something uses them:
+    # core/silence_hold.py, core/silence.py and the routing load only when something uses them:
     # a silence (config or book), a route, quiet hours, or alerts held back.
     from schedulerx_alert.config import Config
     from schedulerx_alert.core.routing import Policy
