@@ -289,7 +289,7 @@ def read_actions(walker: Walker, raw: Any) -> ActionSettings:
 def load_actions(
     path: str | Path | ConfigSource, env: Mapping[str, str]
 ) -> tuple[Config, ActionSettings]:
-    """A config file's, or a config's text read from OSS (config/text.py), Config and its
+    """A config file's, or a config's text read from OSS (storage/config_text.py), Config and its
     `actions`; raises ConfigError with every problem, the `actions` section's included."""
     from schedulerx_alert.config import ConfigError, load_config
 
