@@ -42,7 +42,12 @@ def estate(tmp_path: Path) -> Iterator[World]:
             for group in GROUPS
         ]
         world.raw["shared_cause"] = False
-        world.raw["schedulerx"] = {"endpoint": world.sx.url, "max_calls_per_minute": QUOTA}
+        # One call at a time: which group a thread reaches first must not decide the story.
+        world.raw["schedulerx"] = {
+            "endpoint": world.sx.url,
+            "max_calls_per_minute": QUOTA,
+            "concurrency": 1,
+        }
         world.sx.configure(window_field="end")
         yield world
 
