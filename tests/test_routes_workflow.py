@@ -15,6 +15,9 @@ from tests.test_workflows import ERROR, EXTRACT, LOAD, REPORT
 from tests.world import GROUP, NS, ROBOT, World
 
 MINUTE = 60.0
+# A second entry: every workflow of the group to dba, without recoveries.
+ALL_TO_DBA = {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["dba"],
+              "recovery": False}  # fmt: skip
 
 
 @pytest.fixture
@@ -114,10 +117,7 @@ def test_routes_refuses_what_a_workflow_cannot_be_asked(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with world:
-        world.raw["workflows"].append(
-            {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["dba"],
-             "recovery": False}
-        )  # fmt: skip
+        world.raw["workflows"].append(dict(ALL_TO_DBA))
         config = write_config(world, tmp_path / "config.yaml")
         code, _, err = cli(capsys, "routes", "-c", config, "--workflow", "301", "--kind", "failed")
         assert code == 2 and "a workflow's alerts are workflow_failed or workflow_recovered" in err
@@ -135,10 +135,7 @@ def test_two_entries_watching_one_workflow_say_which_the_tick_uses(
     """An entry naming 301 by id and a later `workflows: all` entry of the same group: 301
     belongs to the one naming it, as a job belongs to its watch entry."""
     with world:
-        world.raw["workflows"].append(
-            {"namespace": NS, "group": GROUP, "workflows": "all", "receivers": ["dba"],
-             "recovery": False}
-        )  # fmt: skip
+        world.raw["workflows"].append(dict(ALL_TO_DBA))
         config = write_config(world, tmp_path / "config.yaml")
         code, out, _ = cli(capsys, "routes", "-c", config, "--workflow", "301", "--json")
         first, second = json.loads(out)["entries"]
