@@ -124,6 +124,16 @@ def fail_then_list_the_first_success_again(world: World) -> int:
     return oldest
 
 
+def recovers_once(world: World) -> None:
+    """The next real success is the recovery, and the one after it is nothing."""
+    minute(world)
+    run(world)
+    assert kinds(tick(world)) == ["recovered"]
+    minute(world)
+    run(world)
+    assert kinds(tick(world)) == []
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_job_that_succeeds_every_minute_keeps_a_bounded_number_of_records(
     tmp_path: Path, mode: Mode
@@ -145,12 +155,7 @@ def test_a_success_listed_again_after_its_record_went_is_no_recovery(
     with estate(tmp_path, mode) as world:
         fail_then_list_the_first_success_again(world)
         world.sx.rewrite_answers(JOB, None)
-        minute(world)
-        run(world)
-        assert kinds(tick(world)) == ["recovered"]
-        minute(world)
-        run(world)
-        assert kinds(tick(world)) == []
+        recovers_once(world)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -176,12 +181,7 @@ def test_a_success_listed_late_after_a_newer_failure_is_no_recovery(
             end_time=now - MINUTE - 15,
         )
         assert kinds(tick(world)) == []  # main: ["recovered"]
-        minute(world)
-        run(world)
-        assert kinds(tick(world)) == ["recovered"]
-        minute(world)
-        run(world)
-        assert kinds(tick(world)) == []
+        recovers_once(world)
 
 
 def test_a_success_listed_again_starts_no_flapping(tmp_path: Path) -> None:
