@@ -575,7 +575,7 @@ REFUSED: dict[str, tuple[Callable[[Chat, int], object], list[str]]] = {
     "throttled": (
         lambda chat, run: chat.world.sx.fail_next("throttle", action="RetryJobInstance"),
         ["SchedulerX is throttling calls and did not retry run {run} of {job}",
-         "it is unchanged", "A link acts once", "retry it in the SchedulerX console"],
+         "it is unchanged", "The link can be used again", "press the button again in a minute"],
     ),
     "no clear answer": (
         lambda chat, run: chat.world.sx.fail_next("5xx", action="RetryJobInstance"),

@@ -9,7 +9,12 @@ button that POSTs the token back (the same-site checks of serve.py apply). The P
    silence claims, with a create-only write: of two clicks racing, one creates it and
    acts, the other reads it and says what was done. A record left "claimed" by a click
    that died is never taken over: whether SchedulerX acted is then unknown, and acting
-   twice is worse than asking the on-call to look at the console;
+   twice is worse than asking the on-call to look at the console. One exception: when
+   SchedulerX throttled the call, it did not act, and the on-call clicks again a minute
+   later; so that try's record says `again: true` and a later click creates the next
+   try's record, `<state>.operation.<nonce>.<n>` (n = 2, 3, ...), with the same
+   create-only write (of two clicks racing, one acts), up to MAX_TRIES. Every try keeps
+   its own record; any other outcome, and "claimed", is final;
 3. re-reads the run (GetJobInstance) and refuses unless it is still in the status and
    attempt (EndTime) the link was made for: a run retried since, or stopped, is not acted
    on again by an old link;
@@ -61,6 +66,9 @@ from schedulerx_alert.support import process_log as logs
 
 log = logging.getLogger("schedulerx_alert")
 MAX_RECORD_BYTES = 8192
+# Tries of one link SchedulerX may throttle before the link sends the on-call to the
+# console: each is a record, and a click reads them all (one GET each) before it acts.
+MAX_TRIES = 5
 Clock = Callable[[], float]
 
 
@@ -149,7 +157,8 @@ WORDS: dict[str, dict[str, str]] = {
 
 
 # Each refusal in plain words: what became of which run, and that nothing was done. A
-# refusal is final for its link (a link acts once), so none says "try again" of the link.
+# refusal is final for its link (a link acts once), so none says "try again" of the link,
+# but throttling: SchedulerX did not act, and the link may be pressed again (MAX_TRIES).
 REFUSALS: dict[str, dict[str, str]] = {
     "zh-CN": {
         "running": (
@@ -175,7 +184,11 @@ REFUSALS: dict[str, dict[str, str]] = {
         ),
         "throttled": (
             "SchedulerX 正在限流，没有{verb}任务 {job} 的运行 {run}，它没有任何变化。"
-            "每个链接只执行一次：如果仍然需要，请一分钟后在 SchedulerX 控制台操作。"
+            "这个链接还可以再用：如果仍然需要，请一分钟后再点一次按钮。"
+        ),
+        "throttled_last": (
+            "SchedulerX 正在限流，没有{verb}任务 {job} 的运行 {run}，它没有任何变化。"
+            "这个链接已经试过 {tries} 次，不会再执行：如果仍然需要，请在 SchedulerX 控制台操作。"
         ),
         "unclear": (
             "SchedulerX 没有给出明确答复（{why}）：任务 {job} 的运行 {run} 可能已经{done}，"
@@ -213,8 +226,13 @@ REFUSALS: dict[str, dict[str, str]] = {
         ),
         "throttled": (
             "SchedulerX is throttling calls and did not {verb} run {run} of {job}; it is "
-            "unchanged. A link acts once: if the run still needs it, {verb} it in the "
-            "SchedulerX console in a minute."
+            "unchanged. The link can be used again: if the run still needs it, press the "
+            "button again in a minute."
+        ),
+        "throttled_last": (
+            "SchedulerX is throttling calls and did not {verb} run {run} of {job}; it is "
+            "unchanged. The link was tried {tries} times and acts no more: if the run still "
+            "needs it, {verb} it in the SchedulerX console."
         ),
         "unclear": (
             "SchedulerX gave no clear answer ({why}): run {run} of {job} may or may not have "
@@ -264,18 +282,21 @@ def refusal(
     action = OPERATION_CALLS[wanted.operation][0]
     return words[kind].format(
         job=wanted.job_text, run=wanted.instance_id, verb=verb, done=done, status=shown,
-        ram=WRITE_RAM_ACTIONS[action], why=why[:200], said=said[:300] or "?",
+        ram=WRITE_RAM_ACTIONS[action], why=why[:200], said=said[:300] or "?", tries=MAX_TRIES,
     )  # fmt: skip
 
 
-def error_refusal(error: SchedulerXError, wanted: OperationRequest, language: str) -> str:
-    """A call that failed other than by a business refusal (Success=false), in plain words."""
+def error_refusal(
+    error: SchedulerXError, wanted: OperationRequest, language: str, last: bool = False
+) -> str:
+    """A call that failed other than by a business refusal (Success=false), in plain words;
+    `last`: the link's last try (MAX_TRIES), which a throttled call sends to the console."""
     if error.auth:
         denied = error.status == 403 or error.code.startswith("Forbidden")
         kind = "denied" if denied else "credentials"
         return refusal(kind, wanted, language, why=error.code or str(error.status))
     if error.throttled:
-        return refusal("throttled", wanted, language)
+        return refusal("throttled_last" if last else "throttled", wanted, language)
     return refusal("unclear", wanted, language, why=error.message)
 
 
@@ -354,16 +375,19 @@ class OperationDesk:
     # -- pages ---------------------------------------------------------------------------------
 
     def _confirm(self, wanted: OperationRequest, token: str) -> tuple[HttpResponse, str]:
-        record = self._read(wanted.nonce)
+        _, record, throttled = self._tries(wanted.nonce)
         if record is not None:
             return self._already(wanted, record)
         w, op = self.words, wanted.operation
         title = w[f"confirm_{op}"].format(job=wanted.job_text, run=wanted.instance_id)
+        paragraphs = [w[f"what_{op}"]]
+        if throttled is not None:
+            paragraphs.append(follow_up_line(throttled, self.language, self.zone)[1])
         response = page(
             200,
             self.language,
             title,
-            [w[f"what_{op}"]],
+            paragraphs,
             facts=self._facts(wanted),
             token=token,
             notes=[w["nothing_yet"]],
@@ -425,19 +449,27 @@ class OperationDesk:
             "user_agent": request.headers.get("user-agent", "")[:300],
             "request": self.request_id,
         }
-        if not self.store.create(self._key(wanted.nonce), _encode(record)):
-            return self._already(wanted, self._read(wanted.nonce) or {})
-        outcome, reason, request_id = self._act(wanted)
+        number, known, _ = self._tries(wanted.nonce)
+        if known is not None:
+            return self._already(wanted, known)
+        nonce = try_nonce(wanted.nonce, number)
+        if number > 1:
+            record["try"] = number
+        if not self.store.create(self._key(nonce), _encode(record)):
+            return self._already(wanted, self._read(nonce) or {})
+        outcome, reason, request_id, again = self._act(wanted, last=number >= MAX_TRIES)
         record.update(state="answered", outcome=outcome, reason=reason, schedulerx=request_id)
+        if again:
+            record["again"] = True
         record["announced"] = self._announce(wanted.receiver, record)
         notes = []
         try:
-            self.store.write(self._key(wanted.nonce), _encode(record))
+            self.store.write(self._key(nonce), _encode(record))
         except StoreError as exc:
             # The claim stays: a second click says the outcome is unknown, never acts again.
             log.warning("operation link: could not record its outcome: %s", exc)
         else:
-            if not record["announced"] and self._queue(wanted.nonce):
+            if not record["announced"] and self._queue(nonce):
                 notes.append(self.words["later"])
         log.info("operation", extra=logs.fields({"event": "operation", **record}))
         title, sentence = follow_up_line(record, self.language, self.zone)
@@ -447,24 +479,30 @@ class OperationDesk:
         )
         return response, outcome
 
-    def _act(self, wanted: OperationRequest) -> tuple[str, str, str]:
-        """(outcome, reason, SchedulerX's RequestId): outcome "done" or "refused", the
-        reason a sentence naming the job, the run and what became of it."""
+    def _act(self, wanted: OperationRequest, last: bool) -> tuple[str, str, str, bool]:
+        """(outcome, reason, SchedulerX's RequestId, again): outcome "done" or "refused",
+        the reason a sentence naming the job, the run and what became of it; `again` when
+        SchedulerX surely did not act for a passing reason (throttled) and this is not the
+        link's `last` try: a later click may try again."""
         language = self.language
         try:
             run = self.operator.get_job_instance(wanted.job, wanted.instance_id)
             moved = changed(wanted, run, language)
             if moved is not None:
-                return "refused", moved, ""
+                return "refused", moved, "", False
             request_id = self.operator.operate(wanted.operation, wanted.job, wanted.instance_id)
         except SchedulerXError as exc:
             log.warning("operation link: SchedulerX refused: %s", exc)
             if exc.status is None or exc.status >= 400 or exc.retryable:
-                return "refused", error_refusal(exc, wanted, language), exc.request_id
+                # Throttling is an answer (HTTP 400 Throttling.*): the call was not taken.
+                # A timeout or a 5xx is no answer: it may have acted, so it stays final.
+                again = exc.throttled and not exc.auth and not last
+                sentence = error_refusal(exc, wanted, language, last)
+                return "refused", sentence, exc.request_id, again
             # A business refusal (Success=false): the run may have moved on since it was
             # read (retried by someone else); SchedulerX's own words otherwise.
-            return "refused", self._business(wanted, exc), exc.request_id
-        return "done", "", request_id
+            return "refused", self._business(wanted, exc), exc.request_id, False
+        return "done", "", request_id, False
 
     def _business(self, wanted: OperationRequest, error: SchedulerXError) -> str:
         try:
@@ -497,6 +535,19 @@ class OperationDesk:
     def _key(self, nonce: str) -> str:
         return operation_key(self.state_key, nonce)
 
+    def _tries(self, nonce: str) -> tuple[int, dict[str, Any] | None, dict[str, Any] | None]:
+        """(number, record, throttled): the link's first try whose record is not a
+        throttled one (`again`), and that record (None: no click made that try yet, a
+        click may); `throttled`, the try before it when SchedulerX throttled that one."""
+        throttled: dict[str, Any] | None = None
+        for number in range(1, MAX_TRIES + 1):
+            record = self._read(try_nonce(nonce, number))
+            if record is None or not _again(record):
+                return number, record, throttled
+            throttled = record
+        # Only a record written by hand says `again` on the last try: it is final.
+        return MAX_TRIES, throttled, None
+
     def _read(self, nonce: str) -> dict[str, Any] | None:
         data = self.store.read(self._key(nonce))
         if data is None:
@@ -506,6 +557,16 @@ class OperationDesk:
         except (ValueError, RecursionError):
             return {}
         return record if isinstance(record, dict) else {}
+
+
+def try_nonce(nonce: str, number: int) -> str:
+    """The name of a link's `number`th try's record: the nonce itself for the first, as
+    links made before retries were possible name it."""
+    return nonce if number == 1 else f"{nonce}.{number}"
+
+
+def _again(record: Mapping[str, Any]) -> bool:
+    return record.get("state") == "answered" and record.get("again") is True
 
 
 def _encode(doc: Mapping[str, Any]) -> bytes:
