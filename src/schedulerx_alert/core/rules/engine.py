@@ -3,9 +3,9 @@
 Per job, each new outcome passes the trigger filter, then flapping (which silences the
 per-run rules during an episode), the failure threshold and recovery, in the order the
 runs ended; one that ended before the latest outcome taken (`last_outcome_at`) is the
-past, and only a failure of it is still counted. Then the tick-level checks: the end of
-a flapping episode, stuck runs, missed fires. Last, failures across jobs that share an
-error become one finding.
+past, and only a failure of it is still announced (recovery.late_failure). Then the
+tick-level checks: the end of a flapping episode, stuck runs, missed fires. Last,
+failures across jobs that share an error become one finding.
 """
 
 from __future__ import annotations
@@ -121,11 +121,11 @@ def evaluate_job(
             continue
         failed = failure.is_failure(inst, settings)
         if behind(inst, state.last_outcome_at, now):
-            # The past: a failure is still counted and announced (its record keeps it from
-            # coming twice); no outcome of it ends a newer streak or flips the latest one,
-            # which a success listed late or listed again would (a false "recovered").
+            # The past: a failure is still announced (its record keeps it from coming
+            # twice); no outcome of it ends a newer streak or flips the latest one, which a
+            # success listed late or listed again would (a false "recovered").
             if failed:
-                found, state = failure.on_outcome(inst, history, settings, state, now)
+                found, state = recovery.late_failure(inst, history, settings, state, now)
                 findings.extend(found)
             continue
         for on_outcome in _PER_OUTCOME:

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from schedulerx_alert.core.findings import RECOVERED, Finding, attempt_id, finding
 from schedulerx_alert.core.model import InstanceStatus, JobInstance
+from schedulerx_alert.core.rules import failure
 from schedulerx_alert.core.rules.history import JobHistory, ended_at
 from schedulerx_alert.core.rules.memory import JobRuleState
 from schedulerx_alert.core.rules.settings import RuleSettings
@@ -47,3 +48,24 @@ def on_outcome(
         last_failure=state.last_failure,
     )
     return [found], ended
+
+
+def late_failure(
+    inst: JobInstance,
+    history: JobHistory,
+    settings: RuleSettings,
+    state: JobRuleState,
+    now: float,
+) -> tuple[list[Finding], JobRuleState]:
+    """A failure that ended before the latest outcome taken, listed only now.
+
+    While the job's streak is open (its latest outcome is a failure), the late one belongs
+    to it and counts. Once a later success has closed it (`streak` 0), the failure is
+    announced on its own, as a streak of one, and the memory stays as the success left
+    it: the job has worked since, so its next success is no "recovered" again, and the
+    flap rule never sees it (it changed nothing the job does now).
+    """
+    if state.streak > 0:
+        return failure.on_outcome(inst, history, settings, state, now)
+    found, _ = failure.on_outcome(inst, history, settings, state, now)
+    return found, state
