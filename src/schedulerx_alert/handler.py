@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from schedulerx_alert.config import Config, ConfigError, load_config, show
 from schedulerx_alert.config.source import CONFIG_ENV, Loaded, OssLocation, config_location
-from schedulerx_alert.config.timing import CALL_SHARE, MIN_CALL_SECONDS, Timing
+from schedulerx_alert.config.timing import CALL_SHARE, DEPLOYED_TIMEOUT, MIN_CALL_SECONDS, Timing
 from schedulerx_alert.delivery.channels.dingtalk import DingTalkReceiver, Receiver
 from schedulerx_alert.delivery.render import Renderer
 from schedulerx_alert.sources.schedulerx import SchedulerXClient
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("schedulerx_alert")
 __all__ = ["CONFIG_ENV", "Instance", "build_edges", "handle", "run"]
-DEFAULT_TIMEOUT = 60.0
 
 
 @dataclass
@@ -104,7 +103,7 @@ def screen_of(config: Config, credentials: Credentials | None) -> Screen:
 def build_edges(
     config: Config,
     credentials: Credentials | None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEPLOYED_TIMEOUT,
     owner: str = "local",
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
@@ -211,7 +210,7 @@ def run(
     credentials: Credentials | None,
     *,
     dry_run: bool = False,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = DEPLOYED_TIMEOUT,
     owner: str = "local",
     config_problem: str | None = None,
     local_dir: Path | None = None,
@@ -242,7 +241,7 @@ def handle(event: Any, context: Any, default_dir: Path, instance: Instance | Non
         log.error("event refused: %s", exc)
         raise
     function = getattr(context, "function", None)
-    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
+    timeout = float(getattr(function, "timeout", 0) or DEPLOYED_TIMEOUT)
     try:
         loaded = instance.load_config(default_dir, credentials, timeout)
     except ConfigError as exc:

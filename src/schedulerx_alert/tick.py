@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from schedulerx_alert.config import Config
-from schedulerx_alert.config.timing import Timing
+from schedulerx_alert.config.timing import DEPLOYED_TIMEOUT, Timing
 from schedulerx_alert.core.diff import DiffResult, DiffSettings, Reading, Target, diff
 from schedulerx_alert.core.heartbeat_record import HeartbeatRecord
 from schedulerx_alert.core.model import JobInstance, JobKey
@@ -73,7 +73,7 @@ class Edges:
     renderer: Renderer
     owner: str = "local"
     # The function's timeout: the lease's lifetime and the tick's time budget.
-    timeout: float = 60.0
+    timeout: float = DEPLOYED_TIMEOUT
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 import math
 
+from schedulerx_alert.config.timing import DEPLOYED_TIMEOUT
+
+__all__ = ["DEPLOYED_TIMEOUT", "MAX_TIMEOUT", "timeout_seconds"]
 # FC's longest function timeout (fc3 schema: timeout maximum 86400).
 MAX_TIMEOUT = 86400.0
-# The function's timeout as the deploy files set it: what validate, config push and check
-# hold a config to unless told otherwise.
-DEPLOYED_TIMEOUT = 60.0
 
 
 def timeout_seconds(text: str) -> float:

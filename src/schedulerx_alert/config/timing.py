@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from schedulerx_alert.config import Config
 
+# The function's timeout as the deploy files set it (s.yaml, s.actions.yaml, template.yml):
+# what a tick or a click is given when FC's context names none, and what validate, config
+# push and check hold a config to unless told otherwise.
+DEPLOYED_TIMEOUT = 60.0
 # No single call may take more than this share of the function's time...
 CALL_SHARE = 1 / 6
 # ...but a call given less than this fails on a real network more often than

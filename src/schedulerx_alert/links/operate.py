@@ -43,6 +43,7 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from schedulerx_alert.config.timing import DEPLOYED_TIMEOUT
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.delivery.links import LinkRefused, LinkSigner
 from schedulerx_alert.delivery.operation_links import (
@@ -333,7 +334,7 @@ class OperationDesk:
         language: str = "zh-CN",
         zone: str = "Asia/Shanghai",
         clock: Clock = time.time,
-        stale_after: float = 120.0,
+        stale_after: float = 2 * DEPLOYED_TIMEOUT,
         request_id: str = "",
     ) -> None:
         self.signer = signer

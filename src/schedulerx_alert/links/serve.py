@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from schedulerx_alert.config import ConfigError
 from schedulerx_alert.config.actions import DEFAULT_KEY_ENV, load_actions
 from schedulerx_alert.config.source import config_location
-from schedulerx_alert.config.timing import CALL_SHARE, MIN_CALL_SECONDS
+from schedulerx_alert.config.timing import CALL_SHARE, DEPLOYED_TIMEOUT, MIN_CALL_SECONDS
 from schedulerx_alert.core.silence import Silence
 from schedulerx_alert.delivery.links import (
     QUERY_NAME,
@@ -67,7 +67,6 @@ log = logging.getLogger("schedulerx_alert")
 WHO = "dingtalk link"
 MAX_CLAIMS = 4
 MAX_MARKER_BYTES = 4096
-DEFAULT_TIMEOUT = 60.0
 # The longest `actions.link_ttl_hours` a config may set: the bound for a link checked
 # before the config is read that carries no expiry of its own (signed by an older version).
 MAX_LINK_TTL = 168 * 3600
@@ -94,7 +93,7 @@ class SilenceDesk:
         language: str = "zh-CN",
         zone: str = "Asia/Shanghai",
         clock: Clock = time.time,
-        stale_after: float = 2 * DEFAULT_TIMEOUT,
+        stale_after: float = 2 * DEPLOYED_TIMEOUT,
         request_id: str = "",
         origin: str | None = None,
     ) -> None:
@@ -513,7 +512,7 @@ def _serve(
     if refused is not None:
         return refused
     function = getattr(context, "function", None)
-    timeout = float(getattr(function, "timeout", 0) or DEFAULT_TIMEOUT)
+    timeout = float(getattr(function, "timeout", 0) or DEPLOYED_TIMEOUT)
     try:
         # The tick's config, a file or an OSS object; read once per click (no ETag cache:
         # clicks are rare, and each wants the current actions: settings).
