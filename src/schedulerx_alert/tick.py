@@ -37,6 +37,7 @@ from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
 from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
 from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
 from schedulerx_alert.sources.poll import (
+    GET_INSTANCE,
     JOB_INFO,
     LIST,
     LIST_JOBS,
@@ -448,7 +449,9 @@ def _read(
     def plan() -> Plan:
         # What frees in the sliding minute before the last call may start is this tick's.
         by = deadline - client.timeout
-        budget = Budget(budgets.left(LIST, by), budgets.left(LIST_JOBS, by))
+        budget = Budget(
+            budgets.left(LIST, by), budgets.left(LIST_JOBS, by), budgets.left(GET_INSTANCE, by)
+        )
         return make_plan(config, sources, catalog, state.jobs, targets, now, budget)
 
     the_plan = plan()

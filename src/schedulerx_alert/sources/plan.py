@@ -132,10 +132,13 @@ class GroupRead:
 @dataclass(frozen=True)
 class JobPoll:
     """One GetJobInstanceList for one job; `why`: fire, grace, unfinished, every, sweep,
-    check."""
+    check. With `by_id`, one GetJobInstance of that run instead (a quota of its own): the
+    job is polled only because that run was unfinished (`_why_due`), and its listing is
+    made only if the run cannot be read so (poll.py `_read_by_id`)."""
 
     job: JobKey
     why: str
+    by_id: int | None = None
 
     cost = 1
 
@@ -183,6 +186,8 @@ class Budget:
 
     instance_lists: int
     list_jobs: int
+    # GetJobInstance: per-job polls of an unfinished run alone (JobPoll.by_id).
+    by_id: int = 0
 
 
 def make_plan(
@@ -272,7 +277,7 @@ def make_plan(
                     _missed_grace(config, group),
                 )
                 if why is not None:
-                    polls.append((why[1], JobPoll(key, why[0])))
+                    polls.append((why[1], JobPoll(key, why[0], why[2])))
                     continue
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
@@ -292,7 +297,7 @@ def make_plan(
     # before those due since (a run that ended waits a tick, not two or three), whatever
     # its job's last poll: an hourly job that just fired waits behind it.
     polls.sort(key=lambda item: (item[0], item[1].job))
-    due.extend(p for _, p in polls)
+    due.extend(_by_id_within(polls, budget.by_id))
     sweeps.sort(key=lambda item: (item[0], item[1].job))
     # Older windows, oldest first: their share of the calls before the newest windows, and
     # what is left of them after those (each read goes on where the last one stopped).
@@ -719,16 +724,66 @@ def _why_due(
     now: float,
     anchor: float | None = None,
     grace: float | None = None,
-) -> tuple[str, float] | None:
-    """Why a job is polled this tick and since when it is due (the quota serves the
-    longest due first), or None when only the sweep would poll it."""
-    if record is not None and any(not finished(r.status) for r in record.instances.values()):
-        return "unfinished", _next_tick(record, now, cursor.since)
+) -> tuple[str, float, int | None] | None:
+    """Why a job is polled this tick, since when it is due (the quota serves the longest
+    due first), and the run to read by id where that run, unfinished, is all that is due;
+    or None when only the sweep would poll it."""
+    if record is None or all(finished(r.status) for r in record.instances.values()):
+        return _listing_due(info, record, cursor, schedules, now, anchor, grace)
+    since = _next_tick(record, now, cursor.since)
+    run = _by_id(record, cursor)
+    # The listing shows runs fired since the last one (a fire or a grace due, a job
+    # without a schedule to go by), and is a job's first poll: then it is made; else
+    # the one run is read by id, leaving GetJobInstanceList's quota to fires.
+    listing = (
+        None if run is None else _listing_due(info, record, cursor, schedules, now, anchor, grace)
+    )
+    if listing is not None:
+        return "unfinished", min(since, listing[1]), None
+    return "unfinished", since, run
+
+
+def _by_id(record: JobRecord, cursor: GroupCursor) -> int | None:
+    """The job's one unfinished run, where reading it alone (GetJobInstance) tells as much
+    as the job's listing: not where the last listing is before per-job polls began (the
+    next one is a first poll, `_poll`), nor where more than one run is unfinished."""
+    runs = [iid for iid, r in record.instances.items() if not finished(r.status)]
+    last = record.polled_at
+    if len(runs) != 1 or last is None:
+        return None
+    if cursor.since is not None and cursor.reason != "" and last < cursor.since:
+        return None
+    return runs[0]
+
+
+def _by_id_within(polls: Iterable[tuple[float, JobPoll]], calls: int) -> list[JobPoll]:
+    """The polls, those read by id as many as GetJobInstance's quota pays for (longest
+    due first), the rest made as listings (they go with GetJobInstanceList's)."""
+    out: list[JobPoll] = []
+    for _, poll in polls:
+        if poll.by_id is not None:
+            if calls <= 0:
+                poll = replace(poll, by_id=None)
+            calls -= 1
+        out.append(poll)
+    return out
+
+
+def _listing_due(
+    info: JobInfo | None,
+    record: JobRecord | None,
+    cursor: GroupCursor,
+    schedules: _Schedules,
+    now: float,
+    anchor: float | None,
+    grace: float | None,
+) -> tuple[str, float, int | None] | None:
+    """Why the job's listing is due, besides an unfinished run, and since when."""
     schedule = schedules.of(info) if info is not None else None
     if schedule is None:
         # No schedule to go by (a job named by id whose list was not read, a cron this
         # version cannot compute): every tick, as before.
-        return "every", _next_tick(record, now, cursor.since)
+        return "every", _next_tick(record, now, cursor.since), None
     if not schedule.fires:
         return None  # API-triggered: the sweep finds its runs
     from schedulerx_alert.core.schedule import TimeType  # loaded with the schedule
@@ -738,7 +793,7 @@ def _why_due(
     elif not schedule.exact and schedule.kind == TimeType.FIXED_RATE:
         # A fixed rate whose phase no listing has shown yet (no run seen): its fires
         # here are a guess up to a period off, so it is polled every tick till one shows.
-        return "every", _next_tick(record, now, cursor.since)
+        return "every", _next_tick(record, now, cursor.since), None
     last = _polled(record)
     if last is None:
         # Never polled: fires from the tick before per-job polls began (after a fallback,
@@ -746,12 +801,12 @@ def _why_due(
         last = (cursor.since if cursor.since is not None else now) - TICK
     fire = schedule.next_fire(last)
     if fire is not None and fire <= now:
-        return "fire", fire
+        return "fire", fire, None
     if grace is not None:
         # A fire whose grace ended since the last poll is judged on a listing of now.
         judged = schedule.next_fire(last - grace)
         if judged is not None and judged + grace <= now:
-            return "grace", judged + grace
+            return "grace", judged + grace, None
     return None
 
 
@@ -821,14 +876,20 @@ def _trim(
     phases: Iterable[tuple[str, Sequence[Task | _Check]]], budget: Budget
 ) -> tuple[tuple[tuple[str, tuple[Task | _Check, ...]], ...], tuple[tuple[str, int], ...]]:
     """Keep, phase by phase, what the quota can pay for (at the least cost of each task)."""
-    left = {"instances": budget.instance_lists, "jobs": budget.list_jobs}
+    left = {"instances": budget.instance_lists, "jobs": budget.list_jobs, "by_id": budget.by_id}
     kept: list[tuple[str, tuple[Task | _Check, ...]]] = []
     deferred: list[tuple[str, int]] = []
     for name, tasks in phases:
         chosen: list[Task | _Check] = []
         dropped = 0
         for task in tasks:
-            purse = "jobs" if isinstance(task, Discover) else "instances"
+            purse = (
+                "jobs"
+                if isinstance(task, Discover)
+                else "by_id"
+                if isinstance(task, JobPoll) and task.by_id is not None
+                else "instances"
+            )
             cost = task.cost
             if isinstance(task, GroupRead):
                 cost = min(cost, 1)  # a read may stop after any call and go on next tick
