@@ -274,3 +274,16 @@ def test_catching_up_a_group_scans_later_where_the_window_is_on_the_end_time() -
         # On the end time its calls go to the windows; otherwise the scan's floor is
         # what the window reaches back to, and it is made.
         assert live.scan is scans
+
+
+def test_a_job_never_polled_is_due_from_the_tick_before_per_job_polls_began() -> None:
+    """The group's queries were refused at 10:05, a tick that read nothing, nor did the
+    one before it. At 10:06, with one call: the fixed rate never polled (its phase
+    unknown, so polled every tick) may have run since 10:04, and goes before job 1's
+    fire of 10:05, as fires of jobs never polled are counted from 10:04 too."""
+    rate = JobInfo(JobKey(NS, G, 4), "job-4", True, 3, "1800")
+    catalog = {rate.job: rate, JobKey(NS, G, 1): hourly(1, 5)}
+    plan = make_plan(
+        config(), fallen_back(START + 5 * 60), catalog, {}, catalog, START + 6 * 60, Budget(1, 90)
+    )
+    assert polls(plan, DUE) == [(4, "every")]

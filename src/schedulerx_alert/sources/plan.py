@@ -707,11 +707,12 @@ def _polled(record: JobRecord | None) -> float | None:
 
 def _next_tick(record: JobRecord | None, now: float, since: float | None = None) -> float:
     """When a job polled for what ends after its last poll fell due: the tick after it (one
-    never polled: when per-job polls began, `since`, else a tick ago, so that it goes
-    before the jobs polled last tick, which are due now)."""
+    never polled: the tick before per-job polls began, `since`, whose group queries read
+    nothing, as its fires count from there, `_listing_due`; else a tick ago, so that it
+    goes before the jobs polled last tick, which are due now)."""
     last = _polled(record)
     if last is None:
-        return now - TICK if since is None else min(since, now - TICK)
+        return now - TICK if since is None else min(since, now) - TICK
     return min(last + TICK, now)
 
 
