@@ -514,13 +514,6 @@ def _read(
     )
     summary.problems.extend(known.problems)
     summary.problems.extend(result.problems)
-    if the_plan.overdue:
-        sweep = config.schedulerx.sweep_interval.total_seconds() / 60
-        summary.problems.append(
-            f"{the_plan.overdue} job(s) polled one by one were not polled for more than "
-            f"{2 * sweep:g} min (SchedulerX quota, schedulerx.max_calls_per_minute): runs "
-            "started by hand or by API may wait that long to be seen"
-        )
     return result, budgets[LIST].recent(), known_now
 
 

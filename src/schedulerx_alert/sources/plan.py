@@ -215,6 +215,9 @@ def make_plan(
     catch_up: list[Task | _Check] = []
     sweeps: list[tuple[float, JobPoll]] = []
     overdue = 0
+    # Jobs polled one by one, and since when the earliest group of them is (`_behind`).
+    one_by_one = 0
+    began = now
     refresh: list[Task] = []
     notes: list[str] = []
     judged: set[GroupKey] = set()
@@ -265,6 +268,9 @@ def make_plan(
             # A small group of ids is polled every tick whatever the catalog knows of its
             # jobs (GetJobInfo reads their schedules for the rules, sources/jobinfo.py).
             known = {} if small_group(config, group) else catalog
+            if mode == PER_JOB:
+                one_by_one += len(jobs)
+                began = min(began, cursor.since or now)
             for key in jobs if mode == PER_JOB else ():
                 why = _why_due(
                     key,
@@ -334,6 +340,11 @@ def make_plan(
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
+    swept = len(dict(chosen)[SWEEP])
+    if swept < len(sweeps):
+        problems.append(
+            _behind(config, sweeps, swept, one_by_one, now - began, budget.instance_lists, now)
+        )
     return Plan(
         now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share,
         tuple(problems),
@@ -742,6 +753,37 @@ def _why_due(
     if listing is not None:
         return "unfinished", min(since, listing[1]), None
     return "unfinished", since, run
+
+
+def _behind(
+    config: Config,
+    sweeps: Sequence[tuple[float, JobPoll]],
+    swept: int,
+    jobs: int,
+    began: float,
+    calls: int,
+    now: float,
+) -> str:
+    """What a sweep the quota leaves behind costs: the jobs past their sweep_interval not
+    polled this tick (the oldest first were), how long the longest has waited, and what
+    the quota paid instead and the sweep would need."""
+    every = config.schedulerx.sweep_interval.total_seconds()
+    left = sweeps[swept:]
+    never = sum(1 for last, _ in left if last == 0.0)
+    oldest = left[0][0]
+    if oldest == 0.0:
+        waited = f"unpolled for {began / 60:.0f} min, since per-job polls began"
+    else:
+        waited = f"unpolled for {(now - oldest) / 60:.0f} min"
+    return (
+        f"the sweep is behind: {len(left)} of {jobs} job(s) polled one by one are past "
+        f"their {every / 60:g} min sweep and were not polled this tick ({never} never yet; "
+        f"the longest {waited}), so runs started by hand or by API are seen only when it "
+        f"reaches them; GetJobInstanceList's quota (schedulerx.max_calls_per_minute: "
+        f"{config.schedulerx.max_calls_per_minute}) went to due polls (fires, graces, "
+        f"unfinished runs) first and left {swept} of this tick's {calls} call(s) to the "
+        f"sweep, which needs up to {math.ceil(jobs * 60 / every)} a minute"
+    )
 
 
 def _by_id(record: JobRecord, cursor: GroupCursor) -> int | None:
