@@ -84,3 +84,32 @@ def test_a_long_runs_end_is_read_by_id_while_the_fires_take_the_listings_quota(
     assert all(by_id[m] > 0 for m in range(12, 16))
     # 205's end was seen while the server refused GetJobInstance: read in its listing.
     assert world.sx.calls("GetJobInstanceList") > 0 and by_id[THROTTLED] > 0
+
+
+def test_a_run_gone_from_the_server_is_looked_for_in_its_jobs_listing(world: World) -> None:
+    """201's run, seen running at 10:05, is deleted on the server at 10:07 (GetJobInstance
+    answers that it does not exist); at 10:08 someone runs 201 by hand and it fails. The
+    tick that cannot read the run by id lists the job instead, and finds the failure."""
+    manual = None
+    for minute in range(11):
+        now = world.clock()
+        if minute == 5:
+            gone = world.sx.add_instance(201, status=3, schedule_time=now)
+        if minute == 7:
+            world.sx.remove_instance(gone)
+        if minute == 8:
+            manual = world.sx.add_instance(
+                201, status=5, result="by hand", schedule_time=now - 20, end_time=now - 10,
+                trigger_type=4,
+            )  # fmt: skip
+        listed, by_id = world.sx.calls("GetJobInstanceList"), world.sx.calls("GetJobInstance")
+        summary = world.tick()
+        if minute >= 6:
+            assert summary.status == "ok", summary.problems
+            assert not summary.errors
+        if minute == 8:  # read by id, not found; then listed
+            assert [str(manual) in text for text in world.texts()] == [True]
+            assert world.sx.calls("GetJobInstance") > by_id
+            assert world.sx.calls("GetJobInstanceList") > listed
+        world.advance(START + (minute + 1) * MINUTE - world.clock())
+    assert manual is not None

@@ -340,10 +340,13 @@ def make_plan(
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
+    # Past their sweep by more than a tick (one never polled: since per-job polls began),
+    # so that a first sweep spread over its interval is no problem.
     swept = len(dict(chosen)[SWEEP])
-    if swept < len(sweeps):
+    behind = [(last, p) for last, p in sweeps[swept:] if now - (last or began) > sweep]
+    if behind:
         problems.append(
-            _behind(config, sweeps, swept, one_by_one, now - began, budget.instance_lists, now)
+            _behind(config, behind, swept, one_by_one, began, budget.instance_lists, now)
         )
     return Plan(
         now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share,
@@ -757,7 +760,7 @@ def _why_due(
 
 def _behind(
     config: Config,
-    sweeps: Sequence[tuple[float, JobPoll]],
+    behind: Sequence[tuple[float, JobPoll]],
     swept: int,
     jobs: int,
     began: float,
@@ -765,24 +768,23 @@ def _behind(
     now: float,
 ) -> str:
     """What a sweep the quota leaves behind costs: the jobs past their sweep_interval not
-    polled this tick (the oldest first were), how long the longest has waited, and what
-    the quota paid instead and the sweep would need."""
+    polled this tick (oldest first: the longest waiting first), how long the longest
+    has waited, and what the quota paid instead and the sweep would need."""
     every = config.schedulerx.sweep_interval.total_seconds()
-    left = sweeps[swept:]
-    never = sum(1 for last, _ in left if last == 0.0)
-    oldest = left[0][0]
+    never = sum(1 for last, _ in behind if last == 0.0)
+    oldest = behind[0][0]
+    waited = f"{(now - (oldest or began)) / 60:.0f} min"
     if oldest == 0.0:
-        waited = f"unpolled for {began / 60:.0f} min, since per-job polls began"
-    else:
-        waited = f"unpolled for {(now - oldest) / 60:.0f} min"
+        waited += ", since per-job polls began"
     return (
-        f"the sweep is behind: {len(left)} of {jobs} job(s) polled one by one are past "
-        f"their {every / 60:g} min sweep and were not polled this tick ({never} never yet; "
-        f"the longest {waited}), so runs started by hand or by API are seen only when it "
-        f"reaches them; GetJobInstanceList's quota (schedulerx.max_calls_per_minute: "
-        f"{config.schedulerx.max_calls_per_minute}) went to due polls (fires, graces, "
-        f"unfinished runs) first and left {swept} of this tick's {calls} call(s) to the "
-        f"sweep, which needs up to {math.ceil(jobs * 60 / every)} a minute"
+        f"the sweep is behind: {len(behind)} of {jobs} job(s) polled one by one were not "
+        f"polled for over {every / 60:g} min (sweep_interval), nor this tick ({never} never "
+        f"yet; the longest unpolled for {waited}), so runs started by hand or by API are "
+        f"seen only when the sweep reaches them; GetJobInstanceList's quota "
+        f"(schedulerx.max_calls_per_minute: {config.schedulerx.max_calls_per_minute}) went "
+        f"to due polls (fires, graces, unfinished runs) first and left {swept} of this "
+        f"tick's {calls} call(s) to the sweep, which needs up to "
+        f"{math.ceil(jobs * 60 / every)} a minute"
     )
 
 
