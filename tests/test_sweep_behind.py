@@ -7,18 +7,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from schedulerx_alert.tick import TickSummary
 from tests.world import GROUP, NS, World
 
 JOBS = tuple(range(700, 740))  # hourly at 10:45: only the sweep polls them in the story
 QUOTA = 2
 
 
-def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Path) -> None:
+def sweep_lines(tmp_path: Path, query: str | None) -> list[TickSummary]:
+    """Eighteen ticks, a minute apart from 10:00, of forty jobs polled one by one."""
     with World(tmp_path, jobs=()) as world:
-        world.sx.configure(legacy="missing_param")  # no group queries: job by job
+        if query is None:
+            world.sx.configure(legacy="missing_param")  # no group queries: job by job
         for job_id in JOBS:
             world.sx.add_job(NS, GROUP, job_id, name=f"j-{job_id}", time_expression="0 45 * * * ?")
         world.raw["schedulerx"] = {"endpoint": world.sx.url, "max_calls_per_minute": QUOTA}
+        if query is not None:
+            world.raw["schedulerx"]["query"] = query
         world.raw["watch"] = [
             {"namespace": NS, "group": GROUP, "jobs": "all", "receivers": ["ops"]}
         ]
@@ -26,6 +31,11 @@ def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Pa
         for _ in range(18):
             summaries.append(world.tick())
             world.advance(60)
+        return summaries
+
+
+def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Path) -> None:
+    summaries = sweep_lines(tmp_path, None)
     # 10:00 finds group queries refused; from 10:01 the sweep lists two jobs a minute,
     # never polled first, where forty every 15 minutes want three: a first sweep spread
     # over its interval is no problem, but at 10:16 eight jobs have waited longer.
@@ -47,4 +57,20 @@ def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Pa
         "the sweep is behind: 8 of 40 job(s) polled one by one were not polled for over "
         "15 min (sweep_interval), nor this tick (6 never yet; the longest unpolled for "
         "17 min, since per-job polls began)"
+    )
+
+
+def test_per_job_polls_by_configuration_count_a_job_never_polled_from_their_first_tick(
+    tmp_path: Path,
+) -> None:
+    """`query: per_job`: the sweep begins at 10:00, two jobs a minute; at 10:16 the six
+    jobs it has not reached have waited sixteen minutes (before: never counted at all),
+    as have the two polled at 10:00."""
+    summaries = sweep_lines(tmp_path, "per_job")
+    lines = [[p for p in s.problems if p.startswith("the sweep is behind")] for s in summaries]
+    assert [len(found) for found in lines] == [0] * 16 + [1, 1]
+    assert lines[16][0].startswith(
+        "the sweep is behind: 8 of 40 job(s) polled one by one were not polled for over "
+        "15 min (sweep_interval), nor this tick (6 never yet; the longest unpolled for "
+        "16 min, since per-job polls began)"
     )

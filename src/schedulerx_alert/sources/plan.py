@@ -269,6 +269,10 @@ def make_plan(
             # jobs (GetJobInfo reads their schedules for the rules, sources/jobinfo.py).
             known = {} if small_group(config, group) else catalog
             if mode == PER_JOB:
+                if cursor.since is None:
+                    # Per-job polls by configuration begin now: a job never polled is due
+                    # from here on, and behind its sweep an interval later.
+                    cursor = replace(cursor, since=now)
                 one_by_one += len(jobs)
                 began = min(began, cursor.since or now)
             for key in jobs if mode == PER_JOB else ():
@@ -747,9 +751,9 @@ def _why_due(
         return _listing_due(info, record, cursor, schedules, now, anchor, grace)
     since = _next_tick(record, now, cursor.since)
     run = _by_id(record, cursor)
-    # The listing shows runs fired since the last one (a fire or a grace due, a job
-    # without a schedule to go by), and is a job's first poll: then it is made; else
-    # the one run is read by id, leaving GetJobInstanceList's quota to fires.
+    # The listing is made where it shows more than the one run: a first poll, runs fired
+    # since the last listing (a fire or a grace due, or no schedule to go by); else the
+    # run is read by id, leaving GetJobInstanceList's quota to the fires.
     listing = (
         None if run is None else _listing_due(info, record, cursor, schedules, now, anchor, grace)
     )
