@@ -285,6 +285,7 @@ def make_plan(
                     now,
                     sources.anchors.get(key),
                     _missed_grace(config, group),
+                    sweep,
                 )
                 if why is not None:
                     polls.append((why[1], JobPoll(key, why[0], why[2])))
@@ -743,6 +744,7 @@ def _why_due(
     now: float,
     anchor: float | None = None,
     grace: float | None = None,
+    sweep: float = math.inf,
 ) -> tuple[str, float, int | None] | None:
     """Why a job is polled this tick, since when it is due (the quota serves the longest
     due first), and the run to read by id where that run, unfinished, is all that is due;
@@ -750,7 +752,7 @@ def _why_due(
     if record is None or all(finished(r.status) for r in record.instances.values()):
         return _listing_due(info, record, cursor, schedules, now, anchor, grace)
     since = _next_tick(record, now, cursor.since)
-    run = _by_id(record, cursor)
+    run = _by_id(record, cursor, now, sweep)
     # The listing is made where it shows more than the one run: a first poll, runs fired
     # since the last listing (a fire or a grace due, or no schedule to go by); else the
     # run is read by id, leaving GetJobInstanceList's quota to the fires.
@@ -792,13 +794,15 @@ def _behind(
     )
 
 
-def _by_id(record: JobRecord, cursor: GroupCursor) -> int | None:
+def _by_id(record: JobRecord, cursor: GroupCursor, now: float, sweep: float) -> int | None:
     """The job's one unfinished run, where reading it alone (GetJobInstance) tells as much
-    as the job's listing: not where the last listing is before per-job polls began (the
-    next one is a first poll, `_poll`), nor where more than one run is unfinished."""
+    as the job's listing: not where more than one run is unfinished, nor where the last
+    listing is before per-job polls began (the next one is a first poll, `_poll`) or a
+    sweep interval old (a run of hours still gets its job listed that often, for runs
+    started by hand, and the heartbeat counts the job read)."""
     runs = [iid for iid, r in record.instances.items() if not finished(r.status)]
     last = record.polled_at
-    if len(runs) != 1 or last is None:
+    if len(runs) != 1 or last is None or now - last >= sweep:
         return None
     if cursor.since is not None and cursor.reason != "" and last < cursor.since:
         return None
