@@ -345,10 +345,10 @@ def make_plan(
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
-    # Past their sweep by more than a tick (one never polled: since per-job polls began),
-    # so that a first sweep spread over its interval is no problem.
+    # A tick or more past their sweep (one never polled: since per-job polls began), so
+    # that a first sweep spread over its interval, or one a tick late, is no problem.
     swept = len(dict(chosen)[SWEEP])
-    behind = [(last, p) for last, p in sweeps[swept:] if now - (last or began) > sweep]
+    behind = [(last, p) for last, p in sweeps[swept:] if now - (last or began) >= sweep + TICK]
     if behind:
         problems.append(
             _behind(config, behind, swept, one_by_one, began, budget.instance_lists, now)
