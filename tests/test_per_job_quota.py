@@ -12,11 +12,15 @@ from tests.world import GROUP, NS, START, World
 
 MINUTE = 60.0
 QUOTA = 10
-# Ten hourly jobs fire at each minute from 10:31 to 10:36 and fail at once: each minute
-# asks for all ten calls of the quota.
-BATCHES = {minute: tuple(range(100 * minute, 100 * minute + QUOTA)) for minute in range(31, 37)}
+# Ten hourly jobs fire at each minute from 10:31 to 10:36 (eleven at 10:31) and fail at
+# once: each minute asks for all ten calls of the quota, and 10:31 for one more.
+BATCHES = {
+    minute: tuple(range(100 * minute, 100 * minute + QUOTA + (minute == 31)))
+    for minute in range(31, 37)
+}
 # A job that fires at 10:30, runs half a minute and fails: seen running at 10:30, its
-# failure is first listable at 10:31. Its id sorts after the batches'.
+# failure is first listable at 10:31. Its id sorts after the batches'. Its run is read by
+# id (GetJobInstance, a quota of its own), so the listings' quota does not hold it back.
 LONG = 9000
 
 
@@ -64,11 +68,13 @@ def test_a_job_left_out_for_the_quota_goes_before_jobs_due_since(world: World) -
                     announced.setdefault(instance, now)
         # A minute a tick, as FC's timer: the next tick starts on the next minute.
         world.advance(START + (minute + 1) * MINUTE - world.clock())
-    # 10:31 has eleven polls due for ten calls; from then on one poll a minute is left
+    # 10:31 has eleven listings due for ten calls; from then on one poll a minute is left
     # for the next tick, and goes first there: every failure is announced in the tick it
-    # became listable in or the next, the long run's too (before: at 10:37, six ticks on,
-    # behind five minutes of fires of jobs polled longer ago).
+    # became listable in or the next (before: at 10:37, six ticks on, behind five minutes
+    # of fires of jobs polled longer ago). The long run's is announced at once: its run
+    # was read by id (before: it took one of the listings' calls, and waited a tick).
     late = {i: (announced.get(i, float("inf")) - at) / MINUTE for i, at in ends.items()}
     assert len(late) == 1 + sum(len(jobs) for jobs in BATCHES.values())
     assert max(late.values()) <= 1, sorted(late.items(), key=lambda kv: -kv[1])[:5]
-    assert late[long_run or 0] == 1
+    assert sorted(late.values()).count(1) >= 5  # a poll was left out each minute
+    assert late[long_run or 0] == 0

@@ -274,3 +274,43 @@ def test_catching_up_a_group_scans_later_where_the_window_is_on_the_end_time() -
         # On the end time its calls go to the windows; otherwise the scan's floor is
         # what the window reaches back to, and it is made.
         assert live.scan is scans
+
+
+def test_a_job_never_polled_is_due_from_the_tick_before_per_job_polls_began() -> None:
+    """The group's queries were refused at 10:05, a tick that read nothing, nor did the
+    one before it. At 10:06, with one call: the fixed rate never polled (its phase
+    unknown, so polled every tick) may have run since 10:04, and goes before job 1's
+    fire of 10:05, as fires of jobs never polled are counted from 10:04 too."""
+    rate = JobInfo(JobKey(NS, G, 4), "job-4", True, 3, "1800")
+    catalog = {rate.job: rate, JobKey(NS, G, 1): hourly(1, 5)}
+    plan = make_plan(
+        config(), fallen_back(START + 5 * 60), catalog, {}, catalog, START + 6 * 60, Budget(1, 90)
+    )
+    assert polls(plan, DUE) == [(4, "every")]
+
+
+def test_a_run_alone_unfinished_is_read_by_id_unless_more_is_due_or_the_quota_is_spent() -> None:
+    """Job 1 (hourly at :05) was listed at 10:05 with run 7 running. At 10:08 that run is
+    all that is due: it is read by id (GetJobInstance). It is listed instead where its
+    fire of 11:05 has passed, where GetJobInstance's quota is spent, and a sweep interval
+    (15 min) after its last listing (a run of hours: runs by hand, the heartbeat)."""
+    running = {JobKey(NS, G, 1): JobRecord({7: InstanceRecord(3, START + 300)}, START + 300)}
+    sources = fallen_back(START)
+
+    def due(now: float, by_id: int = 90) -> list[tuple[int, str, int | None]]:
+        plan = plan_at(now, sources, running, budget=Budget(90, 90, by_id))
+        tasks = [t for t in plan.tasks(DUE) if isinstance(t, JobPoll) and t.job.job_id == 1]
+        return [(t.job.job_id, t.why, t.by_id) for t in tasks]
+
+    assert due(START + 8 * 60) == [(1, "unfinished", 7)]
+    assert due(START + 8 * 60, by_id=0) == [(1, "unfinished", None)]
+    assert due(START + 19 * 60) == [(1, "unfinished", 7)]
+    assert due(START + 20 * 60) == [(1, "unfinished", None)]
+    assert due(START + 65 * 60) == [(1, "unfinished", None)]
+    # The budget of one tick is a call per run read: the rest are listed.
+    two = {**running, JobKey(NS, G, 2): JobRecord({8: InstanceRecord(3, START)}, START + 300)}
+    plan = plan_at(START + 8 * 60, sources, two, budget=Budget(90, 90, 1))
+    assert [(t.job.job_id, t.by_id) for t in plan.tasks(DUE) if isinstance(t, JobPoll)] == [
+        (1, 7),
+        (2, None),
+    ]

@@ -37,6 +37,7 @@ from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
 from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
 from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
 from schedulerx_alert.sources.poll import (
+    GET_INSTANCE,
     JOB_INFO,
     LIST,
     LIST_JOBS,
@@ -448,7 +449,9 @@ def _read(
     def plan() -> Plan:
         # What frees in the sliding minute before the last call may start is this tick's.
         by = deadline - client.timeout
-        budget = Budget(budgets.left(LIST, by), budgets.left(LIST_JOBS, by))
+        budget = Budget(
+            budgets.left(LIST, by), budgets.left(LIST_JOBS, by), budgets.left(GET_INSTANCE, by)
+        )
         return make_plan(config, sources, catalog, state.jobs, targets, now, budget)
 
     the_plan = plan()
@@ -511,13 +514,6 @@ def _read(
     )
     summary.problems.extend(known.problems)
     summary.problems.extend(result.problems)
-    if the_plan.overdue:
-        sweep = config.schedulerx.sweep_interval.total_seconds() / 60
-        summary.problems.append(
-            f"{the_plan.overdue} job(s) polled one by one were not polled for more than "
-            f"{2 * sweep:g} min (SchedulerX quota, schedulerx.max_calls_per_minute): runs "
-            "started by hand or by API may wait that long to be seen"
-        )
     return result, budgets[LIST].recent(), known_now
 
 

@@ -132,10 +132,13 @@ class GroupRead:
 @dataclass(frozen=True)
 class JobPoll:
     """One GetJobInstanceList for one job; `why`: fire, grace, unfinished, every, sweep,
-    check."""
+    check. With `by_id`, one GetJobInstance of that run instead (a quota of its own): the
+    job is polled only because that run was unfinished (`_why_due`), and its listing is
+    made only if the run cannot be read so (poll.py `_read_by_id`)."""
 
     job: JobKey
     why: str
+    by_id: int | None = None
 
     cost = 1
 
@@ -183,6 +186,8 @@ class Budget:
 
     instance_lists: int
     list_jobs: int
+    # GetJobInstance: per-job polls of an unfinished run alone (JobPoll.by_id).
+    by_id: int = 0
 
 
 def make_plan(
@@ -210,6 +215,9 @@ def make_plan(
     catch_up: list[Task | _Check] = []
     sweeps: list[tuple[float, JobPoll]] = []
     overdue = 0
+    # Jobs polled one by one, and since when the earliest group of them is (`_behind`).
+    one_by_one = 0
+    began = now
     refresh: list[Task] = []
     notes: list[str] = []
     judged: set[GroupKey] = set()
@@ -260,6 +268,13 @@ def make_plan(
             # A small group of ids is polled every tick whatever the catalog knows of its
             # jobs (GetJobInfo reads their schedules for the rules, sources/jobinfo.py).
             known = {} if small_group(config, group) else catalog
+            if mode == PER_JOB:
+                if cursor.since is None:
+                    # Per-job polls by configuration begin now: a job never polled is due
+                    # from here on, and behind its sweep an interval later.
+                    cursor = replace(cursor, since=now)
+                one_by_one += len(jobs)
+                began = min(began, cursor.since or now)
             for key in jobs if mode == PER_JOB else ():
                 why = _why_due(
                     key,
@@ -270,9 +285,10 @@ def make_plan(
                     now,
                     sources.anchors.get(key),
                     _missed_grace(config, group),
+                    sweep,
                 )
                 if why is not None:
-                    polls.append((why[1], JobPoll(key, why[0])))
+                    polls.append((why[1], JobPoll(key, why[0], why[2])))
                     continue
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
@@ -292,7 +308,7 @@ def make_plan(
     # before those due since (a run that ended waits a tick, not two or three), whatever
     # its job's last poll: an hourly job that just fired waits behind it.
     polls.sort(key=lambda item: (item[0], item[1].job))
-    due.extend(p for _, p in polls)
+    due.extend(_by_id_within(polls, budget.by_id))
     sweeps.sort(key=lambda item: (item[0], item[1].job))
     # Older windows, oldest first: their share of the calls before the newest windows, and
     # what is left of them after those (each read goes on where the last one stopped).
@@ -329,6 +345,14 @@ def make_plan(
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
     # The sweep goes oldest first: what it leaves out of the overdue is counted.
     overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
+    # A tick or more past their sweep (one never polled: since per-job polls began), so
+    # that a first sweep spread over its interval, or one a tick late, is no problem.
+    swept = len(dict(chosen)[SWEEP])
+    behind = [(last, p) for last, p in sweeps[swept:] if now - (last or began) >= sweep + TICK]
+    if behind:
+        problems.append(
+            _behind(config, behind, swept, one_by_one, began, budget.instance_lists, now)
+        )
     return Plan(
         now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share,
         tuple(problems),
@@ -702,11 +726,12 @@ def _polled(record: JobRecord | None) -> float | None:
 
 def _next_tick(record: JobRecord | None, now: float, since: float | None = None) -> float:
     """When a job polled for what ends after its last poll fell due: the tick after it (one
-    never polled: when per-job polls began, `since`, else a tick ago, so that it goes
-    before the jobs polled last tick, which are due now)."""
+    never polled: the tick before per-job polls began, `since`, whose group queries read
+    nothing, as its fires count from there, `_listing_due`; else a tick ago, so that it
+    goes before the jobs polled last tick, which are due now)."""
     last = _polled(record)
     if last is None:
-        return now - TICK if since is None else min(since, now - TICK)
+        return now - TICK if since is None else min(since, now) - TICK
     return min(last + TICK, now)
 
 
@@ -719,16 +744,99 @@ def _why_due(
     now: float,
     anchor: float | None = None,
     grace: float | None = None,
-) -> tuple[str, float] | None:
-    """Why a job is polled this tick and since when it is due (the quota serves the
-    longest due first), or None when only the sweep would poll it."""
-    if record is not None and any(not finished(r.status) for r in record.instances.values()):
-        return "unfinished", _next_tick(record, now, cursor.since)
+    sweep: float = math.inf,
+) -> tuple[str, float, int | None] | None:
+    """Why a job is polled this tick, since when it is due (the quota serves the longest
+    due first), and the run to read by id where that run, unfinished, is all that is due;
+    or None when only the sweep would poll it."""
+    if record is None or all(finished(r.status) for r in record.instances.values()):
+        return _listing_due(info, record, cursor, schedules, now, anchor, grace)
+    since = _next_tick(record, now, cursor.since)
+    run = _by_id(record, cursor, now, sweep)
+    # The listing is made where it shows more than the one run: a first poll, runs fired
+    # since the last listing (a fire or a grace due, or no schedule to go by); else the
+    # run is read by id, leaving GetJobInstanceList's quota to the fires.
+    listing = (
+        None if run is None else _listing_due(info, record, cursor, schedules, now, anchor, grace)
+    )
+    if listing is not None:
+        return "unfinished", min(since, listing[1]), None
+    return "unfinished", since, run
+
+
+def _behind(
+    config: Config,
+    behind: Sequence[tuple[float, JobPoll]],
+    swept: int,
+    jobs: int,
+    began: float,
+    calls: int,
+    now: float,
+) -> str:
+    """What a sweep the quota leaves behind costs: the jobs past their sweep_interval not
+    polled this tick (oldest first: the longest waiting first), how long the longest
+    has waited, and what the quota paid instead and the sweep would need."""
+    every = config.schedulerx.sweep_interval.total_seconds()
+    never = sum(1 for last, _ in behind if last == 0.0)
+    oldest = behind[0][0]
+    waited = f"{(now - (oldest or began)) / 60:.0f} min"
+    if oldest == 0.0:
+        waited += ", since per-job polls began"
+    return (
+        f"the sweep is behind: {len(behind)} of {jobs} job(s) polled one by one were not "
+        f"polled for over {every / 60:g} min (sweep_interval), nor this tick ({never} never "
+        f"yet; the longest unpolled for {waited}), so runs started by hand or by API are "
+        f"seen only when the sweep reaches them; GetJobInstanceList's quota "
+        f"(schedulerx.max_calls_per_minute: {config.schedulerx.max_calls_per_minute}) went "
+        f"to due polls (fires, graces, unfinished runs) first and left {swept} of this "
+        f"tick's {calls} call(s) to the sweep, which needs up to "
+        f"{math.ceil(jobs * 60 / every)} a minute"
+    )
+
+
+def _by_id(record: JobRecord, cursor: GroupCursor, now: float, sweep: float) -> int | None:
+    """The job's one unfinished run, where reading it alone (GetJobInstance) tells as much
+    as the job's listing: not where more than one run is unfinished, nor where the last
+    listing is before per-job polls began (the next one is a first poll, `_poll`) or a
+    sweep interval old (a run of hours still gets its job listed that often, for runs
+    started by hand, and the heartbeat counts the job read)."""
+    runs = [iid for iid, r in record.instances.items() if not finished(r.status)]
+    last = record.polled_at
+    if len(runs) != 1 or last is None or now - last >= sweep:
+        return None
+    if cursor.since is not None and cursor.reason != "" and last < cursor.since:
+        return None
+    return runs[0]
+
+
+def _by_id_within(polls: Iterable[tuple[float, JobPoll]], calls: int) -> list[JobPoll]:
+    """The polls, those read by id as many as GetJobInstance's quota pays for (longest
+    due first), the rest made as listings (they go with GetJobInstanceList's)."""
+    out: list[JobPoll] = []
+    for _, poll in polls:
+        if poll.by_id is not None:
+            if calls <= 0:
+                poll = replace(poll, by_id=None)
+            calls -= 1
+        out.append(poll)
+    return out
+
+
+def _listing_due(
+    info: JobInfo | None,
+    record: JobRecord | None,
+    cursor: GroupCursor,
+    schedules: _Schedules,
+    now: float,
+    anchor: float | None,
+    grace: float | None,
+) -> tuple[str, float, int | None] | None:
+    """Why the job's listing is due, besides an unfinished run, and since when."""
     schedule = schedules.of(info) if info is not None else None
     if schedule is None:
         # No schedule to go by (a job named by id whose list was not read, a cron this
         # version cannot compute): every tick, as before.
-        return "every", _next_tick(record, now, cursor.since)
+        return "every", _next_tick(record, now, cursor.since), None
     if not schedule.fires:
         return None  # API-triggered: the sweep finds its runs
     from schedulerx_alert.core.schedule import TimeType  # loaded with the schedule
@@ -738,7 +846,7 @@ def _why_due(
     elif not schedule.exact and schedule.kind == TimeType.FIXED_RATE:
         # A fixed rate whose phase no listing has shown yet (no run seen): its fires
         # here are a guess up to a period off, so it is polled every tick till one shows.
-        return "every", _next_tick(record, now, cursor.since)
+        return "every", _next_tick(record, now, cursor.since), None
     last = _polled(record)
     if last is None:
         # Never polled: fires from the tick before per-job polls began (after a fallback,
@@ -746,12 +854,12 @@ def _why_due(
         last = (cursor.since if cursor.since is not None else now) - TICK
     fire = schedule.next_fire(last)
     if fire is not None and fire <= now:
-        return "fire", fire
+        return "fire", fire, None
     if grace is not None:
         # A fire whose grace ended since the last poll is judged on a listing of now.
         judged = schedule.next_fire(last - grace)
         if judged is not None and judged + grace <= now:
-            return "grace", judged + grace
+            return "grace", judged + grace, None
     return None
 
 
@@ -821,14 +929,20 @@ def _trim(
     phases: Iterable[tuple[str, Sequence[Task | _Check]]], budget: Budget
 ) -> tuple[tuple[tuple[str, tuple[Task | _Check, ...]], ...], tuple[tuple[str, int], ...]]:
     """Keep, phase by phase, what the quota can pay for (at the least cost of each task)."""
-    left = {"instances": budget.instance_lists, "jobs": budget.list_jobs}
+    left = {"instances": budget.instance_lists, "jobs": budget.list_jobs, "by_id": budget.by_id}
     kept: list[tuple[str, tuple[Task | _Check, ...]]] = []
     deferred: list[tuple[str, int]] = []
     for name, tasks in phases:
         chosen: list[Task | _Check] = []
         dropped = 0
         for task in tasks:
-            purse = "jobs" if isinstance(task, Discover) else "instances"
+            purse = (
+                "jobs"
+                if isinstance(task, Discover)
+                else "by_id"
+                if isinstance(task, JobPoll) and task.by_id is not None
+                else "instances"
+            )
             cost = task.cost
             if isinstance(task, GroupRead):
                 cost = min(cost, 1)  # a read may stop after any call and go on next tick

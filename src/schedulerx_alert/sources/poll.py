@@ -387,6 +387,8 @@ def _one_task(run: _Run, phase: str, task: Task) -> None:
 
 def _poll(run: _Run, task: JobPoll) -> None:
     group = (task.job.namespace, task.job.group)
+    if task.by_id is not None and _read_by_id(run, task.job, task.by_id):
+        return
     outcome = poll_job(
         run.client, task.job, run.budgets[LIST], run.deadline, run.retry, run.clock, run.sleep
     )
@@ -438,6 +440,25 @@ def _poll(run: _Run, task: JobPoll) -> None:
         run.result.polled.add(task.job)
         if anchor is not None:
             run.anchors[task.job] = anchor
+
+
+def _read_by_id(run: _Run, job: JobKey, iid: int) -> bool:
+    """Read a job's one unfinished run by id (GetJobInstance): whether it was. Its quota
+    spent, no time left, an error, or no such run (deleted, or never listed again): the
+    job's listing is made instead, as it would have been. What was read is a part of the
+    job's runs (its last complete listing stays as it was: fires since it are due, plan.py
+    `_why_due`), and, of a fixed rate or second delay, moves its phase on."""
+    tried = run.call(GET_INSTANCE, partial(run.client.get_job_instance, job, iid))
+    found = tried.value
+    if found is None:
+        return False
+    run.add(job, (found,), complete=False, first=False)
+    anchor = plan.anchor_of(run.catalog.get(job), (found,))
+    with run.lock:
+        run.result.polled.add(job)
+        if anchor is not None and anchor > run.anchors.get(job, -math.inf):
+            run.anchors[job] = anchor
+    return True
 
 
 # -- group queries --------------------------------------------------------------------------
