@@ -281,3 +281,31 @@ def adding(detail: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
         return json.dumps(body)
 
     return edit
+
+
+def test_a_job_no_window_lists_lets_its_successes_go(tmp_path: Path) -> None:
+    """A group query's job that runs now and then (a daily job, say): its group is read
+    every tick, no window lists its runs any more, and half an hour on its successes'
+    records are gone, as they would be from a listing (main kept them until the job's
+    next run, a day for a daily job: a record for nearly every job of an estate, decoded
+    and written every tick). The announced failure is kept; what follows is told once."""
+    with estate(tmp_path, "group") as world:
+        first = run(world)
+        assert tick(world) == []
+        minute(world)
+        failed = run(world, FAILED)
+        assert kinds(tick(world)) == ["failed"]
+        minute(world)
+        recovered = run(world)
+        assert kinds(tick(world)) == ["recovered"]
+        assert {first, failed, recovered} <= set(records(world))
+        for _ in range(int((SETTLED_SECONDS + OVERLAP) / MINUTE) + 2):
+            minute(world)
+            assert tick(world) == []
+        assert list(records(world)) == [failed]  # main: all three
+        minute(world)
+        run(world)
+        assert tick(world) == []
+        minute(world)
+        run(world, FAILED)
+        assert kinds(tick(world)) == ["failed"]

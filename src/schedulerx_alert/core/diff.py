@@ -10,6 +10,7 @@ decided by the rules, whose memory each job record carries.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from schedulerx_alert.core.rules import (
     evaluate,
 )
 from schedulerx_alert.core.rules.failure import admitted, is_failure
+from schedulerx_alert.core.rules.history import NOT_READ
 from schedulerx_alert.core.rules.missed import LISTING_DEPTH
 from schedulerx_alert.core.rules.schedules import schedules_of
 from schedulerx_alert.core.rules.settings import DEFAULT_ALERT_ON, DEFAULT_SETTINGS
@@ -160,19 +162,11 @@ def diff(
         if key in polls:
             previous = state.jobs.get(key)
             first_poll = previous is None if first is None else key in first
-            histories[key] = _history(key, previous, polls[key], cutoff, first_poll)
+            # A complete listing is read up to now; a group query's, as far as its group was.
+            read_to = math.inf if covered is None else covered.get(key, math.inf)
+            histories[key] = _history(key, previous, polls[key], cutoff, first_poll, read_to)
             if first_poll:
                 quiet += _quiet_failures(histories[key], rules[key])
-        if covered is not None and key in covered:
-            # Built, not replaced: this is every job of every group read, each tick.
-            history = histories.get(key)
-            histories[key] = (
-                JobHistory(key, (), covered=covered[key])
-                if history is None
-                else JobHistory(
-                    key, history.instances, history.seen, history.quiet_before, covered[key]
-                )
-            )
     evaluation = evaluate(
         histories,
         rules,
@@ -181,6 +175,8 @@ def diff(
         now,
         # Grouped per receiver in `route`, after what a dead tick delivered is taken out.
         shared_cause_min_jobs=None,
+        # Every job of every group read, each tick: most have no run listed.
+        covered=covered,
     )
     if reading.workflows is not None:
         evaluation = _fold_workflows(evaluation, reading.workflows, targets, state.jobs)
@@ -196,7 +192,13 @@ def diff(
         elif previous is not None:
             # Most jobs, most ticks: nothing listed and nothing remembered anew.
             same = previous.rules is memory or previous.rules == memory
-            jobs[key] = previous if same else replace(previous, rules=memory)
+            record = previous if same else replace(previous, rules=memory)
+            if record.instances and covered is not None and covered.get(key, NOT_READ) > NOT_READ:
+                # Its group was read and listed none of its runs: what its records may let
+                # go of is what a listing of its group would let go of (a daily job's one
+                # success would otherwise be carried, decoded and written, all day).
+                record = _unlisted_only(record, now, max_unlisted)
+            jobs[key] = record
         elif memory != EMPTY:
             jobs[key] = JobRecord(rules=memory)
 
@@ -389,6 +391,7 @@ def _history(
     instances: Sequence[JobInstance],
     cutoff: float,
     first_poll: bool,
+    covered: float = math.inf,
 ) -> JobHistory:
     """The job as the rules see it: the listing, and the outcomes the state already knows.
 
@@ -405,7 +408,7 @@ def _history(
             seen[inst.instance_id] = Seen(before.status, inst.attempt if same else before.end)
     # A job we have never polled has a past we did not watch: its outcomes before the
     # lookback count towards streaks but are not announced.
-    return JobHistory(key, tuple(instances), seen, cutoff if first_poll else None)
+    return JobHistory(key, tuple(instances), seen, cutoff if first_poll else None, covered)
 
 
 def _quiet_failures(history: JobHistory, settings: RuleSettings) -> list[JobInstance]:
@@ -460,20 +463,44 @@ def _record(
     newest: AbstractSet[int] | None = None
     if memory.last_outcome_at is not None:
         newest = _newest(records, known) if complete else frozenset()
+    for iid in _kept_unlisted(known, records, now, max_unlisted, newest):
+        records[iid] = known[iid]
+    polled_at = now if complete else (previous.polled_at if previous else None)
+    return JobRecord(instances=records, polled_at=polled_at, rules=memory)
+
+
+def _kept_unlisted(
+    known: Mapping[int, InstanceRecord],
+    listed: Mapping[int, InstanceRecord],
+    now: float,
+    max_unlisted: int,
+    newest: AbstractSet[int] | None,
+) -> list[int]:
+    """The runs of `known` not `listed` whose records are kept: the newest `max_unlisted`
+    seen within the retention, but for successes settled where `newest` (the runs a
+    job's own listing shows) says they may go (None: none may)."""
     unlisted = sorted(
         (
             (record.seen, iid)
             for iid, record in known.items()
-            if iid not in records
+            if iid not in listed
             and now - record.seen < RETENTION_SECONDS
             and (newest is None or iid in newest or not _settled(record, now))
         ),
         reverse=True,
     )
-    for _, iid in unlisted[:max_unlisted]:
-        records[iid] = known[iid]
-    polled_at = now if complete else (previous.polled_at if previous else None)
-    return JobRecord(instances=records, polled_at=polled_at, rules=memory)
+    return [iid for _, iid in unlisted[:max_unlisted]]
+
+
+def _unlisted_only(record: JobRecord, now: float, max_unlisted: int) -> JobRecord:
+    """`_record` of a group query that listed none of the job's runs (its `polled_at` is
+    kept); `record` itself when it would keep every run, as it mostly does."""
+    known = record.instances
+    newest = None if record.rules.last_outcome_at is None else frozenset[int]()
+    kept = _kept_unlisted(known, {}, now, max_unlisted, newest)
+    if len(kept) == len(known):
+        return record
+    return replace(record, instances={iid: known[iid] for iid in kept})
 
 
 def _newest(listed: Mapping[int, InstanceRecord], known: Mapping[int, InstanceRecord]) -> set[int]:
