@@ -32,7 +32,12 @@ from schedulerx_alert.delivery.held_digests import (
 )
 from schedulerx_alert.delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice
 from schedulerx_alert.delivery.render import Renderer
-from schedulerx_alert.sources.discovery import rule_for_unlisted, unmatched, watched_jobs
+from schedulerx_alert.sources.discovery import (
+    rule_for_unlisted,
+    same_watch,
+    unmatched,
+    watched_jobs,
+)
 from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
 from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
 from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
@@ -498,7 +503,7 @@ def _read(
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
     # The jobs this tick knows of now: a first tick learns them from the job lists it read.
-    if result.catalog == catalog:  # mostly the same records: compared by identity first
+    if same_watch(catalog, result.catalog):  # a job list read again: mostly the same jobs
         known_now = _with_listed(config, targets, result.polls())
     else:
         known_now = targets_of(config, result.catalog, result.polls())
