@@ -40,7 +40,7 @@ from schedulerx_alert.sources.discovery import (
 )
 from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
 from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
-from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
+from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan, overlap
 from schedulerx_alert.sources.poll import (
     JOB_INFO,
     LIST,
@@ -255,6 +255,9 @@ def _run_tick(config: Config, edges: Edges, dry_run: bool) -> TickSummary:
             zone=config.timezone,
             shared_cause_min_jobs=config.shared_cause_min_jobs,
             policy=silences.policy(config),
+            # A success is let go once no window would read it again: on the end time
+            # that is minutes, not the half hour a schedule or start time needs.
+            settled=2 * overlap(read.sources.server),
         )
         updated = state.with_updates(catalog=read.catalog, sources=flows.sources)
         result = diff(updated, reading, targets, clock(), settings)

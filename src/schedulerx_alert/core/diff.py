@@ -57,8 +57,9 @@ RETENTION_SECONDS = 24 * 3600
 # would announce it again.
 MAX_UNLISTED_PER_JOB = 200
 # A success nothing was announced for is let go once unlisted this long: twice what a
-# group query's window reads again (sources/plan.py OVERLAP, 15 minutes). Kept for a day,
-# a job's successes made most of the state, decoded and written again every tick.
+# group query's window reads again (sources/plan.py OVERLAP, 15 minutes; the caller gives
+# twice the overlap its windows use, `DiffSettings.settled`). Kept for a day, a job's
+# successes made most of the state, decoded and written again every tick.
 SETTLED_SECONDS = 2 * 15 * 60.0
 # A job read by its own listing (per-job polls, jobs named by id) keeps its newest records
 # whatever they hold: what that listing shows (SchedulerX lists a job's last 10 runs), so
@@ -139,6 +140,7 @@ class DiffSettings:
     first_run_lookback: float
     pending_max_age: float = PENDING_MAX_AGE_SECONDS
     max_unlisted: int = MAX_UNLISTED_PER_JOB
+    settled: float = SETTLED_SECONDS
     zone: str = DEFAULT_ZONE
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
     policy: Policy | None = None
@@ -154,6 +156,7 @@ def diff(
     """Compare this tick's reading with the state and run the alert rules."""
     polls, partial, first, covered = reading.polls, reading.partial, reading.first, reading.covered
     policy, zone, max_unlisted = settings.policy, settings.zone, settings.max_unlisted
+    settled = settings.settled
     cutoff = now - settings.first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
     quiet: list[JobInstance] = []
@@ -186,8 +189,9 @@ def diff(
         previous = state.jobs.get(key)
         memory = evaluation.memory.get(key, EMPTY)
         if key in polls:
+            complete = key not in partial
             jobs[key] = _record(
-                previous, polls[key], now, max_unlisted, alerted, memory, key not in partial
+                previous, polls[key], now, max_unlisted, alerted, memory, complete, settled
             )
         elif previous is not None:
             # Most jobs, most ticks: nothing listed and nothing remembered anew.
@@ -197,7 +201,7 @@ def diff(
                 # Its group was read and listed none of its runs: what its records may let
                 # go of is what a listing of its group would let go of (a daily job's one
                 # success would otherwise be carried, decoded and written, all day).
-                record = _unlisted_only(record, now, max_unlisted)
+                record = _unlisted_only(record, now, max_unlisted, settled)
             jobs[key] = record
         elif memory != EMPTY:
             jobs[key] = JobRecord(rules=memory)
@@ -440,6 +444,7 @@ def _record(
     alerted_now: Mapping[tuple[JobKey, int], tuple[str, ...]],
     memory: JobRuleState,
     complete: bool = True,
+    settled: float = SETTLED_SECONDS,
 ) -> JobRecord:
     known = previous.instances if previous else {}
     records: dict[int, InstanceRecord] = {}
@@ -463,7 +468,7 @@ def _record(
     newest: AbstractSet[int] | None = None
     if memory.last_outcome_at is not None:
         newest = _newest(records, known) if complete else frozenset()
-    for iid in _kept_unlisted(known, records, now, max_unlisted, newest):
+    for iid in _kept_unlisted(known, records, now, max_unlisted, newest, settled):
         records[iid] = known[iid]
     polled_at = now if complete else (previous.polled_at if previous else None)
     return JobRecord(instances=records, polled_at=polled_at, rules=memory)
@@ -475,9 +480,10 @@ def _kept_unlisted(
     now: float,
     max_unlisted: int,
     newest: AbstractSet[int] | None,
+    settled: float,
 ) -> list[int]:
     """The runs of `known` not `listed` whose records are kept: the newest `max_unlisted`
-    seen within the retention, but for successes settled where `newest` (the runs a
+    seen within the retention, but for successes `settled` where `newest` (the runs a
     job's own listing shows) says they may go (None: none may)."""
     unlisted = sorted(
         (
@@ -485,19 +491,19 @@ def _kept_unlisted(
             for iid, record in known.items()
             if iid not in listed
             and now - record.seen < RETENTION_SECONDS
-            and (newest is None or iid in newest or not _settled(record, now))
+            and (newest is None or iid in newest or not _settled(record, now, settled))
         ),
         reverse=True,
     )
     return [iid for _, iid in unlisted[:max_unlisted]]
 
 
-def _unlisted_only(record: JobRecord, now: float, max_unlisted: int) -> JobRecord:
+def _unlisted_only(record: JobRecord, now: float, max_unlisted: int, settled: float) -> JobRecord:
     """`_record` of a group query that listed none of the job's runs (its `polled_at` is
     kept); `record` itself when it would keep every run, as it mostly does."""
     known = record.instances
     newest = None if record.rules.last_outcome_at is None else frozenset[int]()
-    kept = _kept_unlisted(known, {}, now, max_unlisted, newest)
+    kept = _kept_unlisted(known, {}, now, max_unlisted, newest, settled)
     if len(kept) == len(known):
         return record
     return replace(record, instances={iid: known[iid] for iid in kept})
@@ -510,12 +516,13 @@ def _newest(listed: Mapping[int, InstanceRecord], known: Mapping[int, InstanceRe
     return set(heapq.nlargest(KEPT_NEWEST, known.keys() | listed.keys()))
 
 
-def _settled(record: InstanceRecord, now: float) -> bool:
-    """A success nothing was announced for, unlisted for longer than a window reads again."""
+def _settled(record: InstanceRecord, now: float, settled: float) -> bool:
+    """A success nothing was announced for, unlisted for longer than `settled` (twice what
+    a window reads again)."""
     return (
         record.status == InstanceStatus.SUCCESS
         and not record.alerted
-        and now - record.seen > SETTLED_SECONDS
+        and now - record.seen > settled
     )
 
 
