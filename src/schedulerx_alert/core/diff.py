@@ -500,9 +500,12 @@ def _kept_unlisted(
 
 def _unlisted_only(record: JobRecord, now: float, max_unlisted: int, settled: float) -> JobRecord:
     """`_record` of a group query that listed none of the job's runs (its `polled_at` is
-    kept); `record` itself when it would keep every run, as it mostly does."""
+    kept); `record` itself when it would keep every run, as it mostly does. A job its own
+    listing has read (`polled_at`) keeps that listing's newest runs, as `_record` does."""
     known = record.instances
-    newest = None if record.rules.last_outcome_at is None else frozenset[int]()
+    newest: AbstractSet[int] | None = None
+    if record.rules.last_outcome_at is not None:
+        newest = frozenset() if record.polled_at is None else _newest({}, known)
     kept = _kept_unlisted(known, {}, now, max_unlisted, newest, settled)
     if len(kept) == len(known):
         return record
