@@ -90,7 +90,7 @@ def test_every_field_is_capped_and_the_cut_is_marked() -> None:
     inst = replace(
         base,
         work_addr="10.0.0.5:16888," * 2000,
-        job=replace(base.job, group="g" * 5000, namespace="n" * 5000),
+        job=base.job._replace(group="g" * 5000, namespace="n" * 5000),
     )
     context = Renderer("en").context(run_alert("failed", "ops", inst, "j" * 5000, T0))
     assert len(context["worker"]) == FIELD_CAP and context["worker"].endswith("…")

@@ -115,7 +115,7 @@ def _hostile_alert(
     result: str, worker: str, executor: str, group: str, namespace: str, name: str
 ) -> Alert:
     [base] = alert(1, result=result).instances
-    job = replace(base.job, group=group, namespace=namespace)
+    job = base.job._replace(group=group, namespace=namespace)
     inst = replace(base, job=job, work_addr=worker, executor=executor)
     return run_alert("failed", "ops", inst, name or None, T0)
 
@@ -148,7 +148,7 @@ def _hostile_kind(base: Alert, values: tuple[str, ...]) -> Alert:
     result, worker, executor, group, namespace, name = values
 
     def hostile_job(key: JobKey) -> JobKey:
-        return replace(key, group=group, namespace=namespace)
+        return key._replace(group=group, namespace=namespace)
 
     def hostile_fact(value: Fact) -> Fact:
         if isinstance(value, str):

@@ -79,3 +79,12 @@ def test_a_job_with_nothing_listed_is_evaluated_as_every_rule_would(
     expected, after = evaluate_job(history, rules, schedule or JobSchedule(), memory, now)
     assert list(found) == expected
     assert remembered.get(job, EMPTY) == after
+    # Without a history, read as far as `covered` says (a group that listed none of its
+    # runs), or not read at all: the history is built only when a rule may be due.
+    alone = {job: rules}, known, {job: memory}, now
+    for without in (
+        evaluate({}, *alone, shared_cause_min_jobs=None, covered={job: covered}),
+        *([evaluate({}, *alone, shared_cause_min_jobs=None)] if covered == NOT_READ else []),
+    ):
+        assert list(without.findings) == expected
+        assert without.memory.get(job, EMPTY) == after

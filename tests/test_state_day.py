@@ -27,7 +27,7 @@ from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.core.rules import JobRuleState
 from schedulerx_alert.core.state import STATE_VERSION, JobRecord, load_state
 from schedulerx_alert.delivery.heartbeat import tick_counts
-from schedulerx_alert.sources.plan import OVERLAP
+from schedulerx_alert.sources.plan import END_OVERLAP, OVERLAP
 from tests.world import GROUP, NS, START, World
 
 JOB = 92583
@@ -281,3 +281,48 @@ def adding(detail: dict[str, Any]) -> Callable[[dict[str, Any]], str]:
         return json.dumps(body)
 
     return edit
+
+
+def test_a_job_no_window_lists_lets_its_successes_go(tmp_path: Path) -> None:
+    """A group query's job that runs now and then (a daily job, say): its group is read
+    every tick, no window lists its runs any more, and half an hour on its successes'
+    records are gone, as they would be from a listing (main kept them until the job's
+    next run, a day for a daily job: a record for nearly every job of an estate, decoded
+    and written every tick). The announced failure is kept; what follows is told once."""
+    with estate(tmp_path, "group") as world:
+        first = run(world)
+        assert tick(world) == []
+        minute(world)
+        failed = run(world, FAILED)
+        assert kinds(tick(world)) == ["failed"]
+        minute(world)
+        recovered = run(world)
+        assert kinds(tick(world)) == ["recovered"]
+        assert {first, failed, recovered} <= set(records(world))
+        for _ in range(int((SETTLED_SECONDS + OVERLAP) / MINUTE) + 2):
+            minute(world)
+            assert tick(world) == []
+        assert list(records(world)) == [failed]  # main: all three
+        minute(world)
+        run(world)
+        assert tick(world) == []
+        minute(world)
+        run(world, FAILED)
+        assert kinds(tick(world)) == ["failed"]
+
+
+def test_where_the_window_is_on_the_end_time_a_success_goes_minutes_after_it_was_listed(
+    tmp_path: Path,
+) -> None:
+    """A group query's window on the end time reads again only END_OVERLAP (3 minutes),
+    not the 15 minutes a schedule or start time needs: a success no window would list
+    again goes twice that after it was last listed. Main kept it half an hour, so a job
+    that runs every minute carried about 35 records, decoded and written every tick."""
+    with estate(tmp_path, "group") as world:
+        world.sx.configure(window_field="end")
+        counts = succeed_for(world, 1)
+        server = load_state(world.state_path.read_bytes()).sources.server
+    assert server.field_known == "end"
+    # The runs the last window listed, those unlisted for less than 2 * END_OVERLAP, and a
+    # minute or two for the tick a run ends in.
+    assert counts[-1] <= int(3 * END_OVERLAP / MINUTE) + 3, counts  # main: 34

@@ -32,10 +32,15 @@ from schedulerx_alert.delivery.held_digests import (
 )
 from schedulerx_alert.delivery.outbox import WINDOW_SECONDS, Delivery, DeliveryReport, Notice
 from schedulerx_alert.delivery.render import Renderer
-from schedulerx_alert.sources.discovery import rule_for_unlisted, unmatched, watched_jobs
+from schedulerx_alert.sources.discovery import (
+    rule_for_unlisted,
+    same_watch,
+    unmatched,
+    watched_jobs,
+)
 from schedulerx_alert.sources.fetch import CallBudget, RetryPolicy
 from schedulerx_alert.sources.jobinfo import refresh as refresh_job_info
-from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan
+from schedulerx_alert.sources.plan import DUE, Budget, Discover, Plan, make_plan, overlap
 from schedulerx_alert.sources.poll import (
     GET_INSTANCE,
     JOB_INFO,
@@ -251,6 +256,9 @@ def _run_tick(config: Config, edges: Edges, dry_run: bool) -> TickSummary:
             zone=config.timezone,
             shared_cause_min_jobs=config.shared_cause_min_jobs,
             policy=silences.policy(config),
+            # A success is let go once no window would read it again: on the end time
+            # that is minutes, not the half hour a schedule or start time needs.
+            settled=2 * overlap(read.sources.server),
         )
         updated = state.with_updates(catalog=read.catalog, sources=flows.sources)
         result = diff(updated, reading, targets, clock(), settings)
@@ -501,7 +509,7 @@ def _read(
         summary.entry_problems.append(problem.as_dict())
         log.warning("%s", problem)
     # The jobs this tick knows of now: a first tick learns them from the job lists it read.
-    if result.catalog == catalog:  # mostly the same records: compared by identity first
+    if same_watch(catalog, result.catalog):  # a job list read again: mostly the same jobs
         known_now = _with_listed(config, targets, result.polls())
     else:
         known_now = targets_of(config, result.catalog, result.polls())

@@ -10,6 +10,7 @@ decided by the rules, whose memory each job record carries.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from schedulerx_alert.core.rules import (
     evaluate,
 )
 from schedulerx_alert.core.rules.failure import admitted, is_failure
+from schedulerx_alert.core.rules.history import NOT_READ
 from schedulerx_alert.core.rules.missed import LISTING_DEPTH
 from schedulerx_alert.core.rules.schedules import schedules_of
 from schedulerx_alert.core.rules.settings import DEFAULT_ALERT_ON, DEFAULT_SETTINGS
@@ -55,8 +57,9 @@ RETENTION_SECONDS = 24 * 3600
 # would announce it again.
 MAX_UNLISTED_PER_JOB = 200
 # A success nothing was announced for is let go once unlisted this long: twice what a
-# group query's window reads again (sources/plan.py OVERLAP, 15 minutes). Kept for a day,
-# a job's successes made most of the state, decoded and written again every tick.
+# group query's window reads again (sources/plan.py OVERLAP, 15 minutes; the caller gives
+# twice the overlap its windows use, `DiffSettings.settled`). Kept for a day, a job's
+# successes made most of the state, decoded and written again every tick.
 SETTLED_SECONDS = 2 * 15 * 60.0
 # A job read by its own listing (per-job polls, jobs named by id) keeps its newest records
 # whatever they hold: what that listing shows (SchedulerX lists a job's last 10 runs), so
@@ -137,6 +140,7 @@ class DiffSettings:
     first_run_lookback: float
     pending_max_age: float = PENDING_MAX_AGE_SECONDS
     max_unlisted: int = MAX_UNLISTED_PER_JOB
+    settled: float = SETTLED_SECONDS
     zone: str = DEFAULT_ZONE
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS
     policy: Policy | None = None
@@ -152,6 +156,7 @@ def diff(
     """Compare this tick's reading with the state and run the alert rules."""
     polls, partial, first, covered = reading.polls, reading.partial, reading.first, reading.covered
     policy, zone, max_unlisted = settings.policy, settings.zone, settings.max_unlisted
+    settled = settings.settled
     cutoff = now - settings.first_run_lookback
     histories: dict[JobKey, JobHistory] = {}
     quiet: list[JobInstance] = []
@@ -160,19 +165,11 @@ def diff(
         if key in polls:
             previous = state.jobs.get(key)
             first_poll = previous is None if first is None else key in first
-            histories[key] = _history(key, previous, polls[key], cutoff, first_poll)
+            # A complete listing is read up to now; a group query's, as far as its group was.
+            read_to = math.inf if covered is None else covered.get(key, math.inf)
+            histories[key] = _history(key, previous, polls[key], cutoff, first_poll, read_to)
             if first_poll:
                 quiet += _quiet_failures(histories[key], rules[key])
-        if covered is not None and key in covered:
-            # Built, not replaced: this is every job of every group read, each tick.
-            history = histories.get(key)
-            histories[key] = (
-                JobHistory(key, (), covered=covered[key])
-                if history is None
-                else JobHistory(
-                    key, history.instances, history.seen, history.quiet_before, covered[key]
-                )
-            )
     evaluation = evaluate(
         histories,
         rules,
@@ -181,6 +178,8 @@ def diff(
         now,
         # Grouped per receiver in `route`, after what a dead tick delivered is taken out.
         shared_cause_min_jobs=None,
+        # Every job of every group read, each tick: most have no run listed.
+        covered=covered,
     )
     if reading.workflows is not None:
         evaluation = _fold_workflows(evaluation, reading.workflows, targets, state.jobs)
@@ -190,13 +189,20 @@ def diff(
         previous = state.jobs.get(key)
         memory = evaluation.memory.get(key, EMPTY)
         if key in polls:
+            complete = key not in partial
             jobs[key] = _record(
-                previous, polls[key], now, max_unlisted, alerted, memory, key not in partial
+                previous, polls[key], now, max_unlisted, alerted, memory, complete, settled
             )
         elif previous is not None:
             # Most jobs, most ticks: nothing listed and nothing remembered anew.
             same = previous.rules is memory or previous.rules == memory
-            jobs[key] = previous if same else replace(previous, rules=memory)
+            record = previous if same else replace(previous, rules=memory)
+            if record.instances and covered is not None and covered.get(key, NOT_READ) > NOT_READ:
+                # Its group was read and listed none of its runs: what its records may let
+                # go of is what a listing of its group would let go of (a daily job's one
+                # success would otherwise be carried, decoded and written, all day).
+                record = _unlisted_only(record, now, max_unlisted, settled)
+            jobs[key] = record
         elif memory != EMPTY:
             jobs[key] = JobRecord(rules=memory)
 
@@ -389,6 +395,7 @@ def _history(
     instances: Sequence[JobInstance],
     cutoff: float,
     first_poll: bool,
+    covered: float = math.inf,
 ) -> JobHistory:
     """The job as the rules see it: the listing, and the outcomes the state already knows.
 
@@ -405,7 +412,7 @@ def _history(
             seen[inst.instance_id] = Seen(before.status, inst.attempt if same else before.end)
     # A job we have never polled has a past we did not watch: its outcomes before the
     # lookback count towards streaks but are not announced.
-    return JobHistory(key, tuple(instances), seen, cutoff if first_poll else None)
+    return JobHistory(key, tuple(instances), seen, cutoff if first_poll else None, covered)
 
 
 def _quiet_failures(history: JobHistory, settings: RuleSettings) -> list[JobInstance]:
@@ -437,6 +444,7 @@ def _record(
     alerted_now: Mapping[tuple[JobKey, int], tuple[str, ...]],
     memory: JobRuleState,
     complete: bool = True,
+    settled: float = SETTLED_SECONDS,
 ) -> JobRecord:
     known = previous.instances if previous else {}
     records: dict[int, InstanceRecord] = {}
@@ -460,20 +468,48 @@ def _record(
     newest: AbstractSet[int] | None = None
     if memory.last_outcome_at is not None:
         newest = _newest(records, known) if complete else frozenset()
+    for iid in _kept_unlisted(known, records, now, max_unlisted, newest, settled):
+        records[iid] = known[iid]
+    polled_at = now if complete else (previous.polled_at if previous else None)
+    return JobRecord(instances=records, polled_at=polled_at, rules=memory)
+
+
+def _kept_unlisted(
+    known: Mapping[int, InstanceRecord],
+    listed: Mapping[int, InstanceRecord],
+    now: float,
+    max_unlisted: int,
+    newest: AbstractSet[int] | None,
+    settled: float,
+) -> list[int]:
+    """The runs of `known` not `listed` whose records are kept: the newest `max_unlisted`
+    seen within the retention, but for successes `settled` where `newest` (the runs a
+    job's own listing shows) says they may go (None: none may)."""
     unlisted = sorted(
         (
             (record.seen, iid)
             for iid, record in known.items()
-            if iid not in records
+            if iid not in listed
             and now - record.seen < RETENTION_SECONDS
-            and (newest is None or iid in newest or not _settled(record, now))
+            and (newest is None or iid in newest or not _settled(record, now, settled))
         ),
         reverse=True,
     )
-    for _, iid in unlisted[:max_unlisted]:
-        records[iid] = known[iid]
-    polled_at = now if complete else (previous.polled_at if previous else None)
-    return JobRecord(instances=records, polled_at=polled_at, rules=memory)
+    return [iid for _, iid in unlisted[:max_unlisted]]
+
+
+def _unlisted_only(record: JobRecord, now: float, max_unlisted: int, settled: float) -> JobRecord:
+    """`_record` of a group query that listed none of the job's runs (its `polled_at` is
+    kept); `record` itself when it would keep every run, as it mostly does. A job its own
+    listing has read (`polled_at`) keeps that listing's newest runs, as `_record` does."""
+    known = record.instances
+    newest: AbstractSet[int] | None = None
+    if record.rules.last_outcome_at is not None:
+        newest = frozenset() if record.polled_at is None else _newest({}, known)
+    kept = _kept_unlisted(known, {}, now, max_unlisted, newest, settled)
+    if len(kept) == len(known):
+        return record
+    return replace(record, instances={iid: known[iid] for iid in kept})
 
 
 def _newest(listed: Mapping[int, InstanceRecord], known: Mapping[int, InstanceRecord]) -> set[int]:
@@ -483,12 +519,13 @@ def _newest(listed: Mapping[int, InstanceRecord], known: Mapping[int, InstanceRe
     return set(heapq.nlargest(KEPT_NEWEST, known.keys() | listed.keys()))
 
 
-def _settled(record: InstanceRecord, now: float) -> bool:
-    """A success nothing was announced for, unlisted for longer than a window reads again."""
+def _settled(record: InstanceRecord, now: float, settled: float) -> bool:
+    """A success nothing was announced for, unlisted for longer than `settled` (twice what
+    a window reads again)."""
     return (
         record.status == InstanceStatus.SUCCESS
         and not record.alerted
-        and now - record.seen > SETTLED_SECONDS
+        and now - record.seen > settled
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 
@@ -62,9 +63,14 @@ class TriggerType(IntEnum):
     SYSTEM_RETRY = 5
 
 
-@dataclass(frozen=True, order=True)
-class JobKey:
-    """A job is only unique within its namespace and application group."""
+class JobKey(NamedTuple):
+    """A job is only unique within its namespace and application group.
+
+    A tuple, so that hashing and comparing it run in C: a 20,000-job tick hashes keys
+    about 400,000 times (every dict over the watched jobs). It orders as the dataclass it
+    was did (namespace, group, job id); unlike it, it also equals a plain tuple of the
+    same fields, which no key is ever compared with.
+    """
 
     namespace: str
     group: str

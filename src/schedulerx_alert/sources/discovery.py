@@ -78,6 +78,23 @@ def watched_jobs(config: Config, catalog: Mapping[JobKey, JobInfo]) -> dict[JobK
     return found
 
 
+def same_watch(before: Mapping[JobKey, JobInfo], after: Mapping[JobKey, JobInfo]) -> bool:
+    """Whether `watched_jobs` gives the same jobs, entries and names for both catalogs: the
+    same jobs listed, and each record that changed with the same name and enabled flag (a
+    job list read again mostly changes only when each job was confirmed)."""
+    if before is after:
+        return True
+    if len(before) != len(after):
+        return False
+    for key, info in after.items():
+        old = before.get(key)
+        if old is info:
+            continue
+        if old is None or old.name != info.name or old.enabled != info.enabled:
+            return False
+    return True
+
+
 def rule_for_unlisted(config: Config, key: JobKey) -> WatchRule | None:
     """The entry that watches a job its group's list does not show yet (created since it
     was read), if that can be told without its name: `jobs: all` can, name patterns cannot."""

@@ -19,12 +19,12 @@ from schedulerx_alert.core.group import DEFAULT_MIN_JOBS, group_shared_causes
 from schedulerx_alert.core.model import InstanceStatus, JobInstance, JobKey
 from schedulerx_alert.core.rules import failure, flapping, missed, recovery, stuck
 from schedulerx_alert.core.rules.history import (
+    NOT_READ,
     UNKNOWN_SCHEDULE,
     JobHistory,
     JobSchedule,
     behind,
     ended_at,
-    not_read,
 )
 from schedulerx_alert.core.rules.memory import EMPTY, MAX_STUCK, JobRuleState
 from schedulerx_alert.core.rules.settings import RuleSettings
@@ -59,21 +59,33 @@ def evaluate(
     now: float,
     *,
     shared_cause_min_jobs: int | None = DEFAULT_MIN_JOBS,
+    covered: Mapping[JobKey, float] | None = None,
 ) -> Evaluation:
     """Run every rule for the watched jobs (`settings_by_job`); `shared_cause_min_jobs`
     None leaves every failure its own finding.
 
-    A watched job with no history this tick (its listing failed, or it was not polled)
-    still gets the rules that need no new run (the end of a flapping episode, stuck runs
-    the memory knows, missed fires as far as its runs are known): its runs are not read,
-    so nothing it ran is forgotten or announced twice.
+    A watched job with no history this tick still gets the rules that need no new run
+    (the end of a flapping episode, stuck runs the memory knows, missed fires as far as
+    its runs are known): its history is empty, read up to `covered` (its group was read
+    and listed none of its runs), or not read at all (its listing failed, or it was not
+    polled): its runs are not read, so nothing it ran is forgotten or announced twice.
     """
     findings: list[Finding] = []
     memory: dict[JobKey, JobRuleState] = {}
+    covered = covered or {}
     for job, settings in sorted(settings_by_job.items()):
         state = memory_by_job.get(job, EMPTY)
-        history = job_histories.get(job) or not_read(job)
-        if not history.instances and _idle(history, settings, schedules, state, now):
+        history = job_histories.get(job)
+        if history is None:
+            # Most jobs of a large estate, most ticks: nothing listed, and, without missed
+            # runs, nothing due whatever the history; it is built only when needed.
+            idle = settings.missed_grace is None and _at_rest(state)
+            if not idle:
+                history = JobHistory(job, (), covered=covered.get(job, NOT_READ))
+                idle = _idle(history, settings, schedules, state, now)
+        else:
+            idle = not history.instances and _idle(history, settings, schedules, state, now)
+        if idle or history is None:
             # Nothing listed and nothing due: what evaluate_job would return, for less.
             if state is not EMPTY and state != EMPTY:
                 memory[job] = state
@@ -98,13 +110,16 @@ def _idle(
     """Whether the rules that need no new run (`evaluate_job` of a history without runs)
     would find nothing and change nothing: no flapping episode to end, no stuck run to
     forget, no fire to judge. The schedule is looked up only when missed runs are on."""
+    if settings.missed_grace is None:
+        return _at_rest(state)
     if state.flapping_since is not None or len(state.stuck) > MAX_STUCK:
         return False
-    if settings.missed_grace is None:
-        schedule = UNKNOWN_SCHEDULE
-    else:
-        schedule = schedules.get(history.job, UNKNOWN_SCHEDULE)
-    return missed.idle(history, settings, schedule, state, now)
+    return missed.idle(history, settings, schedules.get(history.job, UNKNOWN_SCHEDULE), state, now)
+
+
+def _at_rest(state: JobRuleState) -> bool:
+    """`_idle` without missed runs, which alone need the history and the schedule."""
+    return state.flapping_since is None and len(state.stuck) <= MAX_STUCK and missed.at_rest(state)
 
 
 def evaluate_job(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -57,10 +58,10 @@ EMPTY = JobRuleState()
 def memory_to_json(state: JobRuleState) -> dict[str, Any]:
     """Only what differs from the defaults, so a quiet job costs `{}`."""
     raw: dict[str, Any] = {}
-    for spec in fields(JobRuleState):
-        value = getattr(state, spec.name)
-        if value != spec.default:
-            raw[spec.name] = list(value) if isinstance(value, tuple) else value
+    for name, default in _DEFAULTS:
+        value = getattr(state, name)
+        if value != default:
+            raw[name] = list(value) if isinstance(value, tuple) else value
     if "stuck" in raw:
         raw["stuck"] = raw["stuck"][-MAX_STUCK:]
     if "changes" in raw:
@@ -74,74 +75,86 @@ def memory_from_json(raw: Any, where: str = "rules") -> JobRuleState:
     """The inverse of memory_to_json; MemoryFormatError names the bad field."""
     if not isinstance(raw, dict):
         raise MemoryFormatError(f"{where}: expected an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - {f.name for f in fields(JobRuleState)})
-    if unknown:
+    if not raw.keys() <= _READERS.keys():
+        unknown = sorted(set(raw) - _READERS.keys())
         raise MemoryFormatError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    last_outcome = raw.get("last_outcome")
-    if last_outcome not in (None, *_OUTCOMES):
-        raise MemoryFormatError(f"{where}.last_outcome: {last_outcome!r} is not ok or fail")
-    return JobRuleState(
-        streak=_int(raw, "streak", where),
-        streak_since=_time(raw, "streak_since", where),
-        announced=_bool(raw, "announced", where),
-        last_failure=_text(raw, "last_failure", where),
-        stuck=tuple(_ints(raw, "stuck", where))[-MAX_STUCK:],
-        missed_checked=_time(raw, "missed_checked", where),
-        missed_runs=tuple(_times(raw, "missed_runs", where))[-MAX_RUN_TIMES:],
-        missed_next=_time(raw, "missed_next", where),
-        last_outcome=last_outcome,
-        changes=tuple(_times(raw, "changes", where))[-MAX_FLAP_CHANGES:],
-        flapping_since=_time(raw, "flapping_since", where),
-        last_outcome_at=_time(raw, "last_outcome_at", where),
-    )
+    # Only the fields present are read (a job's memory mostly holds two of twelve), in
+    # this order, so that of two bad fields the same one is named.
+    values = {
+        name: read(raw[name], f"{where}.{name}") for name, read in _READERS.items() if name in raw
+    }
+    return JobRuleState(**values)
 
 
-def _int(raw: dict[str, Any], key: str, where: str) -> int:
-    value = raw.get(key, 0)
+def _outcome(value: Any, where: str) -> Literal["ok", "fail"] | None:
+    if value not in (None, *_OUTCOMES):
+        raise MemoryFormatError(f"{where}: {value!r} is not ok or fail")
+    return value  # type: ignore[no-any-return]
+
+
+def _int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MemoryFormatError(f"{where}.{key}: {value!r} is not a count")
+        raise MemoryFormatError(f"{where}: {value!r} is not a count")
     return value
 
 
-def _bool(raw: dict[str, Any], key: str, where: str) -> bool:
-    value = raw.get(key, False)
+def _bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
-        raise MemoryFormatError(f"{where}.{key}: {value!r} is not true or false")
+        raise MemoryFormatError(f"{where}: {value!r} is not true or false")
     return value
 
 
-def _text(raw: dict[str, Any], key: str, where: str) -> str | None:
-    value = raw.get(key)
+def _text(value: Any, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise MemoryFormatError(f"{where}.{key}: {value!r} is not text")
+        raise MemoryFormatError(f"{where}: {value!r} is not text")
     return value
 
 
-def _time(raw: dict[str, Any], key: str, where: str) -> float | None:
-    value = raw.get(key)
+def _time(value: Any, where: str) -> float | None:
     if value is None:
         return None
     if not _is_time(value):
-        raise MemoryFormatError(f"{where}.{key}: {value!r} is not an epoch time")
+        raise MemoryFormatError(f"{where}: {value!r} is not an epoch time")
     return float(value)
 
 
-def _ints(raw: dict[str, Any], key: str, where: str) -> list[int]:
-    values = raw.get(key, [])
-    if not isinstance(values, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in values
-    ):
-        raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of instance ids")
-    return values
+def _ints(limit: int) -> Callable[[Any, str], tuple[int, ...]]:
+    def read(values: Any, where: str) -> tuple[int, ...]:
+        if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values
+        ):
+            raise MemoryFormatError(f"{where}: {values!r} is not a list of instance ids")
+        return tuple(values[-limit:])
+
+    return read
 
 
-def _times(raw: dict[str, Any], key: str, where: str) -> list[float]:
-    values = raw.get(key, [])
-    if not isinstance(values, list):
-        raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of epoch times")
-    if not all(_is_time(v) for v in values):
-        raise MemoryFormatError(f"{where}.{key}: {values!r} is not a list of epoch times")
-    return [float(v) for v in values]
+def _times(limit: int) -> Callable[[Any, str], tuple[float, ...]]:
+    def read(values: Any, where: str) -> tuple[float, ...]:
+        if not isinstance(values, list) or not all(_is_time(v) for v in values):
+            raise MemoryFormatError(f"{where}: {values!r} is not a list of epoch times")
+        return tuple(float(v) for v in values[-limit:])
+
+    return read
+
+
+# Each field's reader, `last_outcome` first (it was checked first).
+_READERS: dict[str, Callable[[Any, str], Any]] = {
+    "last_outcome": _outcome,
+    "streak": _int,
+    "streak_since": _time,
+    "announced": _bool,
+    "last_failure": _text,
+    "stuck": _ints(MAX_STUCK),
+    "missed_checked": _time,
+    "missed_runs": _times(MAX_RUN_TIMES),
+    "missed_next": _time,
+    "changes": _times(MAX_FLAP_CHANGES),
+    "flapping_since": _time,
+    "last_outcome_at": _time,
+}
+assert set(_READERS) == {f.name for f in fields(JobRuleState)}
+_DEFAULTS = tuple((f.name, f.default) for f in fields(JobRuleState))
 
 
 # As the state's own times (core/state.py MAX_TIME): a later epoch second than this, or one

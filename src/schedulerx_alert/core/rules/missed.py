@@ -90,6 +90,12 @@ def check(
     ], state
 
 
+def at_rest(state: JobRuleState) -> bool:
+    """Whether `check` leaves `state` as it is where no fire can be judged (missed runs
+    off, or no schedule to miss): it remembers nothing of fires."""
+    return state.missed_checked is None and not state.missed_runs and state.missed_next is None
+
+
 def idle(
     history: JobHistory,
     settings: RuleSettings,
@@ -102,7 +108,7 @@ def idle(
     estate are in this case most ticks; the engine then skips them."""
     grace = settings.missed_grace
     if grace is None or not schedule.can_miss or schedule.fires is None:
-        return state.missed_checked is None and not state.missed_runs and state.missed_next is None
+        return at_rest(state)
     horizon = min(now, history.covered) - grace
     if state.missed_checked is None:
         return not math.isfinite(horizon)
