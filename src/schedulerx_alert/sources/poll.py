@@ -202,6 +202,8 @@ class _Run:
     followed: set[JobKey] = field(default_factory=set)
     # Calls left of the catch-up's share (Plan.catch_up_share).
     share_left: int = 0
+    # Runs this tick's group queries listed, per group: a cross-check of one needs no call.
+    group_listed: dict[GroupKey, set[int]] = field(default_factory=dict)
 
     # -- shared state --------------------------------------------------------------------
 
@@ -958,6 +960,8 @@ def _take_rows(
     group's list does not show yet are looked up first, when one of them is to be
     announced (a query in every status lists every run of a job not listed yet)."""
     alerting = _alerting(run.config, group)
+    with run.lock:
+        run.group_listed.setdefault(group, set()).update(_ids(listing))
     for job, one in listing.jobs.items():
         runs = tuple(r for r in one.instances if _ended(r) >= span.lo)
         if not runs:
@@ -1108,6 +1112,13 @@ def _cross_check(run: _Run, group: GroupKey, listed: tuple[JobInstance, ...]) ->
         run.update(group, checked_at=now - plan.CHECK_INTERVAL + retry_in)
         return
     sample = max(ended, key=lambda r: (_ended(r), r.instance_id))
+    with run.lock:
+        listed_here = sample.instance_id in run.group_listed.get(group, ())
+    if listed_here:
+        # This tick's window of the group listed it (it usually did: the job checked is
+        # the one that fired last): that is the answer a query around it would give.
+        run.update(group, checked_at=now)
+        return
     times = [
         t for t in (_time_of(sample, f) for f in ("schedule", "start", "end")) if t is not None
     ]
