@@ -114,3 +114,40 @@ def test_the_first_ticks_spread_the_scans_and_still_tell_a_stuck_run_and_a_misse
     missed = [t for t in estate.texts() if "未按时运行" in t.partition("\n")[0]]
     assert len(missed) == 1 and f"job-{CRON}-0" in missed[0], missed
     assert "10:00" in missed[0]
+
+
+def test_a_scan_the_quota_cuts_off_is_said_and_goes_first_next_tick(tmp_path: Path) -> None:
+    with World(tmp_path, jobs=()) as world:
+        group = "estate.cut"
+        for j in range(3):
+            world.sx.add_job(NS, group, 4000 + j, time_type=100, time_expression="")
+        world.raw["watch"] = [
+            {"namespace": NS, "group": group, "jobs": "all", "receivers": ["ops"],
+             "stuck_after": "5m"}
+        ]  # fmt: skip
+        sx = {"endpoint": world.sx.url, "concurrency": 1}
+        world.sx.configure(window_field="end")
+        for n in range(12):
+            now = START + n * MINUTE
+            world.clock.set(now)
+            began = now - 1200 if n == 0 else now - 40
+            world.sx.add_instance(
+                4000, status=SUCCESS, schedule_time=began, start_time=began, end_time=now - 10
+            )
+            if n == 5:  # hangs: stuck from 10:10, seen by the group's next scan
+                world.sx.add_instance(4001, status=RUNNING, schedule_time=now, start_time=now)
+            # At 10:10, when the scan is due, the sliding minute has one call left (as when
+            # the last tick's calls are still in it): the scan's first query is made, its
+            # second is not.
+            quota = 1 if n == 10 else 90
+            summary = world.tick(schedulerx={**sx, "max_calls_per_minute": quota})
+            if n == 10:
+                assert summary.status != "ok"
+                [cut] = [p for p in summary.problems if "scan of running and waiting" in p]
+                assert f"{NS}/{group}" in cut and "cut off" in cut, cut
+                assert "goes first next tick" in cut
+                assert announced(world, "任务卡住") == 0
+            else:
+                assert summary.status == "ok", (n, summary.problems)
+        # Next tick the scan is made first, and the hung run is told.
+        assert announced(world, "任务卡住") == 1
