@@ -18,6 +18,8 @@ from tests.world import NS, START, World
 GROUPS = tuple(f"estate.f{n:02d}" for n in range(20))
 RUNNING, SUCCESS = 3, 4
 MINUTE = 60.0
+# Two days before the first tick: history no window reaches.
+OLD = START - 2 * 86400
 # The group the first scans reach last (two a tick, in the groups' order).
 LATE = 18
 # The group with a cron judged for missed fires (every five minutes, 2 minutes' grace): its
@@ -63,7 +65,7 @@ def estate(tmp_path: Path) -> Iterator[World]:
         # A full page of a group's history, two days old: the largest page is learnt at
         # once (as in any real group), not by asking for a second page of every window.
         for _ in range(100):
-            world.sx.add_instance(job(0, 1), status=SUCCESS, schedule_time=START - 2 * 86400)
+            world.sx.add_instance(job(0, 1), status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
         yield world
 
 
@@ -151,3 +153,39 @@ def test_a_scan_the_quota_cuts_off_is_said_and_goes_first_next_tick(tmp_path: Pa
                 assert summary.status == "ok", (n, summary.problems)
         # Next tick the scan is made first, and the hung run is told.
         assert announced(world, "任务卡住") == 1
+
+
+def test_an_hourly_cross_check_of_a_run_the_window_listed_costs_one_call(
+    tmp_path: Path,
+) -> None:
+    # A group read by group queries, with nothing that wants a scan: a window a call a tick,
+    # and each hour a cross-check of the job that fired last. Its run ended inside this
+    # tick's window, which listed it: only the job's own listing is asked for.
+    with World(tmp_path, jobs=()) as world:
+        group = "estate.check"
+        world.sx.add_job(NS, group, 6000, name="minutely", time_expression="0 * * * * ?")
+        for j in range(1, 12):
+            world.sx.add_job(NS, group, 6000 + j, time_type=100, time_expression="")
+        world.raw["watch"] = [
+            {"namespace": NS, "group": group, "jobs": "all", "receivers": ["ops"]}
+        ]
+        world.raw["schedulerx"] = {"endpoint": world.sx.url, "concurrency": 1}
+        world.sx.configure(window_field="end")
+        for _ in range(100):  # a full page of history: the largest page is known at once
+            world.sx.add_instance(6001, status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
+        calls: list[int] = []
+        for n in range(66):
+            now = START + n * MINUTE
+            world.clock.set(now)
+            began = now - 1200 if n == 0 else now - 60
+            world.sx.add_instance(
+                6000, status=SUCCESS, schedule_time=began, start_time=began, end_time=now - 20
+            )
+            before = world.sx.calls("GetJobInstanceList")
+            assert world.tick().status == "ok", n
+            calls.append(world.sx.calls("GetJobInstanceList") - before)
+    # The first tick scans (the window's time is not known yet) and learns the largest
+    # page; then the window, a call a tick, and the job's listing at the first check (the
+    # second tick) and an hour after it.
+    assert calls[1] == calls[61] == 2, calls
+    assert calls[2:61] == [1] * 59 and calls[62:] == [1] * 4, calls

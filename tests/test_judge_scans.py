@@ -18,6 +18,8 @@ from tests.world import NS, START, World
 GROUPS = tuple(f"estate.m{n:02d}" for n in range(12))
 SUCCESS, FAILED = 4, 5
 MINUTE = 60.0
+# Two days before the first tick: history no window reaches.
+OLD = START - 2 * 86400
 # Twelve windows a tick leave 8 calls: four scans, not twelve (24 calls).
 QUOTA = 20
 # The fire with no run: group 3's at 10:20.
@@ -54,7 +56,7 @@ def estate(tmp_path: Path) -> Iterator[World]:
         }
         world.sx.configure(window_field="end")
         for _ in range(100):  # a full page of history: the largest page is known at once
-            world.sx.add_instance(job(0), status=SUCCESS, schedule_time=START - 2 * 86400)
+            world.sx.add_instance(job(0), status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
         yield world
 
 
