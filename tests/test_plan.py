@@ -63,7 +63,7 @@ def hourly(job_id: int, minute: int, time_type: int = 1) -> JobInfo:
 
 # Job 1 has a timeout of its own: stuck under the default `stuck_after: job_timeout`, so the
 # group's rules read its runs not ended yet (only scans list them on the end time).
-TIMED = replace(hourly(1, 5), timeout_enabled=True, timeout_seconds=1800.0)
+TIMED = replace(hourly(1, 5), timeout_enabled=True, timeout_seconds=300.0)
 CATALOG = {info.job: info for info in (TIMED, hourly(2, 30), hourly(3, 0, time_type=100))}
 
 

@@ -40,7 +40,7 @@ def many() -> Config:
                     "group": g,
                     "jobs": "all",
                     "receivers": ["ops"],
-                    "stuck_after": "30m",
+                    "stuck_after": "5m",
                 }
                 for g in GROUPS
             ],

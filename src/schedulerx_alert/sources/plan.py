@@ -37,6 +37,7 @@ from schedulerx_alert.config import Config
 from schedulerx_alert.core.model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
 from schedulerx_alert.core.polling import (
     GROUP_QUERIES,
+    MAX_UNFINISHED,
     PER_JOB,
     GroupCursor,
     GroupKey,
@@ -217,7 +218,7 @@ def make_plan(
     notes: list[str] = []
     judged: set[GroupKey] = set()
     # Groups whose scans are wanted, and first checks (spread like first scans).
-    scanners: set[GroupKey] = set()
+    intervals: dict[GroupKey, float] = {}
     first_checks: list[Task | _Check] = []
     for group in discovery.groups_of(config):
         cursor = sources.group(group)
@@ -244,17 +245,16 @@ def make_plan(
             )
             if judge:
                 judged.add(group)
-            read, backlog, cursor = _group_reads(
-                config, group, cursor, sources.server, now, lookback, judge
+            every = (
+                scan_every(config, group, jobs, catalog, cursor)
+                if sources.server.field_known == "end"
+                else SCAN_INTERVAL
             )
-            if sources.server.field_known != "end" or reads_unfinished(
-                config, group, jobs, catalog
-            ):
-                scanners.add(group)
-            else:
-                # On the end time a window lists every run that ends; only the stuck and
-                # missed rules read runs not ended yet, and none of them applies here.
-                read = replace(read, scan=False)
+            read, backlog, cursor = _group_reads(
+                config, group, cursor, sources.server, now, lookback, judge, every
+            )
+            if every is not None:
+                intervals[group] = every
             news_since[group] = min(
                 (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
                 default=now - lookback,
@@ -301,7 +301,7 @@ def make_plan(
     exempt = set() if any(isinstance(t, GroupRead) for t in catch_up) else judged
     # A first round, of scans or of checks, is spread over SCAN_INTERVAL: every group's
     # in one tick would take two or three times the calls of the ticks after it.
-    rate = max(1, math.ceil(len(scanners) * TICK / SCAN_INTERVAL))
+    rate = max(1, math.ceil(len(intervals) * TICK / SCAN_INTERVAL))
     wanted = {t.group for t in due if isinstance(t, GroupRead) and t.scan}
     due = _spread_scans(due, scanned, exempt, rate, sources.server.field_known == "end")
     queried = sum(mode == GROUP_QUERIES for mode in modes.values())
@@ -328,7 +328,7 @@ def make_plan(
     scans: list[Task] = []
     if sources.server.field_known == "end":
         due, scans, problems = _stretch_scans(
-            due, scanned, exempt, budget.instance_lists - share, now, (len(scanners), wanted)
+            due, scanned, exempt, budget.instance_lists - share, now, (intervals, wanted)
         )
     phases, deferred = _trim(
         (
@@ -408,18 +408,19 @@ def _stretch_scans(
     exempt: Collection[GroupKey],
     calls: int,
     now: float,
-    scanning: tuple[int, Collection[GroupKey]],
+    scanning: tuple[Mapping[GroupKey, float], Collection[GroupKey]],
 ) -> tuple[list[Task], list[Task], list[str]]:
     """Where the quota cannot pay for every group's newest window each tick and its scans
-    (every SCAN_INTERVAL for each of `scanning`'s number of groups, and those with a fire to
-    judge; its groups, those whose scan is due, spread or not, are said to wait):
+    (each of `scanning`'s groups at its interval, and those with a fire to judge; its
+    groups, those whose scan is due, spread or not, are said to wait):
     the tasks without their scans, the scans kept (those with a fire to judge, then the
     longest unscanned, as many as the calls the windows leave, or SCAN_SHARE of them, pay
     for: each a task of its own), and what the stretch costs, said. Only where the window
     is on the end time: there a run that ends is listed by the window that covers its end
     however long it ran; on the schedule or start time the scan is what the window reaches
     back to (SCAN_INTERVAL + a tick < OVERLAP)."""
-    scanners, wanted = scanning
+    intervals, wanted = scanning
+    scanners = len(intervals)
     reads = [t for t in tasks if isinstance(t, GroupRead)]
     # A group's first scan waits too (never scanned, it goes first): on a first tick,
     # every group's first scan with its first window would take three times the calls. So
@@ -435,7 +436,7 @@ def _stretch_scans(
         for t in tasks
         if not isinstance(t, Discover)  # ListJobs: a quota of its own
     )
-    steady = math.ceil(scan_cost * scanners * 60.0 / SCAN_INTERVAL)
+    steady = math.ceil(sum(scan_cost * 60.0 / every for every in intervals.values()))
     if not routine or windows + max(steady, scan_cost * len(judging)) <= calls:
         return tasks, [], []
     spare = max(calls - windows, math.ceil(SCAN_SHARE * calls))
@@ -452,7 +453,7 @@ def _stretch_scans(
     at = scanned.get(oldest)
     last = "never scanned" if at is None else f"scanned {(now - at) / 60:.0f} min ago"
     every = math.ceil(scanners / per_tick)
-    base = SCAN_INTERVAL / 60
+    base = min((intervals.get(g, SCAN_INTERVAL) for g in waiting), default=SCAN_INTERVAL) / 60
     judged = waiting & judging
     fires = (
         f"; {len(judged)} of them have a fire to judge: a missed run there is told at "
@@ -604,6 +605,38 @@ def reads_unfinished(
     return False
 
 
+def scan_every(
+    config: Config,
+    group: GroupKey,
+    jobs: Iterable[JobKey],
+    catalog: Mapping[JobKey, JobInfo],
+    cursor: GroupCursor,
+) -> float | None:
+    """How often a group whose window is on the end time is scanned, None: only when a
+    fire is to be judged. A run a scan lists is remembered, and the stuck rule sees it
+    every tick (poll.py `_follow`): a run needs only to be listed once before it can be
+    stuck, so a scan every shortest stuck threshold (SCAN_INTERVAL at least, and at most
+    SCAN_STRETCH_LIMIT) tells a stuck run as soon as one every SCAN_INTERVAL would. Not
+    while the runs remembered are at their bound (the oldest are dropped), nor where a
+    job's timeout is not known yet."""
+    if not reads_unfinished(config, group, jobs, catalog):
+        return None
+    entries = [r.rules for r in config.watch if (r.namespace, r.group) == group]
+    thresholds = [r.stuck_after for r in entries if not isinstance(r.stuck_after, str)]
+    if any(r.stuck_after == "job_timeout" for r in entries):
+        for key in jobs:
+            info = catalog.get(key)
+            if info is None:
+                return SCAN_INTERVAL
+            if info.timeout_enabled and info.timeout_seconds:
+                thresholds.append(info.timeout_seconds)
+    if not thresholds:
+        return None  # missed fires only: a scan when one is to be judged
+    if len(cursor.unfinished) >= MAX_UNFINISHED:
+        return SCAN_INTERVAL
+    return min(max(min(thresholds), SCAN_INTERVAL), SCAN_STRETCH_LIMIT)
+
+
 def _missed_grace(config: Config, group: GroupKey) -> float | None:
     graces = [
         r.rules.missed_grace
@@ -644,6 +677,7 @@ def _group_reads(
     now: float,
     lookback: float,
     scan_now: bool = False,
+    every: float | None = SCAN_INTERVAL,
 ) -> tuple[GroupRead, GroupRead | None, GroupCursor]:
     """This tick's window for the group (and an older one still to read), and its cursor."""
     todo = queries(config, group, server)
@@ -674,7 +708,9 @@ def _group_reads(
     kept.sort(key=lambda s: s.lo)
     # Whatever the window is on, the scan lists the runs the rules follow between windows
     # (stuck runs, a fire's run still running).
-    scan = scan_now or cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
+    scan = scan_now or (
+        every is not None and (cursor.scanned_at is None or now - cursor.scanned_at >= every)
+    )
     cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
     read = GroupRead(group, scan, (live,), first=first)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
