@@ -173,8 +173,6 @@ class Plan:
     # Work left out for the quota, per phase: (what, how many).
     deferred: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = field(default=())
-    # Jobs polled one by one, not polled for two sweep intervals, and not this tick either.
-    overdue: int = 0
     # Calls the older windows may make first (GroupRead.share), before the newest windows.
     catch_up_share: int = 0
     # What the quota costs this tick that the tick must say (it is then degraded).
@@ -218,7 +216,6 @@ def make_plan(
     polls: list[tuple[float, JobPoll]] = []
     catch_up: list[Task | _Check] = []
     sweeps: list[tuple[float, JobPoll]] = []
-    overdue = 0
     # Jobs polled one by one, and since when the earliest group of them is (`_behind`).
     one_by_one = 0
     began = now
@@ -310,7 +307,6 @@ def make_plan(
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
-                    overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
     scanned = {g: c.scanned_at for g, c in cursors.items()}
     # A fire is judged on time unless older windows are read too (after an outage).
@@ -366,8 +362,6 @@ def make_plan(
     if share:
         first = tuple(replace(read, share=True) for read in older)
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
-    # The sweep goes oldest first: what it leaves out of the overdue is counted.
-    overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
     # A tick or more past their sweep (one never polled: since per-job polls began), so
     # that a first sweep spread over its interval, or one a tick late, is no problem.
     swept = len(dict(chosen)[SWEEP])
@@ -377,7 +371,7 @@ def make_plan(
             _behind(config, behind, swept, one_by_one, began, budget.instance_lists, now)
         )
     return Plan(
-        now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share,
+        now, chosen, cursors, modes, news_since, deferred, tuple(notes), share,
         tuple(problems),
     )  # fmt: skip
 
