@@ -189,3 +189,39 @@ def test_an_hourly_cross_check_of_a_run_the_window_listed_costs_one_call(
     # second tick) and an hour after it.
     assert calls[1] == calls[61] == 2, calls
     assert calls[2:61] == [1] * 59 and calls[62:] == [1] * 4, calls
+
+
+def test_a_first_tick_spends_its_quota_on_windows_not_on_queries_it_learns_it_needs_not(
+    tmp_path: Path,
+) -> None:
+    # Twenty groups, each with a run failed a minute ago, and 30 calls a minute. While the
+    # window's time is not known, a group's window is planned with its rejected runs asked
+    # besides, without a window (they may never start); the first answers show the window is
+    # on the end time, and those queries are not made. The calls kept for them read other
+    # groups' windows instead: every failure is told in the first tick, not half of them.
+    with World(tmp_path, jobs=()) as world:
+        for g, group in enumerate(GROUPS):
+            for j in range(2):
+                world.sx.add_job(NS, group, job(g, j), name=f"job-{g}-{j}", time_type=100)
+        world.raw["watch"] = [
+            {"namespace": NS, "group": group, "jobs": "all", "receivers": ["ops"]}
+            for group in GROUPS
+        ]
+        world.raw["shared_cause"] = False
+        world.raw["schedulerx"] = {
+            "endpoint": world.sx.url, "concurrency": 1, "max_calls_per_minute": 30
+        }  # fmt: skip
+        world.sx.configure(window_field="end")
+        for _ in range(100):  # a full page of history: the largest page is known at once
+            world.sx.add_instance(job(0, 1), status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
+        now = START
+        world.clock.set(now)
+        successes(world, now - 1200)
+        for g in range(len(GROUPS)):
+            world.sx.add_instance(
+                job(g, 0), status=5, schedule_time=now - 90, start_time=now - 90, end_time=now - 60
+            )
+        world.tick()
+        told = "\n".join(world.texts())
+        assert sum(f"job-{g}-0" in told for g in range(len(GROUPS))) == len(GROUPS), told
+        assert world.sx.calls("GetJobInstanceList") <= 30

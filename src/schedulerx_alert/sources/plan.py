@@ -127,10 +127,18 @@ class GroupRead:
     # A first scan that waits its turn (`_spread_scans`) once the window is known to be on
     # the end time: made unless this tick's first answers tell so before the group's turn.
     until_end: bool = False
+    # Queries this tick's first answers may make needless: a status asked without a window
+    # while the window may be on the start time (`queries`; poll.py `_started_is_out`).
+    unsure: int = 0
 
     @property
     def cost(self) -> int:
-        return len(UNFINISHED) * self.scan + sum(len(s.todo) for s in self.spans)
+        # What may not be made is not planned for (a scan `until_end`, the `unsure`
+        # queries): on the end time (most servers) the calls kept for them would be left
+        # unspent while groups wait; where they are made, the quota stops the last reads
+        # and those groups go first next tick.
+        scan = self.scan and not self.until_end
+        return len(UNFINISHED) * scan + sum(len(s.todo) for s in self.spans) - self.unsure
 
 
 @dataclass(frozen=True)
@@ -730,7 +738,8 @@ def _group_reads(
         every is not None and (cursor.scanned_at is None or now - cursor.scanned_at >= every)
     )
     cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
-    read = GroupRead(group, scan, (live,), first=first)
+    unsure = sum(not q.windowed for q in todo) if len(server.fields) > 1 else 0
+    read = GroupRead(group, scan, (live,), first=first, unsure=unsure)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
     return read, backlog, cursor
 
