@@ -6,7 +6,8 @@ turns out to do is learnt on the way and kept for the next tick:
 
 - a group query answered with an error (HTTP 400, `Success: false`) or with runs outside
   what was asked (another status, times outside the window) means this server cannot answer
-  group queries: the group is polled per job from the next tick, and tried again a day later;
+  group queries: the group is polled per job from now (tick.py plans again for it, `merge`),
+  and tried again a day later;
 - a window returning runs whose schedule, start or end time lies outside it tells which time
   it filters on; so does a probe with a window around one known run's end;
 - a page shorter than asked but followed by more means a smaller largest page, and a refused
