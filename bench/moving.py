@@ -218,6 +218,9 @@ def run(case: Case, hours: float, vcpu: float, seed: int) -> Outcome:
                     file=sys.stderr,
                     flush=True,
                 )
+                if os.environ.get("BENCH_PROBLEMS"):
+                    for problem in answer["problems"]:
+                        print(f"    problem: {problem[:400]}", file=sys.stderr, flush=True)
             outcome.ticks = ticks
             outcome.busiest_minute = sx.max_calls_in_any_minute("GetJobInstanceList")
             for one in scored(estate, announced, ticks, START, TICK):

@@ -81,9 +81,11 @@ def test_ends_written_late_and_hours_long_runs_are_announced_once(group: World) 
     assert text.count("the 5 h run failed at last") == 1
 
 
-def test_a_busy_group_costs_one_call_a_tick_between_scans(group: World) -> None:
+@pytest.mark.parametrize("stuck_after", ["5m", "job_timeout"])
+def test_a_busy_group_costs_one_call_a_tick_between_scans(group: World, stuck_after: str) -> None:
     # 15 runs a minute: a 16-minute window (the overlap on the schedule or start time)
     # holds 240 of them, three pages of 100; the window on the end time four minutes' worth.
+    group.raw["watch"][0]["stuck_after"] = stuck_after
     calls: list[int] = []
     for minute in range(40):
         if minute:
@@ -95,7 +97,10 @@ def test_a_busy_group_costs_one_call_a_tick_between_scans(group: World) -> None:
     steady = calls[20:]
     scans = [n for n in steady if n > 1]
     # A scan (running, waiting: two calls) every SCAN_INTERVAL; every other tick one call.
-    assert len(scans) == len(steady) // int(SCAN_INTERVAL // 60), calls
+    # Where no rule reads runs not ended yet (no job has a timeout of its own, no
+    # missed_grace), no scan at all: the window lists every run that ends.
+    every = len(steady) // int(SCAN_INTERVAL // 60) if stuck_after == "5m" else 0
+    assert len(scans) == every, calls
     assert all(n == 1 for n in steady if n not in scans), calls
     assert all(n == 3 for n in scans), calls
 
@@ -150,3 +155,31 @@ def test_a_server_whose_pages_are_smaller_than_asked_still_has_every_failure_rea
     text = "\n".join(group.texts())
     assert [text.count(str(run)) for run in failed] == [1] * 45
     assert json.loads(group.state_path.read_text())["sources"]["server"]["page"] == 30
+
+
+def test_scans_every_stuck_threshold_tell_a_hung_run_as_soon_as_one_every_ten_minutes(
+    group: World,
+) -> None:
+    # stuck_after 30m: a run must be listed once before it can be stuck, and from then on it
+    # is remembered and judged every tick; so a scan every 30 minutes, not 10, tells it on
+    # the tick it reaches its 30 minutes.
+    group.raw["watch"][0]["stuck_after"] = "30m"
+    calls: list[int] = []
+    told: list[int] = []
+    seen = 0
+    for minute in range(75):
+        if minute:
+            group.advance(60)
+        busy_minute(group, 3)
+        if minute == 7:
+            group.sx.add_instance(JOBS[3], status=3, result="hung")
+        before = group.sx.calls(LIST)
+        assert group.tick().status == "ok", minute
+        calls.append(group.sx.calls(LIST) - before)
+        told += [minute for t in group.texts()[seen:] if "任务卡住" in t]
+        seen = len(group.texts())
+    # After the first ticks (the first scan, the largest page learnt): a window a tick, and
+    # a scan (two calls more) every 30 minutes.
+    scans = [m for m in range(5, 75) if calls[m] >= 3]  # (the hourly check: 2)
+    assert scans == [30, 60], calls
+    assert told == [37], told

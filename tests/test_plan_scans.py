@@ -34,7 +34,15 @@ def many() -> Config:
                 {"name": "ops", "webhook": "https://oapi.dingtalk.com/robot/send?access_token=t"}
             ],
             "watch": [
-                {"namespace": NS, "group": g, "jobs": "all", "receivers": ["ops"]} for g in GROUPS
+                # A rule that reads runs not ended yet: the scans are wanted.
+                {
+                    "namespace": NS,
+                    "group": g,
+                    "jobs": "all",
+                    "receivers": ["ops"],
+                    "stuck_after": "5m",
+                }
+                for g in GROUPS
             ],
         },
         {},

@@ -601,10 +601,17 @@ def _read_problems(
         problems.append(
             f"{len(deaf)} listed run(s) left out or in an unknown status, e.g. {deaf[0]}"
         )
-    if len(budget.recent()) >= budget.limit:
+    if len(budget.recent()) >= budget.limit or (result.stopped and "time" not in result.stopped):
         why = (
             f"SchedulerX quota used up: {budget.limit} calls a minute, "
             "schedulerx.max_calls_per_minute"
+        )
+    elif not result.stopped:
+        # Nothing ran out while reading: the plan left it out, for what the sliding minute
+        # still held of the last tick's calls when this one began.
+        why = (
+            f"SchedulerX quota: the plan fits what the sliding minute left of {budget.limit} "
+            "calls a minute, schedulerx.max_calls_per_minute"
         )
     else:
         why = (

@@ -37,6 +37,7 @@ from schedulerx_alert.config import Config
 from schedulerx_alert.core.model import TERMINAL, InstanceStatus, JobInstance, JobKey, TriggerType
 from schedulerx_alert.core.polling import (
     GROUP_QUERIES,
+    MAX_UNFINISHED,
     PER_JOB,
     GroupCursor,
     GroupKey,
@@ -123,10 +124,21 @@ class GroupRead:
     first: bool = False
     # An older window read in the catch-up's share of the calls (Plan.catch_up_share).
     share: bool = False
+    # A first scan that waits its turn (`_spread_scans`) once the window is known to be on
+    # the end time: made unless this tick's first answers tell so before the group's turn.
+    until_end: bool = False
+    # Queries this tick's first answers may make needless: a status asked without a window
+    # while the window may be on the start time (`queries`; poll.py `_started_is_out`).
+    unsure: int = 0
 
     @property
     def cost(self) -> int:
-        return len(UNFINISHED) * self.scan + sum(len(s.todo) for s in self.spans)
+        # What may not be made is not planned for (a scan `until_end`, the `unsure`
+        # queries): on the end time (most servers) the calls kept for them would be left
+        # unspent while groups wait; where they are made, the quota stops the last reads
+        # and those groups go first next tick.
+        scan = self.scan and not self.until_end
+        return len(UNFINISHED) * scan + sum(len(s.todo) for s in self.spans) - self.unsure
 
 
 @dataclass(frozen=True)
@@ -169,8 +181,6 @@ class Plan:
     # Work left out for the quota, per phase: (what, how many).
     deferred: tuple[tuple[str, int], ...] = ()
     notes: tuple[str, ...] = field(default=())
-    # Jobs polled one by one, not polled for two sweep intervals, and not this tick either.
-    overdue: int = 0
     # Calls the older windows may make first (GroupRead.share), before the newest windows.
     catch_up_share: int = 0
     # What the quota costs this tick that the tick must say (it is then degraded).
@@ -214,13 +224,15 @@ def make_plan(
     polls: list[tuple[float, JobPoll]] = []
     catch_up: list[Task | _Check] = []
     sweeps: list[tuple[float, JobPoll]] = []
-    overdue = 0
     # Jobs polled one by one, and since when the earliest group of them is (`_behind`).
     one_by_one = 0
     began = now
     refresh: list[Task] = []
     notes: list[str] = []
     judged: set[GroupKey] = set()
+    # Groups whose scans are wanted, and first checks (spread like first scans).
+    intervals: dict[GroupKey, float] = {}
+    first_checks: list[Task | _Check] = []
     for group in discovery.groups_of(config):
         cursor = sources.group(group)
         mode, cursor = _mode(config, group, cursor, now)
@@ -235,17 +247,27 @@ def make_plan(
             (due if urgent else refresh).append(Discover(group, max(cursor.discovery_page, 1)))
         if mode == GROUP_QUERIES:
             # Unless the window is known to be on the schedule time, only a scan lists a
-            # fire's run still running (or waiting): one is made when a fire may be judged.
+            # fire's run still running (or waiting): one is made when a fire may be judged
+            # (since the last scan, or since the group was first read: the rules judge its
+            # fires from then, poll.py `_read_to`).
+            looked = cursor.scanned_at if cursor.scanned_at is not None else cursor.since
             judge = (
                 sources.server.fields != ("schedule",)
-                and cursor.scanned_at is not None
-                and _grace_ended(config, group, jobs, catalog, schedules, cursor.scanned_at, now)
+                and looked is not None
+                and _grace_ended(config, group, jobs, catalog, schedules, looked, now)
             )
             if judge:
                 judged.add(group)
-            read, backlog, cursor = _group_reads(
-                config, group, cursor, sources.server, now, lookback, judge
+            every = (
+                scan_every(config, group, jobs, catalog, cursor)
+                if sources.server.field_known == "end"
+                else SCAN_INTERVAL
             )
+            read, backlog, cursor = _group_reads(
+                config, group, cursor, sources.server, now, lookback, judge, every
+            )
+            if every is not None:
+                intervals[group] = every
             news_since[group] = min(
                 (span.lo for span in (*read.spans, *(backlog.spans if backlog else ()))),
                 default=now - lookback,
@@ -261,7 +283,7 @@ def make_plan(
             # Which job is checked is chosen once the quota reaches the check (`_checks`):
             # choosing costs a cron step per schedule, and the quota often does not reach it.
             if checking and (jobs or any((k.namespace, k.group) == group for k in records)):
-                catch_up.append(_Check(group))
+                (first_checks if cursor.checked_at is None else catch_up).append(_Check(group))
         else:
             for key in jobs if mode == EVERY else ():
                 polls.append((_next_tick(records.get(key), now), JobPoll(key, "every")))
@@ -293,12 +315,17 @@ def make_plan(
                 last = _polled(records.get(key))
                 if last is None or now - last >= sweep:
                     sweeps.append((last or 0.0, JobPoll(key, "sweep")))
-                    overdue += now - (last or cursor.since or now) >= 2 * sweep
         cursors[group] = cursor
     scanned = {g: c.scanned_at for g, c in cursors.items()}
     # A fire is judged on time unless older windows are read too (after an outage).
     exempt = set() if any(isinstance(t, GroupRead) for t in catch_up) else judged
-    due = _spread_scans(due, scanned, exempt)
+    # A first round, of scans or of checks, is spread over SCAN_INTERVAL: every group's
+    # in one tick would take two or three times the calls of the ticks after it.
+    rate = max(1, math.ceil(len(intervals) * TICK / SCAN_INTERVAL))
+    wanted = {t.group for t in due if isinstance(t, GroupRead) and t.scan}
+    due = _spread_scans(due, scanned, exempt, rate, sources.server.field_known == "end")
+    queried = sum(mode == GROUP_QUERIES for mode in modes.values())
+    catch_up.extend(first_checks[: max(1, math.ceil(queried * TICK / SCAN_INTERVAL))])
     # Oldest first, so that what the quota leaves out goes first next tick: groups by where
     # their window starts, jobs by their last poll.
     due.sort(
@@ -321,7 +348,7 @@ def make_plan(
     scans: list[Task] = []
     if sources.server.field_known == "end":
         due, scans, problems = _stretch_scans(
-            due, scanned, exempt, budget.instance_lists - share, now
+            due, scanned, exempt, budget.instance_lists - share, now, (intervals, wanted)
         )
     phases, deferred = _trim(
         (
@@ -343,8 +370,6 @@ def make_plan(
     if share:
         first = tuple(replace(read, share=True) for read in older)
         chosen = tuple((name, (*first, *tasks) if name == DUE else tasks) for name, tasks in chosen)
-    # The sweep goes oldest first: what it leaves out of the overdue is counted.
-    overdue = max(0, overdue - len(dict(chosen)[SWEEP]))
     # A tick or more past their sweep (one never polled: since per-job polls began), so
     # that a first sweep spread over its interval, or one a tick late, is no problem.
     swept = len(dict(chosen)[SWEEP])
@@ -354,40 +379,51 @@ def make_plan(
             _behind(config, behind, swept, one_by_one, began, budget.instance_lists, now)
         )
     return Plan(
-        now, chosen, cursors, modes, news_since, deferred, tuple(notes), overdue, share,
+        now, chosen, cursors, modes, news_since, deferred, tuple(notes), share,
         tuple(problems),
     )  # fmt: skip
 
 
 def _spread_scans(
-    tasks: list[Task], scanned: Mapping[GroupKey, float | None], exempt: Collection[GroupKey]
+    tasks: list[Task],
+    scanned: Mapping[GroupKey, float | None],
+    exempt: Collection[GroupKey],
+    rate: int,
+    on_end: bool,
 ) -> list[Task]:
     """At most a share of the groups scan in one tick, the longest unscanned first: after an
-    outage (or a first tick) every group's scan falls due at once, and those calls would
-    otherwise take the newest windows' quota, tick after tick, every SCAN_INTERVAL. A scan
-    put off keeps the group's fires judged only up to its last scan (PollResult.read_to),
-    and its unfinished runs as they were; a group never scanned, or `exempt` (a fire to
-    judge), is scanned at once."""
+    outage every group's scan falls due at once, and those calls would otherwise take the
+    newest windows' quota, tick after tick, every SCAN_INTERVAL. A scan put off keeps the
+    group's fires judged only up to its last scan (PollResult.read_to), and its unfinished
+    runs as they were; one `exempt` (a fire to judge) is made at once.
+
+    First scans (a first tick, a group newly watched) come `rate` a tick, in the groups'
+    order, so that every group is scanned within SCAN_INTERVAL and the round after comes as
+    evenly. Until then a group's stuck runs are seen no later than a scan every
+    SCAN_INTERVAL sees them, and its fires are judged from its first read on, at its first
+    scan. That holds only where the window is on the end time (`on_end`); while that is not
+    known, the first scans beyond `rate` are made `until_end` (a scan is how far a window on
+    the schedule or start time reaches back)."""
 
     def spread(t: Task) -> bool:
-        return (
-            isinstance(t, GroupRead)
-            and t.scan
-            and scanned.get(t.group) is not None
-            and t.group not in exempt
-        )
+        return isinstance(t, GroupRead) and t.scan and t.group not in exempt
 
     reads = [t for t in tasks if isinstance(t, GroupRead) and spread(t)]
+    routine = [t for t in reads if scanned.get(t.group) is not None]
     cap = math.ceil(SCAN_SPREAD * len([t for t in tasks if isinstance(t, GroupRead)]))
-    if len(reads) <= cap:
-        return tasks
     keep = {
-        t.group for t in sorted(reads, key=lambda t: (scanned.get(t.group) or 0.0, t.group))[:cap]
+        t.group for t in sorted(routine, key=lambda t: (scanned.get(t.group) or 0.0, t.group))[:cap]
     }
+    firsts = sorted(t.group for t in reads if scanned.get(t.group) is None)
+    keep.update(firsts[:rate])
+    if len(keep) == len(reads):
+        return tasks
     return [
-        replace(t, scan=False)
-        if isinstance(t, GroupRead) and spread(t) and t.group not in keep
-        else t
+        t
+        if not isinstance(t, GroupRead) or not spread(t) or t.group in keep
+        else replace(t, until_end=True)
+        if scanned.get(t.group) is None and not on_end
+        else replace(t, scan=False)
         for t in tasks
     ]
 
@@ -398,52 +434,66 @@ def _stretch_scans(
     exempt: Collection[GroupKey],
     calls: int,
     now: float,
+    scanning: tuple[Mapping[GroupKey, float], Collection[GroupKey]],
 ) -> tuple[list[Task], list[Task], list[str]]:
     """Where the quota cannot pay for every group's newest window each tick and its scans
-    every SCAN_INTERVAL: the tasks without their scans, the scans kept (the longest
-    unscanned first, as many as the calls the windows leave, or SCAN_SHARE of them, pay
-    for: each a task of its own), and what the stretch costs, said. A scan `exempt` (a
-    fire to judge) stays with its window. Only where the window is on the end time: there
-    a run that ends is listed by the window that covers its end however long it ran; on
-    the schedule or start time the scan is what the window reaches back to
-    (SCAN_INTERVAL + a tick < OVERLAP)."""
+    (each of `scanning`'s groups at its interval, and those with a fire to judge; its
+    groups, those whose scan is due, spread or not, are said to wait):
+    the tasks without their scans, the scans kept (those with a fire to judge, then the
+    longest unscanned, as many as the calls the windows leave, or SCAN_SHARE of them, pay
+    for: each a task of its own), and what the stretch costs, said. Only where the window
+    is on the end time: there a run that ends is listed by the window that covers its end
+    however long it ran; on the schedule or start time the scan is what the window reaches
+    back to (SCAN_INTERVAL + a tick < OVERLAP)."""
+    intervals, wanted = scanning
+    scanners = len(intervals)
     reads = [t for t in tasks if isinstance(t, GroupRead)]
     # A group's first scan waits too (never scanned, it goes first): on a first tick,
-    # every group's first scan with its first window would take three times the calls.
-    routine = {t.group for t in reads if t.scan and t.group not in exempt}
+    # every group's first scan with its first window would take three times the calls. So
+    # does one with a fire to judge: a frequent cron's fire is judged every tick, and a
+    # scan a tick per group would take the windows' calls (its missed fires wait for it).
+    routine = {t.group for t in reads if t.scan}
+    judging = routine & set(exempt)
     first = {t.group for t in reads if t.first}
     scan_cost = len(UNFINISHED)
-    # What is due besides these scans: every newest window (and an exempt scan with it),
-    # and the per-job polls due.
+    # What is due besides these scans: every newest window, and the per-job polls due.
     windows = sum(
         t.cost - scan_cost * (isinstance(t, GroupRead) and t.group in routine)
         for t in tasks
         if not isinstance(t, Discover)  # ListJobs: a quota of its own
     )
-    steady = math.ceil(scan_cost * len(reads) * 60.0 / SCAN_INTERVAL)
-    if not reads or windows + steady <= calls:
+    steady = math.ceil(sum(scan_cost * 60.0 / every for every in intervals.values()))
+    if not routine or windows + max(steady, scan_cost * len(judging)) <= calls:
         return tasks, [], []
     spare = max(calls - windows, math.ceil(SCAN_SHARE * calls))
-    per_tick = max(math.ceil(len(reads) * 60.0 / SCAN_STRETCH_LIMIT), spare // scan_cost, 1)
-    kept = sorted(routine, key=lambda g: (scanned.get(g) or 0.0, g))[:per_tick]
+    per_tick = max(math.ceil(scanners * 60.0 / SCAN_STRETCH_LIMIT), spare // scan_cost, 1)
+    order = sorted(routine, key=lambda g: (g not in judging, scanned.get(g) or 0.0, g))
+    kept = order[:per_tick]
     rest = [replace(t, scan=False) if isinstance(t, GroupRead) and t.group in routine else t
             for t in tasks]  # fmt: skip
     scans: list[Task] = [GroupRead(g, True, (), first=g in first) for g in kept]
-    waiting = routine - set(kept)
+    waiting = (routine | set(wanted)) - set(kept)
     if not waiting:
         return rest, scans, []
     oldest = min(waiting, key=lambda g: (scanned.get(g) or 0.0, g))
     at = scanned.get(oldest)
     last = "never scanned" if at is None else f"scanned {(now - at) / 60:.0f} min ago"
-    every = math.ceil(len(reads) / per_tick)
-    base = SCAN_INTERVAL / 60
+    every = math.ceil(scanners / per_tick)
+    base = min((intervals.get(g, SCAN_INTERVAL) for g in waiting), default=SCAN_INTERVAL) / 60
+    judged = waiting & judging
+    fires = (
+        f"; {len(judged)} of them have a fire to judge: a missed run there is told at "
+        "the group's scan"
+        if judged
+        else ""
+    )
     problem = (
         f"{len(waiting)} group(s) wait for their scan of running and waiting runs "
         f"(SchedulerX quota, schedulerx.max_calls_per_minute: the newest windows of "
         f"{len(reads)} group(s) want {windows} of {calls} calls a tick), e.g. "
         f"{oldest[0]}/{oldest[1]} {last}: scans are stretched from every {base:g} min to "
-        f"about every {every} min ({per_tick} a tick), so stuck, long and waiting runs "
-        f"may be seen up to {max(0, every - base):g} min later"
+        f"about every {max(every, 1)} min ({per_tick} a tick), so stuck, long and waiting "
+        f"runs may be seen up to {max(0, every - base):g} min later{fires}"
     )
     return rest, scans, [problem]
 
@@ -562,6 +612,57 @@ def following(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Que
     return tuple(Query(s) for s in statuses)
 
 
+def reads_unfinished(
+    config: Config, group: GroupKey, jobs: Iterable[JobKey], catalog: Mapping[JobKey, JobInfo]
+) -> bool:
+    """Whether a rule of the group reads runs not ended yet, which only a scan lists where
+    the window is on the end time: `missed_grace` (a fire's run still running or waiting),
+    `stuck_after` a duration, or `job_timeout` with a job that has a timeout (or whose
+    entry is not read yet)."""
+    entries = [r.rules for r in config.watch if (r.namespace, r.group) == group]
+    if any(r.missed_grace is not None or not isinstance(r.stuck_after, str) for r in entries):
+        return True
+    if not any(r.stuck_after == "job_timeout" for r in entries):
+        return False
+    for key in jobs:
+        info = catalog.get(key)
+        if info is None or (info.timeout_enabled and info.timeout_seconds):
+            return True
+    return False
+
+
+def scan_every(
+    config: Config,
+    group: GroupKey,
+    jobs: Iterable[JobKey],
+    catalog: Mapping[JobKey, JobInfo],
+    cursor: GroupCursor,
+) -> float | None:
+    """How often a group whose window is on the end time is scanned, None: only when a
+    fire is to be judged. A run a scan lists is remembered, and the stuck rule sees it
+    every tick (poll.py `_follow`): a run needs only to be listed once before it can be
+    stuck, so a scan every shortest stuck threshold (SCAN_INTERVAL at least, and at most
+    SCAN_STRETCH_LIMIT) tells a stuck run as soon as one every SCAN_INTERVAL would. Not
+    while the runs remembered are at their bound (the oldest are dropped), nor where a
+    job's timeout is not known yet."""
+    if not reads_unfinished(config, group, jobs, catalog):
+        return None
+    entries = [r.rules for r in config.watch if (r.namespace, r.group) == group]
+    thresholds = [r.stuck_after for r in entries if not isinstance(r.stuck_after, str)]
+    if any(r.stuck_after == "job_timeout" for r in entries):
+        for key in jobs:
+            info = catalog.get(key)
+            if info is None:
+                return SCAN_INTERVAL
+            if info.timeout_enabled and info.timeout_seconds:
+                thresholds.append(info.timeout_seconds)
+    if not thresholds:
+        return None  # missed fires only: a scan when one is to be judged
+    if len(cursor.unfinished) >= MAX_UNFINISHED:
+        return SCAN_INTERVAL
+    return min(max(min(thresholds), SCAN_INTERVAL), SCAN_STRETCH_LIMIT)
+
+
 def _missed_grace(config: Config, group: GroupKey) -> float | None:
     graces = [
         r.rules.missed_grace
@@ -602,6 +703,7 @@ def _group_reads(
     now: float,
     lookback: float,
     scan_now: bool = False,
+    every: float | None = SCAN_INTERVAL,
 ) -> tuple[GroupRead, GroupRead | None, GroupCursor]:
     """This tick's window for the group (and an older one still to read), and its cursor."""
     todo = queries(config, group, server)
@@ -632,9 +734,12 @@ def _group_reads(
     kept.sort(key=lambda s: s.lo)
     # Whatever the window is on, the scan lists the runs the rules follow between windows
     # (stuck runs, a fire's run still running).
-    scan = scan_now or cursor.scanned_at is None or now - cursor.scanned_at >= SCAN_INTERVAL
+    scan = scan_now or (
+        every is not None and (cursor.scanned_at is None or now - cursor.scanned_at >= every)
+    )
     cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
-    read = GroupRead(group, scan, (live,), first=first)
+    unsure = sum(not q.windowed for q in todo) if len(server.fields) > 1 else 0
+    read = GroupRead(group, scan, (live,), first=first, unsure=unsure)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
     return read, backlog, cursor
 

@@ -150,6 +150,8 @@ class PollResult:
     sources: SourceState = field(default_factory=SourceState)
     catalog: dict[JobKey, JobInfo] = field(default_factory=dict)
     stopped: str = ""  # why work was left ("quota", "time"), if it was
+    # Groups whose scan of running and waiting runs the quota or the time cut off.
+    scans_cut: list[GroupKey] = field(default_factory=list)
 
     def polls(self) -> dict[JobKey, list[JobInstance]]:
         return {job: list(runs.values()) for job, runs in self.listings.items()}
@@ -261,6 +263,8 @@ class _Run:
     followed: set[JobKey] = field(default_factory=set)
     # Calls left of the catch-up's share (Plan.catch_up_share).
     share_left: int = 0
+    # Runs this tick's group queries listed, per group: a cross-check of one needs no call.
+    group_listed: dict[GroupKey, set[int]] = field(default_factory=dict)
 
     # -- shared state --------------------------------------------------------------------
 
@@ -385,6 +389,8 @@ def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollR
             list(pool.map(one, [name] * len(tasks), tasks))
     result = run.result
     result.problems.extend(the_plan.problems)
+    if result.scans_cut:
+        result.problems.append(_cut_scans(result.scans_cut, result.stopped))
     for group, cursor in run.cursors.items():
         if the_plan.modes.get(group) == GROUP_QUERIES and cursor.mode == GROUP_QUERIES:
             for span in cursor.spans:
@@ -415,6 +421,21 @@ def execute(config: Config, the_plan: Plan, known: Known, calls: Calls) -> PollR
         if phase == plan.SWEEP:
             result.swept_left += count
     return result
+
+
+def _cut_scans(groups: list[GroupKey], why: str) -> str:
+    """What a scan cut off costs: it goes first next tick (its group is the longest
+    unscanned), and until then its stuck and waiting runs are as the last scan saw them."""
+    ordered = sorted(groups)
+    names = ", ".join(f"{g[0]}/{g[1]}" for g in ordered[:3])
+    more = f" and {len(ordered) - 3} more" if len(ordered) > 3 else ""
+    cause = f" ({cut(why)})" if why else ""
+    return (
+        f"the scan of running and waiting runs of {len(ordered)} group(s) was cut off this "
+        f"tick by the SchedulerX quota or the tick's time{cause}: {names}{more}; it goes "
+        "first next tick, and until then their stuck, long and waiting runs (and fires to "
+        "judge) wait for it"
+    )
 
 
 def _guarded(run: _Run, phase: str, task: Task) -> None:
@@ -543,9 +564,20 @@ def _read_group(run: _Run, task: GroupRead) -> None:
     if task.spans and task.spans[-1].hi >= run.plan.now:
         _follow_long(run, group, task.spans[0].lo)
     before = run.cursor(group).unfinished
+    scan = task.scan
+    if scan and task.until_end:
+        with run.lock:
+            # Learnt from this tick's first answers: on the end time it waits its turn.
+            scan = run.server.field_known != "end"
     try:
-        if task.scan:
-            scanned = _scan(run, group, task.first)
+        if scan:
+            try:
+                scanned = _scan(run, group, task.first)
+            except _Stop as stop:
+                if not stop.why and not stop.fell_back:
+                    with run.lock:
+                        run.result.scans_cut.append(group)
+                raise
         for span in task.spans:
             current = _current(run, group, span)
             if current is not None:
@@ -883,6 +915,11 @@ def _read_to(server: ServerFacts, cursor: GroupCursor, now: float) -> float:
     run started, or due, since the scan and not ended shows in none)."""
     if server.fields == ("schedule",):
         return now
+    if cursor.scanned_at is None and cursor.since is not None:
+        # Not scanned yet (first scans are spread, plan.py `_spread_scans`): the rules look
+        # first as of when the group was first read, as if it had been scanned then, and
+        # judge the fires since at its first scan.
+        return cursor.since
     return cursor.scanned_at if cursor.scanned_at is not None else NOT_READ
 
 
@@ -939,6 +976,10 @@ def _read_span(
     while span.todo:
         taker = _Taker(run, group, span, group_first)
         query = span.todo[0]
+        if _started_is_out(run, query):
+            span = span.next_query()
+            _keep_span(run, group, span)
+            continue
         window = (span.lo, span.hi) if query.windowed else None
         if window is not None and query.status is None and span.recent is not None:
             window = (max(span.lo, span.recent), span.hi)
@@ -951,6 +992,16 @@ def _read_span(
             raise
         span = span.next_query()
         _keep_span(run, group, span)
+
+
+def _started_is_out(run: _Run, query: Query) -> bool:
+    """A status whose runs may never start, asked without a window because the window
+    might be on the start time (`plan.queries`), once this tick's answers showed it is
+    not: the window lists those runs too."""
+    if query.windowed or query.status not in plan.UNSTARTED:
+        return False
+    with run.lock:
+        return "start" not in run.server.fields
 
 
 @dataclass
@@ -991,6 +1042,8 @@ def _take_rows(
     group's list does not show yet are looked up first, when one of them is to be
     announced (a query in every status lists every run of a job not listed yet)."""
     alerting = _alerting(run.config, group)
+    with run.lock:
+        run.group_listed.setdefault(group, set()).update(_ids(listing))
     for job, one in listing.jobs.items():
         runs = tuple(r for r in one.instances if _ended(r) >= span.lo)
         if not runs:
@@ -1141,6 +1194,13 @@ def _cross_check(run: _Run, group: GroupKey, listed: tuple[JobInstance, ...]) ->
         run.update(group, checked_at=now - plan.CHECK_INTERVAL + retry_in)
         return
     sample = max(ended, key=lambda r: (_ended(r), r.instance_id))
+    with run.lock:
+        listed_here = sample.instance_id in run.group_listed.get(group, ())
+    if listed_here:
+        # This tick's window of the group listed it (it usually did: the job checked is
+        # the one that fired last): that is the answer a query around it would give.
+        run.update(group, checked_at=now)
+        return
     times = [
         t for t in (_time_of(sample, f) for f in ("schedule", "start", "end")) if t is not None
     ]
