@@ -5,8 +5,10 @@ from it; `refused_groups` names those groups."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import fields
 from datetime import datetime, timedelta, timezone
 
+from schedulerx_alert.core.catalog import JobInfo
 from schedulerx_alert.core.model import JobInstance, JobKey
 from schedulerx_alert.core.polling import GROUP_QUERIES, PER_JOB, GroupCursor, ServerFacts
 from schedulerx_alert.core.polling import SourceState as Sources
@@ -19,6 +21,7 @@ READ = JobKey("ns", "new", 1)  # of the group read by group queries in the first
 POLLED = JobKey("ns", "old", 2)  # of the group polled one by one in the second
 OTHER = JobKey("ns", "old", 3)
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=8)))
+INFO = JobInfo(READ, "job-1", enabled=True)
 
 
 def run(job: JobKey, iid: int, status: int, ended: int | None = None) -> JobInstance:
@@ -52,8 +55,9 @@ def first() -> PollResult:
             calls={"GetJobInstance": (890.0,)},
             anchors={READ: 30.0},
         ),
-        catalog={},
+        catalog={READ: INFO},
         stopped="",
+        scans_cut=[NEW],
     )
 
 
@@ -107,8 +111,19 @@ def test_the_second_execution_adds_to_the_first_and_takes_nothing_from_it() -> N
     assert merged.sources.calls == {"GetJobInstance": (890.0, 905.0)}
     assert merged.sources.anchors == {READ: 30.0, POLLED: 45.0}
     assert merged.stopped == "API quota for this minute used up"
+    assert merged.catalog == {READ: INFO} and merged.scans_cut == [NEW]
     # Neither input is changed.
     assert (a, b) == (first(), then())
+
+
+def test_every_field_is_merged() -> None:
+    """A field PollResult gains is set here, so that `merge` is made to keep it too."""
+    merged, empty = merge(first(), then()), PollResult()
+    for f in fields(PollResult):
+        assert getattr(first(), f.name) != getattr(empty, f.name) or getattr(
+            then(), f.name
+        ) != getattr(empty, f.name), f"set {f.name} in first() or then()"
+        assert getattr(merged, f.name) != getattr(empty, f.name), f"merge drops {f.name}"
 
 
 def test_a_later_answer_never_undoes_an_earlier_ones_progress() -> None:

@@ -216,6 +216,7 @@ def merge(first: PollResult, then: PollResult) -> PollResult:
         ),
         catalog={**first.catalog, **then.catalog},
         stopped=first.stopped or then.stopped,
+        scans_cut=[*first.scans_cut, *then.scans_cut],
     )
 
 
