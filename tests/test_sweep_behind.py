@@ -36,15 +36,16 @@ def sweep_lines(tmp_path: Path, query: str | None) -> list[TickSummary]:
 
 def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Path) -> None:
     summaries = sweep_lines(tmp_path, None)
-    # 10:00 finds group queries refused; from 10:01 the sweep lists two jobs a minute,
-    # never polled first, where forty every 15 minutes want three: a first sweep spread
-    # over its interval is no problem, but at 10:16 eight jobs have waited longer.
+    # 10:00 finds group queries refused and sweeps one job with its other call; from
+    # 10:01 the sweep lists two jobs a minute, never polled first, where forty every 15
+    # minutes want three: a first sweep spread over its interval is no problem, but at
+    # 10:16 eight jobs have waited longer (seven never polled, one polled at 10:00).
     lines = [[p for p in s.problems if p.startswith("the sweep is behind")] for s in summaries]
     assert [len(found) for found in lines] == [0] * 16 + [1, 1]
     assert {s.status for s in summaries[1:16]} == {"ok"}
     assert lines[16][0] == (
         f"the sweep is behind: 8 of {len(JOBS)} job(s) polled one by one were not polled "
-        "for over 15 min (sweep_interval), nor this tick (8 never yet; the longest unpolled "
+        "for over 15 min (sweep_interval), nor this tick (7 never yet; the longest unpolled "
         "for 16 min, since per-job polls began), so runs started by hand or by API are "
         "seen only when the sweep reaches them; GetJobInstanceList's quota "
         "(schedulerx.max_calls_per_minute: 2) went to due polls (fires, graces, unfinished "
@@ -52,10 +53,10 @@ def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Pa
         "a minute"
     )
     assert summaries[16].status == "degraded"
-    # 10:17: the last six never polled, and the two polled at 10:01, 16 minutes ago.
+    # 10:17: the last five never polled, and the three polled at 10:00 and 10:01.
     assert lines[17][0].startswith(
         "the sweep is behind: 8 of 40 job(s) polled one by one were not polled for over "
-        "15 min (sweep_interval), nor this tick (6 never yet; the longest unpolled for "
+        "15 min (sweep_interval), nor this tick (5 never yet; the longest unpolled for "
         "17 min, since per-job polls began)"
     )
 

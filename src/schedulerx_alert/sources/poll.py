@@ -6,7 +6,8 @@ turns out to do is learnt on the way and kept for the next tick:
 
 - a group query answered with an error (HTTP 400, `Success: false`) or with runs outside
   what was asked (another status, times outside the window) means this server cannot answer
-  group queries: the group is polled per job from the next tick, and tried again a day later;
+  group queries: the group is polled per job from now (tick.py plans again for it, `merge`),
+  and tried again a day later;
 - a window returning runs whose schedule, start or end time lies outside it tells which time
   it filters on; so does a probe with a window around one known run's end;
 - a page shorter than asked but followed by more means a smaller largest page, and a refused
@@ -170,6 +171,67 @@ class PollResult:
         return sum(
             1 for j in jobs if j in self.polled or (j.namespace, j.group) in self.groups_read
         )
+
+
+def merge(first: PollResult, then: PollResult) -> PollResult:
+    """One tick's reading from two executions: `then` planned from `first`'s sources and
+    catalog for some groups only (its cursors are of those groups alone). Each group's
+    cursor is the one its last reader left; a job `then` polled is no longer an error or
+    due. Nothing is dropped: runs of a job listed twice go by their progress, as `add`."""
+    listings = {job: dict(runs) for job, runs in first.listings.items()}
+    for job, runs in then.listings.items():
+        known = listings.setdefault(job, {})
+        for iid, run in runs.items():
+            before = known.get(iid)
+            if before is None or _progress(run) >= _progress(before):
+                known[iid] = run
+    deferred = [job for job in first.deferred if job not in then.polled]
+    return PollResult(
+        listings=listings,
+        complete=first.complete | then.complete,
+        first=first.first | then.first,
+        errors={
+            **{job: e for job, e in first.errors.items() if job not in then.polled},
+            **then.errors,
+        },
+        group_errors={**first.group_errors, **then.group_errors},
+        entry_problems=[*first.entry_problems, *then.entry_problems],
+        deferred=[*deferred, *(job for job in then.deferred if job not in deferred)],
+        swept_left=first.swept_left + then.swept_left,
+        behind=_earliest(first.behind, then.behind),
+        catching_up=_earliest(first.catching_up, then.catching_up),
+        polled=first.polled | then.polled,
+        groups_read=first.groups_read | then.groups_read,
+        read_to=_earliest(first.read_to, then.read_to),
+        calls=first.calls + then.calls,
+        auth_errors=first.auth_errors + then.auth_errors,
+        notes=[*first.notes, *then.notes],
+        problems=[*first.problems, *then.problems],
+        sources=SourceState(
+            # Learnt from `first`'s on: the later facts, and the calls of both.
+            server=then.sources.server,
+            groups={**first.sources.groups, **then.sources.groups},
+            calls={**first.sources.calls, **then.sources.calls},
+            anchors={**first.sources.anchors, **then.sources.anchors},
+        ),
+        catalog={**first.catalog, **then.catalog},
+        stopped=first.stopped or then.stopped,
+        scans_cut=[*first.scans_cut, *then.scans_cut],
+    )
+
+
+def _earliest(a: Mapping[GroupKey, float], b: Mapping[GroupKey, float]) -> dict[GroupKey, float]:
+    return {g: min(a.get(g, math.inf), b.get(g, math.inf)) for g in (*a, *b)}
+
+
+def refused_groups(the_plan: Plan, result: PollResult) -> set[GroupKey]:
+    """The groups the plan read by group queries whose server refused them in this
+    execution: polled one by one from now, and not yet this tick."""
+    return {
+        group
+        for group, mode in the_plan.modes.items()
+        if mode == GROUP_QUERIES and result.sources.group(group).mode == PER_JOB
+    }
 
 
 @dataclass
@@ -1266,4 +1328,4 @@ def _progress(run: JobInstance) -> tuple[bool, float, bool]:
     return (run.end_time is not None, ended, run.terminal)
 
 
-__all__ = ["EVERY", "WINDOW_SECONDS", "Budgets", "PollResult", "execute"]
+__all__ = ["EVERY", "WINDOW_SECONDS", "Budgets", "PollResult", "execute", "merge", "refused_groups"]
