@@ -738,7 +738,10 @@ def _group_reads(
         every is not None and (cursor.scanned_at is None or now - cursor.scanned_at >= every)
     )
     cursor = replace(cursor, covered=now, spans=(*kept, live), since=cursor.since or now)
-    unsure = sum(not q.windowed for q in todo) if len(server.fields) > 1 else 0
+    # A first read's queries without a window may be needless once this tick's first
+    # answers show the window's time; a server that has not shown it by then may never
+    # (quiet groups), and later plans count them, lest they overrun the quota each tick.
+    unsure = sum(not q.windowed for q in todo) if first and len(server.fields) > 1 else 0
     read = GroupRead(group, scan, (live,), first=first, unsure=unsure)
     backlog = GroupRead(group, False, tuple(kept)) if kept else None
     return read, backlog, cursor
