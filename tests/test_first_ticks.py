@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.estates import watch_groups
 from tests.world import NS, START, World
 
 GROUPS = tuple(f"estate.f{n:02d}" for n in range(20))
 RUNNING, SUCCESS = 3, 4
 MINUTE = 60.0
-# Two days before the first tick: history no window reaches.
-OLD = START - 2 * 86400
 # The group the first scans reach last (two a tick, in the groups' order).
 LATE = 18
 # The group with a cron judged for missed fires (every five minutes, 2 minutes' grace): its
@@ -45,27 +44,9 @@ def estate(tmp_path: Path) -> Iterator[World]:
                     time_type=1 if cron else 100,
                     time_expression="0 */5 * * * ?" if cron else "",
                 )
-        world.raw["watch"] = [
-            {
-                "namespace": NS,
-                "group": group,
-                "jobs": "all",
-                "receivers": ["ops"],
-                # Rules that read runs not ended yet: every group's scans are wanted.
-                "stuck_after": "5m",
-                "flap_window": "off",
-                **({"missed_grace": "2m"} if g == CRON else {}),
-            }
-            for g, group in enumerate(GROUPS)
-        ]
-        world.raw["shared_cause"] = False
-        # One call at a time: which group a thread reaches first must not decide the story.
-        world.raw["schedulerx"] = {"endpoint": world.sx.url, "concurrency": 1}
-        world.sx.configure(window_field="end")
-        # A full page of a group's history, two days old: the largest page is learnt at
-        # once (as in any real group), not by asking for a second page of every window.
-        for _ in range(100):
-            world.sx.add_instance(job(0, 1), status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
+        # Rules that read runs not ended yet: every group's scans are wanted.
+        watch_groups(world, GROUPS, history_of=job(0, 1), stuck_after="5m", flap_window="off")
+        world.raw["watch"][CRON]["missed_grace"] = "2m"
         yield world
 
 
@@ -166,13 +147,8 @@ def test_an_hourly_cross_check_of_a_run_the_window_listed_costs_one_call(
         world.sx.add_job(NS, group, 6000, name="minutely", time_expression="0 * * * * ?")
         for j in range(1, 12):
             world.sx.add_job(NS, group, 6000 + j, time_type=100, time_expression="")
-        world.raw["watch"] = [
-            {"namespace": NS, "group": group, "jobs": "all", "receivers": ["ops"]}
-        ]
-        world.raw["schedulerx"] = {"endpoint": world.sx.url, "concurrency": 1}
-        world.sx.configure(window_field="end")
-        for _ in range(100):  # a full page of history: the largest page is known at once
-            world.sx.add_instance(6001, status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
+        watch_groups(world, [group], history_of=6001)
+        del world.raw["shared_cause"]  # its default, as this story had
         calls: list[int] = []
         for n in range(66):
             now = START + n * MINUTE
@@ -203,17 +179,7 @@ def test_a_first_tick_spends_its_quota_on_windows_not_on_queries_it_learns_it_ne
         for g, group in enumerate(GROUPS):
             for j in range(2):
                 world.sx.add_job(NS, group, job(g, j), name=f"job-{g}-{j}", time_type=100)
-        world.raw["watch"] = [
-            {"namespace": NS, "group": group, "jobs": "all", "receivers": ["ops"]}
-            for group in GROUPS
-        ]
-        world.raw["shared_cause"] = False
-        world.raw["schedulerx"] = {
-            "endpoint": world.sx.url, "concurrency": 1, "max_calls_per_minute": 30
-        }  # fmt: skip
-        world.sx.configure(window_field="end")
-        for _ in range(100):  # a full page of history: the largest page is known at once
-            world.sx.add_instance(job(0, 1), status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
+        watch_groups(world, GROUPS, quota=30, history_of=job(0, 1))
         now = START
         world.clock.set(now)
         successes(world, now - 1200)

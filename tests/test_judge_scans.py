@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.estates import watch_groups
 from tests.world import NS, START, World
 
 GROUPS = tuple(f"estate.m{n:02d}" for n in range(12))
@@ -35,28 +36,10 @@ def estate(tmp_path: Path) -> Iterator[World]:
     with World(tmp_path, jobs=()) as world:
         for g, group in enumerate(GROUPS):
             world.sx.add_job(NS, group, job(g), name=f"cron-{g}", time_expression="0 * * * * ?")
-        world.raw["watch"] = [
-            {
-                "namespace": NS,
-                "group": group,
-                "jobs": "all",
-                "receivers": ["ops"],
-                "missed_grace": "2m",
-                "stuck_after": "off",
-                "flap_window": "off",
-                "recovery": False,
-            }
-            for group in GROUPS
-        ]
-        world.raw["shared_cause"] = False
-        world.raw["schedulerx"] = {
-            "endpoint": world.sx.url,
-            "max_calls_per_minute": QUOTA,
-            "concurrency": 1,
-        }
-        world.sx.configure(window_field="end")
-        for _ in range(100):  # a full page of history: the largest page is known at once
-            world.sx.add_instance(job(0), status=SUCCESS, schedule_time=OLD, end_time=OLD + 60)
+        watch_groups(
+            world, GROUPS, quota=QUOTA, history_of=job(0), missed_grace="2m", stuck_after="off",
+            flap_window="off", recovery=False,
+        )  # fmt: skip
         yield world
 
 

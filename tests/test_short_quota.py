@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.estates import watch_groups
 from tests.world import NS, World
 
 GROUPS = tuple(f"estate.s{n:02d}" for n in range(12))
@@ -29,26 +30,8 @@ def estate(tmp_path: Path) -> Iterator[World]:
         for g, group in enumerate(GROUPS):
             for j in range(4):
                 world.sx.add_job(NS, group, job(g, j), name=f"job-{g}-{j}")
-        world.raw["watch"] = [
-            {
-                "namespace": NS,
-                "group": group,
-                "jobs": "all",
-                "receivers": ["ops"],
-                "stuck_after": "5m",
-                # Failures and successes of one job alternate here: no flapping episode.
-                "flap_window": "off",
-            }
-            for group in GROUPS
-        ]
-        world.raw["shared_cause"] = False
-        # One call at a time: which group a thread reaches first must not decide the story.
-        world.raw["schedulerx"] = {
-            "endpoint": world.sx.url,
-            "max_calls_per_minute": QUOTA,
-            "concurrency": 1,
-        }
-        world.sx.configure(window_field="end")
+        # Failures and successes of one job alternate here: no flapping episode.
+        watch_groups(world, GROUPS, quota=QUOTA, stuck_after="5m", flap_window="off")
         yield world
 
 
