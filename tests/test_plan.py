@@ -20,6 +20,7 @@ from schedulerx_alert.core.polling import (
     Span,
 )
 from schedulerx_alert.core.state import InstanceRecord, JobRecord
+from schedulerx_alert.sources import plan
 from schedulerx_alert.sources.plan import (
     CATCH_UP,
     DUE,
@@ -317,3 +318,16 @@ def test_a_run_alone_unfinished_is_read_by_id_unless_more_is_due_or_the_quota_is
         (1, 7),
         (2, None),
     ]
+
+
+def test_a_sweep_behind_says_what_would_pay_for_it() -> None:
+    """With calls left to the sweep, the quota it lacks or the interval they keep; with none
+    left, only the quota (an interval the sweep never reaches would mean nothing)."""
+    behind = [(0.0, JobPoll(JobKey(NS, G, n), "sweep")) for n in range(30)]
+    some = plan._behind(config(), behind, 10, 300, START, 90, START + 1200)
+    assert some.endswith(
+        "which needs up to 20 a minute: raise max_calls_per_minute by about 10 (with the "
+        "account's quota), or set sweep_interval to about 30 min"
+    ), some
+    none = plan._behind(config(), behind, 0, 300, START, 90, START + 1200)
+    assert none.endswith("raise max_calls_per_minute by about 20 (with the account's quota)")

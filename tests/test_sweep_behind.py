@@ -50,7 +50,8 @@ def test_a_sweep_left_behind_says_how_far_and_which_quota_paid_what(tmp_path: Pa
         "seen only when the sweep reaches them; GetJobInstanceList's quota "
         "(schedulerx.max_calls_per_minute: 2) went to due polls (fires, graces, unfinished "
         "runs) first and left 2 of this tick's 2 call(s) to the sweep, which needs up to 3 "
-        "a minute"
+        "a minute: raise max_calls_per_minute by about 1 (with the account's quota), or set "
+        "sweep_interval to about 20 min"
     )
     assert summaries[16].status == "degraded"
     # 10:17: the last five never polled, and the three polled at 10:00 and 10:01.

@@ -883,8 +883,10 @@ def _behind(
 ) -> str:
     """What a sweep the quota leaves behind costs: the jobs past their sweep_interval not
     polled this tick (oldest first: the longest waiting first), how long the longest
-    has waited, and what the quota paid instead and the sweep would need."""
+    has waited, what the quota paid instead, what the sweep would need, and what would
+    pay for it."""
     every = config.schedulerx.sweep_interval.total_seconds()
+    need = math.ceil(jobs * 60 / every)
     never = sum(1 for last, _ in behind if last == 0.0)
     oldest = behind[0][0]
     waited = f"{(now - (oldest or began)) / 60:.0f} min"
@@ -897,8 +899,9 @@ def _behind(
         f"seen only when the sweep reaches them; GetJobInstanceList's quota "
         f"(schedulerx.max_calls_per_minute: {config.schedulerx.max_calls_per_minute}) went "
         f"to due polls (fires, graces, unfinished runs) first and left {swept} of this "
-        f"tick's {calls} call(s) to the sweep, which needs up to "
-        f"{math.ceil(jobs * 60 / every)} a minute"
+        f"tick's {calls} call(s) to the sweep, which needs up to {need} a minute: raise "
+        f"max_calls_per_minute by about {max(1, need - swept)} (with the account's quota)"
+        + (f", or set sweep_interval to about {math.ceil(jobs / swept)} min" if swept else "")
     )
 
 
