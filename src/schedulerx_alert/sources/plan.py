@@ -612,25 +612,6 @@ def following(config: Config, group: GroupKey, server: ServerFacts) -> tuple[Que
     return tuple(Query(s) for s in statuses)
 
 
-def reads_unfinished(
-    config: Config, group: GroupKey, jobs: Iterable[JobKey], catalog: Mapping[JobKey, JobInfo]
-) -> bool:
-    """Whether a rule of the group reads runs not ended yet, which only a scan lists where
-    the window is on the end time: `missed_grace` (a fire's run still running or waiting),
-    `stuck_after` a duration, or `job_timeout` with a job that has a timeout (or whose
-    entry is not read yet)."""
-    entries = [r.rules for r in config.watch if (r.namespace, r.group) == group]
-    if any(r.missed_grace is not None or not isinstance(r.stuck_after, str) for r in entries):
-        return True
-    if not any(r.stuck_after == "job_timeout" for r in entries):
-        return False
-    for key in jobs:
-        info = catalog.get(key)
-        if info is None or (info.timeout_enabled and info.timeout_seconds):
-            return True
-    return False
-
-
 def scan_every(
     config: Config,
     group: GroupKey,
@@ -638,15 +619,15 @@ def scan_every(
     catalog: Mapping[JobKey, JobInfo],
     cursor: GroupCursor,
 ) -> float | None:
-    """How often a group whose window is on the end time is scanned, None: only when a
-    fire is to be judged. A run a scan lists is remembered, and the stuck rule sees it
-    every tick (poll.py `_follow`): a run needs only to be listed once before it can be
-    stuck, so a scan every shortest stuck threshold (SCAN_INTERVAL at least, and at most
+    """How often a group whose window is on the end time is scanned: there only a scan
+    lists runs not ended yet, which only the stuck rule (`stuck_after` a duration, or
+    `job_timeout` with a job that has a timeout or whose entry is not read yet) and the
+    missed-run rule read. None: only when a fire is to be judged (`missed_grace`), or
+    never. A run a scan lists is remembered, and the stuck rule sees it every tick
+    (poll.py `_follow`): a run needs only to be listed once before it can be stuck, so a
+    scan every shortest stuck threshold (SCAN_INTERVAL at least, and at most
     SCAN_STRETCH_LIMIT) tells a stuck run as soon as one every SCAN_INTERVAL would. Not
-    while the runs remembered are at their bound (the oldest are dropped), nor where a
-    job's timeout is not known yet."""
-    if not reads_unfinished(config, group, jobs, catalog):
-        return None
+    while the runs remembered are at their bound (the oldest are dropped)."""
     entries = [r.rules for r in config.watch if (r.namespace, r.group) == group]
     thresholds = [r.stuck_after for r in entries if not isinstance(r.stuck_after, str)]
     if any(r.stuck_after == "job_timeout" for r in entries):
@@ -657,7 +638,7 @@ def scan_every(
             if info.timeout_enabled and info.timeout_seconds:
                 thresholds.append(info.timeout_seconds)
     if not thresholds:
-        return None  # missed fires only: a scan when one is to be judged
+        return None  # missed fires only (a scan when one is to be judged), or nothing
     if len(cursor.unfinished) >= MAX_UNFINISHED:
         return SCAN_INTERVAL
     return min(max(min(thresholds), SCAN_INTERVAL), SCAN_STRETCH_LIMIT)
