@@ -177,14 +177,10 @@ def merge(first: PollResult, then: PollResult) -> PollResult:
     """One tick's reading from two executions: `then` planned from `first`'s sources and
     catalog for some groups only (its cursors are of those groups alone). Each group's
     cursor is the one its last reader left; a job `then` polled is no longer an error or
-    due. Nothing is dropped: runs of a job listed twice go by their progress, as `add`."""
+    due. Nothing is dropped: runs of a job listed twice go by their progress (`_keep`)."""
     listings = {job: dict(runs) for job, runs in first.listings.items()}
     for job, runs in then.listings.items():
-        known = listings.setdefault(job, {})
-        for iid, run in runs.items():
-            before = known.get(iid)
-            if before is None or _progress(run) >= _progress(before):
-                known[iid] = run
+        _keep(listings.setdefault(job, {}), runs.values())
     deferred = [job for job in first.deferred if job not in then.polled]
     return PollResult(
         listings=listings,
@@ -218,6 +214,15 @@ def merge(first: PollResult, then: PollResult) -> PollResult:
         stopped=first.stopped or then.stopped,
         scans_cut=[*first.scans_cut, *then.scans_cut],
     )
+
+
+def _keep(known: dict[int, JobInstance], runs: Iterable[JobInstance]) -> None:
+    """Each run as the furthest on of the answers that listed it (an answer read a
+    moment earlier may show it still running)."""
+    for run in runs:
+        before = known.get(run.instance_id)
+        if before is None or _progress(run) >= _progress(before):
+            known[run.instance_id] = run
 
 
 def _earliest(a: Mapping[GroupKey, float], b: Mapping[GroupKey, float]) -> dict[GroupKey, float]:
@@ -297,11 +302,7 @@ class _Run:
 
     def add(self, job: JobKey, runs: tuple[JobInstance, ...], complete: bool, first: bool) -> None:
         with self.lock:
-            known = self.result.listings.setdefault(job, {})
-            for run in runs:
-                before = known.get(run.instance_id)
-                if before is None or _progress(run) >= _progress(before):
-                    known[run.instance_id] = run
+            _keep(self.result.listings.setdefault(job, {}), runs)
             if complete:
                 self.result.complete.add(job)
             if first:
